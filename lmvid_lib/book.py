@@ -1,0 +1,100 @@
+"""`make book`: execute every notebook of `_toc.yml` in order with papermill, then build the Jupyter Book.
+
+For each chapter `book/<stem>` whose source is `nbs/<stem>.py`: jupytext -> papermill (parameters = the profile's
+`common` section + the notebook's section, run directory `runs/<profile>/`) -> `book/<stem>.ipynb`. A failing notebook
+stops the build with one message naming the notebook and the cell. Each notebook's wall time is printed.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from lmvid_lib.config import notebook_parameters
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Chapter:
+    stem: str
+    source: Path
+    output: Path
+
+
+def chapters(root: Path = ROOT) -> list[Chapter]:
+    """The notebooks named in `_toc.yml`, in book order (hand-written pages such as intro.md are skipped)."""
+    toc = yaml.safe_load((root / "_toc.yml").read_text())
+    files = [toc["root"]] + [c["file"] for part in toc.get("parts", [{"chapters": toc.get("chapters", [])}]) for c in part["chapters"]]
+    result = []
+    for entry in files:
+        stem = Path(entry).name
+        source = root / "nbs" / f"{stem}.py"
+        if source.is_file():
+            result.append(Chapter(stem, source, root / "book" / f"{stem}.ipynb"))
+        elif not any((root / f"{entry}{ext}").is_file() for ext in (".md", ".ipynb", "")):
+            raise FileNotFoundError(f"_toc.yml names {entry!r} but neither nbs/{stem}.py nor {entry}.md exists")
+    return result
+
+
+def execute(chapter: Chapter, profile: str, run_dir: Path) -> float:
+    import jupytext
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    params = notebook_parameters(profile, chapter.stem)
+    params.update(profile=profile, run_dir=str(run_dir))
+    notebook = jupytext.read(chapter.source)
+    chapter.output.parent.mkdir(parents=True, exist_ok=True)
+    source_ipynb = chapter.output.with_suffix(".input.ipynb")
+    jupytext.write(notebook, source_ipynb)
+    start = time.perf_counter()
+    try:
+        papermill.execute_notebook(
+            str(source_ipynb), str(chapter.output), parameters=params, kernel_name="python3",
+            cwd=str(ROOT), progress_bar=False, log_output=False,
+        )
+    except PapermillExecutionError as exc:
+        raise SystemExit(
+            f"\nnotebook {chapter.source.relative_to(ROOT)} failed in cell {exc.cell_index} "
+            f"(execution count {exc.exec_count}): {exc.ename}: {exc.evalue}\n"
+            f"partial output: {chapter.output.relative_to(ROOT)}"
+        ) from None
+    finally:
+        source_ipynb.unlink(missing_ok=True)
+    return time.perf_counter() - start
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--profile", default="cpu")
+    parser.add_argument("--only", nargs="*", help="notebook stems to execute (default: all)")
+    parser.add_argument("--no-html", action="store_true", help="execute notebooks only")
+    args = parser.parse_args(argv)
+
+    run_dir = ROOT / "runs" / args.profile
+    run_dir.mkdir(parents=True, exist_ok=True)
+    total = 0.0
+    for chapter in chapters():
+        if args.only and chapter.stem not in args.only:
+            continue
+        print(f"[book:{args.profile}] {chapter.stem} ...", flush=True)
+        seconds = execute(chapter, args.profile, run_dir)
+        total += seconds
+        print(f"[book:{args.profile}] {chapter.stem} done in {seconds:.1f} s", flush=True)
+    print(f"[book:{args.profile}] all notebooks: {total:.1f} s", flush=True)
+    if not args.no_html:
+        subprocess.run([str(Path(sys.executable).parent / "jupyter-book"), "build", str(ROOT), "--path-output", str(ROOT)], check=True)
+        print(f"[book:{args.profile}] HTML: {ROOT / '_build' / 'html' / 'index.html'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Datasets: embedded synthetic stand-ins, real-dataset loaders, the one prepared on-disk format, augmentation."""
