@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-import tracemalloc
 from typing import Callable
 
 import torch
@@ -44,4 +43,3 @@ def verdict(value: float, target: float, higher_is_better: bool = True) -> str:
     return "PASS" if ok else "MISS"
 
 
-__all__ = ["best_time", "peak_cpu_bytes", "verdict", "tracemalloc"]

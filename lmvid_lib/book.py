@@ -42,7 +42,7 @@ def chapters(root: Path = ROOT) -> list[Chapter]:
     return result
 
 
-def execute(chapter: Chapter, profile: str, run_dir: Path) -> float:
+def execute(chapter: Chapter, profile: str, run_dir: Path, root: Path = ROOT) -> float:
     import jupytext
     import papermill
     from papermill.exceptions import PapermillExecutionError
@@ -50,27 +50,40 @@ def execute(chapter: Chapter, profile: str, run_dir: Path) -> float:
     params = notebook_parameters(profile, chapter.stem)
     params.update(profile=profile, run_dir=str(run_dir))
     notebook = jupytext.read(chapter.source)
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     chapter.output.parent.mkdir(parents=True, exist_ok=True)
     source_ipynb = chapter.output.with_suffix(".input.ipynb")
     jupytext.write(notebook, source_ipynb)
     start = time.perf_counter()
     try:
         papermill.execute_notebook(
-            str(source_ipynb), str(chapter.output), parameters=params, kernel_name="python3",
-            cwd=str(ROOT), progress_bar=False, log_output=False,
+            str(source_ipynb), str(chapter.output), parameters=params, kernel_name="python3", language="python",
+            cwd=str(root), progress_bar=False, log_output=False,
         )
     except PapermillExecutionError as exc:
+        number, first_line = _source_cell(chapter.output, exc.cell_index)
         raise SystemExit(
-            f"\nnotebook {chapter.source.relative_to(ROOT)} failed in cell {exc.cell_index} "
-            f"(execution count {exc.exec_count}): {exc.ename}: {exc.evalue}\n"
-            f"partial output: {chapter.output.relative_to(ROOT)}"
+            f"\nnotebook {chapter.source.relative_to(root)} failed in cell {number} (counting from 1, "
+            f"starting `{first_line}`): {exc.ename}: {exc.evalue}\n"
+            f"partial output: {chapter.output.relative_to(root)}"
         ) from None
     finally:
         source_ipynb.unlink(missing_ok=True)
     return time.perf_counter() - start
 
 
-def main(argv: list[str] | None = None) -> int:
+def _source_cell(executed: Path, cell_index: int) -> tuple[int, str]:
+    """Map papermill's cell index (which counts its injected-parameters cell) to the source notebook's cell number."""
+    import nbformat
+
+    cells = nbformat.read(executed, as_version=4).cells
+    failing = cells[cell_index]
+    own = [c for c in cells if "injected-parameters" not in c.metadata.get("tags", [])]
+    lines = [line for line in failing.source.splitlines() if line.strip()]
+    return own.index(failing) + 1, (lines[0][:80] if lines else "")
+
+
+def main(argv: list[str] | None = None, root: Path = ROOT) -> int:
     import argparse
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -79,20 +92,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-html", action="store_true", help="execute notebooks only")
     args = parser.parse_args(argv)
 
-    run_dir = ROOT / "runs" / args.profile
+    run_dir = root / "runs" / args.profile
     run_dir.mkdir(parents=True, exist_ok=True)
     total = 0.0
-    for chapter in chapters():
+    for chapter in chapters(root):
         if args.only and chapter.stem not in args.only:
             continue
         print(f"[book:{args.profile}] {chapter.stem} ...", flush=True)
-        seconds = execute(chapter, args.profile, run_dir)
+        seconds = execute(chapter, args.profile, run_dir, root)
         total += seconds
         print(f"[book:{args.profile}] {chapter.stem} done in {seconds:.1f} s", flush=True)
     print(f"[book:{args.profile}] all notebooks: {total:.1f} s", flush=True)
     if not args.no_html:
-        subprocess.run([str(Path(sys.executable).parent / "jupyter-book"), "build", str(ROOT), "--path-output", str(ROOT)], check=True)
-        print(f"[book:{args.profile}] HTML: {ROOT / '_build' / 'html' / 'index.html'}")
+        subprocess.run([str(Path(sys.executable).parent / "jupyter-book"), "build", str(root), "--path-output", str(root)], check=True)
+        print(f"[book:{args.profile}] HTML: {root / '_build' / 'html' / 'index.html'}")
     return 0
 
 

@@ -1,0 +1,1 @@
+"""Evaluation protocols: keypoint regression from landmarks (`keypoints`)."""
