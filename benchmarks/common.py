@@ -43,3 +43,19 @@ def verdict(value: float, target: float, higher_is_better: bool = True) -> str:
     return "PASS" if ok else "MISS"
 
 
+def peak_cpu_self_bytes(fn: Callable[[], object]) -> int:
+    """Peak bytes allocated during `fn()` on CPU, counting each allocation and free once.
+
+    The profiler's `cpu_memory_usage` of an op includes its child ops, so summing it over nested events (einsum calls
+    bmm, a backward node calls its kernels) counts the same bytes twice or more; `self_cpu_memory_usage` does not.
+    """
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        fn()
+    peak = current = 0
+    events = sorted((e for e in prof.events() if e.self_cpu_memory_usage), key=lambda e: e.time_range.start)
+    for e in events:
+        current += e.self_cpu_memory_usage
+        peak = max(peak, current)
+    return peak

@@ -1,0 +1,324 @@
+"""Convert the original BBC Pose / BAIR / KTH files, once, into the prepared format of `lmvid_lib.data.store`.
+
+`prepare(dataset, src, dst, **options)` (and `lmvid prepare ...`) reads the original files and writes one prepared set:
+
+* atomic: frames are first spooled to a scratch folder beside `dst` (so a large set never has to fit in memory), then
+  `store.write_dataset` writes the set into a temp folder renamed into place at the end; an interrupted or failed run
+  leaves no `index.json` at `dst` and an existing prepared set at `dst` untouched.
+* idempotent: if `dst` already holds this dataset prepared from the same source with the same options and tool
+  version (see `index.json` provenance), it says so and returns; `force=True` rebuilds. A `dst` holding anything
+  else (another prepared set, or a non-empty folder that is not a prepared set) is never replaced without `force`
+  (and a non-empty folder that is not a prepared set never at all).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from lmvid_lib.config import from_dict
+from lmvid_lib.data import bair, bbc, kth, store
+
+# Bump when the prepared content changes for the same source and options, so old sets are rebuilt, not reused.
+TOOL_VERSION = 1
+DATASETS = ("bbc", "bair", "kth")
+
+
+# --------------------------------------------------------------------------------------------------------- options
+@dataclass
+class BBCOptions:
+    out_size: int = 128  # crop resolution (paper: 128x128)
+    eval_margin: float = 150.0  # test crops: px from the keypoint-box centre (paper appendix B)
+    train_margin: float = 60.0  # train/val crops: px beyond the box around all keypoints of the video
+    train_crop: str = "video"  # train/val: "video" = one fixed crop per video, "frame" = the evaluation crop per frame
+    pad: str = "zeros"  # outside the frame: "zeros" or "edge"
+    splits: tuple[str, ...] = ("train", "val", "test")
+
+
+@dataclass
+class BAIROptions:
+    camera: str = "aux1"  # SAVP/SVG use image_aux1
+    val_file: str = bair.VAL_FILE  # moved from train/ to val, as SAVP does
+    max_files: int | None = None  # per split, for quick partial preparations; None = all
+
+
+@dataclass
+class KTHOptions:
+    convention: str = "savp"  # person split: "savp" (1-16 train, 17-25 test) or "svg" (1-20 train, 21-25 test)
+    size: int = 64  # plain resize of 160x120 to size x size, as SVG/SAVP
+    sequences: str | None = None  # path of 00sequences.txt; None = <src>/00sequences.txt
+
+
+OPTIONS = {"bbc": BBCOptions, "bair": BAIROptions, "kth": KTHOptions}
+
+
+# --------------------------------------------------------------------------------------------- building a split
+class SplitBuilder:
+    """Accumulates one split video by video; frames go to a raw file so memory stays flat. Shapes: M frames."""
+
+    def __init__(self, folder: Path, name: str, frame_shape: tuple[int, ...] | None = None) -> None:
+        self.path = folder / f"{name}.frames.raw"
+        self.path.touch()
+        self.frame_shape = frame_shape
+        self.n_frames = 0
+        self.starts: list[int] = []
+        self.video_ids: list[int] = []
+        self.video_names: list[str] = []
+        self.frame_numbers: list[np.ndarray] = []
+        self.keypoints: list[np.ndarray] = []
+        self.meta: dict[str, Any] = {}
+
+    def start_video(self, name: str, video_id: int) -> None:
+        self.starts.append(self.n_frames)
+        self.video_ids.append(int(video_id))
+        self.video_names.append(name)
+
+    def add_frames(self, frames: np.ndarray, frame_numbers: np.ndarray, keypoints: np.ndarray | None = None) -> None:
+        """frames uint8 [n,H,W,C] of the current video, their original frame numbers [n], keypoints [n,J,2]."""
+        if not self.starts:
+            raise RuntimeError("SplitBuilder.add_frames before start_video")
+        frames = np.ascontiguousarray(frames, dtype=np.uint8)
+        if self.frame_shape is None:
+            self.frame_shape = tuple(frames.shape[1:])
+        if tuple(frames.shape[1:]) != tuple(self.frame_shape):
+            raise ValueError(f"frame shape {frames.shape[1:]} differs from the split's {self.frame_shape}")
+        if self.n_frames and (keypoints is not None) != bool(self.keypoints):
+            raise ValueError("keypoints must be given for all frames of a split or for none")
+        with open(self.path, "ab") as f:
+            f.write(frames.tobytes())
+        self.n_frames += len(frames)
+        self.frame_numbers.append(np.asarray(frame_numbers, dtype=np.int64).reshape(-1))
+        if keypoints is not None:
+            self.keypoints.append(np.asarray(keypoints, dtype=np.float32))
+
+    def videoset(self, keypoint_names: list[str] | None = None) -> store.VideoSet:
+        if self.frame_shape is None:
+            raise ValueError(f"{self.path.name.split('.')[0]}: no frames were read; nothing to prepare")
+        shape = (self.n_frames, *self.frame_shape)
+        # an empty split (e.g. no test persons in a partial copy) cannot be memory-mapped
+        frames = np.memmap(self.path, np.uint8, mode="r", shape=shape) if self.n_frames else np.zeros(shape, np.uint8)
+        return store.VideoSet(
+            frames=frames,
+            video_starts=np.array(self.starts + [self.n_frames], dtype=np.int64),
+            video_ids=np.array(self.video_ids, dtype=np.int64),
+            frame_numbers=np.concatenate(self.frame_numbers) if self.frame_numbers else np.zeros(0, np.int64),
+            keypoints=np.concatenate(self.keypoints) if self.keypoints else None,
+            keypoint_names=list(keypoint_names or []),
+            video_names=self.video_names,
+            meta=self.meta,
+        )
+
+
+@contextlib.contextmanager
+def _scratch(dst: Path) -> Iterator[Path]:
+    """A scratch folder beside `dst` (same disk), always removed."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix=f".{dst.name}.", suffix=".scratch", dir=dst.parent))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _jsonable(obj: Any) -> Any:
+    return json.loads(json.dumps(obj, default=str))
+
+
+def _check_destination(dataset: str, src: Path, dst: Path, options: dict[str, Any], force: bool) -> bool:
+    """True if `dst` is already this exact preparation (skip); raises if `dst` must not be replaced."""
+    if not dst.exists():
+        return False
+    if not dst.is_dir():
+        raise FileExistsError(f"destination {dst} exists and is not a folder")
+    if not store.is_prepared(dst):
+        if any(dst.iterdir()):
+            raise FileExistsError(f"destination {dst} is a non-empty folder that is not a prepared lmvid dataset; "
+                                  "refusing to replace it (choose an empty or new folder)")
+        return False
+    index = store.read_index(dst)
+    prov = index.get("provenance", {})
+    same = (index.get("dataset") == dataset and prov.get("source") == str(src)
+            and prov.get("options") == options and prov.get("tool_version") == TOOL_VERSION)
+    if force:
+        return False
+    if same:
+        return True
+    raise FileExistsError(
+        f"destination {dst} already holds a prepared {index.get('dataset')!r} set from {prov.get('source')} with "
+        f"options {prov.get('options')} (tool version {prov.get('tool_version')}); pass force=True (--force) to "
+        "replace it")
+
+
+def _run(dataset: str, src: str | Path, dst: str | Path, options: Any, force: bool, progress: bool,
+         build: Callable[[Path, Path, Any, bool], tuple[dict[str, store.VideoSet], dict[str, Any], list[str]]]) -> Path:
+    src, dst = Path(src).expanduser().resolve(), Path(dst).expanduser().resolve()
+    if not src.exists():
+        raise FileNotFoundError(f"prepare {dataset}: source {src} does not exist")
+    opts = _jsonable(dataclasses.asdict(options))
+    if _check_destination(dataset, src, dst, opts, force):
+        print(f"{dst}: already prepared ({dataset} from {src}, same options); skipping (use --force to rebuild)")
+        return dst
+    with _scratch(dst) as scratch:
+        splits, provenance, keypoint_names = build(src, scratch, options, progress)
+        provenance = {
+            "source": str(src),
+            "options": opts,
+            "tool": f"lmvid prepare {dataset}",
+            "tool_version": TOOL_VERSION,
+            "counts": {name: {"videos": int(v.n_videos), "frames": int(len(v.frames))} for name, v in splits.items()},
+            **provenance,
+        }
+        store.write_dataset(dst, dataset, splits, provenance, keypoint_names)
+    return dst
+
+
+# ------------------------------------------------------------------------------------------------------------ BBC
+def _build_bbc(src: Path, scratch: Path, opts: BBCOptions, progress: bool):
+    if opts.train_crop not in ("video", "frame"):
+        raise ValueError(f"BBCOptions.train_crop must be 'video' or 'frame', got {opts.train_crop!r}")
+    unknown = set(opts.splits) - set(bbc.SPLIT_VIDEOS)
+    if unknown or not opts.splits:
+        raise ValueError(f"BBCOptions.splits must be a non-empty subset of {list(bbc.SPLIT_VIDEOS)}, got {opts.splits}")
+    annotations = {split: bbc.load_annotations(src, split) for split in opts.splits}  # all .mat errors before any jpg
+    frame_hw: tuple[int, int] | None = None
+    splits = {}
+    for split, ann in annotations.items():
+        builder = SplitBuilder(scratch, split, (opts.out_size, opts.out_size, 3))
+        per_frame = split == "test" or opts.train_crop == "frame"
+        boxes = []
+        bar = tqdm(total=len(ann), desc=f"bbc {split}", unit="frame", disable=not progress)
+        for vid, rows in ann.videos():
+            builder.start_video(f"video{vid}", vid)
+            joints = ann.joints[rows]
+            if per_frame:
+                crops = bbc.evaluation_crop(joints, opts.eval_margin, opts.out_size)
+            else:
+                fixed = bbc.training_crop(joints, opts.train_margin, opts.out_size)
+                crops = bbc.CropTransform.from_array(np.tile(fixed.as_array(), (len(rows), 1)), opts.out_size)
+            for k, row in enumerate(rows):
+                frame = bbc.read_frame(bbc.frame_path(src, vid, ann.frame_ids[row]), frame_hw)
+                frame_hw = frame.shape[:2]
+                crop = crops[k]
+                builder.add_frames(crop.crop_image(frame, opts.pad)[None], ann.frame_ids[row : row + 1],
+                                   crop.to_crop_pixels(joints[k])[None])
+                bar.update()
+            boxes.append(crops.as_array())
+        bar.close()
+        builder.meta = {
+            "crop_mode": "frame" if per_frame else "video",
+            "crop_boxes": np.concatenate(boxes).round(4).tolist() if boxes else [],
+            "crop_out_size": opts.out_size,
+            "source_frame_hw": list(frame_hw) if frame_hw else None,
+        }
+        splits[split] = builder.videoset(bbc.JOINT_NAMES)
+    rule = ("train = bbcpose.mat train_frames of videos 1-10, val = videos 11-15, test = results.mat ground truth "
+            "(videos 16-20); frames are the annotated frames only")
+    return splits, {"split_rule": rule, "frame_size_source": list(frame_hw) if frame_hw else None}, bbc.JOINT_NAMES
+
+
+def prepare_bbc(src: str | Path, dst: str | Path, force: bool = False, progress: bool = True, **options: Any) -> Path:
+    """Prepare BBC Pose from `src` (the BBC Pose root) into `dst`; options: see `BBCOptions`."""
+    return _run("bbc", src, dst, from_dict(BBCOptions, options, "prepare bbc"), force, progress, _build_bbc)
+
+
+# ----------------------------------------------------------------------------------------------------------- BAIR
+def _build_bair(src: Path, scratch: Path, opts: BAIROptions, progress: bool):
+    files = bair.split_files(src, opts.val_file)
+    splits = {}
+    for split, paths in files.items():
+        paths = paths if opts.max_files is None else paths[: opts.max_files]
+        builder = SplitBuilder(scratch, split, (64, 64, 3))
+        for path in tqdm(paths, desc=f"bair {split}", unit="file", disable=not progress):
+            first = bair.first_trajectory(path)
+            for i, seq in enumerate(bair.iter_tfrecord(path, opts.camera)):
+                builder.start_video(f"{split}/traj_{first + i}", first + i)
+                builder.add_frames(seq, np.arange(len(seq)))
+        builder.meta = {"files": [p.relative_to(src).as_posix() for p in paths], "camera": opts.camera}
+        splits[split] = builder.videoset()
+    rule = (f"train = softmotion30_44k/train except {opts.val_file} (val, as SAVP), test = softmotion30_44k/test; "
+            "video_ids are trajectory numbers from the file names")
+    return splits, {"split_rule": rule}, []
+
+
+def prepare_bair(src: str | Path, dst: str | Path, force: bool = False, progress: bool = True, **options: Any) -> Path:
+    """Prepare BAIR action-free robot pushing from `src` (softmotion30_44k) into `dst`; options: see `BAIROptions`."""
+    return _run("bair", src, dst, from_dict(BAIROptions, options, "prepare bair"), force, progress, _build_bair)
+
+
+# ------------------------------------------------------------------------------------------------------------ KTH
+def _build_kth(src: Path, scratch: Path, opts: KTHOptions, progress: bool):
+    persons = kth.person_split(opts.convention)
+    seq_path = Path(opts.sequences) if opts.sequences else src / "00sequences.txt"
+    sequences = kth.parse_sequences(seq_path)
+    by_split = {name: [v for v in sequences if kth.person_of(v) in ids] for name, ids in persons.items()}
+    # Every listed video of the chosen persons must exist before anything is decoded.
+    paths = {v: kth.video_path(src, v) for vids in by_split.values() for v in vids}
+    splits = {}
+    for split, videos in by_split.items():
+        builder = SplitBuilder(scratch, split, (opts.size, opts.size, 1))
+        ranges_meta = []
+        for name in tqdm(videos, desc=f"kth {split}", unit="video", disable=not progress):
+            frames = kth.read_video(paths[name], opts.size)
+            for k, (first, last) in enumerate(kth.clip_ranges(sequences[name], len(frames), paths[name])):
+                builder.start_video(f"{name}#{k}", kth.person_of(name))
+                builder.add_frames(frames[first - 1 : last], np.arange(first, last + 1))
+                ranges_meta.append([first, last])
+        builder.meta = {"ranges": ranges_meta, "actions": [kth.action_of(n.split("#")[0]) for n in builder.video_names]}
+        splits[split] = builder.videoset()
+    rule = (f"persons {kth.describe_split(opts.convention)} ({opts.convention.upper()} convention); one stored video per "
+            "00sequences.txt subsequence (1-based inclusive ranges), grayscale, plain resize")
+    return splits, {"split_rule": rule, "sequences_file": str(seq_path.resolve())}, []
+
+
+def prepare_kth(src: str | Path, dst: str | Path, force: bool = False, progress: bool = True, **options: Any) -> Path:
+    """Prepare KTH actions from `src` (the folder of *_uncomp.avi files) into `dst`; options: see `KTHOptions`."""
+    return _run("kth", src, dst, from_dict(KTHOptions, options, "prepare kth"), force, progress, _build_kth)
+
+
+PREPARERS = {"bbc": prepare_bbc, "bair": prepare_bair, "kth": prepare_kth}
+
+
+def prepare(dataset: str, src: str | Path, dst: str | Path, force: bool = False, progress: bool = True,
+            **options: Any) -> Path:
+    """Prepare `dataset` ('bbc', 'bair' or 'kth') from its original files at `src` into `dst`."""
+    if dataset not in PREPARERS:
+        raise ValueError(f"dataset must be one of {list(PREPARERS)}, got {dataset!r}")
+    return PREPARERS[dataset](src, dst, force=force, progress=progress, **options)
+
+
+# ------------------------------------------------------------------------------------------------------- reading
+def open_prepared(dataset: str, data_root: str | Path, split: str) -> store.VideoSet:
+    """Open `split` of the prepared set at `data_root`, checking it holds `dataset`."""
+    index = store.read_index(data_root)
+    if index.get("dataset") != dataset:
+        raise ValueError(f"{data_root} holds a prepared {index.get('dataset')!r} set, not {dataset!r}")
+    return store.open_split(data_root, split)
+
+
+def describe(dataset: str, data_root: str | Path) -> str:
+    """Markdown summary of a prepared set: counts and frame size per split, provenance."""
+    index = store.read_index(data_root)
+    if index.get("dataset") != dataset:
+        raise ValueError(f"{data_root} holds a prepared {index.get('dataset')!r} set, not {dataset!r}")
+    prov = index.get("provenance", {})
+    lines = [f"**{dataset}** prepared at `{data_root}`", "", "| split | videos | frames | frame shape | keypoints |",
+             "|---|---:|---:|---|---|"]
+    for name, s in index["splits"].items():
+        shape = "x".join(str(v) for v in s["frame_shape"])
+        lines.append(f"| {name} | {s['n_videos']} | {s['n_frames']} | {shape} | {'yes' if s['has_keypoints'] else 'no'} |")
+    lines += ["", f"- source: `{prov.get('source')}`", f"- split rule: {prov.get('split_rule')}",
+              f"- options: `{json.dumps(prov.get('options'), sort_keys=True)}`",
+              f"- tool: {prov.get('tool')} (tool version {prov.get('tool_version')}, lmvid {index.get('lmvid_version')})"]
+    if index.get("keypoint_names"):
+        lines.append(f"- keypoints: {', '.join(index['keypoint_names'])}")
+    return "\n".join(lines)
+

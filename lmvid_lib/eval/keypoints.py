@@ -1,0 +1,628 @@
+"""Landmark quality by keypoint regression: the BBC Pose protocol of the paper (Table 1, Fig. 9; appendix B).
+
+A linear map WITHOUT intercept is fitted by ordinary least squares from the 2K learned landmark coordinates to the 2J
+annotated keypoint coordinates of the training split, both in *crop-centred* pixels (origin at the centre of the
+evaluation crop, x right, y down, paper appendix B); it is then applied to the test split's landmarks and scored by
+the fraction of (frame, joint) pairs within `threshold` pixels of the ground truth (accuracy at 6 px; Fig. 9 plots it
+against the threshold).
+
+Pixel scale. The paper reports "accuracy at 6 pixels" on 128x128 evaluation crops (appendix B: the tightest box around
+the annotated keypoints, dilated by 150 px, resized to 128x128). We measure in pixels of that `crop_size` x
+`crop_size` crop by default (`eval_scale="crop"`). The official follow-up code instead measures at half the original
+BBC frame resolution (`0.5 * (p - 1) + 1` of 1-based original pixels); `eval_scale="half_original"` (or "original")
+maps crop-centred points back to original-frame pixels through `lmvid_lib.data.bbc.CropTransform.from_crop` first.
+Every table says which scale it used.
+
+Coordinates. Normalised landmark coordinates are in [-1, 1] over the model's input image; since that image *is* the
+crop resized, crop-centred pixels are simply `mu * crop_size / 2`. Keypoints stored in 0-based pixels of a stored frame
+of size S map to crop-centred pixels by `(p - (S - 1) / 2) * crop_size / S` (pixel i has its centre at i).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from lmvid_lib.data.store import VideoSet
+from lmvid_lib.io import atomic_write_json
+
+EVAL_SCALES = ("crop", "original", "half_original")
+
+# Published BBC Pose test accuracies at 6 px, quoted from Shih et al. 2019, Table 1 (mean ± std over 3 seeds, best).
+PAPER_BBC_TABLE1: tuple[tuple[str, str], ...] = (
+    ("Charles et al. 2013 (supervised)", "79.9"),
+    ("Pfister et al. 2015 (supervised)", "88.0"),
+    ("Jakab et al. 2018", "68.4"),
+    ("Lorenz et al. 2019", "74.5"),
+    ("Shih et al. 2019, Lorenz-style decoder", "74.2 ± 1.6 (best 75.7)"),
+    ("Shih et al. 2019, SPADE decoder", "75.0 ± 0.9 (best 76.1)"),
+)
+
+
+# ----------------------------------------------------------------------------------------------- validation helpers
+def _points(name: str, value: Any, allow_nan: bool = False) -> np.ndarray:
+    """`value` as float64 [N,P,2]; a ValueError naming `name` for a wrong shape or non-finite values."""
+    if isinstance(value, torch.Tensor):
+        value = value.detach().cpu().numpy()
+    arr = np.asarray(value, dtype=np.float64)
+    if arr.ndim != 3 or arr.shape[-1] != 2:
+        raise ValueError(f"{name} must be [N,P,2] (x, y per point), got shape {arr.shape}")
+    if not allow_nan and not np.all(np.isfinite(arr)):
+        bad = int((~np.isfinite(arr)).any(axis=(1, 2)).sum())
+        raise ValueError(f"{name} has NaN/inf values in {bad} of {len(arr)} samples")
+    return arr
+
+
+def _pair(pred: Any, gt: Any) -> tuple[np.ndarray, np.ndarray]:
+    pred, gt = _points("pred", pred), _points("gt", gt)
+    if pred.shape != gt.shape:
+        raise ValueError(f"pred {pred.shape} and gt {gt.shape} must have the same shape [N,J,2]")
+    return pred, gt
+
+
+# ------------------------------------------------------------------------------------------------------- regression
+@dataclass
+class KeypointRegressor:
+    """Linear map without intercept from landmarks [N,K,2] to keypoints [N,J,2] (crop-centred pixels).
+
+    `weights` is [2K, 2J]. Both sides are flattened row-major from [K,2] / [J,2], i.e. the order is
+    (x_1, y_1, x_2, y_2, ...): row 2k + c holds landmark k's coordinate c (0 = x, 1 = y), column 2j + c keypoint j's.
+    """
+
+    weights: np.ndarray
+
+    @property
+    def n_landmarks(self) -> int:
+        return self.weights.shape[0] // 2
+
+    @property
+    def n_keypoints(self) -> int:
+        return self.weights.shape[1] // 2
+
+    def predict(self, landmarks: Any) -> np.ndarray:
+        """landmarks [N,K,2] -> keypoints [N,J,2] (float64)."""
+        x = _points("landmarks", landmarks)
+        if x.shape[1] != self.n_landmarks:
+            raise ValueError(f"landmarks have K={x.shape[1]} points but the regressor was fitted with K={self.n_landmarks}")
+        return (x.reshape(len(x), -1) @ self.weights).reshape(len(x), self.n_keypoints, 2)
+
+
+def fit_regressor(landmarks: Any, keypoints: Any) -> KeypointRegressor:
+    """Ordinary least squares without intercept: landmarks [N,K,2] -> keypoints [N,J,2], crop-centred pixels.
+
+    Solved with `np.linalg.lstsq` (SVD; minimum-norm solution if the landmarks are rank deficient, e.g. a collapsed
+    landmark).
+    """
+    x, y = _points("landmarks", landmarks), _points("keypoints", keypoints)
+    if len(x) != len(y):
+        raise ValueError(f"landmarks has N={len(x)} samples but keypoints has N={len(y)}")
+    if len(x) == 0:
+        raise ValueError("landmarks and keypoints are empty (N=0); nothing to fit")
+    weights, *_ = np.linalg.lstsq(x.reshape(len(x), -1), y.reshape(len(y), -1), rcond=None)
+    return KeypointRegressor(weights)
+
+
+def mean_pose_baseline(train_keypoints: Any, n: int) -> np.ndarray:
+    """Baseline (a): predict the training mean pose for every one of `n` samples. [N_train,J,2] -> [n,J,2]."""
+    kp = _points("train_keypoints", train_keypoints)
+    if len(kp) == 0:
+        raise ValueError("train_keypoints is empty (N=0)")
+    return np.repeat(kp.mean(axis=0, keepdims=True), n, axis=0)
+
+
+# ---------------------------------------------------------------------------------------------------------- metrics
+def keypoint_errors(pred: Any, gt: Any) -> np.ndarray:
+    """Euclidean error per (sample, joint): pred, gt [N,J,2] -> [N,J]."""
+    pred, gt = _pair(pred, gt)
+    return np.linalg.norm(pred - gt, axis=-1)
+
+
+def pck(pred: Any, gt: Any, threshold: float) -> float:
+    """Fraction of (sample, joint) pairs whose Euclidean error is <= `threshold` pixels."""
+    return float(np.mean(keypoint_errors(pred, gt) <= threshold))
+
+
+def pck_curve(pred: Any, gt: Any, thresholds: Sequence[float]) -> np.ndarray:
+    """Accuracy against distance (Fig. 9): [T] fractions, one per threshold."""
+    errors = keypoint_errors(pred, gt).reshape(-1)
+    return np.array([np.mean(errors <= t) for t in np.asarray(thresholds, dtype=np.float64)])
+
+
+def per_joint_pck(pred: Any, gt: Any, threshold: float) -> np.ndarray:
+    """[J] fraction of samples whose joint j is within `threshold` pixels."""
+    return np.mean(keypoint_errors(pred, gt) <= threshold, axis=0)
+
+
+# ------------------------------------------------------------------------------------------------------ coordinates
+def landmarks_to_crop_centred(mu: Any, crop_size: int) -> np.ndarray:
+    """Normalised landmarks [...,2] in [-1,1] (over the whole model input = the crop) -> crop-centred pixels at
+    `crop_size` resolution (origin at the crop centre, x right, y down)."""
+    if isinstance(mu, torch.Tensor):
+        mu = mu.detach().cpu().numpy()
+    return np.asarray(mu, dtype=np.float64) * (crop_size / 2.0)
+
+
+def crop_centred_to_pixels(points: Any, crop_size: int) -> np.ndarray:
+    """Crop-centred pixels [...,2] -> 0-based pixel coordinates inside the `crop_size` x `crop_size` crop image."""
+    return np.asarray(points, dtype=np.float64) + (crop_size - 1) / 2.0
+
+
+def pixels_to_crop_centred(points: Any, frame_size: int, crop_size: int) -> np.ndarray:
+    """0-based pixels [...,2] of a square stored frame of side `frame_size` -> crop-centred pixels at `crop_size`."""
+    return (np.asarray(points, dtype=np.float64) - (frame_size - 1) / 2.0) * (crop_size / frame_size)
+
+
+def crop_centred_to_original(points: Any, crops: Any, crop_size: int) -> np.ndarray:
+    """Crop-centred pixels [N,P,2] at `crop_size` -> original-frame pixels [N,P,2].
+
+    `crops` is a `lmvid_lib.data.bbc.CropTransform`: one crop for all samples or a batched one (fields [N]), whose
+    `from_crop` expects crop-centred points at its own `out_size` (rescaled here from `crop_size`).
+    """
+    pts = _points("points", points)
+    if getattr(crops, "batched", False) and len(crops) != len(pts):
+        raise ValueError(f"crops holds {len(crops)} crops for N={len(pts)} samples")
+    return np.asarray(crops.from_crop(pts * (crops.out_size / crop_size)), dtype=np.float64)
+
+
+def to_eval_pixels(points: Any, eval_scale: str, crop_size: int, crops: Any = None) -> np.ndarray:
+    """Crop-centred points [N,P,2] -> the pixel units in which accuracy is measured (see the module docstring).
+
+    "crop": unchanged (pixels of the crop_size crop); "original": original-frame pixels (needs `crops`, a CropTransform);
+    "half_original": `0.5 * (p - 1) + 1` of 1-based original pixels, the official follow-up code's scale.
+    """
+    if eval_scale not in EVAL_SCALES:
+        raise ValueError(f"eval_scale must be one of {EVAL_SCALES}, got {eval_scale!r}")
+    pts = _points("points", points)
+    if eval_scale == "crop":
+        return pts
+    if crops is None:
+        raise ValueError(f"eval_scale={eval_scale!r} needs the per-frame crops (original frames); this dataset has none")
+    original = crop_centred_to_original(pts, crops, crop_size)
+    # The follow-up code's 0.5 * (p - 1) + 1 is on 1-based pixels p = p0 + 1, i.e. 0.5 * p0 + 1 on our 0-based p0.
+    return original if eval_scale == "original" else 0.5 * original + 1.0
+
+
+# ------------------------------------------------------------------------------------------------------- extraction
+def model_image_size(model: torch.nn.Module) -> int:
+    """The square input size a FactorizationModel was built for (its config's `image_size`)."""
+    for attr in ("cfg", "config"):
+        size = getattr(getattr(model, attr, None), "image_size", None)
+        if size is not None:
+            return int(size)
+    raise ValueError(f"{type(model).__name__} has no cfg.image_size; pass image_size= explicitly")
+
+
+def frames_to_input(frames: np.ndarray, image_size: int, device: torch.device | str) -> torch.Tensor:
+    """uint8 [B,H,W,C] -> float [B,C,image_size,image_size] in [0,1] on `device`.
+
+    The same conversion as training's `lmvid_lib.data.pairs.load_frames` (bilinear, antialiased, clamped), so the
+    encoder sees test frames exactly as it saw training frames (a test checks they agree).
+    """
+    x = torch.from_numpy(np.ascontiguousarray(frames)).to(device).permute(0, 3, 1, 2).float().div_(255.0)
+    if x.shape[-2:] != (image_size, image_size):
+        x = F.interpolate(x, size=(image_size, image_size), mode="bilinear", align_corners=False, antialias=True)
+        x = x.clamp_(0, 1)
+    return x.contiguous()
+
+
+def _pose_fields(out: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    if isinstance(out, Mapping):
+        return out["mu"], out["cov"]
+    return out.mu, out.cov
+
+
+def extract_landmarks(
+    model: torch.nn.Module,
+    frames: np.ndarray,
+    batch_size: int = 64,
+    device: torch.device | str | None = None,
+    image_size: int | None = None,
+    progress: bool = True,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Landmarks of every frame: uint8 frames [M,H,W,C] (a memmap is fine) -> (mu [M,K,2] in [-1,1], cov [M,K,2,2]).
+
+    Batched under `torch.no_grad` with the model in eval mode (its previous mode is restored); `device` defaults to the
+    model's; frames are resized to `image_size` (default: the model's `cfg.image_size`).
+    """
+    if not (isinstance(frames, np.ndarray) and frames.ndim == 4 and frames.dtype == np.uint8):
+        raise ValueError(f"frames must be a uint8 [M,H,W,C] array, got {type(frames).__name__} "
+                         f"{getattr(frames, 'dtype', '')} {getattr(frames, 'shape', '')}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if device is None:
+        device = next(model.parameters()).device
+    size = image_size or model_image_size(model)
+    was_training = model.training
+    model.eval()
+    mus, covs = [], []
+    try:
+        with torch.no_grad():
+            starts = range(0, len(frames), batch_size)
+            for start in tqdm(starts, desc="landmarks", unit="batch", disable=not progress, leave=False):
+                mu, cov = _pose_fields(model.encode_pose(frames_to_input(frames[start : start + batch_size], size, device)))
+                mus.append(mu.float().cpu().numpy())
+                covs.append(cov.float().cpu().numpy())
+    finally:
+        model.train(was_training)
+    if not mus:
+        raise ValueError("frames is empty (M=0)")
+    return np.concatenate(mus), np.concatenate(covs)
+
+
+# --------------------------------------------------------------------------------------------------------- protocol
+@dataclass
+class KeypointEvalConfig:
+    """The keypoint-regression protocol (notebook 03_keypoints)."""
+
+    threshold: float = 6.0  # pixels at `eval_scale` (paper: 6)
+    crop_size: int = 128  # side of the evaluation crop in which pixels are counted (paper appendix B: 128)
+    eval_scale: str = "crop"  # crop | original | half_original (see module docstring)
+    curve_max: float = 20.0  # Fig. 9: accuracy for thresholds 0..curve_max pixels
+    curve_points: int = 41
+    max_train_frames: int | None = None  # evenly spaced annotated frames used to fit (None = all)
+    max_test_frames: int | None = None  # evenly spaced annotated frames scored per test split (None = all)
+    batch_size: int = 64
+
+    def __post_init__(self) -> None:
+        if self.eval_scale not in EVAL_SCALES:
+            raise ValueError(f"KeypointEvalConfig.eval_scale must be one of {EVAL_SCALES}, got {self.eval_scale!r}")
+        if not self.threshold > 0 or not self.curve_max > 0 or self.curve_points < 2:
+            raise ValueError("KeypointEvalConfig: threshold and curve_max must be > 0 and curve_points >= 2")
+        if self.crop_size < 1:
+            raise ValueError(f"KeypointEvalConfig.crop_size must be >= 1, got {self.crop_size}")
+        for name in ("max_train_frames", "max_test_frames"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"KeypointEvalConfig.{name} must be >= 1 or None, got {value}")
+
+    @property
+    def thresholds(self) -> np.ndarray:
+        return np.linspace(0.0, self.curve_max, self.curve_points)
+
+    @property
+    def unit(self) -> str:
+        """How table headers name the pixel scale."""
+        return {"crop": f"px in the {self.crop_size}x{self.crop_size} crop", "original": "px of the original frame",
+                "half_original": "px at half the original resolution"}[self.eval_scale]
+
+
+def annotated_frames(videos: VideoSet, max_frames: int | None = None, name: str = "videos") -> np.ndarray:
+    """int64 [N] indices of frames whose keypoints are all annotated, evenly thinned to at most `max_frames`."""
+    if videos.keypoints is None:
+        raise ValueError(f"{name} has no keypoints; keypoint regression needs an annotated split")
+    index = np.flatnonzero(np.isfinite(np.asarray(videos.keypoints)).all(axis=(1, 2)))
+    if len(index) == 0:
+        raise ValueError(f"{name} has no frame with all keypoints annotated")
+    if max_frames is not None and len(index) > max_frames:
+        index = index[np.round(np.linspace(0, len(index) - 1, max_frames)).astype(np.int64)]
+    return index
+
+
+def _frame_side(videos: VideoSet, name: str) -> int:
+    h, w = videos.frames.shape[1:3]
+    if h != w:
+        raise ValueError(f"{name}: keypoint evaluation expects square (cropped) frames, got {h}x{w}")
+    return int(h)
+
+
+def split_keypoints(videos: VideoSet, index: np.ndarray, cfg: KeypointEvalConfig, name: str = "videos") -> np.ndarray:
+    """Ground truth of frames `index` in crop-centred pixels at cfg.crop_size: [N,J,2]."""
+    kp = np.asarray(videos.keypoints)[index]
+    return pixels_to_crop_centred(kp, _frame_side(videos, name), cfg.crop_size)
+
+
+@dataclass
+class SplitResult:
+    """Scores of one test split. pred/gt: [N,J,2] in the eval_scale pixels; frame_index: [N] into the split."""
+
+    pred: np.ndarray
+    gt: np.ndarray
+    frame_index: np.ndarray
+    accuracy: float
+    curve: np.ndarray  # [T] at KeypointEvalConfig.thresholds
+    per_joint: np.ndarray  # [J]
+
+
+@dataclass
+class KeypointResult:
+    """One method's evaluation: per test split scores (+ the fitted regressor when there is one)."""
+
+    method: str
+    splits: dict[str, SplitResult]
+    thresholds: np.ndarray
+    config: dict[str, Any] = field(default_factory=dict)
+    regressor: KeypointRegressor | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "method": self.method,
+            "thresholds": self.thresholds,
+            "config": self.config,
+            "weights": None if self.regressor is None else self.regressor.weights,
+            "splits": {k: asdict(v) for k, v in self.splits.items()},
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "KeypointResult":
+        splits = {
+            k: SplitResult(
+                pred=np.asarray(v["pred"], dtype=np.float64), gt=np.asarray(v["gt"], dtype=np.float64),
+                frame_index=np.asarray(v["frame_index"], dtype=np.int64), accuracy=float(v["accuracy"]),
+                curve=np.asarray(v["curve"], dtype=np.float64), per_joint=np.asarray(v["per_joint"], dtype=np.float64),
+            )
+            for k, v in d["splits"].items()
+        }
+        weights = d.get("weights")
+        return cls(d["method"], splits, np.asarray(d["thresholds"], dtype=np.float64), dict(d.get("config", {})),
+                   None if weights is None else KeypointRegressor(np.asarray(weights, dtype=np.float64)))
+
+
+def score_split(pred_cc: np.ndarray, gt_cc: np.ndarray, frame_index: np.ndarray, cfg: KeypointEvalConfig,
+                crops: Any = None) -> SplitResult:
+    """Score crop-centred predictions [N,J,2] against crop-centred ground truth at cfg.eval_scale."""
+    pred = to_eval_pixels(pred_cc, cfg.eval_scale, cfg.crop_size, crops)
+    gt = to_eval_pixels(gt_cc, cfg.eval_scale, cfg.crop_size, crops)
+    return SplitResult(pred, gt, np.asarray(frame_index, dtype=np.int64), pck(pred, gt, cfg.threshold),
+                       pck_curve(pred, gt, cfg.thresholds), per_joint_pck(pred, gt, cfg.threshold))
+
+
+def evaluate_landmarks(
+    source: torch.nn.Module | Mapping[str, Any],
+    train_set: VideoSet,
+    test_sets: Mapping[str, VideoSet],
+    cfg: KeypointEvalConfig | None = None,
+    device: torch.device | str | None = None,
+    method: str = "landmarks",
+    crops: Mapping[str, Any] | None = None,
+    progress: bool = True,
+) -> KeypointResult:
+    """The protocol: fit the regressor on `train_set`'s annotated frames, score every split of `test_sets`.
+
+    `source` is a FactorizationModel (its landmarks are extracted here) or a mapping from "train" and each test split
+    name to precomputed normalised landmarks [N,K,2] of that split's `annotated_frames(split, max_*_frames)`.
+    `crops` (split name -> a batched CropTransform, one crop per scored frame) is needed only for the original-resolution scales.
+    """
+    cfg = cfg or KeypointEvalConfig()
+    sets = {"train": train_set, **test_sets}
+    indices = {name: annotated_frames(v, cfg.max_train_frames if name == "train" else cfg.max_test_frames, name)
+               for name, v in sets.items()}
+    landmarks = {}
+    for name, videos in sets.items():
+        if isinstance(source, torch.nn.Module):
+            mu, _ = extract_landmarks(source, videos.frames[indices[name]], cfg.batch_size, device, progress=progress)
+        elif name in source:
+            mu = _points(f"landmarks[{name!r}]", source[name])
+            if len(mu) != len(indices[name]):
+                raise ValueError(f"landmarks[{name!r}] has N={len(mu)} but the split has {len(indices[name])} scored frames")
+        else:
+            raise ValueError(f"landmarks mapping has no entry {name!r} (has {sorted(source)})")
+        landmarks[name] = landmarks_to_crop_centred(mu, cfg.crop_size)
+    regressor = fit_regressor(landmarks["train"], split_keypoints(train_set, indices["train"], cfg, "train"))
+    splits = {
+        name: score_split(regressor.predict(landmarks[name]), split_keypoints(videos, indices[name], cfg, name),
+                          indices[name], cfg, (crops or {}).get(name))
+        for name, videos in test_sets.items()
+    }
+    return KeypointResult(method, splits, cfg.thresholds, asdict(cfg), regressor)
+
+
+def evaluate_mean_pose(train_set: VideoSet, test_sets: Mapping[str, VideoSet], cfg: KeypointEvalConfig | None = None,
+                       crops: Mapping[str, Any] | None = None) -> KeypointResult:
+    """Baseline (a): every test frame gets the mean training pose (crop-centred)."""
+    cfg = cfg or KeypointEvalConfig()
+    train_kp = split_keypoints(train_set, annotated_frames(train_set, cfg.max_train_frames, "train"), cfg, "train")
+    splits = {}
+    for name, videos in test_sets.items():
+        index = annotated_frames(videos, cfg.max_test_frames, name)
+        gt = split_keypoints(videos, index, cfg, name)
+        splits[name] = score_split(mean_pose_baseline(train_kp, len(gt)), gt, index, cfg, (crops or {}).get(name))
+    return KeypointResult("mean training pose", splits, cfg.thresholds, asdict(cfg))
+
+
+def cached_result(path: str | Path, key: Mapping[str, Any], compute: Callable[[], KeypointResult]) -> KeypointResult:
+    """Load the KeypointResult stored at `path` if it was computed for the same `key`; else compute and store it
+    (atomically), so re-running the notebook reuses finished evaluations."""
+    path = Path(path)
+    key = json.loads(json.dumps(dict(key), sort_keys=True, default=str))
+    if path.is_file():
+        try:
+            stored = json.loads(path.read_text())
+        except json.JSONDecodeError:
+            stored = {}
+        if stored.get("key") == key:
+            return KeypointResult.from_dict(stored["result"])
+    result = compute()
+    atomic_write_json(path, {"key": key, "result": result.to_dict()})
+    return result
+
+
+# ------------------------------------------------------------------------------------------------- training runs
+def open_eval_sets(train_cfg: Any, splits: Sequence[str], run_dir: str | Path) -> dict[str, VideoSet]:
+    """The splits a training run's landmarks are evaluated on: its own dataset, as `train_factorization` opened it
+    (same dataset, data_root, seed and synthetic overrides), with `train_cfg.split` under the name "train"."""
+    from lmvid_lib.data.datasets import open_dataset
+
+    def open_(split: str) -> VideoSet:
+        return open_dataset(train_cfg.dataset, split, run_dir, train_cfg.data_root, seed=train_cfg.seed,
+                            **train_cfg.synthetic)
+
+    return {"train": open_(train_cfg.split), **{s: open_(s) for s in splits if s != "train"}}
+
+
+def untrained_model(train_cfg: Any, device: torch.device | str = "cpu") -> torch.nn.Module:
+    """Baseline (b): the pose encoder exactly as `train_factorization` initialises it (same seed and config), untrained."""
+    from lmvid_lib.models.factorization import FactorizationModel
+    from lmvid_lib.seed import seed_everything
+
+    seed_everything(train_cfg.seed)
+    return FactorizationModel(train_cfg.model).to(device).eval()
+
+
+BASELINES = ("untrained", "mean_pose")
+
+
+def evaluate_run(
+    run: str | Path,
+    run_dir: str | Path,
+    test_splits: Sequence[str],
+    cfg: KeypointEvalConfig,
+    device: torch.device | str = "cpu",
+    baseline: str | None = None,
+    progress: bool = True,
+) -> KeypointResult:
+    """Keypoint regression on the landmarks of a finished training run `<run_dir>/factorization/<name>`, on that run's
+    own dataset; or a baseline on the same data: "untrained" = (b) its randomly initialised encoder, "mean_pose" = (a).
+
+    Cached in `<run_dir>/keypoints/` and reused while the run's weights, its config, the splits and `cfg` are unchanged.
+    """
+    from lmvid_lib.train import load_trained
+    from lmvid_lib.train.factorization import config_dict
+
+    if baseline not in (None, *BASELINES):
+        raise ValueError(f"baseline must be None or one of {BASELINES}, got {baseline!r}")
+    run = Path(run)
+    model, train_cfg = load_trained(run, device)
+    weights = run / "model.pt"
+    method = {None: train_cfg.run_name, "untrained": f"untrained {train_cfg.model.decoder} encoder, seed {train_cfg.seed}",
+              "mean_pose": "mean training pose"}[baseline]
+    key = {"method": method, "train_config": config_dict(train_cfg), "eval": asdict(cfg), "splits": list(test_splits),
+           "weights": [weights.stat().st_size, weights.stat().st_mtime_ns] if baseline is None else None}
+    cache = Path(run_dir) / "keypoints" / f"{train_cfg.run_name}{'' if baseline is None else '-' + baseline}.json"
+
+    def compute() -> KeypointResult:
+        sets = open_eval_sets(train_cfg, test_splits, run_dir)
+        tests = {s: sets[s] for s in test_splits}
+        if baseline == "mean_pose":
+            return evaluate_mean_pose(sets["train"], tests, cfg)
+        source = untrained_model(train_cfg, device) if baseline == "untrained" else model
+        return evaluate_landmarks(source, sets["train"], tests, cfg, device, method, progress=progress)
+
+    return cached_result(cache, key, compute)
+
+
+# ----------------------------------------------------------------------------------------------------------- tables
+@dataclass
+class SeedSummary:
+    """Accuracy over training seeds, as Table 1 reports it: mean ± std (sample std, ddof=1) and best."""
+
+    mean: float
+    std: float
+    best: float
+    n: int
+
+    def format(self, percent: bool = True) -> str:
+        s = 100.0 if percent else 1.0
+        if self.n == 1:
+            return f"{s * self.mean:.1f} (1 seed)"
+        return f"{s * self.mean:.1f} ± {s * self.std:.1f} (best {s * self.best:.1f}, {self.n} seeds)"
+
+
+def summarize_seeds(values: Sequence[float]) -> SeedSummary:
+    values = np.asarray(values, dtype=np.float64)
+    if values.ndim != 1 or len(values) == 0:
+        raise ValueError(f"values must be a non-empty 1-D sequence of accuracies, got shape {values.shape}")
+    std = float(values.std(ddof=1)) if len(values) > 1 else math.nan
+    return SeedSummary(float(values.mean()), std, float(values.max()), len(values))
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """A GitHub-flavoured markdown table (pandas is not a dependency)."""
+    for row in rows:
+        if len(row) != len(header):
+            raise ValueError(f"table row {list(row)} has {len(row)} cells for {len(header)} columns")
+    cells = [[str(c).replace("|", "\\|") for c in r] for r in [header, *rows]]
+    lines = ["| " + " | ".join(cells[0]) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(r) + " |" for r in cells[1:]]
+    return "\n".join(lines)
+
+
+def accuracy_table(results: Mapping[str, Sequence[KeypointResult]], split_labels: Mapping[str, str],
+                   cfg: KeypointEvalConfig) -> str:
+    """Table 1 analogue: one row per method (several results = several seeds -> mean ± std, best), one column per split.
+
+    `split_labels` maps split names to column headers (they should name the dataset).
+    """
+    header = ["Method"] + [f"{label}: accuracy at {cfg.threshold:g} {cfg.unit} (%)" for label in split_labels.values()]
+    rows = []
+    for method, runs in results.items():
+        if not runs:
+            raise ValueError(f"method {method!r} has no results")
+        rows.append([method] + [summarize_seeds([r.splits[s].accuracy for r in runs]).format() for s in split_labels])
+    return markdown_table(header, rows)
+
+
+def per_joint_table(results: Mapping[str, KeypointResult], split: str, joint_names: Sequence[str],
+                    cfg: KeypointEvalConfig) -> str:
+    """Accuracy at cfg.threshold per joint (%), one row per method, on `split`."""
+    header = ["Method"] + list(joint_names) + ["all"]
+    rows = []
+    for method, r in results.items():
+        s = r.splits[split]
+        if len(s.per_joint) != len(joint_names):
+            raise ValueError(f"{method}: {len(s.per_joint)} joints but {len(joint_names)} joint names")
+        rows.append([method] + [f"{100 * v:.1f}" for v in s.per_joint] + [f"{100 * s.accuracy:.1f}"])
+    return markdown_table(header, rows)
+
+
+def paper_bbc_table() -> str:
+    """The published BBC Pose numbers, quoted (never computed here): a table of its own."""
+    return markdown_table(["Method", "BBC Pose, quoted from Shih et al. 2019: accuracy at 6 px (%)"], PAPER_BBC_TABLE1)
+
+
+def plot_pck_curves(ax: Any, curves: Mapping[str, tuple[np.ndarray, np.ndarray]], title: str, unit: str) -> Any:
+    """Fig. 9: accuracy (%) against distance. `curves`: label -> (thresholds [T], accuracy [T] in [0,1])."""
+    for label, (thresholds, accuracy) in curves.items():
+        ax.plot(thresholds, 100 * np.asarray(accuracy), label=label)
+    ax.set_xlabel(f"distance threshold ({unit})")
+    ax.set_ylabel("keypoints within threshold (%)")
+    ax.set_ylim(0, 100)
+    ax.grid(alpha=0.3)
+    ax.set_title(title)
+    ax.legend(fontsize="small")
+    return ax
+
+
+def plot_gallery(frames: np.ndarray, result: SplitResult, names: Sequence[str], cfg: KeypointEvalConfig,
+                 n: int = 8, ncols: int = 4) -> Any:
+    """Test frames with regressed keypoints (x) and ground truth (o), one colour per joint.
+
+    frames: the split's stored frames (uint8 [M,S,S,C]); `result` must be scored at eval_scale "crop" so that its
+    points map back onto the stored frames. Returns the matplotlib Figure.
+    """
+    import matplotlib.pyplot as plt
+
+    if cfg.eval_scale != "crop":
+        raise ValueError("plot_gallery draws on the stored crops: evaluate with eval_scale='crop'")
+    picks = np.round(np.linspace(0, len(result.frame_index) - 1, min(n, len(result.frame_index)))).astype(int)
+    side = frames.shape[1]
+
+    def to_frame(points: np.ndarray) -> np.ndarray:
+        return crop_centred_to_pixels(points * (side / cfg.crop_size), side)
+
+    nrows = math.ceil(len(picks) / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(2.4 * ncols, 2.4 * nrows + 0.4), squeeze=False)
+    colours = plt.get_cmap("tab10")(np.arange(len(names)) % 10)
+    for ax, i in zip(axes.flat, picks):
+        image = frames[result.frame_index[i]]
+        ax.imshow(image[..., 0] if image.shape[-1] == 1 else image, cmap="gray")
+        pred, gt = to_frame(result.pred[i]), to_frame(result.gt[i])
+        for j, name in enumerate(names):
+            ax.plot(*gt[j], "o", ms=5, mfc="none", mec=colours[j], mew=1.5, label=name)
+            ax.plot(*pred[j], "x", ms=5, color=colours[j], mew=1.5)
+        ok = int(np.sum(np.linalg.norm(result.pred[i] - result.gt[i], axis=-1) <= cfg.threshold))
+        ax.set_title(f"frame {result.frame_index[i]}: {ok}/{len(names)} within {cfg.threshold:g} px", fontsize=8)
+    for ax in axes.flat:
+        ax.axis("off")
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(names), fontsize=7, frameon=False)
+    fig.suptitle("o = ground truth, x = regressed from landmarks", fontsize=9)
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    return fig

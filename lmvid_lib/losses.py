@@ -1,0 +1,178 @@
+"""Reconstruction losses (paper Sec. 3.1): lambda_vgg * VGG19 perceptual + lambda_mse * MSE + lambda_adv * adversarial.
+
+Perceptual loss: images in [0,1] are ImageNet-normalised before VGG19 ((x - mean) / std with mean (0.485, 0.456,
+0.406), std (0.229, 0.224, 0.225)); grayscale images are repeated to 3 channels. The loss is the MSE between the
+relu1_2, relu2_2, relu3_2 and relu4_2 activations of reconstruction and target, weighted 1/32, 1/16, 1/8, 1/4.
+
+VGG19 ImageNet weights are torchvision's `vgg19-dcbb9e9d.pth` (the file `vgg19(weights=VGG19_Weights.IMAGENET1K_V1)`
+downloads into `$TORCH_HOME/hub/checkpoints/`). They are read from that file, or from `LossConfig.vgg_weights`; we never
+try to download them (no internet here, and a hanging download is worse than an error) and never fall back to random
+features: when the file is absent `VGGWeightsMissing` says which file was looked for. `perceptual: none` trains with
+MSE + adversarial only. Only the 10 convs up to relu4_2 are built and loaded (the classifier's 120M parameters are not).
+
+Adversarial loss: the standard GAN objective log D(x) + log(1 - D(G(z))) in its non-saturating form, through
+BCE-with-logits on the discriminator's patch logits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+VGG19_FILE = "vgg19-dcbb9e9d.pth"
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+# torchvision vgg19 `features` indices: conv layers up to conv4_2 (index 21) and the ReLUs whose outputs are used.
+_VGG19_CFG = (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512)
+_LAYER_WEIGHTS = {3: 1 / 32, 8: 1 / 16, 13: 1 / 8, 22: 1 / 4}  # relu1_2, relu2_2, relu3_2, relu4_2
+PERCEPTUAL = ("vgg19", "none")
+
+
+class VGGWeightsMissing(RuntimeError):
+    """The VGG19 ImageNet weights file needed by `perceptual: vgg19` does not exist."""
+
+
+@dataclass
+class LossConfig:
+    perceptual: str = "vgg19"  # 'vgg19' (paper) or 'none'
+    vgg_weights: str | None = None  # path to vgg19-dcbb9e9d.pth; None = $TORCH_HOME/hub/checkpoints/<that file>
+    lambda_vgg: float = 1.0
+    lambda_mse: float = 1.0
+    lambda_adv: float = 0.01  # our choice: small, so the GAN term sharpens without steering the landmarks
+
+    def __post_init__(self) -> None:
+        if self.perceptual not in PERCEPTUAL:
+            raise ValueError(f"LossConfig.perceptual must be one of {PERCEPTUAL}, got {self.perceptual!r}")
+        for name in ("lambda_vgg", "lambda_mse", "lambda_adv"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                raise ValueError(f"LossConfig.{name} must be a number >= 0, got {value!r}")
+
+
+def default_vgg19_path() -> Path:
+    """Where torchvision caches the VGG19 ImageNet weights: $TORCH_HOME/hub/checkpoints/vgg19-dcbb9e9d.pth."""
+    return Path(torch.hub.get_dir()) / "checkpoints" / VGG19_FILE
+
+
+def vgg19_features(weights: str | Path | None = None) -> nn.Sequential:
+    """torchvision's vgg19 `features[:23]` (through relu4_2), loaded from `weights` (default: the torch cache), frozen.
+
+    Raises VGGWeightsMissing if the file does not exist, ValueError if it lacks a needed tensor or has a wrong shape.
+    """
+    path = Path(weights) if weights is not None else default_vgg19_path()
+    if not path.is_file():
+        raise VGGWeightsMissing(
+            f"VGG19 ImageNet weights not found: {path} does not exist. Put torchvision's {VGG19_FILE} there (on a "
+            f"machine with internet: python -c 'import torchvision; torchvision.models.vgg19(weights=\"IMAGENET1K_V1\")'"
+            f" then copy it from ~/.cache/torch/hub/checkpoints/), set TORCH_HOME to a folder holding "
+            f"hub/checkpoints/{VGG19_FILE}, or set the loss parameter vgg_weights to the file; or train without the "
+            f"perceptual loss with `perceptual: none` (MSE + adversarial only)."
+        )
+    layers: list[nn.Module] = []
+    previous = 3
+    for item in _VGG19_CFG:
+        if item == "M":
+            layers.append(nn.MaxPool2d(2, 2))
+        else:
+            layers += [nn.Conv2d(previous, item, 3, padding=1), nn.ReLU(inplace=False)]
+            previous = item
+    features = nn.Sequential(*layers)
+    assert len(features) == 23, len(features)
+    state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    wanted = {name: f"features.{name}" for name in features.state_dict()}
+    missing = sorted(key for key in wanted.values() if key not in state)
+    if missing:
+        raise ValueError(f"{path}: not a torchvision VGG19 state dict, missing {missing[:4]}"
+                         f"{' ...' if len(missing) > 4 else ''}")
+    try:
+        features.load_state_dict({name: state[key] for name, key in wanted.items()})
+    except RuntimeError as err:
+        raise ValueError(f"{path}: tensors do not fit VGG19: {err}") from err
+    features.requires_grad_(False)
+    return features.eval()
+
+
+class PerceptualLoss(nn.Module):
+    """VGG19 perceptual loss. recon, target: [B,C,H,W] in [0,1], C = 1 or 3 -> scalar (float32)."""
+
+    def __init__(self, weights: str | Path | None = None) -> None:
+        super().__init__()
+        self.features = vgg19_features(weights)
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+
+    def train(self, mode: bool = True) -> PerceptualLoss:
+        # The feature extractor is a fixed measuring instrument: it stays in eval mode.
+        super().train(mode)
+        self.features.eval()
+        return self
+
+    def _normalise(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[1] == 1:
+            x = x.expand(-1, 3, -1, -1)
+        elif x.shape[1] != 3:
+            raise ValueError(f"PerceptualLoss: images must have 1 or 3 channels, got shape {tuple(x.shape)}")
+        return (x - self.mean.to(x.dtype)) / self.std.to(x.dtype)
+
+    def forward(self, recon: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        # One pass over [recon; target]: half the kernel launches of two passes, same numbers.
+        x = self._normalise(torch.cat([recon, target.to(recon.dtype)]))
+        batch = recon.shape[0]
+        total = recon.new_zeros((), dtype=torch.float32)
+        last = max(_LAYER_WEIGHTS)
+        for index, layer in enumerate(self.features):
+            x = layer(x)
+            if index in _LAYER_WEIGHTS:
+                total = total + _LAYER_WEIGHTS[index] * F.mse_loss(x[:batch].float(), x[batch:].float().detach())
+            if index == last:
+                break
+        return total
+
+
+def generator_adversarial_loss(d_fake: torch.Tensor) -> torch.Tensor:
+    """Non-saturating generator loss -log D(G(z)) = BCE(d_fake, 1). d_fake: discriminator logits, any shape."""
+    d_fake = d_fake.float()
+    return F.binary_cross_entropy_with_logits(d_fake, torch.ones_like(d_fake))
+
+
+def discriminator_loss(d_real: torch.Tensor, d_fake: torch.Tensor) -> torch.Tensor:
+    """-(log D(x) + log(1 - D(G(z)))) averaged: BCE(d_real, 1) + BCE(d_fake, 0). Logits of any (matching) shape."""
+    d_real, d_fake = d_real.float(), d_fake.float()
+    return (F.binary_cross_entropy_with_logits(d_real, torch.ones_like(d_real))
+            + F.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake)))
+
+
+class ReconstructionLoss(nn.Module):
+    """The generator's loss. `loss(recon, target, d_fake=None) -> (total, parts)`; parts holds detached float
+    scalars 'mse', and 'vgg' / 'adv' when they are used. recon, target: [B,C,H,W] in [0,1].
+
+    `d_fake` (discriminator logits of `recon`) is required when lambda_adv > 0 and ignored otherwise.
+    """
+
+    def __init__(self, cfg: LossConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.perceptual = PerceptualLoss(cfg.vgg_weights) if cfg.perceptual == "vgg19" else None
+
+    def forward(self, recon: torch.Tensor, target: torch.Tensor,
+                d_fake: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        if recon.shape != target.shape:
+            raise ValueError(f"ReconstructionLoss: recon {tuple(recon.shape)} and target {tuple(target.shape)} differ")
+        mse = F.mse_loss(recon.float(), target.float())
+        total = self.cfg.lambda_mse * mse
+        parts = {"mse": mse.detach()}
+        if self.perceptual is not None:
+            vgg = self.perceptual(recon, target)
+            total = total + self.cfg.lambda_vgg * vgg
+            parts["vgg"] = vgg.detach()
+        if self.cfg.lambda_adv > 0:
+            if d_fake is None:
+                raise ValueError("ReconstructionLoss: lambda_adv > 0 needs d_fake (discriminator logits of recon)")
+            adv = generator_adversarial_loss(d_fake)
+            total = total + self.cfg.lambda_adv * adv
+            parts["adv"] = adv.detach()
+        return total, parts

@@ -1,0 +1,121 @@
+"""Decoders from landmarks (mu, Sigma) and appearance vectors to an image; `spade` (paper) and `concat` (Table 1).
+
+Both share one schedule: block i works at min(start * 2**i, max) with `widths[i]` channels, where `start` and `max` are
+`ModelConfig.decoder_resolution` and `decoder_max_resolution`; if the last block is below the image size its features are bilinearly
+upsampled before the output conv (cheap CPU profiles decode at low resolution). Heatmaps (Eq. 5) are rendered directly
+at every block's resolution from (mu, Sigma) rather than resized.
+
+- `spade`: every block is a SPADE residual block whose normalisation is modulated by [heatmaps ; projected appearance]
+  at that scale (appendix A: 256, 256, 128, 64 then 3 out).
+- `concat`: [heatmaps ; projected appearance] at the start resolution are plain input channels; the same residual
+  blocks use ordinary affine InstanceNorm, so only the conditioning mechanism differs from `spade`.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from lmvid_lib import landmarks
+from lmvid_lib.models.appearance import project_appearance
+from lmvid_lib.models.spade import SPADEResBlock, conv
+
+
+def block_resolutions(start: int, max_resolution: int, n_blocks: int) -> list[int]:
+    """Resolution of each decoder block: start, 2*start, ... capped at max_resolution."""
+    return [min(start * 2**i, max_resolution) for i in range(n_blocks)]
+
+
+def conditioning(mu: torch.Tensor, cov: torch.Tensor, appearance: torch.Tensor, size: int) -> torch.Tensor:
+    """[heatmaps ; projected appearance] at size x size. mu: [B,K,2]; cov: [B,K,2,2]; appearance: [B,K,C].
+
+    Returns [B,K+C,size,size] in the dtype of `appearance`.
+    """
+    heatmaps = landmarks.render_heatmaps(mu, cov, size, size).to(appearance.dtype)
+    return torch.cat([heatmaps, project_appearance(heatmaps, appearance)], dim=1)
+
+
+class _ToImage(nn.Module):
+    """Features [B,C,h,w] -> image [B,channels,H,W] in [0,1]: LeakyReLU, bilinear upsample if h < H, conv, sigmoid."""
+
+    def __init__(self, in_channels: int, channels: int, image_size: int, spectral_norm: bool) -> None:
+        super().__init__()
+        self.image_size = image_size
+        self.conv = conv(in_channels, channels, 3, spectral_norm)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.leaky_relu(x, 0.2)
+        if x.shape[-1] != self.image_size:
+            x = F.interpolate(x, size=(self.image_size, self.image_size), mode="bilinear", align_corners=False)
+        return torch.sigmoid(self.conv(x))
+
+
+class SpadeDecoder(nn.Module):
+    """(mu [B,K,2], cov [B,K,2,2], appearance [B,K,C]) -> image [B,channels,image_size,image_size] in [0,1]."""
+
+    def __init__(self, channels: int, n_landmarks: int, appearance_channels: int, image_size: int,
+                 widths: tuple[int, ...], start_resolution: int, max_resolution: int, hidden: int,
+                 spectral_norm: bool) -> None:
+        super().__init__()
+        cond_channels = n_landmarks + appearance_channels
+        self.resolutions = block_resolutions(start_resolution, max_resolution, len(widths))
+        self.stem = conv(cond_channels, widths[0], 3, spectral_norm)
+        self.blocks = nn.ModuleList()
+        previous = widths[0]
+        for width in widths:
+            self.blocks.append(SPADEResBlock(previous, width, cond_channels, hidden, spectral_norm))
+            previous = width
+        self.to_image = _ToImage(previous, channels, image_size, spectral_norm)
+
+    def forward(self, mu: torch.Tensor, cov: torch.Tensor, appearance: torch.Tensor) -> torch.Tensor:
+        conds = {size: conditioning(mu, cov, appearance, size) for size in set(self.resolutions)}
+        x = self.stem(conds[self.resolutions[0]])
+        for block, size in zip(self.blocks, self.resolutions):
+            if x.shape[-1] != size:
+                x = F.interpolate(x, size=(size, size), mode="nearest")
+            x = block(x, conds[size])
+        return self.to_image(x)
+
+
+class _ResBlock(nn.Module):
+    """Plain pre-activation residual block (affine InstanceNorm): [B,in,H,W] -> [B,out,H,W]."""
+
+    def __init__(self, in_channels: int, out_channels: int, spectral_norm: bool) -> None:
+        super().__init__()
+        middle = min(in_channels, out_channels)
+        self.norm0 = nn.InstanceNorm2d(in_channels, affine=True)
+        self.conv0 = conv(in_channels, middle, 3, spectral_norm)
+        self.norm1 = nn.InstanceNorm2d(middle, affine=True)
+        self.conv1 = conv(middle, out_channels, 3, spectral_norm)
+        self.shortcut = (conv(in_channels, out_channels, 1, spectral_norm, bias=False)
+                         if in_channels != out_channels else nn.Identity())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        dx = self.conv0(F.leaky_relu(self.norm0(x), 0.2))
+        dx = self.conv1(F.leaky_relu(self.norm1(dx), 0.2))
+        return self.shortcut(x) + dx
+
+
+class ConcatDecoder(nn.Module):
+    """Same signature as SpadeDecoder; the conditioning enters only as input channels at the start resolution."""
+
+    def __init__(self, channels: int, n_landmarks: int, appearance_channels: int, image_size: int,
+                 widths: tuple[int, ...], start_resolution: int, max_resolution: int, spectral_norm: bool) -> None:
+        super().__init__()
+        self.resolutions = block_resolutions(start_resolution, max_resolution, len(widths))
+        self.stem = conv(n_landmarks + appearance_channels, widths[0], 3, spectral_norm)
+        self.blocks = nn.ModuleList()
+        previous = widths[0]
+        for width in widths:
+            self.blocks.append(_ResBlock(previous, width, spectral_norm))
+            previous = width
+        self.to_image = _ToImage(previous, channels, image_size, spectral_norm)
+
+    def forward(self, mu: torch.Tensor, cov: torch.Tensor, appearance: torch.Tensor) -> torch.Tensor:
+        x = self.stem(conditioning(mu, cov, appearance, self.resolutions[0]))
+        for block, size in zip(self.blocks, self.resolutions):
+            if x.shape[-1] != size:
+                x = F.interpolate(x, size=(size, size), mode="nearest")
+            x = block(x)
+        return self.to_image(x)

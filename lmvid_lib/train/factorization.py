@@ -1,0 +1,428 @@
+"""Training the pose/appearance factorization model (paper Sec. 3.1): self-supervised reconstruction.
+
+Each step draws a global batch of frames; the pose encoder sees a colour-jittered copy, the appearance encoder a
+TPS-warped copy or a temporal partner 3-60 frames away, and the decoder must rebuild the unperturbed frame
+(lambda_vgg * VGG19 perceptual + lambda_mse * MSE + lambda_adv * adversarial). Adam, lr 1e-4, weight decay 5e-6 (paper);
+the discriminator, when lambda_adv > 0, is trained alternately with its own Adam.
+
+A run lives in `<run_dir>/factorization/<name>/`::
+
+    config.json          the TrainConfig as data
+    metrics.csv          one row per `log_every` steps (losses, seconds per step)
+    checkpoints/last.pt  everything needed to resume bit-identically: weights, optimizers, RNG states, data order
+    model.pt             final weights + config (what `load_trained` reads)
+    samples/step_*.png   target | pose input | appearance input | reconstruction
+    summary.json         paths and final metrics
+
+Calling `train_factorization` again on the same run resumes from `last.pt` (a run killed even by SIGKILL continues
+exactly where its last checkpoint left it) or, when the run is complete, returns its summary without training.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import dataclasses
+import io
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+
+from lmvid_lib.config import from_dict
+from lmvid_lib.data.augment import AugmentConfig, validate_augment_config
+from lmvid_lib.data.datasets import check_dataset, open_dataset
+from lmvid_lib.data.pairs import FrameSampler, make_training_batch
+from lmvid_lib.data.store import VideoSet
+from lmvid_lib.io import atomic_write_bytes, atomic_write_json, load_checkpoint, save_checkpoint
+from lmvid_lib.losses import LossConfig, ReconstructionLoss, discriminator_loss
+from lmvid_lib.models.discriminator import Discriminator
+from lmvid_lib.models.factorization import FactorizationModel, ModelConfig, validate_model_config
+from lmvid_lib.seed import seed_everything
+from lmvid_lib.train.distributed import DistContext, init_distributed
+
+# Settings that may change between a run and its resumption without changing what has been computed so far.
+RESUMABLE_CHANGES = ("steps", "log_every", "checkpoint_every", "sample_every", "progress")
+
+
+@dataclass
+class TrainConfig:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    dataset: str = "signer"  # signer | pusher | walker (embedded) or bbc | bair | kth (prepared, needs data_root)
+    data_root: str | None = None
+    split: str = "train"
+    synthetic: dict[str, Any] = field(default_factory=dict)  # overrides for embedded presets, e.g. n_videos, n_frames
+    name: str | None = None  # run folder name; default <dataset>-<decoder>-seed<seed>
+    steps: int = 1000
+    batch_size: int = 16  # per process; the global batch is batch_size * world_size
+    lr: float = 1e-4
+    weight_decay: float = 5e-6
+    adam_betas: tuple[float, float] = (0.9, 0.999)
+    seed: int = 0
+    device: str = "cpu"
+    bf16: bool = False  # autocast to bfloat16 (GPU speed); the CPU path stays plain fp32
+    channels_last: bool = False
+    compile: bool = False  # torch.compile the generator and discriminator
+    log_every: int = 10
+    checkpoint_every: int = 100
+    sample_every: int = 0  # 0: one sample grid at the end
+    progress: bool = True  # tqdm bar
+
+    @property
+    def run_name(self) -> str:
+        return self.name or f"{self.dataset}-{self.model.decoder}-seed{self.seed}"
+
+
+def config_dict(cfg: TrainConfig) -> dict[str, Any]:
+    """The config as plain JSON data (tuples become lists), as written to config.json."""
+    return json.loads(json.dumps(dataclasses.asdict(cfg)))
+
+
+def load_config(mapping: Mapping[str, Any] | TrainConfig, name: str = "factorization") -> TrainConfig:
+    cfg = mapping if isinstance(mapping, TrainConfig) else from_dict(TrainConfig, mapping, name)
+    validate_train_config(cfg)
+    return cfg
+
+
+def config_from_parameters(
+    factorization: Mapping[str, Any],
+    dataset: str | None = None,
+    data_root: str | None = None,
+    seed: int | None = None,
+    device: str | None = None,
+    decoder: str | None = None,
+) -> TrainConfig:
+    """A TrainConfig from notebook parameters: the `factorization` mapping overlaid with the profile's common
+    settings (dataset, data_root, seed, device) and the decoder variant, where given."""
+    mapping = dict(factorization)
+    overlay = {"dataset": dataset, "data_root": data_root, "seed": seed, "device": device}
+    mapping.update({k: v for k, v in overlay.items() if v is not None})
+    if decoder is not None:
+        mapping["model"] = {**dict(mapping.get("model") or {}), "decoder": decoder}
+    return load_config(mapping)
+
+
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise ValueError(message)
+
+
+def validate_train_config(cfg: TrainConfig) -> None:
+    """Raise ValueError naming the parameter for a config that cannot train; reads no data."""
+    for key in ("model", "loss", "augment"):
+        expected = {"model": ModelConfig, "loss": LossConfig, "augment": AugmentConfig}[key]
+        _check(isinstance(getattr(cfg, key), expected), f"{key}: expected a mapping of {expected.__name__} parameters")
+    validate_model_config(cfg.model)
+    validate_augment_config(cfg.augment)
+    for key in ("steps", "batch_size", "log_every", "checkpoint_every"):
+        value = getattr(cfg, key)
+        _check(isinstance(value, int) and not isinstance(value, bool) and value >= 1, f"{key} must be an int >= 1, got {value!r}")
+    _check(isinstance(cfg.sample_every, int) and cfg.sample_every >= 0, f"sample_every must be an int >= 0, got {cfg.sample_every!r}")
+    _check(isinstance(cfg.seed, int) and cfg.seed >= 0, f"seed must be an int >= 0, got {cfg.seed!r}")
+    _check(isinstance(cfg.lr, (int, float)) and cfg.lr > 0, f"lr must be > 0, got {cfg.lr!r}")
+    _check(isinstance(cfg.weight_decay, (int, float)) and cfg.weight_decay >= 0, f"weight_decay must be >= 0, got {cfg.weight_decay!r}")
+    betas = tuple(cfg.adam_betas)
+    _check(len(betas) == 2 and all(0 <= b < 1 for b in betas), f"adam_betas must be two numbers in [0, 1), got {cfg.adam_betas!r}")
+    cfg.adam_betas = (float(betas[0]), float(betas[1]))
+    _check(isinstance(cfg.synthetic, dict), f"synthetic must be a mapping of preset overrides, got {cfg.synthetic!r}")
+    _check(cfg.name is None or (isinstance(cfg.name, str) and cfg.name and "/" not in cfg.name), f"name must be a folder name, got {cfg.name!r}")
+    check_dataset(cfg.dataset, cfg.data_root)
+
+
+def run_path(cfg: TrainConfig, run_dir: str | Path) -> Path:
+    return Path(run_dir) / "factorization" / cfg.run_name
+
+
+# ---------------------------------------------------------------------------------------------------------- state
+
+
+def _rng_state(generator: torch.Generator) -> dict[str, Any]:
+    state = {"torch": torch.get_rng_state(), "generator": generator.get_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: Mapping[str, Any], generator: torch.Generator) -> None:
+    torch.set_rng_state(state["torch"])
+    generator.set_state(state["generator"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _check_resumable(saved: Mapping[str, Any], cfg: TrainConfig, path: Path) -> None:
+    now = config_dict(cfg)
+    differ = sorted(k for k in set(saved) | set(now) if k not in RESUMABLE_CHANGES and saved.get(k) != now.get(k))
+    if differ:
+        raise ValueError(
+            f"{path} was trained with a different config ({', '.join(differ)} differ): "
+            f"give this run another name or run_dir, or delete {path.parent}"
+        )
+
+
+def _write_metrics_csv(path: Path, rows: list[dict[str, float]]) -> None:
+    if not rows:
+        return
+    keys = list(dict.fromkeys(k for row in rows for k in row))
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=keys)
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_bytes(path, buf.getvalue().encode())
+
+
+def read_metrics(run: str | Path) -> list[dict[str, float]]:
+    """The rows of `<run>/metrics.csv` as dicts of floats."""
+    path = Path(run) / "metrics.csv"
+    with open(path, newline="") as f:
+        return [{k: float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(f)]
+
+
+def _save_samples(path: Path, batch: Mapping[str, torch.Tensor], recon: torch.Tensor, n: int = 8) -> Path:
+    """PNG grid, one row per example: target | pose input | appearance input | reconstruction."""
+    from PIL import Image
+
+    rows = torch.stack([batch["target"][:n], batch["pose_input"][:n], batch["appearance_input"][:n], recon[:n]], 1)
+    b, cols, c, h, w = rows.shape
+    grid = rows.detach().float().clamp(0, 1).permute(0, 3, 1, 4, 2).reshape(b * h, cols * w, c)
+    array = (grid * 255).round().to(torch.uint8).cpu().numpy()
+    image = Image.fromarray(array[..., 0] if c == 1 else array)
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return atomic_write_bytes(path, buf.getvalue())
+
+
+# ------------------------------------------------------------------------------------------------------- training
+
+
+@dataclass
+class _Trainer:
+    cfg: TrainConfig
+    ctx: DistContext
+    device: torch.device
+    videoset: VideoSet
+    model: nn.Module  # the plain model (weights saved from here)
+    disc: nn.Module | None
+    criterion: ReconstructionLoss
+    opt: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer | None
+    sampler: FrameSampler
+    generator: torch.Generator
+    step_model: nn.Module = None  # the model as called in training: DDP-wrapped and/or compiled
+    step_disc: nn.Module | None = None
+
+    def wrap(self) -> None:
+        self.step_model, self.step_disc = self.model, self.disc
+        if self.ctx.enabled:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.step_model = DistributedDataParallel(self.model, device_ids=ids)
+            if self.disc is not None:
+                self.step_disc = DistributedDataParallel(self.disc, device_ids=ids)
+        if self.cfg.compile:
+            self.step_model = torch.compile(self.step_model)
+            if self.disc is not None:
+                self.step_disc = torch.compile(self.step_disc)
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cfg.bf16)
+
+    def _prepare(self, x: torch.Tensor) -> torch.Tensor:
+        return x.contiguous(memory_format=torch.channels_last) if self.cfg.channels_last else x
+
+    def step(self) -> tuple[dict[str, float], dict[str, torch.Tensor], torch.Tensor]:
+        """One generator (and discriminator) update on this rank's slice of a global batch.
+
+        Returns (metrics of this rank, the rank's batch, its reconstruction)."""
+        cfg = self.cfg
+        batch = make_training_batch(
+            self.videoset, self.sampler, cfg.batch_size * self.ctx.world_size, cfg.augment,
+            cfg.model.image_size, self.generator, self.device,
+        )
+        rows = self.ctx.slice(cfg.batch_size)
+        batch = {k: v[rows] for k, v in batch.items()}
+        target, pose_in, app_in = (self._prepare(batch[k]) for k in ("target", "pose_input", "appearance_input"))
+
+        if self.disc is not None:
+            # The generator step backpropagates through a frozen discriminator, called outside DDP so that
+            # gradient synchronisation only ever happens for the module being updated.
+            self.disc.requires_grad_(False)
+        with self._autocast():
+            out = self.step_model(pose_in, app_in)
+            d_fake = self.disc(out["recon"]) if self.disc is not None else None
+            total, parts = self.criterion(out["recon"], target, d_fake)
+        recon = out["recon"].float()
+        self.opt.zero_grad(set_to_none=True)
+        total.backward()
+        self.opt.step()
+        metrics = {"loss": float(total.detach())}
+        metrics.update({k: float(v.detach()) for k, v in parts.items()})
+
+        if self.disc is not None:
+            self.disc.requires_grad_(True)
+            # Real and fake go through one call: DDP syncs once, and the discriminator is per-sample (no batch
+            # statistics), so this equals two calls.
+            with self._autocast():
+                logits = self.step_disc(torch.cat([target, self._prepare(recon.detach())])).float()
+            d_real, d_fake = logits.chunk(2)
+            loss_d = discriminator_loss(d_real, d_fake)
+            self.opt_d.zero_grad(set_to_none=True)
+            loss_d.backward()
+            self.opt_d.step()
+            metrics["disc"] = float(loss_d.detach())
+        return metrics, batch, recon.detach()
+
+    def state(self, step: int, metrics: list[dict[str, float]], window: list[dict[str, float]]) -> dict[str, Any]:
+        return {
+            "step": step,
+            "window": window,  # metrics of the steps since the last logged row, so resumed rows average the same steps
+            "config": config_dict(self.cfg),
+            "model": self.model.state_dict(),
+            "disc": None if self.disc is None else self.disc.state_dict(),
+            "opt": self.opt.state_dict(),
+            "opt_d": None if self.opt_d is None else self.opt_d.state_dict(),
+            "sampler": self.sampler.state_dict(),
+            "rng": _rng_state(self.generator),
+            "metrics": metrics,
+            "world_size": self.ctx.world_size,
+        }
+
+    def load_state(self, state: Mapping[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.opt.load_state_dict(state["opt"])
+        if self.disc is not None:
+            self.disc.load_state_dict(state["disc"])
+            self.opt_d.load_state_dict(state["opt_d"])
+        self.sampler.load_state_dict(state["sampler"])
+        _set_rng_state(state["rng"], self.generator)
+
+
+def _build(
+    cfg: TrainConfig, ctx: DistContext, device: torch.device, videoset: VideoSet, criterion: ReconstructionLoss
+) -> _Trainer:
+    seed_everything(cfg.seed)  # identical initial weights on every rank and in every resumed process
+    model = FactorizationModel(cfg.model).to(device)
+    disc = Discriminator(cfg.model.channels).to(device) if cfg.loss.lambda_adv > 0 else None
+    if cfg.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+        disc = None if disc is None else disc.to(memory_format=torch.channels_last)
+    adam = dict(lr=cfg.lr, betas=cfg.adam_betas, weight_decay=cfg.weight_decay)
+    opt = torch.optim.Adam(model.parameters(), **adam)
+    opt_d = None if disc is None else torch.optim.Adam(disc.parameters(), **adam)
+    sampler = FrameSampler(videoset, cfg.augment, seed=cfg.seed)
+    generator = torch.Generator(device=device).manual_seed(cfg.seed)
+    return _Trainer(cfg, ctx, device, videoset, model, disc, criterion, opt, opt_d, sampler, generator)
+
+
+def _open_training_data(cfg: TrainConfig, run_dir: Path, ctx: DistContext) -> VideoSet:
+    """Open (on first use, generate) the training split; rank 0 first so ranks never generate the same files at once."""
+    def open_() -> VideoSet:
+        return open_dataset(cfg.dataset, cfg.split, run_dir, cfg.data_root, seed=cfg.seed, **cfg.synthetic)
+
+    if ctx.is_main:
+        videoset = open_()
+    ctx.barrier()
+    if not ctx.is_main:
+        videoset = open_()
+    channels = videoset.frames.shape[-1]
+    if channels != cfg.model.channels:
+        raise ValueError(f"model.channels is {cfg.model.channels} but dataset {cfg.dataset!r} has {channels}-channel frames")
+    return videoset
+
+
+def train_factorization(config: TrainConfig | Mapping[str, Any], run_dir: str | Path) -> dict[str, Any]:
+    """Train (or resume, or just report) the factorization model described by `config` under `run_dir`.
+
+    Returns the run's summary: paths (run, config, metrics, checkpoint, model, samples), steps done, the step it
+    resumed from, wall seconds of this call, and the final metrics row. Every config error is raised before training.
+    """
+    cfg = load_config(config)
+    ctx, device = init_distributed(cfg.device)
+    run_dir = Path(run_dir)
+    out = run_path(cfg, run_dir)
+    ckpt_path, model_path = out / "checkpoints" / "last.pt", out / "model.pt"
+    if (out / "config.json").is_file():
+        _check_resumable(json.loads((out / "config.json").read_text()), cfg, out / "config.json")
+    # Built first: a missing VGG19 weights file (VGGWeightsMissing) is reported before any data is generated.
+    criterion = ReconstructionLoss(cfg.loss).to(device)
+    videoset = _open_training_data(cfg, run_dir, ctx)
+    trainer = _build(cfg, ctx, device, videoset, criterion)
+
+    start, metrics, window = 0, [], []
+    if ckpt_path.is_file():
+        state = load_checkpoint(ckpt_path, map_location=device)
+        _check_resumable(state["config"], cfg, ckpt_path)
+        if state["world_size"] != ctx.world_size:
+            raise ValueError(f"{ckpt_path} was written by {state['world_size']} processes, this run has {ctx.world_size}")
+        trainer.load_state(state)
+        start, metrics, window = int(state["step"]), list(state["metrics"]), list(state["window"])
+        del state
+    elif ctx.is_main:
+        atomic_write_json(out / "config.json", config_dict(cfg))
+    trainer.wrap()
+
+    started = time.perf_counter()
+    samples: list[Path] = sorted((out / "samples").glob("step_*.png"))
+    if start < cfg.steps:
+        from tqdm import tqdm
+
+        bar = tqdm(total=cfg.steps, initial=start, desc=cfg.run_name, disable=not (cfg.progress and ctx.is_main), mininterval=2)
+        tick = time.perf_counter()
+        for step in range(start + 1, cfg.steps + 1):
+            step_metrics, batch, recon = trainer.step()
+            window.append(step_metrics)
+            bar.update(1)
+            if step % cfg.log_every == 0 or step == cfg.steps:
+                now = time.perf_counter()
+                row = {k: sum(m[k] for m in window) / len(window) for k in window[0]}
+                row = ctx.mean(row, device)
+                metrics.append({"step": step, **row, "sec_per_step": (now - tick) / len(window)})
+                bar.set_postfix(loss=f"{row['loss']:.4f}")
+                window, tick = [], now
+                if ctx.is_main:
+                    _write_metrics_csv(out / "metrics.csv", metrics)
+            if ctx.is_main and ((cfg.sample_every and step % cfg.sample_every == 0) or step == cfg.steps):
+                samples.append(_save_samples(out / "samples" / f"step_{step:07d}.png", batch, recon))
+            if step % cfg.checkpoint_every == 0 or step == cfg.steps:
+                if ctx.is_main:
+                    save_checkpoint(ckpt_path, trainer.state(step, metrics, window))
+                ctx.barrier()
+        bar.close()
+        if ctx.is_main:
+            save_checkpoint(model_path, {"config": config_dict(cfg), "model": trainer.model.state_dict(), "step": cfg.steps})
+    ctx.barrier()
+
+    summary = {
+        "run": str(out),
+        "config": str(out / "config.json"),
+        "metrics": str(out / "metrics.csv"),
+        "checkpoint": str(ckpt_path),
+        "model": str(model_path),
+        "samples": [str(p) for p in sorted(set(samples))],
+        "steps": cfg.steps,
+        "resumed_from": start,
+        "seconds": time.perf_counter() - started,
+        "final": metrics[-1] if metrics else {},
+    }
+    if ctx.is_main:
+        atomic_write_json(out / "summary.json", summary)
+    return summary
+
+
+def load_trained(run: str | Path, device: str | torch.device = "cpu") -> tuple[FactorizationModel, TrainConfig]:
+    """(model in eval mode, its TrainConfig) from a finished run folder `<run_dir>/factorization/<name>`."""
+    run = Path(run)
+    model_path = run / "model.pt"
+    if not model_path.is_file():
+        raise FileNotFoundError(f"{run} has no model.pt: train it first (train_factorization) or check the path")
+    state = load_checkpoint(model_path, map_location=device)
+    cfg = from_dict(TrainConfig, state["config"], f"{model_path}:config")
+    model = FactorizationModel(cfg.model).to(device)
+    model.load_state_dict(state["model"])
+    return model.eval(), cfg

@@ -1,0 +1,282 @@
+"""Keypoint regression protocol (lmvid_lib.eval.keypoints): regression, accuracy metrics, coordinates, extraction."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from lmvid_lib import landmarks
+from lmvid_lib.data.bbc import CropTransform, evaluation_crop
+from lmvid_lib.data.pairs import load_frames
+from lmvid_lib.data.store import VideoSet
+from lmvid_lib.eval import keypoints as kp
+from lmvid_lib.models.factorization import FactorizationModel, ModelConfig
+
+
+# ------------------------------------------------------------------------------------------------------ regression
+def test_fit_recovers_a_linear_map_without_intercept_exactly():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(40, 5, 2)) * 30
+    w = rng.normal(size=(10, 14))
+    y = (x.reshape(40, -1) @ w).reshape(40, 7, 2)
+    reg = kp.fit_regressor(x, y)
+    assert reg.weights.shape == (10, 14)
+    np.testing.assert_allclose(reg.weights, w, atol=1e-9)
+    x_new = rng.normal(size=(6, 5, 2))
+    np.testing.assert_allclose(reg.predict(x_new), (x_new.reshape(6, -1) @ w).reshape(6, 7, 2), atol=1e-9)
+    # No intercept: a constant offset in the targets cannot be fitted exactly by a map through the origin.
+    shifted = kp.fit_regressor(x, y + 5.0)
+    assert np.abs(shifted.predict(x) - (y + 5.0)).max() > 0.1
+
+
+def test_weights_flattening_order_is_x1_y1_x2_y2():
+    rng = np.random.default_rng(1)
+    lm = torch.from_numpy(rng.normal(size=(20, 2, 2)))  # torch input is accepted too
+    target = torch.stack([lm[:, 1, 0], lm[:, 0, 1]], dim=-1)[:, None]  # keypoint = (x of landmark 1, y of landmark 0)
+    w = kp.fit_regressor(lm, target).weights
+    expected = np.zeros((4, 2))
+    expected[2, 0] = 1.0  # row 2k + c = landmark 1, x -> column 2j + c = keypoint 0, x
+    expected[1, 1] = 1.0  # landmark 0, y -> keypoint 0, y
+    np.testing.assert_allclose(w, expected, atol=1e-10)
+
+
+def test_bad_inputs_raise_clear_errors():
+    x, y = np.zeros((5, 3, 2)), np.zeros((5, 2, 2))
+    with pytest.raises(ValueError, match="landmarks has N=5 samples but keypoints has N=4"):
+        kp.fit_regressor(x, y[:4])
+    bad = x.copy()
+    bad[2, 1, 0] = np.nan
+    with pytest.raises(ValueError, match="landmarks has NaN/inf values in 1 of 5 samples"):
+        kp.fit_regressor(bad, y)
+    with pytest.raises(ValueError, match=r"keypoints must be \[N,P,2\]"):
+        kp.fit_regressor(x, np.zeros((5, 2, 3)))
+    with pytest.raises(ValueError, match=r"pred \(5, 3, 2\) and gt \(5, 2, 2\)"):
+        kp.pck(x, y, 6.0)
+    reg = kp.fit_regressor(np.random.default_rng(0).normal(size=(5, 3, 2)), y)
+    with pytest.raises(ValueError, match="K=4 points but the regressor was fitted with K=3"):
+        reg.predict(np.zeros((2, 4, 2)))
+
+
+# --------------------------------------------------------------------------------------------------------- metrics
+def _hand_case() -> tuple[np.ndarray, np.ndarray]:
+    """Errors per (sample, joint): [[0, 5, 6], [6.5, 10, 1]] (3-4-5 and axis-aligned offsets)."""
+    gt = np.zeros((2, 3, 2))
+    pred = np.array([[[0, 0], [3, 4], [0, 6]], [[6.5, 0], [6, -8], [0, -1]]], dtype=np.float64)
+    return pred, gt
+
+
+def test_pck_curve_and_per_joint_on_a_hand_case():
+    pred, gt = _hand_case()
+    np.testing.assert_allclose(kp.keypoint_errors(pred, gt), [[0, 5, 6], [6.5, 10, 1]])
+    assert kp.pck(pred, gt, 6.0) == pytest.approx(4 / 6)  # the threshold itself counts (<=)
+    assert kp.pck(pred, gt, 5.99) == pytest.approx(3 / 6)
+    np.testing.assert_allclose(kp.pck_curve(pred, gt, [0, 5.5, 7, 20]), [1 / 6, 3 / 6, 5 / 6, 1.0])
+    np.testing.assert_allclose(kp.per_joint_pck(pred, gt, 6.0), [0.5, 0.5, 1.0])
+
+
+def test_mean_pose_baseline_on_a_hand_case():
+    train = np.array([[[0, 0], [10, 2]], [[2, 4], [20, 6]]], dtype=np.float64)
+    pred = kp.mean_pose_baseline(train, 3)
+    assert pred.shape == (3, 2, 2)
+    np.testing.assert_allclose(pred, np.broadcast_to([[1, 2], [15, 4]], (3, 2, 2)))
+    with pytest.raises(ValueError, match="train_keypoints is empty"):
+        kp.mean_pose_baseline(np.zeros((0, 2, 2)), 3)
+
+
+# ----------------------------------------------------------------------------------------------------- coordinates
+def test_normalised_to_crop_pixels_agrees_with_the_landmarks_convention():
+    mu = torch.tensor([[[-1.0, 1.0], [0.0, 0.0], [-1 + 1 / 64, -1 + 3 / 64]]])  # edge, centre, pixel (0, 1) centres
+    cc = kp.landmarks_to_crop_centred(mu, 64)
+    np.testing.assert_allclose(cc[0, 1], [0, 0])
+    np.testing.assert_allclose(cc[0, 0], [-32, 32])  # image edges are at +-crop_size/2
+    pix = kp.crop_centred_to_pixels(cc, 64)
+    np.testing.assert_allclose(pix, landmarks.norm_to_pixel(mu, 64, 64).numpy(), atol=1e-6)
+    np.testing.assert_allclose(pix[0, 2], [0, 1], atol=1e-6)
+    # Keypoints in pixels of a 32x32 stored frame measured in a 128 crop: the frame centre maps to 0, scale x4.
+    np.testing.assert_allclose(kp.pixels_to_crop_centred([[15.5, 15.5], [0, 31]], 32, 128), [[0, 0], [-62, 62]])
+
+
+def test_round_trip_normalised_crop_original_and_back():
+    rng = np.random.default_rng(2)
+    joints = rng.uniform(100, 500, size=(4, 7, 2))
+    crops = evaluation_crop(joints, margin=150, out_size=128)  # batched: one crop per frame
+    mu = rng.uniform(-1, 1, size=(4, 10, 2))
+    original = kp.crop_centred_to_original(kp.landmarks_to_crop_centred(mu, 64), crops, 64)
+    # Normalised -1/+1 are the crop edges, +-150 px from the centre of the joints' box in the original frame.
+    centre = (joints.min(axis=1) + joints.max(axis=1)) / 2
+    np.testing.assert_allclose(original, centre[:, None] + 150 * mu)
+    back = crops.to_crop(original) * (2 / 128)
+    np.testing.assert_allclose(back, mu, atol=1e-12)
+    # to_crop_pixels of the BBC crop and ours agree at the crop's own resolution.
+    np.testing.assert_allclose(crops.to_crop_pixels(original), kp.crop_centred_to_pixels(mu * 64, 128), atol=1e-9)
+    half = kp.to_eval_pixels(kp.landmarks_to_crop_centred(mu, 64), "half_original", 64, crops)
+    np.testing.assert_allclose(half, 0.5 * ((original + 1) - 1) + 1)  # 1-based, halved: the follow-up convention
+    with pytest.raises(ValueError, match="crops holds 4 crops for N=3 samples"):
+        kp.crop_centred_to_original(mu[:3], crops, 64)
+    with pytest.raises(ValueError, match="needs the per-frame crops"):
+        kp.to_eval_pixels(mu, "original", 128)
+    one = CropTransform(200.0, 100.0, 50.0, 128)
+    np.testing.assert_allclose(kp.crop_centred_to_original(np.zeros((2, 1, 2)), one, 128), [[[200, 100]], [[200, 100]]])
+
+
+# ------------------------------------------------------------------------------------------------------ extraction
+def _tiny_model(seed: int = 0) -> FactorizationModel:
+    torch.manual_seed(seed)
+    cfg = ModelConfig(image_size=16, n_landmarks=3, appearance_channels=4, pose_widths=(4, 8), appearance_width=4,
+                      decoder_widths=(8, 8), decoder_resolution=8, decoder_max_resolution=None, spade_hidden=4)
+    return FactorizationModel(cfg)
+
+
+def test_extract_landmarks_matches_the_model_and_handles_a_batch_remainder():
+    model = _tiny_model()
+    model.train()
+    frames = np.random.default_rng(3).integers(0, 256, size=(7, 16, 16, 3), dtype=np.uint8)
+    mu, cov = kp.extract_landmarks(model, frames, batch_size=3, progress=False)  # batches of 3, 3, 1
+    assert mu.shape == (7, 3, 2) and cov.shape == (7, 3, 2, 2)
+    assert model.training, "extract_landmarks must restore the model's mode"
+    with torch.no_grad():
+        direct = model.encode_pose(torch.from_numpy(frames).permute(0, 3, 1, 2).float() / 255)
+    np.testing.assert_allclose(mu, direct.mu.numpy(), atol=1e-5)
+    np.testing.assert_allclose(cov, direct.cov.numpy(), atol=1e-5)
+    with pytest.raises(ValueError, match="frames must be a uint8"):
+        kp.extract_landmarks(model, frames.astype(np.float32))
+
+
+class _DropoutPose(nn.Module):
+    """Landmarks = a dropout of the mean colour: different in train mode, deterministic in eval mode."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scale = nn.Parameter(torch.ones(()))
+        self.drop = nn.Dropout(0.5)
+
+    def encode_pose(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        m = self.drop(x.mean(dim=(2, 3))[:, :2] * self.scale)[:, None]  # [B,1,2]
+        return {"mu": m, "cov": torch.eye(2).expand(len(x), 1, 2, 2)}
+
+
+def test_extract_landmarks_runs_in_eval_mode_and_resizes_like_training():
+    frames = np.random.default_rng(4).integers(0, 256, size=(5, 24, 24, 3), dtype=np.uint8)
+    mu, _ = kp.extract_landmarks(_DropoutPose(), frames, batch_size=2, image_size=16, progress=False)
+    x = load_frames(VideoSet.from_clips(frames[None], np.zeros(1)), np.arange(5), "cpu", image_size=16)
+    np.testing.assert_allclose(kp.frames_to_input(frames, 16, "cpu"), x)  # same resize as the training loader
+    np.testing.assert_allclose(mu[:, 0], x.mean(dim=(2, 3))[:, :2].numpy(), atol=1e-6)
+
+
+# -------------------------------------------------------------------------------------------------------- protocol
+def _videoset(rng: np.random.Generator, n: int) -> VideoSet:
+    frames = rng.integers(0, 256, size=(1, n, 32, 32, 3), dtype=np.uint8)
+    keypoints = rng.uniform(2, 30, size=(1, n, 4, 2)).astype(np.float32)
+    return VideoSet.from_clips(frames, np.zeros(1), keypoints, ["a", "b", "c", "d"])
+
+
+def test_evaluate_landmarks_protocol_and_baseline():
+    rng = np.random.default_rng(5)
+    train, test = _videoset(rng, 30), _videoset(rng, 12)
+    train.keypoints[3, 1] = np.nan  # unannotated frames are skipped, not fitted
+    cfg = kp.KeypointEvalConfig(crop_size=64, max_test_frames=8)
+    idx = {"train": kp.annotated_frames(train, None, "train"), "test": kp.annotated_frames(test, 8, "test")}
+    assert 3 not in idx["train"] and len(idx["train"]) == 29
+    np.testing.assert_array_equal(idx["test"], [0, 2, 3, 5, 6, 8, 9, 11])  # evenly spaced, ends included
+
+    # Landmarks that are an invertible linear function of the keypoints: the regression is exact.
+    mix = rng.normal(size=(8, 8))
+
+    def lm(v: VideoSet, i: np.ndarray) -> np.ndarray:
+        return (((v.keypoints[i] - 15.5) / 16).reshape(len(i), 8) @ mix).reshape(len(i), 4, 2)
+
+    result = kp.evaluate_landmarks({"train": lm(train, idx["train"]), "test": lm(test, idx["test"])},
+                                   train, {"test": test}, cfg)
+    s = result.splits["test"]
+    assert s.accuracy == 1.0 and s.pred.shape == (8, 4, 2)
+    np.testing.assert_allclose(s.pred, s.gt, atol=1e-6)
+    np.testing.assert_allclose(s.gt, (test.keypoints[idx["test"]] - 15.5) * 2)  # 32 px frame -> 64 px crop
+    assert s.curve[1] == 1.0 and s.per_joint.tolist() == [1.0] * 4  # curve[1]: within 0.5 px
+
+    base = kp.evaluate_mean_pose(train, {"test": test}, cfg)
+    mean = (train.keypoints[idx["train"]] - 15.5).mean(axis=0) * 2
+    errors = np.linalg.norm(mean - s.gt, axis=-1)
+    assert base.splits["test"].accuracy == pytest.approx(np.mean(errors <= 6.0))
+    with pytest.raises(ValueError, match="landmarks mapping has no entry 'test'"):
+        kp.evaluate_landmarks({"train": lm(train, idx["train"])}, train, {"test": test}, cfg)
+    with pytest.raises(ValueError, match=r"landmarks\['test'\] has N=3 but the split has 8 scored frames"):
+        kp.evaluate_landmarks({"train": lm(train, idx["train"]), "test": lm(test, idx["test"][:3])},
+                              train, {"test": test}, cfg)
+
+
+def test_evaluate_with_a_model_and_cached_results(tmp_path):
+    rng = np.random.default_rng(6)
+    train, test = _videoset(rng, 20), _videoset(rng, 6)
+    model = _tiny_model()
+    cfg = kp.KeypointEvalConfig(crop_size=128, batch_size=8)
+    calls = []
+
+    def compute() -> kp.KeypointResult:
+        calls.append(1)
+        return kp.evaluate_landmarks(model, train, {"test": test}, cfg, method="tiny", progress=False)
+
+    first = kp.cached_result(tmp_path / "r.json", {"run": "a"}, compute)
+    again = kp.cached_result(tmp_path / "r.json", {"run": "a"}, compute)
+    assert len(calls) == 1
+    np.testing.assert_allclose(again.splits["test"].pred, first.splits["test"].pred)
+    np.testing.assert_allclose(again.regressor.weights, first.regressor.weights)
+    assert again.splits["test"].accuracy == first.splits["test"].accuracy
+    kp.cached_result(tmp_path / "r.json", {"run": "b"}, compute)  # another key recomputes
+    assert len(calls) == 2
+    # The model's landmarks reproduce what extract_landmarks gives for the same frames.
+    mu, _ = kp.extract_landmarks(model, test.frames, image_size=16, progress=False)
+    np.testing.assert_allclose(first.splits["test"].pred, first.regressor.predict(mu * 64), atol=1e-6)
+
+
+def test_config_and_tables():
+    with pytest.raises(ValueError, match="eval_scale must be one of"):
+        kp.KeypointEvalConfig(eval_scale="full")
+    s = kp.summarize_seeds([0.70, 0.80, 0.75])
+    assert (s.mean, s.best, s.n) == (pytest.approx(0.75), 0.80, 3)
+    assert s.std == pytest.approx(0.05)  # sample std (ddof=1)
+    assert s.format() == "75.0 ± 5.0 (best 80.0, 3 seeds)"
+    assert kp.summarize_seeds([0.5]).format() == "50.0 (1 seed)"
+    table = kp.markdown_table(["a", "b"], [[1, "x|y"]])
+    assert table.splitlines() == ["| a | b |", "|---|---|", "| 1 | x\\|y |"]
+    with pytest.raises(ValueError, match="has 1 cells for 2 columns"):
+        kp.markdown_table(["a", "b"], [[1]])
+    paper = kp.paper_bbc_table()
+    assert "quoted from Shih et al. 2019" in paper and "75.0 ± 0.9 (best 76.1)" in paper
+
+
+def test_evaluate_run_on_a_tiny_training_run(tmp_path):
+    from lmvid_lib.data.store import write_dataset
+    from lmvid_lib.train import load_trained, train_factorization
+
+    rng = np.random.default_rng(7)
+    splits = {name: _videoset(rng, n) for name, n in (("train", 24), ("test", 8))}
+    root = write_dataset(tmp_path / "bbc", "bbc", splits, provenance={"source": "test"}, keypoint_names=list("abcd"))
+    train_cfg = {
+        "model": {"image_size": 16, "n_landmarks": 3, "appearance_channels": 4, "pose_widths": [4, 8],
+                  "appearance_width": 4, "decoder_widths": [8, 8], "decoder_resolution": 8,
+                  "decoder_max_resolution": 16, "spade_hidden": 4},
+        "loss": {"perceptual": "none", "lambda_adv": 0.0}, "augment": {"temporal_min": 1, "temporal_max": 3},
+        "dataset": "bbc", "data_root": str(root), "steps": 2, "batch_size": 4, "progress": False,
+    }
+    run_dir = tmp_path / "runs"
+    run = Path(train_factorization(train_cfg, run_dir)["run"])
+    cfg = kp.KeypointEvalConfig(crop_size=128, max_train_frames=20)
+    trained = kp.evaluate_run(run, run_dir, ["test"], cfg, progress=False)
+    model, _ = load_trained(run)
+    direct = kp.evaluate_landmarks(model, splits["train"], {"test": splits["test"]}, cfg, progress=False)
+    np.testing.assert_allclose(trained.splits["test"].pred, direct.splits["test"].pred, atol=1e-6)
+    assert len(trained.splits["test"].frame_index) == 8 and trained.method == "bbc-spade-seed0"
+
+    untrained = kp.evaluate_run(run, run_dir, ["test"], cfg, baseline="untrained", progress=False)
+    assert np.abs(untrained.splits["test"].pred - trained.splits["test"].pred).max() > 1e-6
+    mean = kp.evaluate_run(run, run_dir, ["test"], cfg, baseline="mean_pose")
+    expected = kp.evaluate_mean_pose(splits["train"], {"test": splits["test"]}, cfg)
+    assert mean.splits["test"].accuracy == expected.splits["test"].accuracy
+    assert sorted(p.name for p in (run_dir / "keypoints").iterdir()) == [
+        "bbc-spade-seed0-mean_pose.json", "bbc-spade-seed0-untrained.json", "bbc-spade-seed0.json"]
+    with pytest.raises(ValueError, match="baseline must be None or one of"):
+        kp.evaluate_run(run, run_dir, ["test"], cfg, baseline="random")

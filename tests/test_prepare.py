@@ -1,0 +1,159 @@
+"""Preparation: idempotence, --force, failure safety, the CLI, open_prepared and describe."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from fixtures_real import write_bair, write_kth
+
+from lmvid_lib import cli
+from lmvid_lib.data import kth, prepare, store
+
+pytestmark = pytest.mark.filterwarnings(r"ignore:.*skipping 1 video\(s\) marked \*missing\*")
+
+KTH_VIDEOS = {"person01_boxing_d1": [(1, 12)], "person20_walking_d2": [(2, 10), (5, 12)]}
+BAIR_FILES = {"train/traj_0_to_255.tfrecords": 1, "train/traj_256_to_511.tfrecords": 1,
+              "test/traj_0_to_255.tfrecords": 1}
+
+
+@pytest.fixture
+def kth_src(tmp_path):
+    write_kth(tmp_path / "kth", KTH_VIDEOS, n_frames=12, missing=("person02_boxing_d1",), codec="rawvideo")
+    return tmp_path / "kth"
+
+
+def _leftovers(folder):
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith("."))
+
+
+def test_rerun_is_skipped_force_rebuilds_and_other_options_need_force(kth_src, tmp_path, capsys):
+    dst = tmp_path / "prepared"
+    prepare.prepare("kth", kth_src, dst, progress=False)
+    stamp = (dst / "index.json").stat().st_mtime_ns
+    capsys.readouterr()
+    prepare.prepare("kth", kth_src, dst, progress=False)
+    assert "already prepared" in capsys.readouterr().out
+    assert (dst / "index.json").stat().st_mtime_ns == stamp
+    with pytest.raises(FileExistsError, match="already holds a prepared 'kth' set.*--force"):
+        prepare.prepare("kth", kth_src, dst, progress=False, convention="svg")
+    assert store.read_index(dst)["provenance"]["options"]["convention"] == "savp"
+    prepare.prepare("kth", kth_src, dst, progress=False, force=True, convention="svg")
+    index = store.read_index(dst)
+    assert index["provenance"]["options"]["convention"] == "svg"
+    assert index["provenance"]["source"] == str(kth_src.resolve())
+    assert index["provenance"]["counts"] == {"train": {"videos": 3, "frames": 29}, "test": {"videos": 0, "frames": 0}}
+    assert _leftovers(tmp_path) == []
+
+
+def test_failed_forced_reprepare_leaves_the_old_set_intact(kth_src, tmp_path):
+    dst = tmp_path / "prepared"
+    prepare.prepare("kth", kth_src, dst, progress=False)
+    before = {p.relative_to(dst): p.read_bytes() for p in dst.rglob("*") if p.is_file()}
+    avi = kth_src / "person20_walking_d2_uncomp.avi"
+    avi.write_bytes(avi.read_bytes()[:3000])  # truncated source
+    with pytest.raises(ValueError, match="person20_walking_d2_uncomp.avi"):
+        prepare.prepare("kth", kth_src, dst, progress=False, force=True)
+    after = {p.relative_to(dst): p.read_bytes() for p in dst.rglob("*") if p.is_file()}
+    assert after == before
+    videos = prepare.open_prepared("kth", dst, "train")
+    assert videos.n_videos == 1 and videos.frames.shape == (12, 64, 64, 1)
+    assert _leftovers(tmp_path) == []  # no scratch or partial folders left behind
+
+
+def test_interrupted_preparation_leaves_nothing_that_looks_complete(kth_src, tmp_path, monkeypatch):
+    real, calls = kth.read_video, []
+
+    def interrupted(path, size):
+        calls.append(path)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(path, size)
+
+    monkeypatch.setattr(kth, "read_video", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        prepare.prepare("kth", kth_src, tmp_path / "new", progress=False)
+    assert len(calls) == 2
+    assert not (tmp_path / "new").exists() and not store.is_prepared(tmp_path / "new")
+    assert _leftovers(tmp_path) == []
+
+
+def test_destination_that_is_not_a_prepared_set_is_never_replaced(kth_src, tmp_path):
+    dst = tmp_path / "mine"
+    dst.mkdir()
+    (dst / "notes.txt").write_text("keep me")
+    for force in (False, True):
+        with pytest.raises(FileExistsError, match="not a prepared lmvid dataset"):
+            prepare.prepare("kth", kth_src, dst, progress=False, force=force)
+    assert (dst / "notes.txt").read_text() == "keep me"
+    (tmp_path / "empty").mkdir()
+    prepare.prepare("kth", kth_src, tmp_path / "empty", progress=False)  # an empty folder is fine
+    assert store.is_prepared(tmp_path / "empty")
+
+
+def test_bad_arguments_are_named(kth_src, tmp_path):
+    with pytest.raises(ValueError, match="prepare kth: unknown parameter.*'colour'"):
+        prepare.prepare("kth", kth_src, tmp_path / "d", colour=True)
+    with pytest.raises(ValueError, match="dataset must be one of"):
+        prepare.prepare("ucf", kth_src, tmp_path / "d")
+    with pytest.raises(FileNotFoundError, match="source .*nowhere does not exist"):
+        prepare.prepare("kth", tmp_path / "nowhere", tmp_path / "d")
+    with pytest.raises(FileNotFoundError, match="00sequences.txt"):
+        prepare.prepare("kth", tmp_path, tmp_path / "d", progress=False)
+
+
+def test_open_prepared_checks_the_dataset_name(kth_src, tmp_path):
+    dst = prepare.prepare("kth", kth_src, tmp_path / "p", progress=False)
+    assert prepare.open_prepared("kth", dst, "train").video_names[0] == "person01_boxing_d1#0"
+    with pytest.raises(ValueError, match="holds a prepared 'kth' set, not 'bair'"):
+        prepare.open_prepared("bair", dst, "train")
+    with pytest.raises(FileNotFoundError, match="not a prepared lmvid dataset"):
+        prepare.open_prepared("kth", tmp_path, "train")
+
+
+def test_describe_summarises_counts_shapes_and_provenance(kth_src, tmp_path):
+    dst = prepare.prepare("kth", kth_src, tmp_path / "p", progress=False)
+    text = prepare.describe("kth", dst)
+    assert "| train | 1 | 12 | 64x64x1 | no |" in text
+    assert "| test | 2 | 17 | 64x64x1 | no |" in text
+    assert str(kth_src.resolve()) in text and "SAVP" in text
+
+
+def test_cli_prepare_and_describe(tmp_path, capsys):
+    src = tmp_path / "bair"
+    write_bair(src, BAIR_FILES, n_steps=3)
+    dst = tmp_path / "out"
+    assert cli.main(["prepare", "bair", "--src", str(src), "--dst", str(dst), "--no-progress", "--camera", "main"]) == 0
+    out = capsys.readouterr().out
+    assert "| val | 1 | 3 | 64x64x3 | no |" in out
+    index = json.loads((dst / "index.json").read_text())
+    assert index["dataset"] == "bair" and index["provenance"]["options"]["camera"] == "main"
+    assert cli.main(["prepare", "bair", "--src", str(src), "--dst", str(dst), "--no-progress", "--camera", "main"]) == 0
+    assert "already prepared" in capsys.readouterr().out
+    assert cli.main(["prepare", "bair", "--src", str(src), "--dst", str(dst), "--no-progress"]) == 1
+    assert "--force" in capsys.readouterr().err
+    assert cli.main(["describe", "bair", str(dst)]) == 0
+    assert "**bair**" in capsys.readouterr().out
+    assert cli.main(["prepare", "bair", "--src", str(tmp_path / "none"), "--dst", str(tmp_path / "x")]) == 1
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_cli_tuple_and_optional_options(tmp_path):
+    args = vars(cli.build_parser().parse_args(
+        ["prepare", "bbc", "--src", "s", "--dst", "d", "--splits", "train", "val", "--out-size", "64"]))
+    assert args["splits"] == ["train", "val"] and args["out_size"] == 64
+    args = vars(cli.build_parser().parse_args(["prepare", "bair", "--src", "s", "--dst", "d", "--max-files", "2"]))
+    assert args["max_files"] == 2 and "camera" not in args
+
+
+def test_bbc_subset_of_splits(tmp_path):
+    from fixtures_real import write_bbc
+
+    write_bbc(tmp_path / "bbc", {1: [1, 2]})
+    dst = prepare.prepare_bbc(tmp_path / "bbc", tmp_path / "p", progress=False, splits=("train",), out_size=32,
+                              train_crop="frame")
+    videos = store.open_split(dst, "train")
+    assert videos.frames.shape == (2, 32, 32, 3) and videos.meta["crop_mode"] == "frame"
+    assert list(store.read_index(dst)["splits"]) == ["train"]
+    assert np.isfinite(videos.keypoints).all()

@@ -1,0 +1,188 @@
+"""train_factorization end to end on a tiny prepared dataset: outputs, resume semantics, config errors."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from lmvid_lib.data.datasets import open_dataset
+from lmvid_lib.data.store import VideoSet, write_dataset
+from lmvid_lib.io import load_checkpoint
+from lmvid_lib.losses import VGGWeightsMissing
+from lmvid_lib.train import config_from_parameters, load_trained, read_metrics, train_factorization
+from lmvid_lib.train.__main__ import profile_config
+
+
+def write_tiny_dataset(root: Path, size: int = 16, n_videos: int = 3, n_frames: int = 10) -> Path:
+    """A prepared dataset (labelled 'bair') of coloured squares moving on a grey background."""
+    rng = np.random.default_rng(0)
+    frames = np.full((n_videos, n_frames, size, size, 3), 90, dtype=np.uint8)
+    for v in range(n_videos):
+        colour = rng.integers(120, 255, 3)
+        x0, y0 = rng.integers(0, size // 2, 2)
+        for t in range(n_frames):
+            x, y = (x0 + t) % (size - 4), (y0 + t // 2) % (size - 4)
+            frames[v, t, y : y + 5, x : x + 5] = colour
+    videos = VideoSet.from_clips(frames, video_ids=np.arange(n_videos))
+    return write_dataset(root, "bair", {"train": videos}, provenance={"source": "test fixture"})
+
+
+def tiny_config(data_root: Path, **overrides) -> dict:
+    """A TrainConfig mapping small enough for a step to take a few milliseconds."""
+    cfg = {
+        "model": {
+            "image_size": 16, "n_landmarks": 3, "appearance_channels": 4, "pose_widths": [4, 8],
+            "appearance_width": 4, "decoder_widths": [8, 8], "decoder_resolution": 8, "decoder_max_resolution": 16,
+            "spade_hidden": 4,
+        },
+        "loss": {"perceptual": "none", "lambda_adv": 0.0},
+        "augment": {"temporal_min": 1, "temporal_max": 3},
+        "dataset": "bair",
+        "data_root": str(data_root),
+        "steps": 4,
+        "batch_size": 4,
+        "log_every": 2,
+        "checkpoint_every": 2,
+        "sample_every": 2,
+        "progress": False,
+    }
+    for key, value in overrides.items():
+        if isinstance(value, dict):
+            cfg[key] = {**cfg.get(key, {}), **value}
+        else:
+            cfg[key] = value
+    return cfg
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny convs on 2 busy cores run many times faster on one thread than on two."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory) -> Path:
+    return write_tiny_dataset(tmp_path_factory.mktemp("tiny") / "bair")
+
+
+def model_state(run: str | Path) -> dict[str, torch.Tensor]:
+    return load_checkpoint(Path(run) / "model.pt")["model"]
+
+
+def assert_same_weights(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None:
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+def test_train_writes_run_and_loads_back(data_root, tmp_path):
+    summary = train_factorization(tiny_config(data_root), tmp_path)
+    run = Path(summary["run"])
+    assert run == tmp_path / "factorization" / "bair-spade-seed0"
+    assert json.loads((run / "config.json").read_text())["model"]["n_landmarks"] == 3
+    rows = read_metrics(run)
+    assert [r["step"] for r in rows] == [2, 4]
+    assert all(np.isfinite(r["loss"]) and r["loss"] == pytest.approx(r["mse"]) for r in rows)
+    assert [Path(p).name for p in summary["samples"]] == ["step_0000002.png", "step_0000004.png"]
+    grid = np.asarray(Image.open(summary["samples"][-1]))
+    assert grid.shape == (4 * 16, 4 * 16, 3)  # 4 examples x (target | pose in | appearance in | recon)
+    assert load_checkpoint(run / "checkpoints" / "last.pt")["step"] == 4
+
+    model, cfg = load_trained(run)
+    assert cfg.model.n_landmarks == 3 and cfg.steps == 4
+    assert_same_weights(model.state_dict(), model_state(run))
+    x = open_dataset("bair", "train", tmp_path, data_root).frames[:2]
+    x = torch.from_numpy(np.array(x)).permute(0, 3, 1, 2).float() / 255
+    with torch.no_grad():
+        out = model(x, x)
+    assert out["recon"].shape == (2, 3, 16, 16) and out["mu"].shape == (2, 3, 2)
+
+    # A finished run is reported, not retrained.
+    again = train_factorization(tiny_config(data_root), tmp_path)
+    assert again["resumed_from"] == 4 and again["final"] == summary["final"]
+    assert_same_weights(model_state(run), model.state_dict())
+
+
+def test_training_lowers_the_reconstruction_loss(data_root, tmp_path):
+    cfg = tiny_config(data_root, steps=60, log_every=10, checkpoint_every=60, sample_every=0, lr=3e-3)
+    rows = read_metrics(train_factorization(cfg, tmp_path)["run"])
+    assert rows[-1]["mse"] < 0.7 * rows[0]["mse"]
+
+
+def test_continuing_a_run_equals_training_it_at_once(data_root, tmp_path):
+    """Raising `steps` resumes from the last checkpoint, bit-identical to a run that had the final steps from the start."""
+    straight = train_factorization(tiny_config(data_root, steps=6), tmp_path / "a")
+    train_factorization(tiny_config(data_root, steps=2), tmp_path / "b")
+    resumed = train_factorization(tiny_config(data_root, steps=6), tmp_path / "b")
+    assert resumed["resumed_from"] == 2
+    assert_same_weights(model_state(straight["run"]), model_state(resumed["run"]))
+    strip = lambda rows: [{k: v for k, v in r.items() if k != "sec_per_step"} for r in rows]  # noqa: E731
+    assert strip(read_metrics(straight["run"])) == strip(read_metrics(resumed["run"]))
+
+
+def test_adversarial_training_updates_the_discriminator(data_root, tmp_path):
+    cfg = tiny_config(data_root, steps=2, loss={"lambda_adv": 0.1}, name="adv")
+    summary = train_factorization(cfg, tmp_path)
+    state = load_checkpoint(summary["checkpoint"])
+    assert state["disc"] is not None and state["opt_d"]["state"]  # Adam state exists only after disc steps
+    assert {"adv", "disc"} <= set(summary["final"])
+    assert summary["final"]["loss"] == pytest.approx(summary["final"]["mse"] + 0.1 * summary["final"]["adv"])
+
+
+def test_concat_decoder_and_grayscale_from_parameters(data_root, tmp_path):
+    cfg = config_from_parameters(tiny_config(data_root), seed=3, decoder="concat")
+    assert cfg.model.decoder == "concat" and cfg.seed == 3
+    summary = train_factorization(cfg, tmp_path)
+    assert Path(summary["run"]).name == "bair-concat-seed3"
+    gray = tiny_config(data_root, model={"channels": 1})
+    with pytest.raises(ValueError, match="model.channels is 1 but dataset 'bair' has 3-channel frames"):
+        train_factorization(gray, tmp_path)
+
+
+def test_resuming_with_another_config_is_refused(data_root, tmp_path):
+    train_factorization(tiny_config(data_root, steps=2), tmp_path)
+    with pytest.raises(ValueError, match=r"different config \(lr differ\)"):
+        train_factorization(tiny_config(data_root, steps=2, lr=1e-3), tmp_path)
+
+
+@pytest.mark.parametrize(
+    "change, error, message",
+    [
+        ({"model": {"decoder": "unet"}}, ValueError, "ModelConfig.decoder must be one of"),
+        ({"model": {"n_landmarks": 0}}, ValueError, "ModelConfig.n_landmarks must be a positive int"),
+        ({"model": {"image_size": 24, "pose_widths": [4, 4, 4, 4]}}, ValueError, "ModelConfig.image_size must be divisible by 16"),
+        ({"model": {"colour": 3}}, ValueError, r"factorization.model: unknown parameter\(s\) \['colour'\]"),
+        ({"stpes": 3}, ValueError, r"factorization: unknown parameter\(s\) \['stpes'\]"),
+        ({"steps": 0}, ValueError, "steps must be an int >= 1"),
+        ({"augment": {"temporal_prob": 2}}, ValueError, "AugmentConfig.temporal_prob"),
+        ({"dataset": "ucf"}, ValueError, "dataset: unknown dataset 'ucf'"),
+        ({"dataset": "kth", "data_root": None}, FileNotFoundError, "dataset 'kth' is a real dataset: set data_root"),
+        ({"data_root": "/nonexistent/bair"}, FileNotFoundError, "/nonexistent/bair is not a prepared lmvid dataset"),
+        ({"dataset": "bbc"}, ValueError, "holds dataset 'bair', but dataset is 'bbc'"),
+        ({"device": "cuda:7"} if not torch.cuda.is_available() else {"device": "gpu"}, ValueError, "device: "),
+        ({"loss": {"perceptual": "vgg19", "vgg_weights": "/nonexistent/vgg19.pth"}}, VGGWeightsMissing, "/nonexistent/vgg19.pth"),
+    ],
+)
+def test_bad_config_fails_before_training(data_root, tmp_path, change, error, message):
+    cfg = tiny_config(data_root)
+    for key, value in change.items():
+        cfg[key] = {**cfg[key], **value} if isinstance(value, dict) else value
+    with pytest.raises(error, match=message):
+        train_factorization(copy.deepcopy(cfg), tmp_path)
+    assert not (tmp_path / "factorization").exists()
+
+
+@pytest.mark.parametrize("profile", ["smoke", "cpu", "paper"])
+def test_profiles_hold_a_valid_factorization_config(profile):
+    cfg = profile_config(profile)
+    assert cfg.dataset == "signer" and cfg.steps >= 1
+    assert cfg.bf16 == cfg.channels_last == (profile == "paper")
