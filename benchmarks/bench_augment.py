@@ -9,26 +9,22 @@ Measured side by side in one process on the same CPU and the same control points
   * the warp's deviation from OpenCV's, in pixels, away from the borders: both warp an image whose channels hold
     each pixel's own (x, y) coordinates; bilinear sampling reproduces a linear image exactly, so the warped image *is*
     the sampling map (this checks OpenCV's direction and pixel-centre conventions, not only its spline).
-Target: ours >= 10x faster than OpenCV; augmentation < 5% of a training step at each profile's model size.
+Target: ours >= 10x faster than OpenCV. The share of a training step that augmentation takes (target < 5%) is measured
+by `benchmarks/bench_models.py` with each profile's model.
 """
 
 from __future__ import annotations
-
-import time
 
 import numpy as np
 import torch
 
 from benchmarks.common import best_time, verdict
-from lmvid_lib.config import load_profile
-from lmvid_lib.data.augment import AugmentConfig, color_jitter, random_tps_points, tps_warp, tps_warp_points
+from lmvid_lib.data.augment import AugmentConfig, color_jitter, random_tps_points, tps_warp_points
 
 BATCH, CHANNELS, SIZE = 16, 3, 128
 BORDER = 16  # pixels left out of the deviation: border handling differs (OpenCV: constant, ours: replicate)
 DEVIATION_TARGET = 0.5  # pixels
 SPEEDUP_TARGET = 10.0
-STEP_SHARE_TARGET = 5.0  # percent
-ASSUMED_STEP_S = 1.2  # s per step at 64x64, batch 16 (the project's measured prototype), if no model can be timed
 
 
 def _to_pixels(points: torch.Tensor, size: int) -> np.ndarray:
@@ -72,36 +68,6 @@ def kornia_jitter(x: torch.Tensor, cfg: AugmentConfig, generator: torch.Generato
         return jitter(x)
 
 
-def profile_model_sizes() -> dict[str, dict]:
-    """{profile: 02_factorization model section} for the profiles that have one."""
-    sizes = {}
-    for profile in ("smoke", "cpu", "paper"):
-        section = (load_profile(profile).get("02_factorization") or {})
-        model = section.get("model") if isinstance(section, dict) else None
-        if model is not None:
-            sizes[profile] = {"model": model, "batch_size": section.get("batch_size", BATCH)}
-    return sizes
-
-
-def training_step_time(model_cfg: dict, batch_size: int) -> float:
-    """Best time of a forward + backward + Adam step of FactorizationModel (MSE loss) at these sizes, on CPU."""
-    from lmvid_lib.config import from_dict
-    from lmvid_lib.models.factorization import FactorizationModel, ModelConfig
-
-    cfg = from_dict(ModelConfig, model_cfg, "02_factorization.model")
-    model = FactorizationModel(cfg)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
-    x = torch.rand(batch_size, cfg.channels, cfg.image_size, cfg.image_size, generator=torch.Generator().manual_seed(0))
-
-    def step() -> None:
-        opt.zero_grad(set_to_none=True)
-        out = model(x, x)
-        torch.nn.functional.mse_loss(out["recon"], x).backward()
-        opt.step()
-
-    return best_time(step, repeat=2, warmup=1)
-
-
 def main() -> None:
     cfg = AugmentConfig()
     g = torch.Generator().manual_seed(0)
@@ -130,24 +96,3 @@ def main() -> None:
         dev = warp_deviation(src, dst, step)
         print(f"max deviation from OpenCV's warp, {label}, {BORDER}px border excluded: {dev:.3f} px   "
               f"target < {DEVIATION_TARGET} px: {verdict(dev, DEVIATION_TARGET, higher_is_better=False)}")
-
-    sizes = profile_model_sizes()
-    if not sizes:
-        # No profile defines 02_factorization yet: compare with the prototype's measured step at 64x64.
-        batch = torch.rand(BATCH, CHANNELS, 64, 64, generator=g)
-        t_aug = best_time(lambda: (tps_warp(batch, cfg, g), color_jitter(batch, cfg, g)))
-        share = 100 * t_aug / ASSUMED_STEP_S
-        print(f"augmentation at {BATCH}x{CHANNELS}x64x64: {t_aug * 1e3:.1f} ms = {share:.2f}% of an ASSUMED "
-              f"{ASSUMED_STEP_S} s training step (no params/*.yaml has a 02_factorization section)   "
-              f"target < {STEP_SHARE_TARGET:.0f}%: {verdict(share, STEP_SHARE_TARGET, higher_is_better=False)}")
-    for profile, spec in sizes.items():
-        model, batch_size = spec["model"], int(spec["batch_size"])
-        size, channels = int(model.get("image_size", 64)), int(model.get("channels", 3))
-        batch = torch.rand(batch_size, channels, size, size, generator=g)
-        t_aug = best_time(lambda: (tps_warp(batch, cfg, g), color_jitter(batch, cfg, g)))
-        start = time.perf_counter()
-        t_step = training_step_time(model, batch_size)
-        share = 100 * t_aug / t_step
-        print(f"{profile:6s} {batch_size}x{channels}x{size}x{size}: augmentation {t_aug * 1e3:.1f} ms, training step "
-              f"(fwd+bwd+Adam, MSE, CPU) {t_step * 1e3:.0f} ms -> {share:.2f}%   target < {STEP_SHARE_TARGET:.0f}%: "
-              f"{verdict(share, STEP_SHARE_TARGET, higher_is_better=False)}   (timed in {time.perf_counter() - start:.0f} s)")

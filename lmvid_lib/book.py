@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from lmvid_lib.config import notebook_parameters
+from lmvid_lib.config import load_profile, profile_path
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -47,8 +47,6 @@ def execute(chapter: Chapter, profile: str, run_dir: Path, root: Path = ROOT) ->
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
-    params = notebook_parameters(profile, chapter.stem)
-    params.update(profile=profile, run_dir=str(run_dir))
     notebook = jupytext.read(chapter.source)
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     chapter.output.parent.mkdir(parents=True, exist_ok=True)
@@ -56,6 +54,7 @@ def execute(chapter: Chapter, profile: str, run_dir: Path, root: Path = ROOT) ->
     jupytext.write(notebook, source_ipynb)
     start = time.perf_counter()
     try:
+        params = notebook_parameters(profile, chapter, set(papermill.inspect_notebook(str(source_ipynb))), run_dir)
         papermill.execute_notebook(
             str(source_ipynb), str(chapter.output), parameters=params, kernel_name="python3", language="python",
             cwd=str(root), progress_bar=False, log_output=False,
@@ -70,6 +69,22 @@ def execute(chapter: Chapter, profile: str, run_dir: Path, root: Path = ROOT) ->
     finally:
         source_ipynb.unlink(missing_ok=True)
     return time.perf_counter() - start
+
+
+def notebook_parameters(profile: str, chapter: Chapter, declared: set[str], run_dir: Path) -> dict:
+    """Papermill parameters of one notebook: the `common` keys it declares, its whole section, profile and run_dir.
+
+    A section key the notebook does not declare is a typo in the profile, reported before anything runs.
+    """
+    data = load_profile(profile)
+    section = dict(data.get(chapter.stem) or {})
+    unknown = sorted(set(section) - declared)
+    if unknown:
+        raise SystemExit(f"{profile_path(profile)}: section {chapter.stem!r} sets {unknown}, which "
+                         f"{chapter.source.name} does not declare in its parameters cell (declared: {sorted(declared)})")
+    params = {k: v for k, v in data["common"].items() if k in declared}
+    params.update(section, profile=str(profile), run_dir=str(run_dir))
+    return params
 
 
 def _source_cell(executed: Path, cell_index: int) -> tuple[int, str]:
@@ -92,7 +107,7 @@ def main(argv: list[str] | None = None, root: Path = ROOT) -> int:
     parser.add_argument("--no-html", action="store_true", help="execute notebooks only")
     args = parser.parse_args(argv)
 
-    run_dir = root / "runs" / args.profile
+    run_dir = root / "runs" / profile_path(args.profile).stem
     run_dir.mkdir(parents=True, exist_ok=True)
     total = 0.0
     for chapter in chapters(root):

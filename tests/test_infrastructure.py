@@ -150,3 +150,15 @@ def test_book_driver_names_failing_notebook_and_cell(tmp_path):
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=240)
     assert proc.returncode != 0
     assert "nbs/01_bad.py failed in cell 3" in proc.stderr and "ValueError: boom" in proc.stderr
+
+
+def test_book_passes_declared_common_keys_and_rejects_undeclared_section_keys(tmp_path):
+    from lmvid_lib import book
+
+    profile = tmp_path / "p.yaml"
+    profile.write_text("common:\n  seed: 3\n  decoders: [spade]\n02_x:\n  steps: 5\n")
+    chapter = book.Chapter("02_x", tmp_path / "02_x.py", tmp_path / "02_x.ipynb")
+    params = book.notebook_parameters(str(profile), chapter, {"seed", "steps", "profile", "run_dir"}, tmp_path / "r")
+    assert params == {"seed": 3, "steps": 5, "profile": str(profile), "run_dir": str(tmp_path / "r")}
+    with pytest.raises(SystemExit, match=r"'02_x' sets \['steps'\].*02_x.py does not declare"):
+        book.notebook_parameters(str(profile), chapter, {"seed"}, tmp_path / "r")

@@ -65,17 +65,19 @@ def validate_model_config(cfg: ModelConfig) -> None:
     if len(cfg.pose_widths) < 2:
         raise ValueError(f"ModelConfig.pose_widths needs at least 2 entries (down blocks), got {cfg.pose_widths!r}")
     factor = 2 ** len(cfg.pose_widths)
-    if cfg.image_size % factor:
-        raise ValueError(f"ModelConfig.image_size must be divisible by {factor} (2 ** len(pose_widths)), "
-                         f"got {cfg.image_size}")
+    # The U-Net's first up block runs at image_size / factor, and InstanceNorm needs more than one pixel there.
+    if cfg.image_size % factor or cfg.image_size < 2 * factor:
+        raise ValueError(f"ModelConfig.image_size must be divisible by {factor} (2 ** len(pose_widths)) and at "
+                         f"least {2 * factor}, got {cfg.image_size}")
     for name in ("decoder_resolution", "decoder_max_resolution"):
         value = getattr(cfg, name)
         if value is None and name == "decoder_max_resolution":
             continue
         ratio = cfg.image_size // value if _positive_int(value) else 0
-        if not ratio or cfg.image_size % value or ratio & (ratio - 1):
-            raise ValueError(f"ModelConfig.{name} must be image_size / 2**n, got {value!r} for image_size "
-                             f"{cfg.image_size}")
+        # >= 2: the decoder blocks' InstanceNorm needs more than one pixel.
+        if not ratio or cfg.image_size % value or ratio & (ratio - 1) or value < 2:
+            raise ValueError(f"ModelConfig.{name} must be image_size / 2**n and at least 2, got {value!r} for "
+                             f"image_size {cfg.image_size}")
     if cfg.decoder_max_resolution is not None and cfg.decoder_max_resolution < cfg.decoder_resolution:
         raise ValueError(f"ModelConfig.decoder_max_resolution ({cfg.decoder_max_resolution}) must be >= "
                          f"decoder_resolution ({cfg.decoder_resolution})")

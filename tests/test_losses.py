@@ -1,0 +1,204 @@
+"""Losses: VGG19 weights lookup and loading, perceptual-loss normalisation and layer weights, adversarial BCE values.
+
+No real ImageNet weights exist here. The VGG19 tests save a state dict of RANDOM weights in torchvision's layout to a
+temporary file: it only exercises loading, normalisation and layer weighting, never the quality of the features.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torchvision.models.vgg import cfgs, make_layers
+
+from lmvid_lib import losses
+from lmvid_lib.losses import (LossConfig, PerceptualLoss, ReconstructionLoss, VGGWeightsMissing,
+                              discriminator_loss, generator_adversarial_loss, vgg19_features)
+
+# torchvision vgg19 `features` indices of relu1_2, relu2_2, relu3_2, relu4_2 and the paper's weights for them.
+RELU_WEIGHTS = {3: 1 / 32, 8: 1 / 16, 13: 1 / 8, 22: 1 / 4}
+MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+
+
+@pytest.fixture(scope="module")
+def random_vgg19(tmp_path_factory) -> tuple[Path, torch.nn.Sequential]:
+    """(path of a torchvision-layout VGG19 state dict with random He-initialised weights, torchvision's features)."""
+    torch.manual_seed(0)
+    features = make_layers(cfgs["E"])  # torchvision's own VGG19 `features`, built independently of lmvid_lib
+    for layer in features:
+        if isinstance(layer, torch.nn.Conv2d):
+            # He init keeps activations O(1) down to relu4_2, so every weighted layer contributes.
+            torch.nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
+            torch.nn.init.uniform_(layer.bias, -0.1, 0.1)
+    path = tmp_path_factory.mktemp("vgg") / "random_vgg19.pth"
+    torch.save({f"features.{k}": v for k, v in features.state_dict().items()}, path)
+    return path, features.eval()
+
+
+def reference_perceptual(features: torch.nn.Sequential, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """The documented loss, written out: ImageNet-normalise, run VGG19, weighted MSE at the four ReLUs."""
+    a, b = (x.expand(-1, 3, -1, -1) for x in (a, b))
+    x, y = (a - MEAN) / STD, (b - MEAN) / STD
+    total = torch.zeros(())
+    with torch.no_grad():
+        for index, layer in enumerate(features[:23]):
+            x, y = layer(x), layer(y)
+            if index in RELU_WEIGHTS:
+                total = total + RELU_WEIGHTS[index] * F.mse_loss(x, y)
+    return total
+
+
+def test_missing_vgg_in_torch_home_names_the_path(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    expected = tmp_path / "hub" / "checkpoints" / "vgg19-dcbb9e9d.pth"
+    assert losses.default_vgg19_path() == expected
+    with pytest.raises(VGGWeightsMissing, match=str(expected)):
+        ReconstructionLoss(LossConfig(perceptual="vgg19"))
+    with pytest.raises(VGGWeightsMissing, match="perceptual: none"):  # the message offers the way out
+        vgg19_features()
+
+
+def test_missing_configured_vgg_path_names_it(tmp_path):
+    path = tmp_path / "nowhere" / "vgg.pth"
+    with pytest.raises(VGGWeightsMissing, match=str(path)):
+        ReconstructionLoss(LossConfig(vgg_weights=str(path)))
+
+
+def test_vgg_found_in_torch_home_cache(tmp_path, monkeypatch, random_vgg19):
+    path, _ = random_vgg19
+    cache = tmp_path / "hub" / "checkpoints"
+    cache.mkdir(parents=True)
+    (cache / "vgg19-dcbb9e9d.pth").symlink_to(path)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    assert isinstance(ReconstructionLoss(LossConfig()).perceptual, PerceptualLoss)
+
+
+def test_wrong_state_dict_is_rejected_naming_the_file(tmp_path):
+    path = tmp_path / "not_vgg.pth"
+    torch.save({"features.0.weight": torch.zeros(64, 3, 3, 3)}, path)
+    with pytest.raises(ValueError, match=r"not_vgg\.pth.*missing"):
+        vgg19_features(path)
+    bad_shape = {f"features.{i}.{p}": torch.zeros(2) for i in (0, 2, 5, 7, 10, 12, 14, 16, 19, 21)
+                 for p in ("weight", "bias")}
+    torch.save(bad_shape, path)
+    with pytest.raises(ValueError, match=r"not_vgg\.pth.*do not fit"):
+        vgg19_features(path)
+
+
+def test_loaded_features_match_torchvision_and_are_frozen(random_vgg19):
+    path, reference = random_vgg19
+    ours = vgg19_features(path)
+    assert not any(p.requires_grad for p in ours.parameters()) and not ours.training
+    x = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        torch.testing.assert_close(ours(x), reference[:23](x))
+
+
+def test_perceptual_loss_values(random_vgg19):
+    path, reference = random_vgg19
+    loss = PerceptualLoss(path)
+    gen = torch.Generator().manual_seed(2)
+    a, b = torch.rand(2, 3, 32, 32, generator=gen), torch.rand(2, 3, 32, 32, generator=gen)
+    assert loss(a, a).item() == 0.0
+    value = loss(a, b)
+    assert value.item() > 0
+    torch.testing.assert_close(value, reference_perceptual(reference, a, b), rtol=1e-4, atol=0)
+    # The reference is sensitive to what it checks: no normalisation, or equal layer weights, give other values.
+    unnormalised = sum(w * F.mse_loss(reference[: i + 1](a), reference[: i + 1](b)) for i, w in RELU_WEIGHTS.items())
+    equal_weights = sum(F.mse_loss(reference[: i + 1]((a - MEAN) / STD), reference[: i + 1]((b - MEAN) / STD)) / 4
+                        for i in RELU_WEIGHTS)
+    for other in (unnormalised, equal_weights):
+        assert not torch.isclose(value, other.detach(), rtol=1e-2)
+
+
+def test_perceptual_loss_grayscale_equals_repeated_rgb(random_vgg19):
+    path, reference = random_vgg19
+    loss = PerceptualLoss(path)
+    gen = torch.Generator().manual_seed(3)
+    a, b = torch.rand(2, 1, 32, 32, generator=gen), torch.rand(2, 1, 32, 32, generator=gen)
+    value = loss(a, b)
+    torch.testing.assert_close(value, loss(a.repeat(1, 3, 1, 1), b.repeat(1, 3, 1, 1)))
+    torch.testing.assert_close(value, reference_perceptual(reference, a, b), rtol=1e-4, atol=0)
+    with pytest.raises(ValueError, match="1 or 3 channels"):
+        loss(torch.rand(1, 2, 32, 32), torch.rand(1, 2, 32, 32))
+
+
+def test_perceptual_gradient_reaches_the_reconstruction_only(random_vgg19):
+    loss = PerceptualLoss(random_vgg19[0]).train()
+    assert not loss.features.training  # the measuring instrument stays in eval mode
+    recon = torch.rand(1, 3, 32, 32, requires_grad=True)
+    target = torch.rand(1, 3, 32, 32, requires_grad=True)
+    loss(recon, target).backward()
+    assert recon.grad.abs().sum() > 0
+    # The target's features are detached: no gradient pulls the target towards the reconstruction.
+    assert target.grad is None or not target.grad.any()
+    assert all(p.grad is None for p in loss.features.parameters())
+
+
+def test_perceptual_none_never_touches_vgg(tmp_path, monkeypatch):
+    def forbidden(*args, **kwargs):
+        raise AssertionError("VGG was touched with perceptual: none")
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))  # and no weights exist there
+    monkeypatch.setattr(losses, "vgg19_features", forbidden)
+    monkeypatch.setattr(losses, "PerceptualLoss", forbidden)
+    monkeypatch.setattr(torch, "load", forbidden)
+    criterion = ReconstructionLoss(LossConfig(perceptual="none", lambda_mse=2.0, lambda_adv=0.5))
+    gen = torch.Generator().manual_seed(4)
+    recon, target = torch.rand(2, 3, 16, 16, generator=gen), torch.rand(2, 3, 16, 16, generator=gen)
+    d_fake = torch.randn(2, 1, 1, 1, generator=gen)
+    total, parts = criterion(recon, target, d_fake)
+    assert set(parts) == {"mse", "adv"}
+    expected = 2.0 * F.mse_loss(recon, target) + 0.5 * generator_adversarial_loss(d_fake)
+    torch.testing.assert_close(total, expected)
+
+
+def test_reconstruction_loss_combines_the_weighted_terms(random_vgg19):
+    path, reference = random_vgg19
+    cfg = LossConfig(vgg_weights=str(path), lambda_vgg=3.0, lambda_mse=0.5, lambda_adv=0.0)
+    gen = torch.Generator().manual_seed(5)
+    recon, target = torch.rand(2, 3, 32, 32, generator=gen), torch.rand(2, 3, 32, 32, generator=gen)
+    total, parts = ReconstructionLoss(cfg)(recon, target)
+    assert set(parts) == {"mse", "vgg"}
+    expected = 3.0 * reference_perceptual(reference, recon, target) + 0.5 * F.mse_loss(recon, target)
+    torch.testing.assert_close(total, expected, rtol=1e-4, atol=0)
+
+
+def test_reconstruction_loss_errors():
+    criterion = ReconstructionLoss(LossConfig(perceptual="none"))
+    with pytest.raises(ValueError, match="d_fake"):
+        criterion(torch.rand(1, 3, 8, 8), torch.rand(1, 3, 8, 8))
+    with pytest.raises(ValueError, match="differ"):
+        criterion(torch.rand(1, 3, 8, 8), torch.rand(1, 3, 8, 4), torch.zeros(1))
+
+
+@pytest.mark.parametrize("overrides,parameter", [
+    ({"perceptual": "vgg16"}, "perceptual"), ({"lambda_vgg": -1.0}, "lambda_vgg"), ({"lambda_adv": "0.1"}, "lambda_adv"),
+])
+def test_loss_config_errors_name_the_parameter(overrides, parameter):
+    with pytest.raises(ValueError, match=rf"LossConfig\.{parameter}\b"):
+        LossConfig(**overrides)
+
+
+def _softplus(x: float) -> float:
+    return math.log1p(math.exp(x))
+
+
+def test_adversarial_losses_match_hand_computed_bce():
+    d_real = torch.tensor([[2.0, -0.5], [0.0, 3.0]])
+    d_fake = torch.tensor([[-1.0, 0.5], [1.5, -2.0]])
+    # -log sigmoid(x) = softplus(-x); -log(1 - sigmoid(x)) = softplus(x).
+    gen_expected = sum(_softplus(-x) for x in d_fake.flatten().tolist()) / 4
+    disc_expected = (sum(_softplus(-x) for x in d_real.flatten().tolist()) / 4
+                     + sum(_softplus(x) for x in d_fake.flatten().tolist()) / 4)
+    assert generator_adversarial_loss(d_fake).item() == pytest.approx(gen_expected, rel=1e-6)
+    assert discriminator_loss(d_real, d_fake).item() == pytest.approx(disc_expected, rel=1e-6)
+    # bf16 logits are scored in float32.
+    assert generator_adversarial_loss(d_fake.bfloat16()).dtype == torch.float32
+    # A confident, correct discriminator has a small loss; the generator then has a large one.
+    assert discriminator_loss(torch.full((4,), 10.0), torch.full((4,), -10.0)).item() < 1e-3
+    assert generator_adversarial_loss(torch.full((4,), -10.0)).item() == pytest.approx(10.0, abs=1e-3)
