@@ -248,9 +248,9 @@ def test_config_and_tables():
     assert "quoted from Shih et al. 2019" in paper and "75.0 ± 0.9 (best 76.1)" in paper
 
 
-def test_evaluate_run_on_a_tiny_training_run(tmp_path):
+def _tiny_bbc(tmp_path: Path) -> tuple[dict[str, VideoSet], dict]:
+    """A tiny prepared 'bbc' dataset and a TrainConfig mapping that trains on it in a second."""
     from lmvid_lib.data.store import write_dataset
-    from lmvid_lib.train import load_trained, train_factorization
 
     rng = np.random.default_rng(7)
     splits = {name: _videoset(rng, n) for name, n in (("train", 24), ("test", 8))}
@@ -262,6 +262,13 @@ def test_evaluate_run_on_a_tiny_training_run(tmp_path):
         "loss": {"perceptual": "none", "lambda_adv": 0.0}, "augment": {"temporal_min": 1, "temporal_max": 3},
         "dataset": "bbc", "data_root": str(root), "steps": 2, "batch_size": 4, "progress": False,
     }
+    return splits, train_cfg
+
+
+def test_evaluate_run_on_a_tiny_training_run(tmp_path):
+    from lmvid_lib.train import load_trained, train_factorization
+
+    splits, train_cfg = _tiny_bbc(tmp_path)
     run_dir = tmp_path / "runs"
     run = Path(train_factorization(train_cfg, run_dir)["run"])
     cfg = kp.KeypointEvalConfig(crop_size=128, max_train_frames=20)
@@ -280,3 +287,107 @@ def test_evaluate_run_on_a_tiny_training_run(tmp_path):
         "bbc-spade-seed0-mean_pose.json", "bbc-spade-seed0-untrained.json", "bbc-spade-seed0.json"]
     with pytest.raises(ValueError, match="baseline must be None or one of"):
         kp.evaluate_run(run, run_dir, ["test"], cfg, baseline="random")
+
+
+# --------------------------------------------------------------------------------------------------------- Table 1
+def _result(method: str, accuracy: float, curve: list[float], per_joint: list[float], split: str = "test",
+            thresholds: list[float] = (0.0, 6.0)) -> kp.KeypointResult:
+    """A hand-made result: only the scores matter for tables and margins."""
+    s = kp.SplitResult(np.zeros((1, len(per_joint), 2)), np.zeros((1, len(per_joint), 2)), np.zeros(1, np.int64),
+                       accuracy, np.asarray(curve, dtype=np.float64), np.asarray(per_joint, dtype=np.float64))
+    return kp.KeypointResult(method, {split: s}, np.asarray(thresholds, dtype=np.float64))
+
+
+def test_eval_splits_and_find_runs(tmp_path):
+    assert kp.eval_splits("signer") == {"test": "held-out frames", "val": "held-out attire"}
+    assert list(kp.eval_splits("bbc")) == ["test"]
+    with pytest.raises(ValueError, match="dataset: keypoint regression is evaluated on"):
+        kp.eval_splits("pusher")
+    root = tmp_path / "factorization"
+    for name in ("signer-spade-seed0", "signer-spade-seed2", "signer-concat-seed2"):
+        (root / name).mkdir(parents=True)
+        (root / name / "model.pt").write_bytes(b"")
+    (root / "signer-concat-seed0").mkdir()  # started but unfinished: no model.pt
+    with pytest.raises(FileNotFoundError, match="Run notebook 02_factorization first") as info:
+        kp.find_runs(tmp_path, "signer", ["spade", "concat"], [2, 0])
+    assert str(root / "signer-concat-seed0") in str(info.value) and "2 factorization run(s)" not in str(info.value)
+    assert "1 factorization run(s)" in str(info.value) and "spade-seed0," not in str(info.value)
+    runs = kp.find_runs(tmp_path, "signer", ["spade"], [2, 0])
+    assert runs == {"spade": [root / "signer-spade-seed2", root / "signer-spade-seed0"]}  # in `seeds` order
+    with pytest.raises(ValueError, match="decoders and seeds must be non-empty"):
+        kp.find_runs(tmp_path, "signer", ["spade"], [])
+
+
+def test_margin_uses_seed_means_and_says_whether_it_meets_the_target():
+    results = {
+        "A": [_result("A", 0.90, [0, 0.9], [0.9]), _result("A", 0.10, [0, 0.1], [0.1])],  # best seed, worse mean
+        "B": [_result("B", 0.60, [0, 0.6], [0.6]), _result("B", 0.62, [0, 0.62], [0.62])],
+        "(a)": [_result("(a)", 0.30, [0, 0.3], [0.3])] * 2,
+        "(b)": [_result("(b)", 0.35, [0, 0.35], [0.35]), _result("(b)", 0.45, [0, 0.45], [0.45])],
+    }
+    m = kp.margin_over_baselines(results, ["A", "B"], ["(a)", "(b)"], "test", "signer held-out frames")
+    assert (m.learned, m.baseline, m.n_seeds) == ("B", "(b)", 2)
+    assert m.learned_accuracy == pytest.approx(0.61) and m.baseline_accuracy == pytest.approx(0.40)
+    assert m.points == pytest.approx(21.0)
+    cfg = kp.KeypointEvalConfig()
+    meets = m.sentence(20.0, cfg)
+    assert "61.0%" in meets and "40.0%" in meets and "+21.0 points" in meets
+    assert "which meets the 20-point target (by 1.0 points)" in meets and "within 6 px in the 128x128 crop" in meets
+    assert "which misses the 25-point target (by 4.0 points)" in m.sentence(25.0, cfg)
+    with pytest.raises(ValueError, match="no results for method 'C'"):
+        kp.margin_over_baselines(results, ["A", "C"], ["(a)"], "test")
+
+
+def test_seed_mean_curves_and_per_joint_table():
+    results = {"A": [_result("A", 0.5, [0.0, 0.4], [0.2, 0.8]), _result("A", 0.7, [0.2, 0.6], [0.6, 0.8])],
+               "(a)": [_result("(a)", 0.25, [0.0, 0.25], [0.0, 0.5])]}
+    curves = kp.seed_mean_curves(results, "test")
+    assert list(curves) == ["A (2 seeds)", "(a) (1 seed)"]
+    np.testing.assert_allclose(curves["A (2 seeds)"][0], [0, 6])
+    np.testing.assert_allclose(curves["A (2 seeds)"][1], [0.1, 0.5])
+    cfg = kp.KeypointEvalConfig()
+    rows = kp.per_joint_table(results, "test", ["head", "wrist"], cfg).splitlines()
+    assert rows[0] == "| Method | head | wrist | all joints (accuracy at 6 px in the 128x128 crop, %) |"
+    assert rows[2] == "| A | 40.0 | 80.0 | 60.0 |" and rows[3] == "| (a) | 0.0 | 50.0 | 25.0 |"
+    single = kp.per_joint_table({"A": results["A"][0]}, "test", ["head", "wrist"], cfg).splitlines()
+    assert single[2] == "| A | 20.0 | 80.0 | 50.0 |"  # one result (no seed list) is accepted too
+    results["A"].append(_result("A", 0.5, [0, 0, 0], [0.5, 0.5], thresholds=[0, 3, 6]))
+    with pytest.raises(ValueError, match="'A': its results were scored at different thresholds"):
+        kp.seed_mean_curves(results, "test")
+
+
+def test_evaluate_table1_rows_and_baselines_shared_by_decoders(tmp_path):
+    from lmvid_lib.train import train_factorization
+
+    _, train_cfg = _tiny_bbc(tmp_path)
+    run_dir = tmp_path / "runs"
+    for decoder in ("concat", "spade"):
+        train_factorization({**train_cfg, "steps": 1, "seed": 3, "model": {**train_cfg["model"], "decoder": decoder}},
+                            run_dir)
+    runs = kp.find_runs(run_dir, "bbc", ["concat", "spade"], [3])
+    cfg = kp.KeypointEvalConfig(max_train_frames=16)
+    results = kp.evaluate_table1(runs, run_dir, ["test"], cfg, progress=False)
+    assert list(results) == ["concat decoder (Lorenz-style)", "SPADE decoder", "(a) mean training pose",
+                             "(b) untrained pose encoder + regression"]
+    assert [r.method for r in results["SPADE decoder"]] == ["bbc-spade-seed3"]
+    untrained = results["(b) untrained pose encoder + regression"]
+    assert [r.method for r in untrained] == ["untrained concat encoder, seed 3"]
+    # Baseline (b) is evaluated once per seed: the decoder variant must not change the pose encoder's initial weights.
+    other = kp.evaluate_run(runs["spade"][0], run_dir, ["test"], cfg, baseline="untrained", progress=False)
+    np.testing.assert_allclose(other.splits["test"].pred, untrained[0].splits["test"].pred, atol=1e-9)
+    trained = results["SPADE decoder"][0].splits["test"].pred
+    assert np.abs(trained - untrained[0].splits["test"].pred).max() > 1e-6
+    table = kp.accuracy_table(results, {"test": "bbc test"}, cfg).splitlines()
+    assert len(table) == 2 + 4 and table[3].startswith("| SPADE decoder | ") and table[3].endswith(" (1 seed) |")
+
+
+def test_shortfall_tells_encoding_from_generalisation():
+    def margin(points: float, label: str) -> kp.Margin:
+        return kp.Margin("SPADE decoder", 0.3 + points / 100, "(a)", 0.3, label, 1)
+
+    held_out = margin(12.0, "signer held-out frames")
+    assert kp.shortfall(margin(30.0, "training frames"), margin(25.0, "held-out"), 20.0) == ""
+    low = kp.shortfall(margin(15.0, "training frames"), held_out, 20.0)
+    assert "+15.0 points" in low and "model and its training budget" in low
+    gap = kp.shortfall(margin(35.0, "training frames"), held_out, 20.0)
+    assert "+35.0 points" in gap and "do not generalise to signer held-out frames" in gap and "data" in gap

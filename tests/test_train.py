@@ -186,3 +186,15 @@ def test_profiles_hold_a_valid_factorization_config(profile):
     cfg = profile_config(profile)
     assert cfg.dataset == "signer" and cfg.steps >= 1
     assert cfg.bf16 == cfg.channels_last == (profile == "paper")
+
+
+def test_gpu_speed_switches_run_and_change_the_numerics(data_root, tmp_path):
+    """bf16 autocast and channels_last (the paper profile's GPU settings) also run on CPU; bf16 really takes effect."""
+    plain = train_factorization(tiny_config(data_root, steps=2, loss={"lambda_adv": 0.1}), tmp_path / "fp32")
+    fast = train_factorization(tiny_config(data_root, steps=2, loss={"lambda_adv": 0.1}, bf16=True, channels_last=True),
+                               tmp_path / "bf16")
+    assert all(np.isfinite(v) for v in fast["final"].values())
+    assert fast["final"]["mse"] == pytest.approx(plain["final"]["mse"], rel=0.05)  # same training, lower precision
+    a, b = model_state(plain["run"]), model_state(fast["run"])
+    assert a.keys() == b.keys() and all(a[k].dtype == b[k].dtype == torch.float32 for k in a if a[k].is_floating_point())
+    assert any(not torch.equal(a[k], b[k]) for k in a)

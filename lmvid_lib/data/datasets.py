@@ -55,3 +55,13 @@ def open_dataset(
 
     folder = synthetic.cached(dataset, Path(run_dir) / "data", seed=seed, **synthetic_overrides)
     return open_split(folder, split)
+
+
+def dataset_splits(dataset: str, data_root: str | Path | None = None) -> tuple[str, ...]:
+    """The split names of `dataset`: an embedded preset's, or those listed in the index of the prepared `data_root`."""
+    check_dataset(dataset, data_root)
+    if data_root is not None:
+        return tuple(read_index(data_root)["splits"])
+    from lmvid_lib.data import synthetic
+
+    return synthetic.splits(dataset)

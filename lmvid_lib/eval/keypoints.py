@@ -13,6 +13,11 @@ BBC frame resolution (`0.5 * (p - 1) + 1` of 1-based original pixels); `eval_sca
 maps crop-centred points back to original-frame pixels through `lmvid_lib.data.bbc.CropTransform.from_crop` first.
 Every table says which scale it used.
 
+Table 1. `evaluate_table1` scores every decoder variant's training runs (one per seed) and baselines (a) mean
+training pose and (b) regression on an untrained pose encoder; `accuracy_table` summarises seeds as mean ± std
+(best), `margin_over_baselines` compares the best learned variant with the better baseline. The paper's published
+BBC numbers are only ever quoted, in a table of their own (`paper_bbc_table`).
+
 Coordinates. Normalised landmark coordinates are in [-1, 1] over the model's input image; since that image *is* the
 crop resized, crop-centred pixels are simply `mu * crop_size / 2`. Keypoints stored in 0-based pixels of a stored frame
 of size S map to crop-centred pixels by `(p - (S - 1) / 2) * crop_size / S` (pixel i has its centre at i).
@@ -508,6 +513,124 @@ def evaluate_run(
     return cached_result(cache, key, compute)
 
 
+# ---------------------------------------------------------------------------------------------------------- Table 1
+# The splits each dataset is scored on, with the label its tables use (signer: the embedded BBC Pose stand-in).
+EVAL_SPLITS: dict[str, dict[str, str]] = {
+    "signer": {"test": "held-out frames", "val": "held-out attire"},
+    "bbc": {"test": "BBC Pose test"},
+}
+DECODER_LABELS = {"spade": "SPADE decoder", "concat": "concat decoder (Lorenz-style)"}
+BASELINE_LABELS = {"mean_pose": "(a) mean training pose", "untrained": "(b) untrained pose encoder + regression"}
+
+
+def eval_splits(dataset: str) -> dict[str, str]:
+    """Test split name -> label for `dataset`: signer -> held-out frames ("test") and held-out attire ("val");
+    bbc -> its test split."""
+    if dataset not in EVAL_SPLITS:
+        raise ValueError(f"dataset: keypoint regression is evaluated on {sorted(EVAL_SPLITS)} (upper-body keypoints "
+                         f"in BBC Pose order), got {dataset!r}")
+    return dict(EVAL_SPLITS[dataset])
+
+
+def find_runs(run_dir: str | Path, dataset: str, decoders: Sequence[str],
+              seeds: Sequence[int]) -> dict[str, list[Path]]:
+    """decoder -> its finished training runs `<run_dir>/factorization/<dataset>-<decoder>-seed<seed>`, in `seeds`
+    order. A run is finished when its model.pt exists; a FileNotFoundError lists every missing one."""
+    from lmvid_lib.models.factorization import ModelConfig
+    from lmvid_lib.train.factorization import TrainConfig, run_path
+
+    if not decoders or not seeds:
+        raise ValueError(f"decoders and seeds must be non-empty, got decoders={list(decoders)} seeds={list(seeds)}")
+    runs = {d: [run_path(TrainConfig(dataset=dataset, seed=s, model=ModelConfig(decoder=d)), run_dir) for s in seeds]
+            for d in decoders}
+    missing = [str(r) for paths in runs.values() for r in paths if not (r / "model.pt").is_file()]
+    if missing:
+        raise FileNotFoundError(f"{len(missing)} factorization run(s) are missing or unfinished: {', '.join(missing)}. "
+                                "Run notebook 02_factorization first with the same profile (it trains every decoder "
+                                "in `decoders` for every seed in `seeds`).")
+    return runs
+
+
+def evaluate_table1(
+    runs: Mapping[str, Sequence[Path]],
+    run_dir: str | Path,
+    test_splits: Sequence[str],
+    cfg: KeypointEvalConfig,
+    device: torch.device | str = "cpu",
+    progress: bool = True,
+) -> dict[str, list[KeypointResult]]:
+    """Every row of the Table 1 analogue, as method label -> one result per seed: each decoder variant
+    (`DECODER_LABELS`), then baselines (a) and (b) (`BASELINE_LABELS`).
+
+    The baselines are evaluated on the first decoder's runs: a seed fixes both the embedded data and the pose
+    encoder's initial weights (it is built before the decoder), so they do not depend on the decoder variant.
+    """
+    results: dict[str, list[KeypointResult]] = {
+        DECODER_LABELS.get(d, d): [evaluate_run(r, run_dir, test_splits, cfg, device, progress=progress) for r in paths]
+        for d, paths in runs.items()
+    }
+    first = next(iter(runs.values()))
+    for baseline, label in BASELINE_LABELS.items():
+        results[label] = [evaluate_run(r, run_dir, test_splits, cfg, device, baseline, progress) for r in first]
+    return results
+
+
+@dataclass
+class Margin:
+    """The best learned variant against the better baseline on one split (accuracies: mean over seeds, in [0,1])."""
+
+    learned: str
+    learned_accuracy: float
+    baseline: str
+    baseline_accuracy: float
+    split_label: str
+    n_seeds: int
+
+    @property
+    def points(self) -> float:
+        """Margin in percentage points."""
+        return 100.0 * (self.learned_accuracy - self.baseline_accuracy)
+
+    def sentence(self, target_points: float, cfg: KeypointEvalConfig) -> str:
+        """One sentence, generated from the numbers, saying whether the margin meets `target_points`."""
+        verdict = "meets" if self.points >= target_points else "misses"
+        return (f"On {self.split_label}, the best learned variant ({self.learned}, mean of {self.n_seeds} seed(s)) "
+                f"reaches {100 * self.learned_accuracy:.1f}% of keypoints within {cfg.threshold:g} {cfg.unit}, the "
+                f"better baseline ({self.baseline}) {100 * self.baseline_accuracy:.1f}%: a margin of "
+                f"{self.points:+.1f} points, which {verdict} the {target_points:g}-point target "
+                f"(by {abs(self.points - target_points):.1f} points).")
+
+
+def margin_over_baselines(results: Mapping[str, Sequence[KeypointResult]], learned: Sequence[str],
+                          baselines: Sequence[str], split: str, split_label: str | None = None) -> Margin:
+    """Compare the learned method with the highest seed-mean accuracy on `split` to the best baseline."""
+    def mean(method: str) -> float:
+        if method not in results or not results[method]:
+            raise ValueError(f"no results for method {method!r} (have {sorted(results)})")
+        return float(np.mean([r.splits[split].accuracy for r in results[method]]))
+
+    if not learned or not baselines:
+        raise ValueError("margin_over_baselines needs at least one learned method and one baseline")
+    best = max(learned, key=mean)
+    base = max(baselines, key=mean)
+    return Margin(best, mean(best), base, mean(base), split_label or split, len(results[best]))
+
+
+def shortfall(in_sample: Margin, held_out: Margin, target_points: float) -> str:
+    """Why `held_out` misses the target, read off the margin on the frames the regressor was fitted on ("" when it
+    meets it). Low in-sample too: the landmarks do not encode the joints (model / training budget). High in-sample
+    only: they do on training frames but do not generalise to new ones (data: too few training videos)."""
+    if held_out.points >= target_points:
+        return ""
+    if in_sample.points < target_points:
+        return (f"Even on the training frames the regressor was fitted on, the margin is only {in_sample.points:+.1f} "
+                "points: the landmarks do not encode the joints well enough, which points at the model and its "
+                "training budget rather than at generalisation.")
+    return (f"On the training frames the regressor was fitted on, the margin is {in_sample.points:+.1f} points, above "
+            f"the target: the landmarks encode the joints there but do not generalise to {held_out.split_label}, "
+            "which points at the data (too few training videos) more than at the model.")
+
+
 # ----------------------------------------------------------------------------------------------------------- tables
 @dataclass
 class SeedSummary:
@@ -559,17 +682,39 @@ def accuracy_table(results: Mapping[str, Sequence[KeypointResult]], split_labels
     return markdown_table(header, rows)
 
 
-def per_joint_table(results: Mapping[str, KeypointResult], split: str, joint_names: Sequence[str],
-                    cfg: KeypointEvalConfig) -> str:
-    """Accuracy at cfg.threshold per joint (%), one row per method, on `split`."""
-    header = ["Method"] + list(joint_names) + ["all"]
+def per_joint_table(results: Mapping[str, KeypointResult | Sequence[KeypointResult]], split: str,
+                    joint_names: Sequence[str], cfg: KeypointEvalConfig) -> str:
+    """Accuracy at cfg.threshold per joint (%), one row per method, on `split`; a method with several results
+    (seeds) shows their mean."""
+    header = ["Method"] + list(joint_names) + [f"all joints (accuracy at {cfg.threshold:g} {cfg.unit}, %)"]
     rows = []
-    for method, r in results.items():
-        s = r.splits[split]
-        if len(s.per_joint) != len(joint_names):
-            raise ValueError(f"{method}: {len(s.per_joint)} joints but {len(joint_names)} joint names")
-        rows.append([method] + [f"{100 * v:.1f}" for v in s.per_joint] + [f"{100 * s.accuracy:.1f}"])
+    for method, runs in results.items():
+        runs = [runs] if isinstance(runs, KeypointResult) else list(runs)
+        if not runs:
+            raise ValueError(f"method {method!r} has no results")
+        per_joint = np.mean([r.splits[split].per_joint for r in runs], axis=0)
+        if len(per_joint) != len(joint_names):
+            raise ValueError(f"{method}: {len(per_joint)} joints but {len(joint_names)} joint names")
+        accuracy = np.mean([r.splits[split].accuracy for r in runs])
+        rows.append([method] + [f"{100 * v:.1f}" for v in per_joint] + [f"{100 * accuracy:.1f}"])
     return markdown_table(header, rows)
+
+
+def seed_mean_curves(results: Mapping[str, Sequence[KeypointResult]],
+                     split: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Fig. 9 input: method -> (thresholds [T], accuracy [T] averaged over the method's seeds) on `split`.
+    The label says how many seeds were averaged."""
+    curves = {}
+    for method, runs in results.items():
+        if not runs:
+            raise ValueError(f"method {method!r} has no results")
+        thresholds = runs[0].thresholds
+        if any(not np.array_equal(r.thresholds, thresholds) for r in runs):
+            raise ValueError(f"method {method!r}: its results were scored at different thresholds")
+        n = len(runs)
+        curves[f"{method} ({n} seed{'s' if n > 1 else ''})"] = (
+            thresholds, np.mean([r.splits[split].curve for r in runs], axis=0))
+    return curves
 
 
 def paper_bbc_table() -> str:

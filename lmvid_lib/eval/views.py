@@ -1,0 +1,101 @@
+"""What a factorization model sees and produces, as arrays for figures (notebook 02_factorization).
+
+- `training_views`: for a few training frames, every input the trainer can build from them (colour-jittered pose input,
+  TPS-warped appearance input, temporal partner) with the model's reconstruction from each appearance source, made by
+  the same augmentation functions as `lmvid_lib.data.pairs.make_training_batch`.
+- `frame_landmarks`: landmarks (mean, covariance) in pixels of the stored frames, and the K part maps, of any frames.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from lmvid_lib import landmarks
+from lmvid_lib.data.augment import AugmentConfig, color_jitter, tps_warp
+from lmvid_lib.data.pairs import FrameSampler, load_frames
+from lmvid_lib.data.store import VideoSet
+from lmvid_lib.eval.keypoints import frames_to_input, model_image_size
+
+
+@dataclass
+class TrainingViews:
+    """B training examples, every image float32 [B,C,S,S] in [0,1] at the model's input size S.
+
+    target: the frame; pose_input: its colour jitter; warped: its TPS warp; partner: a frame of the same video
+    `temporal_min`..`temporal_max` frame numbers away (the frame itself when it has none); recon_warped /
+    recon_partner: reconstructions from (pose_input, warped) / (pose_input, partner). index / partner_index: int64 [B]
+    stored-frame indices.
+    """
+
+    target: torch.Tensor
+    pose_input: torch.Tensor
+    warped: torch.Tensor
+    partner: torch.Tensor
+    recon_warped: torch.Tensor
+    recon_partner: torch.Tensor
+    index: np.ndarray
+    partner_index: np.ndarray
+
+
+def training_views(model: torch.nn.Module, videoset: VideoSet, augment: AugmentConfig, count: int, seed: int,
+                   device: torch.device | str | None = None) -> TrainingViews:
+    """`count` frames drawn as training draws them (`FrameSampler(videoset, augment, seed)`), with both kinds of
+    appearance input and the reconstruction from each; the model is run in eval mode under no_grad (mode restored)."""
+    if not isinstance(count, int) or count < 1:
+        raise ValueError(f"count must be a positive int, got {count!r}")
+    device = torch.device(device) if device is not None else next(model.parameters()).device
+    size = model_image_size(model)
+    index, partner = FrameSampler(videoset, augment, seed=seed).sample(count)
+    generator = torch.Generator(device=device).manual_seed(seed)
+    target = load_frames(videoset, index, device, size)
+    partner_frames = load_frames(videoset, partner, device, size)
+    pose_input = color_jitter(target, augment, generator)
+    warped = tps_warp(target, augment, generator)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            recon_warped = model(pose_input, warped)["recon"].float()
+            recon_partner = model(pose_input, partner_frames)["recon"].float()
+    finally:
+        model.train(was_training)
+    return TrainingViews(target, pose_input, warped, partner_frames, recon_warped, recon_partner,
+                         index.numpy(), partner.numpy())
+
+
+@dataclass
+class FrameLandmarks:
+    """Landmarks of M frames: mu [M,K,2] and cov [M,K,2,2] in 0-based pixels of the frames as given (x right, y down),
+    part_maps [M,K,h,w]: the spatial softmax of the pose encoder (each map sums to 1), h = model input size / 2."""
+
+    mu: np.ndarray
+    cov: np.ndarray
+    part_maps: np.ndarray
+
+
+def frame_landmarks(model: torch.nn.Module, frames: np.ndarray, device: torch.device | str | None = None) -> FrameLandmarks:
+    """uint8 frames [M,H,W,C] -> their landmarks in pixels of those H x W frames, and their part maps.
+
+    The frames are resized to the model's input size as in training; since that input is the whole frame, a normalised
+    landmark maps to frame pixels by `x_pix = ((x + 1) W - 1) / 2` and its covariance by diag(W/2, H/2) on both sides.
+    """
+    if not (isinstance(frames, np.ndarray) and frames.ndim == 4 and frames.dtype == np.uint8 and len(frames)):
+        raise ValueError(f"frames must be a non-empty uint8 [M,H,W,C] array, got {type(frames).__name__} "
+                         f"{getattr(frames, 'dtype', '')} {getattr(frames, 'shape', '')}")
+    device = torch.device(device) if device is not None else next(model.parameters()).device
+    height, width = frames.shape[1:3]
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            pose = model.encode_pose(frames_to_input(frames, model_image_size(model), device))
+    finally:
+        model.train(was_training)
+    mu = landmarks.norm_to_pixel(pose.mu.float(), height, width)
+    scale = pose.mu.new_tensor([width / 2.0, height / 2.0]).float()
+    cov = pose.cov.float() * scale[:, None] * scale[None, :]
+    maps = landmarks.part_probabilities(pose.part_logits.float())
+    return FrameLandmarks(mu.cpu().numpy(), cov.cpu().numpy(), maps.cpu().numpy())

@@ -1,0 +1,211 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 2. Factoring frames into landmarks and appearance (paper Sec. 3.1)
+#
+# The model factors every frame into **pose**, K landmarks, each a 2D Gaussian (mean mu, covariance Sigma) fitted to
+# the softmax *part map* of a U-Net pose encoder, and **appearance**, one C-vector per landmark pooled from an
+# appearance feature map with those part maps (Eq. 1). A decoder renders the frame back from the landmarks' heatmaps
+# and the appearance vectors. Nothing tells the model where the body parts are: it learns them because it has to
+# rebuild a frame from
+#
+# - a **pose input**: the same frame with its colours jittered, so the landmarks cannot be colour detectors, and
+# - an **appearance input**: the frame bent by a random thin-plate-spline (TPS) warp, or another frame of the same
+#   video 3-60 frames away (a *temporal partner*), so the appearance vectors cannot carry *where* things are.
+#
+# The only way to put an arm back where it belongs is through the landmarks. The loss is a VGG19 perceptual loss plus
+# MSE plus a small adversarial term in the paper. **VGG19 ImageNet weights cannot be downloaded on the machines this
+# book is built on**, so the `smoke` and `cpu` profiles train with `perceptual: none` (MSE only, no discriminator);
+# the `paper` profile uses VGG19 and reports plainly if its weights file is missing.
+#
+# Table 1 of the paper compares two decoders, and both are trained here: **SPADE** (the paper's: heatmaps and
+# projected appearance modulate every normalisation layer) and **concat** (a Lorenz-style decoder that reads
+# [heatmaps; appearance] only as input channels). Notebook `03_keypoints` evaluates exactly the runs this chapter
+# trains (every decoder x seed of the profile).
+
+# %% tags=["parameters"]
+profile = "cpu"
+run_dir = "runs/cpu"
+dataset = "signer"  # signer | pusher | walker (embedded) or bbc | bair | kth with data_root
+data_root = None  # folder of a prepared real dataset, or None for the embedded stand-in
+seed = 0  # seed of this notebook's figures (sampled frames, augmentations)
+device = "cpu"
+decoders = ["spade", "concat"]  # decoder variants to train (Table 1)
+seeds = [0]  # training seeds of every variant
+factorization = {}  # TrainConfig mapping: model sizes, loss, augment, synthetic overrides, steps, batch_size, lr, ...
+n_examples = 4  # training examples shown side by side
+n_landmark_frames = 6  # held-out frames per split shown with their landmarks
+
+# %%
+import time
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+from IPython.display import Markdown, display
+
+from lmvid_lib import plotting
+from lmvid_lib.data.datasets import dataset_splits
+from lmvid_lib.eval.keypoints import open_eval_sets
+from lmvid_lib.eval.views import frame_landmarks, training_views
+from lmvid_lib.seed import seed_everything
+from lmvid_lib.train.factorization import config_from_parameters, load_trained, read_metrics, train_factorization
+
+seed_everything(seed)
+configs = {
+    (decoder, s): config_from_parameters(factorization, dataset=dataset, data_root=data_root, seed=s, device=device,
+                                         decoder=decoder)
+    for decoder in decoders for s in seeds
+}
+first = next(iter(configs.values()))
+m = first.model
+display(Markdown(
+    f"**Profile** `{profile}`: dataset `{dataset}` "
+    f"({'embedded stand-in, generated under ' + repr(str(Path(run_dir) / 'data')) if data_root is None else data_root}); "
+    f"{m.image_size}x{m.image_size} inputs, K = {m.n_landmarks} landmarks, C = {m.appearance_channels} appearance "
+    f"channels, pose U-Net widths {list(m.pose_widths)}, decoder widths {list(m.decoder_widths)} from "
+    f"{m.decoder_resolution}x{m.decoder_resolution} up to {m.decoder_max_resolution or m.image_size}"
+    f"x{m.decoder_max_resolution or m.image_size} (then bilinear upsampling to the image).  \n"
+    f"**Training:** {first.steps} steps of batch {first.batch_size}, Adam lr {first.lr:g}; loss: perceptual "
+    f"`{first.loss.perceptual}`, lambda_mse {first.loss.lambda_mse:g}, lambda_adv {first.loss.lambda_adv:g}; "
+    f"bf16 {first.bf16}, channels_last {first.channels_last}, compile {first.compile}.  \n"
+    f"**Runs:** decoders {list(decoders)} x seeds {list(seeds)}, in `{run_dir}/factorization/`."
+))
+
+# %% [markdown]
+# ## Training
+#
+# Every (decoder, seed) run is trained in its own folder of the run directory. A finished run is reused as it is, and
+# an interrupted one resumes from its last checkpoint, so re-running the book only trains what is missing; a run whose
+# folder holds a *different* configuration is an error rather than silently mixed.
+
+# %%
+summaries = {}
+for key, cfg in configs.items():
+    summaries[key] = train_factorization(cfg, run_dir)
+    s = summaries[key]
+    status = "reused" if s["resumed_from"] >= cfg.steps else f"trained from step {s['resumed_from']}"
+    print(f"{cfg.run_name}: {status} in {s['seconds']:.0f} s; final loss {s['final'].get('loss', float('nan')):.4f}")
+
+# %% [markdown]
+# ## Loss curves
+#
+# The reconstruction loss of each run (mean over the steps between logged points). With `perceptual: none` the loss
+# is the per-pixel MSE of images in [0, 1].
+
+# %%
+fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+for (decoder, s), summary in summaries.items():
+    rows = read_metrics(summary["run"])
+    steps = [r["step"] for r in rows]
+    axes[0].plot(steps, [r["loss"] for r in rows], label=f"{decoder}, seed {s}")
+    axes[1].plot(steps, [r["sec_per_step"] for r in rows], label=f"{decoder}, seed {s}")
+axes[0].set(xlabel="step", ylabel="loss (total)", yscale="log", title=f"Training loss, {dataset}")
+axes[1].set(xlabel="step", ylabel="seconds per step", title=f"Speed on {device}")
+for ax in axes:
+    ax.grid(alpha=0.3)
+    ax.legend()
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# ## What the model is trained on
+#
+# Training frames as the trainer draws them, for the first run. Columns: the frame (the reconstruction target); the
+# colour-jittered **pose input**; the two kinds of **appearance input**, a TPS warp of the frame and a temporal partner
+# from the same video; and the reconstructions from the pose input with each appearance input. A good model puts the
+# limbs where the *pose input* has them, whatever the appearance input does.
+
+# %%
+key0 = next(iter(summaries))
+model, train_cfg = load_trained(summaries[key0]["run"], device)
+held_out_splits = [split for split in dataset_splits(dataset, data_root) if split != train_cfg.split]
+sets = open_eval_sets(train_cfg, held_out_splits, run_dir)
+views = training_views(model, sets["train"], train_cfg.augment, n_examples, seed, device)
+columns = {"frame (target)": views.target, "pose input (colour jitter)": views.pose_input,
+           "appearance input (TPS warp)": views.warped, "appearance input (temporal partner)": views.partner,
+           "reconstruction (pose + warp)": views.recon_warped, "reconstruction (pose + partner)": views.recon_partner}
+fig, axes = plt.subplots(n_examples, len(columns), figsize=(1.9 * len(columns), 1.9 * n_examples + 0.4), squeeze=False)
+for col, (title, images) in enumerate(columns.items()):
+    for row in range(n_examples):
+        plotting.show_image(axes[row, col], images[row].permute(1, 2, 0).cpu().numpy())
+    axes[0, col].set_title(title, fontsize=8)
+fig.suptitle(f"{train_cfg.run_name}, training frames {views.index.tolist()} of `{dataset}` train "
+             f"(partners {views.partner_index.tolist()}); {train_cfg.model.image_size}x{train_cfg.model.image_size} px",
+             fontsize=9)
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# ## Part maps
+#
+# The K part maps of one held-out frame (the pose encoder's spatial softmax at half the input resolution), each titled
+# in the colour its landmark gets below. A useful landmark is a compact blob on one body part.
+
+# %%
+# A dataset with no held-out split (a prepared real set with only 'train') shows training frames instead.
+held_out = {split: sets[split] for split in held_out_splits} or {train_cfg.split: sets["train"]}
+split0, videos0 = next(iter(held_out.items()))
+frame = np.array(videos0.frames[len(videos0.frames) // 2 : len(videos0.frames) // 2 + 1])
+lm = frame_landmarks(model, frame, device)
+k = lm.part_maps.shape[1]
+colors = plotting.landmark_colors(k)
+ncols = min(k + 1, 8)
+nrows = -(-(k + 1) // ncols)
+fig, axes = plt.subplots(nrows, ncols, figsize=(1.7 * ncols, 1.8 * nrows), squeeze=False)
+for ax in axes.flat:
+    ax.axis("off")
+plotting.show_image(axes[0, 0], frame[0])
+plotting.draw_landmarks(axes[0, 0], lm.mu[0], lm.cov[0], colors)
+axes[0, 0].set_title("frame + landmarks", fontsize=8)
+for i in range(k):
+    ax = axes.flat[i + 1]
+    ax.imshow(lm.part_maps[0, i], cmap="magma")
+    ax.set_title(f"part map {i}", fontsize=8, color=colors[i])
+fig.suptitle(f"{train_cfg.run_name}: part maps ({lm.part_maps.shape[2]}x{lm.part_maps.shape[3]} px) of `{split0}` "
+             f"frame {len(videos0.frames) // 2}", fontsize=9)
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# ## Landmarks on held-out frames
+#
+# Landmark means (dots) and their one-sigma covariance ellipses, one colour per landmark, on frames the model never
+# trained on, for every trained run: evenly spaced frames of one video per held-out split (for `signer`: `test` = the
+# same people and clothes in new motion, `val` = the same people in clothes never seen in training). A landmark that
+# *tracks* keeps its colour on the same body part while the arms and head move.
+
+# %%
+for (decoder, s), summary in summaries.items():
+    run_model, run_cfg = load_trained(summary["run"], device)
+    fig, axes = plt.subplots(len(held_out), n_landmark_frames, figsize=(1.9 * n_landmark_frames, 2.1 * len(held_out)),
+                             squeeze=False)
+    for row, (split, videos) in enumerate(held_out.items()):
+        starts = np.asarray(videos.video_starts)
+        index = np.linspace(starts[0], starts[1] - 1, n_landmark_frames).round().astype(np.int64)
+        frames = np.array(videos.frames[index])
+        lm = frame_landmarks(run_model, frames, device)
+        for col in range(n_landmark_frames):
+            ax = axes[row, col]
+            plotting.show_image(ax, frames[col])
+            plotting.draw_landmarks(ax, lm.mu[col], lm.cov[col], colors)
+            ax.set_title(f"{split} frame {index[col] - starts[0]}", fontsize=8)
+    shown = ", ".join(f"{split}: {videos.video_names[0]}" for split, videos in held_out.items())
+    fig.suptitle(f"{run_cfg.run_name}: {run_cfg.model.n_landmarks} landmarks (1-sigma ellipses) on held-out `{dataset}` "
+                 f"frames, {frames.shape[1]}x{frames.shape[2]} px (videos {shown})", fontsize=9)
+    fig.tight_layout()
+    plt.show()
+
+# %% [markdown]
+# How well these landmarks locate the annotated joints, compared with guessing the mean pose and with the landmarks of
+# an untrained encoder, is measured in the next chapter, `03_keypoints`.
