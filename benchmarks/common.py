@@ -24,20 +24,6 @@ def best_time(fn: Callable[[], object], repeat: int = 5, warmup: int = 1) -> flo
     return min(times)
 
 
-def peak_cpu_bytes(fn: Callable[[], object]) -> int:
-    """Peak bytes allocated during `fn()` on CPU, as seen by torch's profiler memory accounting."""
-    from torch.profiler import ProfilerActivity, profile
-
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
-        fn()
-    peak = current = 0
-    events = sorted((e for e in prof.events() if e.cpu_memory_usage), key=lambda e: e.time_range.start)
-    for e in events:
-        current += e.cpu_memory_usage
-        peak = max(peak, current)
-    return peak
-
-
 def verdict(value: float, target: float, higher_is_better: bool = True) -> str:
     ok = value >= target if higher_is_better else value <= target
     return "PASS" if ok else "MISS"

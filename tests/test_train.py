@@ -60,13 +60,7 @@ def tiny_config(data_root: Path, **overrides) -> dict:
     return cfg
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny convs on 2 busy cores run many times faster on one thread than on two."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -40,12 +40,7 @@ def moving_squares(size: int = 32, n_videos: int = 2, n_frames: int = 8) -> Vide
     return VideoSet.from_clips(frames, video_ids=np.arange(n_videos))
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_training_views_shows_the_trainers_inputs_and_reconstructions():
