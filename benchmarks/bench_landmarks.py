@@ -12,7 +12,7 @@ from typing import Callable
 
 import torch
 
-from benchmarks.common import best_time, peak_cpu_self_bytes, verdict
+from benchmarks.common import best_time, peak_cpu_bytes, verdict
 from lmvid_lib.landmarks import COV_EPS, fit_gaussians, pixel_centres, render_heatmaps
 
 BATCH, PARTS, FIT_SIZE, RENDER_SIZE = 16, 30, 64, 128
@@ -77,7 +77,7 @@ def main() -> None:
     rows = []
     for label, index in (("forward", 0), ("forward+backward", 1)):
         ours_s, naive_s = best_time(ours[index], repeat=7), best_time(naive[index], repeat=7)
-        ours_b, naive_b = peak_cpu_self_bytes(ours[index]), peak_cpu_self_bytes(naive[index])
+        ours_b, naive_b = peak_cpu_bytes(ours[index]), peak_cpu_bytes(naive[index])
         rows.append((f"{label} time", f"{ours_s * 1e3:.1f} ms", f"{naive_s * 1e3:.1f} ms", naive_s / ours_s,
                      SPEED_TARGET))
         rows.append((f"{label} peak memory", f"{ours_b / 2**20:.0f} MiB", f"{naive_b / 2**20:.0f} MiB",

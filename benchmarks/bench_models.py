@@ -33,7 +33,7 @@ from typing import Any, Callable
 import torch
 import torch.nn.functional as F
 
-from benchmarks.common import best_time, peak_cpu_self_bytes, verdict
+from benchmarks.common import best_time, peak_cpu_bytes, verdict
 from lmvid_lib.config import from_dict, load_profile
 from lmvid_lib.data.augment import AugmentConfig, color_jitter, tps_warp
 from lmvid_lib.models.appearance import pool_appearance, project_appearance
@@ -84,7 +84,7 @@ def bench_pooling() -> None:
     naive = _pool_step(naive_pool, naive_project, probs, features, heatmaps, weights)
     difference = ((ours() - naive()).abs().max() / naive().abs().max()).item()
     t_ours, t_naive = best_time(ours, repeat=5), best_time(naive, repeat=3)
-    m_ours, m_naive = peak_cpu_self_bytes(ours), peak_cpu_self_bytes(naive)
+    m_ours, m_naive = peak_cpu_bytes(ours), peak_cpu_bytes(naive)
     print(f"(1) pooling (Eq. 1) + projection, forward + backward, B={b} K={k} C={c} {s}x{s}, float32 CPU; "
           f"max feature-gradient difference {difference:.1e} (relative)")
     print(f"    {'':14}{'ours':>10}{'naive':>10}{'ours/naive':>12}{'target':>10}")

@@ -29,7 +29,7 @@ def verdict(value: float, target: float, higher_is_better: bool = True) -> str:
     return "PASS" if ok else "MISS"
 
 
-def peak_cpu_self_bytes(fn: Callable[[], object]) -> int:
+def peak_cpu_bytes(fn: Callable[[], object]) -> int:
     """Peak bytes allocated during `fn()` on CPU, counting each allocation and free once.
 
     The profiler's `cpu_memory_usage` of an op includes its child ops, so summing it over nested events (einsum calls
