@@ -25,8 +25,10 @@
 #
 # The only way to put an arm back where it belongs is through the landmarks. The loss is a VGG19 perceptual loss plus
 # MSE plus a small adversarial term in the paper. **VGG19 ImageNet weights cannot be downloaded on the machines this
-# book is built on**, so the `smoke` and `cpu` profiles train with `perceptual: none` (MSE only, no discriminator);
-# the `paper` profile uses VGG19 and reports plainly if its weights file is missing.
+# book is built on**, so the `smoke` and `cpu` profiles train with `perceptual: none` and no discriminator. MSE alone
+# hardly cares where thin, low-contrast arms are, so they add an edge loss of ours (`lambda_grad`: MSE between image
+# gradients at 3 scales, not in the paper; see `lmvid_lib/losses.py` for what it changed). The `paper` profile uses
+# VGG19 and reports plainly if its weights file is missing.
 #
 # Table 1 of the paper compares two decoders, and both are trained here: **SPADE** (the paper's: heatmaps and
 # projected appearance modulate every normalisation layer) and **concat** (a Lorenz-style decoder that reads
@@ -77,7 +79,8 @@ display(Markdown(
     f"{m.decoder_resolution}x{m.decoder_resolution} up to {m.decoder_max_resolution or m.image_size}"
     f"x{m.decoder_max_resolution or m.image_size} (then bilinear upsampling to the image).  \n"
     f"**Training:** {first.steps} steps of batch {first.batch_size}, Adam lr {first.lr:g}; loss: perceptual "
-    f"`{first.loss.perceptual}`, lambda_mse {first.loss.lambda_mse:g}, lambda_adv {first.loss.lambda_adv:g}; "
+    f"`{first.loss.perceptual}`, lambda_mse {first.loss.lambda_mse:g}, lambda_adv {first.loss.lambda_adv:g}, "
+    f"lambda_grad (edge loss, ours) {first.loss.lambda_grad:g}; "
     f"bf16 {first.bf16}, channels_last {first.channels_last}, compile {first.compile}.  \n"
     f"**Runs:** decoders {list(decoders)} x seeds {list(seeds)}, in `{run_dir}/factorization/`."
 ))
@@ -100,8 +103,8 @@ for key, cfg in configs.items():
 # %% [markdown]
 # ## Loss curves
 #
-# The reconstruction loss of each run (mean over the steps between logged points). With `perceptual: none` the loss
-# is the per-pixel MSE of images in [0, 1].
+# The reconstruction loss of each run (mean over the steps between logged points): the weighted sum of its terms,
+# here the per-pixel MSE of images in [0, 1] plus, where configured, the edge and perceptual terms.
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))

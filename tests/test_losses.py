@@ -178,6 +178,7 @@ def test_reconstruction_loss_errors():
 
 @pytest.mark.parametrize("overrides,parameter", [
     ({"perceptual": "vgg16"}, "perceptual"), ({"lambda_vgg": -1.0}, "lambda_vgg"), ({"lambda_adv": "0.1"}, "lambda_adv"),
+    ({"lambda_grad": -5.0}, "lambda_grad"),
 ])
 def test_loss_config_errors_name_the_parameter(overrides, parameter):
     with pytest.raises(ValueError, match=rf"LossConfig\.{parameter}\b"):
@@ -202,3 +203,26 @@ def test_adversarial_losses_match_hand_computed_bce():
     # A confident, correct discriminator has a small loss; the generator then has a large one.
     assert discriminator_loss(torch.full((4,), 10.0), torch.full((4,), -10.0)).item() < 1e-3
     assert generator_adversarial_loss(torch.full((4,), -10.0)).item() == pytest.approx(10.0, abs=1e-3)
+
+
+def test_gradient_loss_by_hand_and_blind_to_a_constant_offset():
+    target = torch.zeros(1, 1, 4, 4)
+    recon = target.clone()
+    recon[..., 1, 1] = 1.0  # one bright pixel: 2 non-zero horizontal and 2 vertical differences of 12 each
+    by_hand = (2 / 12) * 2  # full resolution; then the 2x2 scale (a 1x1 image has no differences)
+    pooled = F.avg_pool2d(recon, 2)  # [[0.25, 0], [0, 0]]: 1 of 2 differences per direction is 0.25
+    by_hand += 2 * (0.25**2 / 2)
+    assert losses.gradient_loss(recon, target).item() == pytest.approx(by_hand)
+    x = torch.rand(2, 3, 16, 16)
+    assert losses.gradient_loss(x + 0.2, x).item() == pytest.approx(0.0, abs=1e-12)
+    assert losses.gradient_loss(x.flip(-1), x).item() > 0
+
+
+def test_gradient_loss_enters_the_total_only_when_weighted():
+    recon, target = torch.rand(2, 3, 16, 16), torch.rand(2, 3, 16, 16)
+    cfg = LossConfig(perceptual="none", lambda_adv=0.0, lambda_grad=5.0)
+    total, parts = ReconstructionLoss(cfg)(recon, target)
+    assert parts["grad"].item() == pytest.approx(losses.gradient_loss(recon, target).item())
+    assert total.item() == pytest.approx(F.mse_loss(recon, target).item() + 5.0 * parts["grad"].item(), rel=1e-6)
+    _, parts = ReconstructionLoss(LossConfig(perceptual="none", lambda_adv=0.0))(recon, target)
+    assert "grad" not in parts
