@@ -14,8 +14,9 @@ Random TPS parameterisation (all in normalised coordinates, [-1,1], x right, y d
   the image's aspect ratio so the spline is the physical thin plate.
 
 Speed (benchmarks/bench_augment.py, 2 CPU cores, 16x3x128x128, 25 control points): OpenCV's per-sample
-`ThinPlateSplineShapeTransformer` (the reference implementation's choice) 74 ms, kornia's batched `warp_image_tps`
-428 ms, ours 14 ms: the (N+3)x(N+3) system is solved once per sample and f is evaluated every `coarse_step` pixels and
+`ThinPlateSplineShapeTransformer` (the reference implementation's choice) 55-74 ms, kornia's batched `warp_image_tps`
+428 ms, ours 5-14 ms (TPS + jitter 7x-12x faster than OpenCV + kornia in different runs on the same idle machine, so
+the 10x target is not reliably met): the (N+3)x(N+3) system is solved once per sample and f is evaluated every `coarse_step` pixels and
 bilinearly upsampled to H x W before `grid_sample` (TPS maps are smooth: the upsampling error is well under a
 pixel, see the benchmark's deviation from OpenCV).
 
