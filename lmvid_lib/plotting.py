@@ -25,6 +25,8 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Ellipse
 
+from lmvid_lib import tables
+
 MARKER_SIZE = 18.0  # scatter marker area (points^2): visible on a 2-inch panel without hiding a 64-px limb
 LEGEND_ROW = 0.19  # inches per legend entry at font size 8
 
@@ -308,6 +310,4 @@ def markdown_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | N
     if missing:
         raise ValueError(f"rows lack column(s) {sorted(set(missing))}")
     numeric = [all(isinstance(r[c], (int, float, np.number)) for r in rows) for c in columns]
-    lines = ["| " + " | ".join(columns) + " |", "|" + "|".join("---:" if n else "---" for n in numeric) + "|"]
-    lines += ["| " + " | ".join(str(r[c]) for c in columns) + " |" for r in rows]
-    return "\n".join(lines)
+    return tables.markdown_table(columns, [[r[c] for c in columns] for r in rows], right_align=numeric)

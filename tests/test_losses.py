@@ -210,7 +210,7 @@ def test_gradient_loss_by_hand_and_blind_to_a_constant_offset():
     recon = target.clone()
     recon[..., 1, 1] = 1.0  # one bright pixel: 2 non-zero horizontal and 2 vertical differences of 12 each
     by_hand = (2 / 12) * 2  # full resolution; then the 2x2 scale (a 1x1 image has no differences)
-    pooled = F.avg_pool2d(recon, 2)  # [[0.25, 0], [0, 0]]: 1 of 2 differences per direction is 0.25
+    # avg_pool2d(recon, 2) = [[0.25, 0], [0, 0]]: 1 of 2 differences per direction is 0.25
     by_hand += 2 * (0.25**2 / 2)
     assert losses.gradient_loss(recon, target).item() == pytest.approx(by_hand)
     x = torch.rand(2, 3, 16, 16)

@@ -38,6 +38,7 @@ from tqdm import tqdm
 
 from lmvid_lib.data.store import VideoSet
 from lmvid_lib.io import atomic_write_json
+from lmvid_lib.tables import markdown_table
 
 EVAL_SCALES = ("crop", "original", "half_original")
 
@@ -654,17 +655,6 @@ def summarize_seeds(values: Sequence[float]) -> SeedSummary:
         raise ValueError(f"values must be a non-empty 1-D sequence of accuracies, got shape {values.shape}")
     std = float(values.std(ddof=1)) if len(values) > 1 else math.nan
     return SeedSummary(float(values.mean()), std, float(values.max()), len(values))
-
-
-def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    """A GitHub-flavoured markdown table (pandas is not a dependency)."""
-    for row in rows:
-        if len(row) != len(header):
-            raise ValueError(f"table row {list(row)} has {len(row)} cells for {len(header)} columns")
-    cells = [[str(c).replace("|", "\\|") for c in r] for r in [header, *rows]]
-    lines = ["| " + " | ".join(cells[0]) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(r) + " |" for r in cells[1:]]
-    return "\n".join(lines)
 
 
 def accuracy_table(results: Mapping[str, Sequence[KeypointResult]], split_labels: Mapping[str, str],
