@@ -123,6 +123,29 @@ def test_continuing_a_run_equals_training_it_at_once(data_root, tmp_path):
     assert strip(read_metrics(straight["run"])) == strip(read_metrics(resumed["run"]))
 
 
+def test_learning_rate_schedules():
+    from lmvid_lib.train.factorization import TrainConfig, learning_rate
+
+    constant = TrainConfig(lr=1e-3, steps=100, warmup_steps=10)
+    assert [learning_rate(constant, s) for s in (1, 5, 10, 11, 100)] == pytest.approx([1e-4, 5e-4, 1e-3, 1e-3, 1e-3])
+    cosine = TrainConfig(lr=1e-3, steps=100, lr_schedule="cosine")
+    rates = [learning_rate(cosine, s) for s in range(1, 101)]
+    assert rates[0] == 1e-3 and rates[50] == pytest.approx(5e-4) and 0 < rates[-1] < 1e-6
+    assert all(a > b for a, b in zip(rates, rates[1:]))
+    warm = TrainConfig(lr=1e-3, steps=30, lr_schedule="cosine", warmup_steps=10)
+    assert learning_rate(warm, 10) == learning_rate(warm, 11) == pytest.approx(1e-3)
+    assert learning_rate(warm, 21) == pytest.approx(5e-4)
+
+
+def test_cosine_schedule_is_applied_and_pins_steps(data_root, tmp_path):
+    cfg = tiny_config(data_root, steps=4, log_every=1, lr_schedule="cosine")
+    rows = read_metrics(train_factorization(cfg, tmp_path)["run"])
+    assert [r["lr"] for r in rows] == pytest.approx([1e-4 * (1 + np.cos(np.pi * s / 4)) / 2 for s in range(4)])
+    # The schedule depends on `steps`: a decaying run cannot be extended.
+    with pytest.raises(ValueError, match=r"different config \(steps differ\)"):
+        train_factorization(tiny_config(data_root, steps=6, log_every=1, lr_schedule="cosine"), tmp_path)
+
+
 def test_adversarial_training_updates_the_discriminator(data_root, tmp_path):
     cfg = tiny_config(data_root, steps=2, loss={"lambda_adv": 0.1}, name="adv")
     summary = train_factorization(cfg, tmp_path)
@@ -157,6 +180,8 @@ def test_resuming_with_another_config_is_refused(data_root, tmp_path):
         ({"model": {"colour": 3}}, ValueError, r"factorization.model: unknown parameter\(s\) \['colour'\]"),
         ({"stpes": 3}, ValueError, r"factorization: unknown parameter\(s\) \['stpes'\]"),
         ({"steps": 0}, ValueError, "steps must be an int >= 1"),
+        ({"lr_schedule": "step"}, ValueError, "lr_schedule must be one of"),
+        ({"warmup_steps": 4}, ValueError, r"warmup_steps must be an int in \[0, steps=4\)"),
         ({"augment": {"temporal_prob": 2}}, ValueError, "AugmentConfig.temporal_prob"),
         ({"dataset": "ucf"}, ValueError, "dataset: unknown dataset 'ucf'"),
         ({"dataset": "kth", "data_root": None}, FileNotFoundError, "dataset 'kth' is a real dataset: set data_root"),
@@ -192,3 +217,15 @@ def test_gpu_speed_switches_run_and_change_the_numerics(data_root, tmp_path):
     a, b = model_state(plain["run"]), model_state(fast["run"])
     assert a.keys() == b.keys() and all(a[k].dtype == b[k].dtype == torch.float32 for k in a if a[k].is_floating_point())
     assert any(not torch.equal(a[k], b[k]) for k in a)
+
+
+def test_torch_compile_trains_like_eager(data_root, tmp_path):
+    """compile=True (inductor, C++ codegen on CPU; ~1 min to compile) takes the same steps as the eager model,
+    up to float rounding, and saves weights under the plain module's names (no `_orig_mod.` prefix)."""
+    eager = train_factorization(tiny_config(data_root, steps=2, log_every=1), tmp_path / "eager")
+    compiled = train_factorization(tiny_config(data_root, steps=2, log_every=1, compile=True), tmp_path / "compiled")
+    rows_e, rows_c = read_metrics(eager["run"]), read_metrics(compiled["run"])
+    assert [r["mse"] for r in rows_c] == pytest.approx([r["mse"] for r in rows_e], rel=1e-4)
+    a, b = model_state(eager["run"]), model_state(compiled["run"])
+    assert a.keys() == b.keys()
+    assert all(torch.allclose(a[k], b[k], atol=1e-5) for k in a if a[k].is_floating_point())

@@ -25,6 +25,7 @@ import csv
 import dataclasses
 import io
 import json
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,8 +47,10 @@ from lmvid_lib.models.factorization import FactorizationModel, ModelConfig, vali
 from lmvid_lib.seed import seed_everything
 from lmvid_lib.train.distributed import DistContext, init_distributed
 
-# Settings that may change between a run and its resumption without changing what has been computed so far.
+# Settings that may change between a run and its resumption without changing what has been computed so far
+# ("steps" only with a constant learning rate: a decaying schedule depends on it).
 RESUMABLE_CHANGES = ("steps", "log_every", "checkpoint_every", "sample_every", "progress")
+LR_SCHEDULES = ("constant", "cosine")
 
 
 @dataclass
@@ -63,6 +66,8 @@ class TrainConfig:
     steps: int = 1000
     batch_size: int = 16  # per process; the global batch is batch_size * world_size
     lr: float = 1e-4
+    lr_schedule: str = "constant"  # constant (paper) | cosine: lr * (1 + cos(pi * (step-1) / steps)) / 2, after warmup
+    warmup_steps: int = 0  # linear warm-up from lr / warmup_steps to lr
     weight_decay: float = 5e-6
     adam_betas: tuple[float, float] = (0.9, 0.999)
     seed: int = 0
@@ -127,6 +132,11 @@ def validate_train_config(cfg: TrainConfig) -> None:
     _check(isinstance(cfg.sample_every, int) and cfg.sample_every >= 0, f"sample_every must be an int >= 0, got {cfg.sample_every!r}")
     _check(isinstance(cfg.seed, int) and cfg.seed >= 0, f"seed must be an int >= 0, got {cfg.seed!r}")
     _check(isinstance(cfg.lr, (int, float)) and cfg.lr > 0, f"lr must be > 0, got {cfg.lr!r}")
+    _check(cfg.lr_schedule in LR_SCHEDULES, f"lr_schedule must be one of {LR_SCHEDULES}, got {cfg.lr_schedule!r}")
+    _check(
+        isinstance(cfg.warmup_steps, int) and not isinstance(cfg.warmup_steps, bool) and 0 <= cfg.warmup_steps < cfg.steps,
+        f"warmup_steps must be an int in [0, steps={cfg.steps}), got {cfg.warmup_steps!r}",
+    )
     _check(isinstance(cfg.weight_decay, (int, float)) and cfg.weight_decay >= 0, f"weight_decay must be >= 0, got {cfg.weight_decay!r}")
     betas = tuple(cfg.adam_betas)
     _check(len(betas) == 2 and all(0 <= b < 1 for b in betas), f"adam_betas must be two numbers in [0, 1), got {cfg.adam_betas!r}")
@@ -157,9 +167,21 @@ def _set_rng_state(state: Mapping[str, Any], generator: torch.Generator) -> None
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+def learning_rate(cfg: TrainConfig, step: int) -> float:
+    """The generator's (and discriminator's) learning rate at training step `step` (1-based): a pure function of the
+    step, so a resumed run needs no scheduler state."""
+    if step <= cfg.warmup_steps:
+        return cfg.lr * step / cfg.warmup_steps
+    if cfg.lr_schedule == "cosine":
+        done = (step - 1 - cfg.warmup_steps) / (cfg.steps - cfg.warmup_steps)
+        return cfg.lr * 0.5 * (1 + math.cos(math.pi * done))
+    return cfg.lr
+
+
 def _check_resumable(saved: Mapping[str, Any], cfg: TrainConfig, path: Path) -> None:
     now = config_dict(cfg)
-    differ = sorted(k for k in set(saved) | set(now) if k not in RESUMABLE_CHANGES and saved.get(k) != now.get(k))
+    free = RESUMABLE_CHANGES if cfg.lr_schedule == "constant" else tuple(k for k in RESUMABLE_CHANGES if k != "steps")
+    differ = sorted(k for k in set(saved) | set(now) if k not in free and saved.get(k) != now.get(k))
     if differ:
         raise ValueError(
             f"{path} was trained with a different config ({', '.join(differ)} differ): "
@@ -236,11 +258,14 @@ class _Trainer:
     def _prepare(self, x: torch.Tensor) -> torch.Tensor:
         return x.contiguous(memory_format=torch.channels_last) if self.cfg.channels_last else x
 
-    def step(self) -> tuple[dict[str, float], dict[str, torch.Tensor], torch.Tensor]:
-        """One generator (and discriminator) update on this rank's slice of a global batch.
-
-        Returns (metrics of this rank, the rank's batch, its reconstruction)."""
+    def step(self, step: int) -> tuple[dict[str, float], dict[str, torch.Tensor], torch.Tensor]:
+        """Training step `step` (1-based): one generator (and discriminator) update on this rank's slice of a global
+        batch. Returns (metrics of this rank, the rank's batch, its reconstruction)."""
         cfg = self.cfg
+        lr = learning_rate(cfg, step)
+        for opt in (self.opt, self.opt_d):
+            for group in [] if opt is None else opt.param_groups:
+                group["lr"] = lr
         batch = make_training_batch(
             self.videoset, self.sampler, cfg.batch_size * self.ctx.world_size, cfg.augment,
             cfg.model.image_size, self.generator, self.device,
@@ -261,7 +286,7 @@ class _Trainer:
         self.opt.zero_grad(set_to_none=True)
         total.backward()
         self.opt.step()
-        metrics = {"loss": float(total.detach())}
+        metrics = {"loss": float(total.detach()), "lr": lr}
         metrics.update({k: float(v.detach()) for k, v in parts.items()})
 
         if self.disc is not None:
@@ -375,7 +400,7 @@ def train_factorization(config: TrainConfig | Mapping[str, Any], run_dir: str | 
         bar = tqdm(total=cfg.steps, initial=start, desc=cfg.run_name, disable=not (cfg.progress and ctx.is_main), mininterval=2)
         tick = time.perf_counter()
         for step in range(start + 1, cfg.steps + 1):
-            step_metrics, batch, recon = trainer.step()
+            step_metrics, batch, recon = trainer.step(step)
             window.append(step_metrics)
             bar.update(1)
             if step % cfg.log_every == 0 or step == cfg.steps:
