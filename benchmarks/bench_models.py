@@ -14,15 +14,13 @@
 (3) Augmentation (colour jitter of the pose input + TPS warp of the appearance input, `lmvid_lib.data.augment`) at
     the timed batch and image size, as a share of that training step. Target < 5%.
 
-Measured on the 2-core dev machine while other jobs loaded it (load average ~7), ratios side by side: matmul ~58
-GFLOP/s; smoke (0.4 GFLOP/step) 0.02, cpu (19.6 GFLOP/step, batch 16) 0.08, paper model (196 GFLOP/sample, batch 1)
-0.37 of matmul peak, all MISS vs 0.40; augmentation 0.02-0.5% of a step (PASS); pooling peak memory 0.065 of naive
-(PASS). Why the CPU step misses: only the convolutions run near peak (a lone 3x3 conv 128->128 reaches ~0.8 of the
-matmul rate, but convolution_backward at 16-64 channels is ~1.4x slower per FLOP than the forward), and at the smoke/cpu
-widths (16-128 channels, maps down to 4x4) InstanceNorm, (leaky) ReLU, SPADE's (1 + gamma) * x + beta, resizing,
-concatenations, layout copies, the Adam update and all their backward passes take 25-50% of the step (the printed op
-breakdown) while the FLOP counter counts none of them; the smoke model is so small that per-op overhead dominates. At
-paper widths convolutions take ~3/4 of the step and the ratio is 0.37, ~1.1x short of the target.
+Measured on the idle 2-core dev machine (2026-11-25), ratios side by side: matmul 186 GFLOP/s; smoke = cpu model
+(19.6 GFLOP/step, batch 16, 226 ms/step) 0.46 and the paper model (196 GFLOP/sample, batch 1) 0.87 of matmul peak,
+both PASS vs 0.40 (an earlier run with the machine loaded to load average ~7 gave 0.08 and 0.37: only measure idle);
+augmentation 1.2% (smoke/cpu) and 0.2% (paper) of a step; pooling peak memory 0.065 of naive, 36x faster. At the cpu
+widths elementwise ops (InstanceNorm, ReLU, SPADE's (1 + gamma) * x + beta, resizing, the Adam update), which the FLOP
+counter does not count, still take ~35% of the step (the printed op breakdown); at paper widths convolutions take
+~87%. The GPU bf16 row (target 0.35) needs a CUDA device and has not been measured yet.
 """
 
 from __future__ import annotations
