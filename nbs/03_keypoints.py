@@ -61,7 +61,7 @@ cfg = from_dict(kp.KeypointEvalConfig, keypoints, "03_keypoints.keypoints")
 splits = kp.eval_splits(dataset)  # split name -> label
 runs = kp.find_runs(run_dir, dataset, decoders, seeds)
 _, train_cfg = load_trained(runs[decoders[0]][0])  # model size, budget and joint names, shared by all runs
-source = (f"embedded synthetic `{dataset}` set (seed-dependent, generated under `{run_dir}/data`)" if data_root is None
+source = (f"embedded synthetic `{dataset}` set (data seed {train_cfg.data_seed}, shared by all runs, generated under `{run_dir}/data`)" if data_root is None
           else f"prepared `{dataset}` data in `{data_root}`")
 caps = ", ".join(f"{name} = {getattr(cfg, name) or 'all'}" for name in ("max_train_frames", "max_test_frames"))
 display(Markdown(
@@ -172,7 +172,7 @@ best_method = margin.learned
 best_seed = int(np.argmax([r.splits[headline_split].accuracy for r in results[best_method]]))
 best_run = runs[decoders[learned.index(best_method)]][best_seed]
 if cfg.eval_scale == "crop":
-    _, best_cfg = load_trained(best_run)  # its own data: the embedded set depends on the training seed
+    _, best_cfg = load_trained(best_run)  # the data it was trained and scored on
     frames = kp.open_eval_sets(best_cfg, [headline_split], run_dir)[headline_split].frames
     fig = kp.plot_gallery(frames, results[best_method][best_seed].splits[headline_split], joint_names, cfg,
                           n=gallery_frames)

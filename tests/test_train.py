@@ -165,6 +165,39 @@ def test_concat_decoder_and_grayscale_from_parameters(data_root, tmp_path):
         train_factorization(gray, tmp_path)
 
 
+def test_training_seeds_share_the_embedded_data(tmp_path):
+    """Seeds vary the training, not the data: the embedded set comes from data_seed (the profile seed)."""
+    def pusher(seed: int, data_seed: int) -> dict:
+        cfg = tiny_config(tmp_path, steps=1, seed=seed, data_seed=data_seed, dataset="pusher",
+                          synthetic={"n_videos": 4, "n_frames": 8}, name=f"s{seed}-d{data_seed}")
+        del cfg["data_root"]
+        return cfg
+
+    runs = [train_factorization(pusher(s, 0), tmp_path)["run"] for s in (0, 1)]
+    assert len(list((tmp_path / "data").iterdir())) == 1
+    a, b = model_state(runs[0]), model_state(runs[1])
+    assert any(not torch.equal(a[k], b[k]) for k in a)
+    train_factorization(pusher(1, 1), tmp_path)
+    assert len(list((tmp_path / "data").iterdir())) == 2
+    assert load_trained(runs[1])[1].data_seed == 0
+
+
+def test_runs_from_before_data_seed_keep_their_data(data_root, tmp_path):
+    """A run saved before `data_seed` existed trained on the data of its training seed; it loads and resumes so."""
+    summary = train_factorization(tiny_config(data_root, steps=2, seed=1), tmp_path)
+    saved = json.loads(Path(summary["config"]).read_text())
+    del saved["data_seed"]
+    Path(summary["config"]).write_text(json.dumps(saved))
+    for path in (summary["model"], summary["checkpoint"]):
+        state = load_checkpoint(path)
+        del state["config"]["data_seed"]
+        torch.save(state, path)
+    assert load_trained(summary["run"])[1].data_seed == 1
+    assert train_factorization(tiny_config(data_root, steps=2, seed=1, data_seed=1), tmp_path)["resumed_from"] == 2
+    with pytest.raises(ValueError, match=r"data_seed differ"):
+        train_factorization(tiny_config(data_root, steps=2, seed=1, data_seed=0), tmp_path)
+
+
 def test_resuming_with_another_config_is_refused(data_root, tmp_path):
     train_factorization(tiny_config(data_root, steps=2), tmp_path)
     with pytest.raises(ValueError, match=r"different config \(lr differ\)"):
@@ -180,6 +213,7 @@ def test_resuming_with_another_config_is_refused(data_root, tmp_path):
         ({"model": {"colour": 3}}, ValueError, r"factorization.model: unknown parameter\(s\) \['colour'\]"),
         ({"stpes": 3}, ValueError, r"factorization: unknown parameter\(s\) \['stpes'\]"),
         ({"steps": 0}, ValueError, "steps must be an int >= 1"),
+        ({"data_seed": -1}, ValueError, "data_seed must be an int >= 0"),
         ({"lr_schedule": "step"}, ValueError, "lr_schedule must be one of"),
         ({"warmup_steps": 4}, ValueError, r"warmup_steps must be an int in \[0, steps=4\)"),
         ({"augment": {"temporal_prob": 2}}, ValueError, "AugmentConfig.temporal_prob"),

@@ -457,7 +457,7 @@ def open_eval_sets(train_cfg: Any, splits: Sequence[str], run_dir: str | Path) -
     from lmvid_lib.data.datasets import open_dataset
 
     def open_(split: str) -> VideoSet:
-        return open_dataset(train_cfg.dataset, split, run_dir, train_cfg.data_root, seed=train_cfg.seed,
+        return open_dataset(train_cfg.dataset, split, run_dir, train_cfg.data_root, seed=train_cfg.data_seed,
                             **train_cfg.synthetic)
 
     return {"train": open_(train_cfg.split), **{s: open_(s) for s in splits if s != "train"}}
@@ -563,8 +563,9 @@ def evaluate_table1(
     """Every row of the Table 1 analogue, as method label -> one result per seed: each decoder variant
     (`DECODER_LABELS`), then baselines (a) and (b) (`BASELINE_LABELS`).
 
-    The baselines are evaluated on the first decoder's runs: a seed fixes both the embedded data and the pose
-    encoder's initial weights (it is built before the decoder), so they do not depend on the decoder variant.
+    The baselines are evaluated on the first decoder's runs: all runs share the data (`data_seed`), and a training
+    seed fixes the pose encoder's initial weights (it is built before the decoder), so the baselines do not depend on
+    the decoder variant.
     """
     results: dict[str, list[KeypointResult]] = {
         DECODER_LABELS.get(d, d): [evaluate_run(r, run_dir, test_splits, cfg, device, progress=progress) for r in paths]

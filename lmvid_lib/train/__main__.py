@@ -41,6 +41,7 @@ def profile_config(profile: str) -> TrainConfig:
     return config_from_parameters(
         params["factorization"], dataset=params.get("dataset"), data_root=params.get("data_root"),
         seed=params.get("seed"), device=params.get("device"), decoder=params.get("decoder"),
+        data_seed=params.get("seed"),
     )
 
 

@@ -62,6 +62,7 @@ class TrainConfig:
     data_root: str | None = None
     split: str = "train"
     synthetic: dict[str, Any] = field(default_factory=dict)  # overrides for embedded presets, e.g. n_videos, n_frames
+    data_seed: int = 0  # seed of the embedded synthetic data; training seeds share it, as the paper's seeds share BBC
     name: str | None = None  # run folder name; default <dataset>-<decoder>-seed<seed>
     steps: int = 1000
     batch_size: int = 16  # per process; the global batch is batch_size * world_size
@@ -103,11 +104,13 @@ def config_from_parameters(
     seed: int | None = None,
     device: str | None = None,
     decoder: str | None = None,
+    data_seed: int | None = None,
 ) -> TrainConfig:
     """A TrainConfig from notebook parameters: the `factorization` mapping overlaid with the profile's common
-    settings (dataset, data_root, seed, device) and the decoder variant, where given."""
+    settings (dataset, data_root, device, the profile seed as `data_seed`), the training seed and the decoder variant,
+    where given."""
     mapping = dict(factorization)
-    overlay = {"dataset": dataset, "data_root": data_root, "seed": seed, "device": device}
+    overlay = {"dataset": dataset, "data_root": data_root, "seed": seed, "device": device, "data_seed": data_seed}
     mapping.update({k: v for k, v in overlay.items() if v is not None})
     if decoder is not None:
         mapping["model"] = {**dict(mapping.get("model") or {}), "decoder": decoder}
@@ -131,6 +134,7 @@ def validate_train_config(cfg: TrainConfig) -> None:
         _check(isinstance(value, int) and not isinstance(value, bool) and value >= 1, f"{key} must be an int >= 1, got {value!r}")
     _check(isinstance(cfg.sample_every, int) and cfg.sample_every >= 0, f"sample_every must be an int >= 0, got {cfg.sample_every!r}")
     _check(isinstance(cfg.seed, int) and cfg.seed >= 0, f"seed must be an int >= 0, got {cfg.seed!r}")
+    _check(isinstance(cfg.data_seed, int) and cfg.data_seed >= 0, f"data_seed must be an int >= 0, got {cfg.data_seed!r}")
     _check(isinstance(cfg.lr, (int, float)) and cfg.lr > 0, f"lr must be > 0, got {cfg.lr!r}")
     _check(cfg.lr_schedule in LR_SCHEDULES, f"lr_schedule must be one of {LR_SCHEDULES}, got {cfg.lr_schedule!r}")
     _check(
@@ -178,8 +182,13 @@ def learning_rate(cfg: TrainConfig, step: int) -> float:
     return cfg.lr
 
 
+def with_data_seed(saved: Mapping[str, Any]) -> dict[str, Any]:
+    """A saved config dict from before `data_seed` existed, when the embedded data followed the training seed."""
+    return {"data_seed": saved.get("seed", 0), **saved}
+
+
 def _check_resumable(saved: Mapping[str, Any], cfg: TrainConfig, path: Path) -> None:
-    now = config_dict(cfg)
+    saved, now = with_data_seed(saved), config_dict(cfg)
     free = RESUMABLE_CHANGES if cfg.lr_schedule == "constant" else tuple(k for k in RESUMABLE_CHANGES if k != "steps")
     differ = sorted(k for k in set(saved) | set(now) if k not in free and saved.get(k) != now.get(k))
     if differ:
@@ -348,7 +357,7 @@ def _build(
 def _open_training_data(cfg: TrainConfig, run_dir: Path, ctx: DistContext) -> VideoSet:
     """Open (on first use, generate) the training split; rank 0 first so ranks never generate the same files at once."""
     def open_() -> VideoSet:
-        return open_dataset(cfg.dataset, cfg.split, run_dir, cfg.data_root, seed=cfg.seed, **cfg.synthetic)
+        return open_dataset(cfg.dataset, cfg.split, run_dir, cfg.data_root, seed=cfg.data_seed, **cfg.synthetic)
 
     if ctx.is_main:
         videoset = open_()
@@ -447,7 +456,7 @@ def load_trained(run: str | Path, device: str | torch.device = "cpu") -> tuple[F
     if not model_path.is_file():
         raise FileNotFoundError(f"{run} has no model.pt: train it first (train_factorization) or check the path")
     state = load_checkpoint(model_path, map_location=device)
-    cfg = from_dict(TrainConfig, state["config"], f"{model_path}:config")
+    cfg = from_dict(TrainConfig, with_data_seed(state["config"]), f"{model_path}:config")
     model = FactorizationModel(cfg.model).to(device)
     model.load_state_dict(state["model"])
     return model.eval(), cfg
