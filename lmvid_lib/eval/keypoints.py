@@ -25,11 +25,12 @@ of size S map to crop-centred pixels by `(p - (S - 1) / 2) * crop_size / S` (pix
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -225,6 +226,18 @@ def _pose_fields(out: Any) -> tuple[torch.Tensor, torch.Tensor]:
     return out.mu, out.cov
 
 
+@contextlib.contextmanager
+def inference(model: torch.nn.Module) -> Iterator[None]:
+    """Run `model` in eval mode under torch.no_grad, restoring its previous mode afterwards."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            yield
+    finally:
+        model.train(was_training)
+
+
 def extract_landmarks(
     model: torch.nn.Module,
     frames: np.ndarray,
@@ -246,18 +259,13 @@ def extract_landmarks(
     if device is None:
         device = next(model.parameters()).device
     size = image_size or model_image_size(model)
-    was_training = model.training
-    model.eval()
     mus, covs = [], []
-    try:
-        with torch.no_grad():
-            starts = range(0, len(frames), batch_size)
-            for start in tqdm(starts, desc="landmarks", unit="batch", disable=not progress, leave=False):
-                mu, cov = _pose_fields(model.encode_pose(frames_to_input(frames[start : start + batch_size], size, device)))
-                mus.append(mu.float().cpu().numpy())
-                covs.append(cov.float().cpu().numpy())
-    finally:
-        model.train(was_training)
+    with inference(model):
+        starts = range(0, len(frames), batch_size)
+        for start in tqdm(starts, desc="landmarks", unit="batch", disable=not progress, leave=False):
+            mu, cov = _pose_fields(model.encode_pose(frames_to_input(frames[start : start + batch_size], size, device)))
+            mus.append(mu.float().cpu().numpy())
+            covs.append(cov.float().cpu().numpy())
     if not mus:
         raise ValueError("frames is empty (M=0)")
     return np.concatenate(mus), np.concatenate(covs)

@@ -17,7 +17,8 @@ from lmvid_lib import landmarks
 from lmvid_lib.data.augment import AugmentConfig, color_jitter, tps_warp
 from lmvid_lib.data.pairs import FrameSampler, load_frames
 from lmvid_lib.data.store import VideoSet
-from lmvid_lib.eval.keypoints import frames_to_input, model_image_size
+from lmvid_lib.eval.keypoints import frames_to_input, inference, model_image_size
+from lmvid_lib.plotting import gaussians_to_pixels
 
 
 @dataclass
@@ -54,14 +55,9 @@ def training_views(model: torch.nn.Module, videoset: VideoSet, augment: AugmentC
     partner_frames = load_frames(videoset, partner, device, size)
     pose_input = color_jitter(target, augment, generator)
     warped = tps_warp(target, augment, generator)
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            recon_warped = model(pose_input, warped)["recon"].float()
-            recon_partner = model(pose_input, partner_frames)["recon"].float()
-    finally:
-        model.train(was_training)
+    with inference(model):
+        recon_warped = model(pose_input, warped)["recon"].float()
+        recon_partner = model(pose_input, partner_frames)["recon"].float()
     return TrainingViews(target, pose_input, warped, partner_frames, recon_warped, recon_partner,
                          index.numpy(), partner.numpy())
 
@@ -86,16 +82,8 @@ def frame_landmarks(model: torch.nn.Module, frames: np.ndarray, device: torch.de
         raise ValueError(f"frames must be a non-empty uint8 [M,H,W,C] array, got {type(frames).__name__} "
                          f"{getattr(frames, 'dtype', '')} {getattr(frames, 'shape', '')}")
     device = torch.device(device) if device is not None else next(model.parameters()).device
-    height, width = frames.shape[1:3]
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            pose = model.encode_pose(frames_to_input(frames, model_image_size(model), device))
-    finally:
-        model.train(was_training)
-    mu = landmarks.norm_to_pixel(pose.mu.float(), height, width)
-    scale = pose.mu.new_tensor([width / 2.0, height / 2.0]).float()
-    cov = pose.cov.float() * scale[:, None] * scale[None, :]
+    with inference(model):
+        pose = model.encode_pose(frames_to_input(frames, model_image_size(model), device))
+    mu, cov = gaussians_to_pixels(pose.mu.float(), pose.cov.float(), *frames.shape[1:3])
     maps = landmarks.part_probabilities(pose.part_logits.float())
-    return FrameLandmarks(mu.cpu().numpy(), cov.cpu().numpy(), maps.cpu().numpy())
+    return FrameLandmarks(mu.astype(np.float32), cov.astype(np.float32), maps.cpu().numpy())
