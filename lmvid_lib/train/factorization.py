@@ -272,8 +272,8 @@ class _Trainer:
         batch. Returns (metrics of this rank, the rank's batch, its reconstruction)."""
         cfg = self.cfg
         lr = learning_rate(cfg, step)
-        for opt in (self.opt, self.opt_d):
-            for group in [] if opt is None else opt.param_groups:
+        for opt in filter(None, (self.opt, self.opt_d)):
+            for group in opt.param_groups:
                 group["lr"] = lr
         batch = make_training_batch(
             self.videoset, self.sampler, cfg.batch_size * self.ctx.world_size, cfg.augment,
