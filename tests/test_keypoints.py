@@ -391,3 +391,67 @@ def test_shortfall_tells_encoding_from_generalisation():
     assert "+15.0 points" in low and "model and its training budget" in low
     gap = kp.shortfall(margin(35.0, "training frames"), held_out, 20.0)
     assert "+35.0 points" in gap and "do not generalise to signer held-out frames" in gap and "data" in gap
+
+
+# --------------------------------------------------------------------------------------- per-identity diagnostic
+def _two_identity_landmarks(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Landmarks [n,3,2] that are a different invertible linear map of the keypoints [n,3,2] for identity 0 and 1,
+    as when a landmark marks one body part in one identity and another part in the other."""
+    maps = {0: np.eye(6), 1: np.eye(6)[[2, 3, 4, 5, 0, 1]] * 0.5}  # identity 1: the parts rotated, half the scale
+    ids = np.arange(n) % 2
+    keypoints = rng.uniform(-60, 60, size=(n, 3, 2))
+    lm = np.stack([keypoints[i].reshape(6) @ maps[ids[i]] for i in range(n)]).reshape(n, 3, 2)
+    return lm, keypoints, ids
+
+
+def test_per_identity_predictions_recover_identity_specific_maps_that_one_map_cannot():
+    rng = np.random.default_rng(11)
+    lm, keypoints, ids = _two_identity_landmarks(rng, 60)
+    test_lm, test_kp, test_ids = _two_identity_landmarks(rng, 20)
+    pred = kp.per_identity_predictions(lm, keypoints, ids, test_lm, test_ids)
+    np.testing.assert_allclose(pred, test_kp, atol=1e-8)
+    one_map = kp.fit_regressor(lm, keypoints).predict(test_lm)
+    assert kp.pck(one_map, test_kp, 6.0) < 0.5
+    # An identity with fewer than 2K = 6 training frames (or none) has no per-identity fit: the diagnostic is off.
+    assert kp.per_identity_predictions(lm[:9], keypoints[:9], ids[:9], test_lm, test_ids) is None
+    assert kp.per_identity_predictions(lm, keypoints, ids, test_lm, test_ids + 1) is None
+    with pytest.raises(ValueError, match="ids \\(19,\\) must hold one identity per landmarks sample \\(M=20\\)"):
+        kp.per_identity_predictions(lm, keypoints, ids, test_lm, test_ids[:19])
+    with pytest.raises(ValueError, match="train_ids \\(59,\\) must describe the same N frames"):
+        kp.per_identity_predictions(lm, keypoints, ids[:59], test_lm, test_ids)
+
+
+def test_evaluate_landmarks_scores_the_per_identity_diagnostic_and_caches_it(tmp_path):
+    rng = np.random.default_rng(12)
+
+    def videoset(n: int) -> tuple[VideoSet, np.ndarray]:
+        lm, keypoints, ids = _two_identity_landmarks(rng, 2 * n)
+        order = np.argsort(ids, kind="stable")  # video 0 = identity 0, video 1 = identity 1
+        frames = np.zeros((2, n, 32, 32, 3), np.uint8)
+        pixels = (keypoints[order] / 4 + 15.5).reshape(2, n, 3, 2)  # crop-centred at 128 -> 32 px frame
+        return VideoSet.from_clips(frames, np.array([7, 9]), pixels, ["a", "b", "c"]), lm[order] / 64
+
+    (train, train_lm), (test, test_lm) = videoset(40), videoset(10)
+    cfg = kp.KeypointEvalConfig()
+    result = kp.evaluate_landmarks({"train": train_lm, "test": test_lm}, train, {"test": test}, cfg)
+    s = result.splits["test"]
+    assert s.per_identity_accuracy == 1.0 and s.per_identity_per_joint.tolist() == [1.0] * 3 and s.accuracy < 0.5
+    stored = kp.cached_result(tmp_path / "r.json", {"k": 1}, lambda: result)
+    again = kp.cached_result(tmp_path / "r.json", {"k": 1}, lambda: None)
+    assert again.splits["test"].per_identity_accuracy == 1.0
+    np.testing.assert_array_equal(again.splits["test"].per_identity_per_joint, stored.splits["test"].per_identity_per_joint)
+    off = kp.evaluate_landmarks({"train": train_lm, "test": test_lm}, train, {"test": test},
+                                kp.KeypointEvalConfig(per_identity=False))
+    assert off.splits["test"].per_identity_accuracy is None and off.splits["test"].accuracy == s.accuracy
+
+    joints = ["a", "b", "c"]
+    base = kp.evaluate_landmarks({"train": train_lm[:, ::-1], "test": test_lm[:, ::-1]}, train, {"test": test}, cfg)
+    text = kp.identity_diagnosis({"L": [result], "B": [base]}, "L", "B", "test", "signer held-out frames", joints, cfg)
+    assert f"L reaches 100.0% on signer held-out frames instead of {100 * s.accuracy:.1f}%" in text
+    assert f"so {100 * (1 - s.accuracy):.1f} points are lost" in text and "the same refit moves B by" in text
+    assert "Even per identity" not in text  # every joint is tracked once refitted per identity
+    weak = kp.SplitResult(s.pred, s.gt, s.frame_index, 0.3, s.curve, s.per_joint, 0.4, np.array([0.9, 0.2, 0.1]))
+    text = kp.identity_diagnosis({"L": [kp.KeypointResult("L", {"test": weak}, cfg.thresholds)]}, "L", "B", "test",
+                                 "x", joints, cfg)
+    assert "Even per identity, b 20%, c 10% stay below 50% within 6 px" in text and "refit moves" not in text
+    assert kp.identity_diagnosis({"L": [off]}, "L", "B", "test", "x", joints, cfg) == ""
