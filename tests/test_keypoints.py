@@ -450,6 +450,11 @@ def test_evaluate_landmarks_scores_the_per_identity_diagnostic_and_caches_it(tmp
     assert f"L reaches 100.0% on signer held-out frames instead of {100 * s.accuracy:.1f}%" in text
     assert f"so {100 * (1 - s.accuracy):.1f} points are lost" in text and "the same refit moves B by" in text
     assert "Even per identity" not in text  # every joint is tracked once refitted per identity
+    same = kp.SplitResult(s.pred, s.gt, s.frame_index, 0.5, s.curve, s.per_joint, 0.51, np.array([0.6, 0.5, 0.43]))
+    text = kp.identity_diagnosis({"L": [kp.KeypointResult("L", {"test": same}, cfg.thresholds)]}, "L", "B", "test",
+                                 "x", joints, cfg)
+    assert "51.0% on x instead of 50.0%, so its landmarks mark the same body parts in every identity" in text
+    assert "points are lost" not in text and "Even per identity, c 43% stay below 50%" in text
     weak = kp.SplitResult(s.pred, s.gt, s.frame_index, 0.3, s.curve, s.per_joint, 0.4, np.array([0.9, 0.2, 0.1]))
     text = kp.identity_diagnosis({"L": [kp.KeypointResult("L", {"test": weak}, cfg.thresholds)]}, "L", "B", "test",
                                  "x", joints, cfg)

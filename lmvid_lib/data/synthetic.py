@@ -39,7 +39,8 @@ Speed (`benchmarks/bench_synthetic.py`: every split of the cpu profile's sets, i
 jobs kept its load at ~5; three runs): signer 12 x 300 frames at 128x128 in 12.8-20.8 s (345-563 frames/s), pusher
 64 x 30 at 64x64 in 1.5-2.0 s (1430-1960 frames/s; its contact simulation is per-frame Python), walker 48 x 60 at
 64x64 in 0.76-1.05 s (4110-5660 frames/s); 15.0-23.9 s in all against the 30 s target. With the machine idle, signer
-took 8.8 s and pusher 1.0 s.
+took 8.8 s and pusher 1.0 s. Those runs had 6 signer identities (6 'test' and 6 'val' videos); with 12 there are 12 of each,
+1.5x the signer frames, and the cpu book's whole 01_data notebook (generation, tables, figures) took 21.7 s.
 """
 
 from __future__ import annotations
@@ -78,7 +79,10 @@ class SignerConfig:
     n_videos: int = 12  # 'train' videos
     n_frames: int = 300
     size: int = 128
-    n_identities: int = 6
+    # 12, not 6: with 6 identities a linear read-out of *random* landmarks already recovered much of each identity's
+    # mean pose (untrained encoder 38.2% at 6 px vs 31.2% with 12; trained spade 57.2 / 54.4%), so the keypoint
+    # probe measured identity as much as pose. Profiles with fewer train videos use one identity per video.
+    n_identities: int = 12
     n_eval_videos: int | None = None  # videos in 'test' and 'val'; None = max(identities used, n_videos // 2)
 
 
