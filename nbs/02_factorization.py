@@ -192,7 +192,7 @@ plt.show()
 #
 # What to expect from the `cpu` profile (1500 steps on 2 cores, no perceptual loss): most landmarks settle on the head
 # and shoulders with tight positions but wide ellipses; the arms are followed only partly, by broad Gaussians whose
-# means shift with the elbows (03_keypoints measures ~30-45% of elbows and ~10-20% of wrists within 6 px). Compact,
+# means shift with the elbows (03_keypoints measures ~40-48% of elbows and ~17-20% of wrists within 6 px). Compact,
 # arm-following landmarks as in the paper's figures are not reached with this model and loss: training on to 3000
 # steps leaves the accuracy where it is at 1000 (measured, see `params/cpu.yaml`).
 
