@@ -27,8 +27,12 @@
 # MSE plus a small adversarial term in the paper. **VGG19 ImageNet weights cannot be downloaded on the machines this
 # book is built on**, so the `smoke` and `cpu` profiles train with `perceptual: none` and no discriminator. MSE alone
 # hardly cares where thin, low-contrast arms are, so they add an edge loss of ours (`lambda_grad`: MSE between image
-# gradients at 3 scales, not in the paper; see `lmvid_lib/losses.py` for what it changed). The `paper` profile uses
-# VGG19 and reports plainly if its weights file is missing.
+# gradients at 3 scales, not in the paper; see `lmvid_lib/losses.py` for what it changed). They also add two
+# landmark terms of ours, after Zhang et al. (2018): a *concentration* term (the mean trace of the landmark
+# covariances) that keeps part maps compact, and a *separation* term that penalises pairs of landmarks closer than
+# ~0.1 image half-widths. Without them a few part maps stay diffuse and only paint the background, and 3-5 landmarks
+# crowd the face. The `paper` profile uses VGG19, none of our terms, and reports plainly if its weights file is
+# missing.
 #
 # Table 1 of the paper compares two decoders, and both are trained here: **SPADE** (the paper's: heatmaps and
 # projected appearance modulate every normalisation layer) and **concat** (a Lorenz-style decoder that reads
@@ -82,7 +86,8 @@ display(Markdown(
     f"x{m.decoder_max_resolution or m.image_size} (then bilinear upsampling to the image).  \n"
     f"**Training:** {first.steps} steps of batch {first.batch_size}, Adam lr {first.lr:g}; loss: perceptual "
     f"`{first.loss.perceptual}`, lambda_mse {first.loss.lambda_mse:g}, lambda_adv {first.loss.lambda_adv:g}, "
-    f"lambda_grad (edge loss, ours) {first.loss.lambda_grad:g}; "
+    f"lambda_grad (edge loss, ours) {first.loss.lambda_grad:g}, lambda_concentration (ours) "
+    f"{first.loss.lambda_concentration:g}, lambda_separation (ours) {first.loss.lambda_separation:g}; "
     f"bf16 {first.bf16}, channels_last {first.channels_last}, compile {first.compile}.  \n"
     f"**Runs:** decoders {list(decoders)} x seeds {list(seeds)}, in `{run_dir}/factorization/`."
 ))
@@ -190,11 +195,11 @@ plt.show()
 # same people and clothes in new motion, `val` = the same people in clothes never seen in training). A landmark that
 # *tracks* keeps its colour on the same body part while the arms and head move.
 #
-# What to expect from the `cpu` profile (1500 steps on 2 cores, no perceptual loss): most landmarks settle on the head
-# and shoulders with tight positions but wide ellipses; the arms are followed only partly, by broad Gaussians whose
-# means shift with the elbows (03_keypoints measures ~40-48% of elbows and ~17-20% of wrists within 6 px). Compact,
-# arm-following landmarks as in the paper's figures are not reached with this model and loss: training on to 3000
-# steps leaves the accuracy where it is at 1000 (measured, see `params/cpu.yaml`).
+# What to expect from the `cpu` profile (1500 steps on 2 cores, no perceptual loss): compact landmarks on the face,
+# the shoulders, the upper arms and the forearms, which follow the arms as they move, and a few that sit still on the
+# background (they paint it). No landmark follows the hands: they are ~6 px across at the 64x64 input and blurred in
+# the reconstructions, so 03_keypoints finds elbows within 6 px about half the time and wrists only about a fifth of
+# the time (measured; the tried alternatives are listed in `params/cpu.yaml`).
 
 # %%
 for (decoder, s), summary in summaries.items():

@@ -132,7 +132,9 @@ margin = margins[headline_split]
 in_sample = kp.margin_over_baselines(results, learned, baselines, "train", "the training frames (in-sample)")
 budget = (f"The learned landmarks come from {train_cfg.steps} training steps of batch {train_cfg.batch_size} at "
           f"{train_cfg.model.image_size}x{train_cfg.model.image_size} ({train_cfg.model.n_landmarks} landmarks, "
-          f"perceptual loss `{train_cfg.loss.perceptual}`, edge-loss weight {train_cfg.loss.lambda_grad:g}).")
+          f"perceptual loss `{train_cfg.loss.perceptual}`, edge-loss weight {train_cfg.loss.lambda_grad:g}, "
+          f"landmark concentration / separation weights {train_cfg.loss.lambda_concentration:g} / "
+          f"{train_cfg.loss.lambda_separation:g}).")
 others = " ".join(f"On {m.split_label} the margin is {m.points:+.1f} points." for s, m in margins.items()
                   if s != headline_split)
 display(Markdown(f"{margin.sentence(target_margin, cfg)} {others} {budget} "

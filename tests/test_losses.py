@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torchvision.models.vgg import cfgs, make_layers
 
-from lmvid_lib import losses
+from lmvid_lib import landmarks, losses
 from lmvid_lib.losses import (LossConfig, PerceptualLoss, ReconstructionLoss, VGGWeightsMissing,
                               discriminator_loss, generator_adversarial_loss, vgg19_features)
 
@@ -178,7 +178,8 @@ def test_reconstruction_loss_errors():
 
 @pytest.mark.parametrize("overrides,parameter", [
     ({"perceptual": "vgg16"}, "perceptual"), ({"lambda_vgg": -1.0}, "lambda_vgg"), ({"lambda_adv": "0.1"}, "lambda_adv"),
-    ({"lambda_grad": -5.0}, "lambda_grad"),
+    ({"lambda_grad": -5.0}, "lambda_grad"), ({"lambda_concentration": -0.1}, "lambda_concentration"),
+    ({"lambda_separation": True}, "lambda_separation"), ({"separation_sigma": 0.0}, "separation_sigma"),
 ])
 def test_loss_config_errors_name_the_parameter(overrides, parameter):
     with pytest.raises(ValueError, match=rf"LossConfig\.{parameter}\b"):
@@ -226,3 +227,47 @@ def test_gradient_loss_enters_the_total_only_when_weighted():
     assert total.item() == pytest.approx(F.mse_loss(recon, target).item() + 5.0 * parts["grad"].item(), rel=1e-6)
     _, parts = ReconstructionLoss(LossConfig(perceptual="none", lambda_adv=0.0))(recon, target)
     assert "grad" not in parts
+
+
+def test_concentration_loss_is_the_mean_covariance_trace_and_small_for_peaked_maps():
+    cov = torch.tensor([[[[0.04, 0.01], [0.01, 0.09]], [[0.5, 0.0], [0.0, 0.3]]]])  # [1,2,2,2]
+    assert losses.concentration_loss(cov).item() == pytest.approx((0.13 + 0.8) / 2)
+    peaked = torch.full((1, 1, 16, 16), -30.0)
+    peaked[..., 5, 9] = 30.0
+    flat = torch.zeros(1, 1, 16, 16)
+    (_, cov_peaked), (_, cov_flat) = landmarks.fit_gaussians(peaked), landmarks.fit_gaussians(flat)
+    assert losses.concentration_loss(cov_peaked).item() < 1e-3 < 0.5 < losses.concentration_loss(cov_flat).item()
+
+
+def test_separation_loss_by_hand_and_its_gradient_pushes_landmarks_apart():
+    sigma = 0.2
+    mu = torch.tensor([[[0.0, 0.0], [0.3, 0.4], [5.0, 5.0]]], requires_grad=True)  # distances 0.5, ~7, ~6.4
+    close = math.exp(-0.25 / (2 * sigma**2))
+    # Ordered pairs i != j: (0,1) and (1,0) contribute `close`, the far pairs ~0; 6 ordered pairs in all.
+    value = losses.separation_loss(mu, sigma)
+    assert value.item() == pytest.approx(2 * close / 6, rel=1e-5)
+    value.backward()
+    direction = mu[0, 1] - mu[0, 0]
+    assert torch.dot(mu.grad[0, 0], direction).item() > 0  # gradient descent moves 0 away from 1 ...
+    assert torch.dot(mu.grad[0, 1], direction).item() < 0  # ... and 1 away from 0
+    assert losses.separation_loss(torch.zeros(2, 1, 2), sigma).item() == 0.0  # one landmark: no pairs
+
+
+def test_landmark_terms_enter_the_total_only_when_weighted_and_need_mu_cov():
+    gen = torch.Generator().manual_seed(3)
+    recon, target = torch.rand(2, 3, 8, 8, generator=gen), torch.rand(2, 3, 8, 8, generator=gen)
+    mu = torch.rand(2, 4, 2, generator=gen) * 2 - 1
+    cov = torch.eye(2).expand(2, 4, 2, 2) * 0.05
+    cfg = LossConfig(perceptual="none", lambda_adv=0.0, lambda_concentration=2.0, lambda_separation=3.0,
+                     separation_sigma=0.3)
+    total, parts = ReconstructionLoss(cfg)(recon, target, mu=mu, cov=cov)
+    expected = (F.mse_loss(recon, target) + 2.0 * losses.concentration_loss(cov)
+                + 3.0 * losses.separation_loss(mu, 0.3))
+    torch.testing.assert_close(total, expected)
+    assert {"conc", "sep"} <= set(parts)
+    _, parts = ReconstructionLoss(LossConfig(perceptual="none", lambda_adv=0.0))(recon, target, mu=mu, cov=cov)
+    assert not {"conc", "sep"} & set(parts)
+    with pytest.raises(ValueError, match="lambda_concentration > 0 needs cov"):
+        ReconstructionLoss(cfg)(recon, target, mu=mu)
+    with pytest.raises(ValueError, match="lambda_separation > 0 needs mu"):
+        ReconstructionLoss(cfg)(recon, target, cov=cov)

@@ -155,6 +155,20 @@ def test_adversarial_training_updates_the_discriminator(data_root, tmp_path):
     assert summary["final"]["loss"] == pytest.approx(summary["final"]["mse"] + 0.1 * summary["final"]["adv"])
 
 
+def test_landmark_regularisers_are_trained_and_logged(data_root, tmp_path):
+    cfg = tiny_config(data_root, steps=2, log_every=1, name="reg",
+                      loss={"lambda_concentration": 0.5, "lambda_separation": 2.0, "separation_sigma": 0.3})
+    summary = train_factorization(cfg, tmp_path)
+    final = summary["final"]
+    assert final["loss"] == pytest.approx(final["mse"] + 0.5 * final["conc"] + 2.0 * final["sep"], rel=1e-5)
+    rows = read_metrics(summary["run"])
+    assert all({"conc", "sep"} <= set(row) for row in rows)
+    plain = train_factorization(tiny_config(data_root, steps=2, name="plain"), tmp_path)
+    assert not {"conc", "sep"} & set(plain["final"])
+    assert not torch.equal(model_state(summary["run"])["pose_encoder.unet.head.weight"],
+                           model_state(plain["run"])["pose_encoder.unet.head.weight"])
+
+
 def test_concat_decoder_and_grayscale_from_parameters(data_root, tmp_path):
     cfg = config_from_parameters(tiny_config(data_root), seed=3, decoder="concat")
     assert cfg.model.decoder == "concat" and cfg.seed == 3

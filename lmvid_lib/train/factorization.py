@@ -290,7 +290,7 @@ class _Trainer:
         with self._autocast():
             out = self.step_model(pose_in, app_in)
             d_fake = self.disc(out["recon"]) if self.disc is not None else None
-            total, parts = self.criterion(out["recon"], target, d_fake)
+            total, parts = self.criterion(out["recon"], target, d_fake, mu=out["mu"], cov=out["cov"])
         recon = out["recon"].float()
         self.opt.zero_grad(set_to_none=True)
         total.backward()
