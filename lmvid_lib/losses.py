@@ -64,7 +64,7 @@ class LossConfig:
     lambda_mse: float = 1.0
     lambda_adv: float = 0.01  # our choice: small, so the GAN term sharpens without steering the landmarks
     lambda_grad: float = 0.0  # edge loss (not in the paper): a VGG-free stand-in for the perceptual loss on CPU
-    lambda_concentration: float = 0.0  # part-map concentration (not in the paper): mean trace of the landmark covariances
+    lambda_concentration: float = 0.0  # part-map concentration (not in the paper): mean trace of landmark covariances
     lambda_separation: float = 0.0  # landmark separation (not in the paper): Gaussian penalty on close landmark pairs
     separation_sigma: float = 0.1  # its length scale, in the [-1,1] image coordinates of mu
 

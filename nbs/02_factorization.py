@@ -197,9 +197,9 @@ plt.show()
 #
 # What to expect from the `cpu` profile (1500 steps on 2 cores, no perceptual loss): compact landmarks on the face,
 # the shoulders, the upper arms and the forearms, which follow the arms as they move, and a few that sit still on the
-# background (they paint it). No landmark follows the hands: they are ~6 px across at the 64x64 input and blurred in
-# the reconstructions, so 03_keypoints finds elbows within 6 px about half the time and wrists only about a fifth of
-# the time (measured; the tried alternatives are listed in `params/cpu.yaml`).
+# background (they paint it). No landmark reliably follows the hands: they are ~6 px across at the 64x64 input and
+# blurred in the reconstructions, so 03_keypoints finds elbows within 6 px about half the time and wrists only about
+# a fifth of the time (measured; the tried alternatives are listed in `params/cpu.yaml`).
 
 # %%
 for (decoder, s), summary in summaries.items():
