@@ -202,11 +202,18 @@ def separation_loss(mu: torch.Tensor, sigma: float) -> torch.Tensor:
     return (closeness.sum((-2, -1)) - k).mean() / (k * (k - 1))
 
 
+def _required(value: torch.Tensor | None, weight: str, what: str) -> torch.Tensor:
+    if value is None:
+        raise ValueError(f"ReconstructionLoss: {weight} > 0 needs {what}")
+    return value
+
+
 class ReconstructionLoss(nn.Module):
     """The generator's loss. `loss(recon, target, d_fake=None) -> (total, parts)`; parts holds detached float
-    scalars 'mse', and 'vgg' / 'grad' / 'adv' when they are used. recon, target: [B,C,H,W] in [0,1].
+    scalars 'mse', and 'vgg' / 'grad' / 'conc' / 'sep' / 'adv' when they are used. recon, target: [B,C,H,W] in [0,1].
 
-    `d_fake` (discriminator logits of `recon`) is required when lambda_adv > 0 and ignored otherwise.
+    `d_fake` (discriminator logits of `recon`) is required when lambda_adv > 0, `cov` ([B,K,2,2]) when
+    lambda_concentration > 0 and `mu` ([B,K,2]) when lambda_separation > 0; each is ignored otherwise.
     """
 
     def __init__(self, cfg: LossConfig) -> None:
@@ -222,30 +229,23 @@ class ReconstructionLoss(nn.Module):
         mse = F.mse_loss(recon.float(), target.float())
         total = self.cfg.lambda_mse * mse
         parts = {"mse": mse.detach()}
-        if self.perceptual is not None:
-            vgg = self.perceptual(recon, target)
-            total = total + self.cfg.lambda_vgg * vgg
-            parts["vgg"] = vgg.detach()
-        if self.cfg.lambda_grad > 0:
-            grad = gradient_loss(recon, target)
-            total = total + self.cfg.lambda_grad * grad
-            parts["grad"] = grad.detach()
-        if self.cfg.lambda_concentration > 0:
-            if cov is None:
-                raise ValueError("ReconstructionLoss: lambda_concentration > 0 needs cov (the landmark covariances)")
-            conc = concentration_loss(cov)
-            total = total + self.cfg.lambda_concentration * conc
-            parts["conc"] = conc.detach()
-        if self.cfg.lambda_separation > 0:
-            if mu is None:
-                raise ValueError("ReconstructionLoss: lambda_separation > 0 needs mu (the landmark means)")
-            sep = separation_loss(mu, self.cfg.separation_sigma)
-            total = total + self.cfg.lambda_separation * sep
-            parts["sep"] = sep.detach()
-        if self.cfg.lambda_adv > 0:
-            if d_fake is None:
-                raise ValueError("ReconstructionLoss: lambda_adv > 0 needs d_fake (discriminator logits of recon)")
-            adv = generator_adversarial_loss(d_fake)
-            total = total + self.cfg.lambda_adv * adv
-            parts["adv"] = adv.detach()
+        cfg = self.cfg
+        # (name, used, weight, term): each term is computed only when used.
+        terms = (
+            ("vgg", self.perceptual is not None, cfg.lambda_vgg, lambda: self.perceptual(recon, target)),
+            ("grad", cfg.lambda_grad > 0, cfg.lambda_grad, lambda: gradient_loss(recon, target)),
+            ("conc", cfg.lambda_concentration > 0, cfg.lambda_concentration,
+             lambda: concentration_loss(_required(cov, "lambda_concentration", "cov (the landmark covariances)"))),
+            ("sep", cfg.lambda_separation > 0, cfg.lambda_separation,
+             lambda: separation_loss(_required(mu, "lambda_separation", "mu (the landmark means)"),
+                                     cfg.separation_sigma)),
+            ("adv", cfg.lambda_adv > 0, cfg.lambda_adv,
+             lambda: generator_adversarial_loss(
+                 _required(d_fake, "lambda_adv", "d_fake (discriminator logits of recon)"))),
+        )
+        for name, used, weight, term in terms:
+            if used:
+                value = term()
+                total = total + weight * value
+                parts[name] = value.detach()
         return total, parts
