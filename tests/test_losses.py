@@ -251,6 +251,10 @@ def test_separation_loss_by_hand_and_its_gradient_pushes_landmarks_apart():
     assert torch.dot(mu.grad[0, 0], direction).item() > 0  # gradient descent moves 0 away from 1 ...
     assert torch.dot(mu.grad[0, 1], direction).item() < 0  # ... and 1 away from 0
     assert losses.separation_loss(torch.zeros(2, 1, 2), sigma).item() == 0.0  # one landmark: no pairs
+    coincident = torch.zeros(1, 3, 2, requires_grad=True)  # flat part maps (initialisation) all sit at the centre
+    value = losses.separation_loss(coincident, sigma)
+    value.backward()
+    assert value.item() == pytest.approx(1.0) and torch.isfinite(coincident.grad).all()
 
 
 def test_landmark_terms_enter_the_total_only_when_weighted_and_need_mu_cov():
