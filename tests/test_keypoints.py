@@ -439,7 +439,8 @@ def test_evaluate_landmarks_scores_the_per_identity_diagnostic_and_caches_it(tmp
     stored = kp.cached_result(tmp_path / "r.json", {"k": 1}, lambda: result)
     again = kp.cached_result(tmp_path / "r.json", {"k": 1}, lambda: None)
     assert again.splits["test"].per_identity_accuracy == 1.0
-    np.testing.assert_array_equal(again.splits["test"].per_identity_per_joint, stored.splits["test"].per_identity_per_joint)
+    np.testing.assert_array_equal(again.splits["test"].per_identity_per_joint,
+                                  stored.splits["test"].per_identity_per_joint)
     off = kp.evaluate_landmarks({"train": train_lm, "test": test_lm}, train, {"test": test},
                                 kp.KeypointEvalConfig(per_identity=False))
     assert off.splits["test"].per_identity_accuracy is None and off.splits["test"].accuracy == s.accuracy

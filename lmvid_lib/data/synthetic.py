@@ -39,8 +39,8 @@ Speed (`benchmarks/bench_synthetic.py`: every split of the cpu profile's sets, i
 jobs kept its load at ~5; three runs): signer 12 x 300 frames at 128x128 in 12.8-20.8 s (345-563 frames/s), pusher
 64 x 30 at 64x64 in 1.5-2.0 s (1430-1960 frames/s; its contact simulation is per-frame Python), walker 48 x 60 at
 64x64 in 0.76-1.05 s (4110-5660 frames/s); 15.0-23.9 s in all against the 30 s target. With the machine idle, signer
-took 8.8 s and pusher 1.0 s. Those runs had 6 signer identities (6 'test' and 6 'val' videos); with 12 there are 12 of each,
-1.5x the signer frames, and the cpu book's whole 01_data notebook (generation, tables, figures) took 21.7 s.
+took 8.8 s and pusher 1.0 s. Those runs had 6 signer identities (6 'test' and 6 'val' videos); with 12 there are 12
+of each, 1.5x the signer frames, and the cpu book's whole 01_data notebook (generation, tables, figures) took 21.7 s.
 """
 
 from __future__ import annotations

@@ -409,7 +409,8 @@ class KeypointResult:
                 pred=np.asarray(v["pred"], dtype=np.float64), gt=np.asarray(v["gt"], dtype=np.float64),
                 frame_index=np.asarray(v["frame_index"], dtype=np.int64), accuracy=float(v["accuracy"]),
                 curve=np.asarray(v["curve"], dtype=np.float64), per_joint=np.asarray(v["per_joint"], dtype=np.float64),
-                per_identity_accuracy=None if v.get("per_identity_accuracy") is None else float(v["per_identity_accuracy"]),
+                per_identity_accuracy=None if v.get("per_identity_accuracy") is None
+                else float(v["per_identity_accuracy"]),
                 per_identity_per_joint=None if v.get("per_identity_per_joint") is None
                 else np.asarray(v["per_identity_per_joint"], dtype=np.float64),
             )
@@ -469,13 +470,15 @@ def evaluate_landmarks(
     train_kp = split_keypoints(train_set, indices["train"], cfg, "train")
     regressor = fit_regressor(landmarks["train"], train_kp)
     ids = {name: videos.video_ids[videos.frame_video[indices[name]]] for name, videos in sets.items()}
-    splits = {
-        name: score_split(regressor.predict(landmarks[name]), split_keypoints(videos, indices[name], cfg, name),
-                          indices[name], cfg, (crops or {}).get(name),
-                          per_identity_predictions(landmarks["train"], train_kp, ids["train"], landmarks[name], ids[name])
-                          if cfg.per_identity else None)
-        for name, videos in test_sets.items()
-    }
+    splits = {}
+    for name, videos in test_sets.items():
+        per_identity = None
+        if cfg.per_identity:
+            per_identity = per_identity_predictions(landmarks["train"], train_kp, ids["train"], landmarks[name],
+                                                    ids[name])
+        gt = split_keypoints(videos, indices[name], cfg, name)
+        splits[name] = score_split(regressor.predict(landmarks[name]), gt, indices[name], cfg, (crops or {}).get(name),
+                                   per_identity)
     return KeypointResult(method, splits, cfg.thresholds, asdict(cfg), regressor)
 
 
