@@ -1,0 +1,76 @@
+"""Pixel scales of the keypoint protocol: crop-centred pixels, pixels of the evaluation crop, original-frame pixels.
+
+Crop-centred pixels have their origin at the centre of the `crop_size` x `crop_size` evaluation crop, x right, y down.
+Normalised landmarks in [-1, 1] over the model input (= the crop resized) are `mu * crop_size / 2` there.
+`to_eval_pixels` converts them to the unit accuracy is counted in (`eval_scale`: crop | original | half_original).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+EVAL_SCALES = ("crop", "original", "half_original")
+
+
+def _points(name: str, value: Any) -> np.ndarray:
+    """`value` as float64 [N,P,2]; a ValueError naming `name` for a wrong shape or non-finite values."""
+    if isinstance(value, torch.Tensor):
+        value = value.detach().cpu().numpy()
+    arr = np.asarray(value, dtype=np.float64)
+    if arr.ndim != 3 or arr.shape[-1] != 2:
+        raise ValueError(f"{name} must be [N,P,2] (x, y per point), got shape {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        bad = int((~np.isfinite(arr)).any(axis=(1, 2)).sum())
+        raise ValueError(f"{name} has NaN/inf values in {bad} of {len(arr)} samples")
+    return arr
+
+
+def landmarks_to_crop_centred(mu: Any, crop_size: int) -> np.ndarray:
+    """Normalised landmarks [...,2] in [-1,1] (over the whole model input = the crop) -> crop-centred pixels at
+    `crop_size` resolution (origin at the crop centre, x right, y down)."""
+    if isinstance(mu, torch.Tensor):
+        mu = mu.detach().cpu().numpy()
+    return np.asarray(mu, dtype=np.float64) * (crop_size / 2.0)
+
+
+def crop_centred_to_pixels(points: Any, crop_size: int) -> np.ndarray:
+    """Crop-centred pixels [...,2] -> 0-based pixel coordinates inside the `crop_size` x `crop_size` crop image."""
+    return np.asarray(points, dtype=np.float64) + (crop_size - 1) / 2.0
+
+
+def pixels_to_crop_centred(points: Any, frame_size: int, crop_size: int) -> np.ndarray:
+    """0-based pixels [...,2] of a square stored frame of side `frame_size` -> crop-centred pixels at `crop_size`."""
+    return (np.asarray(points, dtype=np.float64) - (frame_size - 1) / 2.0) * (crop_size / frame_size)
+
+
+def crop_centred_to_original(points: Any, crops: Any, crop_size: int) -> np.ndarray:
+    """Crop-centred pixels [N,P,2] at `crop_size` -> original-frame pixels [N,P,2].
+
+    `crops` is a `lmvid_lib.data.bbc.CropTransform`: one crop for all samples or a batched one (fields [N]), whose
+    `from_crop` expects crop-centred points at its own `out_size` (rescaled here from `crop_size`).
+    """
+    pts = _points("points", points)
+    if getattr(crops, "batched", False) and len(crops) != len(pts):
+        raise ValueError(f"crops holds {len(crops)} crops for N={len(pts)} samples")
+    return np.asarray(crops.from_crop(pts * (crops.out_size / crop_size)), dtype=np.float64)
+
+
+def to_eval_pixels(points: Any, eval_scale: str, crop_size: int, crops: Any = None) -> np.ndarray:
+    """Crop-centred points [N,P,2] -> the pixel units in which accuracy is measured (see the module docstring).
+
+    "crop": unchanged (pixels of the crop_size crop); "original": original-frame pixels (needs `crops`, a CropTransform);
+    "half_original": `0.5 * (p - 1) + 1` of 1-based original pixels, the official follow-up code's scale.
+    """
+    if eval_scale not in EVAL_SCALES:
+        raise ValueError(f"eval_scale must be one of {EVAL_SCALES}, got {eval_scale!r}")
+    pts = _points("points", points)
+    if eval_scale == "crop":
+        return pts
+    if crops is None:
+        raise ValueError(f"eval_scale={eval_scale!r} needs the per-frame crops (original frames); this dataset has none")
+    original = crop_centred_to_original(pts, crops, crop_size)
+    # The follow-up code's 0.5 * (p - 1) + 1 is on 1-based pixels p = p0 + 1, i.e. 0.5 * p0 + 1 on our 0-based p0.
+    return original if eval_scale == "original" else 0.5 * original + 1.0
