@@ -1,0 +1,146 @@
+from __future__ import annotations
+
+import datetime
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from lmvid_lib import experiments as ex
+
+REPO = Path(__file__).resolve().parent.parent
+POINTER = re.compile(r"experiments/log\.yaml#([a-z0-9-]+)")
+
+
+def _entry(**overrides) -> dict:
+    entry = {
+        "id": "spade-condition", "date": "2026-12-01", "commit": "0123abc", "profile": "cpu",
+        "component": "02_factorization.model", "change": "SPADE conditioned on heatmaps only",
+        "metric": "held_out_frames (6 px, crop scale)",
+        "results": [{"setting": "heatmaps", "seed": 0, "steps": 1500, "held_out_frames": 60.5, "held_out_attire": 50.0},
+                    {"setting": "heatmaps_appearance", "seed": [0, 1], "steps": 1500, "held_out_frames": 62.6,
+                     "wrists": [22, 20], "elbows": "51-53"}],
+        "baselines": [{"setting": "untrained encoder", "held_out_frames": 31.2}],
+        "adopted": True, "why": "Measured on the cpu profile.",
+    }
+    entry.update(overrides)
+    return entry
+
+
+def _write(tmp_path: Path, entries: list) -> Path:
+    path = tmp_path / "log.yaml"
+    path.write_text(yaml.safe_dump(entries, sort_keys=False))
+    return path
+
+
+def test_the_real_record_loads_with_unique_ids_and_valid_links():
+    entries = ex.load_log()
+    ids = [e.id for e in entries]
+    assert len(ids) == len(set(ids)) > 0
+    assert all(e.superseded_by in ids for e in entries if e.superseded_by)
+
+
+def test_every_pointer_to_the_record_names_an_entry():
+    ids = {e.id for e in ex.load_log()}
+    files = [*REPO.glob("params/*.yaml"), *REPO.glob("lmvid_lib/**/*.py"), *REPO.glob("benchmarks/*.py"),
+             *REPO.glob("nbs/*.py"), REPO / "README.md"]
+    pointers = {(f.name, m) for f in files if f.is_file() for m in POINTER.findall(f.read_text())}
+    assert pointers, "no file points into experiments/log.yaml"
+    assert [p for p in pointers if p[1] not in ids] == []
+
+
+def test_profiles_hold_settings_not_measurement_logs():
+    for path in REPO.glob("params/*.yaml"):
+        comments = [line for line in path.read_text().splitlines() if "#" in line]
+        measured = [line for line in comments if re.search(r"\d%|\d+(\.\d+)? / \d+(\.\d+)?", line)]
+        assert measured == [], f"{path.name} carries measurements; they belong in experiments/log.yaml"
+
+
+def test_an_entry_is_parsed_with_its_rows_and_values(tmp_path):
+    (entry,) = ex.load_log(_write(tmp_path, [_entry()]))
+    assert entry.id == "spade-condition" and entry.date == "2026-12-01" and entry.adopted is True
+    heatmaps, both = entry.results
+    assert heatmaps.values == {"held_out_frames": 60.5, "held_out_attire": 50.0}
+    assert both.seed == (0, 1) and both.values["wrists"] == (22, 20) and both.values["elbows"] == "51-53"
+    assert entry.baselines[0].steps is None and entry.baselines[0].seed is None
+
+
+def test_yaml_dates_and_text_dates_both_load(tmp_path):
+    path = tmp_path / "log.yaml"
+    text = yaml.safe_dump([_entry()], sort_keys=False).replace("'2026-12-01'", "2026-12-01")
+    path.write_text(text)
+    assert isinstance(yaml.safe_load(text)[0]["date"], datetime.date)
+    assert ex.load_log(path)[0].date == "2026-12-01"
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"adopted": "yes"}, r"adopted must be true or false"),
+    ({"date": "2026-13-01"}, r"date must be a date YYYY-MM-DD"),
+    ({"commit": "main"}, r"commit must be 7-40 hex digits or 'unknown'"),
+    ({"id": "Spade Condition"}, r"id must be a slug"),
+    ({"results": []}, r"results must list at least one row"),
+    ({"why": ""}, r"why must be a non-empty text"),
+    ({"colour": "red"}, r"unknown key\(s\) \['colour'\]"),
+    ({"superseded_by": "nowhere"}, r"superseded_by names no entry: 'nowhere'"),
+    ({"baselines": [{"setting": "untrained encoder"}]}, r"baselines\[0\]: a row needs at least one measured value"),
+    ({"baselines": [{"setting": "x", "seed": True, "held_out_frames": 1.0}]}, r"baselines\[0\]: seed must be an int"),
+    ({"baselines": [{"setting": "x", "held_out_frames": "about 40"}]}, r"baselines\[0\]: held_out_frames must be a"),
+    ({"baselines": [{"held_out_frames": 40.0}]}, r"baselines\[0\]: setting must be a non-empty text"),
+])
+def test_a_malformed_entry_is_named_with_file_index_id_and_key(tmp_path, change, message):
+    good = _entry(id="first-entry")
+    path = _write(tmp_path, [good, _entry(**change)])
+    entry_id = change.get("id", "spade-condition")
+    with pytest.raises(ex.ExperimentLogError, match=message) as err:
+        ex.load_log(path)
+    assert str(err.value).startswith(f"{path}: entry 1 ({entry_id!r})")
+
+
+def test_a_missing_key_and_a_duplicate_id_are_named(tmp_path):
+    entry = _entry()
+    del entry["metric"]
+    with pytest.raises(ex.ExperimentLogError, match=r"entry 0 \('spade-condition'\): missing key\(s\) \['metric'\]"):
+        ex.load_log(_write(tmp_path, [entry]))
+    with pytest.raises(ex.ExperimentLogError, match=r"entry 1 \('spade-condition'\): id already used by entry 0"):
+        ex.load_log(_write(tmp_path, [_entry(), _entry()]))
+    with pytest.raises(ex.ExperimentLogError, match="expected a non-empty list of entries"):
+        ex.load_log(_write(tmp_path, {"id": "x"}))
+    with pytest.raises(FileNotFoundError, match="nope.yaml"):
+        ex.load_log(tmp_path / "nope.yaml")
+
+
+def test_summary_table_has_one_row_per_entry_with_its_numbers_and_status(tmp_path):
+    old = _entry(id="old-run", date="2026-11-25", adopted=True, superseded_by="spade-condition")
+    rejected = _entry(id="rejected", adopted=False)
+    entries = ex.load_log(_write(tmp_path, [old, rejected, _entry()]))
+    table = ex.summary_table(entries).splitlines()
+    assert len(table) == 2 + len(entries)
+    for line, entry in zip(table[2:], entries):
+        assert f"| {entry.id} |" in line
+        assert "heatmaps (seed 0, 1500 steps): held_out_frames 60.5, held_out_attire 50.0" in line
+        assert "wrists 22 / 20, elbows 51-53" in line
+    assert "adopted, then superseded by spade-condition" in table[2]
+    assert "not adopted" in table[3] and table[4].count("adopted") == 1
+
+
+def test_detail_table_has_a_column_per_value_and_blanks_where_a_row_has_none(tmp_path):
+    (entry,) = ex.load_log(_write(tmp_path, [_entry()]))
+    header, _, *rows = ex.detail_table(entry).splitlines()
+    cells = [c.strip() for c in header.strip("|").split("|")]
+    assert cells == ["", "setting", "seed", "steps", "held_out_frames", "held_out_attire", "wrists", "elbows", "note"]
+    assert len(rows) == 3
+    assert [c.strip() for c in rows[1].strip("|").split("|")] == [
+        "result", "heatmaps_appearance", "mean of 0, 1", "1500", "62.6", "", "22 / 20", "51-53", ""]
+    assert rows[2].startswith("| baseline | untrained encoder |  |  | 31.2 |")
+
+
+def test_by_component_sorts_components_and_dates():
+    entries = ex.load_log()
+    groups = ex.by_component(entries)
+    assert list(groups) == sorted(groups)
+    assert sum(map(len, groups.values())) == len(entries)
+    for name, group in groups.items():
+        assert all(e.component == name for e in group)
+        assert [e.date for e in group] == sorted(e.date for e in group)
+
