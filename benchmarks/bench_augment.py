@@ -11,6 +11,7 @@ Measured side by side in one process on the same CPU and the same control points
     the sampling map (this checks OpenCV's direction and pixel-centre conventions, not only its spline).
 Target: ours >= 10x faster than OpenCV. The share of a training step that augmentation takes (target < 5%) is measured
 by `benchmarks/bench_models.py` with each profile's model.
+Measured: experiments/log.yaml#tps-speed-inplace.
 """
 
 from __future__ import annotations

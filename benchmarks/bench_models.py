@@ -14,13 +14,9 @@
 (3) Augmentation (colour jitter of the pose input + TPS warp of the appearance input, `lmvid_lib.data.augment`) at
     the timed batch and image size, as a share of that training step. Target < 5%.
 
-Measured on the idle 2-core dev machine (2026-11-25), ratios side by side: matmul 186 GFLOP/s; smoke = cpu model
-(19.6 GFLOP/step, batch 16, 226 ms/step) 0.46 and the paper model (196 GFLOP/sample, batch 1) 0.87 of matmul peak,
-both PASS vs 0.40 (an earlier run with the machine loaded to load average ~7 gave 0.08 and 0.37: only measure idle);
-augmentation 1.2% (smoke/cpu) and 0.2% (paper) of a step; pooling peak memory 0.065 of naive, 36x faster. At the cpu
-widths elementwise ops (InstanceNorm, ReLU, SPADE's (1 + gamma) * x + beta, resizing, the Adam update), which the FLOP
-counter does not count, still take ~35% of the step (the printed op breakdown); at paper widths convolutions take
-~87%. The GPU bf16 row (target 0.35) needs a CUDA device and has not been measured yet.
+Only measure on an idle machine: a loaded one gives a fraction of the ratio. At the cpu widths elementwise ops
+(InstanceNorm, ReLU, SPADE's (1 + gamma) * x + beta, resizing, the Adam update), which the FLOP counter does not count,
+take a visible share of the step (the printed op breakdown). Measured: experiments/log.yaml#bench-models-idle.
 """
 
 from __future__ import annotations

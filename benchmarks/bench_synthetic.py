@@ -4,6 +4,7 @@ Generates every split of each preset listed in `params/cpu.yaml` (`01_data`: n_v
 memory (no disk writes), and prints the throughput and the total against the target: the cpu profile's data in under
 30 s on 2 cores. Then renders the same signer videos with `render.Canvas` evaluating every shape's distance field on
 the whole frame instead of on its bounding-box crop (identical pixels, checked) to show what the crops buy.
+Measured: experiments/log.yaml#bench-synthetic.
 """
 
 from __future__ import annotations

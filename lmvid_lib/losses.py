@@ -13,22 +13,15 @@ MSE + adversarial only. Only the 10 convs up to relu4_2 are built and loaded (th
 
 Edge loss (our addition, not in the paper; `lambda_grad`, default 0): the MSE between the finite-difference image
 gradients of reconstruction and target at 3 scales. Without VGG19 weights (the CPU profiles) MSE alone hardly cares
-where thin, low-contrast parts such as arms are, and the landmarks settle on head and shoulders; weighting edges as a
-VGG-free stand-in for the perceptual loss moves some onto the arms (cpu profile, 1000 steps, keypoints within 6 px on
-held-out signer frames: 46.1% with MSE only; 42.0 / 54.6 / 50.9 / 56.4% with lambda_grad = 1 / 5 / 10 / 20, one seed
-each; untrained-encoder baseline 38.2%).
+where thin, low-contrast parts such as arms are; weighting edges is a VGG-free stand-in for the perceptual loss.
+Measured: experiments/log.yaml#edge-loss.
 
 Landmark regularisers (ours, not in Shih et al.; both default 0), after the concentration and separation constraints
 of Zhang et al., "Unsupervised discovery of object landmarks as structural representations" (CVPR 2018):
 `lambda_concentration` times the mean trace of the landmark covariances (a simpler spread measure than theirs), and
-`lambda_separation` times the mean over landmark pairs of exp(-|mu_i - mu_j|^2 / (2 separation_sigma^2)). Without
-them the cpu profile's 12 landmarks split into a few diffuse part maps that paint the background and clusters of 3-5
-on the face; with both the landmarks spread over head, shoulders, arms (and some static background spots). Measured
-in the cpu profile (spade, 1000 steps, 12 signer identities, 6 px, one seed each; untrained encoder 31.2 / 11.7%):
-held-out frames / held-out attire 54.4 / 27.2% without; concentration 0.1 alone 56.0 / 39.8%; separation 0.2 alone
-58.9 / 37.7%, 1.0 alone 49.3 / 36.2%; both (0.1, 0.2) 61.2 / 45.0%; (0.3, 0.2) 62.2 / 52.4%. Over training seeds 0, 1
-and 2, (0.3, 0.2) gives 61.3 / 50.3% against 56.8 / 32.3% without (means; the held-out frames gain is within the seed
-spread, the held-out attire gain is not). Wrists stay near 20%: no landmark settles on the hands.
+`lambda_separation` times the mean over landmark pairs of exp(-|mu_i - mu_j|^2 / (2 separation_sigma^2)). They keep
+part maps compact and landmarks apart, so that none paints the background with a diffuse map and few crowd one part.
+Measured: experiments/log.yaml#landmark-terms.
 
 Adversarial loss: the standard GAN objective log D(x) + log(1 - D(G(z))) in its non-saturating form, through
 BCE-with-logits on the discriminator's patch logits.

@@ -13,21 +13,23 @@ Random TPS parameterisation (all in normalised coordinates, [-1,1], x right, y d
   f(p) = a0 + A p + sum_i w_i U(|p - dst_i|), U(r) = r^2 log r^2 (the kernel OpenCV uses), distances measured with
   the image's aspect ratio so the spline is the physical thin plate.
 
-Speed (benchmarks/bench_augment.py, 2 CPU cores, 16x3x128x128, 25 control points): OpenCV's per-sample
-`ThinPlateSplineShapeTransformer` (the reference implementation's choice) 55-58 ms, kornia's batched `warp_image_tps`
-428 ms, ours (TPS + jitter) 4.0-5.6 ms: the (N+3)x(N+3) system is solved once per sample and f is evaluated every `coarse_step` pixels
-and bilinearly upsampled to H x W (one einsum) before `grid_sample` (TPS maps are smooth: the upsampling error is well
-under a pixel, see the benchmark's deviation from OpenCV). TPS + jitter measured 11.9x-16.5x faster than OpenCV +
-kornia in 6 runs on the same idle machine (target 10x). The spread between runs is the machine's: in a slow process
-every op, OpenCV's aside, takes 1.5-2x longer. Large temporaries are avoided (in-place kernel, fused colour map), as
-each is a fresh page-faulting allocation: that alone took the TPS evaluation from 1.6-4.4 ms to ~1 ms.
+Speed: the (N+3)x(N+3) system is solved once per sample, f is evaluated every `coarse_step` pixels and bilinearly
+upsampled to H x W (one einsum) before `grid_sample` (TPS maps are smooth: the upsampling error is well under a pixel,
+see the benchmark's deviation from OpenCV's warp). Large temporaries are avoided (in-place kernel, fused colour map),
+as each is a fresh page-faulting allocation. `benchmarks/bench_augment.py` times it against OpenCV's per-sample
+`ThinPlateSplineShapeTransformer` (the reference implementation's choice) and kornia's `warp_image_tps`.
+Measured: experiments/log.yaml#tps-speed-inplace.
 
 Colour jitter is ours rather than kornia's `ColorJitter`, because kornia 0.9 draws its parameters from torch's global
 RNG (only usable via fork_rng + reseeding around every call) and converts through HSV; here brightness (multiplicative),
 contrast (blend with the mean grey), saturation (blend with the grey image) and hue (a rotation of the chroma plane in
 YIQ space, the linear stand-in for an HSV hue shift) are all linear colour maps, composed per sample into one 3x3
-matrix + offset and applied in one pass (baddbmm), clamped to [0,1] once at the end (not after every step as torchvision does).
-Grayscale images (C = 1) get brightness and contrast only. The benchmark prints both timings.
+matrix + offset and applied in one pass (baddbmm), clamped to [0,1] once at the end (not after every step as
+torchvision does). Grayscale images (C = 1) get brightness and contrast only. The benchmark prints both timings.
+Why ours: experiments/log.yaml#color-jitter-ours.
+
+The default magnitudes (`AugmentConfig`) are ours; stronger ones measured worse on the cpu profile:
+experiments/log.yaml#strong-colour-jitter and experiments/log.yaml#strong-tps.
 """
 
 from __future__ import annotations
