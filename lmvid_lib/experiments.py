@@ -196,16 +196,17 @@ def _row(raw: Any, where: str) -> Row:
     note = raw.get("note", "")
     if note != "":
         _text(note, f"{where}: note")
-    values = {key: _value(value, f"{where}: {key}") for key, value in raw.items() if key not in _ROW_KEYS}
+    values = {key: _value(key, value, where) for key, value in raw.items() if key not in _ROW_KEYS}
     if not values and not note:
         raise ExperimentLogError(f"{where}: a row needs at least one measured value or a note")
     return Row(setting=setting, seed=seed, steps=steps, values=values, note=note)
 
 
-def _value(value: Any, where: str) -> Value:
-    name = where.rsplit(": ", 1)[-1]
-    if not _VALUE_NAME.fullmatch(name):
-        raise ExperimentLogError(f"{where}: a value name must be lowercase letters, digits and underscores")
+def _value(name: Any, value: Any, where: str) -> Value:
+    """One measured value of a row (`where` names the row) -> a number, a tuple of numbers or a range text."""
+    if not isinstance(name, str) or not _VALUE_NAME.fullmatch(name):
+        raise ExperimentLogError(f"{where}: value name {name!r} must be lowercase letters, digits and underscores")
+    where = f"{where}: {name}"
     if _is_number(value):
         return value
     if isinstance(value, list) and value and all(_is_number(v) for v in value):

@@ -144,3 +144,9 @@ def test_by_component_sorts_components_and_dates():
         assert all(e.component == name for e in group)
         assert [e.date for e in group] == sorted(e.date for e in group)
 
+
+
+def test_a_value_name_that_is_not_an_identifier_is_named(tmp_path):
+    entry = _entry(baselines=[{"setting": "x", "Held out": 40.0}])
+    with pytest.raises(ex.ExperimentLogError, match=r"baselines\[0\]: value name 'Held out' must be lowercase"):
+        ex.load_log(_write(tmp_path, [entry]))
