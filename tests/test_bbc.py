@@ -138,7 +138,8 @@ def test_fit_and_test_frames_are_cropped_the_same_way_each_around_its_own_keypoi
     for split in ("train", "val", "test"):
         videos = store.open_split(dst, split)
         assert videos.keypoint_names == bbc.JOINT_NAMES and videos.frames.shape[1:] == (128, 128, 3)
-        assert (videos.meta["crop_mode"], videos.meta["crop_margin"], videos.meta["crop_out_size"]) == ("frame", 150, 128)
+        meta = videos.meta
+        assert (meta["crop_mode"], meta["crop_margin"], meta["crop_out_size"]) == ("frame", 150, 128)
         assert index["splits"][split]["crop_mode"] == "frame"
         # The same function and margin for every split: a 300x300 px square centred on each frame's keypoint box.
         _expected_split(root, truth, videos, lambda joints: bbc.evaluation_crop(joints, margin=150, out_size=128))

@@ -287,7 +287,8 @@ class BBCAnnotations:
 
 def _loadmat(path: Path) -> dict[str, Any]:
     if not path.is_file():
-        raise FileNotFoundError(f"BBC Pose: missing {path} (expected <root>/code/{path.name} from bbcpose_extbbcpose_code_1.0.tgz)")
+        raise FileNotFoundError(f"BBC Pose: missing {path} (expected <root>/code/{path.name} from "
+                                "bbcpose_extbbcpose_code_1.0.tgz)")
     try:
         return scipy.io.loadmat(path, squeeze_me=False, struct_as_record=True)
     except Exception as exc:  # scipy raises several types for truncated / non-MAT files
@@ -374,7 +375,8 @@ def _load_test(path: Path) -> BBCAnnotations:
     frames = _frames_from_mat(entry[frame_name], path, f"results.{frame_name}")
     videos = _frames_from_mat(entry[video_name], path, f"results.{video_name}")
     if len(videos) != len(frames):
-        raise ValueError(f"{path}: results.{frame_name} has {len(frames)} entries but results.{video_name} {len(videos)}")
+        raise ValueError(f"{path}: results.{frame_name} has {len(frames)} entries but results.{video_name} "
+                         f"{len(videos)}")
     joints = _joints_from_mat(gt, len(frames), path, "results.gt")
     return BBCAnnotations(videos, frames, joints)
 

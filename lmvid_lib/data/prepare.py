@@ -241,8 +241,8 @@ def _build_bbc(src: Path, scratch: Path, opts: BBCOptions, progress: bool):
             "(videos 16-20); frames are the annotated frames only, each cropped around its own keypoints "
             f"({opts.margin:g} px from the centre of their box)")
     if opts.video_crop_splits:
-        rule += (f"; <split>{bbc.VIDEO_CROP_SUFFIX} = the same frames with one crop per video ({opts.video_margin:g} px "
-                 "beyond the box of all its keypoints), for training only")
+        rule += (f"; <split>{bbc.VIDEO_CROP_SUFFIX} = the same frames with one crop per video "
+                 f"({opts.video_margin:g} px beyond the box of all its keypoints), for training only")
     return splits, {"split_rule": rule, "frame_size_source": list(frame_hw) if frame_hw else None}, bbc.JOINT_NAMES
 
 
@@ -295,8 +295,8 @@ def _build_kth(src: Path, scratch: Path, opts: KTHOptions, progress: bool):
                 ranges_meta.append([first, last])
         builder.meta = {"ranges": ranges_meta, "actions": [kth.action_of(n.split("#")[0]) for n in builder.video_names]}
         splits[split] = builder.videoset()
-    rule = (f"persons {kth.describe_split(opts.convention)} ({opts.convention.upper()} convention); one stored video per "
-            "00sequences.txt subsequence (1-based inclusive ranges), grayscale, plain resize")
+    rule = (f"persons {kth.describe_split(opts.convention)} ({opts.convention.upper()} convention); one stored video "
+            "per 00sequences.txt subsequence (1-based inclusive ranges), grayscale, plain resize")
     return splits, {"split_rule": rule, "sequences_file": str(seq_path.resolve())}, []
 
 
@@ -323,14 +323,16 @@ def describe(dataset: str, data_root: str | Path) -> str:
     if index.get("dataset") != dataset:
         raise ValueError(f"{data_root} holds a prepared {index.get('dataset')!r} set, not {dataset!r}")
     prov = index.get("provenance", {})
-    lines = [f"**{dataset}** prepared at `{data_root}`", "", "| split | videos | frames | frame shape | keypoints |",
-             "|---|---:|---:|---|---|"]
+    lines = [f"**{dataset}** prepared at `{data_root}`", "",
+             "| split | videos | frames | frame shape | keypoints | crop |", "|---|---:|---:|---|---|---|"]
     for name, s in index["splits"].items():
         shape = "x".join(str(v) for v in s["frame_shape"])
-        lines.append(f"| {name} | {s['n_videos']} | {s['n_frames']} | {shape} | {'yes' if s['has_keypoints'] else 'no'} |")
+        keypoints, crop = "yes" if s["has_keypoints"] else "no", s.get("crop_mode") or "-"
+        lines.append(f"| {name} | {s['n_videos']} | {s['n_frames']} | {shape} | {keypoints} | {crop} |")
     lines += ["", f"- source: `{prov.get('source')}`", f"- split rule: {prov.get('split_rule')}",
               f"- options: `{json.dumps(prov.get('options'), sort_keys=True)}`",
-              f"- tool: {prov.get('tool')} (tool version {prov.get('tool_version')}, lmvid {index.get('lmvid_version')})"]
+              (f"- tool: {prov.get('tool')} (tool version {prov.get('tool_version')}, "
+               f"lmvid {index.get('lmvid_version')})")]
     if index.get("keypoint_names"):
         lines.append(f"- keypoints: {', '.join(index['keypoint_names'])}")
     return "\n".join(lines)

@@ -2,7 +2,8 @@
 
 Layout of a prepared dataset folder::
 
-    <root>/index.json             {"format": "lmvid-videos", "format_version": 1, "dataset": ..., "splits": {split: {...}},
+    <root>/index.json             {"format": "lmvid-videos", "format_version": 1, "dataset": ...,
+                                   "splits": {split: {n_frames, n_videos, frame_shape, has_keypoints, crop_mode}},
                                    "keypoint_names": [...], "provenance": {...}, "lmvid_version": ...}
     <root>/<split>/frames.npy         uint8 [M,H,W,C]  every stored frame, videos concatenated, in time order
     <root>/<split>/video_starts.npy   int64 [V+1]      video v is frames[starts[v]:starts[v+1]]
@@ -175,7 +176,8 @@ def read_index(root: str | Path) -> dict[str, Any]:
         raise FileNotFoundError(f"{root} is not a prepared lmvid dataset (no index.json); prepare it first")
     index = json.loads(path.read_text())
     if index.get("format") != FORMAT or index.get("format_version") != FORMAT_VERSION:
-        raise ValueError(f"{path}: format {index.get('format')} v{index.get('format_version')}, expected {FORMAT} v{FORMAT_VERSION}")
+        raise ValueError(f"{path}: format {index.get('format')} v{index.get('format_version')}, "
+                         f"expected {FORMAT} v{FORMAT_VERSION}")
     return index
 
 

@@ -117,7 +117,8 @@ def crop_centred_to_original(points: Any, crops: Any, crop_size: int) -> np.ndar
 def to_eval_pixels(points: Any, eval_scale: str, crop_size: int, crops: Any = None) -> np.ndarray:
     """Crop-centred points [N,P,2] -> the pixel units in which accuracy is measured (see the module docstring).
 
-    "crop": unchanged (pixels of the crop_size crop); "original": original-frame pixels (needs `crops`, a CropTransform);
+    "crop": unchanged (pixels of the crop_size crop); "original": original-frame pixels (needs `crops`, a
+    CropTransform);
     "half_original": `0.5 * (p - 1) + 1` of 1-based original pixels (the BBC Pose evaluation's scale).
     """
     if eval_scale not in EVAL_SCALES:
