@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from fixtures_real import write_bbc
 
+from lmvid_lib import landmarks
 from lmvid_lib.data import bbc, store
 from lmvid_lib.data.prepare import prepare_bbc
 from lmvid_lib.eval import keypoints as kp
@@ -28,6 +30,42 @@ def _original_joints(videos: store.VideoSet, truth: dict) -> np.ndarray:
     """[M,7,2] the annotated joints (0-based original pixels) of every stored frame, from what the fixture wrote."""
     vids = np.repeat(videos.video_ids, videos.lengths)
     return np.stack([truth[(int(v), int(f))] for v, f in zip(vids, videos.frame_numbers)])
+
+
+# ----------------------------------------------------------------------------------------------------- coordinates
+def test_normalised_to_crop_pixels_agrees_with_the_landmarks_convention():
+    mu = torch.tensor([[[-1.0, 1.0], [0.0, 0.0], [-1 + 1 / 64, -1 + 3 / 64]]])  # edge, centre, pixel (0, 1) centres
+    cc = scales.landmarks_to_crop_centred(mu, 64)
+    np.testing.assert_allclose(cc[0, 1], [0, 0])
+    np.testing.assert_allclose(cc[0, 0], [-32, 32])  # image edges are at +-crop_size/2
+    pix = scales.crop_centred_to_pixels(cc, 64)
+    np.testing.assert_allclose(pix, landmarks.norm_to_pixel(mu, 64, 64).numpy(), atol=1e-6)
+    np.testing.assert_allclose(pix[0, 2], [0, 1], atol=1e-6)
+    # Keypoints in pixels of a 32x32 stored frame measured in a 128 crop: the frame centre maps to 0, scale x4.
+    np.testing.assert_allclose(scales.pixels_to_crop_centred([[15.5, 15.5], [0, 31]], 32, 128), [[0, 0], [-62, 62]])
+
+
+def test_round_trip_normalised_crop_original_and_back():
+    rng = np.random.default_rng(2)
+    joints = rng.uniform(100, 500, size=(4, 7, 2))
+    crops = bbc.evaluation_crop(joints, margin=150, out_size=128)  # batched: one crop per frame
+    mu = rng.uniform(-1, 1, size=(4, 10, 2))
+    original = scales.crop_centred_to_original(scales.landmarks_to_crop_centred(mu, 64), crops, 64)
+    # Normalised -1/+1 are the crop edges, +-150 px from the centre of the joints' box in the original frame.
+    centre = (joints.min(axis=1) + joints.max(axis=1)) / 2
+    np.testing.assert_allclose(original, centre[:, None] + 150 * mu)
+    back = crops.to_crop(original) * (2 / 128)
+    np.testing.assert_allclose(back, mu, atol=1e-12)
+    # to_crop_pixels of the BBC crop and ours agree at the crop's own resolution.
+    np.testing.assert_allclose(crops.to_crop_pixels(original), scales.crop_centred_to_pixels(mu * 64, 128), atol=1e-9)
+    half = scales.to_eval_pixels(scales.landmarks_to_crop_centred(mu, 64), "half_original", 64, crops)
+    np.testing.assert_allclose(half, 0.5 * ((original + 1) - 1) + 1)  # 1-based, halved: the BBC evaluation's convention
+    with pytest.raises(ValueError, match="crops holds 4 crops for N=3 samples"):
+        scales.crop_centred_to_original(mu[:3], crops, 64)
+    with pytest.raises(ValueError, match="needs the per-frame crops"):
+        scales.to_eval_pixels(mu, "original", 128)
+    one = bbc.CropTransform(200.0, 100.0, 50.0, 128)
+    np.testing.assert_allclose(scales.crop_centred_to_original(np.zeros((2, 1, 2)), one, 128), [[[200, 100]]] * 2)
 
 
 # ------------------------------------------------------------------------------------------------ hand-made values
@@ -158,3 +196,33 @@ def test_store_keeps_the_crops_of_every_frame(prepared, tmp_path):
     with pytest.raises(ValueError, match=r"crops must be \[M=1,3\]"):
         store.VideoSet(np.asarray(videos.frames), videos.video_starts, videos.video_ids, videos.frame_numbers,
                        crops=np.zeros((1, 2)))
+
+
+def test_evaluate_run_scores_a_run_trained_on_video_crops_at_half_original_on_per_frame_crops(tmp_path, one_thread):
+    from lmvid_lib.train import train_factorization
+
+    root = tmp_path / "src"
+    truth = write_bbc(root, FRAMES, TEST)
+    data = prepare_bbc(root, tmp_path / "prepared", progress=False, out_size=32, splits=("train", "test"),
+                       video_crop_splits=("train",))
+    train_cfg = {
+        "model": {"image_size": 16, "n_landmarks": 3, "appearance_channels": 4, "pose_widths": [4, 8],
+                  "appearance_width": 4, "decoder_widths": [8, 8], "decoder_resolution": 8,
+                  "decoder_max_resolution": 16, "spade_hidden": 4},
+        "loss": {"perceptual": "none", "lambda_adv": 0.0}, "augment": {"temporal_min": 1, "temporal_max": 3},
+        "dataset": "bbc", "data_root": str(data), "split": "train_video", "steps": 1, "batch_size": 4,
+        "progress": False,
+    }
+    run_dir = tmp_path / "runs"
+    run = train_factorization(train_cfg, run_dir)["run"]
+    cfg = kp.KeypointEvalConfig(eval_scale="auto", threshold=6.0)
+    result = kp.evaluate_run(run, run_dir, ["test"], cfg, baseline="mean_pose")
+    assert result.config["eval_scale"] == "half_original"  # "auto" on BBC Pose
+    test = store.open_split(data, "test")
+    np.testing.assert_allclose(result.splits["test"].gt, 0.5 * _original_joints(test, truth) + 1, atol=1e-2)
+    # Fitted on the per-frame "train" split, not on the video crops the model trained on.
+    expected = kp.evaluate_mean_pose(store.open_split(data, "train"), {"test": test}, cfg.for_dataset("bbc"))
+    np.testing.assert_allclose(result.splits["test"].pred, expected.splits["test"].pred)
+    learned = kp.evaluate_run(run, run_dir, ["test"], kp.KeypointEvalConfig(eval_scale="half_original"),
+                              progress=False)
+    assert learned.splits["test"].pred.shape == (5, 7, 2)
