@@ -176,7 +176,7 @@ def test_protocol_crops_demand_the_same_per_frame_crop_on_every_split(prepared, 
                               videos.keypoints, crops, meta={**videos.meta, **meta})
 
     video_copy = variant(train, train.crops, crop_mode="video")
-    with pytest.raises(ValueError, match="split 'train' holds crop_mode 'video'.*per-frame split"):
+    with pytest.raises(ValueError, match="split 'train' holds crop_mode 'video', not 'frame'.*per-frame split"):
         scales.protocol_crops({"train": video_copy, "test": test}, index)
     with pytest.raises(ValueError, match="cropped the same way.*'train': \\(100"):
         scales.protocol_crops({"train": variant(train, train.crops, crop_margin=100), "test": test}, index)

@@ -58,9 +58,9 @@ def protocol_crops(sets: Mapping[str, VideoSet], indices: Mapping[str, np.ndarra
             continue
         meta = videos.meta
         if meta.get("crop_mode") != "frame":
-            raise ValueError(f"split {name!r} holds crop_mode {meta.get('crop_mode')!r} (one crop per video, a "
-                             "training-only copy such as 'train_video'); the keypoint protocol fits and scores on "
-                             "frames each cropped around its own keypoints: evaluate on the per-frame split "
+            raise ValueError(f"split {name!r} holds crop_mode {meta.get('crop_mode')!r}, not 'frame' (e.g. a "
+                             "training-only copy with one crop per video, 'train_video'); the protocol fits and "
+                             "scores on frames each cropped around its own keypoints: evaluate on the per-frame split "
                              "(`lmvid_lib.data.bbc.frame_crop_split`)")
         kinds[name] = (meta.get("crop_margin"), meta.get("crop_out_size"))
         crops[name] = CropTransform.from_array(np.asarray(videos.crops)[indices[name]], int(meta["crop_out_size"]))
@@ -117,9 +117,8 @@ def crop_centred_to_original(points: Any, crops: Any, crop_size: int) -> np.ndar
 def to_eval_pixels(points: Any, eval_scale: str, crop_size: int, crops: Any = None) -> np.ndarray:
     """Crop-centred points [N,P,2] -> the pixel units in which accuracy is measured (see the module docstring).
 
-    "crop": unchanged (pixels of the crop_size crop); "original": original-frame pixels (needs `crops`, a
-    CropTransform);
-    "half_original": `0.5 * (p - 1) + 1` of 1-based original pixels (the BBC Pose evaluation's scale).
+    "crop": unchanged (pixels of the crop_size crop); "original": original-frame pixels through `crops` (a
+    CropTransform, one crop or one per sample); "half_original": `0.5 * (p - 1) + 1` of 1-based original pixels.
     """
     if eval_scale not in EVAL_SCALES:
         raise ValueError(f"eval_scale must be one of {EVAL_SCALES} (resolve 'auto' first), got {eval_scale!r}")
@@ -131,5 +130,5 @@ def to_eval_pixels(points: Any, eval_scale: str, crop_size: int, crops: Any = No
                          "have none: data rendered at its crop size (the embedded signer) has no original frames, its "
                          "pixels are crop pixels; use eval_scale 'crop' or 'auto'")
     original = crop_centred_to_original(pts, crops, crop_size)
-    # The follow-up code's 0.5 * (p - 1) + 1 is on 1-based pixels p = p0 + 1, i.e. 0.5 * p0 + 1 on our 0-based p0.
+    # The BBC evaluation's 0.5 * (p - 1) + 1 is on 1-based pixels p = p0 + 1, i.e. 0.5 * p0 + 1 on our 0-based p0.
     return original if eval_scale == "original" else 0.5 * original + 1.0
