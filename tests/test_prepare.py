@@ -134,8 +134,10 @@ def test_cli_prepare_and_describe(tmp_path, capsys):
 
 def test_cli_tuple_and_optional_options(tmp_path):
     args = vars(cli.build_parser().parse_args(
-        ["prepare", "bbc", "--src", "s", "--dst", "d", "--splits", "train", "val", "--out-size", "64"]))
+        ["prepare", "bbc", "--src", "s", "--dst", "d", "--splits", "train", "val", "--out-size", "64",
+         "--video-crop-splits", "train", "--margin", "120"]))
     assert args["splits"] == ["train", "val"] and args["out_size"] == 64
+    assert args["video_crop_splits"] == ["train"] and args["margin"] == 120.0
     args = vars(cli.build_parser().parse_args(["prepare", "bair", "--src", "s", "--dst", "d", "--max-files", "2"]))
     assert args["max_files"] == 2 and "camera" not in args
 
