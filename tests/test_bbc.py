@@ -49,9 +49,9 @@ def test_round_trips_numpy_torch_and_batched():
     np.testing.assert_allclose(bbc.CropTransform.from_array(crops.as_array(), 128).to_crop(joints), inside)
 
 
-def test_training_crop_keeps_every_keypoint_of_the_video_inside_with_the_margin():
+def test_video_crop_keeps_every_keypoint_of_the_video_inside_with_the_margin():
     video = RNG.uniform([50, 80], [400, 300], (30, 7, 2))
-    crop = bbc.training_crop(video, margin=60, out_size=128)
+    crop = bbc.video_crop(video, margin=60, out_size=128)
     inside = crop.to_crop(video)
     scale = 128 / (2 * crop.half_size)
     assert np.abs(inside).max() == pytest.approx(64 - 60 * scale)
@@ -115,31 +115,69 @@ def test_load_annotations_matches_what_was_written(bbc_root, split, videos):
         np.testing.assert_allclose(j, truth[(v, f)], atol=1e-12)
 
 
-def test_prepared_split_holds_the_cropped_frames_and_crop_pixel_keypoints(bbc_root, tmp_path):
+def _expected_split(root, truth, videos, crop_of):
+    """Check a prepared split against the source: frames, keypoints and crops.npy built with `crop_of(joints [n,7,2])`
+    (batched crops) from each video's annotated frames, in frame order."""
+    for v in range(videos.n_videos):
+        vid = int(videos.video_ids[v])
+        sl = slice(videos.video_starts[v], videos.video_starts[v + 1])
+        numbers = videos.frame_numbers[sl]
+        assert numbers.tolist() == sorted((FRAMES | TEST)[vid])  # annotated frames, in frame order
+        joints = np.stack([truth[(vid, f)] for f in numbers])
+        expected = crop_of(joints)
+        np.testing.assert_allclose(videos.crops[sl], expected.as_array(), atol=1e-12)
+        np.testing.assert_allclose(videos.keypoints[sl], expected.to_crop_pixels(joints), atol=1e-3)
+        images = np.stack([bbc.read_frame(bbc.frame_path(root, vid, f)) for f in numbers])
+        np.testing.assert_array_equal(videos.frames[sl], expected.crop_image(images))
+
+
+def test_fit_and_test_frames_are_cropped_the_same_way_each_around_its_own_keypoints(bbc_root, tmp_path):
     root, truth = bbc_root
     dst = prepare_bbc(root, tmp_path / "prepared", progress=False)
+    index = store.read_index(dst)
     for split in ("train", "val", "test"):
         videos = store.open_split(dst, split)
-        crops = bbc.stored_crops(videos)
-        ann = bbc.load_annotations(root, split)
-        assert videos.keypoint_names == bbc.JOINT_NAMES
-        assert videos.frames.shape[1:] == (128, 128, 3)
-        for v in range(videos.n_videos):
-            vid = int(videos.video_ids[v])
-            sl = slice(videos.video_starts[v], videos.video_starts[v + 1])
-            numbers = videos.frame_numbers[sl]
-            assert numbers.tolist() == sorted((FRAMES | TEST)[vid])  # annotated frames, in frame order
-            joints = np.stack([truth[(vid, f)] for f in numbers])
-            expected_crop = (bbc.training_crop(ann.joints[ann.video_ids == vid]) if split != "test"
-                             else bbc.evaluation_crop(joints))
-            np.testing.assert_allclose(crops.as_array()[sl], np.broadcast_to(expected_crop.as_array(), (len(numbers), 3)),
-                                       atol=1e-4)
-            np.testing.assert_allclose(videos.keypoints[sl], expected_crop.to_crop_pixels(joints), atol=1e-3)
-            np.testing.assert_allclose(crops[sl.start].from_crop_pixels(videos.keypoints[sl.start]), joints[0], atol=1e-2)
-            images = np.stack([bbc.read_frame(bbc.frame_path(root, vid, f)) for f in numbers])
-            np.testing.assert_array_equal(videos.frames[sl], expected_crop.crop_image(images) if split == "test" else
-                                          np.stack([expected_crop.crop_image(im) for im in images]))
-    assert store.read_index(dst)["provenance"]["counts"]["train"] == {"videos": 2, "frames": 4}
+        assert videos.keypoint_names == bbc.JOINT_NAMES and videos.frames.shape[1:] == (128, 128, 3)
+        meta = videos.meta
+        assert (meta["crop_mode"], meta["crop_margin"], meta["crop_out_size"]) == ("frame", 150, 128)
+        assert index["splits"][split]["crop_mode"] == "frame"
+        # The same function and margin for every split: a 300x300 px square centred on each frame's keypoint box.
+        _expected_split(root, truth, videos, lambda joints: bbc.evaluation_crop(joints, margin=150, out_size=128))
+        assert (videos.crops[:, 2] == 150).all()
+    assert sorted(index["splits"]) == ["test", "train", "val"]
+    assert index["provenance"]["counts"]["train"] == {"videos": 2, "frames": 4}
+
+
+def test_video_crops_are_extra_training_splits_beside_the_per_frame_ones(bbc_root, tmp_path):
+    root, truth = bbc_root
+    plain = prepare_bbc(root, tmp_path / "plain", progress=False, splits=("train", "test"))
+    dst = prepare_bbc(root, tmp_path / "both", progress=False, splits=("train", "test"), video_crop_splits=("train",),
+                      video_margin=40)
+    index = store.read_index(dst)
+    assert sorted(index["splits"]) == ["test", "train", "train_video"]
+    assert {s: v["crop_mode"] for s, v in index["splits"].items()} == {"train": "frame", "train_video": "video",
+                                                                       "test": "frame"}
+    per_frame, video = store.open_split(dst, "train"), store.open_split(dst, "train_video")
+    np.testing.assert_array_equal(per_frame.frames, store.open_split(plain, "train").frames)  # untouched by the option
+    assert (video.meta["crop_mode"], video.meta["crop_margin"]) == ("video", 40)
+    np.testing.assert_array_equal(video.frame_numbers, per_frame.frame_numbers)
+    for v in range(video.n_videos):  # one crop for all frames of a video, around all of the video's keypoints
+        sl = slice(video.video_starts[v], video.video_starts[v + 1])
+        assert len(np.unique(video.crops[sl], axis=0)) == 1
+    _expected_split(root, truth, video, lambda joints: bbc.CropTransform.from_array(
+        np.tile(bbc.video_crop(joints, margin=40).as_array(), (len(joints), 1)), 128))
+    assert bbc.frame_crop_split("train_video") == "train" and bbc.frame_crop_split("test") == "test"
+
+
+def test_bad_crop_options_are_named(bbc_root, tmp_path):
+    root, _ = bbc_root
+    with pytest.raises(ValueError, match="video_crop_splits.*not test"):
+        prepare_bbc(root, tmp_path / "d", progress=False, video_crop_splits=("test",))
+    with pytest.raises(ValueError, match="video_crop_splits"):
+        prepare_bbc(root, tmp_path / "d", progress=False, splits=("train",), video_crop_splits=("val",))
+    with pytest.raises(ValueError, match="prepare bbc: unknown parameter.*'train_crop'"):
+        prepare_bbc(root, tmp_path / "d", progress=False, train_crop="video")
+    assert not (tmp_path / "d").exists()
 
 
 # ------------------------------------------------------------------------------------------------------- bad input

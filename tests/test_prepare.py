@@ -1,4 +1,4 @@
-"""Preparation: idempotence, --force, failure safety, the CLI, open_prepared and describe."""
+"""Preparation: idempotence, --force, failure safety, the CLI and describe."""
 
 from __future__ import annotations
 
@@ -57,7 +57,7 @@ def test_failed_forced_reprepare_leaves_the_old_set_intact(kth_src, tmp_path):
         prepare.prepare("kth", kth_src, dst, progress=False, force=True)
     after = {p.relative_to(dst): p.read_bytes() for p in dst.rglob("*") if p.is_file()}
     assert after == before
-    videos = prepare.open_prepared("kth", dst, "train")
+    videos = store.open_split(dst, "train")
     assert videos.n_videos == 1 and videos.frames.shape == (12, 64, 64, 1)
     assert _leftovers(tmp_path) == []  # no scratch or partial folders left behind
 
@@ -103,21 +103,14 @@ def test_bad_arguments_are_named(kth_src, tmp_path):
         prepare.prepare("kth", tmp_path, tmp_path / "d", progress=False)
 
 
-def test_open_prepared_checks_the_dataset_name(kth_src, tmp_path):
-    dst = prepare.prepare("kth", kth_src, tmp_path / "p", progress=False)
-    assert prepare.open_prepared("kth", dst, "train").video_names[0] == "person01_boxing_d1#0"
-    with pytest.raises(ValueError, match="holds a prepared 'kth' set, not 'bair'"):
-        prepare.open_prepared("bair", dst, "train")
-    with pytest.raises(FileNotFoundError, match="not a prepared lmvid dataset"):
-        prepare.open_prepared("kth", tmp_path, "train")
-
-
 def test_describe_summarises_counts_shapes_and_provenance(kth_src, tmp_path):
     dst = prepare.prepare("kth", kth_src, tmp_path / "p", progress=False)
     text = prepare.describe("kth", dst)
-    assert "| train | 1 | 12 | 64x64x1 | no |" in text
-    assert "| test | 2 | 17 | 64x64x1 | no |" in text
+    assert "| train | 1 | 12 | 64x64x1 | no | - |" in text
+    assert "| test | 2 | 17 | 64x64x1 | no | - |" in text
     assert str(kth_src.resolve()) in text and "SAVP" in text
+    with pytest.raises(ValueError, match="holds a prepared 'kth' set, not 'bair'"):
+        prepare.describe("bair", dst)
 
 
 def test_cli_prepare_and_describe(tmp_path, capsys):
@@ -141,8 +134,10 @@ def test_cli_prepare_and_describe(tmp_path, capsys):
 
 def test_cli_tuple_and_optional_options(tmp_path):
     args = vars(cli.build_parser().parse_args(
-        ["prepare", "bbc", "--src", "s", "--dst", "d", "--splits", "train", "val", "--out-size", "64"]))
+        ["prepare", "bbc", "--src", "s", "--dst", "d", "--splits", "train", "val", "--out-size", "64",
+         "--video-crop-splits", "train", "--margin", "120"]))
     assert args["splits"] == ["train", "val"] and args["out_size"] == 64
+    assert args["video_crop_splits"] == ["train"] and args["margin"] == 120.0
     args = vars(cli.build_parser().parse_args(["prepare", "bair", "--src", "s", "--dst", "d", "--max-files", "2"]))
     assert args["max_files"] == 2 and "camera" not in args
 
@@ -151,9 +146,10 @@ def test_bbc_subset_of_splits(tmp_path):
     from fixtures_real import write_bbc
 
     write_bbc(tmp_path / "bbc", {1: [1, 2]})
-    dst = prepare.prepare_bbc(tmp_path / "bbc", tmp_path / "p", progress=False, splits=("train",), out_size=32,
-                              train_crop="frame")
+    dst = prepare.prepare_bbc(tmp_path / "bbc", tmp_path / "p", progress=False, splits=("train",), out_size=32)
     videos = store.open_split(dst, "train")
     assert videos.frames.shape == (2, 32, 32, 3) and videos.meta["crop_mode"] == "frame"
+    assert videos.crops.shape == (2, 3) and videos.meta["crop_out_size"] == 32
+    assert "| train | 1 | 2 | 32x32x3 | yes | frame |" in prepare.describe("bbc", dst)
     assert list(store.read_index(dst)["splits"]) == ["train"]
     assert np.isfinite(videos.keypoints).all()

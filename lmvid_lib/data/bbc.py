@@ -1,4 +1,4 @@
-"""BBC Pose: annotations from the original .mat files, frames from the original jpgs, and the crops the paper uses.
+"""BBC Pose: annotations from the original .mat files, frames from the original jpgs, and their crops.
 
 Source layout (from `bbcpose_extbbcpose_code_1.0.tgz` and the frame archives)::
 
@@ -16,28 +16,31 @@ MATLAB 1-based) and two further [1,N] fields, one for the frame number (its name
 number (its name contains 'vid'). This matches how the follow-up code reads it (`results['gt']`, then the 2nd and 3rd
 fields as frame and video). Any other layout is an error that names the field that is missing.
 
-Note for evaluation: the official BBC Pose evaluation (and the follow-up's Python port) measures the 6-pixel accuracy
-after halving coordinates, `0.5 * (x - 1) + 1`, i.e. at half the stored frame resolution.
+Crops. Paper §3.1: "we first roughly crop around the presenter in the train and test images". The crop of the
+authors' public evaluation dataset (NVlabs follow-up code, `BBCPoseLandmarkEvalDataset`), used here for every split:
+each annotated frame, fit and test alike, is cropped around its own keypoints, a square centred on their tightest box
+reaching `margin` = 150 px from that centre in each direction, resized to 128x128 (`evaluation_crop`); keypoints are
+then expressed relative to the crop. `video_crop` is an option of ours for training only: one fixed crop per video, so
+the static background stays static between the two frames of a temporal pair; `lmvid prepare bbc` writes it as extra
+splits (`<split>_video`, see `frame_crop_split`), never in place of the per-frame crops the keypoint protocol uses.
+Outside the frame we pad (zeros by default) where the authors' code clips the box, so every crop keeps its square
+aspect. Resizing uses Pillow's antialiased bilinear `resize(box=...)` (a well-kept library; no benchmark needed).
 
-Crops (paper, appendix B): the evaluation crop is a square centred on the tightest box around a frame's 7 keypoints,
-reaching `margin` = 150 px from that centre in each direction (a 300x300 box, as the follow-up code's evaluation
-dataset), resized to 128x128; keypoints are then expressed relative to the crop centre. Training uses one fixed crop per
-video (`training_crop`) so that the static background stays static between the two frames of a temporal pair.
-Outside the frame we pad (zeros by default) instead of clipping the box, so every crop keeps its square aspect.
-Resizing uses Pillow's antialiased bilinear `resize(box=...)` (a well-kept library; no benchmark needed).
+Pixel scale of the keypoint accuracy: the paper does not state it. The BBC Pose MATLAB evaluation and the authors'
+Python port measure the 6-pixel accuracy at half the original resolution, `0.5 * (p - 1) + 1` of 1-based original
+pixels; `lmvid_lib.eval.scales` maps crop pixels back through the stored crops to measure there.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import scipy.io
 from PIL import Image
-
-from lmvid_lib.data.store import VideoSet
 
 JOINT_NAMES = [
     "head",
@@ -50,6 +53,7 @@ JOINT_NAMES = [
 ]
 N_JOINTS = len(JOINT_NAMES)
 SPLIT_VIDEOS = {"train": list(range(1, 11)), "val": list(range(11, 16)), "test": list(range(16, 21))}
+VIDEO_CROP_SUFFIX = "_video"  # `lmvid prepare bbc` writes the video-crop copy of split s as s + VIDEO_CROP_SUFFIX
 BBCPOSE_FIELDS = ("videoName", "type", "source", "train_frames", "train_joints", "test_frames", "test_joints")
 
 
@@ -97,7 +101,7 @@ class CropTransform:
             raise TypeError("a single CropTransform has no len()")
         return len(self.center_x)
 
-    def __getitem__(self, i: int) -> "CropTransform":
+    def __getitem__(self, i: int) -> CropTransform:
         if not self.batched:
             raise TypeError("a single CropTransform cannot be indexed")
         return CropTransform(
@@ -170,7 +174,7 @@ class CropTransform:
         return np.stack(np.broadcast_arrays(self.center_x, self.center_y, self.half_size), axis=-1).astype(np.float64)
 
     @classmethod
-    def from_array(cls, boxes: np.ndarray, out_size: int) -> "CropTransform":
+    def from_array(cls, boxes: np.ndarray, out_size: int) -> CropTransform:
         """From `as_array()` output: [3] -> one crop, [N,3] -> batched crops."""
         boxes = np.asarray(boxes, dtype=np.float64)
         if boxes.shape[-1] != 3 or boxes.ndim > 2:
@@ -218,10 +222,12 @@ def _joint_box(joints: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, 
 
 
 def evaluation_crop(joints: np.ndarray, margin: float = 150.0, out_size: int = 128) -> CropTransform:
-    """The paper's evaluation crop (appendix B) for joints [7,2] (one crop) or [N,7,2] (batched crops).
+    """The keypoint protocol's crop of every annotated frame, fit and test alike: joints [7,2] -> one crop,
+    [N,7,2] -> batched crops (one per frame).
 
     Centre = centre of the tightest box around the frame's keypoints; the square crop reaches `margin` px from it in
-    each direction (half_size = margin); resized to out_size x out_size. Joints are 0-based original-frame pixels.
+    each direction (half_size = margin; 150 in the authors' evaluation code); resized to out_size x out_size.
+    Joints are 0-based original-frame pixels.
     """
     joints = np.asarray(joints, dtype=np.float64)
     if joints.ndim not in (2, 3) or joints.shape[-1] != 2:
@@ -235,25 +241,30 @@ def evaluation_crop(joints: np.ndarray, margin: float = 150.0, out_size: int = 1
     return CropTransform(cx, cy, np.full(len(joints), float(margin)), int(out_size))
 
 
-def training_crop(video_joints: np.ndarray, margin: float = 60.0, out_size: int = 128) -> CropTransform:
-    """One fixed crop for a whole video, from its annotated joints [N,7,2] (0-based original pixels).
+def video_crop(video_joints: np.ndarray, margin: float = 60.0, out_size: int = 128) -> CropTransform:
+    """One fixed crop for a whole video (an option of ours, for training only), from its annotated joints [N,7,2]
+    (0-based original pixels).
 
     The square is centred on the box around every annotated keypoint of the video and reaches `margin` px beyond the
-    box's longer side, so the subject stays inside in every frame (60 px, as the follow-up code's training crops,
-    keeps the scale close to the 300 px evaluation crop for a signer spanning ~250 px).
+    box's longer side, so the subject stays inside in every frame (60 px, the margin of the authors' per-frame
+    training crops, keeps the scale close to the 300 px evaluation crop for a signer spanning ~250 px).
     """
     video_joints = np.asarray(video_joints, dtype=np.float64)
     if video_joints.ndim != 3 or video_joints.shape[-1] != 2 or len(video_joints) == 0:
-        raise ValueError(f"training_crop: video_joints must be [N>0,J,2], got {video_joints.shape}")
+        raise ValueError(f"video_crop: video_joints must be [N>0,J,2], got {video_joints.shape}")
     if margin < 0:
-        raise ValueError(f"training_crop: margin must be >= 0, got {margin}")
+        raise ValueError(f"video_crop: margin must be >= 0, got {margin}")
     flat = video_joints.reshape(1, -1, 2)
     x0, y0, x1, y1 = (float(v[0]) for v in _joint_box(flat))
     half = max(x1 - x0, y1 - y0) / 2 + margin
     if half <= 0:
-        raise ValueError("training_crop: all keypoints coincide and margin is 0; the crop would be empty")
+        raise ValueError("video_crop: all keypoints coincide and margin is 0; the crop would be empty")
     return CropTransform((x0 + x1) / 2, (y0 + y1) / 2, half, int(out_size))
 
+
+def frame_crop_split(split: str) -> str:
+    """The split holding the same annotated frames cropped per frame: 'train_video' -> 'train'; others unchanged."""
+    return split.removesuffix(VIDEO_CROP_SUFFIX)
 
 # ----------------------------------------------------------------------------------------------------- annotations
 @dataclass
@@ -276,7 +287,8 @@ class BBCAnnotations:
 
 def _loadmat(path: Path) -> dict[str, Any]:
     if not path.is_file():
-        raise FileNotFoundError(f"BBC Pose: missing {path} (expected <root>/code/{path.name} from bbcpose_extbbcpose_code_1.0.tgz)")
+        raise FileNotFoundError(f"BBC Pose: missing {path} (expected <root>/code/{path.name} from "
+                                "bbcpose_extbbcpose_code_1.0.tgz)")
     try:
         return scipy.io.loadmat(path, squeeze_me=False, struct_as_record=True)
     except Exception as exc:  # scipy raises several types for truncated / non-MAT files
@@ -363,7 +375,8 @@ def _load_test(path: Path) -> BBCAnnotations:
     frames = _frames_from_mat(entry[frame_name], path, f"results.{frame_name}")
     videos = _frames_from_mat(entry[video_name], path, f"results.{video_name}")
     if len(videos) != len(frames):
-        raise ValueError(f"{path}: results.{frame_name} has {len(frames)} entries but results.{video_name} {len(videos)}")
+        raise ValueError(f"{path}: results.{frame_name} has {len(frames)} entries but results.{video_name} "
+                         f"{len(videos)}")
     joints = _joints_from_mat(gt, len(frames), path, "results.gt")
     return BBCAnnotations(videos, frames, joints)
 
@@ -388,13 +401,3 @@ def read_frame(path: Path, expected_size: tuple[int, int] | None = None) -> np.n
                          f"{expected_size[1]}x{expected_size[0]} like the other frames")
     return frame
 
-
-def stored_crops(videos: VideoSet) -> CropTransform:
-    """Batched crops [M] of a prepared BBC split (one per stored frame), to map its keypoints back to the original
-    frames: `stored_crops(v).from_crop_pixels(v.keypoints)` -> [M,7,2] original 0-based pixels."""
-    if "crop_boxes" not in videos.meta or "crop_out_size" not in videos.meta:
-        raise ValueError("this split has no crop_boxes/crop_out_size in meta.json; is it a prepared BBC Pose split?")
-    boxes = np.asarray(videos.meta["crop_boxes"], dtype=np.float64).reshape(-1, 3)
-    if len(boxes) != len(videos.frames):
-        raise ValueError(f"meta.json has {len(boxes)} crop boxes for {len(videos.frames)} frames")
-    return CropTransform.from_array(boxes, int(videos.meta["crop_out_size"]))

@@ -18,9 +18,10 @@ import dataclasses
 import json
 import shutil
 import tempfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -29,17 +30,17 @@ from lmvid_lib.config import from_dict
 from lmvid_lib.data import bair, bbc, kth, store
 
 # Bump when the prepared content changes for the same source and options, so old sets are rebuilt, not reused.
-TOOL_VERSION = 1
+TOOL_VERSION = 2  # 2: BBC train/val cropped per frame like test, crops in crops.npy
 DATASETS = ("bbc", "bair", "kth")
 
 
 # --------------------------------------------------------------------------------------------------------- options
 @dataclass
 class BBCOptions:
-    out_size: int = 128  # crop resolution (paper: 128x128)
-    eval_margin: float = 150.0  # test crops: px from the keypoint-box centre (paper appendix B)
-    train_margin: float = 60.0  # train/val crops: px beyond the box around all keypoints of the video
-    train_crop: str = "video"  # train/val: "video" = one fixed crop per video, "frame" = the evaluation crop per frame
+    out_size: int = 128  # crop resolution (the paper's 128x128)
+    margin: float = 150.0  # every split, per frame: px from the keypoint-box centre (authors' evaluation crop)
+    video_crop_splits: tuple[str, ...] = ()  # also write <split>_video, one crop per video, for training only (ours)
+    video_margin: float = 60.0  # video crops: px beyond the box around all keypoints of the video
     pad: str = "zeros"  # outside the frame: "zeros" or "edge"
     splits: tuple[str, ...] = ("train", "val", "test")
 
@@ -100,7 +101,8 @@ class SplitBuilder:
         if keypoints is not None:
             self.keypoints.append(np.asarray(keypoints, dtype=np.float32))
 
-    def videoset(self, keypoint_names: list[str] | None = None) -> store.VideoSet:
+    def videoset(self, keypoint_names: list[str] | None = None, crops: np.ndarray | None = None) -> store.VideoSet:
+        """The split as written so far; `crops` [M,3]: where each frame was cropped from its original (store format)."""
         if self.frame_shape is None:
             raise ValueError(f"{self.path.name.split('.')[0]}: no frames were read; nothing to prepare")
         shape = (self.n_frames, *self.frame_shape)
@@ -112,6 +114,7 @@ class SplitBuilder:
             video_ids=np.array(self.video_ids, dtype=np.int64),
             frame_numbers=np.concatenate(self.frame_numbers) if self.frame_numbers else np.zeros(0, np.int64),
             keypoints=np.concatenate(self.keypoints) if self.keypoints else None,
+            crops=crops,
             keypoint_names=list(keypoint_names or []),
             video_names=self.video_names,
             meta=self.meta,
@@ -174,7 +177,7 @@ def _run(dataset: str, src: str | Path, dst: str | Path, options: Any, force: bo
             "options": opts,
             "tool": f"lmvid prepare {dataset}",
             "tool_version": TOOL_VERSION,
-            "counts": {name: {"videos": int(v.n_videos), "frames": int(len(v.frames))} for name, v in splits.items()},
+            "counts": {name: {"videos": int(v.n_videos), "frames": len(v.frames)} for name, v in splits.items()},
             **provenance,
         }
         store.write_dataset(dst, dataset, splits, provenance, keypoint_names)
@@ -182,46 +185,64 @@ def _run(dataset: str, src: str | Path, dst: str | Path, options: Any, force: bo
 
 
 # ------------------------------------------------------------------------------------------------------------ BBC
-def _build_bbc(src: Path, scratch: Path, opts: BBCOptions, progress: bool):
-    if opts.train_crop not in ("video", "frame"):
-        raise ValueError(f"BBCOptions.train_crop must be 'video' or 'frame', got {opts.train_crop!r}")
+def _bbc_crops(joints: np.ndarray, mode: str, opts: BBCOptions) -> bbc.CropTransform:
+    """Batched crops of one video's annotated frames, joints [n,7,2]: per frame ("frame") or one per video."""
+    if mode == "frame":
+        return bbc.evaluation_crop(joints, opts.margin, opts.out_size)
+    fixed = bbc.video_crop(joints, opts.video_margin, opts.out_size)
+    return bbc.CropTransform.from_array(np.tile(fixed.as_array(), (len(joints), 1)), opts.out_size)
+
+
+def _check_bbc_options(opts: BBCOptions) -> None:
     unknown = set(opts.splits) - set(bbc.SPLIT_VIDEOS)
     if unknown or not opts.splits:
         raise ValueError(f"BBCOptions.splits must be a non-empty subset of {list(bbc.SPLIT_VIDEOS)}, got {opts.splits}")
+    if not set(opts.video_crop_splits) <= set(opts.splits) - {"test"}:
+        raise ValueError(f"BBCOptions.video_crop_splits must name training splits among splits {list(opts.splits)} "
+                         f"(not test), got {opts.video_crop_splits}")
+
+
+def _build_bbc(src: Path, scratch: Path, opts: BBCOptions, progress: bool):
+    _check_bbc_options(opts)
     annotations = {split: bbc.load_annotations(src, split) for split in opts.splits}  # all .mat errors before any jpg
     frame_hw: tuple[int, int] | None = None
     splits = {}
     for split, ann in annotations.items():
-        builder = SplitBuilder(scratch, split, (opts.out_size, opts.out_size, 3))
-        per_frame = split == "test" or opts.train_crop == "frame"
-        boxes = []
+        modes = {split: "frame"}  # stored split -> its crop; every frame is read once and cropped for each
+        if split in opts.video_crop_splits:
+            modes[split + bbc.VIDEO_CROP_SUFFIX] = "video"
+        builders = {name: SplitBuilder(scratch, name, (opts.out_size, opts.out_size, 3)) for name in modes}
+        boxes: dict[str, list[np.ndarray]] = {name: [] for name in modes}
         bar = tqdm(total=len(ann), desc=f"bbc {split}", unit="frame", disable=not progress)
         for vid, rows in ann.videos():
-            builder.start_video(f"video{vid}", vid)
             joints = ann.joints[rows]
-            if per_frame:
-                crops = bbc.evaluation_crop(joints, opts.eval_margin, opts.out_size)
-            else:
-                fixed = bbc.training_crop(joints, opts.train_margin, opts.out_size)
-                crops = bbc.CropTransform.from_array(np.tile(fixed.as_array(), (len(rows), 1)), opts.out_size)
+            crops = {name: _bbc_crops(joints, mode, opts) for name, mode in modes.items()}
+            for name in modes:
+                builders[name].start_video(f"video{vid}", vid)
+                boxes[name].append(crops[name].as_array())
             for k, row in enumerate(rows):
                 frame = bbc.read_frame(bbc.frame_path(src, vid, ann.frame_ids[row]), frame_hw)
                 frame_hw = frame.shape[:2]
-                crop = crops[k]
-                builder.add_frames(crop.crop_image(frame, opts.pad)[None], ann.frame_ids[row : row + 1],
-                                   crop.to_crop_pixels(joints[k])[None])
+                for name in modes:
+                    crop = crops[name][k]
+                    builders[name].add_frames(crop.crop_image(frame, opts.pad)[None], ann.frame_ids[row : row + 1],
+                                              crop.to_crop_pixels(joints[k])[None])
                 bar.update()
-            boxes.append(crops.as_array())
         bar.close()
-        builder.meta = {
-            "crop_mode": "frame" if per_frame else "video",
-            "crop_boxes": np.concatenate(boxes).round(4).tolist() if boxes else [],
-            "crop_out_size": opts.out_size,
-            "source_frame_hw": list(frame_hw) if frame_hw else None,
-        }
-        splits[split] = builder.videoset(bbc.JOINT_NAMES)
+        for name, mode in modes.items():
+            builders[name].meta = {
+                "crop_mode": mode,
+                "crop_margin": opts.margin if mode == "frame" else opts.video_margin,
+                "crop_out_size": opts.out_size,
+                "source_frame_hw": list(frame_hw) if frame_hw else None,
+            }
+            splits[name] = builders[name].videoset(bbc.JOINT_NAMES, np.concatenate(boxes[name] or [np.zeros((0, 3))]))
     rule = ("train = bbcpose.mat train_frames of videos 1-10, val = videos 11-15, test = results.mat ground truth "
-            "(videos 16-20); frames are the annotated frames only")
+            "(videos 16-20); frames are the annotated frames only, each cropped around its own keypoints "
+            f"({opts.margin:g} px from the centre of their box)")
+    if opts.video_crop_splits:
+        rule += (f"; <split>{bbc.VIDEO_CROP_SUFFIX} = the same frames with one crop per video "
+                 f"({opts.video_margin:g} px beyond the box of all its keypoints), for training only")
     return splits, {"split_rule": rule, "frame_size_source": list(frame_hw) if frame_hw else None}, bbc.JOINT_NAMES
 
 
@@ -274,8 +295,8 @@ def _build_kth(src: Path, scratch: Path, opts: KTHOptions, progress: bool):
                 ranges_meta.append([first, last])
         builder.meta = {"ranges": ranges_meta, "actions": [kth.action_of(n.split("#")[0]) for n in builder.video_names]}
         splits[split] = builder.videoset()
-    rule = (f"persons {kth.describe_split(opts.convention)} ({opts.convention.upper()} convention); one stored video per "
-            "00sequences.txt subsequence (1-based inclusive ranges), grayscale, plain resize")
+    rule = (f"persons {kth.describe_split(opts.convention)} ({opts.convention.upper()} convention); one stored video "
+            "per 00sequences.txt subsequence (1-based inclusive ranges), grayscale, plain resize")
     return splits, {"split_rule": rule, "sequences_file": str(seq_path.resolve())}, []
 
 
@@ -296,28 +317,22 @@ def prepare(dataset: str, src: str | Path, dst: str | Path, force: bool = False,
 
 
 # ------------------------------------------------------------------------------------------------------- reading
-def open_prepared(dataset: str, data_root: str | Path, split: str) -> store.VideoSet:
-    """Open `split` of the prepared set at `data_root`, checking it holds `dataset`."""
-    index = store.read_index(data_root)
-    if index.get("dataset") != dataset:
-        raise ValueError(f"{data_root} holds a prepared {index.get('dataset')!r} set, not {dataset!r}")
-    return store.open_split(data_root, split)
-
-
 def describe(dataset: str, data_root: str | Path) -> str:
     """Markdown summary of a prepared set: counts and frame size per split, provenance."""
     index = store.read_index(data_root)
     if index.get("dataset") != dataset:
         raise ValueError(f"{data_root} holds a prepared {index.get('dataset')!r} set, not {dataset!r}")
     prov = index.get("provenance", {})
-    lines = [f"**{dataset}** prepared at `{data_root}`", "", "| split | videos | frames | frame shape | keypoints |",
-             "|---|---:|---:|---|---|"]
+    lines = [f"**{dataset}** prepared at `{data_root}`", "",
+             "| split | videos | frames | frame shape | keypoints | crop |", "|---|---:|---:|---|---|---|"]
     for name, s in index["splits"].items():
         shape = "x".join(str(v) for v in s["frame_shape"])
-        lines.append(f"| {name} | {s['n_videos']} | {s['n_frames']} | {shape} | {'yes' if s['has_keypoints'] else 'no'} |")
+        keypoints, crop = "yes" if s["has_keypoints"] else "no", s.get("crop_mode") or "-"
+        lines.append(f"| {name} | {s['n_videos']} | {s['n_frames']} | {shape} | {keypoints} | {crop} |")
     lines += ["", f"- source: `{prov.get('source')}`", f"- split rule: {prov.get('split_rule')}",
               f"- options: `{json.dumps(prov.get('options'), sort_keys=True)}`",
-              f"- tool: {prov.get('tool')} (tool version {prov.get('tool_version')}, lmvid {index.get('lmvid_version')})"]
+              (f"- tool: {prov.get('tool')} (tool version {prov.get('tool_version')}, "
+               f"lmvid {index.get('lmvid_version')})")]
     if index.get("keypoint_names"):
         lines.append(f"- keypoints: {', '.join(index['keypoint_names'])}")
     return "\n".join(lines)

@@ -2,14 +2,21 @@
 
 Layout of a prepared dataset folder::
 
-    <root>/index.json             {"format": "lmvid-videos", "format_version": 1, "dataset": ..., "splits": {split: {...}},
+    <root>/index.json             {"format": "lmvid-videos", "format_version": 1, "dataset": ...,
+                                   "splits": {split: {n_frames, n_videos, frame_shape, has_keypoints, crop_mode}},
                                    "keypoint_names": [...], "provenance": {...}, "lmvid_version": ...}
     <root>/<split>/frames.npy         uint8 [M,H,W,C]  every stored frame, videos concatenated, in time order
     <root>/<split>/video_starts.npy   int64 [V+1]      video v is frames[starts[v]:starts[v+1]]
     <root>/<split>/video_ids.npy      int64 [V]        identity of each video (actor / scene / person)
     <root>/<split>/frame_numbers.npy  int64 [M]        original frame number of each stored frame
     <root>/<split>/keypoints.npy      float32 [M,J,2]  (optional) x, y in 0-based pixels of the stored frame; NaN = none
-    <root>/<split>/meta.json          {"video_names": [...], ...}
+    <root>/<split>/crops.npy          float64 [M,3]    (optional) where each stored frame was cropped from its original
+                                                       frame: centre x, centre y, half side, in 0-based original pixels
+    <root>/<split>/meta.json          {"video_names": [...], ...}; with crops also "crop_mode" ("frame": each frame
+                                      cropped around its own keypoints, "video": one crop per video), "crop_margin",
+                                      "crop_out_size" (the stored side) and "source_frame_hw"
+
+Datasets rendered at their stored size (the embedded stand-ins) have no crops.npy: their pixels are the only pixels.
 
 `frames.npy` is opened as a read-only memmap, so a split larger than memory still trains. The whole folder is written
 with `lmvid_lib.io.atomic_dir`: `index.json` exists only in a complete set, and an interrupted write leaves the previous
@@ -19,9 +26,10 @@ set untouched.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -41,6 +49,7 @@ class VideoSet:
     video_ids: np.ndarray  # int64 [V]
     frame_numbers: np.ndarray  # int64 [M]
     keypoints: np.ndarray | None = None  # float32 [M,J,2]
+    crops: np.ndarray | None = None  # float64 [M,3]: (centre x, centre y, half side) in the original frame
     keypoint_names: list[str] = field(default_factory=list)
     video_names: list[str] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
@@ -58,6 +67,8 @@ class VideoSet:
             raise ValueError(f"frame_numbers has {len(self.frame_numbers)} entries for {m} frames")
         if self.keypoints is not None and (self.keypoints.shape[0] != m or self.keypoints.shape[-1] != 2):
             raise ValueError(f"keypoints must be [M={m},J,2], got {self.keypoints.shape}")
+        if self.crops is not None and tuple(self.crops.shape) != (m, 3):
+            raise ValueError(f"crops must be [M={m},3] (centre x, centre y, half side), got {self.crops.shape}")
         if not self.video_names:
             self.video_names = [str(i) for i in range(self.n_videos)]
 
@@ -96,7 +107,7 @@ class VideoSet:
         keypoint_names: list[str] | None = None,
         video_names: list[str] | None = None,
         meta: dict[str, Any] | None = None,
-    ) -> "VideoSet":
+    ) -> VideoSet:
         """From equal-length clips: frames [N,T,H,W,C], keypoints [N,T,J,2], video_ids [N]."""
         n, t = frames.shape[:2]
         return cls(
@@ -120,12 +131,15 @@ def write_split(folder: Path, videos: VideoSet) -> dict[str, Any]:
     np.save(folder / "frame_numbers.npy", np.asarray(videos.frame_numbers, dtype=np.int64))
     if videos.keypoints is not None:
         np.save(folder / "keypoints.npy", np.asarray(videos.keypoints, dtype=np.float32))
+    if videos.crops is not None:
+        np.save(folder / "crops.npy", np.asarray(videos.crops, dtype=np.float64))
     (folder / "meta.json").write_text(json.dumps({"video_names": videos.video_names, **videos.meta}, indent=1))
     return {
-        "n_frames": int(len(videos.frames)),
+        "n_frames": len(videos.frames),
         "n_videos": int(videos.n_videos),
         "frame_shape": [int(s) for s in videos.frames.shape[1:]],
         "has_keypoints": videos.keypoints is not None,
+        "crop_mode": videos.meta.get("crop_mode") if videos.crops is not None else None,
     }
 
 
@@ -162,7 +176,8 @@ def read_index(root: str | Path) -> dict[str, Any]:
         raise FileNotFoundError(f"{root} is not a prepared lmvid dataset (no index.json); prepare it first")
     index = json.loads(path.read_text())
     if index.get("format") != FORMAT or index.get("format_version") != FORMAT_VERSION:
-        raise ValueError(f"{path}: format {index.get('format')} v{index.get('format_version')}, expected {FORMAT} v{FORMAT_VERSION}")
+        raise ValueError(f"{path}: format {index.get('format')} v{index.get('format_version')}, "
+                         f"expected {FORMAT} v{FORMAT_VERSION}")
     return index
 
 
@@ -181,7 +196,7 @@ def open_split(root: str | Path, split: str, mmap: bool = True) -> VideoSet:
     if split not in index["splits"]:
         raise KeyError(f"{root}: no split {split!r}; has {sorted(index['splits'])}")
     folder = root / split
-    kp_path = folder / "keypoints.npy"
+    kp_path, crops_path = folder / "keypoints.npy", folder / "crops.npy"
     meta = json.loads((folder / "meta.json").read_text())
     return VideoSet(
         frames=np.load(folder / "frames.npy", mmap_mode="r" if mmap else None),
@@ -189,6 +204,7 @@ def open_split(root: str | Path, split: str, mmap: bool = True) -> VideoSet:
         video_ids=np.load(folder / "video_ids.npy"),
         frame_numbers=np.load(folder / "frame_numbers.npy"),
         keypoints=np.load(kp_path) if kp_path.is_file() else None,
+        crops=np.load(crops_path) if crops_path.is_file() else None,
         keypoint_names=list(index.get("keypoint_names", [])),
         video_names=meta.pop("video_names", []),
         meta=meta,

@@ -36,7 +36,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
@@ -47,10 +47,12 @@ from tqdm import tqdm
 
 from lmvid_lib.data.store import VideoSet
 from lmvid_lib.eval.scales import (
-    EVAL_SCALES,
+    EVAL_SCALE_CHOICES,
     crop_centred_to_pixels,
     landmarks_to_crop_centred,
     pixels_to_crop_centred,
+    protocol_crops,
+    resolve_eval_scale,
     to_eval_pixels,
 )
 from lmvid_lib.io import atomic_write_json
@@ -269,7 +271,7 @@ class KeypointEvalConfig:
 
     threshold: float = 6.0  # pixels at `eval_scale` (paper: 6)
     crop_size: int = 128  # side of the evaluation crop in which pixels are counted (paper appendix B: 128)
-    eval_scale: str = "crop"  # crop | original | half_original (see module docstring)
+    eval_scale: str = "crop"  # crop | original | half_original | auto (lmvid_lib.eval.scales)
     curve_max: float = 20.0  # Fig. 9: accuracy for thresholds 0..curve_max pixels
     curve_points: int = 41
     max_train_frames: int | None = None  # evenly spaced annotated frames used to fit (None = all)
@@ -278,8 +280,9 @@ class KeypointEvalConfig:
     per_identity: bool = True  # also score the per-identity diagnostic (`per_identity_predictions`) where it applies
 
     def __post_init__(self) -> None:
-        if self.eval_scale not in EVAL_SCALES:
-            raise ValueError(f"KeypointEvalConfig.eval_scale must be one of {EVAL_SCALES}, got {self.eval_scale!r}")
+        if self.eval_scale not in EVAL_SCALE_CHOICES:
+            raise ValueError(f"KeypointEvalConfig.eval_scale must be one of {EVAL_SCALE_CHOICES}, "
+                             f"got {self.eval_scale!r}")
         if not self.threshold > 0 or not self.curve_max > 0 or self.curve_points < 2:
             raise ValueError("KeypointEvalConfig: threshold and curve_max must be > 0 and curve_points >= 2")
         if self.crop_size < 1:
@@ -292,6 +295,10 @@ class KeypointEvalConfig:
     @property
     def thresholds(self) -> np.ndarray:
         return np.linspace(0.0, self.curve_max, self.curve_points)
+
+    def for_dataset(self, dataset: str) -> KeypointEvalConfig:
+        """This config with eval_scale resolved for `dataset` (`lmvid_lib.eval.scales.resolve_eval_scale`)."""
+        return replace(self, eval_scale=resolve_eval_scale(self.eval_scale, dataset))
 
     @property
     def unit(self) -> str:
@@ -400,19 +407,19 @@ def evaluate_landmarks(
     cfg: KeypointEvalConfig | None = None,
     device: torch.device | str | None = None,
     method: str = "landmarks",
-    crops: Mapping[str, Any] | None = None,
     progress: bool = True,
 ) -> KeypointResult:
     """The protocol: fit the regressor on `train_set`'s annotated frames, score every split of `test_sets`.
 
     `source` is a FactorizationModel (its landmarks are extracted here) or a mapping from "train" and each test split
     name to precomputed normalised landmarks [N,K,2] of that split's `annotated_frames(split, max_*_frames)`.
-    `crops` (split name -> a batched CropTransform, one crop per scored frame) is needed only for the original-resolution scales.
+    Every split must be cropped the same way (`protocol_crops`); its crops map the scores to cfg.eval_scale.
     """
     cfg = cfg or KeypointEvalConfig()
     sets = {"train": train_set, **test_sets}
     indices = {name: annotated_frames(v, cfg.max_train_frames if name == "train" else cfg.max_test_frames, name)
                for name, v in sets.items()}
+    crops = protocol_crops(sets, indices)
     landmarks = {}
     for name, videos in sets.items():
         if isinstance(source, torch.nn.Module):
@@ -434,21 +441,24 @@ def evaluate_landmarks(
             per_identity = per_identity_predictions(landmarks["train"], train_kp, ids["train"], landmarks[name],
                                                     ids[name])
         gt = split_keypoints(videos, indices[name], cfg, name)
-        splits[name] = score_split(regressor.predict(landmarks[name]), gt, indices[name], cfg, (crops or {}).get(name),
+        splits[name] = score_split(regressor.predict(landmarks[name]), gt, indices[name], cfg, crops[name],
                                    per_identity)
     return KeypointResult(method, splits, cfg.thresholds, asdict(cfg), regressor)
 
 
-def evaluate_mean_pose(train_set: VideoSet, test_sets: Mapping[str, VideoSet], cfg: KeypointEvalConfig | None = None,
-                       crops: Mapping[str, Any] | None = None) -> KeypointResult:
+def evaluate_mean_pose(train_set: VideoSet, test_sets: Mapping[str, VideoSet],
+                       cfg: KeypointEvalConfig | None = None) -> KeypointResult:
     """Baseline (a): every test frame gets the mean training pose (crop-centred)."""
     cfg = cfg or KeypointEvalConfig()
-    train_kp = split_keypoints(train_set, annotated_frames(train_set, cfg.max_train_frames, "train"), cfg, "train")
+    sets = {"train": train_set, **test_sets}
+    indices = {name: annotated_frames(v, cfg.max_train_frames if name == "train" else cfg.max_test_frames, name)
+               for name, v in sets.items()}
+    crops = protocol_crops(sets, indices)
+    train_kp = split_keypoints(train_set, indices["train"], cfg, "train")
     splits = {}
     for name, videos in test_sets.items():
-        index = annotated_frames(videos, cfg.max_test_frames, name)
-        gt = split_keypoints(videos, index, cfg, name)
-        splits[name] = score_split(mean_pose_baseline(train_kp, len(gt)), gt, index, cfg, (crops or {}).get(name))
+        gt = split_keypoints(videos, indices[name], cfg, name)
+        splits[name] = score_split(mean_pose_baseline(train_kp, len(gt)), gt, indices[name], cfg, crops[name])
     return KeypointResult("mean training pose", splits, cfg.thresholds, asdict(cfg))
 
 
@@ -472,14 +482,16 @@ def cached_result(path: str | Path, key: Mapping[str, Any], compute: Callable[[]
 # ------------------------------------------------------------------------------------------------- training runs
 def open_eval_sets(train_cfg: Any, splits: Sequence[str], run_dir: str | Path) -> dict[str, VideoSet]:
     """The splits a training run's landmarks are evaluated on: its own dataset, as `train_factorization` opened it
-    (same dataset, data_root, seed and synthetic overrides), with `train_cfg.split` under the name "train"."""
+    (same dataset, data_root, seed and synthetic overrides), with `train_cfg.split` under the name "train" (its
+    per-frame copy where the run trained on a video-crop split, `lmvid_lib.data.bbc.frame_crop_split`)."""
+    from lmvid_lib.data.bbc import frame_crop_split
     from lmvid_lib.data.datasets import open_dataset
 
     def open_(split: str) -> VideoSet:
         return open_dataset(train_cfg.dataset, split, run_dir, train_cfg.data_root, seed=train_cfg.data_seed,
                             **train_cfg.synthetic)
 
-    return {"train": open_(train_cfg.split), **{s: open_(s) for s in splits if s != "train"}}
+    return {"train": open_(frame_crop_split(train_cfg.split)), **{s: open_(s) for s in splits if s != "train"}}
 
 
 def untrained_model(train_cfg: Any, device: torch.device | str = "cpu") -> torch.nn.Module:
@@ -515,6 +527,7 @@ def evaluate_run(
         raise ValueError(f"baseline must be None or one of {BASELINES}, got {baseline!r}")
     run = Path(run)
     model, train_cfg = load_trained(run, device)
+    cfg = cfg.for_dataset(train_cfg.dataset)  # resolves "auto"; an original scale without original frames fails here
     weights = run / "model.pt"
     method = {None: train_cfg.run_name, "untrained": f"untrained {train_cfg.model.decoder} encoder, seed {train_cfg.seed}",
               "mean_pose": "mean training pose"}[baseline]
