@@ -15,8 +15,10 @@ from lmvid_lib.data.datasets import open_dataset
 from lmvid_lib.data.store import VideoSet, write_dataset
 from lmvid_lib.io import load_checkpoint
 from lmvid_lib.losses import VGGWeightsMissing
-from lmvid_lib.train import config_from_parameters, load_trained, read_metrics, train_factorization
-from lmvid_lib.train.__main__ import profile_config
+from lmvid_lib.models.checkpoint import load_trained
+from lmvid_lib.run_config import config_from_parameters
+from lmvid_lib.train import read_metrics, train_factorization
+from lmvid_lib.train.__main__ import profile_configs
 
 
 def write_tiny_dataset(root: Path, size: int = 16, n_videos: int = 3, n_frames: int = 10) -> Path:
@@ -124,7 +126,8 @@ def test_continuing_a_run_equals_training_it_at_once(data_root, tmp_path):
 
 
 def test_learning_rate_schedules():
-    from lmvid_lib.train.factorization import TrainConfig, learning_rate
+    from lmvid_lib.run_config import TrainConfig
+    from lmvid_lib.train.factorization import learning_rate
 
     constant = TrainConfig(lr=1e-3, steps=100, warmup_steps=10)
     assert [learning_rate(constant, s) for s in (1, 5, 10, 11, 100)] == pytest.approx([1e-4, 5e-4, 1e-3, 1e-3, 1e-3])
@@ -196,22 +199,6 @@ def test_training_seeds_share_the_embedded_data(tmp_path):
     assert load_trained(runs[1])[1].data_seed == 0
 
 
-def test_runs_from_before_data_seed_keep_their_data(data_root, tmp_path):
-    """A run saved before `data_seed` existed trained on the data of its training seed; it loads and resumes so."""
-    summary = train_factorization(tiny_config(data_root, steps=2, seed=1), tmp_path)
-    saved = json.loads(Path(summary["config"]).read_text())
-    del saved["data_seed"]
-    Path(summary["config"]).write_text(json.dumps(saved))
-    for path in (summary["model"], summary["checkpoint"]):
-        state = load_checkpoint(path)
-        del state["config"]["data_seed"]
-        torch.save(state, path)
-    assert load_trained(summary["run"])[1].data_seed == 1
-    assert train_factorization(tiny_config(data_root, steps=2, seed=1, data_seed=1), tmp_path)["resumed_from"] == 2
-    with pytest.raises(ValueError, match=r"data_seed differ"):
-        train_factorization(tiny_config(data_root, steps=2, seed=1, data_seed=0), tmp_path)
-
-
 def test_resuming_with_another_config_is_refused(data_root, tmp_path):
     train_factorization(tiny_config(data_root, steps=2), tmp_path)
     with pytest.raises(ValueError, match=r"different config \(lr differ\)"):
@@ -250,9 +237,10 @@ def test_bad_config_fails_before_training(data_root, tmp_path, change, error, me
 
 @pytest.mark.parametrize("profile", ["smoke", "cpu", "paper"])
 def test_profiles_hold_a_valid_factorization_config(profile):
-    cfg = profile_config(profile)
-    assert cfg.dataset == "signer" and cfg.steps >= 1
-    assert cfg.bf16 == cfg.channels_last == (profile == "paper")
+    configs = profile_configs(profile)
+    for cfg in configs:
+        assert cfg.dataset == "signer" and cfg.steps >= 1
+        assert cfg.bf16 == cfg.channels_last == (profile == "paper")
 
 
 def test_gpu_speed_switches_run_and_change_the_numerics(data_root, tmp_path):

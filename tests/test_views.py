@@ -13,9 +13,9 @@ from lmvid_lib.data.augment import AugmentConfig
 from lmvid_lib.data.datasets import dataset_splits
 from lmvid_lib.data.pairs import load_frames
 from lmvid_lib.data.store import VideoSet, write_dataset
-from lmvid_lib.eval.keypoints import extract_landmarks
 from lmvid_lib.eval.views import frame_landmarks, training_views
 from lmvid_lib.models.factorization import FactorizationModel, ModelConfig
+from lmvid_lib.models.inference import extract_landmarks
 from lmvid_lib.seed import seed_everything
 
 AUGMENT = AugmentConfig(temporal_min=2, temporal_max=4)
