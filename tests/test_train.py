@@ -11,6 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
+from lmvid_lib.config import load_profile
 from lmvid_lib.data.datasets import open_dataset
 from lmvid_lib.data.store import VideoSet, write_dataset
 from lmvid_lib.io import load_checkpoint
@@ -19,6 +20,7 @@ from lmvid_lib.models.checkpoint import load_trained
 from lmvid_lib.run_config import config_from_parameters
 from lmvid_lib.train import read_metrics, train_factorization
 from lmvid_lib.train.__main__ import profile_configs
+from conftest import TINY_MODEL
 
 
 def write_tiny_dataset(root: Path, size: int = 16, n_videos: int = 3, n_frames: int = 10) -> Path:
@@ -38,11 +40,7 @@ def write_tiny_dataset(root: Path, size: int = 16, n_videos: int = 3, n_frames: 
 def tiny_config(data_root: Path, **overrides) -> dict:
     """A TrainConfig mapping small enough for a step to take a few milliseconds."""
     cfg = {
-        "model": {
-            "image_size": 16, "n_landmarks": 3, "appearance_channels": 4, "pose_widths": [4, 8],
-            "appearance_width": 4, "decoder_widths": [8, 8], "decoder_resolution": 8, "decoder_max_resolution": 16,
-            "spade_hidden": 4,
-        },
+        "model": dict(TINY_MODEL),
         "loss": {"perceptual": "none", "lambda_adv": 0.0},
         "augment": {"temporal_min": 1, "temporal_max": 3},
         "dataset": "bair",
@@ -237,7 +235,9 @@ def test_bad_config_fails_before_training(data_root, tmp_path, change, error, me
 
 @pytest.mark.parametrize("profile", ["smoke", "cpu", "paper"])
 def test_profiles_hold_a_valid_factorization_config(profile):
-    configs = profile_configs(profile)
+    configs = profile_configs(profile)  # every decoder x seed of the profile, as notebook 02 trains them
+    common = load_profile(profile)["common"]
+    assert [(c.model.decoder, c.seed) for c in configs] == [(d, s) for d in common["decoders"] for s in common["seeds"]]
     for cfg in configs:
         assert cfg.dataset == "signer" and cfg.steps >= 1
         assert cfg.bf16 == cfg.channels_last == (profile == "paper")
