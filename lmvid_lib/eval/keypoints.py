@@ -53,7 +53,7 @@ class KeypointEvalConfig:
 
     threshold: float = 6.0  # pixels at `eval_scale` (paper: 6)
     crop_size: int = 128  # side of the evaluation crop in which pixels are counted (paper appendix B: 128)
-    eval_scale: str = "crop"  # crop | original | half_original (see module docstring)
+    eval_scale: str = "crop"  # crop | original | half_original (see lmvid_lib.eval.scales)
     curve_max: float = 20.0  # Fig. 9: accuracy for thresholds 0..curve_max pixels
     curve_points: int = 41
     max_train_frames: int | None = None  # evenly spaced annotated frames used to fit (None = all)
