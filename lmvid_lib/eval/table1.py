@@ -28,7 +28,6 @@ PAPER_BBC_TABLE1: tuple[tuple[str, str], ...] = (
 )
 
 
-
 @dataclass
 class Margin:
     """The best learned variant against the better baseline on one split (accuracies: mean over seeds, in [0,1])."""

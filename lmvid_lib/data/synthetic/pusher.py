@@ -28,7 +28,6 @@ class PusherConfig:
     max_objects: int = 3
 
 
-
 # A top view, slightly oblique (height z lifts a point up the image by _TILT * z), of a robot arm whose shoulder turns
 # about the vertical and whose elbow bends in the vertical plane (like BAIR's Sawyer): so the projected arm never flips.
 _TILT = 0.3

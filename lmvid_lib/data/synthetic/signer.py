@@ -47,7 +47,6 @@ class SignerConfig:
     n_eval_videos: int | None = None  # videos in 'test' and 'val'; None = max(identities used, n_videos // 2)
 
 
-
 @dataclass
 class _Identity:
     centre: np.ndarray  # [2] neck base in pixels

@@ -42,7 +42,6 @@ class WalkerConfig:
     n_eval_videos: int | None = None  # 'test' videos; None = n_videos // 2
 
 
-
 # A 2D stick-and-capsule person. Crossing actions and boxing are seen from the side (facing d = +1: to the image
 # right, d = -1: left), hand-waving and hand-clapping from the front (the person's right on the image's left).
 # Angles are measured from "straight down", positive towards the facing direction (side view) or outwards (front).
