@@ -21,6 +21,7 @@ import torch
 
 from benchmarks.common import best_time, verdict
 from lmvid_lib.data.augment import AugmentConfig, color_jitter, random_tps_points, tps_warp_points
+from lmvid_lib.landmarks import norm_to_pixel
 
 BATCH, CHANNELS, SIZE = 16, 3, 128
 BORDER = 16  # pixels left out of the deviation: border handling differs (OpenCV: constant, ours: replicate)
@@ -30,7 +31,7 @@ SPEEDUP_TARGET = 10.0
 
 def _to_pixels(points: torch.Tensor, size: int) -> np.ndarray:
     """Normalised [N,2] -> float32 [1,N,2] 0-based pixel coordinates (OpenCV shape-transformer layout)."""
-    return (((points + 1) * size - 1) / 2).numpy().astype(np.float32)[None]
+    return norm_to_pixel(points, size, size).numpy().astype(np.float32)[None]
 
 
 def opencv_tps_warp(images: list[np.ndarray], src: torch.Tensor, dst: torch.Tensor, size: int) -> list[np.ndarray]:

@@ -1,8 +1,10 @@
 """Configuration is data: dataclasses filled from papermill parameters or `params/<profile>.yaml`.
 
-`load_profile("cpu")` reads `params/cpu.yaml`: a `common` section (profile, run_dir, dataset, data_root, seed, device)
-and one section per notebook (keyed by the notebook's stem, e.g. `01_data`). `notebook_parameters(profile, stem)`
-merges `common` with that notebook's section: this is what `make book` hands papermill.
+`load_profile("cpu")` reads `params/cpu.yaml`: a `common` section (dataset, data_root, seed, device, and the
+decoders x seeds the runs are trained for) and one section per notebook (keyed by the notebook's stem, e.g. `01_data`).
+`notebook_parameters(profile, stem)` merges `common` with that notebook's section (`python -m lmvid_lib.train
+--profile` reads its training runs so); `make book` (`lmvid_lib.book`) hands each notebook the `common` keys its
+parameters cell declares, its own section, `profile` and `run_dir`.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
-"""Figures and tables for the book: frames with keypoint overlays, landmark Gaussians as covariance ellipses,
-animations that play offline (`to_jshtml`), and markdown tables of dataset statistics.
+"""Every figure of the book, and its markdown tables of dataset statistics: frames with keypoint overlays, landmark
+Gaussians as covariance ellipses, animations that play offline (`to_jshtml`), and the keypoint protocol's figures
+(accuracy-against-distance curves, Fig. 9; a gallery of regressed keypoints).
 
 Figures are built as `matplotlib.figure.Figure` objects on an Agg canvas, never through pyplot, so nothing is left in
 pyplot's global figure list, no GUI backend is needed, and a notebook shows a figure only where it `display`s it
@@ -13,10 +14,12 @@ and CPU/GPU torch tensors are all accepted.
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+import math
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import matplotlib as mpl
 import numpy as np
+import torch
 from matplotlib.animation import FuncAnimation
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -25,7 +28,11 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Ellipse
 
-from lmvid_lib import tables
+from lmvid_lib import landmarks, tables
+from lmvid_lib.eval.scales import crop_centred_to_pixels
+
+if TYPE_CHECKING:
+    from lmvid_lib.eval.keypoints import KeypointEvalConfig, SplitResult
 
 MARKER_SIZE = 18.0  # scatter marker area (points^2): visible on a 2-inch panel without hiding a 64-px limb
 LEGEND_ROW = 0.19  # inches per legend entry at font size 8
@@ -132,8 +139,8 @@ def gaussians_to_pixels(mu: Any, cov: Any, height: int, width: int) -> tuple[np.
     if mu_n.shape[-1:] != (2,) or cov_n.shape != mu_n.shape + (2,):
         raise ValueError(f"mu must be [...,K,2] and cov [...,K,2,2] with the same K, got {mu_n.shape} and {cov_n.shape}")
     scale = np.array([width / 2.0, height / 2.0])
-    # x_pix = ((x + 1) W - 1) / 2: the same convention as lmvid_lib.landmarks.norm_to_pixel
-    return (mu_n + 1.0) * scale - 0.5, cov_n * scale[:, None] * scale[None, :]
+    mu_pixels = landmarks.norm_to_pixel(torch.from_numpy(mu_n), height, width).numpy()
+    return mu_pixels, cov_n * scale[:, None] * scale[None, :]
 
 
 def draw_landmarks(ax: Axes, mu_pixels: Any, cov_pixels: Any, colors: Any = None, n_sigma: float = 1.0,
@@ -311,3 +318,52 @@ def markdown_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | N
         raise ValueError(f"rows lack column(s) {sorted(set(missing))}")
     numeric = [all(isinstance(r[c], (int, float, np.number)) for r in rows) for c in columns]
     return tables.markdown_table(columns, [[r[c] for c in columns] for r in rows], right_align=numeric)
+
+
+def plot_pck_curves(ax: Axes, curves: Mapping[str, tuple[np.ndarray, np.ndarray]], title: str, unit: str) -> Axes:
+    """Fig. 9: accuracy (%) against distance. `curves`: label -> (thresholds [T], accuracy [T] in [0,1])."""
+    for label, (thresholds, accuracy) in curves.items():
+        ax.plot(thresholds, 100 * np.asarray(accuracy), label=label)
+    ax.set_xlabel(f"distance threshold ({unit})")
+    ax.set_ylabel("keypoints within threshold (%)")
+    ax.set_ylim(0, 100)
+    ax.grid(alpha=0.3)
+    ax.set_title(title)
+    ax.legend(fontsize="small")
+    return ax
+
+
+def plot_gallery(frames: np.ndarray, result: SplitResult, names: Sequence[str], cfg: KeypointEvalConfig,
+                 n: int = 8, ncols: int = 4) -> Figure:
+    """Test frames with regressed keypoints (x) and ground truth (o), one colour per joint.
+
+    frames: the split's stored frames (uint8 [M,S,S,C]); `result` must be scored at eval_scale "crop" so that its
+    points map back onto the stored frames. Returns the Figure.
+    """
+    if cfg.eval_scale != "crop":
+        raise ValueError("plot_gallery draws on the stored crops: evaluate with eval_scale='crop'")
+    picks = np.round(np.linspace(0, len(result.frame_index) - 1, min(n, len(result.frame_index)))).astype(int)
+    side = frames.shape[1]
+
+    def to_frame(points: np.ndarray) -> np.ndarray:
+        return crop_centred_to_pixels(points * (side / cfg.crop_size), side)
+
+    nrows = math.ceil(len(picks) / ncols)
+    fig = new_figure(2.4 * ncols, 2.4 * nrows + 0.4)
+    axes = fig.subplots(nrows, ncols, squeeze=False)
+    colours = landmark_colors(len(names))
+    for ax, i in zip(axes.flat, picks):
+        show_image(ax, frames[result.frame_index[i]])
+        pred, gt = to_frame(result.pred[i]), to_frame(result.gt[i])
+        for j, name in enumerate(names):
+            ax.plot(*gt[j], "o", ms=5, mfc="none", mec=colours[j], mew=1.5, label=name)
+            ax.plot(*pred[j], "x", ms=5, color=colours[j], mew=1.5)
+        ok = int(np.sum(np.linalg.norm(result.pred[i] - result.gt[i], axis=-1) <= cfg.threshold))
+        ax.set_title(f"frame {result.frame_index[i]}: {ok}/{len(names)} within {cfg.threshold:g} px", fontsize=8)
+    for ax in axes.flat:
+        ax.axis("off")
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(names), fontsize=7, frameon=False)
+    fig.suptitle("o = ground truth, x = regressed from landmarks", fontsize=9)
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    return fig

@@ -54,6 +54,7 @@ from IPython.display import HTML, Markdown, display
 from lmvid_lib import plotting
 from lmvid_lib.data import datasets, prepare, synthetic
 from lmvid_lib.data.store import open_split, read_index
+from lmvid_lib.eval import keypoints as kp
 
 datasets.check_dataset(dataset, data_root)  # a wrong dataset / data_root fails here, naming the parameter
 for preset in presets:
@@ -132,14 +133,16 @@ for preset, by_split in splits.items():
 # distances rescaled to a 128-px frame (so a 64-px preset counts 3 of its pixels) and absent keypoints ignored.
 
 # %%
+mean_pose = kp.KeypointEvalConfig()  # chapter 3's baseline (a) and pixel scale, on every annotated frame
+column = f"accuracy of the mean train pose at {mean_pose.threshold:g} {mean_pose.unit}"
 baseline = [
     {"preset": preset, "split": name,
-     "within 6 px of the mean train pose": f"{synthetic.mean_pose_baseline(by_split['train'], videos):.1%}"}
-    for preset, by_split in splits.items() if by_split["train"].keypoints is not None
-    for name, videos in by_split.items() if name != "train"
+     column: f"{kp.evaluate_mean_pose(by_split['train'], {name: by_split[name]}, mean_pose).splits[name].accuracy:.1%}"}
+    for preset, by_split in splits.items() if preset in kp.EVAL_SPLITS
+    for name in kp.eval_splits(preset)
 ]
 for row in baseline:
-    print(f"mean-pose baseline, {row['preset']} {row['split']}: {row['within 6 px of the mean train pose']}")
+    print(f"mean-pose baseline, {row['preset']} {row['split']}: {row[column]}")
 display(Markdown(plotting.markdown_table(baseline) if baseline else "*No preset with keypoints in this profile.*"))
 
 # %% [markdown]
@@ -176,7 +179,8 @@ else:
             frames, keypoints, titles = plotting.sample_frames(videos)
             display(plotting.show_frames(frames, keypoints, names=videos.keypoint_names or None, titles=titles,
                                          suptitle=f"{dataset} / {name} (data: {data_root})"))
-    if "train" in real and real["train"].keypoints is not None:
-        for name, videos in real.items():
-            if name != "train" and videos.keypoints is not None:
-                print(f"mean-pose baseline, {dataset} {name}: {synthetic.mean_pose_baseline(real['train'], videos):.1%}")
+    if dataset in kp.EVAL_SPLITS:
+        for name in kp.eval_splits(dataset):
+            scores = kp.evaluate_mean_pose(real["train"], {name: real[name]}, kp.KeypointEvalConfig())
+            accuracy = scores.splits[name].accuracy
+            print(f"mean-pose baseline, {dataset} {name}: {accuracy:.1%}")

@@ -66,8 +66,10 @@ from lmvid_lib import plotting
 from lmvid_lib.data.datasets import dataset_splits
 from lmvid_lib.eval.keypoints import open_eval_sets
 from lmvid_lib.eval.views import frame_landmarks, training_views
+from lmvid_lib.models.checkpoint import load_trained
+from lmvid_lib.run_config import config_from_parameters
 from lmvid_lib.seed import seed_everything
-from lmvid_lib.train.factorization import config_from_parameters, load_trained, read_metrics, train_factorization
+from lmvid_lib.train import read_metrics, train_factorization
 
 seed_everything(seed)
 configs = {

@@ -41,7 +41,6 @@ device = "cpu"
 decoders = ["spade", "concat"]  # the decoder variants trained by 02_factorization
 seeds = [0]  # the training seeds of every variant
 keypoints = {}  # KeypointEvalConfig fields (threshold, crop_size, eval_scale, frame caps, ...)
-target_margin = 20.0  # points at the threshold by which the learned landmarks must beat both baselines
 gallery_frames = 8
 
 # %%
@@ -51,16 +50,18 @@ import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Markdown, display
 
+from lmvid_lib import plotting
 from lmvid_lib.config import from_dict
 from lmvid_lib.eval import keypoints as kp
+from lmvid_lib.eval import table1
+from lmvid_lib.models.checkpoint import read_run_config
 from lmvid_lib.seed import seed_everything
-from lmvid_lib.train import load_trained
 
 seed_everything(seed)
 cfg = from_dict(kp.KeypointEvalConfig, keypoints, "03_keypoints.keypoints")
 splits = kp.eval_splits(dataset)  # split name -> label
 runs = kp.find_runs(run_dir, dataset, decoders, seeds)
-_, train_cfg = load_trained(runs[decoders[0]][0])  # model size, budget and joint names, shared by all runs
+train_cfg = read_run_config(runs[decoders[0]][0])  # model size, budget and joint names, shared by all runs
 source = (f"embedded synthetic `{dataset}` set (data seed {train_cfg.data_seed}, shared by all runs, generated under `{run_dir}/data`)" if data_root is None
           else f"prepared `{dataset}` data in `{data_root}`")
 caps = ", ".join(f"{name} = {getattr(cfg, name) or 'all'}" for name in ("max_train_frames", "max_test_frames"))
@@ -100,7 +101,7 @@ print(f"evaluated {sum(len(r) for r in results.values())} (method, seed) pairs i
 
 # %%
 display(Markdown(f"**Table 1 analogue: {dataset}, accuracy at {cfg.threshold:g} {cfg.unit}.**\n\n"
-                 + kp.accuracy_table(results, {s: f"{dataset}, {label}" for s, label in splits.items()}, cfg)))
+                 + table1.accuracy_table(results, {s: f"{dataset}, {label}" for s, label in splits.items()}, cfg)))
 
 # %% [markdown]
 # For reference, the numbers published in the paper. They are **quoted, not computed here**, and belong to a
@@ -111,7 +112,7 @@ display(Markdown("**Quoted from Shih et al. 2019, Table 1: BBC Pose test, accura
                  "(mean ± std over 3 seeds, best). Not comparable with the numbers above"
                  + (" (different data)." if dataset != "bbc"
                     else f" (same test split, but other models, training budgets and seeds; ours at {cfg.unit}).")
-                 + "**\n\n" + kp.paper_bbc_table()))
+                 + "**\n\n" + table1.paper_bbc_table()))
 
 # %% [markdown]
 # ## Do the landmarks beat the baselines?
@@ -126,10 +127,10 @@ display(Markdown("**Quoted from Shih et al. 2019, Table 1: BBC Pose test, accura
 
 # %%
 headline_split, headline_label = next(iter(splits.items()))
-margins = {s: kp.margin_over_baselines(results, learned, baselines, s, f"{dataset} {label}")
+margins = {s: table1.margin_over_baselines(results, learned, baselines, s, f"{dataset} {label}")
            for s, label in splits.items()}
 margin = margins[headline_split]
-in_sample = kp.margin_over_baselines(results, learned, baselines, "train", "the training frames (in-sample)")
+in_sample = table1.margin_over_baselines(results, learned, baselines, "train", "the training frames (in-sample)")
 budget = (f"The learned landmarks come from {train_cfg.steps} training steps of batch {train_cfg.batch_size} at "
           f"{train_cfg.model.image_size}x{train_cfg.model.image_size} ({train_cfg.model.n_landmarks} landmarks, "
           f"perceptual loss `{train_cfg.loss.perceptual}`, edge-loss weight {train_cfg.loss.lambda_grad:g}, "
@@ -137,10 +138,9 @@ budget = (f"The learned landmarks come from {train_cfg.steps} training steps of 
           f"{train_cfg.loss.lambda_separation:g}).")
 others = " ".join(f"On {m.split_label} the margin is {m.points:+.1f} points." for s, m in margins.items()
                   if s != headline_split)
-display(Markdown(f"{margin.sentence(target_margin, cfg)} {others} {budget} "
-                 f"{kp.shortfall(in_sample, margin, target_margin)}"))
+display(Markdown(f"{margin.sentence(cfg)} {in_sample.sentence(cfg)} {others} {budget}"))
 joint_names = kp.open_eval_sets(train_cfg, [], run_dir)["train"].keypoint_names
-display(Markdown(kp.identity_diagnosis(results, margin.learned, kp.BASELINE_LABELS["untrained"], headline_split,
+display(Markdown(table1.identity_diagnosis(results, margin.learned, kp.BASELINE_LABELS["untrained"], headline_split,
                                        f"{dataset} {headline_label}", joint_names, cfg)))
 
 # %% [markdown]
@@ -152,7 +152,7 @@ display(Markdown(kp.identity_diagnosis(results, margin.learned, kp.BASELINE_LABE
 # %%
 fig, axes = plt.subplots(1, len(splits), figsize=(5.5 * len(splits), 4.2), squeeze=False)
 for ax, (split, label) in zip(axes[0], splits.items()):
-    kp.plot_pck_curves(ax, kp.seed_mean_curves(results, split), unit=cfg.unit,
+    plotting.plot_pck_curves(ax, table1.seed_mean_curves(results, split), unit=cfg.unit,
                        title=f"{dataset} {label} ({n_scored[label]} frames, runs in {run_dir})")
     ax.axvline(cfg.threshold, color="gray", linestyle=":", linewidth=1)
 fig.tight_layout()
@@ -167,7 +167,7 @@ plt.show()
 # %%
 for split, label in splits.items():
     display(Markdown(f"**Per-joint accuracy at {cfg.threshold:g} {cfg.unit}, {dataset} {label} "
-                     f"(% , mean over seeds).**\n\n" + kp.per_joint_table(results, split, joint_names, cfg)))
+                     f"(% , mean over seeds).**\n\n" + table1.per_joint_table(results, split, joint_names, cfg)))
 
 # %% [markdown]
 # ## Gallery
@@ -179,12 +179,12 @@ best_method = margin.learned
 best_seed = int(np.argmax([r.splits[headline_split].accuracy for r in results[best_method]]))
 best_run = runs[decoders[learned.index(best_method)]][best_seed]
 if cfg.eval_scale == "crop":
-    _, best_cfg = load_trained(best_run)  # the data it was trained and scored on
+    best_cfg = read_run_config(best_run)  # the data it was trained and scored on
     frames = kp.open_eval_sets(best_cfg, [headline_split], run_dir)[headline_split].frames
-    fig = kp.plot_gallery(frames, results[best_method][best_seed].splits[headline_split], joint_names, cfg,
+    fig = plotting.plot_gallery(frames, results[best_method][best_seed].splits[headline_split], joint_names, cfg,
                           n=gallery_frames)
     fig.suptitle(f"{dataset} {headline_label}: {best_run.name}; o = ground truth, x = regressed", fontsize=9)
-    plt.show()
+    display(fig)
 else:
     print(f"gallery skipped: it draws on the stored crops, and eval_scale is {cfg.eval_scale!r}")
 

@@ -1,12 +1,25 @@
 from __future__ import annotations
 
+import copy
 from pathlib import Path
+from typing import Any, Callable
 
 import pytest
 import torch
 
+from lmvid_lib.config import from_dict
+from lmvid_lib.models.factorization import FactorizationModel, ModelConfig
+from lmvid_lib.seed import seed_everything
+
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
+
+# The ModelConfig mapping of the tiny factorization model the tests build, train and evaluate: the structure of the
+# paper's model at widths where a training step takes milliseconds (also read by test_train.tiny_config).
+TINY_MODEL: dict[str, Any] = {
+    "image_size": 16, "n_landmarks": 3, "appearance_channels": 4, "pose_widths": [4, 8], "appearance_width": 4,
+    "decoder_widths": [8, 8], "decoder_resolution": 8, "decoder_max_resolution": 16, "spade_hidden": 4,
+}
 
 
 @pytest.fixture(scope="session")
@@ -24,3 +37,19 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def tiny_model_config() -> dict[str, Any]:
+    """A fresh copy of TINY_MODEL (the `model` mapping of a TrainConfig)."""
+    return copy.deepcopy(TINY_MODEL)
+
+
+@pytest.fixture
+def tiny_model(tiny_model_config: dict[str, Any]) -> Callable[..., FactorizationModel]:
+    """Builds the tiny model: `tiny_model(seed=0, **ModelConfig overrides)`, weights drawn after seed_everything(seed)."""
+    def build(seed: int = 0, **overrides: Any) -> FactorizationModel:
+        seed_everything(seed)
+        return FactorizationModel(from_dict(ModelConfig, {**tiny_model_config, **overrides}, "tiny model"))
+
+    return build

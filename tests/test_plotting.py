@@ -14,7 +14,7 @@ matplotlib.use("Agg")
 
 from matplotlib.patches import Ellipse  # noqa: E402
 
-from lmvid_lib import landmarks, plotting  # noqa: E402
+from lmvid_lib import plotting  # noqa: E402
 from lmvid_lib.data.store import VideoSet  # noqa: E402
 
 
@@ -91,12 +91,13 @@ def test_draw_landmarks_ellipses_are_the_covariances():
     assert ax.get_xlim() == pytest.approx((-0.5, 63.5))
 
 
-def test_gaussians_to_pixels_matches_landmark_convention():
+def test_gaussians_to_pixels_on_hand_values():
     mu = torch.tensor([[[-0.75, 0.5], [0.0, -1.0]]])
     std = 0.1
     cov = torch.eye(2).expand(1, 2, 2, 2) * std**2
     mu_px, cov_px = plotting.gaussians_to_pixels(mu, cov, height=16, width=8)
-    np.testing.assert_allclose(mu_px, landmarks.norm_to_pixel(mu, 16, 8).numpy(), atol=1e-6)
+    # x_pix = ((x + 1) W - 1) / 2: -0.75 is the centre of pixel 0.5 of 8, y = 0.5 of pixel 11.5 of 16, -1 an edge
+    np.testing.assert_allclose(mu_px, [[[0.5, 11.5], [3.5, -0.5]]], atol=1e-6)
     # a pixel is 2/W wide and 2/H high in normalised units
     np.testing.assert_allclose(np.sqrt(cov_px[0, 0].diagonal()), [std * 8 / 2, std * 16 / 2])
     with pytest.raises(ValueError, match="cov"):
@@ -182,3 +183,24 @@ def test_sample_frames_picks_one_frame_per_video():
     no_kp = VideoSet.from_clips(frames, np.array([7, 8, 9]), meta={"actions": ["boxing", "running", "jogging"]})
     shown, shown_kp, titles = plotting.sample_frames(no_kp)
     assert shown_kp is None and titles[1] == "id 8, t=0, running"
+
+
+def test_gallery_draws_ground_truth_and_predictions_on_the_stored_frames():
+    from lmvid_lib.eval.keypoints import KeypointEvalConfig, SplitResult
+
+    frames = _frames(n=3, h=32, w=32)
+    gt_pixels = np.array([[[4.0, 8.0], [20.0, 30.0]]] * 2)  # two scored frames, J = 2, in 32-px frame pixels
+    gt = (gt_pixels - 15.5) * 4  # crop-centred at crop_size 128
+    pred = gt + [[[24.0, 0.0], [0.0, 4.0]]]  # joint 0 off by 24 px in the crop (6 frame px), joint 1 by 4
+    cfg = KeypointEvalConfig(crop_size=128)
+    result = SplitResult(pred, gt, np.array([2, 0]), 0.5, np.zeros(2), np.array([0.0, 1.0]))
+    fig = plotting.plot_gallery(frames, result, ["a", "b"], cfg, n=2, ncols=2)
+    first = fig.axes[0]
+    np.testing.assert_array_equal(first.images[0].get_array(), frames[2])
+    gt_line, pred_line = first.lines[0], first.lines[1]  # joint 0: ground truth (o), then prediction (x)
+    np.testing.assert_allclose(gt_line.get_xydata(), [[4.0, 8.0]])
+    np.testing.assert_allclose(pred_line.get_xydata(), [[10.0, 8.0]])
+    assert first.get_title() == "frame 2: 1/2 within 6 px"
+    with pytest.raises(ValueError, match="eval_scale='crop'"):
+        plotting.plot_gallery(frames, result, ["a", "b"], KeypointEvalConfig(eval_scale="original"))
+

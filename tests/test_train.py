@@ -11,12 +11,16 @@ import pytest
 import torch
 from PIL import Image
 
+from lmvid_lib.config import load_profile
 from lmvid_lib.data.datasets import open_dataset
 from lmvid_lib.data.store import VideoSet, write_dataset
 from lmvid_lib.io import load_checkpoint
 from lmvid_lib.losses import VGGWeightsMissing
-from lmvid_lib.train import config_from_parameters, load_trained, read_metrics, train_factorization
-from lmvid_lib.train.__main__ import profile_config
+from lmvid_lib.models.checkpoint import load_trained
+from lmvid_lib.run_config import config_from_parameters
+from lmvid_lib.train import read_metrics, train_factorization
+from lmvid_lib.train.__main__ import profile_configs
+from conftest import TINY_MODEL
 
 
 def write_tiny_dataset(root: Path, size: int = 16, n_videos: int = 3, n_frames: int = 10) -> Path:
@@ -36,11 +40,7 @@ def write_tiny_dataset(root: Path, size: int = 16, n_videos: int = 3, n_frames: 
 def tiny_config(data_root: Path, **overrides) -> dict:
     """A TrainConfig mapping small enough for a step to take a few milliseconds."""
     cfg = {
-        "model": {
-            "image_size": 16, "n_landmarks": 3, "appearance_channels": 4, "pose_widths": [4, 8],
-            "appearance_width": 4, "decoder_widths": [8, 8], "decoder_resolution": 8, "decoder_max_resolution": 16,
-            "spade_hidden": 4,
-        },
+        "model": dict(TINY_MODEL),
         "loss": {"perceptual": "none", "lambda_adv": 0.0},
         "augment": {"temporal_min": 1, "temporal_max": 3},
         "dataset": "bair",
@@ -124,7 +124,8 @@ def test_continuing_a_run_equals_training_it_at_once(data_root, tmp_path):
 
 
 def test_learning_rate_schedules():
-    from lmvid_lib.train.factorization import TrainConfig, learning_rate
+    from lmvid_lib.run_config import TrainConfig
+    from lmvid_lib.train.factorization import learning_rate
 
     constant = TrainConfig(lr=1e-3, steps=100, warmup_steps=10)
     assert [learning_rate(constant, s) for s in (1, 5, 10, 11, 100)] == pytest.approx([1e-4, 5e-4, 1e-3, 1e-3, 1e-3])
@@ -196,22 +197,6 @@ def test_training_seeds_share_the_embedded_data(tmp_path):
     assert load_trained(runs[1])[1].data_seed == 0
 
 
-def test_runs_from_before_data_seed_keep_their_data(data_root, tmp_path):
-    """A run saved before `data_seed` existed trained on the data of its training seed; it loads and resumes so."""
-    summary = train_factorization(tiny_config(data_root, steps=2, seed=1), tmp_path)
-    saved = json.loads(Path(summary["config"]).read_text())
-    del saved["data_seed"]
-    Path(summary["config"]).write_text(json.dumps(saved))
-    for path in (summary["model"], summary["checkpoint"]):
-        state = load_checkpoint(path)
-        del state["config"]["data_seed"]
-        torch.save(state, path)
-    assert load_trained(summary["run"])[1].data_seed == 1
-    assert train_factorization(tiny_config(data_root, steps=2, seed=1, data_seed=1), tmp_path)["resumed_from"] == 2
-    with pytest.raises(ValueError, match=r"data_seed differ"):
-        train_factorization(tiny_config(data_root, steps=2, seed=1, data_seed=0), tmp_path)
-
-
 def test_resuming_with_another_config_is_refused(data_root, tmp_path):
     train_factorization(tiny_config(data_root, steps=2), tmp_path)
     with pytest.raises(ValueError, match=r"different config \(lr differ\)"):
@@ -250,9 +235,12 @@ def test_bad_config_fails_before_training(data_root, tmp_path, change, error, me
 
 @pytest.mark.parametrize("profile", ["smoke", "cpu", "paper"])
 def test_profiles_hold_a_valid_factorization_config(profile):
-    cfg = profile_config(profile)
-    assert cfg.dataset == "signer" and cfg.steps >= 1
-    assert cfg.bf16 == cfg.channels_last == (profile == "paper")
+    configs = profile_configs(profile)  # every decoder x seed of the profile, as notebook 02 trains them
+    common = load_profile(profile)["common"]
+    assert [(c.model.decoder, c.seed) for c in configs] == [(d, s) for d in common["decoders"] for s in common["seeds"]]
+    for cfg in configs:
+        assert cfg.dataset == "signer" and cfg.steps >= 1
+        assert cfg.bf16 == cfg.channels_last == (profile == "paper")
 
 
 def test_gpu_speed_switches_run_and_change_the_numerics(data_root, tmp_path):

@@ -13,20 +13,10 @@ from lmvid_lib.data.augment import AugmentConfig
 from lmvid_lib.data.datasets import dataset_splits
 from lmvid_lib.data.pairs import load_frames
 from lmvid_lib.data.store import VideoSet, write_dataset
-from lmvid_lib.eval.keypoints import extract_landmarks
 from lmvid_lib.eval.views import frame_landmarks, training_views
-from lmvid_lib.models.factorization import FactorizationModel, ModelConfig
-from lmvid_lib.seed import seed_everything
+from lmvid_lib.models.inference import extract_landmarks
 
 AUGMENT = AugmentConfig(temporal_min=2, temporal_max=4)
-
-
-def tiny_model(image_size: int = 16) -> FactorizationModel:
-    seed_everything(0)
-    cfg = ModelConfig(image_size=image_size, n_landmarks=3, appearance_channels=4, pose_widths=(4, 8),
-                      appearance_width=4, decoder_widths=(8, 8), decoder_resolution=8, decoder_max_resolution=16,
-                      spade_hidden=4)
-    return FactorizationModel(cfg)
 
 
 def moving_squares(size: int = 32, n_videos: int = 2, n_frames: int = 8) -> VideoSet:
@@ -43,7 +33,7 @@ def moving_squares(size: int = 32, n_videos: int = 2, n_frames: int = 8) -> Vide
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def test_training_views_shows_the_trainers_inputs_and_reconstructions():
+def test_training_views_shows_the_trainers_inputs_and_reconstructions(tiny_model):
     videos, model = moving_squares(), tiny_model()
     model.train()
     views = training_views(model, videos, AUGMENT, count=5, seed=3)
@@ -71,7 +61,7 @@ def test_training_views_shows_the_trainers_inputs_and_reconstructions():
         training_views(model, videos, AUGMENT, count=0, seed=3)
 
 
-def test_frame_landmarks_are_the_encoders_landmarks_in_frame_pixels():
+def test_frame_landmarks_are_the_encoders_landmarks_in_frame_pixels(tiny_model):
     videos, model = moving_squares(size=32), tiny_model(image_size=16)
     frames = np.array(videos.frames[:6])
     lm = frame_landmarks(model, frames)

@@ -40,6 +40,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from lmvid_lib.landmarks import pixel_centres
+
 PADDING_MODES = ("border", "zeros", "reflection")
 # ITU-R BT.601 luma weights: grey level for contrast/saturation and the Y row of YIQ.
 LUMA = (0.299, 0.587, 0.114)
@@ -230,8 +232,8 @@ def tps_evaluate(ctrl: torch.Tensor, coeffs: torch.Tensor, points: torch.Tensor,
 
 def pixel_centre_grid(height: int, width: int, device: torch.device | str | None = None) -> torch.Tensor:
     """[H,W,2] normalised (x, y) coordinates of the pixel centres (grid_sample with align_corners=False)."""
-    ys = (2 * torch.arange(height, device=device, dtype=torch.float32) + 1) / height - 1
-    xs = (2 * torch.arange(width, device=device, dtype=torch.float32) + 1) / width - 1
+    ys = pixel_centres(height, dtype=torch.float32, device=device)
+    xs = pixel_centres(width, dtype=torch.float32, device=device)
     y, x = torch.meshgrid(ys, xs, indexing="ij")
     return torch.stack([x, y], dim=-1)
 

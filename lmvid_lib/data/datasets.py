@@ -1,5 +1,6 @@
 """Resolve a dataset name to a `VideoSet`: embedded synthetic presets are generated (and cached) under the run
-directory; real datasets (BBC Pose, BAIR, KTH) are read from a folder prepared by `lmvid_lib.data.prepare`.
+directory; real datasets (BBC Pose, BAIR, KTH) are read from a folder prepared once by `lmvid prepare`
+(`lmvid_lib.data.prepare`).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ def check_dataset(dataset: str, data_root: str | Path | None) -> None:
         if dataset in REAL:
             raise FileNotFoundError(
                 f"dataset {dataset!r} is a real dataset: set data_root to its prepared folder "
-                f"(`python -m lmvid_lib.data.prepare {dataset} ...`), or use an embedded one {list(EMBEDDED)}"
+                f"(`lmvid prepare {dataset} --src RAW --dst PREPARED`), or use an embedded one {list(EMBEDDED)}"
             )
         return
     index = read_index(data_root)  # FileNotFoundError naming the folder when it is not prepared

@@ -16,10 +16,10 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from lmvid_lib.data.augment import AugmentConfig, color_jitter, tps_warp, validate_augment_config
 from lmvid_lib.data.store import VideoSet
+from lmvid_lib.models.inference import frames_to_input
 
 
 def partner_ranges(videoset: VideoSet, temporal_min: int, temporal_max: int) -> np.ndarray:
@@ -126,20 +126,14 @@ class FrameSampler:
 def load_frames(
     videoset: VideoSet, index: torch.Tensor | np.ndarray, device: torch.device | str, image_size: int | None = None
 ) -> torch.Tensor:
-    """Stored frames `index` [B] as float32 [B,C,H,W] in [0,1] on `device`.
-
-    With `image_size`, frames of another size are resized (bilinear, antialiased) to image_size x image_size.
-    """
+    """Stored frames `index` [B] as float32 [B,C,S,S] in [0,1] on `device`, converted by
+    `lmvid_lib.models.inference.frames_to_input` (S = image_size; None keeps the stored size)."""
     idx = np.asarray(index.cpu() if isinstance(index, torch.Tensor) else index, dtype=np.int64)
     # Fancy indexing a memmap reads only the needed frames; sorted reads are sequential on disk.
     order = np.argsort(idx, kind="stable")
     frames = np.empty((len(idx), *videoset.frames.shape[1:]), dtype=np.uint8)
     frames[order] = videoset.frames[idx[order]]
-    x = torch.from_numpy(frames).to(device).permute(0, 3, 1, 2).float().div_(255)
-    if image_size is not None and tuple(x.shape[2:]) != (image_size, image_size):
-        x = F.interpolate(x, size=(image_size, image_size), mode="bilinear", align_corners=False, antialias=True)
-        x = x.clamp_(0, 1)
-    return x.contiguous()
+    return frames_to_input(frames, image_size, device)
 
 
 def make_training_batch(

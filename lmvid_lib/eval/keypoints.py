@@ -1,54 +1,45 @@
-"""Landmark quality by keypoint regression: the BBC Pose protocol of the paper (Table 1, Fig. 9; appendix B).
+"""The keypoint protocol of the paper (Table 1, Fig. 9; appendix B): landmarks of annotated frames, a linear regressor
+fitted on the training split, accuracy on each test split, for trained runs and the two baselines.
 
-A linear map WITHOUT intercept is fitted by ordinary least squares from the 2K learned landmark coordinates to the 2J
-annotated keypoint coordinates of the training split, both in *crop-centred* pixels (origin at the centre of the
-evaluation crop, x right, y down, paper appendix B); it is then applied to the test split's landmarks and scored by
-the fraction of (frame, joint) pairs within `threshold` pixels of the ground truth (accuracy at 6 px; Fig. 9 plots it
-against the threshold).
+`evaluate_landmarks` extracts the landmarks of a split's annotated frames (`lmvid_lib.models.inference`), converts them
+and the ground truth to *crop-centred* pixels (origin at the centre of the `crop_size` x `crop_size` evaluation crop,
+x right, y down; see `lmvid_lib.eval.scales`), fits `lmvid_lib.eval.regression.fit_regressor` on the training frames
+and scores every test split with `score_split` at `KeypointEvalConfig.eval_scale` (the pixel scale each table names
+through `KeypointEvalConfig.unit`). Baseline (a) (`evaluate_mean_pose`) predicts the mean training pose; baseline (b)
+(`evaluate_run(..., baseline="untrained")`) regresses from the landmarks of the run's pose encoder as initialised.
 
-Pixel scale. The paper reports "accuracy at 6 pixels" on 128x128 evaluation crops (appendix B: the tightest box around
-the annotated keypoints, dilated by 150 px, resized to 128x128). We measure in pixels of that `crop_size` x
-`crop_size` crop by default (`eval_scale="crop"`). The official follow-up code instead measures at half the original
-BBC frame resolution (`0.5 * (p - 1) + 1` of 1-based original pixels); `eval_scale="half_original"` (or "original")
-maps crop-centred points back to original-frame pixels through `lmvid_lib.data.bbc.CropTransform.from_crop` first.
-Every table says which scale it used.
+`evaluate_run` scores one finished training run (read with `lmvid_lib.models.checkpoint.load_trained`) on its own
+dataset, cached in `<run_dir>/keypoints/`; `find_runs` and `evaluate_table1` do so for every decoder x seed. Their
+results are summarised by `lmvid_lib.eval.table1` and drawn by `lmvid_lib.plotting`.
 
-Table 1. `evaluate_table1` scores every decoder variant's training runs (one per seed) and baselines (a) mean
-training pose and (b) regression on an untrained pose encoder; `accuracy_table` summarises seeds as mean ± std
-(best), `margin_over_baselines` compares the best learned variant with the better baseline. The paper's published
-BBC numbers are only ever quoted, in a table of their own (`paper_bbc_table`).
-
-Per-identity diagnostic (not the protocol, `KeypointEvalConfig.per_identity`): where every scored identity (the
-`video_ids` of the split's videos) was seen in training, a second read-out fits one regressor per identity. What it
-gains over the single regressor is lost because a landmark marks different body parts in different identities; the
-joints it still misses are ones no landmark follows (`identity_diagnosis` says both in words). On the cpu profile's
-signer run (3000 steps, spade) it lifted held-out frames from 57.9% to 66.3% (elbows 0.37 -> 0.61), wrists stayed at
-0.21-0.24; the untrained encoder moved from 38.0% to 46.5% the same way. That was with 6 signer identities; with 12
-(the default since) the cpu book's spade run gains 0.1 points (56.1 -> 56.2%) and the untrained encoder 9.5.
-
-Coordinates. Normalised landmark coordinates are in [-1, 1] over the model's input image; since that image *is* the
-crop resized, crop-centred pixels are simply `mu * crop_size / 2`. Keypoints stored in 0-based pixels of a stored frame
-of size S map to crop-centred pixels by `(p - (S - 1) / 2) * crop_size / S` (pixel i has its centre at i).
+Per-identity diagnostic (not the protocol, `KeypointEvalConfig.per_identity`): where every scored identity was seen in
+training, a second read-out fits one regressor per identity (`lmvid_lib.eval.regression.per_identity_predictions`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import math
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from tqdm import tqdm
 
+from lmvid_lib.data.datasets import open_dataset
 from lmvid_lib.data.store import VideoSet
+from lmvid_lib.eval.regression import (
+    KeypointRegressor,
+    as_points,
+    fit_regressor,
+    mean_pose_baseline,
+    pck,
+    pck_curve,
+    per_identity_predictions,
+    per_joint_pck,
+)
 from lmvid_lib.eval.scales import (
     EVAL_SCALE_CHOICES,
-    crop_centred_to_pixels,
     landmarks_to_crop_centred,
     pixels_to_crop_centred,
     protocol_crops,
@@ -56,215 +47,13 @@ from lmvid_lib.eval.scales import (
     to_eval_pixels,
 )
 from lmvid_lib.io import atomic_write_json
-from lmvid_lib.tables import markdown_table
+from lmvid_lib.models.checkpoint import load_trained
+from lmvid_lib.models.factorization import FactorizationModel, ModelConfig
+from lmvid_lib.models.inference import extract_landmarks
+from lmvid_lib.run_config import TrainConfig, config_dict, run_path
+from lmvid_lib.seed import seed_everything
 
 
-# Published BBC Pose test accuracies at 6 px, quoted from Shih et al. 2019, Table 1 (mean ± std over 3 seeds, best).
-PAPER_BBC_TABLE1: tuple[tuple[str, str], ...] = (
-    ("Charles et al. 2013 (supervised)", "79.9"),
-    ("Pfister et al. 2015 (supervised)", "88.0"),
-    ("Jakab et al. 2018", "68.4"),
-    ("Lorenz et al. 2019", "74.5"),
-    ("Shih et al. 2019, Lorenz-style decoder", "74.2 ± 1.6 (best 75.7)"),
-    ("Shih et al. 2019, SPADE decoder", "75.0 ± 0.9 (best 76.1)"),
-)
-
-
-# ----------------------------------------------------------------------------------------------- validation helpers
-def _points(name: str, value: Any, allow_nan: bool = False) -> np.ndarray:
-    """`value` as float64 [N,P,2]; a ValueError naming `name` for a wrong shape or non-finite values."""
-    if isinstance(value, torch.Tensor):
-        value = value.detach().cpu().numpy()
-    arr = np.asarray(value, dtype=np.float64)
-    if arr.ndim != 3 or arr.shape[-1] != 2:
-        raise ValueError(f"{name} must be [N,P,2] (x, y per point), got shape {arr.shape}")
-    if not allow_nan and not np.all(np.isfinite(arr)):
-        bad = int((~np.isfinite(arr)).any(axis=(1, 2)).sum())
-        raise ValueError(f"{name} has NaN/inf values in {bad} of {len(arr)} samples")
-    return arr
-
-
-def _pair(pred: Any, gt: Any) -> tuple[np.ndarray, np.ndarray]:
-    pred, gt = _points("pred", pred), _points("gt", gt)
-    if pred.shape != gt.shape:
-        raise ValueError(f"pred {pred.shape} and gt {gt.shape} must have the same shape [N,J,2]")
-    return pred, gt
-
-
-# ------------------------------------------------------------------------------------------------------- regression
-@dataclass
-class KeypointRegressor:
-    """Linear map without intercept from landmarks [N,K,2] to keypoints [N,J,2] (crop-centred pixels).
-
-    `weights` is [2K, 2J]. Both sides are flattened row-major from [K,2] / [J,2], i.e. the order is
-    (x_1, y_1, x_2, y_2, ...): row 2k + c holds landmark k's coordinate c (0 = x, 1 = y), column 2j + c keypoint j's.
-    """
-
-    weights: np.ndarray
-
-    @property
-    def n_landmarks(self) -> int:
-        return self.weights.shape[0] // 2
-
-    @property
-    def n_keypoints(self) -> int:
-        return self.weights.shape[1] // 2
-
-    def predict(self, landmarks: Any) -> np.ndarray:
-        """landmarks [N,K,2] -> keypoints [N,J,2] (float64)."""
-        x = _points("landmarks", landmarks)
-        if x.shape[1] != self.n_landmarks:
-            raise ValueError(f"landmarks have K={x.shape[1]} points but the regressor was fitted with K={self.n_landmarks}")
-        return (x.reshape(len(x), -1) @ self.weights).reshape(len(x), self.n_keypoints, 2)
-
-
-def fit_regressor(landmarks: Any, keypoints: Any) -> KeypointRegressor:
-    """Ordinary least squares without intercept: landmarks [N,K,2] -> keypoints [N,J,2], crop-centred pixels.
-
-    Solved with `np.linalg.lstsq` (SVD; minimum-norm solution if the landmarks are rank deficient, e.g. a collapsed
-    landmark).
-    """
-    x, y = _points("landmarks", landmarks), _points("keypoints", keypoints)
-    if len(x) != len(y):
-        raise ValueError(f"landmarks has N={len(x)} samples but keypoints has N={len(y)}")
-    if len(x) == 0:
-        raise ValueError("landmarks and keypoints are empty (N=0); nothing to fit")
-    weights, *_ = np.linalg.lstsq(x.reshape(len(x), -1), y.reshape(len(y), -1), rcond=None)
-    return KeypointRegressor(weights)
-
-
-def per_identity_predictions(train_landmarks: Any, train_keypoints: Any, train_ids: Any, landmarks: Any,
-                             ids: Any) -> np.ndarray | None:
-    """A diagnostic, not the protocol: one regressor per identity, fitted on that identity's training frames only.
-
-    train_landmarks [N,K,2], train_keypoints [N,J,2], train_ids [N]; landmarks [M,K,2], ids [M] -> predictions
-    [M,J,2] (crop-centred), or None when an identity in `ids` has fewer than 2K training frames (e.g. none: BBC Pose
-    tests on new signers). Its gain over the single regressor measures how much is lost because a landmark does not
-    mark the same body part in every identity; joints it still misses are ones no landmark follows.
-    """
-    x, y = _points("train_landmarks", train_landmarks), _points("train_keypoints", train_keypoints)
-    lm = _points("landmarks", landmarks)
-    train_ids, ids = np.asarray(train_ids), np.asarray(ids)
-    if train_ids.shape != (len(x),) or len(y) != len(x):
-        raise ValueError(f"train_landmarks (N={len(x)}), train_keypoints (N={len(y)}) and train_ids "
-                         f"{train_ids.shape} must describe the same N frames")
-    if ids.shape != (len(lm),):
-        raise ValueError(f"ids {ids.shape} must hold one identity per landmarks sample (M={len(lm)})")
-    pred = np.empty((len(lm), y.shape[1], 2))
-    for identity in np.unique(ids):
-        fit = train_ids == identity
-        if fit.sum() < 2 * x.shape[1]:
-            return None
-        pred[ids == identity] = fit_regressor(x[fit], y[fit]).predict(lm[ids == identity])
-    return pred
-
-
-def mean_pose_baseline(train_keypoints: Any, n: int) -> np.ndarray:
-    """Baseline (a): predict the training mean pose for every one of `n` samples. [N_train,J,2] -> [n,J,2]."""
-    kp = _points("train_keypoints", train_keypoints)
-    if len(kp) == 0:
-        raise ValueError("train_keypoints is empty (N=0)")
-    return np.repeat(kp.mean(axis=0, keepdims=True), n, axis=0)
-
-
-# ---------------------------------------------------------------------------------------------------------- metrics
-def keypoint_errors(pred: Any, gt: Any) -> np.ndarray:
-    """Euclidean error per (sample, joint): pred, gt [N,J,2] -> [N,J]."""
-    pred, gt = _pair(pred, gt)
-    return np.linalg.norm(pred - gt, axis=-1)
-
-
-def pck(pred: Any, gt: Any, threshold: float) -> float:
-    """Fraction of (sample, joint) pairs whose Euclidean error is <= `threshold` pixels."""
-    return float(np.mean(keypoint_errors(pred, gt) <= threshold))
-
-
-def pck_curve(pred: Any, gt: Any, thresholds: Sequence[float]) -> np.ndarray:
-    """Accuracy against distance (Fig. 9): [T] fractions, one per threshold."""
-    errors = keypoint_errors(pred, gt).reshape(-1)
-    return np.array([np.mean(errors <= t) for t in np.asarray(thresholds, dtype=np.float64)])
-
-
-def per_joint_pck(pred: Any, gt: Any, threshold: float) -> np.ndarray:
-    """[J] fraction of samples whose joint j is within `threshold` pixels."""
-    return np.mean(keypoint_errors(pred, gt) <= threshold, axis=0)
-
-
-# ------------------------------------------------------------------------------------------------------- extraction
-def model_image_size(model: torch.nn.Module) -> int:
-    """The square input size a FactorizationModel was built for (its config's `image_size`)."""
-    for attr in ("cfg", "config"):
-        size = getattr(getattr(model, attr, None), "image_size", None)
-        if size is not None:
-            return int(size)
-    raise ValueError(f"{type(model).__name__} has no cfg.image_size; pass image_size= explicitly")
-
-
-def frames_to_input(frames: np.ndarray, image_size: int, device: torch.device | str) -> torch.Tensor:
-    """uint8 [B,H,W,C] -> float [B,C,image_size,image_size] in [0,1] on `device`.
-
-    The same conversion as training's `lmvid_lib.data.pairs.load_frames` (bilinear, antialiased, clamped), so the
-    encoder sees test frames exactly as it saw training frames (a test checks they agree).
-    """
-    x = torch.from_numpy(np.ascontiguousarray(frames)).to(device).permute(0, 3, 1, 2).float().div_(255.0)
-    if x.shape[-2:] != (image_size, image_size):
-        x = F.interpolate(x, size=(image_size, image_size), mode="bilinear", align_corners=False, antialias=True)
-        x = x.clamp_(0, 1)
-    return x.contiguous()
-
-
-def _pose_fields(out: Any) -> tuple[torch.Tensor, torch.Tensor]:
-    if isinstance(out, Mapping):
-        return out["mu"], out["cov"]
-    return out.mu, out.cov
-
-
-@contextlib.contextmanager
-def inference(model: torch.nn.Module) -> Iterator[None]:
-    """Run `model` in eval mode under torch.no_grad, restoring its previous mode afterwards."""
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            yield
-    finally:
-        model.train(was_training)
-
-
-def extract_landmarks(
-    model: torch.nn.Module,
-    frames: np.ndarray,
-    batch_size: int = 64,
-    device: torch.device | str | None = None,
-    image_size: int | None = None,
-    progress: bool = True,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Landmarks of every frame: uint8 frames [M,H,W,C] (a memmap is fine) -> (mu [M,K,2] in [-1,1], cov [M,K,2,2]).
-
-    Batched under `torch.no_grad` with the model in eval mode (its previous mode is restored); `device` defaults to the
-    model's; frames are resized to `image_size` (default: the model's `cfg.image_size`).
-    """
-    if not (isinstance(frames, np.ndarray) and frames.ndim == 4 and frames.dtype == np.uint8):
-        raise ValueError(f"frames must be a uint8 [M,H,W,C] array, got {type(frames).__name__} "
-                         f"{getattr(frames, 'dtype', '')} {getattr(frames, 'shape', '')}")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    if device is None:
-        device = next(model.parameters()).device
-    size = image_size or model_image_size(model)
-    mus, covs = [], []
-    with inference(model):
-        starts = range(0, len(frames), batch_size)
-        for start in tqdm(starts, desc="landmarks", unit="batch", disable=not progress, leave=False):
-            mu, cov = _pose_fields(model.encode_pose(frames_to_input(frames[start : start + batch_size], size, device)))
-            mus.append(mu.float().cpu().numpy())
-            covs.append(cov.float().cpu().numpy())
-    if not mus:
-        raise ValueError("frames is empty (M=0)")
-    return np.concatenate(mus), np.concatenate(covs)
-
-
-# --------------------------------------------------------------------------------------------------------- protocol
 @dataclass
 class KeypointEvalConfig:
     """The keypoint-regression protocol (notebook 03_keypoints)."""
@@ -425,7 +214,7 @@ def evaluate_landmarks(
         if isinstance(source, torch.nn.Module):
             mu, _ = extract_landmarks(source, videos.frames[indices[name]], cfg.batch_size, device, progress=progress)
         elif name in source:
-            mu = _points(f"landmarks[{name!r}]", source[name])
+            mu = as_points(f"landmarks[{name!r}]", source[name])
             if len(mu) != len(indices[name]):
                 raise ValueError(f"landmarks[{name!r}] has N={len(mu)} but the split has {len(indices[name])} scored frames")
         else:
@@ -485,7 +274,6 @@ def open_eval_sets(train_cfg: Any, splits: Sequence[str], run_dir: str | Path) -
     (same dataset, data_root, seed and synthetic overrides), with `train_cfg.split` under the name "train" (its
     per-frame copy where the run trained on a video-crop split, `lmvid_lib.data.bbc.frame_crop_split`)."""
     from lmvid_lib.data.bbc import frame_crop_split
-    from lmvid_lib.data.datasets import open_dataset
 
     def open_(split: str) -> VideoSet:
         return open_dataset(train_cfg.dataset, split, run_dir, train_cfg.data_root, seed=train_cfg.data_seed,
@@ -496,9 +284,6 @@ def open_eval_sets(train_cfg: Any, splits: Sequence[str], run_dir: str | Path) -
 
 def untrained_model(train_cfg: Any, device: torch.device | str = "cpu") -> torch.nn.Module:
     """Baseline (b): the pose encoder exactly as `train_factorization` initialises it (same seed and config), untrained."""
-    from lmvid_lib.models.factorization import FactorizationModel
-    from lmvid_lib.seed import seed_everything
-
     seed_everything(train_cfg.seed)
     return FactorizationModel(train_cfg.model).to(device).eval()
 
@@ -520,9 +305,6 @@ def evaluate_run(
 
     Cached in `<run_dir>/keypoints/` and reused while the run's weights, its config, the splits and `cfg` are unchanged.
     """
-    from lmvid_lib.train import load_trained
-    from lmvid_lib.train.factorization import config_dict
-
     if baseline not in (None, *BASELINES):
         raise ValueError(f"baseline must be None or one of {BASELINES}, got {baseline!r}")
     run = Path(run)
@@ -569,9 +351,6 @@ def find_runs(run_dir: str | Path, dataset: str, decoders: Sequence[str],
               seeds: Sequence[int]) -> dict[str, list[Path]]:
     """decoder -> its finished training runs `<run_dir>/factorization/<dataset>-<decoder>-seed<seed>`, in `seeds`
     order. A run is finished when its model.pt exists; a FileNotFoundError lists every missing one."""
-    from lmvid_lib.models.factorization import ModelConfig
-    from lmvid_lib.train.factorization import TrainConfig, run_path
-
     if not decoders or not seeds:
         raise ValueError(f"decoders and seeds must be non-empty, got decoders={list(decoders)} seeds={list(seeds)}")
     runs = {d: [run_path(TrainConfig(dataset=dataset, seed=s, model=ModelConfig(decoder=d)), run_dir) for s in seeds]
@@ -607,222 +386,3 @@ def evaluate_table1(
     for baseline, label in BASELINE_LABELS.items():
         results[label] = [evaluate_run(r, run_dir, test_splits, cfg, device, baseline, progress) for r in first]
     return results
-
-
-@dataclass
-class Margin:
-    """The best learned variant against the better baseline on one split (accuracies: mean over seeds, in [0,1])."""
-
-    learned: str
-    learned_accuracy: float
-    baseline: str
-    baseline_accuracy: float
-    split_label: str
-    n_seeds: int
-
-    @property
-    def points(self) -> float:
-        """Margin in percentage points."""
-        return 100.0 * (self.learned_accuracy - self.baseline_accuracy)
-
-    def sentence(self, target_points: float, cfg: KeypointEvalConfig) -> str:
-        """One sentence, generated from the numbers, saying whether the margin meets `target_points`."""
-        verdict = "meets" if self.points >= target_points else "misses"
-        return (f"On {self.split_label}, the best learned variant ({self.learned}, mean of {self.n_seeds} seed(s)) "
-                f"reaches {100 * self.learned_accuracy:.1f}% of keypoints within {cfg.threshold:g} {cfg.unit}, the "
-                f"better baseline ({self.baseline}) {100 * self.baseline_accuracy:.1f}%: a margin of "
-                f"{self.points:+.1f} points, which {verdict} the {target_points:g}-point target "
-                f"(by {abs(self.points - target_points):.1f} points).")
-
-
-def margin_over_baselines(results: Mapping[str, Sequence[KeypointResult]], learned: Sequence[str],
-                          baselines: Sequence[str], split: str, split_label: str | None = None) -> Margin:
-    """Compare the learned method with the highest seed-mean accuracy on `split` to the best baseline."""
-    def mean(method: str) -> float:
-        if method not in results or not results[method]:
-            raise ValueError(f"no results for method {method!r} (have {sorted(results)})")
-        return float(np.mean([r.splits[split].accuracy for r in results[method]]))
-
-    if not learned or not baselines:
-        raise ValueError("margin_over_baselines needs at least one learned method and one baseline")
-    best = max(learned, key=mean)
-    base = max(baselines, key=mean)
-    return Margin(best, mean(best), base, mean(base), split_label or split, len(results[best]))
-
-
-def shortfall(in_sample: Margin, held_out: Margin, target_points: float) -> str:
-    """Why `held_out` misses the target, read off the margin on the frames the regressor was fitted on ("" when it
-    meets it). Low in-sample too: the landmarks do not encode the joints (model / training budget). High in-sample
-    only: they do on training frames but do not generalise to new ones (data: too few training videos)."""
-    if held_out.points >= target_points:
-        return ""
-    if in_sample.points < target_points:
-        return (f"Even on the training frames the regressor was fitted on, the margin is only {in_sample.points:+.1f} "
-                "points: the landmarks do not encode the joints well enough, which points at the model and its "
-                "training budget rather than at generalisation.")
-    return (f"On the training frames the regressor was fitted on, the margin is {in_sample.points:+.1f} points, above "
-            f"the target: the landmarks encode the joints there but do not generalise to {held_out.split_label}, "
-            "which points at the data (too few training videos) more than at the model.")
-
-
-def identity_diagnosis(results: Mapping[str, Sequence[KeypointResult]], learned: str, baseline: str, split: str,
-                       split_label: str, joint_names: Sequence[str], cfg: KeypointEvalConfig,
-                       weak_below: float = 0.5, consistent_within: float = 2.0) -> str:
-    """What the per-identity diagnostic says about `learned` on `split` (seed means), compared with `baseline`; ""
-    when it was not computed (identities unseen in training, `cfg.per_identity` off, or results cached without it).
-    A refit gaining less than `consistent_within` points counts as landmarks consistent across identities."""
-    def means(method: str) -> tuple[float, float, np.ndarray] | None:
-        runs = [r.splits[split] for r in results.get(method, ()) if split in r.splits]
-        if not runs or any(r.per_identity_accuracy is None for r in runs):
-            return None
-        return (float(np.mean([r.accuracy for r in runs])), float(np.mean([r.per_identity_accuracy for r in runs])),
-                np.mean([r.per_identity_per_joint for r in runs], axis=0))
-
-    ours, base = means(learned), means(baseline)
-    if ours is None:
-        return ""
-    accuracy, per_identity, per_joint = ours
-    gain = 100 * (per_identity - accuracy)
-    text = (f"Diagnosis (not the protocol): with one regressor per identity, fitted on that identity's training "
-            f"frames only, {learned} reaches {100 * per_identity:.1f}% on {split_label} instead of "
-            f"{100 * accuracy:.1f}%, " + (f"so {gain:.1f} points are lost because a landmark does not mark the same "
-                                         "body part in every identity" if gain >= consistent_within else
-                                         "so its landmarks mark the same body parts in every identity"))
-    if base is not None:
-        text += f" (the same refit moves {baseline} by {100 * (base[1] - base[0]):+.1f} points)"
-    weak = [f"{name} {100 * a:.0f}%" for name, a in zip(joint_names, per_joint) if a < weak_below]
-    if weak:
-        text += (f". Even per identity, {', '.join(weak)} stay below {100 * weak_below:.0f}% within "
-                 f"{cfg.threshold:g} px: no landmark follows these joints closely")
-    return text + "."
-
-
-# ----------------------------------------------------------------------------------------------------------- tables
-@dataclass
-class SeedSummary:
-    """Accuracy over training seeds, as Table 1 reports it: mean ± std (sample std, ddof=1) and best."""
-
-    mean: float
-    std: float
-    best: float
-    n: int
-
-    def format(self, percent: bool = True) -> str:
-        s = 100.0 if percent else 1.0
-        if self.n == 1:
-            return f"{s * self.mean:.1f} (1 seed)"
-        return f"{s * self.mean:.1f} ± {s * self.std:.1f} (best {s * self.best:.1f}, {self.n} seeds)"
-
-
-def summarize_seeds(values: Sequence[float]) -> SeedSummary:
-    values = np.asarray(values, dtype=np.float64)
-    if values.ndim != 1 or len(values) == 0:
-        raise ValueError(f"values must be a non-empty 1-D sequence of accuracies, got shape {values.shape}")
-    std = float(values.std(ddof=1)) if len(values) > 1 else math.nan
-    return SeedSummary(float(values.mean()), std, float(values.max()), len(values))
-
-
-def accuracy_table(results: Mapping[str, Sequence[KeypointResult]], split_labels: Mapping[str, str],
-                   cfg: KeypointEvalConfig) -> str:
-    """Table 1 analogue: one row per method (several results = several seeds -> mean ± std, best), one column per split.
-
-    `split_labels` maps split names to column headers (they should name the dataset).
-    """
-    header = ["Method"] + [f"{label}: accuracy at {cfg.threshold:g} {cfg.unit} (%)" for label in split_labels.values()]
-    rows = []
-    for method, runs in results.items():
-        if not runs:
-            raise ValueError(f"method {method!r} has no results")
-        rows.append([method] + [summarize_seeds([r.splits[s].accuracy for r in runs]).format() for s in split_labels])
-    return markdown_table(header, rows)
-
-
-def per_joint_table(results: Mapping[str, KeypointResult | Sequence[KeypointResult]], split: str,
-                    joint_names: Sequence[str], cfg: KeypointEvalConfig) -> str:
-    """Accuracy at cfg.threshold per joint (%), one row per method, on `split`; a method with several results
-    (seeds) shows their mean."""
-    header = ["Method"] + list(joint_names) + [f"all joints (accuracy at {cfg.threshold:g} {cfg.unit}, %)"]
-    rows = []
-    for method, runs in results.items():
-        runs = [runs] if isinstance(runs, KeypointResult) else list(runs)
-        if not runs:
-            raise ValueError(f"method {method!r} has no results")
-        per_joint = np.mean([r.splits[split].per_joint for r in runs], axis=0)
-        if len(per_joint) != len(joint_names):
-            raise ValueError(f"{method}: {len(per_joint)} joints but {len(joint_names)} joint names")
-        accuracy = np.mean([r.splits[split].accuracy for r in runs])
-        rows.append([method] + [f"{100 * v:.1f}" for v in per_joint] + [f"{100 * accuracy:.1f}"])
-    return markdown_table(header, rows)
-
-
-def seed_mean_curves(results: Mapping[str, Sequence[KeypointResult]],
-                     split: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Fig. 9 input: method -> (thresholds [T], accuracy [T] averaged over the method's seeds) on `split`.
-    The label says how many seeds were averaged."""
-    curves = {}
-    for method, runs in results.items():
-        if not runs:
-            raise ValueError(f"method {method!r} has no results")
-        thresholds = runs[0].thresholds
-        if any(not np.array_equal(r.thresholds, thresholds) for r in runs):
-            raise ValueError(f"method {method!r}: its results were scored at different thresholds")
-        n = len(runs)
-        curves[f"{method} ({n} seed{'s' if n > 1 else ''})"] = (
-            thresholds, np.mean([r.splits[split].curve for r in runs], axis=0))
-    return curves
-
-
-def paper_bbc_table() -> str:
-    """The published BBC Pose numbers, quoted (never computed here): a table of its own."""
-    return markdown_table(["Method", "BBC Pose, quoted from Shih et al. 2019: accuracy at 6 px (%)"], PAPER_BBC_TABLE1)
-
-
-def plot_pck_curves(ax: Any, curves: Mapping[str, tuple[np.ndarray, np.ndarray]], title: str, unit: str) -> Any:
-    """Fig. 9: accuracy (%) against distance. `curves`: label -> (thresholds [T], accuracy [T] in [0,1])."""
-    for label, (thresholds, accuracy) in curves.items():
-        ax.plot(thresholds, 100 * np.asarray(accuracy), label=label)
-    ax.set_xlabel(f"distance threshold ({unit})")
-    ax.set_ylabel("keypoints within threshold (%)")
-    ax.set_ylim(0, 100)
-    ax.grid(alpha=0.3)
-    ax.set_title(title)
-    ax.legend(fontsize="small")
-    return ax
-
-
-def plot_gallery(frames: np.ndarray, result: SplitResult, names: Sequence[str], cfg: KeypointEvalConfig,
-                 n: int = 8, ncols: int = 4) -> Any:
-    """Test frames with regressed keypoints (x) and ground truth (o), one colour per joint.
-
-    frames: the split's stored frames (uint8 [M,S,S,C]); `result` must be scored at eval_scale "crop" so that its
-    points map back onto the stored frames. Returns the matplotlib Figure.
-    """
-    import matplotlib.pyplot as plt
-
-    if cfg.eval_scale != "crop":
-        raise ValueError("plot_gallery draws on the stored crops: evaluate with eval_scale='crop'")
-    picks = np.round(np.linspace(0, len(result.frame_index) - 1, min(n, len(result.frame_index)))).astype(int)
-    side = frames.shape[1]
-
-    def to_frame(points: np.ndarray) -> np.ndarray:
-        return crop_centred_to_pixels(points * (side / cfg.crop_size), side)
-
-    nrows = math.ceil(len(picks) / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(2.4 * ncols, 2.4 * nrows + 0.4), squeeze=False)
-    colours = plt.get_cmap("tab10")(np.arange(len(names)) % 10)
-    for ax, i in zip(axes.flat, picks):
-        image = frames[result.frame_index[i]]
-        ax.imshow(image[..., 0] if image.shape[-1] == 1 else image, cmap="gray")
-        pred, gt = to_frame(result.pred[i]), to_frame(result.gt[i])
-        for j, name in enumerate(names):
-            ax.plot(*gt[j], "o", ms=5, mfc="none", mec=colours[j], mew=1.5, label=name)
-            ax.plot(*pred[j], "x", ms=5, color=colours[j], mew=1.5)
-        ok = int(np.sum(np.linalg.norm(result.pred[i] - result.gt[i], axis=-1) <= cfg.threshold))
-        ax.set_title(f"frame {result.frame_index[i]}: {ok}/{len(names)} within {cfg.threshold:g} px", fontsize=8)
-    for ax in axes.flat:
-        ax.axis("off")
-    handles, labels = axes.flat[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=len(names), fontsize=7, frameon=False)
-    fig.suptitle("o = ground truth, x = regressed from landmarks", fontsize=9)
-    fig.tight_layout(rect=(0, 0.05, 1, 1))
-    return fig

@@ -17,7 +17,7 @@ from lmvid_lib import landmarks
 from lmvid_lib.data.augment import AugmentConfig, color_jitter, tps_warp
 from lmvid_lib.data.pairs import FrameSampler, load_frames
 from lmvid_lib.data.store import VideoSet
-from lmvid_lib.eval.keypoints import frames_to_input, inference, model_image_size
+from lmvid_lib.models.inference import frames_to_input, inference, model_image_size
 from lmvid_lib.plotting import gaussians_to_pixels
 
 
@@ -75,8 +75,8 @@ class FrameLandmarks:
 def frame_landmarks(model: torch.nn.Module, frames: np.ndarray, device: torch.device | str | None = None) -> FrameLandmarks:
     """uint8 frames [M,H,W,C] -> their landmarks in pixels of those H x W frames, and their part maps.
 
-    The frames are resized to the model's input size as in training; since that input is the whole frame, a normalised
-    landmark maps to frame pixels by `x_pix = ((x + 1) W - 1) / 2` and its covariance by diag(W/2, H/2) on both sides.
+    The frames are resized to the model's input size as in training; since that input is the whole frame, normalised
+    landmarks map to frame pixels by `lmvid_lib.plotting.gaussians_to_pixels` (`landmarks.norm_to_pixel`).
     """
     if not (isinstance(frames, np.ndarray) and frames.ndim == 4 and frames.dtype == np.uint8 and len(frames)):
         raise ValueError(f"frames must be a non-empty uint8 [M,H,W,C] array, got {type(frames).__name__} "

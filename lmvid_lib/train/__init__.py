@@ -1,23 +1,8 @@
-"""Training loops: the factorization model (`train_factorization`), with checkpoints/resume and multi-process DDP."""
+"""Training loops: the factorization model (`train_factorization`), with checkpoints/resume and multi-process DDP.
 
-from lmvid_lib.train.factorization import (
-    TrainConfig,
-    config_from_parameters,
-    load_config,
-    load_trained,
-    read_metrics,
-    run_path,
-    train_factorization,
-    validate_train_config,
-)
+A run's configuration lives in `lmvid_lib.run_config`; reading a finished run back in `lmvid_lib.models.checkpoint`.
+"""
 
-__all__ = [
-    "TrainConfig",
-    "config_from_parameters",
-    "load_config",
-    "load_trained",
-    "read_metrics",
-    "run_path",
-    "train_factorization",
-    "validate_train_config",
-]
+from lmvid_lib.train.factorization import read_metrics, train_factorization
+
+__all__ = ["read_metrics", "train_factorization"]

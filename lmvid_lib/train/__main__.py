@@ -1,10 +1,12 @@
 """Train the factorization model from the command line (one process, or many under torchrun).
 
-    python -m lmvid_lib.train --profile cpu                     # params/cpu.yaml, section 02_factorization
-    python -m lmvid_lib.train --config run.yaml --run-dir runs/x   # a TrainConfig mapping (yaml or json)
+    python -m lmvid_lib.train --profile cpu                     # every decoder x seed of params/cpu.yaml
+    python -m lmvid_lib.train --config run.yaml --run-dir runs/x   # one TrainConfig mapping (yaml or json)
     torchrun --nproc_per_node=8 -m lmvid_lib.train --profile paper
 
-The configuration stays data: these flags only say where it is and where the run goes.
+With --profile, the runs are those notebook 02_factorization trains: its `factorization` section, for every decoder
+in `common: decoders` and every training seed in `common: seeds`, on the data of `common: seed`, one after the other.
+The configuration stays data: these flags only say where it is and where the runs go.
 """
 
 from __future__ import annotations
@@ -16,9 +18,10 @@ from pathlib import Path
 
 import yaml
 
-from lmvid_lib.config import notebook_parameters
+from lmvid_lib.config import notebook_parameters, profile_path
+from lmvid_lib.run_config import TrainConfig, config_from_parameters, load_config
 from lmvid_lib.train.distributed import shutdown_distributed
-from lmvid_lib.train.factorization import TrainConfig, config_from_parameters, load_config, train_factorization
+from lmvid_lib.train.factorization import train_factorization
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK = "02_factorization"
@@ -34,33 +37,39 @@ def read_config(path: Path) -> TrainConfig:
     return load_config(mapping, name=str(path))
 
 
-def profile_config(profile: str) -> TrainConfig:
+def profile_configs(profile: str) -> list[TrainConfig]:
+    """One TrainConfig per (decoder, seed) of the profile, decoders outermost (notebook 02_factorization's order)."""
     params = notebook_parameters(profile, NOTEBOOK)
     if "factorization" not in params:
-        raise ValueError(f"profile {profile!r} has no '{NOTEBOOK}: factorization:' section")
-    return config_from_parameters(
-        params["factorization"], dataset=params.get("dataset"), data_root=params.get("data_root"),
-        seed=params.get("seed"), device=params.get("device"), decoder=params.get("decoder"),
-        data_seed=params.get("seed"),
-    )
+        raise ValueError(f"{profile_path(profile)}: no '{NOTEBOOK}: factorization:' section")
+    for key in ("decoders", "seeds"):
+        if not isinstance(params.get(key), list) or not params[key]:
+            raise ValueError(f"{profile_path(profile)}: common: {key} must be a non-empty list, "
+                             f"got {params.get(key)!r}")
+    return [
+        config_from_parameters(params["factorization"], dataset=params.get("dataset"),
+                               data_root=params.get("data_root"), seed=seed, device=params.get("device"),
+                               decoder=decoder, data_seed=params.get("seed"))
+        for decoder in params["decoders"] for seed in params["seeds"]
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--profile", help="params/<profile>.yaml (or a path to one): its 02_factorization section")
+    source.add_argument("--profile", help="params/<profile>.yaml (or a path to one): its decoders x seeds")
     source.add_argument("--config", type=Path, help="yaml/json file holding a TrainConfig mapping")
     parser.add_argument("--run-dir", type=Path, help="run directory (default with --profile: runs/<profile>)")
     args = parser.parse_args(argv)
     if args.config is not None and args.run_dir is None:
         parser.error("--config needs --run-dir")
-    cfg = read_config(args.config) if args.config is not None else profile_config(args.profile)
+    configs = [read_config(args.config)] if args.config is not None else profile_configs(args.profile)
     run_dir = args.run_dir or ROOT / "runs" / Path(args.profile).stem
     try:
-        summary = train_factorization(cfg, run_dir)
+        summaries = [train_factorization(cfg, run_dir) for cfg in configs]
     finally:
         shutdown_distributed()
-    print(json.dumps(summary, indent=1))
+    print(json.dumps(summaries[0] if args.config is not None else summaries, indent=1))
     return 0
 
 

@@ -10,7 +10,7 @@ A run lives in `<run_dir>/factorization/<name>/`::
     config.json          the TrainConfig as data
     metrics.csv          one row per `log_every` steps (losses, seconds per step)
     checkpoints/last.pt  everything needed to resume bit-identically: weights, optimizers, RNG states, data order
-    model.pt             final weights + config (what `load_trained` reads)
+    model.pt             final weights + config (what `lmvid_lib.models.checkpoint.load_trained` reads)
     samples/step_*.png   target | pose input | appearance input | reconstruction
     summary.json         paths and final metrics
 
@@ -22,12 +22,11 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import dataclasses
 import io
 import json
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -35,123 +34,20 @@ import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from lmvid_lib.config import from_dict
-from lmvid_lib.data.augment import AugmentConfig, validate_augment_config
-from lmvid_lib.data.datasets import check_dataset, open_dataset
+from lmvid_lib.data.datasets import open_dataset
 from lmvid_lib.data.pairs import FrameSampler, make_training_batch
 from lmvid_lib.data.store import VideoSet
 from lmvid_lib.io import atomic_write_bytes, atomic_write_json, load_checkpoint, save_checkpoint
-from lmvid_lib.losses import LossConfig, ReconstructionLoss, discriminator_loss
+from lmvid_lib.losses import ReconstructionLoss, discriminator_loss
 from lmvid_lib.models.discriminator import Discriminator
-from lmvid_lib.models.factorization import FactorizationModel, ModelConfig, validate_model_config
+from lmvid_lib.models.factorization import FactorizationModel
+from lmvid_lib.run_config import TrainConfig, config_dict, load_config, run_path
 from lmvid_lib.seed import seed_everything
 from lmvid_lib.train.distributed import DistContext, init_distributed
 
 # Settings that may change between a run and its resumption without changing what has been computed so far
 # ("steps" only with a constant learning rate: a decaying schedule depends on it).
 RESUMABLE_CHANGES = ("steps", "log_every", "checkpoint_every", "sample_every", "progress")
-LR_SCHEDULES = ("constant", "cosine")
-
-
-@dataclass
-class TrainConfig:
-    model: ModelConfig = field(default_factory=ModelConfig)
-    loss: LossConfig = field(default_factory=LossConfig)
-    augment: AugmentConfig = field(default_factory=AugmentConfig)
-    dataset: str = "signer"  # signer | pusher | walker (embedded) or bbc | bair | kth (prepared, needs data_root)
-    data_root: str | None = None
-    split: str = "train"
-    synthetic: dict[str, Any] = field(default_factory=dict)  # overrides for embedded presets, e.g. n_videos, n_frames
-    data_seed: int = 0  # seed of the embedded synthetic data; training seeds share it, as the paper's seeds share BBC
-    name: str | None = None  # run folder name; default <dataset>-<decoder>-seed<seed>
-    steps: int = 1000
-    batch_size: int = 16  # per process; the global batch is batch_size * world_size
-    lr: float = 1e-4
-    lr_schedule: str = "constant"  # constant (paper) | cosine: lr * (1 + cos(pi * (step-1) / steps)) / 2, after warmup
-    warmup_steps: int = 0  # linear warm-up from lr / warmup_steps to lr
-    weight_decay: float = 5e-6
-    adam_betas: tuple[float, float] = (0.9, 0.999)
-    seed: int = 0
-    device: str = "cpu"
-    bf16: bool = False  # autocast to bfloat16 (GPU speed); the CPU path stays plain fp32
-    channels_last: bool = False
-    compile: bool = False  # torch.compile the generator and discriminator
-    log_every: int = 10
-    checkpoint_every: int = 100
-    sample_every: int = 0  # 0: one sample grid at the end
-    progress: bool = True  # tqdm bar
-
-    @property
-    def run_name(self) -> str:
-        return self.name or f"{self.dataset}-{self.model.decoder}-seed{self.seed}"
-
-
-def config_dict(cfg: TrainConfig) -> dict[str, Any]:
-    """The config as plain JSON data (tuples become lists), as written to config.json."""
-    return json.loads(json.dumps(dataclasses.asdict(cfg)))
-
-
-def load_config(mapping: Mapping[str, Any] | TrainConfig, name: str = "factorization") -> TrainConfig:
-    cfg = mapping if isinstance(mapping, TrainConfig) else from_dict(TrainConfig, mapping, name)
-    validate_train_config(cfg)
-    return cfg
-
-
-def config_from_parameters(
-    factorization: Mapping[str, Any],
-    dataset: str | None = None,
-    data_root: str | None = None,
-    seed: int | None = None,
-    device: str | None = None,
-    decoder: str | None = None,
-    data_seed: int | None = None,
-) -> TrainConfig:
-    """A TrainConfig from notebook parameters: the `factorization` mapping overlaid with the profile's common
-    settings (dataset, data_root, device, the profile seed as `data_seed`), the training seed and the decoder variant,
-    where given."""
-    mapping = dict(factorization)
-    overlay = {"dataset": dataset, "data_root": data_root, "seed": seed, "device": device, "data_seed": data_seed}
-    mapping.update({k: v for k, v in overlay.items() if v is not None})
-    if decoder is not None:
-        mapping["model"] = {**dict(mapping.get("model") or {}), "decoder": decoder}
-    return load_config(mapping)
-
-
-def _check(ok: bool, message: str) -> None:
-    if not ok:
-        raise ValueError(message)
-
-
-def validate_train_config(cfg: TrainConfig) -> None:
-    """Raise ValueError naming the parameter for a config that cannot train; reads no data."""
-    for key in ("model", "loss", "augment"):
-        expected = {"model": ModelConfig, "loss": LossConfig, "augment": AugmentConfig}[key]
-        _check(isinstance(getattr(cfg, key), expected), f"{key}: expected a mapping of {expected.__name__} parameters")
-    validate_model_config(cfg.model)
-    validate_augment_config(cfg.augment)
-    for key in ("steps", "batch_size", "log_every", "checkpoint_every"):
-        value = getattr(cfg, key)
-        _check(isinstance(value, int) and not isinstance(value, bool) and value >= 1, f"{key} must be an int >= 1, got {value!r}")
-    _check(isinstance(cfg.sample_every, int) and cfg.sample_every >= 0, f"sample_every must be an int >= 0, got {cfg.sample_every!r}")
-    _check(isinstance(cfg.seed, int) and cfg.seed >= 0, f"seed must be an int >= 0, got {cfg.seed!r}")
-    _check(isinstance(cfg.data_seed, int) and cfg.data_seed >= 0, f"data_seed must be an int >= 0, got {cfg.data_seed!r}")
-    _check(isinstance(cfg.lr, (int, float)) and cfg.lr > 0, f"lr must be > 0, got {cfg.lr!r}")
-    _check(cfg.lr_schedule in LR_SCHEDULES, f"lr_schedule must be one of {LR_SCHEDULES}, got {cfg.lr_schedule!r}")
-    _check(
-        isinstance(cfg.warmup_steps, int) and not isinstance(cfg.warmup_steps, bool) and 0 <= cfg.warmup_steps < cfg.steps,
-        f"warmup_steps must be an int in [0, steps={cfg.steps}), got {cfg.warmup_steps!r}",
-    )
-    _check(isinstance(cfg.weight_decay, (int, float)) and cfg.weight_decay >= 0, f"weight_decay must be >= 0, got {cfg.weight_decay!r}")
-    betas = tuple(cfg.adam_betas)
-    _check(len(betas) == 2 and all(0 <= b < 1 for b in betas), f"adam_betas must be two numbers in [0, 1), got {cfg.adam_betas!r}")
-    cfg.adam_betas = (float(betas[0]), float(betas[1]))
-    _check(isinstance(cfg.synthetic, dict), f"synthetic must be a mapping of preset overrides, got {cfg.synthetic!r}")
-    _check(cfg.name is None or (isinstance(cfg.name, str) and cfg.name and "/" not in cfg.name), f"name must be a folder name, got {cfg.name!r}")
-    check_dataset(cfg.dataset, cfg.data_root)
-
-
-def run_path(cfg: TrainConfig, run_dir: str | Path) -> Path:
-    return Path(run_dir) / "factorization" / cfg.run_name
 
 
 # ---------------------------------------------------------------------------------------------------------- state
@@ -182,13 +78,8 @@ def learning_rate(cfg: TrainConfig, step: int) -> float:
     return cfg.lr
 
 
-def with_data_seed(saved: Mapping[str, Any]) -> dict[str, Any]:
-    """A saved config dict from before `data_seed` existed, when the embedded data followed the training seed."""
-    return {"data_seed": saved.get("seed", 0), **saved}
-
-
 def _check_resumable(saved: Mapping[str, Any], cfg: TrainConfig, path: Path) -> None:
-    saved, now = with_data_seed(saved), config_dict(cfg)
+    now = config_dict(cfg)
     free = RESUMABLE_CHANGES if cfg.lr_schedule == "constant" else tuple(k for k in RESUMABLE_CHANGES if k != "steps")
     differ = sorted(k for k in set(saved) | set(now) if k not in free and saved.get(k) != now.get(k))
     if differ:
@@ -448,15 +339,3 @@ def train_factorization(config: TrainConfig | Mapping[str, Any], run_dir: str | 
         atomic_write_json(out / "summary.json", summary)
     return summary
 
-
-def load_trained(run: str | Path, device: str | torch.device = "cpu") -> tuple[FactorizationModel, TrainConfig]:
-    """(model in eval mode, its TrainConfig) from a finished run folder `<run_dir>/factorization/<name>`."""
-    run = Path(run)
-    model_path = run / "model.pt"
-    if not model_path.is_file():
-        raise FileNotFoundError(f"{run} has no model.pt: train it first (train_factorization) or check the path")
-    state = load_checkpoint(model_path, map_location=device)
-    cfg = from_dict(TrainConfig, with_data_seed(state["config"]), f"{model_path}:config")
-    model = FactorizationModel(cfg.model).to(device)
-    model.load_state_dict(state["model"])
-    return model.eval(), cfg

@@ -1,0 +1,131 @@
+"""What a factorization training run is, as data: `TrainConfig`, its validation, and where the run lives.
+
+Training (`lmvid_lib.train`) writes runs from it; models and evaluation read runs back with it
+(`lmvid_lib.models.checkpoint`), without importing the trainer. A run lives in `<run_dir>/factorization/<run_name>`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from lmvid_lib.config import from_dict
+from lmvid_lib.data.augment import AugmentConfig, validate_augment_config
+from lmvid_lib.data.datasets import check_dataset
+from lmvid_lib.losses import LossConfig
+from lmvid_lib.models.factorization import ModelConfig, validate_model_config
+
+LR_SCHEDULES = ("constant", "cosine")
+
+
+@dataclass
+class TrainConfig:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    dataset: str = "signer"  # signer | pusher | walker (embedded) or bbc | bair | kth (prepared, needs data_root)
+    data_root: str | None = None
+    split: str = "train"
+    synthetic: dict[str, Any] = field(default_factory=dict)  # overrides for embedded presets, e.g. n_videos, n_frames
+    data_seed: int = 0  # seed of the embedded synthetic data; training seeds share it, as the paper's seeds share BBC
+    name: str | None = None  # run folder name; default <dataset>-<decoder>-seed<seed>
+    steps: int = 1000
+    batch_size: int = 16  # per process; the global batch is batch_size * world_size
+    lr: float = 1e-4
+    lr_schedule: str = "constant"  # constant (paper) | cosine: lr * (1 + cos(pi * (step-1) / steps)) / 2, after warmup
+    warmup_steps: int = 0  # linear warm-up from lr / warmup_steps to lr
+    weight_decay: float = 5e-6
+    adam_betas: tuple[float, float] = (0.9, 0.999)
+    seed: int = 0
+    device: str = "cpu"
+    bf16: bool = False  # autocast to bfloat16 (GPU speed); the CPU path stays plain fp32
+    channels_last: bool = False
+    compile: bool = False  # torch.compile the generator and discriminator
+    log_every: int = 10
+    checkpoint_every: int = 100
+    sample_every: int = 0  # 0: one sample grid at the end
+    progress: bool = True  # tqdm bar
+
+    @property
+    def run_name(self) -> str:
+        return self.name or f"{self.dataset}-{self.model.decoder}-seed{self.seed}"
+
+
+def config_dict(cfg: TrainConfig) -> dict[str, Any]:
+    """The config as plain JSON data (tuples become lists), as written to config.json."""
+    return json.loads(json.dumps(dataclasses.asdict(cfg)))
+
+
+def load_config(mapping: Mapping[str, Any] | TrainConfig, name: str = "factorization") -> TrainConfig:
+    """A validated TrainConfig from a mapping (unknown keys are an error naming them and `name`) or a TrainConfig."""
+    cfg = mapping if isinstance(mapping, TrainConfig) else from_dict(TrainConfig, mapping, name)
+    validate_train_config(cfg)
+    return cfg
+
+
+def config_from_parameters(
+    factorization: Mapping[str, Any],
+    dataset: str | None = None,
+    data_root: str | None = None,
+    seed: int | None = None,
+    device: str | None = None,
+    decoder: str | None = None,
+    data_seed: int | None = None,
+) -> TrainConfig:
+    """A TrainConfig from notebook parameters: the `factorization` mapping overlaid with the profile's common
+    settings (dataset, data_root, device, the profile seed as `data_seed`), the training seed and the decoder variant,
+    where given."""
+    mapping = dict(factorization)
+    overlay = {"dataset": dataset, "data_root": data_root, "seed": seed, "device": device, "data_seed": data_seed}
+    mapping.update({k: v for k, v in overlay.items() if v is not None})
+    if decoder is not None:
+        mapping["model"] = {**dict(mapping.get("model") or {}), "decoder": decoder}
+    return load_config(mapping)
+
+
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise ValueError(message)
+
+
+def validate_train_config(cfg: TrainConfig) -> None:
+    """Raise ValueError naming the parameter for a config that cannot train; reads no data."""
+    for key in ("model", "loss", "augment"):
+        expected = {"model": ModelConfig, "loss": LossConfig, "augment": AugmentConfig}[key]
+        _check(isinstance(getattr(cfg, key), expected), f"{key}: expected a mapping of {expected.__name__} parameters")
+    validate_model_config(cfg.model)
+    validate_augment_config(cfg.augment)
+    for key in ("steps", "batch_size", "log_every", "checkpoint_every"):
+        value = getattr(cfg, key)
+        _check(isinstance(value, int) and not isinstance(value, bool) and value >= 1,
+               f"{key} must be an int >= 1, got {value!r}")
+    _check(isinstance(cfg.sample_every, int) and cfg.sample_every >= 0,
+           f"sample_every must be an int >= 0, got {cfg.sample_every!r}")
+    _check(isinstance(cfg.seed, int) and cfg.seed >= 0, f"seed must be an int >= 0, got {cfg.seed!r}")
+    _check(isinstance(cfg.data_seed, int) and cfg.data_seed >= 0,
+           f"data_seed must be an int >= 0, got {cfg.data_seed!r}")
+    _check(isinstance(cfg.lr, (int, float)) and cfg.lr > 0, f"lr must be > 0, got {cfg.lr!r}")
+    _check(cfg.lr_schedule in LR_SCHEDULES, f"lr_schedule must be one of {LR_SCHEDULES}, got {cfg.lr_schedule!r}")
+    _check(
+        isinstance(cfg.warmup_steps, int) and not isinstance(cfg.warmup_steps, bool)
+        and 0 <= cfg.warmup_steps < cfg.steps,
+        f"warmup_steps must be an int in [0, steps={cfg.steps}), got {cfg.warmup_steps!r}",
+    )
+    _check(isinstance(cfg.weight_decay, (int, float)) and cfg.weight_decay >= 0,
+           f"weight_decay must be >= 0, got {cfg.weight_decay!r}")
+    betas = tuple(cfg.adam_betas)
+    _check(len(betas) == 2 and all(0 <= b < 1 for b in betas),
+           f"adam_betas must be two numbers in [0, 1), got {cfg.adam_betas!r}")
+    cfg.adam_betas = (float(betas[0]), float(betas[1]))
+    _check(isinstance(cfg.synthetic, dict), f"synthetic must be a mapping of preset overrides, got {cfg.synthetic!r}")
+    _check(cfg.name is None or (isinstance(cfg.name, str) and cfg.name and "/" not in cfg.name),
+           f"name must be a folder name, got {cfg.name!r}")
+    check_dataset(cfg.dataset, cfg.data_root)
+
+
+def run_path(cfg: TrainConfig, run_dir: str | Path) -> Path:
+    """The folder of the run `cfg` describes: `<run_dir>/factorization/<run_name>`."""
+    return Path(run_dir) / "factorization" / cfg.run_name
