@@ -11,11 +11,9 @@ import pytest
 import torch
 from torch import nn
 
-from lmvid_lib import landmarks
-from lmvid_lib.data.bbc import CropTransform, evaluation_crop
 from lmvid_lib.data.store import VideoSet
 from lmvid_lib.eval import keypoints as kp
-from lmvid_lib.eval import regression, scales, table1
+from lmvid_lib.eval import regression, table1
 from lmvid_lib.models.inference import extract_landmarks, frames_to_input
 from lmvid_lib.tables import markdown_table
 
@@ -88,42 +86,6 @@ def test_mean_pose_baseline_on_a_hand_case():
     np.testing.assert_allclose(pred, np.broadcast_to([[1, 2], [15, 4]], (3, 2, 2)))
     with pytest.raises(ValueError, match="train_keypoints is empty"):
         regression.mean_pose_baseline(np.zeros((0, 2, 2)), 3)
-
-
-# ----------------------------------------------------------------------------------------------------- coordinates
-def test_normalised_to_crop_pixels_agrees_with_the_landmarks_convention():
-    mu = torch.tensor([[[-1.0, 1.0], [0.0, 0.0], [-1 + 1 / 64, -1 + 3 / 64]]])  # edge, centre, pixel (0, 1) centres
-    cc = scales.landmarks_to_crop_centred(mu, 64)
-    np.testing.assert_allclose(cc[0, 1], [0, 0])
-    np.testing.assert_allclose(cc[0, 0], [-32, 32])  # image edges are at +-crop_size/2
-    pix = scales.crop_centred_to_pixels(cc, 64)
-    np.testing.assert_allclose(pix, landmarks.norm_to_pixel(mu, 64, 64).numpy(), atol=1e-6)
-    np.testing.assert_allclose(pix[0, 2], [0, 1], atol=1e-6)
-    # Keypoints in pixels of a 32x32 stored frame measured in a 128 crop: the frame centre maps to 0, scale x4.
-    np.testing.assert_allclose(scales.pixels_to_crop_centred([[15.5, 15.5], [0, 31]], 32, 128), [[0, 0], [-62, 62]])
-
-
-def test_round_trip_normalised_crop_original_and_back():
-    rng = np.random.default_rng(2)
-    joints = rng.uniform(100, 500, size=(4, 7, 2))
-    crops = evaluation_crop(joints, margin=150, out_size=128)  # batched: one crop per frame
-    mu = rng.uniform(-1, 1, size=(4, 10, 2))
-    original = scales.crop_centred_to_original(scales.landmarks_to_crop_centred(mu, 64), crops, 64)
-    # Normalised -1/+1 are the crop edges, +-150 px from the centre of the joints' box in the original frame.
-    centre = (joints.min(axis=1) + joints.max(axis=1)) / 2
-    np.testing.assert_allclose(original, centre[:, None] + 150 * mu)
-    back = crops.to_crop(original) * (2 / 128)
-    np.testing.assert_allclose(back, mu, atol=1e-12)
-    # to_crop_pixels of the BBC crop and ours agree at the crop's own resolution.
-    np.testing.assert_allclose(crops.to_crop_pixels(original), scales.crop_centred_to_pixels(mu * 64, 128), atol=1e-9)
-    half = scales.to_eval_pixels(scales.landmarks_to_crop_centred(mu, 64), "half_original", 64, crops)
-    np.testing.assert_allclose(half, 0.5 * ((original + 1) - 1) + 1)  # 1-based, halved: the follow-up convention
-    with pytest.raises(ValueError, match="crops holds 4 crops for N=3 samples"):
-        scales.crop_centred_to_original(mu[:3], crops, 64)
-    with pytest.raises(ValueError, match="needs the per-frame crops"):
-        scales.to_eval_pixels(mu, "original", 128)
-    one = CropTransform(200.0, 100.0, 50.0, 128)
-    np.testing.assert_allclose(scales.crop_centred_to_original(np.zeros((2, 1, 2)), one, 128), [[[200, 100]], [[200, 100]]])
 
 
 # ------------------------------------------------------------------------------------------------------ extraction
