@@ -1,4 +1,9 @@
-"""Markdown tables for notebook output (pandas is not a dependency)."""
+"""Tables for notebook output: GitHub-flavoured markdown, and a captioned display object that renders as HTML.
+
+The book (MyST-NB) and JupyterLab both prefer an output's `text/html` over its `text/markdown`, so `Table` carries a
+real `<table>` with a `<caption>` (from markdown-it-py, the parser MyST itself uses) and keeps the markdown for
+plain-text front ends.
+"""
 
 from __future__ import annotations
 
@@ -16,3 +21,40 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]],
     lines = ["| " + " | ".join(cells[0]) + " |", "|" + "|".join("---:" if a else "---" for a in align) + "|"]
     lines += ["| " + " | ".join(r) + " |" for r in cells[1:]]
     return "\n".join(lines)
+
+
+def _parser() -> Any:
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("commonmark", {"html": False}).enable("table")
+
+
+def inline_html(text: str) -> str:
+    """Inline markdown (code, emphasis, links) as HTML, raw HTML escaped."""
+    return _parser().renderInline(text)
+
+
+def table_html(markdown: str, caption: str) -> str:
+    """One markdown table as an HTML `<table>` whose `<caption>` is `caption` (inline markdown allowed)."""
+    rendered = _parser().render(markdown)
+    if rendered.count("<table>") != 1:
+        raise ValueError(f"expected exactly one markdown table, got {rendered.count('<table>')} in {markdown[:80]!r}")
+    return rendered.replace("<table>", f'<table class="table">\n<caption>{inline_html(caption)}</caption>', 1)
+
+
+class Table:
+    """A captioned table for `IPython.display.display`: HTML with `<caption>` for the book, markdown as fallback."""
+
+    def __init__(self, markdown: str, caption: str):
+        self.markdown = markdown
+        self.caption = caption
+        self._html = table_html(markdown, caption)  # validated now, so a malformed table fails in its own cell
+
+    def _repr_html_(self) -> str:
+        return self._html
+
+    def _repr_markdown_(self) -> str:
+        return f"**{self.caption}**\n\n{self.markdown}"
+
+    def __repr__(self) -> str:
+        return f"Table({self.caption!r})"
