@@ -36,16 +36,22 @@ class Chapter:
     is_root: bool = False
 
 
-def chapters(root: Path = ROOT) -> list[Chapter]:
-    """The notebooks named in `_toc.yml`, in book order (hand-written pages such as intro.md are skipped)."""
+def toc_entries(root: Path = ROOT) -> list[str]:
+    """Every page of `_toc.yml` ("book/01_data"), in book order: the root, then the chapters of every part."""
     toc = yaml.safe_load((root / "_toc.yml").read_text())
-    files = [toc["root"]] + [c["file"] for part in toc.get("parts", [{"chapters": toc.get("chapters", [])}]) for c in part["chapters"]]
+    parts = toc.get("parts", [{"chapters": toc.get("chapters", [])}])
+    return [toc["root"]] + [c["file"] for part in parts for c in part["chapters"]]
+
+
+def chapters(root: Path = ROOT) -> list[Chapter]:
+    """The notebooks named in `_toc.yml`, in book order (hand-written pages such as a .md page are skipped)."""
+    root_entry, *_ = files = toc_entries(root)
     result = []
     for entry in files:
         stem = Path(entry).name
         source = root / "nbs" / f"{stem}.py"
         if source.is_file():
-            result.append(Chapter(stem, source, root / "book" / f"{stem}.ipynb", is_root=entry == toc["root"]))
+            result.append(Chapter(stem, source, root / "book" / f"{stem}.ipynb", is_root=entry == root_entry))
         elif not any((root / f"{entry}{ext}").is_file() for ext in (".md", ".ipynb", "")):
             raise FileNotFoundError(f"_toc.yml names {entry!r} but neither nbs/{stem}.py nor {entry}.md exists")
     return result
