@@ -39,7 +39,8 @@ def table_html(markdown: str, caption: str) -> str:
     rendered = _parser().render(markdown)
     if rendered.count("<table>") != 1:
         raise ValueError(f"expected exactly one markdown table, got {rendered.count('<table>')} in {markdown[:80]!r}")
-    return rendered.replace("<table>", f'<table class="table">\n<caption>{inline_html(caption)}</caption>', 1)
+    table = rendered.replace("<table>", f'<table class="table">\n<caption>{inline_html(caption)}</caption>', 1)
+    return f'<div class="pst-scrollable-table-container">{table}</div>'  # the theme's scroller for wide tables
 
 
 class Table:

@@ -63,8 +63,8 @@ datasets.check_dataset(dataset, data_root)  # a wrong dataset / data_root fails 
 for preset in presets:
     if preset not in n_videos or preset not in n_frames:
         raise ValueError(f"presets: {preset!r} needs an entry in n_videos and n_frames")
-print(f"profile {profile!r}, run directory {run_dir}, seed {seed}; later chapters use dataset {dataset!r}"
-      + (f" from {data_root}" if data_root else " (embedded)"))
+print(f"profile {profile!r}, run directory {run_dir}, seed {seed}")
+print(f"later chapters use dataset {dataset!r}" + (f" from {data_root}" if data_root else " (embedded)"))
 
 # %% [markdown]
 # ## Generating the stand-ins
@@ -119,7 +119,7 @@ for preset, by_split in splits.items():
 # %% [markdown]
 # ## Motion
 #
-# The first `test` video of each preset, at most 30 frames, with its keypoints (play it with the buttons below the
+# The first frames of the first `test` video of each preset, with its keypoints (play it with the buttons below the
 # frame). The signer's hands move between signing positions with fast and slow transitions while the torso sways;
 # the pusher's objects move only when the gripper touches them; the walker crosses the frame or moves in place.
 

@@ -212,9 +212,9 @@ else:
 #   generalisation.
 # - Baseline (b) is not zero: even random convolutional features follow the silhouette, and a linear map fitted on
 #   thousands of frames exploits that. On the signer set each identity also has its own background and body
-#   position, so random landmarks let the regression recover something like a per-identity mean pose: (b) is the
-#   higher bar on held-out frames. New clothes change random features, so on held-out attire (b) can fall below (a).
-#   A learned variant is only interesting by its margin over both baselines.
+#   position, so random landmarks can let the regression recover something like a per-identity mean pose; new
+#   clothes change random features, so on held-out attire (b) can fall below (a). Which baseline is the higher bar
+#   on each split is in the sentences above. A learned variant is only interesting by its margin over both.
 # - The held-out-attire split asks whether the landmarks follow the body rather than the clothes' colours: a drop
 #   there, relative to held-out frames, is appearance leaking into pose.
 # - Fewer seeds and far fewer training steps than the paper (see the header and the budget sentence above) widen the
