@@ -1,7 +1,7 @@
 """Tables for notebook output: GitHub-flavoured markdown, and a captioned display object that renders as HTML.
 
 The book (MyST-NB) and JupyterLab both prefer an output's `text/html` over its `text/markdown`, so `Table` carries a
-real `<table>` with a `<caption>` (from markdown-it-py, the parser MyST itself uses) and keeps the markdown for
+real `<table>` with its caption (rendered by markdown-it-py, the parser MyST itself uses) and keeps the markdown for
 plain-text front ends.
 """
 
@@ -35,16 +35,20 @@ def inline_html(text: str) -> str:
 
 
 def table_html(markdown: str, caption: str) -> str:
-    """One markdown table as an HTML `<table>` whose `<caption>` is `caption` (inline markdown allowed)."""
+    """One markdown table as an HTML `<table>` in a `<figure>` whose `<figcaption>` is `caption` (inline markdown).
+
+    The caption sits outside the table's horizontal scroller (the theme's), so a wide table never clips it.
+    """
     rendered = _parser().render(markdown)
     if rendered.count("<table>") != 1:
         raise ValueError(f"expected exactly one markdown table, got {rendered.count('<table>')} in {markdown[:80]!r}")
-    table = rendered.replace("<table>", f'<table class="table">\n<caption>{inline_html(caption)}</caption>', 1)
-    return f'<div class="pst-scrollable-table-container">{table}</div>'  # the theme's scroller for wide tables
+    table = rendered.replace("<table>", '<table class="table">', 1)
+    return (f'<figure class="lmvid-table"><figcaption>{inline_html(caption)}</figcaption>'
+            f'<div class="pst-scrollable-table-container">{table}</div></figure>')
 
 
 class Table:
-    """A captioned table for `IPython.display.display`: HTML with `<caption>` for the book, markdown as fallback."""
+    """A captioned table for `IPython.display.display`: HTML for the book and JupyterLab, markdown as fallback."""
 
     def __init__(self, markdown: str, caption: str):
         self.markdown = markdown

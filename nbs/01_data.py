@@ -92,7 +92,7 @@ for preset in presets:
 # new motion of the same identities and attire; pusher and walker `test` scenes and persons never appear in `train`.
 # *Absent keypoints* are joints not in the scene (a pusher scene with fewer than three objects).
 
-# %% tags=["hide-input"]
+# %% tags=["hide-input", "full-width"]
 rows = [{"preset": preset, "split": name, **plotting.split_summary(videos)}
         for preset, by_split in splits.items() for name, videos in by_split.items()]
 display(captions.table(plotting.markdown_table(rows), f"The embedded stand-ins of profile `{profile}` (synthetic, "

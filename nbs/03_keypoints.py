@@ -101,7 +101,7 @@ print(f"evaluated {sum(len(r) for r in results.values())} (method, seed) pairs i
 # Accuracy at the threshold (% of test (frame, joint) pairs within it). Rows with several seeds show
 # mean ± sample std and the best seed, as in the paper's Table 1.
 
-# %% tags=["hide-input"]
+# %% tags=["hide-input", "full-width"]
 display(captions.table(
     kp.accuracy_table(results, {s: f"{dataset}, {label}" for s, label in splits.items()}, cfg),
     f"Analogue of Table 1: `{dataset}` ({data_kind}), splits {', '.join(splits.values())}; % of keypoints within "
@@ -173,7 +173,7 @@ display(captions.figure(fig, f"Analogue of Fig. 9: % of keypoints within each di
 # Which joints the landmarks capture: wrists and elbows move the most, so they are the hardest for the mean pose and
 # the most telling for the landmarks. The sentence below the tables is generated from them.
 
-# %% tags=["hide-input"]
+# %% tags=["hide-input", "full-width"]
 for split, label in splits.items():
     display(captions.table(kp.per_joint_table(results, split, joint_names, cfg),
                            f"Per-joint accuracy: `{dataset}` ({data_kind}), {label}; % of keypoints within "

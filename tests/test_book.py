@@ -93,7 +93,7 @@ def test_table_renders_one_html_table_with_its_caption():
     table = Table(markdown_table(["method", "accuracy `6 px` (%)"], [["a|b", "61.5"]], [False, True]),
                   "Table 3.1. `signer`, held-out frames")
     html = table._repr_html_()
-    assert html.count("<table") == 1 and "<caption>Table 3.1. <code>signer</code>, held-out frames</caption>" in html
+    assert html.count("<table") == 1 and "<figcaption>Table 3.1. <code>signer</code>, held-out frames</figcaption>" in html
     assert "<td>a|b</td>" in html and '<td style="text-align:right">61.5</td>' in html
     assert table._repr_markdown_().startswith("**Table 3.1.")
     with pytest.raises(ValueError, match="exactly one markdown table"):
@@ -110,7 +110,7 @@ def test_captions_number_figures_and_tables_per_chapter():
     assert "<strong>Figure 2.1.</strong> loss curves" in first._repr_html_()
     assert 'src="data:image/png;base64,' in first._repr_html_() and not plt.get_fignums()
     assert "Figure 2.2." in second._repr_html_() and "full-width" in second._repr_html_()
-    assert "<caption>Table 2.1. sizes</caption>" in table._repr_html_()
+    assert "<figcaption>Table 2.1. sizes</figcaption>" in table._repr_html_()
     assert "<strong>Figure 1.</strong>" in Captions(chapter=None).figure("<i></i>", "x")._repr_html_()
 
 
