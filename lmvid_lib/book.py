@@ -89,7 +89,7 @@ def execute(chapter: Chapter, profile: str, run_dir: Path, root: Path = ROOT) ->
         ) from None
     finally:
         source_ipynb.unlink(missing_ok=True)
-    publish(chapter.output)
+    publish(chapter.output, root)
     return time.perf_counter() - start
 
 
@@ -122,8 +122,9 @@ def strip_progress(text: str) -> str:
     return "" if not kept.strip() else re.sub(r"\n{2,}", "\n", kept).lstrip("\n")
 
 
-def publish(executed: Path) -> None:
-    """Make an executed notebook fit for the page: no progress bars, and only one parameters cell shown.
+def publish(executed: Path, root: Path) -> None:
+    """Make an executed notebook fit for the page and for download: no progress bars, only one parameters cell shown,
+    and papermill's record of its input and output paths relative to `root` (no path of the build machine).
 
     The notebook's own `parameters` cell (its defaults) gets the `remove-cell` tag; papermill's injected cell, which
     `execute` fills with every parameter, stays visible.
@@ -133,6 +134,10 @@ def publish(executed: Path) -> None:
     from lmvid_lib.io import atomic_write_bytes
 
     nb = nbformat.read(executed, as_version=4)
+    record = nb.metadata.get("papermill", {})
+    for key in ("input_path", "output_path"):
+        if record.get(key) and Path(record[key]).is_absolute():
+            record[key] = Path(record[key]).relative_to(root).as_posix()
     for cell in nb.cells:
         tags = cell.metadata.setdefault("tags", [])
         if "parameters" in tags and "remove-cell" not in tags:

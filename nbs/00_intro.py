@@ -77,7 +77,7 @@ else:
     fig = pipeline_figure(model, x, colors, title=f"{run.name}, a held-out `{dataset}` frame")
     display(captions.figure(fig, f"Frame -> part maps -> Gaussian landmarks -> decoded frame, drawn by "
                                  f"{run.name} ({data_kind} `{dataset}`, profile `{profile}`). Analogue of the "
-                                 "paper's Fig. 1 overview.", full_width=True))
+                                 "paper's overview of its method (§2).", full_width=True))
 
 # %% [markdown]
 # ## How to read this book

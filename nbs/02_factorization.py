@@ -90,8 +90,8 @@ adversarial weight {loss.lambda_adv:g}{" (ours: Eq. 6 has no weight on the adver
     else " (no discriminator)"}. Terms of ours, not in the paper: an edge loss (MSE of image gradients at 3 \
 scales) weight {loss.lambda_grad:g}; after Zhang et al. (2018), a *concentration* term (mean trace of the landmark \
 covariances) weight {loss.lambda_concentration:g} and a *separation* term (penalising landmark pairs closer than \
-about {loss.separation_sigma:g} image half-widths) weight {loss.lambda_separation:g}. The evidence behind these \
-settings is in the appendix of experiments.
+about {loss.separation_sigma:g} image half-widths) weight {loss.lambda_separation:g}. The runs behind these \
+settings are in the appendix *What we tried*.
 - **Training:** {first.steps} steps of batch {first.batch_size}, Adam lr {first.lr:g}; bf16 {first.bf16}, \
 channels_last {first.channels_last}, compile {first.compile}. Runs: decoders {list(decoders)} x seeds \
 {list(seeds)}, in `{run_dir}/factorization/`."""))

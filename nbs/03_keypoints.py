@@ -200,7 +200,7 @@ if cfg.eval_scale == "crop":
                           n=gallery_frames)
     display(captions.figure(fig, f"`{dataset}` {headline_label} ({data_kind}, profile `{profile}`): keypoints "
                                  f"regressed from the landmarks of {best_run.name} (x) and the ground truth (o). "
-                                 "Analogue of the paper's BBC Pose keypoint examples.", full_width=True))
+                                 "No paper figure: it shows the regression at work.", full_width=True))
 else:
     print(f"gallery skipped: it draws on the stored crops, and eval_scale is {cfg.eval_scale!r}")
 

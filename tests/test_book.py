@@ -72,6 +72,7 @@ def test_book_runs_root_last_with_one_complete_relative_parameters_cell(tmp_path
     defaults, injected = (c for c in nb.cells if {"parameters", "injected-parameters"} & set(c.metadata.tags))
     assert "remove-cell" in defaults.metadata.tags and "remove-cell" not in injected.metadata.tags
     assert 'run_dir = "runs/t"' in injected.source and "width = 3" in injected.source
+    assert nb.metadata.papermill.output_path == "book/01_a.ipynb" and str(tmp_path) not in nbformat.writes(nb)
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     assert [o.text for o in outputs] == ["run_dir=runs/t width=3\n"]  # the stderr frames are gone
 

@@ -240,6 +240,8 @@ def test_page_reads_as_published(browser, page):
     for path in FORBIDDEN_PATHS:
         assert path not in published, f"{page}: the build machine's path {path!r} appears in the page"
     if (REPO / f"{page}.ipynb").is_file():
+        notebook = (REPO / f"{page}.ipynb").read_text()
+        assert not [p for p in FORBIDDEN_PATHS if p in DATA_URI.sub("", notebook)], f"{page}.ipynb names a build path"
         assert any(link.endswith(f"{Path(page).name}.ipynb") for link in facts["notebook_links"]), (
             f"{page}: no link to its executed notebook")
 
