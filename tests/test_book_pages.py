@@ -217,6 +217,9 @@ def test_page_reads_as_published(browser, page):
     chromium, base = browser
     html_file = HTML / f"{page}.html"
     assert html_file.is_file(), f"{page} is in _toc.yml but the build has no {html_file.relative_to(REPO)}"
+    notebook = REPO / f"{page}.ipynb"
+    if notebook.is_file() and notebook.stat().st_mtime > html_file.stat().st_mtime:
+        _missing(f"{html_file.relative_to(REPO)} is older than {page}.ipynb: rebuild the HTML (`jupyter-book build .`)")
     chromium.open(f"{base}/{page}.html")
     facts = chromium.evaluate(PAGE_FACTS)
     chromium.screenshot(SCREENSHOTS / f"{Path(page).name}.png")
@@ -239,9 +242,9 @@ def test_page_reads_as_published(browser, page):
         assert text not in published, f"{page}: a progress bar ({text!r}) reached the page"
     for path in FORBIDDEN_PATHS:
         assert path not in published, f"{page}: the build machine's path {path!r} appears in the page"
-    if (REPO / f"{page}.ipynb").is_file():
-        notebook = (REPO / f"{page}.ipynb").read_text()
-        assert not [p for p in FORBIDDEN_PATHS if p in DATA_URI.sub("", notebook)], f"{page}.ipynb names a build path"
+    if notebook.is_file():
+        source = DATA_URI.sub("", notebook.read_text())
+        assert not [p for p in FORBIDDEN_PATHS if p in source], f"{page}.ipynb names a path of the build machine"
         assert any(link.endswith(f"{Path(page).name}.ipynb") for link in facts["notebook_links"]), (
             f"{page}: no link to its executed notebook")
 
