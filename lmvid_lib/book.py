@@ -165,7 +165,8 @@ def notebook_parameters(profile: str, chapter: Chapter, declared: set[str], run_
     unknown = sorted(set(section) - declared)
     if unknown:
         raise SystemExit(f"{profile_path(profile)}: section {chapter.stem!r} sets {unknown}, which "
-                         f"{chapter.source.name} does not declare in its parameters cell (declared: {sorted(declared)})")
+                         f"{chapter.source.name} does not declare in its parameters cell "
+                         f"(declared: {sorted(declared)})")
     params = {k: v for k, v in data["common"].items() if k in declared}
     params.update(section, profile=str(profile), run_dir=str(run_dir))
     return params

@@ -37,8 +37,6 @@ decoders = ["spade", "concat"]  # decoder variants the chapters train; the first
 seeds = [0]
 
 # %% tags=["hide-input"]
-from pathlib import Path
-
 import numpy as np
 from IPython.display import Markdown, display
 
@@ -92,7 +90,7 @@ else:
 # | profile | runs on | its numbers |
 # |---|---|---|
 # | `smoke` | CI, 2 CPU cores, minutes | prove that the code runs; they mean nothing |
-# | `cpu` (default) | a laptop, 2 CPU cores, about 20 minutes | small models and data that still give meaningful results |
+# | `cpu` (default) | a laptop, 2 CPU cores, about 20 minutes | small models and data with meaningful results |
 # | `paper` | a GPU server | the paper's settings |
 #
 # The paper's datasets (BBC Pose, BAIR robot pushing, KTH actions) are not redistributable, so every experiment also

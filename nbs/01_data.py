@@ -174,8 +174,8 @@ display(captions.table(plotting.markdown_table(baseline), f"Mean-pose baseline o
 # %% tags=["hide-input"]
 STAND_INS = {"bbc": ("signer", "BBC Pose"), "bair": ("pusher", "BAIR robot pushing"), "kth": ("walker", "KTH actions")}
 if data_root is None:
-    stand_in_rows = [[f"{title} (`{real}`)", f"`{stand_in}`", "not redistributable, not downloadable here; prepare "
-                      f"it with `lmvid prepare {real}` and set `data_root` to use it"]
+    stand_in_rows = [[f"{title} (`{real}`)", f"`{stand_in}`", (f"not redistributable, not downloadable here; prepare "
+                                                                f"it with `lmvid prepare {real}` and set `data_root`")]
                      for real, (stand_in, title) in STAND_INS.items()]
     display(captions.table(markdown_table(["real dataset", "stand-in", "why"], stand_in_rows),
                            "No `data_root` is set, so this run uses the embedded stand-ins."))

@@ -46,9 +46,6 @@ n_examples = 4  # training examples shown side by side
 n_landmark_frames = 6  # held-out frames per split shown with their landmarks
 
 # %% tags=["hide-input"]
-import time
-from pathlib import Path
-
 import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Markdown, display

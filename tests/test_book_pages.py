@@ -229,7 +229,7 @@ def test_page_reads_as_published(browser, page):
     assert expected["errors"] == 0 and facts["tracebacks"] == 0, f"{page}: an error output reached the page"
     assert "Traceback (most recent call last)" not in facts["text"], f"{page}: a traceback reached the page"
     assert facts["tables"] == expected["tables"], (
-        f"{page}: {facts['tables']} HTML tables, but its notebook has {expected['tables']} table outputs/markdown tables")
+        f"{page}: {facts['tables']} HTML tables, but its notebook has {expected['tables']} tables (outputs, markdown)")
     assert not RAW_TABLE.search(facts["text"]), f"{page}: a markdown table is shown as text"
     assert facts["figures"] >= expected["images"], f"{page}: {facts['figures']} images for {expected['images']} figures"
     if expected["images"]:
