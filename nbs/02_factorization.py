@@ -114,7 +114,7 @@ for key, cfg in configs.items():
 # The reconstruction loss of each run (mean over the steps between logged points): the weighted sum of its terms,
 # here the per-pixel MSE of images in [0, 1] plus, where configured, the edge and perceptual terms.
 
-# %% tags=["hide-input"]
+# %% tags=["hide-input", "full-width"]
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
 for (decoder, s), summary in summaries.items():
     rows = read_metrics(summary["run"])
@@ -144,14 +144,14 @@ model, train_cfg = load_trained(summaries[key0]["run"], device)
 held_out_splits = [split for split in dataset_splits(dataset, data_root) if split != train_cfg.split]
 sets = open_eval_sets(train_cfg, held_out_splits, run_dir)
 views = training_views(model, sets["train"], train_cfg.augment, n_examples, seed, device)
-columns = {"frame (target)": views.target, "pose input (colour jitter)": views.pose_input,
-           "appearance input (TPS warp)": views.warped, "appearance input (temporal partner)": views.partner,
-           "reconstruction (pose + warp)": views.recon_warped, "reconstruction (pose + partner)": views.recon_partner}
+columns = {"frame\n(target)": views.target, "pose input\n(colour jitter)": views.pose_input,
+           "appearance input\n(TPS warp)": views.warped, "appearance input\n(temporal partner)": views.partner,
+           "reconstruction\n(pose + warp)": views.recon_warped, "reconstruction\n(pose + partner)": views.recon_partner}
 fig, axes = plt.subplots(n_examples, len(columns), figsize=(1.9 * len(columns), 1.9 * n_examples + 0.4), squeeze=False)
 for col, (title, images) in enumerate(columns.items()):
     for row in range(n_examples):
         plotting.show_image(axes[row, col], images[row].permute(1, 2, 0).cpu().numpy())
-    axes[0, col].set_title(title, fontsize=8)
+    axes[0, col].set_title(title, fontsize=10)
 fig.tight_layout()
 display(captions.figure(fig, f"{train_cfg.run_name}: training frames {views.index.tolist()} of `{dataset}` train "
                              f"(temporal partners {views.partner_index.tolist()}) at {train_cfg.model.image_size}x"
@@ -179,11 +179,11 @@ for ax in axes.flat:
     ax.axis("off")
 plotting.show_image(axes[0, 0], frame[0])
 plotting.draw_landmarks(axes[0, 0], lm.mu[0], lm.cov[0], colors)
-axes[0, 0].set_title("frame + landmarks", fontsize=8)
+axes[0, 0].set_title("frame + landmarks", fontsize=10)
 for i in range(k):
     ax = axes.flat[i + 1]
     ax.imshow(lm.part_maps[0, i], cmap="magma")
-    ax.set_title(f"part map {i}", fontsize=8, color=colors[i])
+    ax.set_title(f"part map {i}", fontsize=10, color=colors[i])
 fig.tight_layout()
 display(captions.figure(fig, f"{train_cfg.run_name}: the {k} part maps ({lm.part_maps.shape[2]}x"
                              f"{lm.part_maps.shape[3]} px) of `{split0}` frame {len(videos0.frames) // 2} ({source} "
@@ -214,7 +214,7 @@ for (decoder, s), summary in summaries.items():
             ax = axes[row, col]
             plotting.show_image(ax, frames[col])
             plotting.draw_landmarks(ax, lm.mu[col], lm.cov[col], colors)
-            ax.set_title(f"{split} frame {index[col] - starts[0]}", fontsize=8)
+            ax.set_title(f"{split} frame {index[col] - starts[0]}", fontsize=10)
     shown = ", ".join(f"{split}: {videos.video_names[0]}" for split, videos in held_out.items())
     fig.tight_layout()
     display(captions.figure(fig, f"{run_cfg.run_name}: {run_cfg.model.n_landmarks} landmarks (1-sigma ellipses) on "
