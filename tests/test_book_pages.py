@@ -18,6 +18,7 @@ import http.server
 import json
 import os
 import re
+import select
 import shutil
 import subprocess
 import tempfile
@@ -34,6 +35,7 @@ HTML = REPO / "_build" / "html"
 SCREENSHOTS = REPO / "_build" / "screenshots"
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--no-first-run"]
+REPLY_TIMEOUT_S = 120  # a page that never finishes loading fails instead of hanging the suite
 FORBIDDEN_PATHS = ["/tmp/", "/home/", "/root/", str(REPO) + "/"]
 TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)+\|?\s*$", re.MULTILINE)  # |---|---:|
 RAW_TABLE = re.compile(r"\|\s*:?(-{3,}|—)")  # a markdown table rule in the page text (--- typeset as an em dash)
@@ -91,6 +93,8 @@ class Chromium:
 
     def _message(self) -> dict:
         while b"\0" not in self._buffer:
+            if not select.select([self._read], [], [], REPLY_TIMEOUT_S)[0]:
+                raise TimeoutError(f"chromium sent nothing for {REPLY_TIMEOUT_S} s")
             chunk = os.read(self._read, 1 << 20)
             if not chunk:
                 raise RuntimeError("chromium closed its DevTools pipe")
