@@ -75,7 +75,7 @@ print(f"later chapters use dataset {dataset!r}" + (f" from {data_root}" if data_
 # overrides, so nothing is generated twice. A video's content depends only on the seed, the preset, its split and its
 # index, never on how many other videos there are.
 
-# %% tags=["hide-input"]
+# %%
 splits = {}  # preset -> split name -> VideoSet
 for preset in presets:
     start = time.perf_counter()

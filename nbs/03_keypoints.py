@@ -84,7 +84,7 @@ display(Markdown(
 # training frames and applied to each held-out split. Results are cached in `<run_dir>/keypoints/`, keyed by the run's
 # weights, its configuration and the protocol settings, so re-running this notebook only recomputes what changed.
 
-# %% tags=["hide-input"]
+# %%
 start = time.perf_counter()
 # "train" is scored too (in-sample, the frames the regressor was fitted on): it tells a weak encoding from a
 # weak generalisation below. The tables report only the held-out splits.
