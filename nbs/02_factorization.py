@@ -82,7 +82,7 @@ on `{spade_condition}`{" as in the paper" if spade_condition == "heatmaps" else
 {aug.tps_scale:g} half-widths); a temporal partner {aug.temporal_min}-{aug.temporal_max} frames away for \
 {aug.temporal_prob:.0%} of each batch.
 - **Loss:** perceptual `{loss.perceptual}`{" (VGG19, the paper's)" if loss.perceptual == "vgg19" else
-    " (VGG19 ImageNet weights cannot be downloaded where this book is built)"}, MSE weight {loss.lambda_mse:g}, \
+    " (no VGG19: its ImageNet weights cannot be downloaded on the machines this profile is for)"}, MSE weight {loss.lambda_mse:g}, \
 adversarial weight {loss.lambda_adv:g}{" (ours: Eq. 6 has no weight on the adversarial term)" if loss.lambda_adv
     else " (no discriminator)"}. Terms of ours, not in the paper: an edge loss (MSE of image gradients at 3 \
 scales) weight {loss.lambda_grad:g}; after Zhang et al. (2018), a *concentration* term (mean trace of the landmark \
