@@ -136,8 +136,12 @@ class Chromium:
         path.write_bytes(base64.b64decode(png["data"]))
 
     def close(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(timeout=30)
+        try:
+            os.write(self._write, json.dumps({"id": 0, "method": "Browser.close"}).encode() + b"\0")
+            self.proc.wait(timeout=30)
+        except (OSError, subprocess.TimeoutExpired):
+            self.proc.kill()
+            self.proc.wait(timeout=30)
         os.close(self._read)
         os.close(self._write)
 
@@ -149,7 +153,8 @@ def browser():
     exe = shutil.which("chromium") or shutil.which("chromium-browser")
     if exe is None:
         _missing("no chromium on PATH: `apt-get install -y chromium` (Debian's; .ci/run installs it)")
-    with tempfile.TemporaryDirectory() as profile_dir:
+    # its helper processes may still write there for a moment after the browser exits
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as profile_dir:
         chromium = Chromium(exe, profile_dir)  # started before the server thread: no fork while threads run
         handler = functools.partial(_QuietHandler, directory=str(HTML))
         server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
