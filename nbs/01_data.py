@@ -11,7 +11,7 @@
 # ---
 
 # %% [markdown]
-# # Data: the paper's datasets and their stand-ins
+# # 1. Data: the paper's datasets and their stand-ins (paper §3)
 #
 # The paper trains and evaluates on three video datasets:
 #
@@ -44,24 +44,28 @@ presets = ["signer", "pusher", "walker"]  # embedded stand-ins generated here
 n_videos = {"signer": 12, "pusher": 64, "walker": 48}  # 'train' videos per preset (other splits: about half)
 n_frames = {"signer": 300, "pusher": 30, "walker": 60}  # frames per video
 
-# %%
+# %% tags=["hide-input"]
 # %matplotlib inline
 import time
 from pathlib import Path
 
-from IPython.display import HTML, Markdown, display
+from IPython.display import Markdown, display
 
 from lmvid_lib import plotting
 from lmvid_lib.data import datasets, prepare, synthetic
 from lmvid_lib.data.store import open_split, read_index
 from lmvid_lib.eval import keypoints as kp
+from lmvid_lib.report import Captions
+from lmvid_lib.tables import markdown_table
+
+captions = Captions(chapter=1)
 
 datasets.check_dataset(dataset, data_root)  # a wrong dataset / data_root fails here, naming the parameter
 for preset in presets:
     if preset not in n_videos or preset not in n_frames:
         raise ValueError(f"presets: {preset!r} needs an entry in n_videos and n_frames")
-print(f"profile {profile!r}, run directory {run_dir}, seed {seed}; later chapters use dataset {dataset!r}"
-      + (f" from {data_root}" if data_root else " (embedded)"))
+print(f"profile {profile!r}, run directory {run_dir}, seed {seed}")
+print(f"later chapters use dataset {dataset!r}" + (f" from {data_root}" if data_root else " (embedded)"))
 
 # %% [markdown]
 # ## Generating the stand-ins
@@ -89,10 +93,12 @@ for preset in presets:
 # new motion of the same identities and attire; pusher and walker `test` scenes and persons never appear in `train`.
 # *Absent keypoints* are joints not in the scene (a pusher scene with fewer than three objects).
 
-# %%
+# %% tags=["hide-input", "full-width"]
 rows = [{"preset": preset, "split": name, **plotting.split_summary(videos)}
         for preset, by_split in splits.items() for name, videos in by_split.items()]
-display(Markdown(plotting.markdown_table(rows) if rows else "*No embedded preset in this profile.*"))
+display(captions.table(plotting.markdown_table(rows), f"The embedded stand-ins of profile `{profile}` (synthetic, "
+                       f"data seed {seed}): size of every split.") if rows
+        else Markdown("*No embedded preset in this profile.*"))
 
 # %% [markdown]
 # ## Sample frames with their ground-truth keypoints
@@ -101,38 +107,44 @@ display(Markdown(plotting.markdown_table(rows) if rows else "*No embedded preset
 # (pixel coordinates of the frame, one colour per joint). The models never see these keypoints: they are only used
 # to evaluate the landmarks the models discover.
 
-# %%
+# %% tags=["hide-input", "full-width"]
 for preset, by_split in splits.items():
     for name, videos in by_split.items():
         frames, keypoints, titles = plotting.sample_frames(videos)
         fig = plotting.show_frames(frames, keypoints, names=videos.keypoint_names, titles=titles,
-                                   suptitle=f"{preset} / {name} (data: run_dir/data, seed {seed})")
-        display(fig)
+                                   suptitle=f"{preset} / {name}")
+        display(captions.figure(fig, f"`{preset}` stand-in, split `{name}` (synthetic, profile `{profile}`, data "
+                                     f"seed {seed}): one frame of each of {len(frames)} videos with its ground-truth "
+                                     "keypoints. No paper figure: it shows the data.", full_width=True))
 
 # %% [markdown]
 # ## Motion
 #
-# The first `test` video of each preset, at most 30 frames, with its keypoints (play it with the buttons below the
+# The first frames of the first `test` video of each preset, with its keypoints (play it with the buttons below the
 # frame). The signer's hands move between signing positions with fast and slow transitions while the torso sways;
 # the pusher's objects move only when the gripper touches them; the walker crosses the frame or moves in place.
 
-# %%
+# %% tags=["hide-input"]
 for preset, by_split in splits.items():
     videos = by_split["test"]
     clip = slice(videos.video_starts[0], min(videos.video_starts[1], videos.video_starts[0] + 30))
     keypoints = None if videos.keypoints is None else videos.keypoints[clip]
-    display(HTML(plotting.animate(videos.frames[clip], keypoints, fps=8, panel=2.0, frame_format="jpeg",
-                                  title=f"{preset}: {videos.video_names[0]}")))
+    player = plotting.animate(videos.frames[clip], keypoints, fps=8, panel=2.0, frame_format="jpeg",
+                              title=f"{preset}: {videos.video_names[0]}")
+    display(captions.figure(player, f"`{preset}` stand-in, first `test` video, {clip.stop - clip.start} frames "
+                                    f"with keypoints (synthetic, profile `{profile}`). No paper figure: it shows "
+                                    "the motion the models learn from."))
 
 # %% [markdown]
 # ## The mean-pose baseline
 #
 # Chapter 3 regresses keypoints from the discovered landmarks and reports the fraction of joints predicted within
-# 6 pixels at 128x128, as the paper does on BBC Pose. A landmark model is only useful if it beats the regressor that
-# ignores the image and always answers the mean training pose; its accuracy is below, per evaluation split, with
-# distances rescaled to a 128-px frame (so a 64-px preset counts 3 of its pixels) and absent keypoints ignored.
+# 6 pixels, the paper's BBC Pose threshold. The signer stand-in's native frame is the 128x128 crop, so its pixels are
+# those of that crop. A landmark model is only useful if it beats the regressor that ignores the image and always
+# answers the mean training pose: chapter 3's baseline (a), computed here on every annotated frame of each evaluation
+# split (chapter 3 scores an evenly spaced subset of frames, so its number can differ slightly).
 
-# %%
+# %% tags=["hide-input"]
 mean_pose = kp.KeypointEvalConfig()  # chapter 3's baseline (a) and pixel scale, on every annotated frame
 column = f"accuracy of the mean train pose at {mean_pose.threshold:g} {mean_pose.unit}"
 baseline = [
@@ -141,9 +153,10 @@ baseline = [
     for preset, by_split in splits.items() if preset in kp.EVAL_SPLITS
     for name in kp.eval_splits(preset)
 ]
-for row in baseline:
-    print(f"mean-pose baseline, {row['preset']} {row['split']}: {row[column]}")
-display(Markdown(plotting.markdown_table(baseline) if baseline else "*No preset with keypoints in this profile.*"))
+display(captions.table(plotting.markdown_table(baseline), f"Mean-pose baseline (chapter 3's baseline (a)) on the "
+                       f"evaluation splits of the stand-ins (synthetic, profile `{profile}`), every annotated frame: "
+                       f"keypoints within {mean_pose.threshold:g} {mean_pose.unit}.") if baseline
+        else Markdown("*No preset with keypoints in this profile.*"))
 
 # %% [markdown]
 # (real-datasets)=
@@ -161,15 +174,14 @@ display(Markdown(plotting.markdown_table(baseline) if baseline else "*No preset 
 # then `common: {dataset: bbc, data_root: /data/lmvid/bbc}` in a profile. When this run has `data_root` set, the
 # prepared set is described and shown below; otherwise the cell says which stand-in each chapter uses instead.
 
-# %%
+# %% tags=["hide-input"]
 STAND_INS = {"bbc": ("signer", "BBC Pose"), "bair": ("pusher", "BAIR robot pushing"), "kth": ("walker", "KTH actions")}
 if data_root is None:
-    lines = ["No `data_root` is set, so this run uses the embedded stand-ins:", "",
-             "| real dataset | stand-in | why |", "|---|---|---|"]
-    for real, (stand_in, title) in STAND_INS.items():
-        lines.append(f"| {title} (`{real}`) | `{stand_in}` | not redistributable, not downloadable here; "
-                     f"prepare it with `lmvid prepare {real}` and set `data_root` to use it |")
-    display(Markdown("\n".join(lines)))
+    stand_in_rows = [[f"{title} (`{real}`)", f"`{stand_in}`", (f"not redistributable, not downloadable here; prepare "
+                                                                f"it with `lmvid prepare {real}` and set `data_root`")]
+                     for real, (stand_in, title) in STAND_INS.items()]
+    display(captions.table(markdown_table(["real dataset", "stand-in", "why"], stand_in_rows),
+                           "No `data_root` is set, so this run uses the embedded stand-ins."))
 else:
     display(Markdown(prepare.describe(dataset, data_root)))
     names = sorted(read_index(data_root)["splits"], key=lambda name: (name != "train", name))
@@ -177,10 +189,12 @@ else:
     for name, videos in real.items():
         if videos.n_videos:
             frames, keypoints, titles = plotting.sample_frames(videos)
-            display(plotting.show_frames(frames, keypoints, names=videos.keypoint_names or None, titles=titles,
-                                         suptitle=f"{dataset} / {name} (data: {data_root})"))
+            fig = plotting.show_frames(frames, keypoints, names=videos.keypoint_names or None, titles=titles,
+                                       suptitle=f"{dataset} / {name}")
+            display(captions.figure(fig, f"Prepared real `{dataset}` data, split `{name}` (profile `{profile}`), "
+                                         "with its annotated keypoints.", full_width=True))
     if dataset in kp.EVAL_SPLITS:
+        real_cfg = kp.KeypointEvalConfig(eval_scale="auto").for_dataset(dataset)
         for name in kp.eval_splits(dataset):
-            scores = kp.evaluate_mean_pose(real["train"], {name: real[name]}, kp.KeypointEvalConfig())
-            accuracy = scores.splits[name].accuracy
-            print(f"mean-pose baseline, {dataset} {name}: {accuracy:.1%}")
+            accuracy = kp.evaluate_mean_pose(real["train"], {name: real[name]}, real_cfg).splits[name].accuracy
+            print(f"mean-pose baseline, {dataset} {name}: {accuracy:.1%} within {real_cfg.threshold:g} {real_cfg.unit}")

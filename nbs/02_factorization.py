@@ -11,7 +11,7 @@
 # ---
 
 # %% [markdown]
-# # 2. Factoring frames into landmarks and appearance (paper Sec. 3.1)
+# # 2. Factoring frames into landmarks and appearance (paper §2, appendix A)
 #
 # The model factors every frame into **pose**, K landmarks, each a 2D Gaussian (mean mu, covariance Sigma) fitted to
 # the softmax *part map* of a U-Net pose encoder, and **appearance**, one C-vector per landmark pooled from an
@@ -21,25 +21,16 @@
 #
 # - a **pose input**: the same frame with its colours jittered, so the landmarks cannot be colour detectors, and
 # - an **appearance input**: the frame bent by a random thin-plate-spline (TPS) warp, or another frame of the same
-#   video 3-60 frames away (a *temporal partner*), so the appearance vectors cannot carry *where* things are.
+#   video some frames away (a *temporal partner*), so the appearance vectors cannot carry *where* things are.
 #
-# The only way to put an arm back where it belongs is through the landmarks. The loss is a VGG19 perceptual loss plus
-# MSE plus a small adversarial term in the paper. **VGG19 ImageNet weights cannot be downloaded on the machines this
-# book is built on**, so the `smoke` and `cpu` profiles train with `perceptual: none` and no discriminator. MSE alone
-# hardly cares where thin, low-contrast arms are, so they add an edge loss of ours (`lambda_grad`: MSE between image
-# gradients at 3 scales, not in the paper; see `lmvid_lib/losses.py` for what it changed). They also add two
-# landmark terms of ours, after Zhang et al. (2018): a *concentration* term (the mean trace of the landmark
-# covariances) that keeps part maps compact, and a *separation* term that penalises pairs of landmarks closer than
-# ~0.1 image half-widths. Without them a few part maps stay diffuse and only paint the background, and 3-5 landmarks
-# crowd the face. The `paper` profile uses VGG19, none of our terms, and reports plainly if its weights file is
-# missing.
-#
-# Table 1 of the paper compares two decoders, and both are trained here: **SPADE** (the paper's: heatmaps and
-# projected appearance modulate every normalisation layer) and **concat** (a Lorenz-style decoder that reads
-# [heatmaps; appearance] only as input channels). Notebook `03_keypoints` evaluates exactly the runs this chapter
-# trains (every decoder x seed of the profile). A training seed sets the initial weights, the batch order and the
-# augmentations; every run trains on the same data (generated from the profile `seed`), as the paper's three seeds
-# all train on BBC Pose.
+# The only way to put an arm back where it belongs is through the landmarks. The paper's loss (Eq. 6) is a VGG19
+# perceptual loss plus MSE plus an adversarial term, summed without weights. Table 1 of the paper compares two
+# decoders, and both are trained here: **SPADE**, the paper's, whose normalisation layers are modulated by the
+# landmark heatmaps while the projected appearance enters as the decoder's input, and **concat**, a Lorenz-style
+# decoder that reads [heatmaps; appearance] only as input channels. What this run uses instead, and why, is stated
+# below from its configuration. Chapter 3 evaluates exactly the runs this chapter trains (every decoder x seed of the
+# profile). A training seed sets the initial weights, the batch order and the augmentations; every run trains on the
+# same data (generated from the profile `seed`), as the paper's three seeds all train on BBC Pose.
 
 # %% tags=["parameters"]
 profile = "cpu"
@@ -54,10 +45,7 @@ factorization = {}  # TrainConfig mapping: model sizes, loss, augment, synthetic
 n_examples = 4  # training examples shown side by side
 n_landmark_frames = 6  # held-out frames per split shown with their landmarks
 
-# %%
-import time
-from pathlib import Path
-
+# %% tags=["hide-input"]
 import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Markdown, display
@@ -68,31 +56,44 @@ from lmvid_lib.eval.keypoints import open_eval_sets
 from lmvid_lib.eval.views import frame_landmarks, training_views
 from lmvid_lib.models.checkpoint import load_trained
 from lmvid_lib.run_config import config_from_parameters
+from lmvid_lib.report import Captions
 from lmvid_lib.seed import seed_everything
 from lmvid_lib.train import read_metrics, train_factorization
 
 seed_everything(seed)
+captions = Captions(chapter=2)
 configs = {
     (decoder, s): config_from_parameters(factorization, dataset=dataset, data_root=data_root, seed=s, device=device,
                                          decoder=decoder, data_seed=seed)
     for decoder in decoders for s in seeds
 }
 first = next(iter(configs.values()))
-m = first.model
-display(Markdown(
-    f"**Profile** `{profile}`: dataset `{dataset}` "
-    f"({'embedded stand-in, generated under ' + repr(str(Path(run_dir) / 'data')) if data_root is None else data_root}); "
-    f"{m.image_size}x{m.image_size} inputs, K = {m.n_landmarks} landmarks, C = {m.appearance_channels} appearance "
-    f"channels, pose U-Net widths {list(m.pose_widths)}, decoder widths {list(m.decoder_widths)} from "
-    f"{m.decoder_resolution}x{m.decoder_resolution} up to {m.decoder_max_resolution or m.image_size}"
-    f"x{m.decoder_max_resolution or m.image_size} (then bilinear upsampling to the image).  \n"
-    f"**Training:** {first.steps} steps of batch {first.batch_size}, Adam lr {first.lr:g}; loss: perceptual "
-    f"`{first.loss.perceptual}`, lambda_mse {first.loss.lambda_mse:g}, lambda_adv {first.loss.lambda_adv:g}, "
-    f"lambda_grad (edge loss, ours) {first.loss.lambda_grad:g}, lambda_concentration (ours) "
-    f"{first.loss.lambda_concentration:g}, lambda_separation (ours) {first.loss.lambda_separation:g}; "
-    f"bf16 {first.bf16}, channels_last {first.channels_last}, compile {first.compile}.  \n"
-    f"**Runs:** decoders {list(decoders)} x seeds {list(seeds)}, in `{run_dir}/factorization/`."
-))
+m, loss, aug = first.model, first.loss, first.augment
+spade_condition = getattr(m, "spade_condition", "heatmaps_appearance")  # ModelConfig field once it exists
+source = ("embedded synthetic stand-in" if data_root is None else "prepared real data")
+display(Markdown(f"""**This run** (profile `{profile}`, dataset `{dataset}`, {source}):
+
+- **Model:** {m.image_size}x{m.image_size} inputs, K = {m.n_landmarks} landmarks, C = {m.appearance_channels} \
+appearance channels; pose U-Net widths {list(m.pose_widths)}; decoder widths {list(m.decoder_widths)} from \
+{m.decoder_resolution}x{m.decoder_resolution} up to {m.decoder_max_resolution or m.image_size}x\
+{m.decoder_max_resolution or m.image_size}, then bilinear upsampling to the image. The SPADE decoder is conditioned \
+on `{spade_condition}`{" as in the paper" if spade_condition == "heatmaps" else
+                       " (ours; the paper conditions SPADE on the heatmaps only)"}.
+- **Inputs:** colour jitter (brightness, contrast, saturation {aug.brightness:g} / {aug.contrast:g} / \
+{aug.saturation:g}, hue {aug.hue:g}); TPS warp on a {aug.tps_grid}x{aug.tps_grid} grid (displacement std \
+{aug.tps_scale:g} half-widths); a temporal partner {aug.temporal_min}-{aug.temporal_max} frames away for \
+{aug.temporal_prob:.0%} of each batch.
+- **Loss:** perceptual `{loss.perceptual}`{" (VGG19, the paper's)" if loss.perceptual == "vgg19" else
+    " (no VGG19: its ImageNet weights cannot be downloaded on the machines this profile is for)"}, MSE weight {loss.lambda_mse:g}, \
+adversarial weight {loss.lambda_adv:g}{" (ours: Eq. 6 has no weight on the adversarial term)" if loss.lambda_adv
+    else " (no discriminator)"}. Terms of ours, not in the paper: an edge loss (MSE of image gradients at 3 \
+scales) weight {loss.lambda_grad:g}; after Zhang et al. (2018), a *concentration* term (mean trace of the landmark \
+covariances) weight {loss.lambda_concentration:g} and a *separation* term (penalising landmark pairs closer than \
+about {loss.separation_sigma:g} image half-widths) weight {loss.lambda_separation:g}. The runs behind these \
+settings are in the appendix *What we tried*.
+- **Training:** {first.steps} steps of batch {first.batch_size}, Adam lr {first.lr:g}; bf16 {first.bf16}, \
+channels_last {first.channels_last}, compile {first.compile}. Runs: decoders {list(decoders)} x seeds \
+{list(seeds)}, in `{run_dir}/factorization/`."""))
 
 # %% [markdown]
 # ## Training
@@ -115,7 +116,7 @@ for key, cfg in configs.items():
 # The reconstruction loss of each run (mean over the steps between logged points): the weighted sum of its terms,
 # here the per-pixel MSE of images in [0, 1] plus, where configured, the edge and perceptual terms.
 
-# %%
+# %% tags=["hide-input", "full-width"]
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
 for (decoder, s), summary in summaries.items():
     rows = read_metrics(summary["run"])
@@ -128,7 +129,8 @@ for ax in axes:
     ax.grid(alpha=0.3)
     ax.legend()
 fig.tight_layout()
-plt.show()
+display(captions.figure(fig, f"Training loss and speed of every run ({source} `{dataset}`, profile `{profile}`). "
+                             "No paper figure: the paper reports no curves."))
 
 # %% [markdown]
 # ## What the model is trained on
@@ -138,25 +140,25 @@ plt.show()
 # from the same video; and the reconstructions from the pose input with each appearance input. A good model puts the
 # limbs where the *pose input* has them, whatever the appearance input does.
 
-# %%
+# %% tags=["hide-input", "full-width"]
 key0 = next(iter(summaries))
 model, train_cfg = load_trained(summaries[key0]["run"], device)
 held_out_splits = [split for split in dataset_splits(dataset, data_root) if split != train_cfg.split]
 sets = open_eval_sets(train_cfg, held_out_splits, run_dir)
 views = training_views(model, sets["train"], train_cfg.augment, n_examples, seed, device)
-columns = {"frame (target)": views.target, "pose input (colour jitter)": views.pose_input,
-           "appearance input (TPS warp)": views.warped, "appearance input (temporal partner)": views.partner,
-           "reconstruction (pose + warp)": views.recon_warped, "reconstruction (pose + partner)": views.recon_partner}
+columns = {"frame\n(target)": views.target, "pose input\n(colour jitter)": views.pose_input,
+           "appearance input\n(TPS warp)": views.warped, "appearance input\n(temporal partner)": views.partner,
+           "reconstruction\n(pose + warp)": views.recon_warped, "reconstruction\n(pose + partner)": views.recon_partner}
 fig, axes = plt.subplots(n_examples, len(columns), figsize=(1.9 * len(columns), 1.9 * n_examples + 0.4), squeeze=False)
 for col, (title, images) in enumerate(columns.items()):
     for row in range(n_examples):
         plotting.show_image(axes[row, col], images[row].permute(1, 2, 0).cpu().numpy())
-    axes[0, col].set_title(title, fontsize=8)
-fig.suptitle(f"{train_cfg.run_name}, training frames {views.index.tolist()} of `{dataset}` train "
-             f"(partners {views.partner_index.tolist()}); {train_cfg.model.image_size}x{train_cfg.model.image_size} px",
-             fontsize=9)
+    axes[0, col].set_title(title, fontsize=10)
 fig.tight_layout()
-plt.show()
+display(captions.figure(fig, f"{train_cfg.run_name}: training frames {views.index.tolist()} of `{dataset}` train "
+                             f"(temporal partners {views.partner_index.tolist()}) at {train_cfg.model.image_size}x"
+                             f"{train_cfg.model.image_size} px, as the trainer builds them ({source}, profile "
+                             f"`{profile}`). Analogue of the paper's training pairs (§2).", full_width=True))
 
 # %% [markdown]
 # ## Part maps
@@ -164,7 +166,7 @@ plt.show()
 # The K part maps of one held-out frame (the pose encoder's spatial softmax at half the input resolution), each titled
 # in the colour its landmark gets below. A useful landmark is a compact blob on one body part.
 
-# %%
+# %% tags=["hide-input", "full-width"]
 # A dataset with no held-out split (a prepared real set with only 'train') shows training frames instead.
 held_out = {split: sets[split] for split in held_out_splits} or {train_cfg.split: sets["train"]}
 split0, videos0 = next(iter(held_out.items()))
@@ -179,15 +181,16 @@ for ax in axes.flat:
     ax.axis("off")
 plotting.show_image(axes[0, 0], frame[0])
 plotting.draw_landmarks(axes[0, 0], lm.mu[0], lm.cov[0], colors)
-axes[0, 0].set_title("frame + landmarks", fontsize=8)
+axes[0, 0].set_title("frame + landmarks", fontsize=10)
 for i in range(k):
     ax = axes.flat[i + 1]
     ax.imshow(lm.part_maps[0, i], cmap="magma")
-    ax.set_title(f"part map {i}", fontsize=8, color=colors[i])
-fig.suptitle(f"{train_cfg.run_name}: part maps ({lm.part_maps.shape[2]}x{lm.part_maps.shape[3]} px) of `{split0}` "
-             f"frame {len(videos0.frames) // 2}", fontsize=9)
+    ax.set_title(f"part map {i}", fontsize=10, color=colors[i])
 fig.tight_layout()
-plt.show()
+display(captions.figure(fig, f"{train_cfg.run_name}: the {k} part maps ({lm.part_maps.shape[2]}x"
+                             f"{lm.part_maps.shape[3]} px) of `{split0}` frame {len(videos0.frames) // 2} ({source} "
+                             f"`{dataset}`, profile `{profile}`). No paper figure: the paper shows landmarks only.",
+                        full_width=True))
 
 # %% [markdown]
 # ## Landmarks on held-out frames
@@ -197,13 +200,9 @@ plt.show()
 # same people and clothes in new motion, `val` = the same people in clothes never seen in training). A landmark that
 # *tracks* keeps its colour on the same body part while the arms and head move.
 #
-# What to expect from the `cpu` profile (1500 steps on 2 cores, no perceptual loss): compact landmarks on the face,
-# the shoulders, the upper arms and the forearms, which follow the arms as they move, and a few that sit still on the
-# background (they paint it). No landmark reliably follows the hands: they are ~6 px across at the 64x64 input and
-# blurred in the reconstructions, so 03_keypoints finds elbows within 6 px about half the time and wrists only about
-# a fifth of the time (measured; the tried alternatives are listed in `params/cpu.yaml`).
+# How often they land on each annotated joint is measured in chapter 3 (per-joint accuracy).
 
-# %%
+# %% tags=["hide-input", "full-width"]
 for (decoder, s), summary in summaries.items():
     run_model, run_cfg = load_trained(summary["run"], device)
     fig, axes = plt.subplots(len(held_out), n_landmark_frames, figsize=(1.9 * n_landmark_frames, 2.1 * len(held_out)),
@@ -217,13 +216,14 @@ for (decoder, s), summary in summaries.items():
             ax = axes[row, col]
             plotting.show_image(ax, frames[col])
             plotting.draw_landmarks(ax, lm.mu[col], lm.cov[col], colors)
-            ax.set_title(f"{split} frame {index[col] - starts[0]}", fontsize=8)
+            ax.set_title(f"{split} frame {index[col] - starts[0]}", fontsize=10)
     shown = ", ".join(f"{split}: {videos.video_names[0]}" for split, videos in held_out.items())
-    fig.suptitle(f"{run_cfg.run_name}: {run_cfg.model.n_landmarks} landmarks (1-sigma ellipses) on held-out `{dataset}` "
-                 f"frames, {frames.shape[1]}x{frames.shape[2]} px (videos {shown})", fontsize=9)
     fig.tight_layout()
-    plt.show()
+    display(captions.figure(fig, f"{run_cfg.run_name}: {run_cfg.model.n_landmarks} landmarks (1-sigma ellipses) on "
+                                 f"held-out `{dataset}` frames, {frames.shape[1]}x{frames.shape[2]} px (videos "
+                                 f"{shown}; {source}, profile `{profile}`). Analogue of the paper's landmark figures "
+                                 "on BBC Pose.", full_width=True))
 
 # %% [markdown]
 # How well these landmarks locate the annotated joints, compared with guessing the mean pose and with the landmarks of
-# an untrained encoder, is measured in the next chapter, `03_keypoints`.
+# an untrained encoder, is measured in the next chapter.
