@@ -267,6 +267,9 @@ def test_profiles_hold_a_valid_factorization_config(profile):
     cfg = profile_config(profile)
     assert cfg.dataset == "signer" and cfg.steps >= 1
     assert cfg.bf16 == cfg.channels_last == (profile == "paper")
+    if profile == "paper":  # the paper's global batch (16 per GPU on 8 GPUs) on one GPU, and its SPADE wiring
+        assert (cfg.batch_size, cfg.batch_size * cfg.accumulate) == (16, 128)
+        assert cfg.model.spade_condition == "heatmaps"
 
 
 def test_gpu_speed_switches_run_and_change_the_numerics(data_root, tmp_path):
