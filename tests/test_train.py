@@ -225,6 +225,24 @@ def test_runs_from_before_data_seed_keep_their_data(data_root, tmp_path):
         train_factorization(tiny_config(data_root, steps=2, seed=1, data_seed=0), tmp_path)
 
 
+def test_runs_from_before_accumulate_and_spade_condition_resume_with_their_defaults(data_root, tmp_path):
+    """A run saved before `accumulate` and `spade_condition` existed trained as their defaults do: it resumes."""
+    summary = train_factorization(tiny_config(data_root, steps=2), tmp_path)
+
+    def strip(config: dict) -> dict:
+        del config["accumulate"], config["model"]["spade_condition"]
+        return config
+
+    Path(summary["config"]).write_text(json.dumps(strip(json.loads(Path(summary["config"]).read_text()))))
+    for path in (summary["model"], summary["checkpoint"]):
+        state = load_checkpoint(path)
+        strip(state["config"])
+        torch.save(state, path)
+    assert train_factorization(tiny_config(data_root, steps=4), tmp_path)["resumed_from"] == 2
+    with pytest.raises(ValueError, match=r"different config \(model differ\)"):
+        train_factorization(tiny_config(data_root, steps=6, model={"spade_condition": "heatmaps"}), tmp_path)
+
+
 def test_resuming_with_another_config_is_refused(data_root, tmp_path):
     train_factorization(tiny_config(data_root, steps=2), tmp_path)
     with pytest.raises(ValueError, match=r"different config \(lr differ\)"):
