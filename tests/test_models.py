@@ -250,7 +250,7 @@ def test_model_rejects_images_of_the_wrong_size():
 
 
 def _decoder_inputs(condition: str, seed: int) -> tuple[SpadeDecoder, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """A small SPADE decoder and (mu [2,4,2], cov [2,4,2,2], appearance [2,4,6]); the landmarks do not depend on seed."""
+    """A small SPADE decoder and (mu [2,4,2], cov [2,4,2,2], appearance [2,4,6]); only the appearance follows seed."""
     torch.manual_seed(0)
     decoder = SpadeDecoder(3, 4, 6, 32, (8, 8), 8, 16, hidden=8, spectral_norm=False, condition=condition).eval()
     mu = torch.rand(2, 4, 2, generator=torch.Generator().manual_seed(1)) * 1.6 - 0.8

@@ -317,7 +317,7 @@ def test_torch_compile_trains_like_eager(data_root, tmp_path):
 def test_accumulated_micro_batches_make_one_update_of_the_whole_batch(data_root, tmp_path):
     """2 micro-batches of 2 train on the same frames as one batch of 4, with the same losses and parameter updates
     (spectral norm and the discriminator included); steps and the lr schedule count optimizer steps."""
-    settings = dict(steps=2, log_every=1, lr_schedule="cosine", loss={"lambda_adv": 0.1})
+    settings = {"steps": 2, "log_every": 1, "lr_schedule": "cosine", "loss": {"lambda_adv": 0.1}}
     whole = train_factorization(tiny_config(data_root, batch_size=4, **settings), tmp_path / "whole")
     split = train_factorization(tiny_config(data_root, batch_size=2, accumulate=2, **settings), tmp_path / "split")
     assert whole["global_batch"] == split["global_batch"] == 4

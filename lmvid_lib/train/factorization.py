@@ -481,8 +481,9 @@ def train_factorization(config: TrainConfig | Mapping[str, Any], run_dir: str | 
                 ctx.barrier()
         bar.close()
         if ctx.is_main:
-            save_checkpoint(model_path, {"config": config_dict(cfg), "model": trainer.model.state_dict(), "step": cfg.steps,
-                                         "global_batch": global_batch})
+            final = {"config": config_dict(cfg), "model": trainer.model.state_dict(), "step": cfg.steps,
+                     "global_batch": global_batch}
+            save_checkpoint(model_path, final)
     ctx.barrier()
 
     summary = {
