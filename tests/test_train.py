@@ -71,7 +71,7 @@ def data_root(tmp_path_factory) -> Path:
 
 
 def biases_before_instance_norm(module: nn.Module) -> set[str]:
-    """Conv biases that an InstanceNorm subtracts again: their exact gradient is 0, so Adam moves them by float noise."""
+    """Conv biases that an InstanceNorm subtracts again: their exact gradient is 0, so Adam moves them by noise."""
     names = set()
     for prefix, child in module.named_modules():
         layers = list(child.named_children()) if isinstance(child, nn.Sequential) else []

@@ -253,7 +253,7 @@ class _Trainer:
     generator: torch.Generator
     step_model: nn.Module = None  # the model as called in training: DDP-wrapped and/or compiled
     step_disc: nn.Module | None = None
-    ddp: tuple[DistributedDataParallel, ...] = ()  # the DDP wrappers, whose gradient sync waits for the last micro-batch
+    ddp: tuple[DistributedDataParallel, ...] = ()  # DDP wrappers: their gradient sync waits for the last micro-batch
     spectral_norms: tuple[nn.Module, ...] = ()  # the spectral-norm parametrizations of model and discriminator
 
     def wrap(self) -> None:
