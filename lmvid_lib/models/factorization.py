@@ -1,10 +1,9 @@
 """The pose/appearance factorization model (paper Sec. 3.1): pose encoder, appearance encoder (Eq. 1), decoder.
 
-Paper sizes (appendix A) are `ModelConfig(image_size=128, pose_widths=(64, 128, 256, 512),
+Paper sizes (appendix A) and wiring (Sec. 2.2) are `ModelConfig(image_size=128, pose_widths=(64, 128, 256, 512),
 decoder_widths=(256, 256, 128, 64), decoder_resolution=16, decoder_max_resolution=None, spade_hidden=128,
-spade_condition="heatmaps")`; the
-defaults below are CPU-sized (64x64 images, a decoder working at 8 -> 16 -> 32 and upsampling to 64), so a training
-step at batch 16 takes about a second on 2 cores (see `benchmarks/bench_models.py`).
+spade_condition="heatmaps")`; the defaults below are CPU-sized (64x64 images, a decoder working at 8 -> 16 -> 32 and
+upsampling to 64), so a training step at batch 16 takes about a second on 2 cores (see `benchmarks/bench_models.py`).
 """
 
 from __future__ import annotations

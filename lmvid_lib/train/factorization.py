@@ -304,8 +304,7 @@ class _Trainer:
         """Training step `step` (1-based): one generator (and discriminator) update on this rank's slices of a global
         batch, its gradient the mean over `accumulate` micro-batches. Every loss is a mean over equal micro-batches
         and every norm is per sample, so this is the update of the whole batch at once (up to float summation order).
-        Returns (metrics of this rank, the rank's batch,
-        its reconstruction)."""
+        Returns (metrics of this rank, the rank's batch, its reconstruction)."""
         cfg = self.cfg
         lr = learning_rate(cfg, step)
         for opt in filter(None, (self.opt, self.opt_d)):
