@@ -33,7 +33,8 @@ class TrainConfig:
     data_seed: int = 0  # seed of the embedded synthetic data; training seeds share it, as the paper's seeds share BBC
     name: str | None = None  # run folder name; default <dataset>-<decoder>-seed<seed>
     steps: int = 1000
-    batch_size: int = 16  # per process; the global batch is batch_size * world_size
+    batch_size: int = 16  # per process and micro-batch; the global batch is batch_size * world_size * accumulate
+    accumulate: int = 1  # micro-batches per optimizer step (gradient accumulation): a large global batch on few GPUs
     lr: float = 1e-4
     lr_schedule: str = "constant"  # constant (paper) | cosine: lr * (1 + cos(pi * (step-1) / steps)) / 2, after warmup
     warmup_steps: int = 0  # linear warm-up from lr / warmup_steps to lr
@@ -98,7 +99,7 @@ def validate_train_config(cfg: TrainConfig) -> None:
         _check(isinstance(getattr(cfg, key), expected), f"{key}: expected a mapping of {expected.__name__} parameters")
     validate_model_config(cfg.model)
     validate_augment_config(cfg.augment)
-    for key in ("steps", "batch_size", "log_every", "checkpoint_every"):
+    for key in ("steps", "batch_size", "accumulate", "log_every", "checkpoint_every"):
         value = getattr(cfg, key)
         _check(isinstance(value, int) and not isinstance(value, bool) and value >= 1,
                f"{key} must be an int >= 1, got {value!r}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 from torch import nn
@@ -10,15 +12,22 @@ from torch.nn.utils.parametrizations import _SpectralNorm
 from torch.profiler import ProfilerActivity, profile
 
 from lmvid_lib import landmarks
+from lmvid_lib.config import from_dict
 from lmvid_lib.models import Discriminator, FactorizationModel, ModelConfig, validate_model_config
 from lmvid_lib.models.appearance import pool_appearance, project_appearance
+from lmvid_lib.models.decoder import SpadeDecoder
 from lmvid_lib.models.pose import PoseEncoder
+from lmvid_lib.models.spade import SPADEResBlock
 from lmvid_lib.models.unet import ConvNormReLU
 
 # Narrow widths keep every forward pass in milliseconds; the structure is that of the paper's model.
 SMALL = dict(pose_widths=(4, 8, 8, 16), appearance_width=8, decoder_widths=(16, 8), spade_hidden=8)
 PAPER = dict(image_size=128, pose_widths=(64, 128, 256, 512), decoder_widths=(256, 256, 128, 64),
-             decoder_resolution=16, decoder_max_resolution=None, spade_hidden=128)
+             decoder_resolution=16, decoder_max_resolution=None, spade_hidden=128, spade_condition="heatmaps")
+# Both SPADE wirings and the concat baseline.
+VARIANTS = {"spade-heatmaps": dict(decoder="spade", spade_condition="heatmaps"),
+            "spade-heatmaps_appearance": dict(decoder="spade", spade_condition="heatmaps_appearance"),
+            "concat": dict(decoder="concat")}
 
 
 def small_model(**overrides) -> FactorizationModel:
@@ -32,11 +41,11 @@ def images(batch: int, channels: int, size: int, seed: int) -> torch.Tensor:
     return torch.rand(batch, channels, size, size, generator=torch.Generator().manual_seed(seed))
 
 
-@pytest.mark.parametrize("decoder", ["spade", "concat"])
+@pytest.mark.parametrize("variant", VARIANTS)
 @pytest.mark.parametrize("channels,n_landmarks,appearance_channels,image_size",
                          [(3, 5, 6, 32), (1, 1, 1, 32), (3, 2, 4, 64)])
-def test_forward_shapes_and_ranges(decoder, channels, n_landmarks, appearance_channels, image_size):
-    model = small_model(decoder=decoder, channels=channels, n_landmarks=n_landmarks,
+def test_forward_shapes_and_ranges(variant, channels, n_landmarks, appearance_channels, image_size):
+    model = small_model(**VARIANTS[variant], channels=channels, n_landmarks=n_landmarks,
                         appearance_channels=appearance_channels, image_size=image_size,
                         decoder_resolution=image_size // 4, decoder_max_resolution=image_size // 2)
     out = model(images(2, channels, image_size, 0), images(2, channels, image_size, 1))
@@ -121,14 +130,14 @@ def _decoder_convs(model: FactorizationModel) -> list[nn.Conv2d]:
     return [m for m in model.decoder.modules() if isinstance(m, nn.Conv2d)]
 
 
-@pytest.mark.parametrize("decoder", ["spade", "concat"])
-def test_every_decoder_conv_is_spectrally_normalised(decoder):
-    convs = _decoder_convs(small_model(decoder=decoder))
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_every_decoder_conv_is_spectrally_normalised(variant):
+    convs = _decoder_convs(small_model(**VARIANTS[variant]))
     assert len(convs) >= 5
     for layer in convs:
         assert parametrize.is_parametrized(layer, "weight")
         assert any(isinstance(p, _SpectralNorm) for p in layer.parametrizations.weight)
-    plain = _decoder_convs(small_model(decoder=decoder, spectral_norm=False))
+    plain = _decoder_convs(small_model(**VARIANTS[variant], spectral_norm=False))
     assert not any(parametrize.is_parametrized(layer) for layer in plain)
 
 
@@ -168,13 +177,16 @@ def test_pose_unet_at_paper_widths_has_appendix_a_structure():
 def test_paper_decoder_widths():
     model = FactorizationModel(ModelConfig(**PAPER, decoder="spade"))
     assert model.decoder.resolutions == [16, 32, 64, 128]
+    # Paper wiring: the input is the C-channel projected appearance at 16 = 128 / 8; SPADE embeds the K heatmaps.
+    assert model.decoder.stem.in_channels == model.cfg.appearance_channels
+    assert {b.embed.in_channels for b in model.decoder.blocks} == {model.cfg.n_landmarks}
     assert [b.conv1.out_channels for b in model.decoder.blocks] == [256, 256, 128, 64]
     assert model.decoder.to_image.conv.out_channels == 3
 
 
-@pytest.mark.parametrize("decoder", ["spade", "concat"])
-def test_gradients_reach_both_encoders_and_the_pose_input(decoder):
-    model = small_model(decoder=decoder)
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_gradients_reach_both_encoders_and_the_pose_input(variant):
+    model = small_model(**VARIANTS[variant])
     pose_input = images(2, 3, 32, 0).requires_grad_()
     out = model(pose_input, images(2, 3, 32, 1))
     (out["recon"] - images(2, 3, 32, 2)).square().mean().backward()
@@ -186,9 +198,9 @@ def test_gradients_reach_both_encoders_and_the_pose_input(decoder):
     assert pose_input.grad.abs().sum() > 0
 
 
-@pytest.mark.parametrize("decoder", ["spade", "concat"])
-def test_appearance_input_changes_output_but_not_landmarks(decoder):
-    model = small_model(decoder=decoder).eval()
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_appearance_input_changes_output_but_not_landmarks(variant):
+    model = small_model(**VARIANTS[variant]).eval()
     pose_input = images(2, 3, 32, 0)
     with torch.no_grad():
         first = model(pose_input, images(2, 3, 32, 1))
@@ -208,6 +220,7 @@ def test_discriminator_is_fully_convolutional(height, width):
 
 @pytest.mark.parametrize("overrides,parameter", [
     ({"decoder": "foo"}, "decoder"),
+    ({"spade_condition": "appearance"}, "spade_condition"),
     ({"n_landmarks": 0}, "n_landmarks"),
     ({"image_size": 100}, "image_size"),
     ({"image_size": 16}, "image_size"),  # divisible by 16, but the U-Net bottleneck would be 1x1 (InstanceNorm fails)
@@ -234,3 +247,77 @@ def test_model_rejects_images_of_the_wrong_size():
     model = small_model()
     with pytest.raises(ValueError, match="image_size"):
         model(images(1, 3, 16, 0), images(1, 3, 16, 1))
+
+
+def _decoder_inputs(condition: str, seed: int) -> tuple[SpadeDecoder, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A small SPADE decoder and (mu [2,4,2], cov [2,4,2,2], appearance [2,4,6]); only the appearance follows seed."""
+    torch.manual_seed(0)
+    decoder = SpadeDecoder(3, 4, 6, 32, (8, 8), 8, 16, hidden=8, spectral_norm=False, condition=condition).eval()
+    mu = torch.rand(2, 4, 2, generator=torch.Generator().manual_seed(1)) * 1.6 - 0.8
+    cov = torch.eye(2).expand(2, 4, 2, 2) * 0.05
+    appearance = torch.randn(2, 4, 6, generator=torch.Generator().manual_seed(seed))
+    return decoder, mu, cov, appearance
+
+
+def _spade_conditions(decoder: SpadeDecoder, *inputs: torch.Tensor) -> list[torch.Tensor]:
+    """The conditioning map each SPADE residual block of `decoder` receives on `inputs`."""
+    seen: list[torch.Tensor] = []
+    hooks = [m.register_forward_hook(lambda m, args, out: seen.append(args[1]))
+             for m in decoder.modules() if isinstance(m, SPADEResBlock)]
+    with torch.no_grad():
+        decoder(*inputs)
+    for hook in hooks:
+        hook.remove()
+    return seen
+
+
+def test_heatmaps_condition_modulates_spade_with_the_heatmaps_alone():
+    decoder, mu, cov, appearance = _decoder_inputs("heatmaps", seed=2)
+    conds = _spade_conditions(decoder, mu, cov, appearance)
+    assert [c.shape[-1] for c in conds] == [8, 16]
+    for cond in conds:
+        size = cond.shape[-1]
+        torch.testing.assert_close(cond, landmarks.render_heatmaps(mu, cov, size, size))
+    other = _spade_conditions(decoder, mu, cov, appearance.flip(1) * 3)
+    assert all(torch.equal(a, b) for a, b in zip(conds, other))
+
+
+def test_heatmaps_appearance_condition_modulates_spade_with_both():
+    decoder, mu, cov, appearance = _decoder_inputs("heatmaps_appearance", seed=2)
+    conds = _spade_conditions(decoder, mu, cov, appearance)
+    assert [c.shape[1] for c in conds] == [4 + 6, 4 + 6]
+    for cond in conds:
+        size = cond.shape[-1]
+        torch.testing.assert_close(cond[:, :4], landmarks.render_heatmaps(mu, cov, size, size))
+    other = _spade_conditions(decoder, mu, cov, appearance.flip(1) * 3)
+    assert all((a[:, 4:] - b[:, 4:]).abs().max() > 1e-3 for a, b in zip(conds, other))
+
+
+@pytest.mark.parametrize("condition,appearance_reaches_spade", [("heatmaps", False), ("heatmaps_appearance", True)])
+def test_appearance_reaches_the_output_through_the_input_only_with_heatmaps(condition, appearance_reaches_spade):
+    """With the decoder's input (the stem's output) held fixed, other appearance vectors change the image only
+    where SPADE sees them."""
+    decoder, mu, cov, appearance = _decoder_inputs(condition, seed=2)
+    fixed = torch.randn(2, 8, 8, 8, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        free = [decoder(mu, cov, a) for a in (appearance, appearance.flip(1) * 3)]
+        decoder.stem.register_forward_hook(lambda m, args, out: fixed)
+        pinned = [decoder(mu, cov, a) for a in (appearance, appearance.flip(1) * 3)]
+    assert (free[0] - free[1]).abs().max() > 1e-4
+    assert ((pinned[0] - pinned[1]).abs().max() > 1e-4) == appearance_reaches_spade
+
+
+def test_saved_config_without_spade_condition_rebuilds_the_model_it_was_trained_with():
+    """Runs saved before `spade_condition` existed were trained with heatmaps_appearance: the default."""
+    trained = small_model(decoder="spade", spade_condition="heatmaps_appearance").eval()
+    saved = {k: v for k, v in dataclasses.asdict(trained.cfg).items() if k != "spade_condition"}
+    cfg = from_dict(ModelConfig, saved, "model.pt:config.model")
+    assert cfg.spade_condition == "heatmaps_appearance"
+    loaded = FactorizationModel(cfg).eval()
+    loaded.load_state_dict(trained.state_dict())
+    x, y = images(2, 3, 32, 0), images(2, 3, 32, 1)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x, y)["recon"], trained(x, y)["recon"], rtol=0, atol=0)
+    # The paper wiring has other parameter shapes: building it would not have loaded these weights.
+    with pytest.raises(RuntimeError, match="size mismatch"):
+        small_model(decoder="spade", spade_condition="heatmaps").load_state_dict(trained.state_dict())

@@ -39,9 +39,11 @@ def run_to_end(config: Path, run_dir: Path) -> dict:
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
 def test_sigkill_then_resume_is_bit_identical(tmp_path):
     data_root = write_tiny_dataset(tmp_path / "bair")
-    # lambda_adv > 0: the discriminator, its optimizer and both spectral-norm states must resume too.
+    # lambda_adv > 0: the discriminator, its optimizer and both spectral-norm states must resume too; 2 micro-batches
+    # per step: a checkpoint falls between optimizer steps, never inside one.
     config = tmp_path / "config.json"
-    config.write_text(json.dumps(tiny_config(data_root, steps=STEPS, log_every=3, checkpoint_every=4, loss={"lambda_adv": 0.05})))
+    config.write_text(json.dumps(tiny_config(data_root, steps=STEPS, log_every=3, checkpoint_every=4, batch_size=2,
+                                             accumulate=2, loss={"lambda_adv": 0.05})))
 
     killed_dir = tmp_path / "killed"
     checkpoint = killed_dir / "factorization" / "bair-spade-seed0" / "checkpoints" / "last.pt"

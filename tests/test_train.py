@@ -10,12 +10,14 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from torch import nn
 
 from lmvid_lib.config import load_profile
 from lmvid_lib.data.datasets import open_dataset
 from lmvid_lib.data.store import VideoSet, write_dataset
 from lmvid_lib.io import load_checkpoint
 from lmvid_lib.losses import VGGWeightsMissing
+from lmvid_lib.models import Discriminator
 from lmvid_lib.models.checkpoint import load_trained
 from lmvid_lib.run_config import config_from_parameters
 from lmvid_lib.train import read_metrics, train_factorization
@@ -66,6 +68,17 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 @pytest.fixture(scope="module")
 def data_root(tmp_path_factory) -> Path:
     return write_tiny_dataset(tmp_path_factory.mktemp("tiny") / "bair")
+
+
+def biases_before_instance_norm(module: nn.Module) -> set[str]:
+    """Conv biases that an InstanceNorm subtracts again: their exact gradient is 0, so Adam moves them by noise."""
+    names = set()
+    for prefix, child in module.named_modules():
+        layers = list(child.named_children()) if isinstance(child, nn.Sequential) else []
+        for (name, layer), (_, following) in zip(layers, layers[1:]):
+            if isinstance(following, nn.InstanceNorm2d) and getattr(layer, "bias", None) is not None:
+                names.add(f"{prefix}.{name}.bias" if prefix else f"{name}.bias")
+    return names
 
 
 def model_state(run: str | Path) -> dict[str, torch.Tensor]:
@@ -197,6 +210,24 @@ def test_training_seeds_share_the_embedded_data(tmp_path):
     assert load_trained(runs[1])[1].data_seed == 0
 
 
+def test_runs_from_before_accumulate_and_spade_condition_resume_with_their_defaults(data_root, tmp_path):
+    """A run saved before `accumulate` and `spade_condition` existed trained as their defaults do: it resumes."""
+    summary = train_factorization(tiny_config(data_root, steps=2), tmp_path)
+
+    def strip(config: dict) -> dict:
+        del config["accumulate"], config["model"]["spade_condition"]
+        return config
+
+    Path(summary["config"]).write_text(json.dumps(strip(json.loads(Path(summary["config"]).read_text()))))
+    for path in (summary["model"], summary["checkpoint"]):
+        state = load_checkpoint(path)
+        strip(state["config"])
+        torch.save(state, path)
+    assert train_factorization(tiny_config(data_root, steps=4), tmp_path)["resumed_from"] == 2
+    with pytest.raises(ValueError, match=r"different config \(model differ\)"):
+        train_factorization(tiny_config(data_root, steps=6, model={"spade_condition": "heatmaps"}), tmp_path)
+
+
 def test_resuming_with_another_config_is_refused(data_root, tmp_path):
     train_factorization(tiny_config(data_root, steps=2), tmp_path)
     with pytest.raises(ValueError, match=r"different config \(lr differ\)"):
@@ -212,6 +243,7 @@ def test_resuming_with_another_config_is_refused(data_root, tmp_path):
         ({"model": {"colour": 3}}, ValueError, r"factorization.model: unknown parameter\(s\) \['colour'\]"),
         ({"stpes": 3}, ValueError, r"factorization: unknown parameter\(s\) \['stpes'\]"),
         ({"steps": 0}, ValueError, "steps must be an int >= 1"),
+        ({"accumulate": 0}, ValueError, "accumulate must be an int >= 1"),
         ({"data_seed": -1}, ValueError, "data_seed must be an int >= 0"),
         ({"lr_schedule": "step"}, ValueError, "lr_schedule must be one of"),
         ({"warmup_steps": 4}, ValueError, r"warmup_steps must be an int in \[0, steps=4\)"),
@@ -241,6 +273,9 @@ def test_profiles_hold_a_valid_factorization_config(profile):
     for cfg in configs:
         assert cfg.dataset == "signer" and cfg.steps >= 1
         assert cfg.bf16 == cfg.channels_last == (profile == "paper")
+        if profile == "paper":  # the paper's global batch (16 per GPU on 8 GPUs) on one GPU, and its SPADE wiring
+            assert (cfg.batch_size, cfg.batch_size * cfg.accumulate) == (16, 128)
+            assert cfg.model.spade_condition == "heatmaps"
 
 
 def test_gpu_speed_switches_run_and_change_the_numerics(data_root, tmp_path):
@@ -265,3 +300,28 @@ def test_torch_compile_trains_like_eager(data_root, tmp_path):
     a, b = model_state(eager["run"]), model_state(compiled["run"])
     assert a.keys() == b.keys()
     assert all(torch.allclose(a[k], b[k], atol=1e-5) for k in a if a[k].is_floating_point())
+
+
+def test_accumulated_micro_batches_make_one_update_of_the_whole_batch(data_root, tmp_path):
+    """2 micro-batches of 2 train on the same frames as one batch of 4, with the same losses and parameter updates
+    (spectral norm and the discriminator included); steps and the lr schedule count optimizer steps."""
+    settings = {"steps": 2, "log_every": 1, "lr_schedule": "cosine", "loss": {"lambda_adv": 0.1}}
+    whole = train_factorization(tiny_config(data_root, batch_size=4, **settings), tmp_path / "whole")
+    split = train_factorization(tiny_config(data_root, batch_size=2, accumulate=2, **settings), tmp_path / "split")
+    assert whole["global_batch"] == split["global_batch"] == 4
+    rows_whole, rows_split = read_metrics(whole["run"]), read_metrics(split["run"])
+    assert [r["step"] for r in rows_split] == [1, 2]
+    assert [r["lr"] for r in rows_split] == [r["lr"] for r in rows_whole] == pytest.approx([1e-4, 5e-5])
+    for a, b in zip(rows_whole, rows_split):
+        for key in ("loss", "mse", "adv", "disc"):
+            assert b[key] == pytest.approx(a[key], rel=1e-5), key
+    state_whole, state_split = load_checkpoint(whole["checkpoint"]), load_checkpoint(split["checkpoint"])
+    for opt in ("opt", "opt_d"):
+        assert {float(s["step"]) for s in state_split[opt]["state"].values()} == {2.0}
+    for key, value in state_whole["model"].items():
+        torch.testing.assert_close(state_split["model"][key], value, rtol=1e-5, atol=1e-7, msg=key)
+    noise_only = biases_before_instance_norm(Discriminator(3))
+    for key, value in state_whole["disc"].items():
+        # Adam moves a parameter by at most ~lr per step, whatever its gradient's noise.
+        atol = 2.02e-4 if key in noise_only else 1e-5
+        torch.testing.assert_close(state_split["disc"][key], value, rtol=1e-4, atol=atol, msg=key)

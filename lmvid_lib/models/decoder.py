@@ -5,8 +5,12 @@ Both share one schedule: block i works at min(start * 2**i, max) with `widths[i]
 upsampled before the output conv (cheap CPU profiles decode at low resolution). Heatmaps (Eq. 5) are rendered directly
 at every block's resolution from (mu, Sigma) rather than resized.
 
-- `spade`: every block is a SPADE residual block whose normalisation is modulated by [heatmaps ; projected appearance]
-  at that scale (appendix A: 256, 256, 128, 64 then 3 out).
+- `spade`: every block is a SPADE residual block (appendix A: 256, 256, 128, 64 then 3 out). `spade_condition` says
+  what modulates the normalisation at each scale and what the decoder's input is:
+  `heatmaps` (paper Sec. 2.2 and the authors' SPADE generator): the heatmaps alone modulate; the appearance enters
+  as the input, the projected appearance map at the start resolution (image / 8 at paper sizes).
+  `heatmaps_appearance` (this project's first wiring): [heatmaps ; projected appearance] is both the input and the
+  modulation at every scale.
 - `concat`: [heatmaps ; projected appearance] at the start resolution are plain input channels; the same residual
   blocks use ordinary affine InstanceNorm, so only the conditioning mechanism differs from `spade`.
 """
@@ -51,16 +55,28 @@ class _ToImage(nn.Module):
         return torch.sigmoid(self.conv(x))
 
 
+SPADE_CONDITIONS = ("heatmaps", "heatmaps_appearance")
+
+
 class SpadeDecoder(nn.Module):
-    """(mu [B,K,2], cov [B,K,2,2], appearance [B,K,C]) -> image [B,channels,image_size,image_size] in [0,1]."""
+    """(mu [B,K,2], cov [B,K,2,2], appearance [B,K,C]) -> image [B,channels,image_size,image_size] in [0,1].
+
+    `condition`: 'heatmaps' (paper: SPADE sees the K heatmaps, the input is the C-channel projected appearance) or
+    'heatmaps_appearance' (input and SPADE both see the K+C channels of `conditioning`).
+    """
 
     def __init__(self, channels: int, n_landmarks: int, appearance_channels: int, image_size: int,
                  widths: tuple[int, ...], start_resolution: int, max_resolution: int, hidden: int,
-                 spectral_norm: bool) -> None:
+                 spectral_norm: bool, condition: str) -> None:
         super().__init__()
-        cond_channels = n_landmarks + appearance_channels
+        if condition not in SPADE_CONDITIONS:
+            raise ValueError(f"SpadeDecoder: condition must be one of {SPADE_CONDITIONS}, got {condition!r}")
+        self.condition = condition
+        paper = condition == "heatmaps"
+        cond_channels = n_landmarks if paper else n_landmarks + appearance_channels
+        input_channels = appearance_channels if paper else n_landmarks + appearance_channels
         self.resolutions = block_resolutions(start_resolution, max_resolution, len(widths))
-        self.stem = conv(cond_channels, widths[0], 3, spectral_norm)
+        self.stem = conv(input_channels, widths[0], 3, spectral_norm)
         self.blocks = nn.ModuleList()
         previous = widths[0]
         for width in widths:
@@ -69,8 +85,14 @@ class SpadeDecoder(nn.Module):
         self.to_image = _ToImage(previous, channels, image_size, spectral_norm)
 
     def forward(self, mu: torch.Tensor, cov: torch.Tensor, appearance: torch.Tensor) -> torch.Tensor:
-        conds = {size: conditioning(mu, cov, appearance, size) for size in set(self.resolutions)}
-        x = self.stem(conds[self.resolutions[0]])
+        start = self.resolutions[0]
+        if self.condition == "heatmaps":
+            conds = {size: landmarks.render_heatmaps(mu, cov, size, size).to(appearance.dtype)
+                     for size in set(self.resolutions)}
+            x = self.stem(project_appearance(conds[start], appearance))
+        else:
+            conds = {size: conditioning(mu, cov, appearance, size) for size in set(self.resolutions)}
+            x = self.stem(conds[start])
         for block, size in zip(self.blocks, self.resolutions):
             if x.shape[-1] != size:
                 x = F.interpolate(x, size=(size, size), mode="nearest")

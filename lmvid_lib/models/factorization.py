@@ -1,9 +1,9 @@
 """The pose/appearance factorization model (paper Sec. 3.1): pose encoder, appearance encoder (Eq. 1), decoder.
 
-Paper sizes (appendix A) are `ModelConfig(image_size=128, pose_widths=(64, 128, 256, 512),
-decoder_widths=(256, 256, 128, 64), decoder_resolution=16, decoder_max_resolution=None, spade_hidden=128)`; the
-defaults below are CPU-sized (64x64 images, a decoder working at 8 -> 16 -> 32 and upsampling to 64), so a training
-step at batch 16 takes about a second on 2 cores (see `benchmarks/bench_models.py`).
+Paper sizes (appendix A) and wiring (Sec. 2.2) are `ModelConfig(image_size=128, pose_widths=(64, 128, 256, 512),
+decoder_widths=(256, 256, 128, 64), decoder_resolution=16, decoder_max_resolution=None, spade_hidden=128,
+spade_condition="heatmaps")`; the defaults below are CPU-sized (64x64 images, a decoder working at 8 -> 16 -> 32 and
+upsampling to 64), so a training step at batch 16 takes about a second on 2 cores (see `benchmarks/bench_models.py`).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from torch import nn
 
 from lmvid_lib import landmarks
 from lmvid_lib.models.appearance import AppearanceEncoder
-from lmvid_lib.models.decoder import ConcatDecoder, SpadeDecoder
+from lmvid_lib.models.decoder import SPADE_CONDITIONS, ConcatDecoder, SpadeDecoder
 from lmvid_lib.models.pose import PoseEncoder, PoseOutput
 
 DECODERS = ("spade", "concat")
@@ -36,6 +36,9 @@ class ModelConfig:
     decoder_resolution: int = 8  # resolution of the first decoder block; each next block doubles it ...
     decoder_max_resolution: int | None = 32  # ... up to this (None = image_size), then bilinear upsampling to the image
     spade_hidden: int = 32  # channels of the SPADE conditioning embedding (GauGAN: 128)
+    # What modulates SPADE: 'heatmaps' (paper Sec. 2.2; appearance is the decoder input) or 'heatmaps_appearance'.
+    # The default is the wiring of runs saved before this field existed, so their configs rebuild their model.
+    spade_condition: str = "heatmaps_appearance"
     spectral_norm: bool = True  # on every decoder conv (appendix A)
 
     def __post_init__(self) -> None:
@@ -58,6 +61,8 @@ def validate_model_config(cfg: ModelConfig) -> None:
         raise ValueError(f"ModelConfig.channels must be 1 (grayscale) or 3 (RGB), got {cfg.channels!r}")
     if cfg.decoder not in DECODERS:
         raise ValueError(f"ModelConfig.decoder must be one of {DECODERS}, got {cfg.decoder!r}")
+    if cfg.spade_condition not in SPADE_CONDITIONS:
+        raise ValueError(f"ModelConfig.spade_condition must be one of {SPADE_CONDITIONS}, got {cfg.spade_condition!r}")
     for name in ("pose_widths", "decoder_widths"):
         widths = getattr(cfg, name)
         if not widths or not all(_positive_int(w) for w in widths):
@@ -100,7 +105,7 @@ class FactorizationModel(nn.Module):
                       max_resolution=cfg.decoder_max_resolution or cfg.image_size,
                       spectral_norm=cfg.spectral_norm)
         if cfg.decoder == "spade":
-            self.decoder = SpadeDecoder(hidden=cfg.spade_hidden, **common)
+            self.decoder = SpadeDecoder(hidden=cfg.spade_hidden, condition=cfg.spade_condition, **common)
         else:
             self.decoder = ConcatDecoder(**common)
 

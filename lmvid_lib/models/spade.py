@@ -1,6 +1,7 @@
 """SPADE (Park et al., 2019) normalisation and residual blocks, conditioned on rendered landmark heatmaps.
 
-The conditioning map at each scale is [heatmaps (K channels, Eq. 5) ; projected appearance (C channels)]. One shared
+The conditioning map at each scale is the K heatmaps of Eq. 5 (paper), or [heatmaps ; projected appearance (C
+channels)] (`ModelConfig.spade_condition`, see `models/decoder.py`); the blocks take any channel count. One shared
 conv embedding of it per residual block feeds the gamma/beta convs of every SPADE layer in that block (GauGAN computes
 the embedding once per SPADE layer; sharing it per block gives the same conditioning at a third of that cost).
 """

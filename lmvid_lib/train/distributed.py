@@ -3,6 +3,8 @@
 Every rank draws the same global batch (same sampler seed, same augmentation generator) and trains on its own slice,
 so N processes with batch B each follow the same trajectory as one process with batch N*B (up to float summation
 order): DistributedDataParallel averages the gradients of equal slices, which equals the gradient of the global mean.
+With `TrainConfig.accumulate` = A the global batch is A micro-batches of N*B rows, each sliced the same way, and DDP
+all-reduces once per optimizer step, after the last micro-batch; the global batch is B * N * A.
 """
 
 from __future__ import annotations

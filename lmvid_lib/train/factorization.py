@@ -1,6 +1,7 @@
 """Training the pose/appearance factorization model (paper Sec. 3.1): self-supervised reconstruction.
 
-Each step draws a global batch of frames; the pose encoder sees a colour-jittered copy, the appearance encoder a
+Each step draws a global batch of frames (batch_size per process x processes x `accumulate` micro-batches, whose
+gradients are summed before the optimizer step); the pose encoder sees a colour-jittered copy, the appearance encoder a
 TPS-warped copy or a temporal partner 3-60 frames away, and the decoder must rebuild the unperturbed frame
 (lambda_vgg * VGG19 perceptual + lambda_mse * MSE + lambda_adv * adversarial). Adam, lr 1e-4, weight decay 5e-6 (paper);
 the discriminator, when lambda_adv > 0, is trained alternately with its own Adam.
@@ -25,14 +26,16 @@ import csv
 import io
 import json
 import math
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
+from torch.nn.utils.parametrizations import _SpectralNorm
 
 from lmvid_lib.data.datasets import open_dataset
 from lmvid_lib.data.pairs import FrameSampler, make_training_batch
@@ -41,6 +44,7 @@ from lmvid_lib.io import atomic_write_bytes, atomic_write_json, load_checkpoint,
 from lmvid_lib.losses import ReconstructionLoss, discriminator_loss
 from lmvid_lib.models.discriminator import Discriminator
 from lmvid_lib.models.factorization import FactorizationModel
+from lmvid_lib.config import from_dict
 from lmvid_lib.run_config import TrainConfig, config_dict, load_config, run_path
 from lmvid_lib.seed import seed_everything
 from lmvid_lib.train.distributed import DistContext, init_distributed
@@ -79,7 +83,8 @@ def learning_rate(cfg: TrainConfig, step: int) -> float:
 
 
 def _check_resumable(saved: Mapping[str, Any], cfg: TrainConfig, path: Path) -> None:
-    now = config_dict(cfg)
+    # Through the dataclass, so fields added since the run was saved take their defaults (the behaviour it had).
+    saved, now = config_dict(from_dict(TrainConfig, saved, str(path))), config_dict(cfg)
     free = RESUMABLE_CHANGES if cfg.lr_schedule == "constant" else tuple(k for k in RESUMABLE_CHANGES if k != "steps")
     differ = sorted(k for k in set(saved) | set(now) if k not in free and saved.get(k) != now.get(k))
     if differ:
@@ -139,14 +144,19 @@ class _Trainer:
     generator: torch.Generator
     step_model: nn.Module = None  # the model as called in training: DDP-wrapped and/or compiled
     step_disc: nn.Module | None = None
+    ddp: tuple[DistributedDataParallel, ...] = ()  # DDP wrappers: their gradient sync waits for the last micro-batch
+    spectral_norms: tuple[nn.Module, ...] = ()  # the spectral-norm parametrizations of model and discriminator
 
     def wrap(self) -> None:
         self.step_model, self.step_disc = self.model, self.disc
+        modules = (m for net in (self.model, self.disc) if net is not None for m in net.modules())
+        self.spectral_norms = tuple(m for m in modules if isinstance(m, _SpectralNorm))
         if self.ctx.enabled:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.step_model = DistributedDataParallel(self.model, device_ids=ids)
             if self.disc is not None:
                 self.step_disc = DistributedDataParallel(self.disc, device_ids=ids)
+            self.ddp = tuple(m for m in (self.step_model, self.step_disc) if m is not None)
         if self.cfg.compile:
             self.step_model = torch.compile(self.step_model)
             if self.disc is not None:
@@ -158,50 +168,87 @@ class _Trainer:
     def _prepare(self, x: torch.Tensor) -> torch.Tensor:
         return x.contiguous(memory_format=torch.channels_last) if self.cfg.channels_last else x
 
+    @contextlib.contextmanager
+    def _micro_batch(self, i: int) -> Iterator[None]:
+        """Micro-batch `i` of a step: DDP all-reduces gradients only in the last one's backward, and spectral norm
+        runs its power iteration only in the first one (later ones reuse its estimate), as for the whole batch."""
+        with contextlib.ExitStack() as stack:
+            if i < self.cfg.accumulate - 1:
+                for module in self.ddp:
+                    stack.enter_context(module.no_sync())
+            frozen = [m for m in self.spectral_norms if m.training] if i > 0 else []
+            for m in frozen:
+                m.train(False)
+            try:
+                yield
+            finally:
+                for m in frozen:
+                    m.train(True)
+
+    def _micro_batches(self, batch: Mapping[str, torch.Tensor]) -> list[dict[str, torch.Tensor]]:
+        """This rank's rows of each micro-batch of a global batch laid out as [accumulate][world_size][batch_size]."""
+        size = self.cfg.batch_size * self.ctx.world_size
+        rows = self.ctx.slice(self.cfg.batch_size)
+        return [{k: v[i * size:(i + 1) * size][rows] for k, v in batch.items()} for i in range(self.cfg.accumulate)]
+
     def step(self, step: int) -> tuple[dict[str, float], dict[str, torch.Tensor], torch.Tensor]:
-        """Training step `step` (1-based): one generator (and discriminator) update on this rank's slice of a global
-        batch. Returns (metrics of this rank, the rank's batch, its reconstruction)."""
+        """Training step `step` (1-based): one generator (and discriminator) update on this rank's slices of a global
+        batch, its gradient the mean over `accumulate` micro-batches. Every loss is a mean over equal micro-batches
+        and every norm is per sample, so this is the update of the whole batch at once (up to float summation order).
+        Returns (metrics of this rank, the rank's batch, its reconstruction)."""
         cfg = self.cfg
         lr = learning_rate(cfg, step)
         for opt in filter(None, (self.opt, self.opt_d)):
             for group in opt.param_groups:
                 group["lr"] = lr
         batch = make_training_batch(
-            self.videoset, self.sampler, cfg.batch_size * self.ctx.world_size, cfg.augment,
+            self.videoset, self.sampler, cfg.batch_size * self.ctx.world_size * cfg.accumulate, cfg.augment,
             cfg.model.image_size, self.generator, self.device,
         )
-        rows = self.ctx.slice(cfg.batch_size)
-        batch = {k: v[rows] for k, v in batch.items()}
-        target, pose_in, app_in = (self._prepare(batch[k]) for k in ("target", "pose_input", "appearance_input"))
+        micro_batches = self._micro_batches(batch)
+        sums: dict[str, float] = {}
+
+        def add(values: Mapping[str, torch.Tensor]) -> None:
+            for k, v in values.items():
+                sums[k] = sums.get(k, 0.0) + float(v.detach())
 
         if self.disc is not None:
             # The generator step backpropagates through a frozen discriminator, called outside DDP so that
             # gradient synchronisation only ever happens for the module being updated.
             self.disc.requires_grad_(False)
-        with self._autocast():
-            out = self.step_model(pose_in, app_in)
-            d_fake = self.disc(out["recon"]) if self.disc is not None else None
-            total, parts = self.criterion(out["recon"], target, d_fake, mu=out["mu"], cov=out["cov"])
-        recon = out["recon"].float()
         self.opt.zero_grad(set_to_none=True)
-        total.backward()
+        recons = []
+        for i, micro in enumerate(micro_batches):
+            target, pose_in, app_in = (self._prepare(micro[k]) for k in ("target", "pose_input", "appearance_input"))
+            with self._micro_batch(i):
+                with self._autocast():
+                    out = self.step_model(pose_in, app_in)
+                    d_fake = self.disc(out["recon"]) if self.disc is not None else None
+                    total, parts = self.criterion(out["recon"], target, d_fake, mu=out["mu"], cov=out["cov"])
+                (total / cfg.accumulate).backward()
+            recons.append(out["recon"].detach().float())
+            add({"loss": total, **parts})
         self.opt.step()
-        metrics = {"loss": float(total.detach()), "lr": lr}
-        metrics.update({k: float(v.detach()) for k, v in parts.items()})
 
         if self.disc is not None:
             self.disc.requires_grad_(True)
-            # Real and fake go through one call: DDP syncs once, and the discriminator is per-sample (no batch
-            # statistics), so this equals two calls.
-            with self._autocast():
-                logits = self.step_disc(torch.cat([target, self._prepare(recon.detach())])).float()
-            d_real, d_fake = logits.chunk(2)
-            loss_d = discriminator_loss(d_real, d_fake)
             self.opt_d.zero_grad(set_to_none=True)
-            loss_d.backward()
+            for i, (micro, recon) in enumerate(zip(micro_batches, recons)):
+                # Real and fake go through one call: DDP syncs once, and the discriminator is per-sample (no batch
+                # statistics), so this equals two calls.
+                with self._micro_batch(i):
+                    with self._autocast():
+                        logits = self.step_disc(torch.cat([self._prepare(micro["target"]),
+                                                           self._prepare(recon)])).float()
+                    d_real, d_fake = logits.chunk(2)
+                    loss_d = discriminator_loss(d_real, d_fake)
+                    (loss_d / cfg.accumulate).backward()
+                add({"disc": loss_d})
             self.opt_d.step()
-            metrics["disc"] = float(loss_d.detach())
-        return metrics, batch, recon.detach()
+        means = {k: v / cfg.accumulate for k, v in sums.items()}
+        metrics = {"loss": means.pop("loss"), "lr": lr, **means}
+        rank_batch = {k: torch.cat([m[k] for m in micro_batches]) for k in micro_batches[0]}
+        return metrics, rank_batch, torch.cat(recons)
 
     def state(self, step: int, metrics: list[dict[str, float]], window: list[dict[str, float]]) -> dict[str, Any]:
         return {
@@ -294,7 +341,11 @@ def train_factorization(config: TrainConfig | Mapping[str, Any], run_dir: str | 
 
     started = time.perf_counter()
     samples: list[Path] = sorted((out / "samples").glob("step_*.png"))
+    global_batch = cfg.batch_size * ctx.world_size * cfg.accumulate
     if start < cfg.steps:
+        if ctx.is_main:
+            print(f"{cfg.run_name}: global batch {global_batch} = {cfg.batch_size} per process x {ctx.world_size} "
+                  f"process(es) x {cfg.accumulate} accumulated micro-batch(es)", file=sys.stderr, flush=True)
         from tqdm import tqdm
 
         bar = tqdm(total=cfg.steps, initial=start, desc=cfg.run_name, disable=not (cfg.progress and ctx.is_main), mininterval=2)
@@ -320,7 +371,9 @@ def train_factorization(config: TrainConfig | Mapping[str, Any], run_dir: str | 
                 ctx.barrier()
         bar.close()
         if ctx.is_main:
-            save_checkpoint(model_path, {"config": config_dict(cfg), "model": trainer.model.state_dict(), "step": cfg.steps})
+            final = {"config": config_dict(cfg), "model": trainer.model.state_dict(), "step": cfg.steps,
+                     "global_batch": global_batch}
+            save_checkpoint(model_path, final)
     ctx.barrier()
 
     summary = {
@@ -332,6 +385,7 @@ def train_factorization(config: TrainConfig | Mapping[str, Any], run_dir: str | 
         "samples": [str(p) for p in sorted(set(samples))],
         "steps": cfg.steps,
         "resumed_from": start,
+        "global_batch": global_batch,
         "seconds": time.perf_counter() - started,
         "final": metrics[-1] if metrics else {},
     }
