@@ -69,7 +69,7 @@ configs = {
 }
 first = next(iter(configs.values()))
 m, loss, aug = first.model, first.loss, first.augment
-spade_condition = getattr(m, "spade_condition", "heatmaps_appearance")  # ModelConfig field once it exists
+spade_condition = m.spade_condition
 source = ("embedded synthetic stand-in" if data_root is None else "prepared real data")
 display(Markdown(f"""**This run** (profile `{profile}`, dataset `{dataset}`, {source}):
 
@@ -91,7 +91,8 @@ scales) weight {loss.lambda_grad:g}; after Zhang et al. (2018), a *concentration
 covariances) weight {loss.lambda_concentration:g} and a *separation* term (penalising landmark pairs closer than \
 about {loss.separation_sigma:g} image half-widths) weight {loss.lambda_separation:g}. The runs behind these \
 settings are in the appendix *What we tried*.
-- **Training:** {first.steps} steps of batch {first.batch_size}, Adam lr {first.lr:g}; bf16 {first.bf16}, \
+- **Training:** {first.steps} steps of batch {first.batch_size * first.accumulate} per process \
+({first.accumulate} accumulated micro-batch(es) of {first.batch_size}), Adam lr {first.lr:g}; bf16 {first.bf16}, \
 channels_last {first.channels_last}, compile {first.compile}. Runs: decoders {list(decoders)} x seeds \
 {list(seeds)}, in `{run_dir}/factorization/`."""))
 
