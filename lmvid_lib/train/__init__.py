@@ -3,6 +3,7 @@
 A run's configuration lives in `lmvid_lib.run_config`; reading a finished run back in `lmvid_lib.models.checkpoint`.
 """
 
-from lmvid_lib.train.factorization import read_metrics, train_factorization
+from lmvid_lib.train.factorization import train_factorization
+from lmvid_lib.train.runs import read_metrics
 
 __all__ = ["read_metrics", "train_factorization"]
