@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import csv
 import io
-from pathlib import Path
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 import torch
