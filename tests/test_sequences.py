@@ -33,7 +33,8 @@ def clips(n_videos: int = 3, n_frames: int = 10, size: int = 16, seed: int = 0) 
 
 def save_run(run: Path, model: FactorizationModel) -> Path:
     """A factorization run folder holding `model` as train_factorization writes model.pt."""
-    save_checkpoint(run / "model.pt", {"config": config_dict(TrainConfig(model=model.cfg)), "model": model.state_dict()})
+    state = {"config": config_dict(TrainConfig(model=model.cfg)), "model": model.state_dict()}
+    save_checkpoint(run / "model.pt", state)
     return run
 
 
