@@ -15,6 +15,7 @@ from lmvid_lib.models.dynamics import (
     CopyLast,
     DynamicsConfig,
     LandmarkLSTM,
+    MeanState,
     load_dynamics,
     rollout,
 )
@@ -121,6 +122,8 @@ def test_baselines_are_exact_on_hand_cases():
     line = start + velocity * torch.arange(12, dtype=torch.float64).view(1, 12, 1, 1)
     assert torch.allclose(rollout(ConstantVelocity(), line[:, :4], 8), line[:, 4:], rtol=0, atol=1e-12)
     assert torch.equal(rollout(CopyLast(), line[:, :4], 8), line[:, 3:4].expand(-1, 8, -1, -1))
+    mean = line.float().mean((0, 1))
+    assert torch.equal(rollout(MeanState(mean), line[:, :4].float(), 5), mean.expand(2, 5, K, 5))
     # One context frame has no velocity: constant velocity then copies it.
     assert torch.equal(rollout(ConstantVelocity(), line[:, :1], 3), line[:, :1].expand(-1, 3, -1, -1))
 

@@ -9,9 +9,9 @@ Inputs and outputs are normalised per coordinate (k, i) with the mean and standa
 of their residuals (`LandmarkLSTM.fit_normalisation`); the four [K,5] statistics are buffers, saved with the weights.
 
 Every predictor here is a module called as `predictor(states [N,T,K,5], previous [N,K,5] | None, hidden) -> (next
-states [N,T,K,5], hidden)`, so `rollout` runs the LSTM and the baselines (`CopyLast`, `ConstantVelocity`) alike: one
-call over the whole context, then one call per future step, vectorised over the N sequences (benchmarked against a
-per-step loop over nn.LSTMCell layers in benchmarks/bench_dynamics.py). Predicted states are not constrained:
+states [N,T,K,5], hidden)`, so `rollout` runs the LSTM and the baselines (`CopyLast`, `ConstantVelocity`, `MeanState`)
+alike: one call over the whole context, then one call per future step, vectorised over the N sequences (benchmarked
+against a per-step loop over nn.LSTMCell layers in benchmarks/bench_dynamics.py). Predicted states are not constrained:
 `landmarks.from_state` turns any real state into a valid (symmetric positive-definite) covariance.
 """
 
@@ -129,6 +129,21 @@ class ConstantVelocity(nn.Module):
                 ) -> tuple[torch.Tensor, Hidden]:
         check_states(states)
         return states + residuals(states, previous), None
+
+
+class MeanState(nn.Module):
+    """Baseline: every prediction is one fixed state, e.g. the mean of the training states (the mean pose)."""
+
+    def __init__(self, mean: torch.Tensor) -> None:
+        super().__init__()
+        if not isinstance(mean, torch.Tensor) or mean.ndim != 2 or mean.shape[-1] != STATE_DIM:
+            raise ValueError(f"mean must be a [K,5] state tensor, got {getattr(mean, 'shape', type(mean).__name__)}")
+        self.register_buffer("mean", mean.detach().clone())
+
+    def forward(self, states: torch.Tensor, previous: torch.Tensor | None = None, hidden: Hidden = None
+                ) -> tuple[torch.Tensor, Hidden]:
+        check_states(states, n_landmarks=self.mean.shape[0])
+        return self.mean.to(states).expand_as(states), None
 
 
 def unroll(model: nn.Module, context_states: torch.Tensor, n_future: int) -> torch.Tensor:
