@@ -22,7 +22,6 @@ exactly where its last checkpoint left it) or, when the run is complete, returns
 from __future__ import annotations
 
 import contextlib
-import csv
 import io
 import json
 import math
@@ -48,6 +47,7 @@ from lmvid_lib.config import from_dict
 from lmvid_lib.run_config import TrainConfig, config_dict, load_config, run_path
 from lmvid_lib.seed import seed_everything
 from lmvid_lib.train.distributed import DistContext, init_distributed
+from lmvid_lib.train.runs import check_resumable, rng_state, set_rng_state, write_metrics_csv
 
 # Settings that may change between a run and its resumption without changing what has been computed so far
 # ("steps" only with a constant learning rate: a decaying schedule depends on it).
@@ -55,20 +55,6 @@ RESUMABLE_CHANGES = ("steps", "log_every", "checkpoint_every", "sample_every", "
 
 
 # ---------------------------------------------------------------------------------------------------------- state
-
-
-def _rng_state(generator: torch.Generator) -> dict[str, Any]:
-    state = {"torch": torch.get_rng_state(), "generator": generator.get_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: Mapping[str, Any], generator: torch.Generator) -> None:
-    torch.set_rng_state(state["torch"])
-    generator.set_state(state["generator"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
 
 
 def learning_rate(cfg: TrainConfig, step: int) -> float:
@@ -84,32 +70,8 @@ def learning_rate(cfg: TrainConfig, step: int) -> float:
 
 def _check_resumable(saved: Mapping[str, Any], cfg: TrainConfig, path: Path) -> None:
     # Through the dataclass, so fields added since the run was saved take their defaults (the behaviour it had).
-    saved, now = config_dict(from_dict(TrainConfig, saved, str(path))), config_dict(cfg)
     free = RESUMABLE_CHANGES if cfg.lr_schedule == "constant" else tuple(k for k in RESUMABLE_CHANGES if k != "steps")
-    differ = sorted(k for k in set(saved) | set(now) if k not in free and saved.get(k) != now.get(k))
-    if differ:
-        raise ValueError(
-            f"{path} was trained with a different config ({', '.join(differ)} differ): "
-            f"give this run another name or run_dir, or delete {path.parent}"
-        )
-
-
-def _write_metrics_csv(path: Path, rows: list[dict[str, float]]) -> None:
-    if not rows:
-        return
-    keys = list(dict.fromkeys(k for row in rows for k in row))
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=keys)
-    writer.writeheader()
-    writer.writerows(rows)
-    atomic_write_bytes(path, buf.getvalue().encode())
-
-
-def read_metrics(run: str | Path) -> list[dict[str, float]]:
-    """The rows of `<run>/metrics.csv` as dicts of floats."""
-    path = Path(run) / "metrics.csv"
-    with open(path, newline="") as f:
-        return [{k: float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(f)]
+    check_resumable(config_dict(from_dict(TrainConfig, saved, str(path))), config_dict(cfg), free, path)
 
 
 def _save_samples(path: Path, batch: Mapping[str, torch.Tensor], recon: torch.Tensor, n: int = 8) -> Path:
@@ -260,7 +222,7 @@ class _Trainer:
             "opt": self.opt.state_dict(),
             "opt_d": None if self.opt_d is None else self.opt_d.state_dict(),
             "sampler": self.sampler.state_dict(),
-            "rng": _rng_state(self.generator),
+            "rng": rng_state(self.generator),
             "metrics": metrics,
             "world_size": self.ctx.world_size,
         }
@@ -272,7 +234,7 @@ class _Trainer:
             self.disc.load_state_dict(state["disc"])
             self.opt_d.load_state_dict(state["opt_d"])
         self.sampler.load_state_dict(state["sampler"])
-        _set_rng_state(state["rng"], self.generator)
+        set_rng_state(state["rng"], self.generator)
 
 
 def _build(
@@ -362,7 +324,7 @@ def train_factorization(config: TrainConfig | Mapping[str, Any], run_dir: str | 
                 bar.set_postfix(loss=f"{row['loss']:.4f}")
                 window, tick = [], now
                 if ctx.is_main:
-                    _write_metrics_csv(out / "metrics.csv", metrics)
+                    write_metrics_csv(out / "metrics.csv", metrics)
             if ctx.is_main and ((cfg.sample_every and step % cfg.sample_every == 0) or step == cfg.steps):
                 samples.append(_save_samples(out / "samples" / f"step_{step:07d}.png", batch, recon))
             if step % cfg.checkpoint_every == 0 or step == cfg.steps:

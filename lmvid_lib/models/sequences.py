@@ -1,0 +1,136 @@
+"""Videos as landmark-state sequences and back: `extract_sequences` (frames -> states [N,T,K,5], cached) and
+`render_sequence` (states + one appearance frame -> frames), both through a trained factorization model.
+
+Extraction is cached in the factorization run folder, `<run>/sequences/<key>.npy`, the key a hash of the model file's
+bytes and of the selected frames (their indices and pixels): later notebooks reuse a sequence set, and retraining the
+model or regenerating the data makes a new one rather than reading a stale one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from lmvid_lib import landmarks
+from lmvid_lib.data.store import VideoSet
+from lmvid_lib.io import atomic_write_npy
+from lmvid_lib.models.checkpoint import load_trained
+from lmvid_lib.models.factorization import FactorizationModel
+from lmvid_lib.models.inference import frames_to_input, inference
+
+_HASH_CHUNK = 1 << 24
+
+
+def sequence_indices(videos: VideoSet, length: int | None = None) -> np.ndarray:
+    """Global frame indices int64 [N,T] of the sequences of `videos`.
+
+    length None: every video is one sequence (all must have the same length). Otherwise each video is cut into
+    consecutive non-overlapping windows of `length` frames (a shorter remainder is dropped). The video of sequence i
+    is `videos.frame_video[indices[i, 0]]`; its ground-truth keypoints `videos.keypoints[indices]`.
+    """
+    lengths = videos.lengths
+    if length is None:
+        if len(lengths) == 0 or np.any(lengths != lengths[0]):
+            raise ValueError(f"videos have lengths {sorted(set(lengths.tolist()))[:5]}...: give a sequence length")
+        length = int(lengths[0])
+    if isinstance(length, bool) or not isinstance(length, int) or length < 1:
+        raise ValueError(f"length must be a positive int or None, got {length!r}")
+    starts = [videos.video_starts[v] + w * length for v in range(videos.n_videos) for w in range(lengths[v] // length)]
+    if not starts:
+        raise ValueError(f"no video has {length} frames (longest: {int(lengths.max(initial=0))})")
+    return np.asarray(starts, dtype=np.int64)[:, None] + np.arange(length, dtype=np.int64)
+
+
+def _file_digest(path: Path) -> str:
+    digest = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as f:
+        while chunk := f.read(_HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _frames_digest(frames: np.ndarray, flat: np.ndarray, batch: int) -> str:
+    digest = hashlib.blake2b(flat.tobytes(), digest_size=16)
+    for start in range(0, len(flat), batch):
+        digest.update(np.ascontiguousarray(frames[flat[start:start + batch]]).tobytes())
+    return digest.hexdigest()
+
+
+def cache_path(run: str | Path, videos: VideoSet, indices: np.ndarray, batch: int = 256) -> Path:
+    """Where `extract_sequences` caches the states of `indices` [N,T] of `videos` for the model in `run`."""
+    run = Path(run)
+    model_file = run / "model.pt"
+    if not model_file.is_file():
+        raise FileNotFoundError(f"{run} has no model.pt: train it first (train_factorization) or check the path")
+    key = f"{_file_digest(model_file)}-{_frames_digest(videos.frames, indices.ravel(), batch)}"
+    return run / "sequences" / f"{key}.npy"
+
+
+def extract_sequences(
+    run: str | Path,
+    videos: VideoSet,
+    length: int | None = None,
+    batch_size: int = 64,
+    device: str | torch.device = "cpu",
+    progress: bool = True,
+) -> np.ndarray:
+    """Landmark states float32 [N,T,K,5] (`landmarks.to_state` of the pose encoder's Gaussians) of the sequences
+    `sequence_indices(videos, length)`, by the trained factorization model of run folder `run`
+    (`<run_dir>/factorization/<name>`, holding model.pt). Read from the run's cache when present, else extracted in
+    batches of `batch_size` frames (tqdm bar) and cached atomically."""
+    indices = sequence_indices(videos, length)
+    path = cache_path(run, videos, indices)
+    if path.is_file():
+        return np.load(path, allow_pickle=False)
+    model, _ = load_trained(run, device)
+    flat = indices.ravel()
+    states = []
+    with inference(model):
+        for start in tqdm(range(0, len(flat), batch_size), desc="sequences", unit="batch", disable=not progress,
+                          leave=False):
+            frames = np.asarray(videos.frames[flat[start:start + batch_size]])
+            pose = model.encode_pose(frames_to_input(frames, model.cfg.image_size, device))
+            states.append(landmarks.to_state(pose.mu.float(), pose.cov.float()).cpu().numpy())
+    result = np.concatenate(states).reshape(*indices.shape, -1, 5).astype(np.float32)
+    atomic_write_npy(path, result)
+    return result
+
+
+def render_sequence(
+    model: FactorizationModel,
+    states: np.ndarray | torch.Tensor,
+    appearance_frame: np.ndarray,
+    batch_size: int = 64,
+) -> torch.Tensor:
+    """Decode landmark states into frames: float32 [N,T,C,H,W] in [0,1] on the CPU (H = W = the model's image_size).
+
+    states: [N,T,K,5] (any real values; `landmarks.from_state` makes valid Gaussians); appearance_frame: uint8
+    [N,H',W',C], one conditioning frame per sequence whose appearance vectors (Eq. 1, pooled with its own part maps)
+    every frame of that sequence is drawn with. Decoded in batches of `batch_size` frames under `inference(model)`.
+    """
+    states = torch.as_tensor(states)
+    k = model.cfg.n_landmarks
+    if not states.is_floating_point() or states.ndim != 4 or tuple(states.shape[2:]) != (k, 5):
+        raise ValueError(f"states must be float [N,T,{k},5] for this model (K={k}), got {states.dtype} "
+                         f"{tuple(states.shape)}")
+    if not (isinstance(appearance_frame, np.ndarray) and appearance_frame.dtype == np.uint8
+            and appearance_frame.ndim == 4 and len(appearance_frame) == len(states)):
+        raise ValueError(f"appearance_frame must be a uint8 [N={len(states)},H,W,C] array, got "
+                         f"{getattr(appearance_frame, 'dtype', type(appearance_frame).__name__)} "
+                         f"{getattr(appearance_frame, 'shape', '')}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    device = next(model.parameters()).device
+    n, t = states.shape[:2]
+    with inference(model):
+        x = frames_to_input(appearance_frame, model.cfg.image_size, device)
+        appearance = model.encode_appearance(x, model.encode_pose(x).part_logits)  # [N,K,C]
+        mu, cov = landmarks.from_state(states.to(device=device, dtype=torch.float32).flatten(0, 1))
+        sequence = torch.arange(n, device=device).repeat_interleave(t)
+        frames = [model.decode(mu[i:i + batch_size], cov[i:i + batch_size], appearance[sequence[i:i + batch_size]])
+                  .float().cpu() for i in range(0, n * t, batch_size)]
+    return torch.cat(frames).unflatten(0, (n, t))

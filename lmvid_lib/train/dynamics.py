@@ -1,0 +1,254 @@
+"""Training the landmark LSTM (paper Sec. 2.4, appendix A) with the "n inputs, m future" schedule.
+
+Each training example is a clip of n + m consecutive states s_0 .. s_{n+m-1} of one sequence: the LSTM makes the
+n + m - 1 predictions s_1 .. s_{n+m-1}, reading the ground truth s_0 .. s_{n-1} for its first n steps and its own
+predictions for the remaining m - 1 (with m = 0, the n - 1 predictions of n ground-truth inputs). The loss is the
+mean squared error of all predictions, per coordinate in units of the training states' standard deviation. Adam.
+
+A run lives in `<run_dir>/dynamics/<name>/` (config.json, metrics.csv, checkpoints/last.pt, model.pt, summary.json)
+and resumes like a factorization run (`lmvid_lib.train.runs`): calling `train_dynamics` again continues from
+`last.pt` bit-identically, or returns the summary of a finished run. The training states are part of what a run is:
+resuming with other states is refused.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from lmvid_lib.config import from_dict
+from lmvid_lib.io import atomic_write_json, load_checkpoint, save_checkpoint
+from lmvid_lib.models.dynamics import DynamicsConfig, LandmarkLSTM, check_states, save_payload, unroll
+from lmvid_lib.seed import seed_everything
+from lmvid_lib.train.runs import check_resumable, rng_state, set_rng_state, write_metrics_csv
+
+DEFAULT_SCHEDULES: dict[str, tuple[int, int]] = {
+    # dataset: (n inputs, m future), appendix A; each stand-in shares its real dataset's schedule.
+    "signer": (10, 10), "bbc": (10, 10),
+    "pusher": (10, 0), "bair": (10, 0),
+    "walker": (10, 10), "kth": (10, 10),
+}
+
+RESUMABLE_CHANGES = ("steps", "log_every", "checkpoint_every", "progress")
+VALIDATION_CLIPS = 256  # at most this many validation clips (the first n + m states of each sequence)
+
+
+@dataclass
+class DynamicsTrainConfig:
+    model: DynamicsConfig = field(default_factory=DynamicsConfig)
+    dataset: str = "signer"  # names the default schedule (DEFAULT_SCHEDULES) and the run
+    n_inputs: int | None = None  # n: ground-truth inputs per clip (None: the dataset's default)
+    n_future: int | None = None  # m: predictions fed back (None: the dataset's default)
+    name: str | None = None  # run folder name; default <dataset>-<residual|direct>-seed<seed>
+    steps: int = 1000
+    batch_size: int = 32
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    grad_clip: float = 1.0  # maximum gradient norm (0: no clipping); LSTMs unrolled on their own outputs can spike
+    seed: int = 0
+    device: str = "cpu"
+    log_every: int = 10
+    checkpoint_every: int = 100
+    progress: bool = True  # tqdm bar
+
+    @property
+    def run_name(self) -> str:
+        return self.name or f"{self.dataset}-{'residual' if self.model.predict_residual else 'direct'}-seed{self.seed}"
+
+    def schedule(self) -> tuple[int, int]:
+        """(n inputs, m future): the config's, or the dataset's defaults where None."""
+        default = DEFAULT_SCHEDULES.get(self.dataset)
+        if default is None and (self.n_inputs is None or self.n_future is None):
+            raise ValueError(f"dataset {self.dataset!r} has no default schedule (known: {sorted(DEFAULT_SCHEDULES)}): "
+                             "set n_inputs and n_future")
+        n = self.n_inputs if self.n_inputs is not None else default[0]
+        m = self.n_future if self.n_future is not None else default[1]
+        return n, m
+
+
+def _is_int(value: object, low: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= low
+
+
+def load_dynamics_config(config: DynamicsTrainConfig | Mapping[str, Any], name: str = "dynamics"
+                         ) -> DynamicsTrainConfig:
+    """A validated DynamicsTrainConfig from a mapping (unknown keys are an error naming them) or a config."""
+    cfg = config if isinstance(config, DynamicsTrainConfig) else from_dict(DynamicsTrainConfig, config, name)
+    if not isinstance(cfg.model, DynamicsConfig):
+        raise ValueError(f"{name}.model: expected a mapping of DynamicsConfig parameters, got {cfg.model!r}")
+    for key, low in (("steps", 1), ("batch_size", 1), ("log_every", 1), ("checkpoint_every", 1), ("seed", 0)):
+        if not _is_int(getattr(cfg, key), low):
+            raise ValueError(f"{name}.{key} must be an int >= {low}, got {getattr(cfg, key)!r}")
+    for key, low in (("n_inputs", 1), ("n_future", 0)):
+        if getattr(cfg, key) is not None and not _is_int(getattr(cfg, key), low):
+            raise ValueError(f"{name}.{key} must be an int >= {low} or null, got {getattr(cfg, key)!r}")
+    n, m = cfg.schedule()
+    if n + m < 2:
+        raise ValueError(f"{name}: n_inputs + n_future must be >= 2 (at least one prediction), got {n} + {m}")
+    for key in ("lr", "weight_decay", "grad_clip"):
+        value = getattr(cfg, key)
+        if not isinstance(value, (int, float)) or value < 0 or (key == "lr" and value == 0):
+            raise ValueError(f"{name}.{key} must be a number {'> 0' if key == 'lr' else '>= 0'}, got {value!r}")
+    if cfg.name is not None and (not isinstance(cfg.name, str) or not cfg.name or "/" in cfg.name):
+        raise ValueError(f"{name}.name must be a folder name, got {cfg.name!r}")
+    return cfg
+
+
+def dynamics_config_dict(cfg: DynamicsTrainConfig) -> dict[str, Any]:
+    """The config as plain JSON data, as written to config.json."""
+    return json.loads(json.dumps(dataclasses.asdict(cfg)))
+
+
+def dynamics_run_path(cfg: DynamicsTrainConfig, run_dir: str | Path) -> Path:
+    """The folder of the run `cfg` describes: `<run_dir>/dynamics/<run_name>`."""
+    return Path(run_dir) / "dynamics" / cfg.run_name
+
+
+def states_digest(states: np.ndarray | torch.Tensor) -> str:
+    """A short content hash of training states (float32 [N,T,K,5]), stored with a run to refuse resuming on others."""
+    array = np.ascontiguousarray(torch.as_tensor(states, dtype=torch.float32).cpu().numpy())
+    return hashlib.blake2b(repr(array.shape).encode() + array.tobytes(), digest_size=16).hexdigest()
+
+
+def prediction_loss(model: LandmarkLSTM, clips: torch.Tensor, n_inputs: int) -> torch.Tensor:
+    """Mean squared error of the n + m - 1 predictions of clips [B,n+m,K,5], the first min(n, n+m-1) inputs ground
+    truth and the rest the model's own outputs, per coordinate in units of the model's state_std."""
+    n_fed = min(n_inputs, clips.shape[1] - 1)
+    predicted = unroll(model, clips[:, :n_fed], clips.shape[1] - n_fed)
+    return ((predicted - clips[:, 1:]) / model.state_std).square().mean()
+
+
+def sample_clips(states: torch.Tensor, length: int, batch_size: int, generator: torch.Generator) -> torch.Tensor:
+    """batch_size clips [B,length,K,5] of states [N,T,K,5], sequence and start uniform (drawn from `generator`)."""
+    n, t = states.shape[:2]
+    sequence = torch.randint(n, (batch_size,), generator=generator)
+    start = torch.randint(t - length + 1, (batch_size,), generator=generator)
+    steps = start[:, None] + torch.arange(length)
+    return states[sequence[:, None], steps]
+
+
+def _as_states(states: np.ndarray | torch.Tensor, name: str, cfg: DynamicsTrainConfig, length: int) -> torch.Tensor:
+    states = torch.as_tensor(states, dtype=torch.float32)
+    check_states(states, name, cfg.model.n_landmarks)
+    if states.shape[1] < length:
+        n, m = cfg.schedule()
+        raise ValueError(f"{name} has sequences of {states.shape[1]} frames; n_inputs + n_future = {n} + {m} "
+                         f"needs at least {length}")
+    return states.to(cfg.device)
+
+
+def _validation_loss(model: LandmarkLSTM, clips: torch.Tensor, n_inputs: int) -> float:
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        loss = float(prediction_loss(model, clips, n_inputs))
+    model.train(was_training)
+    return loss
+
+
+def train_dynamics(
+    config: DynamicsTrainConfig | Mapping[str, Any],
+    states: np.ndarray | torch.Tensor,
+    run_dir: str | Path,
+    val_states: np.ndarray | torch.Tensor | None = None,
+) -> dict[str, Any]:
+    """Train (or resume, or just report) the landmark LSTM on training sequences `states` [N,T,K,5] (T >= n + m).
+
+    The normalisation is fitted to `states`. With `val_states` [N',T',K,5], each logged row also has `val_loss`: the
+    same loss on the first n + m states of (at most VALIDATION_CLIPS of) its sequences. Returns the run's summary
+    (paths, steps, resumed_from, seconds, final metrics row).
+    """
+    cfg = load_dynamics_config(config)
+    n_inputs, n_future = cfg.schedule()
+    length = n_inputs + n_future
+    train = _as_states(states, "states", cfg, length)
+    val = None if val_states is None else _as_states(val_states, "val_states", cfg, length)[:VALIDATION_CLIPS, :length]
+    digest = states_digest(train)
+    out = dynamics_run_path(cfg, run_dir)
+    ckpt_path, model_path = out / "checkpoints" / "last.pt", out / "model.pt"
+    now = dynamics_config_dict(cfg)
+    if (out / "config.json").is_file():
+        saved = json.loads((out / "config.json").read_text())
+        check_resumable(dynamics_config_dict(load_dynamics_config(saved, str(out / "config.json"))), now,
+                        RESUMABLE_CHANGES, out / "config.json")
+
+    seed_everything(cfg.seed)
+    model = LandmarkLSTM(cfg.model).to(cfg.device)
+    model.fit_normalisation(train)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    generator = torch.Generator().manual_seed(cfg.seed)
+    start, metrics, window = 0, [], []
+    if ckpt_path.is_file():
+        state = load_checkpoint(ckpt_path, map_location=cfg.device)
+        check_resumable(state["config"], now, RESUMABLE_CHANGES, ckpt_path)
+        if state["states_digest"] != digest:
+            raise ValueError(f"{ckpt_path} was trained on other states (digest {state['states_digest']}, now "
+                             f"{digest}): give this run another name or run_dir, or delete {out}")
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["opt"])
+        set_rng_state(state["rng"], generator)
+        start, metrics, window = int(state["step"]), list(state["metrics"]), list(state["window"])
+    else:
+        atomic_write_json(out / "config.json", now)
+
+    started = time.perf_counter()
+    if start < cfg.steps:
+        from tqdm import tqdm
+
+        model.train()
+        bar = tqdm(total=cfg.steps, initial=start, desc=f"dynamics {cfg.run_name}", disable=not cfg.progress,
+                   mininterval=2)
+        tick = time.perf_counter()
+        for step in range(start + 1, cfg.steps + 1):
+            clips = sample_clips(train, length, cfg.batch_size, generator).to(cfg.device)
+            opt.zero_grad(set_to_none=True)
+            loss = prediction_loss(model, clips, n_inputs)
+            loss.backward()
+            if cfg.grad_clip > 0:
+                nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            opt.step()
+            window.append(float(loss.detach()))
+            bar.update(1)
+            if step % cfg.log_every == 0 or step == cfg.steps:
+                now_t = time.perf_counter()
+                row = {"step": step, "loss": sum(window) / len(window)}
+                if val is not None:
+                    row["val_loss"] = _validation_loss(model, val, n_inputs)
+                metrics.append({**row, "sec_per_step": (now_t - tick) / len(window)})
+                bar.set_postfix(loss=f"{row['loss']:.4f}")
+                window, tick = [], now_t
+                write_metrics_csv(out / "metrics.csv", metrics)
+            if step % cfg.checkpoint_every == 0 or step == cfg.steps:
+                save_checkpoint(ckpt_path, {
+                    "step": step, "window": window, "config": now, "states_digest": digest,
+                    "model": model.state_dict(), "opt": opt.state_dict(), "rng": rng_state(generator),
+                    "metrics": metrics,
+                })
+        bar.close()
+        save_checkpoint(model_path, {**save_payload(model), "config": now, "step": cfg.steps,
+                                     "states_digest": digest})
+
+    summary = {
+        "run": str(out),
+        "config": str(out / "config.json"),
+        "metrics": str(out / "metrics.csv"),
+        "checkpoint": str(ckpt_path),
+        "model": str(model_path),
+        "steps": cfg.steps,
+        "schedule": [n_inputs, n_future],
+        "resumed_from": start,
+        "seconds": time.perf_counter() - started,
+        "final": metrics[-1] if metrics else {},
+    }
+    atomic_write_json(out / "summary.json", summary)
+    return summary

@@ -1,0 +1,216 @@
+"""Landmark dynamics: the LSTM's wiring, rollout, baselines, the n-inputs/m-future schedule, training resume."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from lmvid_lib import landmarks
+from lmvid_lib.io import load_checkpoint
+from lmvid_lib.models.dynamics import (
+    ConstantVelocity,
+    CopyLast,
+    DynamicsConfig,
+    LandmarkLSTM,
+    MeanState,
+    load_dynamics,
+    rollout,
+)
+from lmvid_lib.seed import seed_everything
+from lmvid_lib.train import dynamics as train_module
+from lmvid_lib.train import read_metrics, train_dynamics
+from lmvid_lib.train.dynamics import prediction_loss
+from test_train import assert_same_weights
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+K = 3
+
+
+def lstm(seed: int = 0, **overrides) -> LandmarkLSTM:
+    seed_everything(seed)
+    return LandmarkLSTM(DynamicsConfig(n_landmarks=K, hidden=16, layers=2, **overrides))
+
+
+def waves(n: int, t: int, seed: int = 0) -> torch.Tensor:
+    """States [n,t,K,5]: landmarks circling with random phases, Cholesky factors breathing; float32."""
+    g = torch.Generator().manual_seed(seed)
+    phase = torch.rand(n, 1, K, 1, generator=g) * 2 * math.pi
+    time = torch.arange(t, dtype=torch.float32).view(1, t, 1, 1) * 0.4 + phase
+    mu = 0.5 * torch.cat([time.cos(), time.sin()], -1)
+    chol = torch.cat([0.1 + 0.03 * time.sin(), 0.01 * time.cos(), 0.08 + 0.02 * time.cos()], -1)
+    return torch.cat([mu, chol], -1)
+
+
+def assert_positive_definite(states: torch.Tensor) -> None:
+    mu, cov = landmarks.from_state(states)
+    assert torch.isfinite(mu).all() and torch.isfinite(cov).all()
+    assert torch.equal(cov, cov.transpose(-1, -2))
+    assert (torch.linalg.eigvalsh(cov.double()) > 0).all()
+
+
+@pytest.mark.parametrize("make", [lstm, lambda: lstm(predict_residual=False), CopyLast, ConstantVelocity],
+                         ids=["residual", "direct", "copy_last", "constant_velocity"])
+def test_rollout_of_1000_steps_has_the_shape_and_valid_covariances(make):
+    predictor = make()
+    context = torch.randn(4, 3, K, 5, generator=torch.Generator().manual_seed(1))
+    future = rollout(predictor, context, 1000)
+    assert future.shape == (4, 1000, K, 5)
+    assert_positive_definite(future)
+    assert not future.requires_grad
+
+
+def test_residual_and_direct_wiring():
+    states = waves(2, 6)
+    for model in (residual := lstm(), direct := lstm(predict_residual=False)):
+        model.fit_normalisation(waves(8, 20, seed=1))
+        torch.nn.init.zeros_(model.head.weight)
+        torch.nn.init.zeros_(model.head.bias)
+    with torch.no_grad():
+        # A zero output layer predicts the mean residual (residual wiring) or the mean state (direct wiring).
+        assert torch.allclose(residual(states)[0], states + residual.residual_mean, atol=1e-6)
+        assert torch.allclose(direct(states)[0], direct.state_mean.expand_as(states), atol=1e-6)
+        residual.head.bias.fill_(1.0)
+        assert torch.allclose(residual(states)[0], states + residual.residual_mean + residual.residual_std, atol=1e-6)
+
+
+def test_input_is_the_state_and_its_residual():
+    model = lstm()
+    seen = []
+    model.lstm.register_forward_pre_hook(lambda module, args: seen.append(args[0]))
+    states, before = waves(2, 4), waves(2, 1, seed=3)[:, 0]
+    with torch.no_grad():
+        model(states, before)
+        model(states)
+    x = seen[0].unflatten(-1, (K, 10))
+    assert torch.allclose(x[..., :5], states)
+    assert torch.allclose(x[:, 0, :, 5:], states[:, 0] - before)
+    assert torch.allclose(x[:, 1:, :, 5:], states[:, 1:] - states[:, :-1])
+    assert torch.equal(seen[1].unflatten(-1, (K, 10))[:, 0, :, 5:], torch.zeros(2, K, 5))  # start of a sequence
+
+
+@pytest.mark.parametrize("n_inputs, n_future", [(10, 10), (10, 0), (3, 1), (1, 4)])
+def test_schedule_feeds_ground_truth_exactly_n_times(n_inputs, n_future):
+    model = lstm()
+    model.fit_normalisation(waves(8, 30, seed=1))
+    clips = waves(5, n_inputs + n_future, seed=2)
+    fed, outputs = [], []
+
+    def record(module, args, output):
+        fed.extend(args[0].unbind(1))
+        outputs.extend(output[0].unbind(1))
+
+    model.register_forward_hook(record)
+    loss = prediction_loss(model, clips, n_inputs)
+    predictions = n_inputs + n_future - 1
+    assert len(fed) == len(outputs) == predictions
+    ground_truth = [t for t, x in enumerate(fed) if torch.equal(x, clips[:, t])]
+    assert ground_truth == list(range(min(n_inputs, predictions)))
+    for t in range(n_inputs, predictions):  # every later input is the model's own previous output
+        assert fed[t] is outputs[t - 1] or torch.equal(fed[t], outputs[t - 1])
+    expected = ((torch.stack(outputs, 1) - clips[:, 1:]) / model.state_std).square().mean()
+    assert torch.allclose(loss, expected)
+
+
+def test_baselines_are_exact_on_hand_cases():
+    g = torch.Generator().manual_seed(0)
+    start, velocity = torch.randn(2, 1, K, 5, generator=g, dtype=torch.float64), torch.randn(2, 1, K, 5, generator=g,
+                                                                                                  dtype=torch.float64)
+    line = start + velocity * torch.arange(12, dtype=torch.float64).view(1, 12, 1, 1)
+    assert torch.allclose(rollout(ConstantVelocity(), line[:, :4], 8), line[:, 4:], rtol=0, atol=1e-12)
+    assert torch.equal(rollout(CopyLast(), line[:, :4], 8), line[:, 3:4].expand(-1, 8, -1, -1))
+    mean = line.float().mean((0, 1))
+    assert torch.equal(rollout(MeanState(mean), line[:, :4].float(), 5), mean.expand(2, 5, K, 5))
+    # One context frame has no velocity: constant velocity then copies it.
+    assert torch.equal(rollout(ConstantVelocity(), line[:, :1], 3), line[:, :1].expand(-1, 3, -1, -1))
+
+
+def test_interpolation_endpoints_equal_the_states():
+    s0, s1 = waves(4, 2, seed=5).unbind(1)
+    path = landmarks.interpolate(s0, s1, torch.linspace(0, 1, 30))
+    assert path.shape == (30, 4, K, 5)
+    assert torch.equal(path[0], s0) and torch.equal(path[-1], s1)
+    assert_positive_definite(path)
+
+
+def config(**overrides) -> dict:
+    cfg = {"model": {"n_landmarks": K, "hidden": 16, "layers": 2}, "dataset": "signer", "n_inputs": 4, "n_future": 3,
+           "steps": 12, "batch_size": 8, "log_every": 3, "checkpoint_every": 4, "progress": False}
+    return {**cfg, **overrides}
+
+
+def test_training_saves_a_model_that_beats_copy_last_and_loads_back(tmp_path):
+    train, val = waves(32, 40), waves(8, 40, seed=9)
+    summary = train_dynamics(config(steps=150, log_every=50, checkpoint_every=150), train, tmp_path, val_states=val)
+    rows = read_metrics(summary["run"])
+    assert [r["step"] for r in rows] == [50, 100, 150] and rows[-1]["val_loss"] < rows[0]["val_loss"]
+    model = load_dynamics(summary["run"])
+    assert torch.allclose(model.state_std, train.flatten(0, 1).std(0).clamp_min(1e-3))
+    error = lambda p: (p - val[:, 4:14]).square().mean()  # noqa: E731
+    assert error(rollout(model, val[:, :4], 10)) < error(rollout(CopyLast(), val[:, :4], 10))
+    again = train_dynamics(config(steps=150, log_every=50, checkpoint_every=150), train, tmp_path)
+    assert again["resumed_from"] == 150 and again["final"] == summary["final"]
+
+
+def test_killed_training_resumes_bit_identically(tmp_path, monkeypatch):
+    states = waves(16, 20)
+    straight = train_dynamics(config(), states, tmp_path / "straight")
+
+    real_loss, calls = train_module.prediction_loss, []
+
+    def dies_at_step_7(*args):
+        calls.append(1)
+        if len(calls) == 7:
+            raise KeyboardInterrupt("killed")
+        return real_loss(*args)
+
+    monkeypatch.setattr(train_module, "prediction_loss", dies_at_step_7)
+    with pytest.raises(KeyboardInterrupt):
+        train_dynamics(config(), states, tmp_path / "killed")
+    monkeypatch.setattr(train_module, "prediction_loss", real_loss)
+    resumed = train_dynamics(config(), states, tmp_path / "killed")
+    assert resumed["resumed_from"] == 4
+
+    assert_same_weights(load_checkpoint(straight["model"])["model"], load_checkpoint(resumed["model"])["model"])
+    a, b = load_checkpoint(straight["checkpoint"]), load_checkpoint(resumed["checkpoint"])
+    assert_same_weights(a["opt"]["state"][0], b["opt"]["state"][0])
+    assert torch.equal(a["rng"]["generator"], b["rng"]["generator"])
+    strip = lambda rows: [{k: v for k, v in r.items() if k != "sec_per_step"} for r in rows]  # noqa: E731
+    assert strip(read_metrics(straight["run"])) == strip(read_metrics(resumed["run"]))
+
+
+def test_resuming_with_another_config_or_other_states_is_refused(tmp_path):
+    states = waves(16, 20)
+    train_dynamics(config(steps=4), states, tmp_path)
+    train_dynamics(config(steps=8), states, tmp_path)  # more steps: allowed
+    with pytest.raises(ValueError, match="lr differ"):
+        train_dynamics(config(steps=8, lr=0.01), states, tmp_path)
+    with pytest.raises(ValueError, match="other states"):
+        train_dynamics(config(steps=12), states + 0.01, tmp_path)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"n_inputs": 1, "n_future": 0}, "at least one prediction"),
+    ({"dataset": "bouncing", "n_inputs": None}, "no default schedule"),
+    ({"stepz": 3}, "stepz"),
+    ({"model": {"n_landmarks": K, "hidden": 0}}, "DynamicsConfig.hidden"),
+    ({"n_inputs": 30}, "needs at least 33"),
+])
+def test_bad_config_or_states_fail_before_training(tmp_path, change, message):
+    with pytest.raises(ValueError, match=message):
+        train_dynamics(config(**change), waves(4, 20), tmp_path)
+    assert not (tmp_path / "dynamics").exists()
+
+
+def test_default_schedules_follow_appendix_a():
+    schedule = lambda dataset: train_module.load_dynamics_config({"dataset": dataset}).schedule()  # noqa: E731
+    assert [schedule(d) for d in ("signer", "pusher", "walker")] == [(10, 10), (10, 0), (10, 10)]
+
+
+def test_normalisation_needs_two_frames():
+    with pytest.raises(ValueError, match="T >= 2"):
+        lstm().fit_normalisation(torch.zeros(3, 1, K, 5))
+    assert np.isfinite(lstm()(waves(1, 2))[0].detach().numpy()).all()
