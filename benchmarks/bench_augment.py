@@ -84,17 +84,25 @@ def main() -> None:
     t_kornia_jit = best_time(lambda: kornia_jitter(x, cfg, g), repeat=3)
     t_ours = t_ours_tps + t_ours_jit
     t_ref = t_cv_tps + t_kornia_jit
-    print(f"{BATCH}x{CHANNELS}x{SIZE}x{SIZE}, {src.shape[1]} control points, coarse_step={cfg.coarse_step}, "
-          f"{torch.get_num_threads()} torch threads")
+    print(
+        f"{BATCH}x{CHANNELS}x{SIZE}x{SIZE}, {src.shape[1]} control points, coarse_step={cfg.coarse_step}, "
+        f"{torch.get_num_threads()} torch threads"
+    )
     print(f"{'':28s}{'ours ms':>10s}{'reference ms':>14s}{'speed-up':>10s}")
     print(f"{'TPS warp (vs OpenCV)':28s}{t_ours_tps * 1e3:10.1f}{t_cv_tps * 1e3:14.1f}{t_cv_tps / t_ours_tps:9.1f}x")
-    print(f"{'colour jitter (vs kornia)':28s}{t_ours_jit * 1e3:10.1f}{t_kornia_jit * 1e3:14.1f}"
-          f"{t_kornia_jit / t_ours_jit:9.1f}x")
+    print(
+        f"{'colour jitter (vs kornia)':28s}{t_ours_jit * 1e3:10.1f}{t_kornia_jit * 1e3:14.1f}"
+        f"{t_kornia_jit / t_ours_jit:9.1f}x"
+    )
     ratio = t_ref / t_ours
-    print(f"{'TPS + jitter':28s}{t_ours * 1e3:10.1f}{t_ref * 1e3:14.1f}{ratio:9.1f}x   "
-          f"target >= {SPEEDUP_TARGET:.0f}x: {verdict(ratio, SPEEDUP_TARGET)}")
+    print(
+        f"{'TPS + jitter':28s}{t_ours * 1e3:10.1f}{t_ref * 1e3:14.1f}{ratio:9.1f}x   "
+        f"target >= {SPEEDUP_TARGET:.0f}x: {verdict(ratio, SPEEDUP_TARGET)}"
+    )
 
     for step, label in ((1, "dense (coarse_step=1)"), (cfg.coarse_step, f"coarse_step={cfg.coarse_step}")):
         dev = warp_deviation(src, dst, step)
-        print(f"max deviation from OpenCV's warp, {label}, {BORDER}px border excluded: {dev:.3f} px   "
-              f"target < {DEVIATION_TARGET} px: {verdict(dev, DEVIATION_TARGET, higher_is_better=False)}")
+        print(
+            f"max deviation from OpenCV's warp, {label}, {BORDER}px border excluded: {dev:.3f} px   "
+            f"target < {DEVIATION_TARGET} px: {verdict(dev, DEVIATION_TARGET, higher_is_better=False)}"
+        )

@@ -40,8 +40,13 @@ def cell_rollout(model: LandmarkLSTM, cells: list[nn.LSTMCell], context: torch.T
     with torch.no_grad():
         for step in range(context.shape[1] - 1 + n_future):
             current = inputs[step]
-            x = torch.cat([(current - model.state_mean) / model.state_std,
-                           (deltas[step] - model.residual_mean) / model.residual_std], -1).flatten(1)
+            x = torch.cat(
+                [
+                    (current - model.state_mean) / model.state_std,
+                    (deltas[step] - model.residual_mean) / model.residual_std,
+                ],
+                -1,
+            ).flatten(1)
             for layer, cell in enumerate(cells):
                 state[layer] = cell(x, state[layer])
                 x = state[layer][0]
@@ -55,8 +60,10 @@ def cell_rollout(model: LandmarkLSTM, cells: list[nn.LSTMCell], context: torch.T
 
 def gate_products(model: LandmarkLSTM, steps: int) -> tuple[float, object]:
     """(FLOPs of the LSTM's gate matrix products over `steps` steps, a function doing just those products)."""
-    sizes = [(model.lstm.input_size if layer == 0 else model.cfg.hidden) + model.cfg.hidden
-             for layer in range(model.cfg.layers)]
+    sizes = [
+        (model.lstm.input_size if layer == 0 else model.cfg.hidden) + model.cfg.hidden
+        for layer in range(model.cfg.layers)
+    ]
     weights = [torch.randn(size, 4 * model.cfg.hidden) for size in sizes]
     inputs = [torch.randn(SEQUENCES, size) for size in sizes]
 
@@ -82,8 +89,12 @@ def main() -> None:
     flops, products = gate_products(model, CONTEXT - 1 + FUTURE)
     t_products = best_time(products, repeat=3)
     print(f"rollout {SEQUENCES} sequences x {FUTURE} frames, K={LANDMARKS}, LSTM 3x256, max |difference| {error:.1e}")
-    print(f"  ours (nn.LSTM per step)     {t_ours * 1e3:8.1f} ms   target < {TIME_TARGET:.1f} s: "
-          f"{verdict(t_ours, TIME_TARGET, higher_is_better=False)}")
+    print(
+        f"  ours (nn.LSTM per step)     {t_ours * 1e3:8.1f} ms   target < {TIME_TARGET:.1f} s: "
+        f"{verdict(t_ours, TIME_TARGET, higher_is_better=False)}"
+    )
     print(f"  nn.LSTMCell loop per layer  {t_cells * 1e3:8.1f} ms   ratio loop / ours {t_cells / t_ours:.2f}x")
-    print(f"  bare gate products (bound)  {t_products * 1e3:8.1f} ms   {flops / 1e9:.0f} GFLOP: ours at "
-          f"{flops / t_ours / 1e9:.0f} GFLOP/s, the products at {flops / t_products / 1e9:.0f} GFLOP/s")
+    print(
+        f"  bare gate products (bound)  {t_products * 1e3:8.1f} ms   {flops / 1e9:.0f} GFLOP: ours at "
+        f"{flops / t_ours / 1e9:.0f} GFLOP/s, the products at {flops / t_products / 1e9:.0f} GFLOP/s"
+    )

@@ -9,7 +9,7 @@ Measured: experiments/log.yaml#bench-landmarks.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
@@ -46,9 +46,11 @@ def naive_render_heatmaps(mu: torch.Tensor, cov: torch.Tensor, height: int, widt
     return 1 / (1 + mahalanobis)
 
 
-def _pipelines(fit: Callable, render: Callable, logits: torch.Tensor, weights: torch.Tensor
-               ) -> tuple[Callable[[], torch.Tensor], Callable[[], torch.Tensor]]:
+def _pipelines(
+    fit: Callable, render: Callable, logits: torch.Tensor, weights: torch.Tensor
+) -> tuple[Callable[[], torch.Tensor], Callable[[], torch.Tensor]]:
     """(forward without autograd -> heatmaps, forward + backward -> gradient of a weighted heatmap sum wrt logits)."""
+
     def forward() -> torch.Tensor:
         with torch.no_grad():
             return render(*fit(logits), RENDER_SIZE, RENDER_SIZE)
@@ -71,19 +73,30 @@ def main() -> None:
     heat_difference = (ours[0]() - naive[0]()).abs().max().item()
     naive_grad = naive[1]()
     grad_difference = ((ours[1]() - naive_grad).abs().max() / naive_grad.abs().max()).item()
-    print(f"B={BATCH} K={PARTS} fit {FIT_SIZE}x{FIT_SIZE} -> render {RENDER_SIZE}x{RENDER_SIZE}, float32, CPU; "
-          f"max |heatmap difference| {heat_difference:.1e}, max logit-gradient difference {grad_difference:.1e} "
-          f"(relative to the largest)")
+    print(
+        f"B={BATCH} K={PARTS} fit {FIT_SIZE}x{FIT_SIZE} -> render {RENDER_SIZE}x{RENDER_SIZE}, float32, CPU; "
+        f"max |heatmap difference| {heat_difference:.1e}, max logit-gradient difference {grad_difference:.1e} "
+        f"(relative to the largest)"
+    )
 
     rows = []
     for label, index in (("forward", 0), ("forward+backward", 1)):
         ours_s, naive_s = best_time(ours[index], repeat=7), best_time(naive[index], repeat=7)
         ours_b, naive_b = peak_cpu_bytes(ours[index]), peak_cpu_bytes(naive[index])
-        rows.append((f"{label} time", f"{ours_s * 1e3:.1f} ms", f"{naive_s * 1e3:.1f} ms", naive_s / ours_s,
-                     SPEED_TARGET))
-        rows.append((f"{label} peak memory", f"{ours_b / 2**20:.0f} MiB", f"{naive_b / 2**20:.0f} MiB",
-                     naive_b / ours_b, MEMORY_TARGET))
+        rows.append(
+            (f"{label} time", f"{ours_s * 1e3:.1f} ms", f"{naive_s * 1e3:.1f} ms", naive_s / ours_s, SPEED_TARGET)
+        )
+        rows.append(
+            (
+                f"{label} peak memory",
+                f"{ours_b / 2**20:.0f} MiB",
+                f"{naive_b / 2**20:.0f} MiB",
+                naive_b / ours_b,
+                MEMORY_TARGET,
+            )
+        )
     print(f"{'':26}{'ours':>12}{'naive':>12}{'naive/ours':>12}{'target':>9}")
     for name, ours_text, naive_text, ratio, target in rows:
-        print(f"{name:26}{ours_text:>12}{naive_text:>12}{ratio:>11.2f}x{'>=' + str(target):>9} "
-              f"{verdict(ratio, target)}")
+        print(
+            f"{name:26}{ours_text:>12}{naive_text:>12}{ratio:>11.2f}x{'>=' + str(target):>9} {verdict(ratio, target)}"
+        )

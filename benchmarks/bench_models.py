@@ -22,7 +22,8 @@ take a visible share of the step (the printed op breakdown). Measured: experimen
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -57,8 +58,14 @@ def naive_project(heatmaps: torch.Tensor, appearance: torch.Tensor, eps: float =
     return painted / (heatmaps.sum(dim=1, keepdim=True) + eps)
 
 
-def _pool_step(pool: Callable, project: Callable, probs: torch.Tensor, features: torch.Tensor,
-               heatmaps: torch.Tensor, weights: torch.Tensor) -> Callable[[], torch.Tensor]:
+def _pool_step(
+    pool: Callable,
+    project: Callable,
+    probs: torch.Tensor,
+    features: torch.Tensor,
+    heatmaps: torch.Tensor,
+    weights: torch.Tensor,
+) -> Callable[[], torch.Tensor]:
     def step() -> torch.Tensor:
         p, f = probs.detach().requires_grad_(), features.detach().requires_grad_()
         (project(heatmaps, pool(p, f)) * weights).sum().backward()
@@ -79,13 +86,17 @@ def bench_pooling() -> None:
     difference = ((ours() - naive()).abs().max() / naive().abs().max()).item()
     t_ours, t_naive = best_time(ours, repeat=5), best_time(naive, repeat=3)
     m_ours, m_naive = peak_cpu_bytes(ours), peak_cpu_bytes(naive)
-    print(f"(1) pooling (Eq. 1) + projection, forward + backward, B={b} K={k} C={c} {s}x{s}, float32 CPU; "
-          f"max feature-gradient difference {difference:.1e} (relative)")
+    print(
+        f"(1) pooling (Eq. 1) + projection, forward + backward, B={b} K={k} C={c} {s}x{s}, float32 CPU; "
+        f"max feature-gradient difference {difference:.1e} (relative)"
+    )
     print(f"    {'':14}{'ours':>10}{'naive':>10}{'ours/naive':>12}{'target':>10}")
     print(f"    {'time':14}{t_ours * 1e3:>8.1f}ms{t_naive * 1e3:>8.1f}ms{t_ours / t_naive:>12.3f}")
     ratio = m_ours / m_naive
-    print(f"    {'peak memory':14}{m_ours / 2**20:>7.1f}MiB{m_naive / 2**20:>7.0f}MiB{ratio:>12.3f}"
-          f"{'<= 1/8':>10} {verdict(ratio, MEMORY_TARGET, higher_is_better=False)}")
+    print(
+        f"    {'peak memory':14}{m_ours / 2**20:>7.1f}MiB{m_naive / 2**20:>7.0f}MiB{ratio:>12.3f}"
+        f"{'<= 1/8':>10} {verdict(ratio, MEMORY_TARGET, higher_is_better=False)}"
+    )
 
 
 # ------------------------------------------------------------------------------------------ (2, 3) training step
@@ -124,8 +135,9 @@ def _conv_3x3() -> Callable[[], torch.Tensor]:
 def _batch(cfg: ModelConfig, batch: int, device: torch.device) -> dict[str, torch.Tensor]:
     gen = torch.Generator(device=device).manual_seed(0)
     shape = (batch, cfg.channels, cfg.image_size, cfg.image_size)
-    return {key: torch.rand(shape, generator=gen, device=device) for key in ("pose_input", "appearance_input",
-                                                                            "target")}
+    return {
+        key: torch.rand(shape, generator=gen, device=device) for key in ("pose_input", "appearance_input", "target")
+    }
 
 
 def _step_fn(model: FactorizationModel, batch: dict[str, torch.Tensor], bf16: bool) -> Callable[[], None]:
@@ -191,9 +203,11 @@ def bench_steps() -> None:
     reference = side_by_side({"matmul": lambda: a @ b, "conv": _conv_3x3()}, repeat=5)
     matmul = 2 * 2048**3 / reference["matmul"]
     conv = CONV_FLOPS / reference["conv"]
-    print(f"\n(2) CPU fp32 ({torch.get_num_threads()} threads): matmul 2048^3 {matmul / 1e9:.0f} GFLOP/s, "
-          f"3x3 conv 128->128 16x32x32 {conv / 1e9:.0f} GFLOP/s ({conv / matmul:.2f} of matmul). Each step below is "
-          f"timed interleaved with its own matmul reference.")
+    print(
+        f"\n(2) CPU fp32 ({torch.get_num_threads()} threads): matmul 2048^3 {matmul / 1e9:.0f} GFLOP/s, "
+        f"3x3 conv 128->128 16x32x32 {conv / 1e9:.0f} GFLOP/s ({conv / matmul:.2f} of matmul). Each step below is "
+        f"timed interleaved with its own matmul reference."
+    )
     rows: list[tuple[Any, ...]] = []
     breakdowns: dict[str, str] = {}
     measured: dict[str, tuple[Any, ...]] = {}
@@ -209,27 +223,47 @@ def bench_steps() -> None:
         data = _batch(cfg, timed, cpu)
         step = _step_fn(FactorizationModel(cfg), data, bf16=False)
         aug_gen = torch.Generator().manual_seed(0)
-        times = side_by_side({
-            "matmul": lambda: a @ b,
-            "step": step,
-            "augment": lambda: (color_jitter(data["pose_input"], augment, aug_gen),
-                                tps_warp(data["appearance_input"], augment, aug_gen)),
-        }, repeat=3)
+        times = side_by_side(
+            {
+                "matmul": lambda: a @ b,
+                "step": step,
+                "augment": lambda data=data, augment=augment, aug_gen=aug_gen: (
+                    color_jitter(data["pose_input"], augment, aug_gen),
+                    tps_warp(data["appearance_input"], augment, aug_gen),
+                ),
+            },
+            repeat=3,
+        )
         ratio = (flops / times["step"]) / (2 * 2048**3 / times["matmul"])
         breakdowns[profile] = op_breakdown(step)
-        measured[key] = (profile, "cpu fp32", cfg, batch, timed, flops, times["step"], ratio, CPU_TARGET,
-                         100 * times["augment"] / times["step"], source)
+        measured[key] = (
+            profile,
+            "cpu fp32",
+            cfg,
+            batch,
+            timed,
+            flops,
+            times["step"],
+            ratio,
+            CPU_TARGET,
+            100 * times["augment"] / times["step"],
+            source,
+        )
         rows.append(measured[key])
         if gpu:
             rows.append(_gpu_row(profile, cfg, augment, batch, source))
-    print(f"    {'profile':8}{'device':10}{'model':22}{'batch':>11}{'GFLOP/step':>11}{'ms/step':>9}"
-          f"{'GFLOP/s':>9}{'/matmul':>8}{'target':>8}{'':6}{'aug %':>7}{'target':>7}")
+    print(
+        f"    {'profile':8}{'device':10}{'model':22}{'batch':>11}{'GFLOP/step':>11}{'ms/step':>9}"
+        f"{'GFLOP/s':>9}{'/matmul':>8}{'target':>8}{'':6}{'aug %':>7}{'target':>7}"
+    )
     for profile, device, cfg, batch, timed, flops, t_step, ratio, target, aug_share, _ in rows:
         model = f"{cfg.decoder} {cfg.image_size}px K={cfg.n_landmarks}"
         batch_text = f"{timed}" if timed == batch else f"{timed} (of {batch})"
-        print(f"    {profile:8}{device:10}{model:22}{batch_text:>11}{flops / 1e9:>11.1f}{t_step * 1e3:>9.0f}"
-              f"{flops / t_step / 1e9:>9.1f}{ratio:>8.2f}{'>=' + f'{target:.2f}':>8} {verdict(ratio, target):5}"
-              f"{aug_share:>7.2f}{'< 5%':>7} {verdict(aug_share, AUGMENT_TARGET, higher_is_better=False)}")
+        print(
+            f"    {profile:8}{device:10}{model:22}{batch_text:>11}{flops / 1e9:>11.1f}{t_step * 1e3:>9.0f}"
+            f"{flops / t_step / 1e9:>9.1f}{ratio:>8.2f}{'>=' + f'{target:.2f}':>8} {verdict(ratio, target):5}"
+            f"{aug_share:>7.2f}{'< 5%':>7} {verdict(aug_share, AUGMENT_TARGET, higher_is_better=False)}"
+        )
     for row in rows:
         if row[1] == "cpu fp32":
             print(f"    {row[0]}: model from {row[-1]}")
@@ -237,8 +271,10 @@ def bench_steps() -> None:
         print(f"    {profile} CPU step, self time by op family: {text}")
     for _, device, _, _, _, _, _, ratio, target, _, _ in rows:
         if ratio < target:
-            print(f"    MISS {device}: {ratio:.2f} of matmul peak is {target / ratio:.2f}x short of {target:.2f}; time "
-                  f"outside the convolutions above is memory-bound work the FLOP count does not include")
+            print(
+                f"    MISS {device}: {ratio:.2f} of matmul peak is {target / ratio:.2f}x short of {target:.2f}; time "
+                f"outside the convolutions above is memory-bound work the FLOP count does not include"
+            )
 
 
 def _gpu_row(profile: str, cfg: ModelConfig, augment: AugmentConfig, batch: int, source: str) -> tuple[Any, ...]:
@@ -251,10 +287,23 @@ def _gpu_row(profile: str, cfg: ModelConfig, augment: AugmentConfig, batch: int,
     flops = training_step_flops(model, data)
     t_step = best_time(_step_fn(model, data, bf16=True), repeat=10, warmup=3)
     gen = torch.Generator(device=device).manual_seed(0)
-    t_aug = best_time(lambda: (color_jitter(data["pose_input"], augment, gen),
-                               tps_warp(data["appearance_input"], augment, gen)), repeat=10)
-    return (profile, "gpu bf16", cfg, batch, batch, flops, t_step, flops / t_step / peak, GPU_TARGET,
-            100 * t_aug / t_step, source)
+    t_aug = best_time(
+        lambda: (color_jitter(data["pose_input"], augment, gen), tps_warp(data["appearance_input"], augment, gen)),
+        repeat=10,
+    )
+    return (
+        profile,
+        "gpu bf16",
+        cfg,
+        batch,
+        batch,
+        flops,
+        t_step,
+        flops / t_step / peak,
+        GPU_TARGET,
+        100 * t_aug / t_step,
+        source,
+    )
 
 
 def main() -> None:

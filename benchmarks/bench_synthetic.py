@@ -34,8 +34,10 @@ class FullGridCanvas(render.Canvas):
 
 def _generate_all(preset: str, n_videos: int, n_frames: int) -> int:
     """Generate every split of `preset`; return the number of frames made."""
-    return sum(synthetic.generate(preset, split, 0, n_videos=n_videos, n_frames=n_frames).frames.shape[0] * n_frames
-               for split in synthetic.splits(preset))
+    return sum(
+        synthetic.generate(preset, split, 0, n_videos=n_videos, n_frames=n_frames).frames.shape[0] * n_frames
+        for split in synthetic.splits(preset)
+    )
 
 
 def _crop_vs_full_grid() -> tuple[float, float, bool]:
@@ -63,13 +65,19 @@ def main() -> None:
         frames = _generate_all(preset, n_videos, n_frames)
         seconds = time.perf_counter() - start
         total_s += seconds
-        print(f"{preset:10}{f'{n_videos} x {n_frames}':>18}{f'{size}x{size}':>10}{frames:>9}{seconds:>10.2f}"
-              f"{frames / seconds:>11.0f}")
-    print(f"{'total':10}{'':>37}{total_s:>10.2f} s  (target <= {TOTAL_TARGET_S:.0f} s) "
-          f"{verdict(total_s, TOTAL_TARGET_S, higher_is_better=False)}")
+        print(
+            f"{preset:10}{f'{n_videos} x {n_frames}':>18}{f'{size}x{size}':>10}{frames:>9}{seconds:>10.2f}"
+            f"{frames / seconds:>11.0f}"
+        )
+    print(
+        f"{'total':10}{'':>37}{total_s:>10.2f} s  (target <= {TOTAL_TARGET_S:.0f} s) "
+        f"{verdict(total_s, TOTAL_TARGET_S, higher_is_better=False)}"
+    )
 
     crop_s, full_s, identical = _crop_vs_full_grid()
     ratio = full_s / crop_s
-    print(f"\nsigner train {CROP_CASE['n_videos']} x {CROP_CASE['n_frames']} frames at 128x128: crops {crop_s:.2f} s, "
-          f"full grid {full_s:.2f} s, identical frames: {identical}")
+    print(
+        f"\nsigner train {CROP_CASE['n_videos']} x {CROP_CASE['n_frames']} frames at 128x128: crops {crop_s:.2f} s, "
+        f"full grid {full_s:.2f} s, identical frames: {identical}"
+    )
     print(f"full grid / crops {ratio:.2f}x (target >= {CROP_SPEEDUP_TARGET}x) {verdict(ratio, CROP_SPEEDUP_TARGET)}")

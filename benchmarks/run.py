@@ -17,8 +17,11 @@ import torch
 
 def main(argv: list[str]) -> int:
     names = argv or sorted(p.stem for p in Path(__file__).parent.glob("bench_*.py"))
-    print(f"lmvid benchmarks on {platform.processor() or platform.machine()}, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads, cuda={'yes: ' + torch.cuda.get_device_name() if torch.cuda.is_available() else 'no'}")
+    cuda = "yes: " + torch.cuda.get_device_name() if torch.cuda.is_available() else "no"
+    print(
+        f"lmvid benchmarks on {platform.processor() or platform.machine()}, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads, cuda={cuda}"
+    )
     for name in names:
         module = importlib.import_module(f"benchmarks.{name}")
         print(f"\n=== {name}: {(module.__doc__ or '').strip().splitlines()[0]}")

@@ -77,8 +77,15 @@ def execute(chapter: Chapter, profile: str, run_dir: Path, root: Path = ROOT) ->
         declared = papermill.inspect_notebook(str(source_ipynb))
         params = literal_defaults(declared) | notebook_parameters(profile, chapter, set(declared), run_dir)
         papermill.execute_notebook(
-            str(source_ipynb), str(chapter.output), parameters=params, kernel_name="python3", language="python",
-            cwd=str(root), progress_bar=False, log_output=False, stderr_file=sys.stderr,
+            str(source_ipynb),
+            str(chapter.output),
+            parameters=params,
+            kernel_name="python3",
+            language="python",
+            cwd=str(root),
+            progress_bar=False,
+            log_output=False,
+            stderr_file=sys.stderr,
         )
     except PapermillExecutionError as exc:
         number, first_line = _source_cell(chapter.output, exc.cell_index)
@@ -164,9 +171,11 @@ def notebook_parameters(profile: str, chapter: Chapter, declared: set[str], run_
     section = dict(data.get(chapter.stem) or {})
     unknown = sorted(set(section) - declared)
     if unknown:
-        raise SystemExit(f"{profile_path(profile)}: section {chapter.stem!r} sets {unknown}, which "
-                         f"{chapter.source.name} does not declare in its parameters cell "
-                         f"(declared: {sorted(declared)})")
+        raise SystemExit(
+            f"{profile_path(profile)}: section {chapter.stem!r} sets {unknown}, which "
+            f"{chapter.source.name} does not declare in its parameters cell "
+            f"(declared: {sorted(declared)})"
+        )
     params = {k: v for k, v in data["common"].items() if k in declared}
     params.update(section, profile=str(profile), run_dir=str(run_dir))
     return params

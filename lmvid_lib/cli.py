@@ -23,8 +23,11 @@ def _add_option_flags(parser: argparse.ArgumentParser, options_cls: type) -> Non
         flag = "--" + field.name.replace("_", "-")
         hint = hints[field.name]
         args = typing.get_args(hint)
-        kwargs: dict[str, typing.Any] = {"dest": field.name, "default": argparse.SUPPRESS,
-                                         "help": f"default: {field.default}"}
+        kwargs: dict[str, typing.Any] = {
+            "dest": field.name,
+            "default": argparse.SUPPRESS,
+            "help": f"default: {field.default}",
+        }
         if typing.get_origin(hint) is tuple:
             kwargs.update(nargs="+", type=args[0])
         elif type(None) in args:  # Optional[X]

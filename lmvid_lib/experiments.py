@@ -131,10 +131,19 @@ def parse_entry(raw: Any, where: str) -> Entry:
     for i, source in enumerate(sources):
         _text(source, f"{where}: sources[{i}]")
     return Entry(
-        id=raw["id"], date=_date(raw["date"], f"{where}: date"), commit=raw["commit"], profile=raw["profile"],
-        component=raw["component"], change=raw["change"].strip(), metric=raw["metric"].strip(), results=results,
-        baselines=_rows(raw["baselines"], f"{where}: baselines"), adopted=raw["adopted"], why=raw["why"].strip(),
-        superseded_by=superseded_by, sources=tuple(sources),
+        id=raw["id"],
+        date=_date(raw["date"], f"{where}: date"),
+        commit=raw["commit"],
+        profile=raw["profile"],
+        component=raw["component"],
+        change=raw["change"].strip(),
+        metric=raw["metric"].strip(),
+        results=results,
+        baselines=_rows(raw["baselines"], f"{where}: baselines"),
+        adopted=raw["adopted"],
+        why=raw["why"].strip(),
+        superseded_by=superseded_by,
+        sources=tuple(sources),
     )
 
 
@@ -147,8 +156,9 @@ def check_links(entries: Sequence[Entry], name: str) -> None:
         seen[entry.id] = index
     for index, entry in enumerate(entries):
         if entry.superseded_by is not None and entry.superseded_by not in seen:
-            raise ExperimentLogError(f"{name}: entry {index} ({entry.id!r}): superseded_by names no entry: "
-                                     f"{entry.superseded_by!r}")
+            raise ExperimentLogError(
+                f"{name}: entry {index} ({entry.id!r}): superseded_by names no entry: {entry.superseded_by!r}"
+            )
         if entry.superseded_by == entry.id:
             raise ExperimentLogError(f"{name}: entry {index} ({entry.id!r}): an entry cannot supersede itself")
 
@@ -247,8 +257,10 @@ def _seed_text(seed: int | tuple[int, ...] | None) -> str:
 
 def row_label(row: Row) -> str:
     """'setting (seed s, N steps)', leaving out what the row does not give."""
-    extra = [f"seed {_seed_text(row.seed)}" if row.seed is not None else "",
-             f"{row.steps} steps" if row.steps is not None else ""]
+    extra = [
+        f"seed {_seed_text(row.seed)}" if row.seed is not None else "",
+        f"{row.steps} steps" if row.steps is not None else "",
+    ]
     extra = [e for e in extra if e]
     return f"{row.setting} ({', '.join(extra)})" if extra else row.setting
 
@@ -273,7 +285,15 @@ def detail_table(entry: Entry) -> str:
     rows = [("result", r) for r in entry.results] + [("baseline", r) for r in entry.baselines]
     names = list(dict.fromkeys(name for _, row in rows for name in row.values))
     header = ("", "setting", "seed", "steps", *names, "note")
-    cells = [(role, row.setting, _seed_text(row.seed), "" if row.steps is None else str(row.steps),
-              *(format_value(row.values[n]) if n in row.values else "" for n in names), row.note)
-             for role, row in rows]
+    cells = [
+        (
+            role,
+            row.setting,
+            _seed_text(row.seed),
+            "" if row.steps is None else str(row.steps),
+            *(format_value(row.values[n]) if n in row.values else "" for n in names),
+            row.note,
+        )
+        for role, row in rows
+    ]
     return markdown_table(header, cells, right_align=[False, False, False, True, *[True] * len(names), False])

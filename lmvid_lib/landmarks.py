@@ -23,7 +23,7 @@ follows the device and dtype of its inputs. Nothing bigger than [..., H, W] is m
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 
@@ -71,8 +71,9 @@ def _check_state(state: object, name: str) -> None:
         raise ValueError(f"{name} must have shape [..., 5] (mu_x, mu_y, l11, l21, l22), got {tuple(state.shape)}")
 
 
-def pixel_centres(size: int, *, dtype: torch.dtype | None = None, device: torch.device | str | None = None
-                  ) -> torch.Tensor:
+def pixel_centres(
+    size: int, *, dtype: torch.dtype | None = None, device: torch.device | str | None = None
+) -> torch.Tensor:
     """Normalised coordinates of the pixel centres of an axis with `size` pixels: [size], -1 + (2i + 1) / size."""
     _check_size(size, "size")
     dtype = dtype or torch.get_default_dtype()
@@ -139,8 +140,7 @@ def fit_gaussians(part_logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor
     return mu, cov
 
 
-def _cholesky_2x2(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor
-                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _cholesky_2x2(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Closed-form Cholesky of [[a, b], [b, c]] -> (l11, l21, l22), l11, l22 >= sqrt(_CHOLESKY_FLOOR).
 
     Squared diagonal entries are floored so singular or slightly indefinite (rounding) input stays finite.
@@ -234,8 +234,9 @@ def interpolate(state0: torch.Tensor, state1: torch.Tensor, alphas: torch.Tensor
     return torch.lerp(state0, state1, weights)
 
 
-def interpolate_covariance(mu0: torch.Tensor, cov0: torch.Tensor, mu1: torch.Tensor, cov1: torch.Tensor,
-                           alphas: torch.Tensor | Sequence[float]) -> tuple[torch.Tensor, torch.Tensor]:
+def interpolate_covariance(
+    mu0: torch.Tensor, cov0: torch.Tensor, mu1: torch.Tensor, cov1: torch.Tensor, alphas: torch.Tensor | Sequence[float]
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Baseline: interpolate mean and covariance directly, (1 - alpha) x0 + alpha x1 for each alpha.
 
     mu0, mu1: [..., 2]; cov0, cov1: [..., 2, 2]; alphas: T floats. Returns mu [T, ..., 2], cov [T, ..., 2, 2], exact
@@ -247,8 +248,10 @@ def interpolate_covariance(mu0: torch.Tensor, cov0: torch.Tensor, mu1: torch.Ten
     _check_cov(cov0, "cov0")
     _check_cov(cov1, "cov1")
     if mu0.shape != mu1.shape or cov0.shape != cov1.shape or cov0.shape[:-2] != mu0.shape[:-1]:
-        raise ValueError(f"mu0 {tuple(mu0.shape)}, mu1 {tuple(mu1.shape)}, cov0 {tuple(cov0.shape)}, "
-                         f"cov1 {tuple(cov1.shape)}: expected mu [..., 2] and cov [..., 2, 2] of one leading shape")
+        raise ValueError(
+            f"mu0 {tuple(mu0.shape)}, mu1 {tuple(mu1.shape)}, cov0 {tuple(cov0.shape)}, "
+            f"cov1 {tuple(cov1.shape)}: expected mu [..., 2] and cov [..., 2, 2] of one leading shape"
+        )
     mu = torch.lerp(mu0, mu1, _alpha_weights(alphas, mu0, mu0.ndim))
     cov = torch.lerp(cov0, cov1, _alpha_weights(alphas, cov0, cov0.ndim))
     return mu, cov

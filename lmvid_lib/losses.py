@@ -64,8 +64,14 @@ class LossConfig:
     def __post_init__(self) -> None:
         if self.perceptual not in PERCEPTUAL:
             raise ValueError(f"LossConfig.perceptual must be one of {PERCEPTUAL}, got {self.perceptual!r}")
-        for name in ("lambda_vgg", "lambda_mse", "lambda_adv", "lambda_grad", "lambda_concentration",
-                     "lambda_separation"):
+        for name in (
+            "lambda_vgg",
+            "lambda_mse",
+            "lambda_adv",
+            "lambda_grad",
+            "lambda_concentration",
+            "lambda_separation",
+        ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
                 raise ValueError(f"LossConfig.{name} must be a number >= 0, got {value!r}")
@@ -88,7 +94,8 @@ def vgg19_features(weights: str | Path | None = None) -> nn.Sequential:
     if not path.is_file():
         raise VGGWeightsMissing(
             f"VGG19 ImageNet weights not found: {path} does not exist. Put torchvision's {VGG19_FILE} there (on a "
-            f"machine with internet: python -c 'import torchvision; torchvision.models.vgg19(weights=\"IMAGENET1K_V1\")'"
+            "machine with internet: python -c 'import torchvision; "
+            'torchvision.models.vgg19(weights="IMAGENET1K_V1")\''
             f" then copy it from ~/.cache/torch/hub/checkpoints/), set TORCH_HOME to a folder holding "
             f"hub/checkpoints/{VGG19_FILE}, or set the loss parameter vgg_weights to the file; or train without the "
             f"perceptual loss with `perceptual: none` (MSE + adversarial only)."
@@ -107,8 +114,9 @@ def vgg19_features(weights: str | Path | None = None) -> nn.Sequential:
     wanted = {name: f"features.{name}" for name in features.state_dict()}
     missing = sorted(key for key in wanted.values() if key not in state)
     if missing:
-        raise ValueError(f"{path}: not a torchvision VGG19 state dict, missing {missing[:4]}"
-                         f"{' ...' if len(missing) > 4 else ''}")
+        raise ValueError(
+            f"{path}: not a torchvision VGG19 state dict, missing {missing[:4]}{' ...' if len(missing) > 4 else ''}"
+        )
     try:
         features.load_state_dict({name: state[key] for name, key in wanted.items()})
     except RuntimeError as err:
@@ -163,8 +171,9 @@ def generator_adversarial_loss(d_fake: torch.Tensor) -> torch.Tensor:
 def discriminator_loss(d_real: torch.Tensor, d_fake: torch.Tensor) -> torch.Tensor:
     """-(log D(x) + log(1 - D(G(z)))) averaged: BCE(d_real, 1) + BCE(d_fake, 0). Logits of any (matching) shape."""
     d_real, d_fake = d_real.float(), d_fake.float()
-    return (F.binary_cross_entropy_with_logits(d_real, torch.ones_like(d_real))
-            + F.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake)))
+    return F.binary_cross_entropy_with_logits(d_real, torch.ones_like(d_real)) + F.binary_cross_entropy_with_logits(
+        d_fake, torch.zeros_like(d_fake)
+    )
 
 
 def gradient_loss(recon: torch.Tensor, target: torch.Tensor, scales: int = 3) -> torch.Tensor:
@@ -214,9 +223,14 @@ class ReconstructionLoss(nn.Module):
         self.cfg = cfg
         self.perceptual = PerceptualLoss(cfg.vgg_weights) if cfg.perceptual == "vgg19" else None
 
-    def forward(self, recon: torch.Tensor, target: torch.Tensor,
-                d_fake: torch.Tensor | None = None, mu: torch.Tensor | None = None,
-                cov: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def forward(
+        self,
+        recon: torch.Tensor,
+        target: torch.Tensor,
+        d_fake: torch.Tensor | None = None,
+        mu: torch.Tensor | None = None,
+        cov: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         if recon.shape != target.shape:
             raise ValueError(f"ReconstructionLoss: recon {tuple(recon.shape)} and target {tuple(target.shape)} differ")
         mse = F.mse_loss(recon.float(), target.float())
@@ -227,14 +241,28 @@ class ReconstructionLoss(nn.Module):
         terms = (
             ("vgg", self.perceptual is not None, cfg.lambda_vgg, lambda: self.perceptual(recon, target)),
             ("grad", cfg.lambda_grad > 0, cfg.lambda_grad, lambda: gradient_loss(recon, target)),
-            ("conc", cfg.lambda_concentration > 0, cfg.lambda_concentration,
-             lambda: concentration_loss(_required(cov, "lambda_concentration", "cov (the landmark covariances)"))),
-            ("sep", cfg.lambda_separation > 0, cfg.lambda_separation,
-             lambda: separation_loss(_required(mu, "lambda_separation", "mu (the landmark means)"),
-                                     cfg.separation_sigma)),
-            ("adv", cfg.lambda_adv > 0, cfg.lambda_adv,
-             lambda: generator_adversarial_loss(
-                 _required(d_fake, "lambda_adv", "d_fake (discriminator logits of recon)"))),
+            (
+                "conc",
+                cfg.lambda_concentration > 0,
+                cfg.lambda_concentration,
+                lambda: concentration_loss(_required(cov, "lambda_concentration", "cov (the landmark covariances)")),
+            ),
+            (
+                "sep",
+                cfg.lambda_separation > 0,
+                cfg.lambda_separation,
+                lambda: separation_loss(
+                    _required(mu, "lambda_separation", "mu (the landmark means)"), cfg.separation_sigma
+                ),
+            ),
+            (
+                "adv",
+                cfg.lambda_adv > 0,
+                cfg.lambda_adv,
+                lambda: generator_adversarial_loss(
+                    _required(d_fake, "lambda_adv", "d_fake (discriminator logits of recon)")
+                ),
+            ),
         )
         for name, used, weight, term in terms:
             if used:

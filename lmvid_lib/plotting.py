@@ -15,7 +15,8 @@ and CPU/GPU torch tensors are all accepted.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import matplotlib as mpl
 import numpy as np
@@ -122,8 +123,9 @@ def draw_keypoints(ax: Axes, points: Any, colors: Any = None, size: float = MARK
     rgba = _colors(colors, len(pts))
     present = np.isfinite(pts).all(axis=1)
     limits = ax.get_xlim(), ax.get_ylim()
-    artist = ax.scatter(pts[present, 0], pts[present, 1], s=size, c=rgba[present], edgecolors="white",
-                        linewidths=0.5, zorder=3)
+    artist = ax.scatter(
+        pts[present, 0], pts[present, 1], s=size, c=rgba[present], edgecolors="white", linewidths=0.5, zorder=3
+    )
     ax.set_xlim(limits[0])
     ax.set_ylim(limits[1])
     return artist
@@ -137,14 +139,17 @@ def gaussians_to_pixels(mu: Any, cov: Any, height: int, width: int) -> tuple[np.
     """
     mu_n, cov_n = _numpy(mu).astype(np.float64), _numpy(cov).astype(np.float64)
     if mu_n.shape[-1:] != (2,) or cov_n.shape != mu_n.shape + (2,):
-        raise ValueError(f"mu must be [...,K,2] and cov [...,K,2,2] with the same K, got {mu_n.shape} and {cov_n.shape}")
+        raise ValueError(
+            f"mu must be [...,K,2] and cov [...,K,2,2] with the same K, got {mu_n.shape} and {cov_n.shape}"
+        )
     scale = np.array([width / 2.0, height / 2.0])
     mu_pixels = landmarks.norm_to_pixel(torch.from_numpy(mu_n), height, width).numpy()
     return mu_pixels, cov_n * scale[:, None] * scale[None, :]
 
 
-def draw_landmarks(ax: Axes, mu_pixels: Any, cov_pixels: Any, colors: Any = None, n_sigma: float = 1.0,
-                   size: float = MARKER_SIZE) -> list[Ellipse]:
+def draw_landmarks(
+    ax: Axes, mu_pixels: Any, cov_pixels: Any, colors: Any = None, n_sigma: float = 1.0, size: float = MARKER_SIZE
+) -> list[Ellipse]:
     """Draw K Gaussians on `ax`: means mu_pixels [K,2] as dots and their `n_sigma` ellipses from cov_pixels [K,2,2].
 
     Landmark k is drawn in `colors[k]` (default `landmark_colors(K)`). An ellipse's axes are n_sigma * sqrt of the
@@ -164,8 +169,16 @@ def draw_landmarks(ax: Axes, mu_pixels: Any, cov_pixels: Any, colors: Any = None
     ellipses = []
     limits = ax.get_xlim(), ax.get_ylim()
     for k in range(len(mu)):
-        ellipse = Ellipse(tuple(mu[k]), width=2 * n_sigma * np.sqrt(evals[k, 1]), height=2 * n_sigma * np.sqrt(evals[k, 0]),
-                          angle=float(angles[k]), fill=False, edgecolor=rgba[k], linewidth=1.2, zorder=3)
+        ellipse = Ellipse(
+            tuple(mu[k]),
+            width=2 * n_sigma * np.sqrt(evals[k, 1]),
+            height=2 * n_sigma * np.sqrt(evals[k, 0]),
+            angle=float(angles[k]),
+            fill=False,
+            edgecolor=rgba[k],
+            linewidth=1.2,
+            zorder=3,
+        )
         ax.add_patch(ellipse)
         ellipses.append(ellipse)
     ax.scatter(mu[:, 0], mu[:, 1], s=size, c=rgba, edgecolors="white", linewidths=0.5, zorder=4)
@@ -177,15 +190,24 @@ def draw_landmarks(ax: Axes, mu_pixels: Any, cov_pixels: Any, colors: Any = None
 def keypoint_legend(fig: Figure, names: Sequence[str], colors: Any = None, **kwargs: Any) -> Any:
     """A figure legend: one coloured dot per joint name (default colours `landmark_colors(len(names))`)."""
     rgba = _colors(colors, len(names))
-    handles = [Line2D([], [], linestyle="", marker="o", markersize=5, markerfacecolor=c, markeredgecolor="white",
-                      label=n) for n, c in zip(names, rgba)]
+    handles = [
+        Line2D([], [], linestyle="", marker="o", markersize=5, markerfacecolor=c, markeredgecolor="white", label=n)
+        for n, c in zip(names, rgba)
+    ]
     options = {"loc": "center left", "bbox_to_anchor": (1.0, 0.5), "frameon": False, "fontsize": 8, **kwargs}
     return fig.legend(handles=handles, **options)
 
 
-def show_frames(frames: Any, keypoints: Any = None, names: Sequence[str] | None = None, ncols: int = 4,
-                titles: Sequence[str] | None = None, colors: Any = None, panel: float = 2.0,
-                suptitle: str | None = None) -> Figure:
+def show_frames(
+    frames: Any,
+    keypoints: Any = None,
+    names: Sequence[str] | None = None,
+    ncols: int = 4,
+    titles: Sequence[str] | None = None,
+    colors: Any = None,
+    panel: float = 2.0,
+    suptitle: str | None = None,
+) -> Figure:
     """A grid of frames [N,H,W,C] (uint8, C = 1 gray) with keypoints [N,J,2] (pixels, NaN = absent) overlaid.
 
     Joint j has one colour in every panel; `names` [J] adds a legend. `titles` [N] label the panels; `panel` is the
@@ -231,8 +253,15 @@ def show_frames(frames: Any, keypoints: Any = None, names: Sequence[str] | None 
     return fig
 
 
-def animate(frames: Any, keypoints: Any = None, fps: float = 10.0, panel: float = 2.0, colors: Any = None,
-            title: str | None = None, frame_format: str = "png") -> str:
+def animate(
+    frames: Any,
+    keypoints: Any = None,
+    fps: float = 10.0,
+    panel: float = 2.0,
+    colors: Any = None,
+    title: str | None = None,
+    frame_format: str = "png",
+) -> str:
     """An HTML/JavaScript player of frames [T,H,W,C] with keypoints [T,J,2] (pixels) overlaid, for offline pages.
 
     Built with `FuncAnimation(...).to_jshtml()`: every frame is embedded as a `frame_format` image ("png" is
@@ -333,8 +362,9 @@ def plot_pck_curves(ax: Axes, curves: Mapping[str, tuple[np.ndarray, np.ndarray]
     return ax
 
 
-def plot_gallery(frames: np.ndarray, result: SplitResult, names: Sequence[str], cfg: KeypointEvalConfig,
-                 n: int = 8, ncols: int = 4) -> Figure:
+def plot_gallery(
+    frames: np.ndarray, result: SplitResult, names: Sequence[str], cfg: KeypointEvalConfig, n: int = 8, ncols: int = 4
+) -> Figure:
     """Test frames with regressed keypoints (x) and ground truth (o), one colour per joint.
 
     frames: the split's stored frames (uint8 [M,S,S,C]); `result` must be scored at eval_scale "crop" so that its

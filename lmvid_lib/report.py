@@ -34,8 +34,10 @@ class Figure:
         self.full_width = full_width
 
     def _repr_html_(self) -> str:
-        return (f'<figure class="lmvid-figure{" full-width" if self.full_width else ""}">{self.body}'
-                f"<figcaption>{inline_html(self.caption)}</figcaption></figure>")
+        return (
+            f'<figure class="lmvid-figure{" full-width" if self.full_width else ""}">{self.body}'
+            f"<figcaption>{inline_html(self.caption)}</figcaption></figure>"
+        )
 
     def __repr__(self) -> str:
         return f"Figure({self.caption!r})"
@@ -134,8 +136,12 @@ def pipeline_figure(model: torch.nn.Module, frame: torch.Tensor, colors: np.ndar
     parts = landmarks.part_probabilities(out["part_logits"].float())[0].cpu().numpy()
     heat = landmarks.render_heatmaps(out["mu"].float(), out["cov"].float(), size, size)[0].cpu().numpy()
     rgb = np.asarray(colors, dtype=np.float64)[:, :3]
-    panels = {"frame (pose and appearance input)": frame[0], "part maps (pose encoder)": _tint(parts, rgb),
-              "Gaussian landmarks (heatmaps)": _tint(heat, rgb), "decoded frame": out["recon"][0].float()}
+    panels = {
+        "frame (pose and appearance input)": frame[0],
+        "part maps (pose encoder)": _tint(parts, rgb),
+        "Gaussian landmarks (heatmaps)": _tint(heat, rgb),
+        "decoded frame": out["recon"][0].float(),
+    }
     fig, axes = plt.subplots(1, 4, figsize=(11, 3.2))
     for ax, (name, image) in zip(axes, panels.items()):
         if isinstance(image, torch.Tensor):

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from lmvid_lib.config import from_dict
 from lmvid_lib.data.augment import AugmentConfig, validate_augment_config
@@ -101,29 +102,41 @@ def validate_train_config(cfg: TrainConfig) -> None:
     validate_augment_config(cfg.augment)
     for key in ("steps", "batch_size", "accumulate", "log_every", "checkpoint_every"):
         value = getattr(cfg, key)
-        _check(isinstance(value, int) and not isinstance(value, bool) and value >= 1,
-               f"{key} must be an int >= 1, got {value!r}")
-    _check(isinstance(cfg.sample_every, int) and cfg.sample_every >= 0,
-           f"sample_every must be an int >= 0, got {cfg.sample_every!r}")
+        _check(
+            isinstance(value, int) and not isinstance(value, bool) and value >= 1,
+            f"{key} must be an int >= 1, got {value!r}",
+        )
+    _check(
+        isinstance(cfg.sample_every, int) and cfg.sample_every >= 0,
+        f"sample_every must be an int >= 0, got {cfg.sample_every!r}",
+    )
     _check(isinstance(cfg.seed, int) and cfg.seed >= 0, f"seed must be an int >= 0, got {cfg.seed!r}")
-    _check(isinstance(cfg.data_seed, int) and cfg.data_seed >= 0,
-           f"data_seed must be an int >= 0, got {cfg.data_seed!r}")
+    _check(
+        isinstance(cfg.data_seed, int) and cfg.data_seed >= 0, f"data_seed must be an int >= 0, got {cfg.data_seed!r}"
+    )
     _check(isinstance(cfg.lr, (int, float)) and cfg.lr > 0, f"lr must be > 0, got {cfg.lr!r}")
     _check(cfg.lr_schedule in LR_SCHEDULES, f"lr_schedule must be one of {LR_SCHEDULES}, got {cfg.lr_schedule!r}")
     _check(
-        isinstance(cfg.warmup_steps, int) and not isinstance(cfg.warmup_steps, bool)
+        isinstance(cfg.warmup_steps, int)
+        and not isinstance(cfg.warmup_steps, bool)
         and 0 <= cfg.warmup_steps < cfg.steps,
         f"warmup_steps must be an int in [0, steps={cfg.steps}), got {cfg.warmup_steps!r}",
     )
-    _check(isinstance(cfg.weight_decay, (int, float)) and cfg.weight_decay >= 0,
-           f"weight_decay must be >= 0, got {cfg.weight_decay!r}")
+    _check(
+        isinstance(cfg.weight_decay, (int, float)) and cfg.weight_decay >= 0,
+        f"weight_decay must be >= 0, got {cfg.weight_decay!r}",
+    )
     betas = tuple(cfg.adam_betas)
-    _check(len(betas) == 2 and all(0 <= b < 1 for b in betas),
-           f"adam_betas must be two numbers in [0, 1), got {cfg.adam_betas!r}")
+    _check(
+        len(betas) == 2 and all(0 <= b < 1 for b in betas),
+        f"adam_betas must be two numbers in [0, 1), got {cfg.adam_betas!r}",
+    )
     cfg.adam_betas = (float(betas[0]), float(betas[1]))
     _check(isinstance(cfg.synthetic, dict), f"synthetic must be a mapping of preset overrides, got {cfg.synthetic!r}")
-    _check(cfg.name is None or (isinstance(cfg.name, str) and cfg.name and "/" not in cfg.name),
-           f"name must be a folder name, got {cfg.name!r}")
+    _check(
+        cfg.name is None or (isinstance(cfg.name, str) and cfg.name and "/" not in cfg.name),
+        f"name must be a folder name, got {cfg.name!r}",
+    )
     check_dataset(cfg.dataset, cfg.data_root)
 
 

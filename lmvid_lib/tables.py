@@ -11,8 +11,9 @@ from collections.abc import Sequence
 from typing import Any
 
 
-def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]],
-                   right_align: Sequence[bool] | None = None) -> str:
+def markdown_table(
+    header: Sequence[str], rows: Sequence[Sequence[Any]], right_align: Sequence[bool] | None = None
+) -> str:
     """A GitHub-flavoured markdown table; `right_align[i]` right-aligns column i (numbers), default all left."""
     for row in rows:
         if len(row) != len(header):
@@ -44,8 +45,10 @@ def table_html(markdown: str, caption: str) -> str:
     if rendered.count("<table>") != 1:
         raise ValueError(f"expected exactly one markdown table, got {rendered.count('<table>')} in {markdown[:80]!r}")
     table = rendered.replace("<table>", '<table class="table">', 1)
-    return (f'<figure class="lmvid-table"><figcaption>{inline_html(caption)}</figcaption>'
-            f'<div class="pst-scrollable-table-container">{table}</div></figure>')
+    return (
+        f'<figure class="lmvid-table"><figcaption>{inline_html(caption)}</figcaption>'
+        f'<div class="pst-scrollable-table-container">{table}</div></figure>'
+    )
 
 
 class Table:

@@ -74,9 +74,15 @@ else:
     x = frames_to_input(frame, train_cfg.model.image_size, device)
     colors = plotting.landmark_colors(train_cfg.model.n_landmarks)
     fig = pipeline_figure(model, x, colors, title=f"{run.name}, a held-out `{dataset}` frame")
-    display(captions.figure(fig, f"Frame -> part maps -> Gaussian landmarks -> decoded frame, drawn by "
-                                 f"{run.name} ({data_kind} `{dataset}`, profile `{profile}`). Analogue of the "
-                                 "paper's overview of its method (§2).", full_width=True))
+    display(
+        captions.figure(
+            fig,
+            f"Frame -> part maps -> Gaussian landmarks -> decoded frame, drawn by "
+            f"{run.name} ({data_kind} `{dataset}`, profile `{profile}`). Analogue of the "
+            "paper's overview of its method (§2).",
+            full_width=True,
+        )
+    )
 
 # %% [markdown]
 # ## How to read this book
@@ -104,13 +110,20 @@ else:
 presets = (load_profile(profile).get("01_data") or {}).get("presets", [])
 trained_on = f"`{dataset}` ({data_kind}" + (f", `{data_root}`)" if data_root else ")")
 chapter_data = [
-    ["1. Data", ", ".join(f"`{p}`" for p in presets) + " (synthetic stand-ins)" if presets else "-",
-     "generated into the run directory"],
+    [
+        "1. Data",
+        ", ".join(f"`{p}`" for p in presets) + " (synthetic stand-ins)" if presets else "-",
+        "generated into the run directory",
+    ],
     ["2. Factorization", trained_on, f"trains decoders {', '.join(decoders)} x seeds {list(seeds)}"],
     ["3. Landmarks as keypoints", trained_on, "held-out splits of the same data"],
 ]
-display(captions.table(markdown_table(["chapter", "data", "how"], chapter_data),
-                       f"The data each chapter of this run used (profile `{profile}`)."))
+display(
+    captions.table(
+        markdown_table(["chapter", "data", "how"], chapter_data),
+        f"The data each chapter of this run used (profile `{profile}`).",
+    )
+)
 
 # %% [markdown]
 # ## What this run reproduces
@@ -121,8 +134,12 @@ display(captions.table(markdown_table(["chapter", "data", "how"], chapter_data),
 # %% tags=["hide-input"]
 claims = read_claims(run_dir)
 if claims:
-    display(captions.table(claims_table(claims), f"Paper claims and this run's measurements (profile `{profile}`; "
-                                                 "data and pixel scale in each row)."))
+    display(
+        captions.table(
+            claims_table(claims),
+            f"Paper claims and this run's measurements (profile `{profile}`; data and pixel scale in each row).",
+        )
+    )
 else:
     display(Markdown(f"*No chapter of this run has written its results yet (`{run_dir}/claims/`).*"))
 

@@ -80,7 +80,9 @@ print(f"later chapters use dataset {dataset!r}" + (f" from {data_root}" if data_
 splits = {}  # preset -> split name -> VideoSet
 for preset in presets:
     start = time.perf_counter()
-    folder = synthetic.cached(preset, Path(run_dir) / "data", seed, n_videos=n_videos[preset], n_frames=n_frames[preset])
+    folder = synthetic.cached(
+        preset, Path(run_dir) / "data", seed, n_videos=n_videos[preset], n_frames=n_frames[preset]
+    )
     names = sorted(read_index(folder)["splits"], key=lambda name: (name != "train", name))  # train first
     splits[preset] = {name: open_split(folder, name) for name in names}
     print(f"{preset:7s} {folder}  ({time.perf_counter() - start:.1f} s)")
@@ -94,11 +96,19 @@ for preset in presets:
 # *Absent keypoints* are joints not in the scene (a pusher scene with fewer than three objects).
 
 # %% tags=["hide-input", "full-width"]
-rows = [{"preset": preset, "split": name, **plotting.split_summary(videos)}
-        for preset, by_split in splits.items() for name, videos in by_split.items()]
-display(captions.table(plotting.markdown_table(rows), f"The embedded stand-ins of profile `{profile}` (synthetic, "
-                       f"data seed {seed}): size of every split.") if rows
-        else Markdown("*No embedded preset in this profile.*"))
+rows = [
+    {"preset": preset, "split": name, **plotting.split_summary(videos)}
+    for preset, by_split in splits.items()
+    for name, videos in by_split.items()
+]
+display(
+    captions.table(
+        plotting.markdown_table(rows),
+        f"The embedded stand-ins of profile `{profile}` (synthetic, data seed {seed}): size of every split.",
+    )
+    if rows
+    else Markdown("*No embedded preset in this profile.*")
+)
 
 # %% [markdown]
 # ## Sample frames with their ground-truth keypoints
@@ -111,11 +121,18 @@ display(captions.table(plotting.markdown_table(rows), f"The embedded stand-ins o
 for preset, by_split in splits.items():
     for name, videos in by_split.items():
         frames, keypoints, titles = plotting.sample_frames(videos)
-        fig = plotting.show_frames(frames, keypoints, names=videos.keypoint_names, titles=titles,
-                                   suptitle=f"{preset} / {name}")
-        display(captions.figure(fig, f"`{preset}` stand-in, split `{name}` (synthetic, profile `{profile}`, data "
-                                     f"seed {seed}): one frame of each of {len(frames)} videos with its ground-truth "
-                                     "keypoints. No paper figure: it shows the data.", full_width=True))
+        fig = plotting.show_frames(
+            frames, keypoints, names=videos.keypoint_names, titles=titles, suptitle=f"{preset} / {name}"
+        )
+        display(
+            captions.figure(
+                fig,
+                f"`{preset}` stand-in, split `{name}` (synthetic, profile `{profile}`, data "
+                f"seed {seed}): one frame of each of {len(frames)} videos with its ground-truth "
+                "keypoints. No paper figure: it shows the data.",
+                full_width=True,
+            )
+        )
 
 # %% [markdown]
 # ## Motion
@@ -129,11 +146,22 @@ for preset, by_split in splits.items():
     videos = by_split["test"]
     clip = slice(videos.video_starts[0], min(videos.video_starts[1], videos.video_starts[0] + 30))
     keypoints = None if videos.keypoints is None else videos.keypoints[clip]
-    player = plotting.animate(videos.frames[clip], keypoints, fps=8, panel=2.0, frame_format="jpeg",
-                              title=f"{preset}: {videos.video_names[0]}")
-    display(captions.figure(player, f"`{preset}` stand-in, first `test` video, {clip.stop - clip.start} frames "
-                                    f"with keypoints (synthetic, profile `{profile}`). No paper figure: it shows "
-                                    "the motion the models learn from."))
+    player = plotting.animate(
+        videos.frames[clip],
+        keypoints,
+        fps=8,
+        panel=2.0,
+        frame_format="jpeg",
+        title=f"{preset}: {videos.video_names[0]}",
+    )
+    display(
+        captions.figure(
+            player,
+            f"`{preset}` stand-in, first `test` video, {clip.stop - clip.start} frames "
+            f"with keypoints (synthetic, profile `{profile}`). No paper figure: it shows "
+            "the motion the models learn from.",
+        )
+    )
 
 # %% [markdown]
 # ## The mean-pose baseline
@@ -148,15 +176,25 @@ for preset, by_split in splits.items():
 mean_pose = kp.KeypointEvalConfig()  # chapter 3's baseline (a) and pixel scale, on every annotated frame
 column = f"accuracy of the mean train pose at {mean_pose.threshold:g} {mean_pose.unit}"
 baseline = [
-    {"preset": preset, "split": name,
-     column: f"{kp.evaluate_mean_pose(by_split['train'], {name: by_split[name]}, mean_pose).splits[name].accuracy:.1%}"}
-    for preset, by_split in splits.items() if preset in kp.EVAL_SPLITS
+    {
+        "preset": preset,
+        "split": name,
+        column: f"{kp.evaluate_mean_pose(by_split['train'], {name: by_split[name]}, mean_pose).splits[name].accuracy:.1%}",  # noqa: E501
+    }
+    for preset, by_split in splits.items()
+    if preset in kp.EVAL_SPLITS
     for name in kp.eval_splits(preset)
 ]
-display(captions.table(plotting.markdown_table(baseline), f"Mean-pose baseline (chapter 3's baseline (a)) on the "
-                       f"evaluation splits of the stand-ins (synthetic, profile `{profile}`), every annotated frame: "
-                       f"keypoints within {mean_pose.threshold:g} {mean_pose.unit}.") if baseline
-        else Markdown("*No preset with keypoints in this profile.*"))
+display(
+    captions.table(
+        plotting.markdown_table(baseline),
+        f"Mean-pose baseline (chapter 3's baseline (a)) on the "
+        f"evaluation splits of the stand-ins (synthetic, profile `{profile}`), every annotated frame: "
+        f"keypoints within {mean_pose.threshold:g} {mean_pose.unit}.",
+    )
+    if baseline
+    else Markdown("*No preset with keypoints in this profile.*")
+)
 
 # %% [markdown]
 # (real-datasets)=
@@ -177,11 +215,20 @@ display(captions.table(plotting.markdown_table(baseline), f"Mean-pose baseline (
 # %% tags=["hide-input"]
 STAND_INS = {"bbc": ("signer", "BBC Pose"), "bair": ("pusher", "BAIR robot pushing"), "kth": ("walker", "KTH actions")}
 if data_root is None:
-    stand_in_rows = [[f"{title} (`{real}`)", f"`{stand_in}`", (f"not redistributable, not downloadable here; prepare "
-                                                                f"it with `lmvid prepare {real}` and set `data_root`")]
-                     for real, (stand_in, title) in STAND_INS.items()]
-    display(captions.table(markdown_table(["real dataset", "stand-in", "why"], stand_in_rows),
-                           "No `data_root` is set, so this run uses the embedded stand-ins."))
+    stand_in_rows = [
+        [
+            f"{title} (`{real}`)",
+            f"`{stand_in}`",
+            (f"not redistributable, not downloadable here; prepare it with `lmvid prepare {real}` and set `data_root`"),
+        ]
+        for real, (stand_in, title) in STAND_INS.items()
+    ]
+    display(
+        captions.table(
+            markdown_table(["real dataset", "stand-in", "why"], stand_in_rows),
+            "No `data_root` is set, so this run uses the embedded stand-ins.",
+        )
+    )
 else:
     display(Markdown(prepare.describe(dataset, data_root)))
     names = sorted(read_index(data_root)["splits"], key=lambda name: (name != "train", name))
@@ -189,10 +236,17 @@ else:
     for name, videos in real.items():
         if videos.n_videos:
             frames, keypoints, titles = plotting.sample_frames(videos)
-            fig = plotting.show_frames(frames, keypoints, names=videos.keypoint_names or None, titles=titles,
-                                       suptitle=f"{dataset} / {name}")
-            display(captions.figure(fig, f"Prepared real `{dataset}` data, split `{name}` (profile `{profile}`), "
-                                         "with its annotated keypoints.", full_width=True))
+            fig = plotting.show_frames(
+                frames, keypoints, names=videos.keypoint_names or None, titles=titles, suptitle=f"{dataset} / {name}"
+            )
+            display(
+                captions.figure(
+                    fig,
+                    f"Prepared real `{dataset}` data, split `{name}` (profile `{profile}`), "
+                    "with its annotated keypoints.",
+                    full_width=True,
+                )
+            )
     if dataset in kp.EVAL_SPLITS:
         real_cfg = kp.KeypointEvalConfig(eval_scale="auto").for_dataset(dataset)
         for name in kp.eval_splits(dataset):

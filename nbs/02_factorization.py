@@ -55,38 +55,48 @@ from lmvid_lib.data.datasets import dataset_splits
 from lmvid_lib.eval.keypoints import open_eval_sets
 from lmvid_lib.eval.views import frame_landmarks, training_views
 from lmvid_lib.models.checkpoint import load_trained
-from lmvid_lib.run_config import config_from_parameters
 from lmvid_lib.report import Captions
+from lmvid_lib.run_config import config_from_parameters
 from lmvid_lib.seed import seed_everything
 from lmvid_lib.train import read_metrics, train_factorization
 
 seed_everything(seed)
 captions = Captions(chapter=2)
 configs = {
-    (decoder, s): config_from_parameters(factorization, dataset=dataset, data_root=data_root, seed=s, device=device,
-                                         decoder=decoder, data_seed=seed)
-    for decoder in decoders for s in seeds
+    (decoder, s): config_from_parameters(
+        factorization, dataset=dataset, data_root=data_root, seed=s, device=device, decoder=decoder, data_seed=seed
+    )
+    for decoder in decoders
+    for s in seeds
 }
 first = next(iter(configs.values()))
 m, loss, aug = first.model, first.loss, first.augment
 spade_condition = m.spade_condition
-source = ("embedded synthetic stand-in" if data_root is None else "prepared real data")
-display(Markdown(f"""**This run** (profile `{profile}`, dataset `{dataset}`, {source}):
+source = "embedded synthetic stand-in" if data_root is None else "prepared real data"
+display(
+    Markdown(f"""**This run** (profile `{profile}`, dataset `{dataset}`, {source}):
 
 - **Model:** {m.image_size}x{m.image_size} inputs, K = {m.n_landmarks} landmarks, C = {m.appearance_channels} \
 appearance channels; pose U-Net widths {list(m.pose_widths)}; decoder widths {list(m.decoder_widths)} from \
 {m.decoder_resolution}x{m.decoder_resolution} up to {m.decoder_max_resolution or m.image_size}x\
 {m.decoder_max_resolution or m.image_size}, then bilinear upsampling to the image. The SPADE decoder is conditioned \
-on `{spade_condition}`{" as in the paper" if spade_condition == "heatmaps" else
-                       " (ours; the paper conditions SPADE on the heatmaps only)"}.
+on `{spade_condition}`{
+        " as in the paper"
+        if spade_condition == "heatmaps"
+        else " (ours; the paper conditions SPADE on the heatmaps only)"
+    }.
 - **Inputs:** colour jitter (brightness, contrast, saturation {aug.brightness:g} / {aug.contrast:g} / \
 {aug.saturation:g}, hue {aug.hue:g}); TPS warp on a {aug.tps_grid}x{aug.tps_grid} grid (displacement std \
 {aug.tps_scale:g} half-widths); a temporal partner {aug.temporal_min}-{aug.temporal_max} frames away for \
 {aug.temporal_prob:.0%} of each batch.
-- **Loss:** perceptual `{loss.perceptual}`{" (VGG19, the paper's)" if loss.perceptual == "vgg19" else
-    " (no VGG19: its ImageNet weights cannot be downloaded on the machines this profile is for)"}, MSE weight {loss.lambda_mse:g}, \
-adversarial weight {loss.lambda_adv:g}{" (ours: Eq. 6 has no weight on the adversarial term)" if loss.lambda_adv
-    else " (no discriminator)"}. Terms of ours, not in the paper: an edge loss (MSE of image gradients at 3 \
+- **Loss:** perceptual `{loss.perceptual}`{
+        " (VGG19, the paper's)"
+        if loss.perceptual == "vgg19"
+        else " (no VGG19: its ImageNet weights cannot be downloaded on the machines this profile is for)"
+    }, MSE weight {loss.lambda_mse:g}, \
+adversarial weight {loss.lambda_adv:g}{
+        " (ours: Eq. 6 has no weight on the adversarial term)" if loss.lambda_adv else " (no discriminator)"
+    }. Terms of ours, not in the paper: an edge loss (MSE of image gradients at 3 \
 scales) weight {loss.lambda_grad:g}; after Zhang et al. (2018), a *concentration* term (mean trace of the landmark \
 covariances) weight {loss.lambda_concentration:g} and a *separation* term (penalising landmark pairs closer than \
 about {loss.separation_sigma:g} image half-widths) weight {loss.lambda_separation:g}. The runs behind these \
@@ -94,7 +104,8 @@ settings are in the appendix *What we tried*.
 - **Training:** {first.steps} steps of batch {first.batch_size * first.accumulate} per process \
 ({first.accumulate} accumulated micro-batch(es) of {first.batch_size}), Adam lr {first.lr:g}; bf16 {first.bf16}, \
 channels_last {first.channels_last}, compile {first.compile}. Runs: decoders {list(decoders)} x seeds \
-{list(seeds)}, in `{run_dir}/factorization/`."""))
+{list(seeds)}, in `{run_dir}/factorization/`.""")
+)
 
 # %% [markdown]
 # ## Training
@@ -130,8 +141,13 @@ for ax in axes:
     ax.grid(alpha=0.3)
     ax.legend()
 fig.tight_layout()
-display(captions.figure(fig, f"Training loss and speed of every run ({source} `{dataset}`, profile `{profile}`). "
-                             "No paper figure: the paper reports no curves."))
+display(
+    captions.figure(
+        fig,
+        f"Training loss and speed of every run ({source} `{dataset}`, profile `{profile}`). "
+        "No paper figure: the paper reports no curves.",
+    )
+)
 
 # %% [markdown]
 # ## What the model is trained on
@@ -147,19 +163,30 @@ model, train_cfg = load_trained(summaries[key0]["run"], device)
 held_out_splits = [split for split in dataset_splits(dataset, data_root) if split != train_cfg.split]
 sets = open_eval_sets(train_cfg, held_out_splits, run_dir)
 views = training_views(model, sets["train"], train_cfg.augment, n_examples, seed, device)
-columns = {"frame\n(target)": views.target, "pose input\n(colour jitter)": views.pose_input,
-           "appearance input\n(TPS warp)": views.warped, "appearance input\n(temporal partner)": views.partner,
-           "reconstruction\n(pose + warp)": views.recon_warped, "reconstruction\n(pose + partner)": views.recon_partner}
+columns = {
+    "frame\n(target)": views.target,
+    "pose input\n(colour jitter)": views.pose_input,
+    "appearance input\n(TPS warp)": views.warped,
+    "appearance input\n(temporal partner)": views.partner,
+    "reconstruction\n(pose + warp)": views.recon_warped,
+    "reconstruction\n(pose + partner)": views.recon_partner,
+}
 fig, axes = plt.subplots(n_examples, len(columns), figsize=(1.9 * len(columns), 1.9 * n_examples + 0.4), squeeze=False)
 for col, (title, images) in enumerate(columns.items()):
     for row in range(n_examples):
         plotting.show_image(axes[row, col], images[row].permute(1, 2, 0).cpu().numpy())
     axes[0, col].set_title(title, fontsize=10)
 fig.tight_layout()
-display(captions.figure(fig, f"{train_cfg.run_name}: training frames {views.index.tolist()} of `{dataset}` train "
-                             f"(temporal partners {views.partner_index.tolist()}) at {train_cfg.model.image_size}x"
-                             f"{train_cfg.model.image_size} px, as the trainer builds them ({source}, profile "
-                             f"`{profile}`). Analogue of the paper's training pairs (§2).", full_width=True))
+display(
+    captions.figure(
+        fig,
+        f"{train_cfg.run_name}: training frames {views.index.tolist()} of `{dataset}` train "
+        f"(temporal partners {views.partner_index.tolist()}) at {train_cfg.model.image_size}x"
+        f"{train_cfg.model.image_size} px, as the trainer builds them ({source}, profile "
+        f"`{profile}`). Analogue of the paper's training pairs (§2).",
+        full_width=True,
+    )
+)
 
 # %% [markdown]
 # ## Part maps
@@ -188,10 +215,15 @@ for i in range(k):
     ax.imshow(lm.part_maps[0, i], cmap="magma")
     ax.set_title(f"part map {i}", fontsize=10, color=colors[i])
 fig.tight_layout()
-display(captions.figure(fig, f"{train_cfg.run_name}: the {k} part maps ({lm.part_maps.shape[2]}x"
-                             f"{lm.part_maps.shape[3]} px) of `{split0}` frame {len(videos0.frames) // 2} ({source} "
-                             f"`{dataset}`, profile `{profile}`). No paper figure: the paper shows landmarks only.",
-                        full_width=True))
+display(
+    captions.figure(
+        fig,
+        f"{train_cfg.run_name}: the {k} part maps ({lm.part_maps.shape[2]}x"
+        f"{lm.part_maps.shape[3]} px) of `{split0}` frame {len(videos0.frames) // 2} ({source} "
+        f"`{dataset}`, profile `{profile}`). No paper figure: the paper shows landmarks only.",
+        full_width=True,
+    )
+)
 
 # %% [markdown]
 # ## Landmarks on held-out frames
@@ -204,10 +236,11 @@ display(captions.figure(fig, f"{train_cfg.run_name}: the {k} part maps ({lm.part
 # How often they land on each annotated joint is measured in chapter 3 (per-joint accuracy).
 
 # %% tags=["hide-input", "full-width"]
-for (decoder, s), summary in summaries.items():
+for summary in summaries.values():
     run_model, run_cfg = load_trained(summary["run"], device)
-    fig, axes = plt.subplots(len(held_out), n_landmark_frames, figsize=(1.9 * n_landmark_frames, 2.1 * len(held_out)),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        len(held_out), n_landmark_frames, figsize=(1.9 * n_landmark_frames, 2.1 * len(held_out)), squeeze=False
+    )
     for row, (split, videos) in enumerate(held_out.items()):
         starts = np.asarray(videos.video_starts)
         index = np.linspace(starts[0], starts[1] - 1, n_landmark_frames).round().astype(np.int64)
@@ -220,10 +253,16 @@ for (decoder, s), summary in summaries.items():
             ax.set_title(f"{split} frame {index[col] - starts[0]}", fontsize=10)
     shown = ", ".join(f"{split}: {videos.video_names[0]}" for split, videos in held_out.items())
     fig.tight_layout()
-    display(captions.figure(fig, f"{run_cfg.run_name}: {run_cfg.model.n_landmarks} landmarks (1-sigma ellipses) on "
-                                 f"held-out `{dataset}` frames, {frames.shape[1]}x{frames.shape[2]} px (videos "
-                                 f"{shown}; {source}, profile `{profile}`). Analogue of the paper's landmark figures "
-                                 "on BBC Pose.", full_width=True))
+    display(
+        captions.figure(
+            fig,
+            f"{run_cfg.run_name}: {run_cfg.model.n_landmarks} landmarks (1-sigma ellipses) on "
+            f"held-out `{dataset}` frames, {frames.shape[1]}x{frames.shape[2]} px (videos "
+            f"{shown}; {source}, profile `{profile}`). Analogue of the paper's landmark figures "
+            "on BBC Pose.",
+            full_width=True,
+        )
+    )
 
 # %% [markdown]
 # How well these landmarks locate the annotated joints, compared with guessing the mean pose and with the landmarks of

@@ -65,19 +65,26 @@ cfg = from_dict(kp.KeypointEvalConfig, keypoints, "03_keypoints.keypoints").for_
 splits = kp.eval_splits(dataset)  # split name -> label
 runs = kp.find_runs(run_dir, dataset, decoders, seeds)
 train_cfg = read_run_config(runs[decoders[0]][0])  # model size, budget and joint names, shared by all runs
-source = (f"embedded synthetic `{dataset}` set (data seed {train_cfg.data_seed}, shared by all runs, generated under "
-          f"`{run_dir}/data`)" if data_root is None else f"prepared `{dataset}` data in `{data_root}`")
+source = (
+    f"embedded synthetic `{dataset}` set (data seed {train_cfg.data_seed}, shared by all runs, generated under "
+    f"`{run_dir}/data`)"
+    if data_root is None
+    else f"prepared `{dataset}` data in `{data_root}`"
+)
 data_kind = "synthetic stand-in" if data_root is None else "real data"
 caps = ", ".join(f"{name} = {getattr(cfg, name) or 'all'}" for name in ("max_train_frames", "max_test_frames"))
-display(Markdown(
-    f"**Dataset:** {source}; scored on {', '.join(f'{label} (`{s}`)' for s, label in splits.items())}.  \n"
-    f"**Pixel scale:** accuracy is measured in {cfg.unit} (`eval_scale={cfg.eval_scale!r}`), at a threshold of "
-    f"{cfg.threshold:g} px; the models see {train_cfg.model.image_size}x{train_cfg.model.image_size} inputs, and "
-    f"their normalised landmarks are converted to that crop's pixels.  \n"
-    f"**Runs:** {len(decoders)} decoder variant(s) x {len(seeds)} seed(s) {list(seeds)} from `{run_dir}/factorization` "
-    f"(profile `{profile}`; the paper uses 3 seeds).  \n"
-    f"**Frame caps** (evenly spaced annotated frames): {caps}."
-))
+display(
+    Markdown(
+        f"**Dataset:** {source}; scored on {', '.join(f'{label} (`{s}`)' for s, label in splits.items())}.  \n"
+        f"**Pixel scale:** accuracy is measured in {cfg.unit} (`eval_scale={cfg.eval_scale!r}`), at a threshold of "
+        f"{cfg.threshold:g} px; the models see {train_cfg.model.image_size}x{train_cfg.model.image_size} inputs, and "
+        f"their normalised landmarks are converted to that crop's pixels.  \n"
+        f"**Runs:** {len(decoders)} decoder variant(s) x {len(seeds)} seed(s) {list(seeds)} "
+        f"from `{run_dir}/factorization` "
+        f"(profile `{profile}`; the paper uses 3 seeds).  \n"
+        f"**Frame caps** (evenly spaced annotated frames): {caps}."
+    )
+)
 
 # %% [markdown]
 # ## Evaluation
@@ -94,8 +101,10 @@ results = kp.evaluate_table1(runs, run_dir, ["train", *splits], cfg, device, pro
 learned = [kp.DECODER_LABELS.get(d, d) for d in decoders]
 baselines = list(kp.BASELINE_LABELS.values())
 n_scored = {label: len(results[learned[0]][0].splits[s].frame_index) for s, label in splits.items()}
-print(f"evaluated {sum(len(r) for r in results.values())} (method, seed) pairs in {time.perf_counter() - start:.1f} s; "
-      f"scored frames per split: {n_scored}")
+print(
+    f"evaluated {sum(len(r) for r in results.values())} (method, seed) pairs in {time.perf_counter() - start:.1f} s; "
+    f"scored frames per split: {n_scored}"
+)
 
 # %% [markdown]
 # ## Table 1 analogue
@@ -104,21 +113,31 @@ print(f"evaluated {sum(len(r) for r in results.values())} (method, seed) pairs i
 # mean ± sample std and the best seed, as in the paper's Table 1.
 
 # %% tags=["hide-input", "full-width"]
-display(captions.table(
-    table1.accuracy_table(results, {s: f"{dataset}, {label}" for s, label in splits.items()}, cfg),
-    f"Analogue of Table 1: `{dataset}` ({data_kind}), splits {', '.join(splits.values())}; % of keypoints within "
-    f"{cfg.threshold:g} px, pixel scale: {cfg.unit}; profile `{profile}`."))
+display(
+    captions.table(
+        table1.accuracy_table(results, {s: f"{dataset}, {label}" for s, label in splits.items()}, cfg),
+        f"Analogue of Table 1: `{dataset}` ({data_kind}), splits {', '.join(splits.values())}; % of keypoints within "
+        f"{cfg.threshold:g} px, pixel scale: {cfg.unit}; profile `{profile}`.",
+    )
+)
 
 # %% [markdown]
 # For reference, the numbers published in the paper. They are **quoted, not computed here**, and belong to a
 # different dataset, so they sit in a table of their own:
 
 # %% tags=["hide-input"]
-display(captions.table(
-    table1.paper_bbc_table(), "Quoted from Shih et al. 2019, Table 1: BBC Pose test split, % of keypoints within 6 px "
-    "(pixel scale not stated in the paper), mean ± std over 3 seeds and best. Not comparable with the table above"
-    + (" (different data)." if dataset != "bbc"
-       else f" (same test split, but other models, training budgets and seeds; ours at {cfg.unit}).")))
+display(
+    captions.table(
+        table1.paper_bbc_table(),
+        "Quoted from Shih et al. 2019, Table 1: BBC Pose test split, % of keypoints within 6 px "
+        "(pixel scale not stated in the paper), mean ± std over 3 seeds and best. Not comparable with the table above"
+        + (
+            " (different data)."
+            if dataset != "bbc"
+            else f" (same test split, but other models, training budgets and seeds; ours at {cfg.unit})."
+        ),
+    )
+)
 
 # %% [markdown]
 # ## Do the landmarks beat the baselines?
@@ -132,21 +151,35 @@ display(captions.table(
 
 # %% tags=["hide-input"]
 headline_split, headline_label = next(iter(splits.items()))
-margins = {s: table1.margin_over_baselines(results, learned, baselines, s, f"{dataset} {label}")
-           for s, label in splits.items()}
+margins = {
+    s: table1.margin_over_baselines(results, learned, baselines, s, f"{dataset} {label}") for s, label in splits.items()
+}
 margin = margins[headline_split]
 in_sample = table1.margin_over_baselines(results, learned, baselines, "train", "the training frames (in-sample)")
 sentences = [m.sentence(cfg) for m in margins.values()]
 sentences.append(f"On the training frames the regressor was fitted on, the margin is {in_sample.points:+.1f} points.")
-budget = (f"The learned landmarks come from {train_cfg.steps} training steps of batch {train_cfg.batch_size} at "
-          f"{train_cfg.model.image_size}x{train_cfg.model.image_size} ({train_cfg.model.n_landmarks} landmarks, "
-          f"perceptual loss `{train_cfg.loss.perceptual}`, edge-loss weight {train_cfg.loss.lambda_grad:g}, "
-          f"landmark concentration / separation weights {train_cfg.loss.lambda_concentration:g} / "
-          f"{train_cfg.loss.lambda_separation:g}).")
+budget = (
+    f"The learned landmarks come from {train_cfg.steps} training steps of batch {train_cfg.batch_size} at "
+    f"{train_cfg.model.image_size}x{train_cfg.model.image_size} ({train_cfg.model.n_landmarks} landmarks, "
+    f"perceptual loss `{train_cfg.loss.perceptual}`, edge-loss weight {train_cfg.loss.lambda_grad:g}, "
+    f"landmark concentration / separation weights {train_cfg.loss.lambda_concentration:g} / "
+    f"{train_cfg.loss.lambda_separation:g})."
+)
 display(Markdown(" ".join(sentences) + " " + budget))
 joint_names = kp.open_eval_sets(train_cfg, [], run_dir)["train"].keypoint_names
-display(Markdown(table1.identity_diagnosis(results, margin.learned, kp.BASELINE_LABELS["untrained"], headline_split,
-                                       f"{dataset} {headline_label}", joint_names, cfg)))
+display(
+    Markdown(
+        table1.identity_diagnosis(
+            results,
+            margin.learned,
+            kp.BASELINE_LABELS["untrained"],
+            headline_split,
+            f"{dataset} {headline_label}",
+            joint_names,
+            cfg,
+        )
+    )
+)
 
 # %% [markdown]
 # ## Accuracy against distance (Fig. 9)
@@ -157,14 +190,23 @@ display(Markdown(table1.identity_diagnosis(results, margin.learned, kp.BASELINE_
 # %% tags=["hide-input", "full-width"]
 fig, axes = plt.subplots(1, len(splits), figsize=(5.5 * len(splits), 4.2), squeeze=False)
 for ax, (split, label) in zip(axes[0], splits.items()):
-    plotting.plot_pck_curves(ax, table1.seed_mean_curves(results, split), unit=cfg.unit,
-                       title=f"{dataset} {label} ({n_scored[label]} frames)")
+    plotting.plot_pck_curves(
+        ax,
+        table1.seed_mean_curves(results, split),
+        unit=cfg.unit,
+        title=f"{dataset} {label} ({n_scored[label]} frames)",
+    )
     ax.axvline(cfg.threshold, color="gray", linestyle=":", linewidth=1)
 fig.tight_layout()
-display(captions.figure(fig, f"Analogue of Fig. 9: % of keypoints within each distance, pixel scale: {cfg.unit} "
-                             f"(`{dataset}`, {data_kind}, splits {', '.join(splits.values())}; profile `{profile}`). "
-                             f"The dotted line marks the {cfg.threshold:g}-px threshold of the table.",
-                        full_width=True))
+display(
+    captions.figure(
+        fig,
+        f"Analogue of Fig. 9: % of keypoints within each distance, pixel scale: {cfg.unit} "
+        f"(`{dataset}`, {data_kind}, splits {', '.join(splits.values())}; profile `{profile}`). "
+        f"The dotted line marks the {cfg.threshold:g}-px threshold of the table.",
+        full_width=True,
+    )
+)
 
 # %% [markdown]
 # ## Per-joint accuracy
@@ -174,14 +216,22 @@ display(captions.figure(fig, f"Analogue of Fig. 9: % of keypoints within each di
 
 # %% tags=["hide-input", "full-width"]
 for split, label in splits.items():
-    display(captions.table(table1.per_joint_table(results, split, joint_names, cfg),
-                           f"Per-joint accuracy: `{dataset}` ({data_kind}), {label}; % of keypoints within "
-                           f"{cfg.threshold:g} px, pixel scale: {cfg.unit}, mean over seeds; profile `{profile}`."))
+    display(
+        captions.table(
+            table1.per_joint_table(results, split, joint_names, cfg),
+            f"Per-joint accuracy: `{dataset}` ({data_kind}), {label}; % of keypoints within "
+            f"{cfg.threshold:g} px, pixel scale: {cfg.unit}, mean over seeds; profile `{profile}`.",
+        )
+    )
 per_joint = np.mean([r.splits[headline_split].per_joint for r in results[margin.learned]], axis=0)
 order = np.argsort(per_joint)[::-1]
-display(Markdown(f"On {dataset} {headline_label}, the regression from {margin.learned}'s landmarks finds "
-                 + ", ".join(f"{joint_names[j]} {100 * per_joint[j]:.0f}%" for j in order)
-                 + f" of the time (best joint first, within {cfg.threshold:g} px)."))
+display(
+    Markdown(
+        f"On {dataset} {headline_label}, the regression from {margin.learned}'s landmarks finds "
+        + ", ".join(f"{joint_names[j]} {100 * per_joint[j]:.0f}%" for j in order)
+        + f" of the time (best joint first, within {cfg.threshold:g} px)."
+    )
+)
 
 # %% [markdown]
 # ## Gallery
@@ -195,11 +245,18 @@ best_run = runs[decoders[learned.index(best_method)]][best_seed]
 if cfg.eval_scale == "crop":
     best_cfg = read_run_config(best_run)  # the data it was trained and scored on
     frames = kp.open_eval_sets(best_cfg, [headline_split], run_dir)[headline_split].frames
-    fig = plotting.plot_gallery(frames, results[best_method][best_seed].splits[headline_split], joint_names, cfg,
-                          n=gallery_frames)
-    display(captions.figure(fig, f"`{dataset}` {headline_label} ({data_kind}, profile `{profile}`): keypoints "
-                                 f"regressed from the landmarks of {best_run.name} (x) and the ground truth (o). "
-                                 "No paper figure: it shows the regression at work.", full_width=True))
+    fig = plotting.plot_gallery(
+        frames, results[best_method][best_seed].splits[headline_split], joint_names, cfg, n=gallery_frames
+    )
+    display(
+        captions.figure(
+            fig,
+            f"`{dataset}` {headline_label} ({data_kind}, profile `{profile}`): keypoints "
+            f"regressed from the landmarks of {best_run.name} (x) and the ground truth (o). "
+            "No paper figure: it shows the regression at work.",
+            full_width=True,
+        )
+    )
 else:
     print(f"gallery skipped: it draws on the stored crops, and eval_scale is {cfg.eval_scale!r}")
 
@@ -227,9 +284,14 @@ claims = []
 for decoder, label in zip(decoders, learned):
     accuracy = table1.summarize_seeds([r.splits[headline_split].accuracy for r in results[label]]).format()
     base = table1.margin_over_baselines(results, [label], baselines, headline_split)
-    claims.append(Claim(
-        claim=f"Keypoints regressed from unsupervised landmarks ({label}): % within 6 px",
-        paper=f"{quoted[PAPER_ROWS[decoder]]} (BBC Pose test)" if decoder in PAPER_ROWS else "not in the paper",
-        ours=f"{accuracy} at {cfg.threshold:g} px, {cfg.unit}; {base.points:+.1f} points over the better baseline",
-        dataset=f"{dataset} {headline_label} ({data_kind})", profile=profile, chapter="3"))
+    claims.append(
+        Claim(
+            claim=f"Keypoints regressed from unsupervised landmarks ({label}): % within 6 px",
+            paper=f"{quoted[PAPER_ROWS[decoder]]} (BBC Pose test)" if decoder in PAPER_ROWS else "not in the paper",
+            ours=f"{accuracy} at {cfg.threshold:g} px, {cfg.unit}; {base.points:+.1f} points over the better baseline",
+            dataset=f"{dataset} {headline_label} ({data_kind})",
+            profile=profile,
+            chapter="3",
+        )
+    )
 write_claims(run_dir, "03_keypoints", claims)

@@ -36,12 +36,14 @@ entries = experiments.load_log()
 groups = experiments.by_component(entries)
 adopted = [e for e in entries if e.adopted]
 current = [e for e in adopted if not e.superseded_by]
-display(Markdown(
-    f"The record holds {len(entries)} entries over {len(groups)} components, measured from "
-    f"{min(e.date for e in entries)} to {max(e.date for e in entries)}: {len(adopted)} were adopted when measured "
-    f"({len(current)} of them still current, {len(adopted) - len(current)} superseded by a later entry) and "
-    f"{len(entries) - len(adopted)} were not."
-))
+display(
+    Markdown(
+        f"The record holds {len(entries)} entries over {len(groups)} components, measured from "
+        f"{min(e.date for e in entries)} to {max(e.date for e in entries)}: {len(adopted)} were adopted when measured "
+        f"({len(current)} of them still current, {len(adopted) - len(current)} superseded by a later entry) and "
+        f"{len(entries) - len(adopted)} were not."
+    )
+)
 
 # %% [markdown]
 # ## The record by component
@@ -58,13 +60,15 @@ for component, group in groups.items():
 # ## Entry details
 
 # %% tags=["hide-input"]
-for component, group in groups.items():
+for group in groups.values():
     for entry in group:
         sources = "; ".join(entry.sources) or "not recorded"
-        display(Markdown(
-            f"### {entry.id}\n\n"
-            f"{entry.date}, commit `{entry.commit}`, profile `{entry.profile}`, component `{entry.component}`: "
-            f"**{experiments.status(entry)}**.\n\n"
-            f"*Change.* {entry.change}\n\n*Measured.* {entry.metric}\n\n"
-            f"{experiments.detail_table(entry)}\n\n*Why.* {entry.why}\n\n*Sources.* {sources}"
-        ))
+        display(
+            Markdown(
+                f"### {entry.id}\n\n"
+                f"{entry.date}, commit `{entry.commit}`, profile `{entry.profile}`, component `{entry.component}`: "
+                f"**{experiments.status(entry)}**.\n\n"
+                f"*Change.* {entry.change}\n\n*Measured.* {entry.metric}\n\n"
+                f"{experiments.detail_table(entry)}\n\n*Why.* {entry.why}\n\n*Sources.* {sources}"
+            )
+        )

@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 import torch
@@ -17,8 +18,15 @@ SHARED = REPO.parent / "shared"
 # The ModelConfig mapping of the tiny factorization model the tests build, train and evaluate: the structure of the
 # paper's model at widths where a training step takes milliseconds (also read by test_train.tiny_config).
 TINY_MODEL: dict[str, Any] = {
-    "image_size": 16, "n_landmarks": 3, "appearance_channels": 4, "pose_widths": [4, 8], "appearance_width": 4,
-    "decoder_widths": [8, 8], "decoder_resolution": 8, "decoder_max_resolution": 16, "spade_hidden": 4,
+    "image_size": 16,
+    "n_landmarks": 3,
+    "appearance_channels": 4,
+    "pose_widths": [4, 8],
+    "appearance_width": 4,
+    "decoder_widths": [8, 8],
+    "decoder_resolution": 8,
+    "decoder_max_resolution": 16,
+    "spade_hidden": 4,
 }
 
 
@@ -47,7 +55,8 @@ def tiny_model_config() -> dict[str, Any]:
 
 @pytest.fixture
 def tiny_model(tiny_model_config: dict[str, Any]) -> Callable[..., FactorizationModel]:
-    """Builds the tiny model: `tiny_model(seed=0, **ModelConfig overrides)`, weights drawn after seed_everything(seed)."""
+    """Builds the tiny model: `tiny_model(seed=0, **ModelConfig overrides)`; weights drawn after seed_everything."""
+
     def build(seed: int = 0, **overrides: Any) -> FactorizationModel:
         seed_everything(seed)
         return FactorizationModel(from_dict(ModelConfig, {**tiny_model_config, **overrides}, "tiny model"))

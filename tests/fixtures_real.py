@@ -35,13 +35,27 @@ def bbc_joints(video: int, frame: int, hw: tuple[int, int] = BBC_FRAME_HW) -> np
     """0-based joints [7,2] that move with the frame number and stay inside the frame."""
     h, w = hw
     rng = np.random.default_rng(video * 1000 + frame)
-    base = np.array([[w / 2, h / 4], [w / 4, h / 2], [3 * w / 4, h / 2], [w / 3, h / 2.5], [2 * w / 3, h / 2.5],
-                     [w / 2.5, h / 3], [w / 1.7, h / 3]])
+    base = np.array(
+        [
+            [w / 2, h / 4],
+            [w / 4, h / 2],
+            [3 * w / 4, h / 2],
+            [w / 3, h / 2.5],
+            [2 * w / 3, h / 2.5],
+            [w / 2.5, h / 3],
+            [w / 1.7, h / 3],
+        ]
+    )
     return base + rng.uniform(-5, 5, size=(7, 2))
 
 
-def write_bbc(root: Path, frames_per_video: dict[int, list[int]], test_frames: dict[int, list[int]] | None = None,
-              hw: tuple[int, int] = BBC_FRAME_HW, drop_field: str | None = None) -> dict:
+def write_bbc(
+    root: Path,
+    frames_per_video: dict[int, list[int]],
+    test_frames: dict[int, list[int]] | None = None,
+    hw: tuple[int, int] = BBC_FRAME_HW,
+    drop_field: str | None = None,
+) -> dict:
     """BBC Pose layout under `root`: code/bbcpose.mat (20 entries), code/results.mat, <video>/<frame>.jpg.
 
     `frames_per_video` gives the annotated (train_frames) frame numbers for videos 1-15; `test_frames` those of the
@@ -73,8 +87,11 @@ def write_bbc(root: Path, frames_per_video: dict[int, list[int]], test_frames: d
     for (v, f), j in zip(rows, gt):
         truth[(v, f)] = j
     results = np.zeros((1, 1), dtype=[("gt", "O"), ("frame_ids", "O"), ("video_ids", "O")])
-    results[0, 0] = (np.transpose(gt, (2, 1, 0)) + 1.0, np.array([[f for _, f in rows]], np.float64),
-                     np.array([[v for v, _ in rows]], np.float64))
+    results[0, 0] = (
+        np.transpose(gt, (2, 1, 0)) + 1.0,
+        np.array([[f for _, f in rows]], np.float64),
+        np.array([[v for v, _ in rows]], np.float64),
+    )
     scipy.io.savemat(root / "code" / "results.mat", {"results": results})
     for vid, f in truth:
         path = bbc.frame_path(root, vid, f)
@@ -106,10 +123,12 @@ def bair_example(seq: dict[str, np.ndarray]) -> bytes:
     for i in range(len(seq["aux1"])):
         for cam in ("aux1", "main"):
             feature[f"{i}/image_{cam}/encoded"] = example_pb2.Feature(
-                bytes_list=example_pb2.BytesList(value=[seq[cam][i].tobytes()]))
+                bytes_list=example_pb2.BytesList(value=[seq[cam][i].tobytes()])
+            )
         feature[f"{i}/action"] = example_pb2.Feature(float_list=example_pb2.FloatList(value=seq["action"][i]))
         feature[f"{i}/endeffector_pos"] = example_pb2.Feature(
-            float_list=example_pb2.FloatList(value=seq["endeffector_pos"][i]))
+            float_list=example_pb2.FloatList(value=seq["endeffector_pos"][i])
+        )
     return example_pb2.Example(features=example_pb2.Features(feature=feature)).SerializeToString()
 
 
@@ -166,8 +185,13 @@ def write_avi(path: Path, frames: np.ndarray, codec: str = "mpeg4", fps: int = 2
             container.mux(packet)
 
 
-def write_kth(root: Path, videos: dict[str, list[tuple[int, int]]], n_frames: int = 50, missing: tuple[str, ...] = (),
-              codec: str = "mpeg4") -> dict[str, np.ndarray]:
+def write_kth(
+    root: Path,
+    videos: dict[str, list[tuple[int, int]]],
+    n_frames: int = 50,
+    missing: tuple[str, ...] = (),
+    codec: str = "mpeg4",
+) -> dict[str, np.ndarray]:
     """KTH layout: <root>/<name>_uncomp.avi for each video, and a 00sequences.txt in the real file's style
     (CRLF, tabs, ", " between ranges, a `*missing*` entry for each name in `missing`). Returns {name: RGB frames}."""
     root = Path(root)

@@ -151,14 +151,25 @@ def test_color_jitter_components():
     torch.testing.assert_close(flat, grey.mean((2, 3), keepdim=True).expand_as(x))
     # A hue rotation keeps the luma and changes the colour.
     rotated = color_jitter_apply(x, {"hue": torch.tensor([0.05, -0.05])})
-    torch.testing.assert_close((rotated * torch.tensor(LUMA)[:, None, None]).sum(1, keepdim=True), grey, atol=1e-5, rtol=0)
+    torch.testing.assert_close(
+        (rotated * torch.tensor(LUMA)[:, None, None]).sum(1, keepdim=True), grey, atol=1e-5, rtol=0
+    )
     assert (rotated - x).abs().max() > 0.01
 
 
 @pytest.mark.parametrize(
     "key, value",
-    [("brightness", -0.1), ("scale", 1.0), ("hue", 0.7), ("tps_grid", 1), ("coarse_step", 0), ("padding", "wrap"),
-     ("temporal_prob", 1.5), ("temporal_min", 0), ("temporal_max", 2)],
+    [
+        ("brightness", -0.1),
+        ("scale", 1.0),
+        ("hue", 0.7),
+        ("tps_grid", 1),
+        ("coarse_step", 0),
+        ("padding", "wrap"),
+        ("temporal_prob", 1.5),
+        ("temporal_min", 0),
+        ("temporal_max", 2),
+    ],
 )
 def test_validate_names_the_parameter(key, value):
     cfg = dataclasses.replace(AugmentConfig(), **{key: value})

@@ -11,8 +11,12 @@ from fixtures_real import bair_example, bair_sequence, write_bair, write_tfrecor
 from lmvid_lib.data import bair, store
 from lmvid_lib.data.prepare import prepare_bair
 
-FILES = {"train/traj_0_to_255.tfrecords": 2, "train/traj_256_to_511.tfrecords": 1,
-         "train/traj_512_to_767.tfrecords": 1, "test/traj_0_to_255.tfrecords": 2}
+FILES = {
+    "train/traj_0_to_255.tfrecords": 2,
+    "train/traj_256_to_511.tfrecords": 1,
+    "train/traj_512_to_767.tfrecords": 1,
+    "test/traj_0_to_255.tfrecords": 2,
+}
 
 
 @pytest.fixture
@@ -50,8 +54,11 @@ def test_split_convention_moves_256_to_511_to_val(bair_root):
 def test_prepare_then_open_split_gives_the_written_sequences(bair_root, tmp_path):
     root, written = bair_root
     dst = prepare_bair(root, tmp_path / "prepared", progress=False)
-    expect = {"train": ["train/traj_0_to_255.tfrecords", "train/traj_512_to_767.tfrecords"],
-              "val": ["train/traj_256_to_511.tfrecords"], "test": ["test/traj_0_to_255.tfrecords"]}
+    expect = {
+        "train": ["train/traj_0_to_255.tfrecords", "train/traj_512_to_767.tfrecords"],
+        "val": ["train/traj_256_to_511.tfrecords"],
+        "test": ["test/traj_0_to_255.tfrecords"],
+    }
     for split, rels in expect.items():
         videos = store.open_split(dst, split)
         clips, keypoints = videos.as_clips()

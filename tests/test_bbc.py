@@ -151,12 +151,16 @@ def test_fit_and_test_frames_are_cropped_the_same_way_each_around_its_own_keypoi
 def test_video_crops_are_extra_training_splits_beside_the_per_frame_ones(bbc_root, tmp_path):
     root, truth = bbc_root
     plain = prepare_bbc(root, tmp_path / "plain", progress=False, splits=("train", "test"))
-    dst = prepare_bbc(root, tmp_path / "both", progress=False, splits=("train", "test"), video_crop_splits=("train",),
-                      video_margin=40)
+    dst = prepare_bbc(
+        root, tmp_path / "both", progress=False, splits=("train", "test"), video_crop_splits=("train",), video_margin=40
+    )
     index = store.read_index(dst)
     assert sorted(index["splits"]) == ["test", "train", "train_video"]
-    assert {s: v["crop_mode"] for s, v in index["splits"].items()} == {"train": "frame", "train_video": "video",
-                                                                       "test": "frame"}
+    assert {s: v["crop_mode"] for s, v in index["splits"].items()} == {
+        "train": "frame",
+        "train_video": "video",
+        "test": "frame",
+    }
     per_frame, video = store.open_split(dst, "train"), store.open_split(dst, "train_video")
     np.testing.assert_array_equal(per_frame.frames, store.open_split(plain, "train").frames)  # untouched by the option
     assert (video.meta["crop_mode"], video.meta["crop_margin"]) == ("video", 40)
@@ -164,8 +168,14 @@ def test_video_crops_are_extra_training_splits_beside_the_per_frame_ones(bbc_roo
     for v in range(video.n_videos):  # one crop for all frames of a video, around all of the video's keypoints
         sl = slice(video.video_starts[v], video.video_starts[v + 1])
         assert len(np.unique(video.crops[sl], axis=0)) == 1
-    _expected_split(root, truth, video, lambda joints: bbc.CropTransform.from_array(
-        np.tile(bbc.video_crop(joints, margin=40).as_array(), (len(joints), 1)), 128))
+    _expected_split(
+        root,
+        truth,
+        video,
+        lambda joints: bbc.CropTransform.from_array(
+            np.tile(bbc.video_crop(joints, margin=40).as_array(), (len(joints), 1)), 128
+        ),
+    )
     assert bbc.frame_crop_split("train_video") == "train" and bbc.frame_crop_split("test") == "test"
 
 
@@ -241,4 +251,3 @@ def test_bad_frames_are_named(tmp_path, damage):
     with pytest.raises(expected, match=str(path)):
         prepare_bbc(root, tmp_path / "dst", progress=False)
     assert not (tmp_path / "dst").exists()
-

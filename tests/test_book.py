@@ -22,18 +22,24 @@ matplotlib.use("Agg")
 
 
 def test_strip_progress_removes_tqdm_frames_and_keeps_other_stderr():
-    text = ("\rsigner-spade-seed0:   0%|          | 0/20 [00:00<?, ?it/s]"
-            "\rsigner-spade-seed0:  45%|####5     | 9/20 [00:07<00:08,  1.32it/s, loss=0.7379]\n"
-            "UserWarning: something worth reading\n"
-            "landmarks: 5it [00:01,  3.20it/s]\rlandmarks: 9it [00:03, 2.91s/it]\n")
+    text = (
+        "\rsigner-spade-seed0:   0%|          | 0/20 [00:00<?, ?it/s]"
+        "\rsigner-spade-seed0:  45%|####5     | 9/20 [00:07<00:08,  1.32it/s, loss=0.7379]\n"
+        "UserWarning: something worth reading\n"
+        "landmarks: 5it [00:01,  3.20it/s]\rlandmarks: 9it [00:03, 2.91s/it]\n"
+    )
     assert book.strip_progress(text) == "UserWarning: something worth reading\n"
     assert book.strip_progress("\rx:  50%|#####     | 1/2 [00:00<00:00, 3.2it/s]\n") == ""
     assert book.strip_progress("plain text, 3 items [done]\n") == "plain text, 3 items [done]\n"
 
 
 def test_literal_defaults_keep_order_and_skip_non_literals():
-    declared = {"profile": {"default": '"cpu"'}, "sizes": {"default": "{'a': [1, 2]}"},
-                "when": {"default": "time.time()"}, "seed": {"default": "0"}}
+    declared = {
+        "profile": {"default": '"cpu"'},
+        "sizes": {"default": "{'a': [1, 2]}"},
+        "when": {"default": "time.time()"},
+        "seed": {"default": "0"},
+    }
     defaults = book.literal_defaults(declared)
     assert defaults == {"profile": "cpu", "sizes": {"a": [1, 2]}, "seed": 0}
     assert list(defaults) == ["profile", "sizes", "seed"]
@@ -83,16 +89,20 @@ def test_execution_order_puts_the_root_notebook_last(tmp_path):
     for name in ("00_intro", "01_a", "02_b"):
         (tmp_path / "nbs" / f"{name}.py").write_text("# %%\n")
     (tmp_path / "book" / "90_notes.md").write_text("# notes\n")
-    (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: book/00_intro\nparts:\n  - chapters:\n"
-                                       "    - file: book/01_a\n    - file: book/90_notes\n  - chapters:\n"
-                                       "    - file: book/02_b\n")
+    (tmp_path / "_toc.yml").write_text(
+        "format: jb-book\nroot: book/00_intro\nparts:\n  - chapters:\n"
+        "    - file: book/01_a\n    - file: book/90_notes\n  - chapters:\n"
+        "    - file: book/02_b\n"
+    )
     assert book.toc_entries(tmp_path) == ["book/00_intro", "book/01_a", "book/90_notes", "book/02_b"]
     assert [c.stem for c in book.execution_order(book.chapters(tmp_path))] == ["01_a", "02_b", "00_intro"]
 
 
 def test_table_renders_one_html_table_with_its_caption():
-    table = Table(markdown_table(["method", "accuracy `6 px` (%)"], [["a|b", "61.5"]], [False, True]),
-                  "Table 3.1. `signer`, held-out frames")
+    table = Table(
+        markdown_table(["method", "accuracy `6 px` (%)"], [["a|b", "61.5"]], [False, True]),
+        "Table 3.1. `signer`, held-out frames",
+    )
     html = table._repr_html_()
     assert html.count("<table") == 1
     assert "<figcaption>Table 3.1. <code>signer</code>, held-out frames</figcaption>" in html
@@ -131,8 +141,17 @@ def test_claims_round_trip_in_notebook_order_and_reject_unknown_fields(tmp_path)
 
 def test_pipeline_figure_shows_the_models_own_decoding():
     torch.manual_seed(0)
-    cfg = ModelConfig(image_size=16, n_landmarks=3, appearance_channels=4, pose_widths=(4, 8), appearance_width=4,
-                      decoder_widths=(8, 8), decoder_resolution=8, decoder_max_resolution=None, spade_hidden=4)
+    cfg = ModelConfig(
+        image_size=16,
+        n_landmarks=3,
+        appearance_channels=4,
+        pose_widths=(4, 8),
+        appearance_width=4,
+        decoder_widths=(8, 8),
+        decoder_resolution=8,
+        decoder_max_resolution=None,
+        spade_hidden=4,
+    )
     model = FactorizationModel(cfg).train()
     frame = torch.rand(1, 3, 16, 16)
     colors = np.eye(3)

@@ -33,16 +33,31 @@ from lmvid_lib.book import toc_entries
 REPO = Path(__file__).resolve().parent.parent
 HTML = REPO / "_build" / "html"
 SCREENSHOTS = REPO / "_build" / "screenshots"
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--no-first-run"]
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
 REPLY_TIMEOUT_S = 120  # a page that never finishes loading fails instead of hanging the suite
 FORBIDDEN_PATHS = ["/tmp/", "/home/", "/root/", str(REPO) + "/"]
 TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)+\|?\s*$", re.MULTILINE)  # |---|---:|
 RAW_TABLE = re.compile(r"\|\s*:?(-{3,}|—)")  # a markdown table rule in the page text (--- typeset as an em dash)
 DATA_URI = re.compile(r"data:[a-z]+/[a-z0-9.+-]+;base64,[A-Za-z0-9+/=\\]+")
 # myst-nb's choice among an output's formats for HTML (its default priority, most preferred first)
-MIME_PRIORITY = ["application/vnd.jupyter.widget-view+json", "application/javascript", "text/html", "image/svg+xml",
-                 "image/png", "image/jpeg", "text/markdown", "text/latex", "text/plain"]
+MIME_PRIORITY = [
+    "application/vnd.jupyter.widget-view+json",
+    "application/javascript",
+    "text/html",
+    "image/svg+xml",
+    "image/png",
+    "image/jpeg",
+    "text/markdown",
+    "text/latex",
+    "text/plain",
+]
 
 PAGE_FACTS = """(() => {
   const art = document.querySelector('article') || document.body;
@@ -78,9 +93,20 @@ class Chromium:
         # bash moves the pipe ends to the fd numbers Chromium expects for --remote-debugging-pipe
         script = f'exec "$0" "$@" 3<&{to_browser_r} 4>&{from_browser_w}'
         self.proc = subprocess.Popen(
-            ["bash", "-c", script, exe, *CHROMIUM_FLAGS, "--remote-debugging-pipe", f"--user-data-dir={profile_dir}",
-             "about:blank"], pass_fds=(to_browser_r, from_browser_w),
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                "bash",
+                "-c",
+                script,
+                exe,
+                *CHROMIUM_FLAGS,
+                "--remote-debugging-pipe",
+                f"--user-data-dir={profile_dir}",
+                "about:blank",
+            ],
+            pass_fds=(to_browser_r, from_browser_w),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         os.close(to_browser_r)
         os.close(from_browser_w)
         self._buffer = b""
@@ -88,8 +114,14 @@ class Chromium:
         target = self.call("Target.createTarget", url="about:blank")["targetId"]
         self.session = self.call("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
         self.call("Page.enable", session=True)
-        self.call("Emulation.setDeviceMetricsOverride", session=True, width=1280, height=900, deviceScaleFactor=1,
-                  mobile=False)
+        self.call(
+            "Emulation.setDeviceMetricsOverride",
+            session=True,
+            width=1280,
+            height=900,
+            deviceScaleFactor=1,
+            mobile=False,
+        )
 
     def _message(self) -> dict:
         while b"\0" not in self._buffer:
@@ -238,14 +270,16 @@ def test_page_reads_as_published(browser, page):
     assert expected["errors"] == 0 and facts["tracebacks"] == 0, f"{page}: an error output reached the page"
     assert "Traceback (most recent call last)" not in facts["text"], f"{page}: a traceback reached the page"
     assert facts["tables"] == expected["tables"], (
-        f"{page}: {facts['tables']} HTML tables, but its notebook has {expected['tables']} tables (outputs, markdown)")
+        f"{page}: {facts['tables']} HTML tables, but its notebook has {expected['tables']} tables (outputs, markdown)"
+    )
     assert not RAW_TABLE.search(facts["text"]), f"{page}: a markdown table is shown as text"
     assert facts["figures"] >= expected["images"], f"{page}: {facts['figures']} images for {expected['images']} figures"
     if expected["images"]:
         assert facts["figures"] > 0 and facts["broken_images"] == 0, f"{page}: figures missing or not loaded"
     assert facts["animations"] == expected["animations"] == facts["animations_drawn"], (
         f"{page}: {facts['animations']} animations ({facts['animations_drawn']} drawn), "
-        f"{expected['animations']} in the notebook")
+        f"{expected['animations']} in the notebook"
+    )
     published = DATA_URI.sub("", html_file.read_text())  # base64 images can spell anything
     for text in ("it/s]", "s/it]"):
         assert text not in published, f"{page}: a progress bar ({text!r}) reached the page"
@@ -255,7 +289,8 @@ def test_page_reads_as_published(browser, page):
         source = DATA_URI.sub("", notebook.read_text())
         assert not [p for p in FORBIDDEN_PATHS if p in source], f"{page}.ipynb names a path of the build machine"
         assert any(link.endswith(f"{Path(page).name}.ipynb") for link in facts["notebook_links"]), (
-            f"{page}: no link to its executed notebook")
+            f"{page}: no link to its executed notebook"
+        )
 
     entries = toc_entries(REPO)
     listed = [path.removeprefix("/").removesuffix(".html") for path in facts["sidebar"]]

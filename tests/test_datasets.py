@@ -18,8 +18,11 @@ from lmvid_lib.data.pairs import FrameSampler, make_training_batch
 from lmvid_lib.data.prepare import prepare_bair, prepare_bbc, prepare_kth
 from lmvid_lib.data.store import VideoSet
 
-SMALL = {"signer": {"n_videos": 6, "n_frames": 8}, "pusher": {"n_videos": 2, "n_frames": 30},
-         "walker": {"n_videos": 2, "n_frames": 40}}
+SMALL = {
+    "signer": {"n_videos": 6, "n_frames": 8},
+    "pusher": {"n_videos": 2, "n_frames": 30},
+    "walker": {"n_videos": 2, "n_frames": 40},
+}
 
 
 def _prepare_bbc(tmp_path):
@@ -28,8 +31,10 @@ def _prepare_bbc(tmp_path):
 
 
 def _prepare_bair(tmp_path):
-    write_bair(tmp_path / "src", {"train/traj_0_to_255.tfrecords": 2, "train/traj_256_to_511.tfrecords": 1,
-                                  "test/traj_0_to_255.tfrecords": 1})
+    write_bair(
+        tmp_path / "src",
+        {"train/traj_0_to_255.tfrecords": 2, "train/traj_256_to_511.tfrecords": 1, "test/traj_0_to_255.tfrecords": 1},
+    )
     return prepare_bair(tmp_path / "src", tmp_path / "bair", progress=False)
 
 
@@ -38,14 +43,18 @@ def _prepare_kth(tmp_path):
     return prepare_kth(tmp_path / "src", tmp_path / "kth", progress=False)
 
 
-CASES = [("bbc", "signer", _prepare_bbc, ("train", "val", "test")),
-         ("bair", "pusher", _prepare_bair, ("train", "val", "test")),
-         ("kth", "walker", _prepare_kth, ("train", "test"))]
+CASES = [
+    ("bbc", "signer", _prepare_bbc, ("train", "val", "test")),
+    ("bair", "pusher", _prepare_bair, ("train", "val", "test")),
+    ("kth", "walker", _prepare_kth, ("train", "test")),
+]
 
 
 def _assert_trainable(videos: VideoSet, image_size: int) -> None:
     sampler = FrameSampler(videos, AugmentConfig(), seed=0)
-    batch = make_training_batch(videos, sampler, 2, AugmentConfig(), image_size, torch.Generator().manual_seed(0), "cpu")
+    batch = make_training_batch(
+        videos, sampler, 2, AugmentConfig(), image_size, torch.Generator().manual_seed(0), "cpu"
+    )
     channels = videos.frames.shape[-1]
     for key in ("target", "pose_input", "appearance_input"):
         assert batch[key].shape == (2, channels, image_size, image_size)

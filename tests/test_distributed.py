@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from test_train import biases_before_instance_norm, tiny_config, write_tiny_dataset
 
 from lmvid_lib.io import load_checkpoint
 from lmvid_lib.models import Discriminator
 from lmvid_lib.train import read_metrics, train_factorization
-from test_train import biases_before_instance_norm, tiny_config, write_tiny_dataset
 
 REPO = Path(__file__).resolve().parent.parent
 STEPS = 3
@@ -28,8 +28,19 @@ def test_two_processes_match_one_with_the_doubled_batch(tmp_path, batch_size, ac
     settings = dict(steps=STEPS, log_every=1, checkpoint_every=STEPS, loss={"lambda_adv": 0.05})
     config = tmp_path / "ddp.json"
     config.write_text(json.dumps(tiny_config(data_root, batch_size=batch_size, accumulate=accumulate, **settings)))
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-               "-m", "lmvid_lib.train", "--config", str(config), "--run-dir", str(tmp_path / "ddp")]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        "-m",
+        "lmvid_lib.train",
+        "--config",
+        str(config),
+        "--run-dir",
+        str(tmp_path / "ddp"),
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
     done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stderr[-4000:]
@@ -50,7 +61,10 @@ def test_two_processes_match_one_with_the_doubled_batch(tmp_path, batch_size, ac
         for key in ("loss", "mse", "adv", "disc"):
             assert a[key] == pytest.approx(b[key], rel=1e-4, abs=1e-6), (a["step"], key)
 
-    ddp_state, single_state = load_checkpoint(ddp_run / "checkpoints" / "last.pt"), load_checkpoint(single["checkpoint"])
+    ddp_state, single_state = (
+        load_checkpoint(ddp_run / "checkpoints" / "last.pt"),
+        load_checkpoint(single["checkpoint"]),
+    )
     assert ddp_state["world_size"] == 2 and single_state["world_size"] == 1
     noise_only = {"disc": biases_before_instance_norm(Discriminator(3)), "model": set()}
     assert noise_only["disc"]  # the exemption below must name real parameters

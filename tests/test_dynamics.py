@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from test_train import assert_same_weights
 
 from lmvid_lib import landmarks
 from lmvid_lib.io import load_checkpoint
@@ -23,7 +24,6 @@ from lmvid_lib.seed import seed_everything
 from lmvid_lib.train import dynamics as train_module
 from lmvid_lib.train import read_metrics, train_dynamics
 from lmvid_lib.train.dynamics import prediction_loss
-from test_train import assert_same_weights
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -52,8 +52,11 @@ def assert_positive_definite(states: torch.Tensor) -> None:
     assert (torch.linalg.eigvalsh(cov.double()) > 0).all()
 
 
-@pytest.mark.parametrize("make", [lstm, lambda: lstm(predict_residual=False), CopyLast, ConstantVelocity],
-                         ids=["residual", "direct", "copy_last", "constant_velocity"])
+@pytest.mark.parametrize(
+    "make",
+    [lstm, lambda: lstm(predict_residual=False), CopyLast, ConstantVelocity],
+    ids=["residual", "direct", "copy_last", "constant_velocity"],
+)
 def test_rollout_of_1000_steps_has_the_shape_and_valid_covariances(make):
     predictor = make()
     context = torch.randn(4, 3, K, 5, generator=torch.Generator().manual_seed(1))
@@ -117,8 +120,10 @@ def test_schedule_feeds_ground_truth_exactly_n_times(n_inputs, n_future):
 
 def test_baselines_are_exact_on_hand_cases():
     g = torch.Generator().manual_seed(0)
-    start, velocity = torch.randn(2, 1, K, 5, generator=g, dtype=torch.float64), torch.randn(2, 1, K, 5, generator=g,
-                                                                                                  dtype=torch.float64)
+    start, velocity = (
+        torch.randn(2, 1, K, 5, generator=g, dtype=torch.float64),
+        torch.randn(2, 1, K, 5, generator=g, dtype=torch.float64),
+    )
     line = start + velocity * torch.arange(12, dtype=torch.float64).view(1, 12, 1, 1)
     assert torch.allclose(rollout(ConstantVelocity(), line[:, :4], 8), line[:, 4:], rtol=0, atol=1e-12)
     assert torch.equal(rollout(CopyLast(), line[:, :4], 8), line[:, 3:4].expand(-1, 8, -1, -1))
@@ -137,8 +142,17 @@ def test_interpolation_endpoints_equal_the_states():
 
 
 def config(**overrides) -> dict:
-    cfg = {"model": {"n_landmarks": K, "hidden": 16, "layers": 2}, "dataset": "signer", "n_inputs": 4, "n_future": 3,
-           "steps": 12, "batch_size": 8, "log_every": 3, "checkpoint_every": 4, "progress": False}
+    cfg = {
+        "model": {"n_landmarks": K, "hidden": 16, "layers": 2},
+        "dataset": "signer",
+        "n_inputs": 4,
+        "n_future": 3,
+        "steps": 12,
+        "batch_size": 8,
+        "log_every": 3,
+        "checkpoint_every": 4,
+        "progress": False,
+    }
     return {**cfg, **overrides}
 
 
@@ -192,13 +206,16 @@ def test_resuming_with_another_config_or_other_states_is_refused(tmp_path):
         train_dynamics(config(steps=12), states + 0.01, tmp_path)
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"n_inputs": 1, "n_future": 0}, "at least one prediction"),
-    ({"dataset": "bouncing", "n_inputs": None}, "no default schedule"),
-    ({"stepz": 3}, "stepz"),
-    ({"model": {"n_landmarks": K, "hidden": 0}}, "DynamicsConfig.hidden"),
-    ({"n_inputs": 30}, "needs at least 33"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"n_inputs": 1, "n_future": 0}, "at least one prediction"),
+        ({"dataset": "bouncing", "n_inputs": None}, "no default schedule"),
+        ({"stepz": 3}, "stepz"),
+        ({"model": {"n_landmarks": K, "hidden": 0}}, "DynamicsConfig.hidden"),
+        ({"n_inputs": 30}, "needs at least 33"),
+    ],
+)
 def test_bad_config_or_states_fail_before_training(tmp_path, change, message):
     with pytest.raises(ValueError, match=message):
         train_dynamics(config(**change), waves(4, 20), tmp_path)

@@ -15,14 +15,27 @@ POINTER = re.compile(r"experiments/log\.yaml#([a-z0-9-]+)")
 
 def _entry(**overrides) -> dict:
     entry = {
-        "id": "spade-condition", "date": "2026-12-01", "commit": "0123abc", "profile": "cpu",
-        "component": "02_factorization.model", "change": "SPADE conditioned on heatmaps only",
+        "id": "spade-condition",
+        "date": "2026-12-01",
+        "commit": "0123abc",
+        "profile": "cpu",
+        "component": "02_factorization.model",
+        "change": "SPADE conditioned on heatmaps only",
         "metric": "held_out_frames (6 px, crop scale)",
-        "results": [{"setting": "heatmaps", "seed": 0, "steps": 1500, "held_out_frames": 60.5, "held_out_attire": 50.0},
-                    {"setting": "heatmaps_appearance", "seed": [0, 1], "steps": 1500, "held_out_frames": 62.6,
-                     "wrists": [22, 20], "elbows": "51-53"}],
+        "results": [
+            {"setting": "heatmaps", "seed": 0, "steps": 1500, "held_out_frames": 60.5, "held_out_attire": 50.0},
+            {
+                "setting": "heatmaps_appearance",
+                "seed": [0, 1],
+                "steps": 1500,
+                "held_out_frames": 62.6,
+                "wrists": [22, 20],
+                "elbows": "51-53",
+            },
+        ],
         "baselines": [{"setting": "untrained encoder", "held_out_frames": 31.2}],
-        "adopted": True, "why": "Measured on the cpu profile.",
+        "adopted": True,
+        "why": "Measured on the cpu profile.",
     }
     entry.update(overrides)
     return entry
@@ -43,8 +56,13 @@ def test_the_real_record_loads_with_unique_ids_and_valid_links():
 
 def test_every_pointer_to_the_record_names_an_entry():
     ids = {e.id for e in ex.load_log()}
-    files = [*REPO.glob("params/*.yaml"), *REPO.glob("lmvid_lib/**/*.py"), *REPO.glob("benchmarks/*.py"),
-             *REPO.glob("nbs/*.py"), REPO / "README.md"]
+    files = [
+        *REPO.glob("params/*.yaml"),
+        *REPO.glob("lmvid_lib/**/*.py"),
+        *REPO.glob("benchmarks/*.py"),
+        *REPO.glob("nbs/*.py"),
+        REPO / "README.md",
+    ]
     pointers = {(f.name, m) for f in files if f.is_file() for m in POINTER.findall(f.read_text())}
     assert pointers, "no file points into experiments/log.yaml"
     assert [p for p in pointers if p[1] not in ids] == []
@@ -74,20 +92,29 @@ def test_yaml_dates_and_text_dates_both_load(tmp_path):
     assert ex.load_log(path)[0].date == "2026-12-01"
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"adopted": "yes"}, r"adopted must be true or false"),
-    ({"date": "2026-13-01"}, r"date must be a date YYYY-MM-DD"),
-    ({"commit": "main"}, r"commit must be 7-40 hex digits or 'unknown'"),
-    ({"id": "Spade Condition"}, r"id must be a slug"),
-    ({"results": []}, r"results must list at least one row"),
-    ({"why": ""}, r"why must be a non-empty text"),
-    ({"colour": "red"}, r"unknown key\(s\) \['colour'\]"),
-    ({"superseded_by": "nowhere"}, r"superseded_by names no entry: 'nowhere'"),
-    ({"baselines": [{"setting": "untrained encoder"}]}, r"baselines\[0\]: a row needs at least one measured value"),
-    ({"baselines": [{"setting": "x", "seed": True, "held_out_frames": 1.0}]}, r"baselines\[0\]: seed must be an int"),
-    ({"baselines": [{"setting": "x", "held_out_frames": "about 40"}]}, r"baselines\[0\]: held_out_frames must be a"),
-    ({"baselines": [{"held_out_frames": 40.0}]}, r"baselines\[0\]: setting must be a non-empty text"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"adopted": "yes"}, r"adopted must be true or false"),
+        ({"date": "2026-13-01"}, r"date must be a date YYYY-MM-DD"),
+        ({"commit": "main"}, r"commit must be 7-40 hex digits or 'unknown'"),
+        ({"id": "Spade Condition"}, r"id must be a slug"),
+        ({"results": []}, r"results must list at least one row"),
+        ({"why": ""}, r"why must be a non-empty text"),
+        ({"colour": "red"}, r"unknown key\(s\) \['colour'\]"),
+        ({"superseded_by": "nowhere"}, r"superseded_by names no entry: 'nowhere'"),
+        ({"baselines": [{"setting": "untrained encoder"}]}, r"baselines\[0\]: a row needs at least one measured value"),
+        (
+            {"baselines": [{"setting": "x", "seed": True, "held_out_frames": 1.0}]},
+            r"baselines\[0\]: seed must be an int",
+        ),
+        (
+            {"baselines": [{"setting": "x", "held_out_frames": "about 40"}]},
+            r"baselines\[0\]: held_out_frames must be a",
+        ),
+        ({"baselines": [{"held_out_frames": 40.0}]}, r"baselines\[0\]: setting must be a non-empty text"),
+    ],
+)
 def test_a_malformed_entry_is_named_with_file_index_id_and_key(tmp_path, change, message):
     good = _entry(id="first-entry")
     path = _write(tmp_path, [good, _entry(**change)])
@@ -131,7 +158,16 @@ def test_detail_table_has_a_column_per_value_and_blanks_where_a_row_has_none(tmp
     assert cells == ["", "setting", "seed", "steps", "held_out_frames", "held_out_attire", "wrists", "elbows", "note"]
     assert len(rows) == 3
     assert [c.strip() for c in rows[1].strip("|").split("|")] == [
-        "result", "heatmaps_appearance", "mean of 0, 1", "1500", "62.6", "", "22 / 20", "51-53", ""]
+        "result",
+        "heatmaps_appearance",
+        "mean of 0, 1",
+        "1500",
+        "62.6",
+        "",
+        "22 / 20",
+        "51-53",
+        "",
+    ]
     assert rows[2].startswith("| baseline | untrained encoder |  |  | 31.2 |")
 
 
@@ -143,7 +179,6 @@ def test_by_component_sorts_components_and_dates():
     for name, group in groups.items():
         assert all(e.component == name for e in group)
         assert [e.date for e in group] == sorted(e.date for e in group)
-
 
 
 def test_a_value_name_that_is_not_an_identifier_is_named(tmp_path):

@@ -146,8 +146,9 @@ def test_evaluate_landmarks_protocol_and_baseline():
     def lm(v: VideoSet, i: np.ndarray) -> np.ndarray:
         return (((v.keypoints[i] - 15.5) / 16).reshape(len(i), 8) @ mix).reshape(len(i), 4, 2)
 
-    result = kp.evaluate_landmarks({"train": lm(train, idx["train"]), "test": lm(test, idx["test"])},
-                                   train, {"test": test}, cfg)
+    result = kp.evaluate_landmarks(
+        {"train": lm(train, idx["train"]), "test": lm(test, idx["test"])}, train, {"test": test}, cfg
+    )
     s = result.splits["test"]
     assert s.accuracy == 1.0 and s.pred.shape == (8, 4, 2)
     np.testing.assert_allclose(s.pred, s.gt, atol=1e-6)
@@ -161,8 +162,9 @@ def test_evaluate_landmarks_protocol_and_baseline():
     with pytest.raises(ValueError, match="landmarks mapping has no entry 'test'"):
         kp.evaluate_landmarks({"train": lm(train, idx["train"])}, train, {"test": test}, cfg)
     with pytest.raises(ValueError, match=r"landmarks\['test'\] has N=3 but the split has 8 scored frames"):
-        kp.evaluate_landmarks({"train": lm(train, idx["train"]), "test": lm(test, idx["test"][:3])},
-                              train, {"test": test}, cfg)
+        kp.evaluate_landmarks(
+            {"train": lm(train, idx["train"]), "test": lm(test, idx["test"][:3])}, train, {"test": test}, cfg
+        )
 
 
 def test_evaluate_with_a_model_and_cached_results(tmp_path, tiny_model):
@@ -214,8 +216,13 @@ def _tiny_bbc(tmp_path: Path, model: dict) -> tuple[dict[str, VideoSet], dict]:
     root = write_dataset(tmp_path / "bbc", "bbc", splits, provenance={"source": "test"}, keypoint_names=list("abcd"))
     train_cfg = {
         "model": model,
-        "loss": {"perceptual": "none", "lambda_adv": 0.0}, "augment": {"temporal_min": 1, "temporal_max": 3},
-        "dataset": "bbc", "data_root": str(root), "steps": 2, "batch_size": 4, "progress": False,
+        "loss": {"perceptual": "none", "lambda_adv": 0.0},
+        "augment": {"temporal_min": 1, "temporal_max": 3},
+        "dataset": "bbc",
+        "data_root": str(root),
+        "steps": 2,
+        "batch_size": 4,
+        "progress": False,
     }
     return splits, train_cfg
 
@@ -241,17 +248,32 @@ def test_evaluate_run_on_a_tiny_training_run(tmp_path, tiny_model_config):
     expected = kp.evaluate_mean_pose(splits["train"], {"test": splits["test"]}, cfg)
     assert mean.splits["test"].accuracy == expected.splits["test"].accuracy
     assert sorted(p.name for p in (run_dir / "keypoints").iterdir()) == [
-        "bbc-spade-seed0-mean_pose.json", "bbc-spade-seed0-untrained.json", "bbc-spade-seed0.json"]
+        "bbc-spade-seed0-mean_pose.json",
+        "bbc-spade-seed0-untrained.json",
+        "bbc-spade-seed0.json",
+    ]
     with pytest.raises(ValueError, match="baseline must be None or one of"):
         kp.evaluate_run(run, run_dir, ["test"], cfg, baseline="random")
 
 
 # --------------------------------------------------------------------------------------------------------- Table 1
-def _result(method: str, accuracy: float, curve: list[float], per_joint: list[float], split: str = "test",
-            thresholds: list[float] = (0.0, 6.0)) -> kp.KeypointResult:
+def _result(
+    method: str,
+    accuracy: float,
+    curve: list[float],
+    per_joint: list[float],
+    split: str = "test",
+    thresholds: list[float] = (0.0, 6.0),
+) -> kp.KeypointResult:
     """A hand-made result: only the scores matter for tables and margins."""
-    s = kp.SplitResult(np.zeros((1, len(per_joint), 2)), np.zeros((1, len(per_joint), 2)), np.zeros(1, np.int64),
-                       accuracy, np.asarray(curve, dtype=np.float64), np.asarray(per_joint, dtype=np.float64))
+    s = kp.SplitResult(
+        np.zeros((1, len(per_joint), 2)),
+        np.zeros((1, len(per_joint), 2)),
+        np.zeros(1, np.int64),
+        accuracy,
+        np.asarray(curve, dtype=np.float64),
+        np.asarray(per_joint, dtype=np.float64),
+    )
     return kp.KeypointResult(method, {split: s}, np.asarray(thresholds, dtype=np.float64))
 
 
@@ -295,8 +317,10 @@ def test_margin_uses_seed_means_and_states_the_measured_margin():
 
 
 def test_seed_mean_curves_and_per_joint_table():
-    results = {"A": [_result("A", 0.5, [0.0, 0.4], [0.2, 0.8]), _result("A", 0.7, [0.2, 0.6], [0.6, 0.8])],
-               "(a)": [_result("(a)", 0.25, [0.0, 0.25], [0.0, 0.5])]}
+    results = {
+        "A": [_result("A", 0.5, [0.0, 0.4], [0.2, 0.8]), _result("A", 0.7, [0.2, 0.6], [0.6, 0.8])],
+        "(a)": [_result("(a)", 0.25, [0.0, 0.25], [0.0, 0.5])],
+    }
     curves = table1.seed_mean_curves(results, "test")
     assert list(curves) == ["A (2 seeds)", "(a) (1 seed)"]
     np.testing.assert_allclose(curves["A (2 seeds)"][0], [0, 6])
@@ -318,13 +342,18 @@ def test_evaluate_table1_rows_and_baselines_shared_by_decoders(tmp_path, tiny_mo
     _, train_cfg = _tiny_bbc(tmp_path, tiny_model_config)
     run_dir = tmp_path / "runs"
     for decoder in ("concat", "spade"):
-        train_factorization({**train_cfg, "steps": 1, "seed": 3, "model": {**train_cfg["model"], "decoder": decoder}},
-                            run_dir)
+        train_factorization(
+            {**train_cfg, "steps": 1, "seed": 3, "model": {**train_cfg["model"], "decoder": decoder}}, run_dir
+        )
     runs = kp.find_runs(run_dir, "bbc", ["concat", "spade"], [3])
     cfg = kp.KeypointEvalConfig(max_train_frames=16)
     results = kp.evaluate_table1(runs, run_dir, ["test"], cfg, progress=False)
-    assert list(results) == ["concat decoder (Lorenz-style)", "SPADE decoder", "(a) mean training pose",
-                             "(b) untrained pose encoder + regression"]
+    assert list(results) == [
+        "concat decoder (Lorenz-style)",
+        "SPADE decoder",
+        "(a) mean training pose",
+        "(b) untrained pose encoder + regression",
+    ]
     assert [r.method for r in results["SPADE decoder"]] == ["bbc-spade-seed3"]
     untrained = results["(b) untrained pose encoder + regression"]
     assert [r.method for r in untrained] == ["untrained concat encoder, seed 3"]
@@ -383,29 +412,39 @@ def test_evaluate_landmarks_scores_the_per_identity_diagnostic_and_caches_it(tmp
     stored = kp.cached_result(tmp_path / "r.json", {"k": 1}, lambda: result)
     again = kp.cached_result(tmp_path / "r.json", {"k": 1}, lambda: None)
     assert again.splits["test"].per_identity_accuracy == 1.0
-    np.testing.assert_array_equal(again.splits["test"].per_identity_per_joint,
-                                  stored.splits["test"].per_identity_per_joint)
-    off = kp.evaluate_landmarks({"train": train_lm, "test": test_lm}, train, {"test": test},
-                                kp.KeypointEvalConfig(per_identity=False))
+    np.testing.assert_array_equal(
+        again.splits["test"].per_identity_per_joint, stored.splits["test"].per_identity_per_joint
+    )
+    off = kp.evaluate_landmarks(
+        {"train": train_lm, "test": test_lm}, train, {"test": test}, kp.KeypointEvalConfig(per_identity=False)
+    )
     assert off.splits["test"].per_identity_accuracy is None and off.splits["test"].accuracy == s.accuracy
 
     joints = ["a", "b", "c"]
     base = kp.evaluate_landmarks({"train": train_lm[:, ::-1], "test": test_lm[:, ::-1]}, train, {"test": test}, cfg)
-    text = table1.identity_diagnosis({"L": [result], "B": [base]}, "L", "B", "test", "signer held-out frames", joints, cfg)
+    text = table1.identity_diagnosis(
+        {"L": [result], "B": [base]}, "L", "B", "test", "signer held-out frames", joints, cfg
+    )
     # The numbers it carries: both accuracies, the points the refit gains, the baseline's shift; no weak joint.
     b = base.splits["test"]
-    for number in ("100.0%", f"{100 * s.accuracy:.1f}%", f"{100 * (1 - s.accuracy):.1f} points",
-                   f"{100 * (b.per_identity_accuracy - b.accuracy):+.1f} points"):
+    for number in (
+        "100.0%",
+        f"{100 * s.accuracy:.1f}%",
+        f"{100 * (1 - s.accuracy):.1f} points",
+        f"{100 * (b.per_identity_accuracy - b.accuracy):+.1f} points",
+    ):
         assert number in text, number
     assert not re.search(r"\b[abc] \d+%", text)  # no joint named: every one is tracked once refitted per identity
     same = kp.SplitResult(s.pred, s.gt, s.frame_index, 0.5, s.curve, s.per_joint, 0.51, np.array([0.6, 0.5, 0.43]))
-    text = table1.identity_diagnosis({"L": [kp.KeypointResult("L", {"test": same}, cfg.thresholds)]}, "L", "B", "test",
-                                 "x", joints, cfg)
+    text = table1.identity_diagnosis(
+        {"L": [kp.KeypointResult("L", {"test": same}, cfg.thresholds)]}, "L", "B", "test", "x", joints, cfg
+    )
     # A gain under 2 points reports no loss; only the joint below 50% is named, with its accuracy.
     assert "51.0%" in text and "50.0%" in text and "1.0 points" not in text
     assert "c 43%" in text and "a 60%" not in text and "b 50%" not in text
     weak = kp.SplitResult(s.pred, s.gt, s.frame_index, 0.3, s.curve, s.per_joint, 0.4, np.array([0.9, 0.2, 0.1]))
-    text = table1.identity_diagnosis({"L": [kp.KeypointResult("L", {"test": weak}, cfg.thresholds)]}, "L", "B", "test",
-                                 "x", joints, cfg)
+    text = table1.identity_diagnosis(
+        {"L": [kp.KeypointResult("L", {"test": weak}, cfg.thresholds)]}, "L", "B", "test", "x", joints, cfg
+    )
     assert "b 20%, c 10%" in text and "a 90%" not in text and "B by" not in text  # no baseline result: no shift
     assert table1.identity_diagnosis({"L": [off]}, "L", "B", "test", "x", joints, cfg) == ""

@@ -35,12 +35,15 @@ def test_parse_the_real_sequence_file(shared_dir):
     assert persons == set(range(1, 26))
 
 
-@pytest.mark.parametrize("line,match", [
-    ("person01_boxing_d1\t\tframes\t1-95, 96-x", "cannot read the frame ranges"),
-    ("person01_boxing_d1\t\tframes\t9-5", "invalid range"),
-    ("person01_boxing_d1\t\tframes\t", "cannot read the frame ranges"),
-    ("someone_boxing_d1\t\tframes\t1-5", "not a KTH video name"),
-])
+@pytest.mark.parametrize(
+    "line,match",
+    [
+        ("person01_boxing_d1\t\tframes\t1-95, 96-x", "cannot read the frame ranges"),
+        ("person01_boxing_d1\t\tframes\t9-5", "invalid range"),
+        ("person01_boxing_d1\t\tframes\t", "cannot read the frame ranges"),
+        ("someone_boxing_d1\t\tframes\t1-5", "not a KTH video name"),
+    ],
+)
 def test_malformed_sequence_lines_name_file_and_line(tmp_path, line, match):
     path = tmp_path / "00sequences.txt"
     path.write_bytes(("\r\n" + line + "\r\n").encode())
@@ -71,8 +74,9 @@ def test_read_video_resizes_to_64_close_to_a_reference_resize(tmp_path):
     write_avi(tmp_path / "v.avi", frames, codec="mpeg4")
     small = kth.read_video(tmp_path / "v.avi", size=64)
     assert small.shape == (12, 64, 64, 1) and small.dtype == np.uint8
-    reference = np.stack([np.asarray(Image.fromarray(f[..., 0]).resize((64, 64), Image.Resampling.BICUBIC))
-                          for f in _gray(frames)])
+    reference = np.stack(
+        [np.asarray(Image.fromarray(f[..., 0]).resize((64, 64), Image.Resampling.BICUBIC)) for f in _gray(frames)]
+    )
     assert np.abs(small[..., 0].astype(int) - reference).mean() < 3
 
 
@@ -84,8 +88,11 @@ def test_bad_videos_are_named(tmp_path, damage):
     else:
         write_avi(path, kth_frames(20, seed=0), codec="rawvideo")
         data = path.read_bytes()
-        path.write_bytes({"truncated": data[: len(data) // 2], "garbage": data[:100] + b"\x00" * 5000 + data[5100:],
-                          "empty": b""}[damage])
+        path.write_bytes(
+            {"truncated": data[: len(data) // 2], "garbage": data[:100] + b"\x00" * 5000 + data[5100:], "empty": b""}[
+                damage
+            ]
+        )
     with pytest.raises(ValueError, match=str(path)):
         kth.read_video(path)
 
@@ -152,8 +159,12 @@ def test_unknown_convention_is_named(kth_root, tmp_path):
 # -------------------------------------------------------------------------------------------------- clip sampling
 def _videoset(lengths):
     starts = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-    return store.VideoSet(frames=np.zeros((starts[-1], 2, 2, 1), np.uint8), video_starts=starts,
-                          video_ids=np.arange(len(lengths)), frame_numbers=np.arange(starts[-1]))
+    return store.VideoSet(
+        frames=np.zeros((starts[-1], 2, 2, 1), np.uint8),
+        video_starts=starts,
+        video_ids=np.arange(len(lengths)),
+        frame_numbers=np.arange(starts[-1]),
+    )
 
 
 def test_sample_clips_stay_inside_long_enough_subsequences_and_are_seeded():

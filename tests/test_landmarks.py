@@ -38,8 +38,9 @@ def numpy_moments(logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     height, width = logits.shape
     p = np.exp(logits - logits.max())
     p /= p.sum()
-    ys, xs = np.meshgrid(-1 + (2 * np.arange(height) + 1) / height, -1 + (2 * np.arange(width) + 1) / width,
-                         indexing="ij")
+    ys, xs = np.meshgrid(
+        -1 + (2 * np.arange(height) + 1) / height, -1 + (2 * np.arange(width) + 1) / width, indexing="ij"
+    )
     points = np.stack([xs.ravel(), ys.ravel()], 1)  # [H*W, 2]
     mu = p.ravel() @ points
     d = points - mu
@@ -56,6 +57,7 @@ def assert_positive_definite(cov: torch.Tensor) -> None:
 
 
 # --- coordinates -----------------------------------------------------------------------------------------------------
+
 
 def test_pixel_centre_convention() -> None:
     assert torch.allclose(pixel_centres(4), torch.tensor([-0.75, -0.25, 0.25, 0.75]))
@@ -76,15 +78,27 @@ def test_norm_pixel_round_trip(values: list[float], height: int, width: int) -> 
 
 # --- fitting ---------------------------------------------------------------------------------------------------------
 
+
 @FAST
-@given(mx=st.floats(-0.35, 0.35), my=st.floats(-0.35, 0.35), sx=st.floats(0.08, 0.15), sy=st.floats(0.08, 0.15),
-       rho=st.floats(-0.8, 0.8), height=st.integers(32, 48), width=st.integers(32, 48))
-def test_fit_recovers_gaussian_blob(mx: float, my: float, sx: float, sy: float, rho: float, height: int,
-                                    width: int) -> None:
+@given(
+    mx=st.floats(-0.35, 0.35),
+    my=st.floats(-0.35, 0.35),
+    sx=st.floats(0.08, 0.15),
+    sy=st.floats(0.08, 0.15),
+    rho=st.floats(-0.8, 0.8),
+    height=st.integers(32, 48),
+    width=st.integers(32, 48),
+)
+def test_fit_recovers_gaussian_blob(
+    mx: float, my: float, sx: float, sy: float, rho: float, height: int, width: int
+) -> None:
     mu_true = np.array([mx, my])
     cov_true = gaussian_cov(sx, sy, rho)
-    ys, xs = np.meshgrid(pixel_centres(height, dtype=torch.float64).numpy(),
-                         pixel_centres(width, dtype=torch.float64).numpy(), indexing="ij")
+    ys, xs = np.meshgrid(
+        pixel_centres(height, dtype=torch.float64).numpy(),
+        pixel_centres(width, dtype=torch.float64).numpy(),
+        indexing="ij",
+    )
     d = np.stack([xs - mx, ys - my], -1)
     logits = -0.5 * np.einsum("hwi,ij,hwj->hw", d, np.linalg.inv(cov_true), d)  # log-density up to a constant
     mu, cov = fit_gaussians(torch.from_numpy(logits)[None, None])
@@ -158,8 +172,9 @@ def test_all_neg_inf_map_has_no_distribution() -> None:
 
 # --- Cholesky state --------------------------------------------------------------------------------------------------
 
-valid_states = st.tuples(st.floats(-1.5, 1.5), st.floats(-1.5, 1.5), st.floats(0.01, 1.0), st.floats(-1.0, 1.0),
-                         st.floats(0.01, 1.0))
+valid_states = st.tuples(
+    st.floats(-1.5, 1.5), st.floats(-1.5, 1.5), st.floats(0.01, 1.0), st.floats(-1.0, 1.0), st.floats(0.01, 1.0)
+)
 
 
 @FAST
@@ -200,15 +215,18 @@ def test_from_state_positive_definite_for_any_state(values: list[float], dtype: 
     # The state of a covariance is canonical: flipping the sign of a column of L ((l11, l21) or l22) is the same
     # Gaussian, and to_state returns the factor with a positive diagonal.
     flipped = state[2:3].double()
-    canonical = torch.cat([flipped[:, :2], flipped[:, 2:3].abs(), flipped[:, 3:4] * flipped[:, 2:3].sign(),
-                           flipped[:, 4:].abs()], -1)
+    canonical = torch.cat(
+        [flipped[:, :2], flipped[:, 2:3].abs(), flipped[:, 3:4] * flipped[:, 2:3].sign(), flipped[:, 4:].abs()], -1
+    )
     assert torch.allclose(to_state(*from_state(flipped)), canonical, atol=1e-12)
     # Entries beyond STATE_L_MAX are clamped.
-    assert torch.equal(cov[3], from_state(torch.tensor([0.0, 0.0, lm.STATE_L_MAX, -lm.STATE_L_MAX, 0.0],
-                                                       dtype=dtype))[1])
+    assert torch.equal(
+        cov[3], from_state(torch.tensor([0.0, 0.0, lm.STATE_L_MAX, -lm.STATE_L_MAX, 0.0], dtype=dtype))[1]
+    )
 
 
 # --- heatmaps --------------------------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_heatmap_matches_brute_force(dtype: torch.dtype) -> None:
@@ -253,6 +271,7 @@ def test_heatmap_resolution_independent() -> None:
 
 # --- interpolation ---------------------------------------------------------------------------------------------------
 
+
 @FAST
 @given(st.lists(valid_states, min_size=2, max_size=2), st.lists(valid_states, min_size=2, max_size=2))
 def test_interpolate_linear_exact_and_extrapolates(a: list[tuple[float, ...]], b: list[tuple[float, ...]]) -> None:
@@ -274,8 +293,9 @@ def test_interpolate_covariance_baseline() -> None:
     cov1 = torch.tensor([[[0.0004, 0.0], [0.0, 0.04]]])  # thin, vertical
     mu, cov = interpolate_covariance(mu0, cov0, mu1, cov1, [0.0, 0.5, 1.0, 2.0])
     assert mu.shape == (4, 1, 2) and cov.shape == (4, 1, 2, 2)
-    assert torch.equal(mu[0], mu0) and torch.equal(cov[0], cov0) and torch.equal(mu[2], mu1) and \
-        torch.equal(cov[2], cov1)
+    assert (
+        torch.equal(mu[0], mu0) and torch.equal(cov[0], cov0) and torch.equal(mu[2], mu1) and torch.equal(cov[2], cov1)
+    )
     assert torch.allclose(mu[1], (mu0 + mu1) / 2) and torch.allclose(cov[1], (cov0 + cov1) / 2)
     assert_positive_definite(cov[:3])
     assert cov[3, 0, 0, 0] < 0  # extrapolating covariances leaves the PD cone ...
@@ -287,6 +307,7 @@ def test_interpolate_covariance_baseline() -> None:
 
 
 # --- gradients, dtypes, errors ---------------------------------------------------------------------------------------
+
 
 def test_gradcheck_fit_gaussians() -> None:
     logits = torch.randn(1, 2, 4, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(3))

@@ -15,8 +15,15 @@ import torch.nn.functional as F
 from torchvision.models.vgg import cfgs, make_layers
 
 from lmvid_lib import landmarks, losses
-from lmvid_lib.losses import (LossConfig, PerceptualLoss, ReconstructionLoss, VGGWeightsMissing,
-                              discriminator_loss, generator_adversarial_loss, vgg19_features)
+from lmvid_lib.losses import (
+    LossConfig,
+    PerceptualLoss,
+    ReconstructionLoss,
+    VGGWeightsMissing,
+    discriminator_loss,
+    generator_adversarial_loss,
+    vgg19_features,
+)
 
 # torchvision vgg19 `features` indices of relu1_2, relu2_2, relu3_2, relu4_2 and the paper's weights for them.
 RELU_WEIGHTS = {3: 1 / 32, 8: 1 / 16, 13: 1 / 8, 22: 1 / 4}
@@ -82,8 +89,9 @@ def test_wrong_state_dict_is_rejected_naming_the_file(tmp_path):
     torch.save({"features.0.weight": torch.zeros(64, 3, 3, 3)}, path)
     with pytest.raises(ValueError, match=r"not_vgg\.pth.*missing"):
         vgg19_features(path)
-    bad_shape = {f"features.{i}.{p}": torch.zeros(2) for i in (0, 2, 5, 7, 10, 12, 14, 16, 19, 21)
-                 for p in ("weight", "bias")}
+    bad_shape = {
+        f"features.{i}.{p}": torch.zeros(2) for i in (0, 2, 5, 7, 10, 12, 14, 16, 19, 21) for p in ("weight", "bias")
+    }
     torch.save(bad_shape, path)
     with pytest.raises(ValueError, match=r"not_vgg\.pth.*do not fit"):
         vgg19_features(path)
@@ -109,8 +117,9 @@ def test_perceptual_loss_values(random_vgg19):
     torch.testing.assert_close(value, reference_perceptual(reference, a, b), rtol=1e-4, atol=0)
     # The reference is sensitive to what it checks: no normalisation, or equal layer weights, give other values.
     unnormalised = sum(w * F.mse_loss(reference[: i + 1](a), reference[: i + 1](b)) for i, w in RELU_WEIGHTS.items())
-    equal_weights = sum(F.mse_loss(reference[: i + 1]((a - MEAN) / STD), reference[: i + 1]((b - MEAN) / STD)) / 4
-                        for i in RELU_WEIGHTS)
+    equal_weights = sum(
+        F.mse_loss(reference[: i + 1]((a - MEAN) / STD), reference[: i + 1]((b - MEAN) / STD)) / 4 for i in RELU_WEIGHTS
+    )
     for other in (unnormalised, equal_weights):
         assert not torch.isclose(value, other.detach(), rtol=1e-2)
 
@@ -176,11 +185,18 @@ def test_reconstruction_loss_errors():
         criterion(torch.rand(1, 3, 8, 8), torch.rand(1, 3, 8, 4), torch.zeros(1))
 
 
-@pytest.mark.parametrize("overrides,parameter", [
-    ({"perceptual": "vgg16"}, "perceptual"), ({"lambda_vgg": -1.0}, "lambda_vgg"), ({"lambda_adv": "0.1"}, "lambda_adv"),
-    ({"lambda_grad": -5.0}, "lambda_grad"), ({"lambda_concentration": -0.1}, "lambda_concentration"),
-    ({"lambda_separation": True}, "lambda_separation"), ({"separation_sigma": 0.0}, "separation_sigma"),
-])
+@pytest.mark.parametrize(
+    "overrides,parameter",
+    [
+        ({"perceptual": "vgg16"}, "perceptual"),
+        ({"lambda_vgg": -1.0}, "lambda_vgg"),
+        ({"lambda_adv": "0.1"}, "lambda_adv"),
+        ({"lambda_grad": -5.0}, "lambda_grad"),
+        ({"lambda_concentration": -0.1}, "lambda_concentration"),
+        ({"lambda_separation": True}, "lambda_separation"),
+        ({"separation_sigma": 0.0}, "separation_sigma"),
+    ],
+)
 def test_loss_config_errors_name_the_parameter(overrides, parameter):
     with pytest.raises(ValueError, match=rf"LossConfig\.{parameter}\b"):
         LossConfig(**overrides)
@@ -195,8 +211,10 @@ def test_adversarial_losses_match_hand_computed_bce():
     d_fake = torch.tensor([[-1.0, 0.5], [1.5, -2.0]])
     # -log sigmoid(x) = softplus(-x); -log(1 - sigmoid(x)) = softplus(x).
     gen_expected = sum(_softplus(-x) for x in d_fake.flatten().tolist()) / 4
-    disc_expected = (sum(_softplus(-x) for x in d_real.flatten().tolist()) / 4
-                     + sum(_softplus(x) for x in d_fake.flatten().tolist()) / 4)
+    disc_expected = (
+        sum(_softplus(-x) for x in d_real.flatten().tolist()) / 4
+        + sum(_softplus(x) for x in d_fake.flatten().tolist()) / 4
+    )
     assert generator_adversarial_loss(d_fake).item() == pytest.approx(gen_expected, rel=1e-6)
     assert discriminator_loss(d_real, d_fake).item() == pytest.approx(disc_expected, rel=1e-6)
     # bf16 logits are scored in float32.
@@ -262,11 +280,11 @@ def test_landmark_terms_enter_the_total_only_when_weighted_and_need_mu_cov():
     recon, target = torch.rand(2, 3, 8, 8, generator=gen), torch.rand(2, 3, 8, 8, generator=gen)
     mu = torch.rand(2, 4, 2, generator=gen) * 2 - 1
     cov = torch.eye(2).expand(2, 4, 2, 2) * 0.05
-    cfg = LossConfig(perceptual="none", lambda_adv=0.0, lambda_concentration=2.0, lambda_separation=3.0,
-                     separation_sigma=0.3)
+    cfg = LossConfig(
+        perceptual="none", lambda_adv=0.0, lambda_concentration=2.0, lambda_separation=3.0, separation_sigma=0.3
+    )
     total, parts = ReconstructionLoss(cfg)(recon, target, mu=mu, cov=cov)
-    expected = (F.mse_loss(recon, target) + 2.0 * losses.concentration_loss(cov)
-                + 3.0 * losses.separation_loss(mu, 0.3))
+    expected = F.mse_loss(recon, target) + 2.0 * losses.concentration_loss(cov) + 3.0 * losses.separation_loss(mu, 0.3)
     torch.testing.assert_close(total, expected)
     assert {"conc", "sep"} <= set(parts)
     _, parts = ReconstructionLoss(LossConfig(perceptual="none", lambda_adv=0.0))(recon, target, mu=mu, cov=cov)

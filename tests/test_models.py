@@ -22,18 +22,26 @@ from lmvid_lib.models.unet import ConvNormReLU
 
 # Narrow widths keep every forward pass in milliseconds; the structure is that of the paper's model.
 SMALL = dict(pose_widths=(4, 8, 8, 16), appearance_width=8, decoder_widths=(16, 8), spade_hidden=8)
-PAPER = dict(image_size=128, pose_widths=(64, 128, 256, 512), decoder_widths=(256, 256, 128, 64),
-             decoder_resolution=16, decoder_max_resolution=None, spade_hidden=128, spade_condition="heatmaps")
+PAPER = dict(
+    image_size=128,
+    pose_widths=(64, 128, 256, 512),
+    decoder_widths=(256, 256, 128, 64),
+    decoder_resolution=16,
+    decoder_max_resolution=None,
+    spade_hidden=128,
+    spade_condition="heatmaps",
+)
 # Both SPADE wirings and the concat baseline.
-VARIANTS = {"spade-heatmaps": dict(decoder="spade", spade_condition="heatmaps"),
-            "spade-heatmaps_appearance": dict(decoder="spade", spade_condition="heatmaps_appearance"),
-            "concat": dict(decoder="concat")}
+VARIANTS = {
+    "spade-heatmaps": dict(decoder="spade", spade_condition="heatmaps"),
+    "spade-heatmaps_appearance": dict(decoder="spade", spade_condition="heatmaps_appearance"),
+    "concat": dict(decoder="concat"),
+}
 
 
 def small_model(**overrides) -> FactorizationModel:
     torch.manual_seed(0)
-    cfg = ModelConfig(**{**SMALL, "image_size": 32, "decoder_resolution": 8, "decoder_max_resolution": 16,
-                         **overrides})
+    cfg = ModelConfig(**{**SMALL, "image_size": 32, "decoder_resolution": 8, "decoder_max_resolution": 16, **overrides})
     return FactorizationModel(cfg)
 
 
@@ -42,12 +50,19 @@ def images(batch: int, channels: int, size: int, seed: int) -> torch.Tensor:
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
-@pytest.mark.parametrize("channels,n_landmarks,appearance_channels,image_size",
-                         [(3, 5, 6, 32), (1, 1, 1, 32), (3, 2, 4, 64)])
+@pytest.mark.parametrize(
+    "channels,n_landmarks,appearance_channels,image_size", [(3, 5, 6, 32), (1, 1, 1, 32), (3, 2, 4, 64)]
+)
 def test_forward_shapes_and_ranges(variant, channels, n_landmarks, appearance_channels, image_size):
-    model = small_model(**VARIANTS[variant], channels=channels, n_landmarks=n_landmarks,
-                        appearance_channels=appearance_channels, image_size=image_size,
-                        decoder_resolution=image_size // 4, decoder_max_resolution=image_size // 2)
+    model = small_model(
+        **VARIANTS[variant],
+        channels=channels,
+        n_landmarks=n_landmarks,
+        appearance_channels=appearance_channels,
+        image_size=image_size,
+        decoder_resolution=image_size // 4,
+        decoder_max_resolution=image_size // 2,
+    )
     out = model(images(2, channels, image_size, 0), images(2, channels, image_size, 1))
     assert out["recon"].shape == (2, channels, image_size, image_size)
     assert out["mu"].shape == (2, n_landmarks, 2)
@@ -218,18 +233,24 @@ def test_discriminator_is_fully_convolutional(height, width):
     assert logits.shape == (2, 1, height // 8 - 1, width // 8 - 1)
 
 
-@pytest.mark.parametrize("overrides,parameter", [
-    ({"decoder": "foo"}, "decoder"),
-    ({"spade_condition": "appearance"}, "spade_condition"),
-    ({"n_landmarks": 0}, "n_landmarks"),
-    ({"image_size": 100}, "image_size"),
-    ({"image_size": 16}, "image_size"),  # divisible by 16, but the U-Net bottleneck would be 1x1 (InstanceNorm fails)
-    ({"channels": 2}, "channels"),
-    ({"appearance_channels": 0}, "appearance_channels"),
-    ({"pose_widths": ()}, "pose_widths"),
-    ({"decoder_resolution": 12}, "decoder_resolution"),
-    ({"decoder_resolution": 1, "decoder_max_resolution": 1}, "decoder_resolution"),
-])
+@pytest.mark.parametrize(
+    "overrides,parameter",
+    [
+        ({"decoder": "foo"}, "decoder"),
+        ({"spade_condition": "appearance"}, "spade_condition"),
+        ({"n_landmarks": 0}, "n_landmarks"),
+        ({"image_size": 100}, "image_size"),
+        (
+            {"image_size": 16},
+            "image_size",
+        ),  # divisible by 16, but the U-Net bottleneck would be 1x1 (InstanceNorm fails)
+        ({"channels": 2}, "channels"),
+        ({"appearance_channels": 0}, "appearance_channels"),
+        ({"pose_widths": ()}, "pose_widths"),
+        ({"decoder_resolution": 12}, "decoder_resolution"),
+        ({"decoder_resolution": 1, "decoder_max_resolution": 1}, "decoder_resolution"),
+    ],
+)
 def test_validate_model_config_names_the_parameter(overrides, parameter):
     with pytest.raises(ValueError, match=rf"ModelConfig\.{parameter}\b"):
         ModelConfig(**overrides)
@@ -262,8 +283,11 @@ def _decoder_inputs(condition: str, seed: int) -> tuple[SpadeDecoder, torch.Tens
 def _spade_conditions(decoder: SpadeDecoder, *inputs: torch.Tensor) -> list[torch.Tensor]:
     """The conditioning map each SPADE residual block of `decoder` receives on `inputs`."""
     seen: list[torch.Tensor] = []
-    hooks = [m.register_forward_hook(lambda m, args, out: seen.append(args[1]))
-             for m in decoder.modules() if isinstance(m, SPADEResBlock)]
+    hooks = [
+        m.register_forward_hook(lambda m, args, out: seen.append(args[1]))
+        for m in decoder.modules()
+        if isinstance(m, SPADEResBlock)
+    ]
     with torch.no_grad():
         decoder(*inputs)
     for hook in hooks:

@@ -33,7 +33,11 @@ def sparse_videoset(h: int = 24, w: int = 24) -> VideoSet:
 def brute_force_partners(vs: VideoSet, lo: int, hi: int) -> list[set[int]]:
     video = vs.frame_video
     return [
-        {j for j in range(len(video)) if video[j] == video[i] and lo <= abs(vs.frame_numbers[j] - vs.frame_numbers[i]) <= hi}
+        {
+            j
+            for j in range(len(video))
+            if video[j] == video[i] and lo <= abs(vs.frame_numbers[j] - vs.frame_numbers[i]) <= hi
+        }
         for i in range(len(video))
     ]
 

@@ -136,10 +136,16 @@ def test_nothing_is_left_in_pyplot():
         (lambda: plotting.show_frames(_frames(n=2), ncols=0), "ncols"),
         (lambda: plotting.animate(_frames(n=3), _keypoints(n=2)), "keypoints"),
         (lambda: plotting.animate(_frames(n=3), fps=0), "fps"),
-        (lambda: plotting.draw_landmarks(plotting.new_figure(1, 1).add_subplot(), np.zeros((3, 2)), np.zeros((2, 2, 2))),
-         "cov_pixels"),
-        (lambda: plotting.draw_keypoints(plotting.new_figure(1, 1).add_subplot(), np.zeros((3, 2)), colors=["r"]),
-         "colors"),
+        (
+            lambda: plotting.draw_landmarks(
+                plotting.new_figure(1, 1).add_subplot(), np.zeros((3, 2)), np.zeros((2, 2, 2))
+            ),
+            "cov_pixels",
+        ),
+        (
+            lambda: plotting.draw_keypoints(plotting.new_figure(1, 1).add_subplot(), np.zeros((3, 2)), colors=["r"]),
+            "colors",
+        ),
     ],
 )
 def test_bad_input_names_the_argument(call, name):
@@ -161,8 +167,16 @@ def test_split_summary_and_markdown_table():
     kp[0, 0, 2] = np.nan
     videos = VideoSet.from_clips(_frames(n=6, c=1).reshape(2, 3, 24, 32, 1), np.array([4, 4]), kp, ["a", "b", "c"])
     row = plotting.split_summary(videos)
-    assert row == {"videos": 2, "frames": 6, "frames/video": "3", "size": "24x32", "channels": 1, "identities": 1,
-                   "keypoints": 3, "absent keypoints": f"{1 / 18:.1%}"}
+    assert row == {
+        "videos": 2,
+        "frames": 6,
+        "frames/video": "3",
+        "size": "24x32",
+        "channels": 1,
+        "identities": 1,
+        "keypoints": 3,
+        "absent keypoints": f"{1 / 18:.1%}",
+    }
     table = plotting.markdown_table([{"split": "train", **row}, {"split": "test", **row}])
     lines = table.splitlines()
     assert lines[0].startswith("| split | videos | frames |") and len(lines) == 4
@@ -177,7 +191,9 @@ def test_sample_frames_picks_one_frame_per_video():
     videos = VideoSet.from_clips(frames, np.array([7, 8, 9]), kp)
     shown, shown_kp, titles = plotting.sample_frames(videos, count=2)
     times = [3, 10 % 5]  # (7 v + 3) mod 5
-    assert np.array_equal(shown, frames[[0, 1], times]) and np.array_equal(shown_kp, kp[[0, 1], times].astype(np.float32))
+    assert np.array_equal(shown, frames[[0, 1], times]) and np.array_equal(
+        shown_kp, kp[[0, 1], times].astype(np.float32)
+    )
     assert titles == ["id 7, t=3", "id 8, t=0"]
     assert len(plotting.sample_frames(videos, count=10)[0]) == 3
     no_kp = VideoSet.from_clips(frames, np.array([7, 8, 9]), meta={"actions": ["boxing", "running", "jogging"]})
@@ -203,4 +219,3 @@ def test_gallery_draws_ground_truth_and_predictions_on_the_stored_frames():
     assert first.get_title() == "frame 2: 1/2 within 6 px"
     with pytest.raises(ValueError, match="eval_scale='crop'"):
         plotting.plot_gallery(frames, result, ["a", "b"], KeypointEvalConfig(eval_scale="original"))
-

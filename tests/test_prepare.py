@@ -14,8 +14,11 @@ from lmvid_lib.data import kth, prepare, store
 pytestmark = pytest.mark.filterwarnings(r"ignore:.*skipping 1 video\(s\) marked \*missing\*")
 
 KTH_VIDEOS = {"person01_boxing_d1": [(1, 12)], "person20_walking_d2": [(2, 10), (5, 12)]}
-BAIR_FILES = {"train/traj_0_to_255.tfrecords": 1, "train/traj_256_to_511.tfrecords": 1,
-              "test/traj_0_to_255.tfrecords": 1}
+BAIR_FILES = {
+    "train/traj_0_to_255.tfrecords": 1,
+    "train/traj_256_to_511.tfrecords": 1,
+    "test/traj_0_to_255.tfrecords": 1,
+}
 
 
 @pytest.fixture
@@ -133,9 +136,27 @@ def test_cli_prepare_and_describe(tmp_path, capsys):
 
 
 def test_cli_tuple_and_optional_options(tmp_path):
-    args = vars(cli.build_parser().parse_args(
-        ["prepare", "bbc", "--src", "s", "--dst", "d", "--splits", "train", "val", "--out-size", "64",
-         "--video-crop-splits", "train", "--margin", "120"]))
+    args = vars(
+        cli.build_parser().parse_args(
+            [
+                "prepare",
+                "bbc",
+                "--src",
+                "s",
+                "--dst",
+                "d",
+                "--splits",
+                "train",
+                "val",
+                "--out-size",
+                "64",
+                "--video-crop-splits",
+                "train",
+                "--margin",
+                "120",
+            ]
+        )
+    )
     assert args["splits"] == ["train", "val"] and args["out_size"] == 64
     assert args["video_crop_splits"] == ["train"] and args["margin"] == 120.0
     args = vars(cli.build_parser().parse_args(["prepare", "bair", "--src", "s", "--dst", "d", "--max-files", "2"]))

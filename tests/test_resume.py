@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from test_train import assert_same_weights, tiny_config, write_tiny_dataset
 
 from lmvid_lib.io import load_checkpoint
 from lmvid_lib.train import read_metrics
-from test_train import assert_same_weights, tiny_config, write_tiny_dataset
 
 REPO = Path(__file__).resolve().parent.parent
 STEPS = 16
@@ -31,7 +31,9 @@ def child_env() -> dict[str, str]:
 
 
 def run_to_end(config: Path, run_dir: Path) -> dict:
-    done = subprocess.run(train_command(config, run_dir), cwd=REPO, env=child_env(), capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        train_command(config, run_dir), cwd=REPO, env=child_env(), capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout)
 
@@ -42,17 +44,36 @@ def test_sigkill_then_resume_is_bit_identical(tmp_path):
     # lambda_adv > 0: the discriminator, its optimizer and both spectral-norm states must resume too; 2 micro-batches
     # per step: a checkpoint falls between optimizer steps, never inside one.
     config = tmp_path / "config.json"
-    config.write_text(json.dumps(tiny_config(data_root, steps=STEPS, log_every=3, checkpoint_every=4, batch_size=2,
-                                             accumulate=2, loss={"lambda_adv": 0.05})))
+    config.write_text(
+        json.dumps(
+            tiny_config(
+                data_root,
+                steps=STEPS,
+                log_every=3,
+                checkpoint_every=4,
+                batch_size=2,
+                accumulate=2,
+                loss={"lambda_adv": 0.05},
+            )
+        )
+    )
 
     killed_dir = tmp_path / "killed"
     checkpoint = killed_dir / "factorization" / "bair-spade-seed0" / "checkpoints" / "last.pt"
-    process = subprocess.Popen(train_command(config, killed_dir), cwd=REPO, env=child_env(),
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        train_command(config, killed_dir),
+        cwd=REPO,
+        env=child_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 90
         while not checkpoint.exists():
-            assert process.poll() is None, f"training exited before its first checkpoint: {process.stderr.read()[-3000:]}"
+            assert process.poll() is None, (
+                f"training exited before its first checkpoint: {process.stderr.read()[-3000:]}"
+            )
             assert time.monotonic() < deadline, "no checkpoint within 90 s"
             time.sleep(0.01)
         process.send_signal(signal.SIGKILL)

@@ -146,8 +146,13 @@ def test_auto_resolves_per_dataset_and_original_scales_need_original_frames():
 def test_frames_without_crops_at_an_original_scale_say_why(prepared):
     dst, _ = prepared
     with_crops = store.open_split(dst, "test")
-    rendered = store.VideoSet(np.asarray(with_crops.frames), with_crops.video_starts, with_crops.video_ids,
-                              with_crops.frame_numbers, with_crops.keypoints)  # no crops: like the embedded signer
+    rendered = store.VideoSet(
+        np.asarray(with_crops.frames),
+        with_crops.video_starts,
+        with_crops.video_ids,
+        with_crops.frame_numbers,
+        with_crops.keypoints,
+    )  # no crops: like the embedded signer
     cfg = kp.KeypointEvalConfig(eval_scale="half_original")
     with pytest.raises(ValueError, match="no original frames, its pixels are crop pixels"):
         kp.evaluate_mean_pose(rendered, {"test": rendered}, cfg)
@@ -172,8 +177,15 @@ def test_protocol_crops_demand_the_same_per_frame_crop_on_every_split(prepared, 
     assert crops["test"].out_size == 128 and len(crops["test"]) == len(test.frames)
 
     def variant(videos, crops=None, **meta):
-        return store.VideoSet(np.asarray(videos.frames), videos.video_starts, videos.video_ids, videos.frame_numbers,
-                              videos.keypoints, crops, meta={**videos.meta, **meta})
+        return store.VideoSet(
+            np.asarray(videos.frames),
+            videos.video_starts,
+            videos.video_ids,
+            videos.frame_numbers,
+            videos.keypoints,
+            crops,
+            meta={**videos.meta, **meta},
+        )
 
     video_copy = variant(train, train.crops, crop_mode="video")
     with pytest.raises(ValueError, match="split 'train' holds crop_mode 'video', not 'frame'.*per-frame split"):
@@ -182,8 +194,10 @@ def test_protocol_crops_demand_the_same_per_frame_crop_on_every_split(prepared, 
         scales.protocol_crops({"train": variant(train, train.crops, crop_margin=100), "test": test}, index)
     with pytest.raises(ValueError, match="cropped the same way.*'test': 'no crops'"):
         scales.protocol_crops({"train": train, "test": variant(test)}, index)
-    assert scales.protocol_crops({"train": variant(train), "test": variant(test)}, index) == {"train": None,
-                                                                                               "test": None}
+    assert scales.protocol_crops({"train": variant(train), "test": variant(test)}, index) == {
+        "train": None,
+        "test": None,
+    }
 
 
 def test_store_keeps_the_crops_of_every_frame(prepared, tmp_path):
@@ -194,8 +208,13 @@ def test_store_keeps_the_crops_of_every_frame(prepared, tmp_path):
     np.testing.assert_array_equal(back.crops, videos.crops)
     assert back.crops.dtype == np.float64 and back.meta["crop_mode"] == "frame"
     with pytest.raises(ValueError, match=r"crops must be \[M=1,3\]"):
-        store.VideoSet(np.asarray(videos.frames), videos.video_starts, videos.video_ids, videos.frame_numbers,
-                       crops=np.zeros((1, 2)))
+        store.VideoSet(
+            np.asarray(videos.frames),
+            videos.video_starts,
+            videos.video_ids,
+            videos.frame_numbers,
+            crops=np.zeros((1, 2)),
+        )
 
 
 def test_evaluate_run_scores_a_run_trained_on_video_crops_at_half_original_on_per_frame_crops(tmp_path, one_thread):
@@ -203,14 +222,28 @@ def test_evaluate_run_scores_a_run_trained_on_video_crops_at_half_original_on_pe
 
     root = tmp_path / "src"
     truth = write_bbc(root, FRAMES, TEST)
-    data = prepare_bbc(root, tmp_path / "prepared", progress=False, out_size=32, splits=("train", "test"),
-                       video_crop_splits=("train",))
+    data = prepare_bbc(
+        root, tmp_path / "prepared", progress=False, out_size=32, splits=("train", "test"), video_crop_splits=("train",)
+    )
     train_cfg = {
-        "model": {"image_size": 16, "n_landmarks": 3, "appearance_channels": 4, "pose_widths": [4, 8],
-                  "appearance_width": 4, "decoder_widths": [8, 8], "decoder_resolution": 8,
-                  "decoder_max_resolution": 16, "spade_hidden": 4},
-        "loss": {"perceptual": "none", "lambda_adv": 0.0}, "augment": {"temporal_min": 1, "temporal_max": 3},
-        "dataset": "bbc", "data_root": str(data), "split": "train_video", "steps": 1, "batch_size": 4,
+        "model": {
+            "image_size": 16,
+            "n_landmarks": 3,
+            "appearance_channels": 4,
+            "pose_widths": [4, 8],
+            "appearance_width": 4,
+            "decoder_widths": [8, 8],
+            "decoder_resolution": 8,
+            "decoder_max_resolution": 16,
+            "spade_hidden": 4,
+        },
+        "loss": {"perceptual": "none", "lambda_adv": 0.0},
+        "augment": {"temporal_min": 1, "temporal_max": 3},
+        "dataset": "bbc",
+        "data_root": str(data),
+        "split": "train_video",
+        "steps": 1,
+        "batch_size": 4,
         "progress": False,
     }
     run_dir = tmp_path / "runs"
@@ -223,6 +256,5 @@ def test_evaluate_run_scores_a_run_trained_on_video_crops_at_half_original_on_pe
     # Fitted on the per-frame "train" split, not on the video crops the model trained on.
     expected = kp.evaluate_mean_pose(store.open_split(data, "train"), {"test": test}, cfg.for_dataset("bbc"))
     np.testing.assert_allclose(result.splits["test"].pred, expected.splits["test"].pred)
-    learned = kp.evaluate_run(run, run_dir, ["test"], kp.KeypointEvalConfig(eval_scale="half_original"),
-                              progress=False)
+    learned = kp.evaluate_run(run, run_dir, ["test"], kp.KeypointEvalConfig(eval_scale="half_original"), progress=False)
     assert learned.splits["test"].pred.shape == (5, 7, 2)

@@ -39,8 +39,12 @@ def save_run(run: Path, model: FactorizationModel) -> Path:
 
 
 def test_sequence_indices_cut_videos_into_windows():
-    videos = VideoSet(frames=np.zeros((23, 2, 2, 1), np.uint8), video_starts=np.array([0, 10, 13, 23]),
-                      video_ids=np.arange(3), frame_numbers=np.arange(23))
+    videos = VideoSet(
+        frames=np.zeros((23, 2, 2, 1), np.uint8),
+        video_starts=np.array([0, 10, 13, 23]),
+        video_ids=np.arange(3),
+        frame_numbers=np.arange(23),
+    )
     indices = sequence_indices(videos, 4)
     assert indices.tolist() == [[0, 1, 2, 3], [4, 5, 6, 7], [13, 14, 15, 16], [17, 18, 19, 20]]
     assert videos.frame_video[indices[:, 0]].tolist() == [0, 0, 2, 2]
@@ -48,8 +52,10 @@ def test_sequence_indices_cut_videos_into_windows():
         sequence_indices(videos)
     with pytest.raises(ValueError, match="no video has 11 frames"):
         sequence_indices(videos, 11)
-    assert sequence_indices(VideoSet.from_clips(clips(2, 5), np.arange(2))).tolist() == [[0, 1, 2, 3, 4],
-                                                                                        [5, 6, 7, 8, 9]]
+    assert sequence_indices(VideoSet.from_clips(clips(2, 5), np.arange(2))).tolist() == [
+        [0, 1, 2, 3, 4],
+        [5, 6, 7, 8, 9],
+    ]
 
 
 def test_extract_sequences_are_the_states_of_the_landmarks_and_are_cached(tmp_path, tiny_model, monkeypatch):
@@ -77,12 +83,14 @@ def test_extract_sequences_are_the_states_of_the_landmarks_and_are_cached(tmp_pa
     assert len(list((run / "sequences").glob("*.npy"))) == 2
     assert not np.allclose(retrained, states)
     mu, cov = extract_landmarks(tiny_model(seed=1), videos.frames, progress=False)
-    np.testing.assert_allclose(retrained.reshape(-1, 3, 5), landmarks.to_state(torch.from_numpy(mu),
-                                                                                 torch.from_numpy(cov)), atol=1e-6)
+    np.testing.assert_allclose(
+        retrained.reshape(-1, 3, 5), landmarks.to_state(torch.from_numpy(mu), torch.from_numpy(cov)), atol=1e-6
+    )
     # Other frames (other data, same selection): a new entry too.
     other = VideoSet.from_clips(clips(seed=1), np.arange(3))
     assert sequences.cache_path(run, other, sequence_indices(other, 5)) != sequences.cache_path(
-        run, videos, sequence_indices(videos, 5))
+        run, videos, sequence_indices(videos, 5)
+    )
 
 
 def test_render_sequence_decodes_the_states_with_the_appearance_frame(tiny_model):

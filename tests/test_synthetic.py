@@ -1,4 +1,4 @@
-"""The embedded synthetic datasets: API contract, determinism, ground truth that matches the pixels, preset behaviour."""
+"""The embedded synthetic datasets: API contract, determinism, ground truth matching the pixels, preset behaviour."""
 
 from __future__ import annotations
 
@@ -71,7 +71,14 @@ def test_splits_have_the_documented_shapes_dtypes_and_fields(preset: str) -> Non
 
 def test_keypoint_names_and_counts() -> None:
     assert synthetic.generate("signer", "train", 0, **SMALL["signer"]).keypoint_names == [
-        "head", "right_wrist", "left_wrist", "right_elbow", "left_elbow", "right_shoulder", "left_shoulder"]
+        "head",
+        "right_wrist",
+        "left_wrist",
+        "right_elbow",
+        "left_elbow",
+        "right_shoulder",
+        "left_shoulder",
+    ]
     pusher = synthetic.generate("pusher", "train", 0, **SMALL["pusher"])
     assert pusher.keypoint_names[:4] == ["shoulder", "elbow", "wrist", "gripper"]
     # Absent objects (1-3 per scene) are NaN for the whole video; the arm is always present.
@@ -184,7 +191,9 @@ def test_signer_has_five_appearances_and_a_held_out_attire(signer_sets: dict) ->
     other_attire = np.abs(colours["train"] - colours["val"]).max(-1)
     # Same clothes: only the pose changes what is visible (arms over the shirt); other clothes: a clear colour change.
     assert np.all(same_attire < 0.06), f"train and test should wear the same clothes: {same_attire}"
-    assert np.all(other_attire > np.maximum(0.08, 2 * same_attire)), f"val attire should differ from train: {other_attire}"
+    assert np.all(other_attire > np.maximum(0.08, 2 * same_attire)), (
+        f"val attire should differ from train: {other_attire}"
+    )
     # The identities look different from each other too (skin, hair, background, clothes).
     gaps = np.abs(colours["train"][:, None] - colours["train"][None]).max(-1) + np.eye(len(identities))
     assert gaps.min() > 0.02
@@ -303,7 +312,9 @@ def test_walker_rejects_impossible_person_split() -> None:
         ("pusher", "val", {}, "split"),
     ],
 )
-def test_bad_arguments_raise_value_error_naming_the_parameter(preset: str, split: str, overrides: dict, named: str) -> None:
+def test_bad_arguments_raise_value_error_naming_the_parameter(
+    preset: str, split: str, overrides: dict, named: str
+) -> None:
     with pytest.raises(ValueError, match=named):
         synthetic.generate(preset, split, 0, **overrides)
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import TINY_MODEL
 from PIL import Image
 from torch import nn
 
@@ -22,7 +23,6 @@ from lmvid_lib.models.checkpoint import load_trained
 from lmvid_lib.run_config import config_from_parameters
 from lmvid_lib.train import read_metrics, train_factorization
 from lmvid_lib.train.__main__ import profile_configs
-from conftest import TINY_MODEL
 
 
 def write_tiny_dataset(root: Path, size: int = 16, n_videos: int = 3, n_frames: int = 10) -> Path:
@@ -126,7 +126,7 @@ def test_training_lowers_the_reconstruction_loss(data_root, tmp_path):
 
 
 def test_continuing_a_run_equals_training_it_at_once(data_root, tmp_path):
-    """Raising `steps` resumes from the last checkpoint, bit-identical to a run that had the final steps from the start."""
+    """Raising `steps` resumes from the last checkpoint, bit-identical to a run with the final steps from the start."""
     straight = train_factorization(tiny_config(data_root, steps=6), tmp_path / "a")
     train_factorization(tiny_config(data_root, steps=2), tmp_path / "b")
     resumed = train_factorization(tiny_config(data_root, steps=6), tmp_path / "b")
@@ -170,8 +170,13 @@ def test_adversarial_training_updates_the_discriminator(data_root, tmp_path):
 
 
 def test_landmark_regularisers_are_trained_and_logged(data_root, tmp_path):
-    cfg = tiny_config(data_root, steps=2, log_every=1, name="reg",
-                      loss={"lambda_concentration": 0.5, "lambda_separation": 2.0, "separation_sigma": 0.3})
+    cfg = tiny_config(
+        data_root,
+        steps=2,
+        log_every=1,
+        name="reg",
+        loss={"lambda_concentration": 0.5, "lambda_separation": 2.0, "separation_sigma": 0.3},
+    )
     summary = train_factorization(cfg, tmp_path)
     final = summary["final"]
     assert final["loss"] == pytest.approx(final["mse"] + 0.5 * final["conc"] + 2.0 * final["sep"], rel=1e-5)
@@ -179,8 +184,10 @@ def test_landmark_regularisers_are_trained_and_logged(data_root, tmp_path):
     assert all({"conc", "sep"} <= set(row) for row in rows)
     plain = train_factorization(tiny_config(data_root, steps=2, name="plain"), tmp_path)
     assert not {"conc", "sep"} & set(plain["final"])
-    assert not torch.equal(model_state(summary["run"])["pose_encoder.unet.head.weight"],
-                           model_state(plain["run"])["pose_encoder.unet.head.weight"])
+    assert not torch.equal(
+        model_state(summary["run"])["pose_encoder.unet.head.weight"],
+        model_state(plain["run"])["pose_encoder.unet.head.weight"],
+    )
 
 
 def test_concat_decoder_and_grayscale_from_parameters(data_root, tmp_path):
@@ -195,9 +202,17 @@ def test_concat_decoder_and_grayscale_from_parameters(data_root, tmp_path):
 
 def test_training_seeds_share_the_embedded_data(tmp_path):
     """Seeds vary the training, not the data: the embedded set comes from data_seed (the profile seed)."""
+
     def pusher(seed: int, data_seed: int) -> dict:
-        cfg = tiny_config(tmp_path, steps=1, seed=seed, data_seed=data_seed, dataset="pusher",
-                          synthetic={"n_videos": 4, "n_frames": 8}, name=f"s{seed}-d{data_seed}")
+        cfg = tiny_config(
+            tmp_path,
+            steps=1,
+            seed=seed,
+            data_seed=data_seed,
+            dataset="pusher",
+            synthetic={"n_videos": 4, "n_frames": 8},
+            name=f"s{seed}-d{data_seed}",
+        )
         del cfg["data_root"]
         return cfg
 
@@ -239,7 +254,11 @@ def test_resuming_with_another_config_is_refused(data_root, tmp_path):
     [
         ({"model": {"decoder": "unet"}}, ValueError, "ModelConfig.decoder must be one of"),
         ({"model": {"n_landmarks": 0}}, ValueError, "ModelConfig.n_landmarks must be a positive int"),
-        ({"model": {"image_size": 24, "pose_widths": [4, 4, 4, 4]}}, ValueError, "ModelConfig.image_size must be divisible by 16"),
+        (
+            {"model": {"image_size": 24, "pose_widths": [4, 4, 4, 4]}},
+            ValueError,
+            "ModelConfig.image_size must be divisible by 16",
+        ),
         ({"model": {"colour": 3}}, ValueError, r"factorization.model: unknown parameter\(s\) \['colour'\]"),
         ({"stpes": 3}, ValueError, r"factorization: unknown parameter\(s\) \['stpes'\]"),
         ({"steps": 0}, ValueError, "steps must be an int >= 1"),
@@ -253,7 +272,11 @@ def test_resuming_with_another_config_is_refused(data_root, tmp_path):
         ({"data_root": "/nonexistent/bair"}, FileNotFoundError, "/nonexistent/bair is not a prepared lmvid dataset"),
         ({"dataset": "bbc"}, ValueError, "holds dataset 'bair', but dataset is 'bbc'"),
         ({"device": "cuda:7"} if not torch.cuda.is_available() else {"device": "gpu"}, ValueError, "device: "),
-        ({"loss": {"perceptual": "vgg19", "vgg_weights": "/nonexistent/vgg19.pth"}}, VGGWeightsMissing, "/nonexistent/vgg19.pth"),
+        (
+            {"loss": {"perceptual": "vgg19", "vgg_weights": "/nonexistent/vgg19.pth"}},
+            VGGWeightsMissing,
+            "/nonexistent/vgg19.pth",
+        ),
     ],
 )
 def test_bad_config_fails_before_training(data_root, tmp_path, change, error, message):
@@ -281,12 +304,15 @@ def test_profiles_hold_a_valid_factorization_config(profile):
 def test_gpu_speed_switches_run_and_change_the_numerics(data_root, tmp_path):
     """bf16 autocast and channels_last (the paper profile's GPU settings) also run on CPU; bf16 really takes effect."""
     plain = train_factorization(tiny_config(data_root, steps=2, loss={"lambda_adv": 0.1}), tmp_path / "fp32")
-    fast = train_factorization(tiny_config(data_root, steps=2, loss={"lambda_adv": 0.1}, bf16=True, channels_last=True),
-                               tmp_path / "bf16")
+    fast = train_factorization(
+        tiny_config(data_root, steps=2, loss={"lambda_adv": 0.1}, bf16=True, channels_last=True), tmp_path / "bf16"
+    )
     assert all(np.isfinite(v) for v in fast["final"].values())
     assert fast["final"]["mse"] == pytest.approx(plain["final"]["mse"], rel=0.05)  # same training, lower precision
     a, b = model_state(plain["run"]), model_state(fast["run"])
-    assert a.keys() == b.keys() and all(a[k].dtype == b[k].dtype == torch.float32 for k in a if a[k].is_floating_point())
+    assert a.keys() == b.keys() and all(
+        a[k].dtype == b[k].dtype == torch.float32 for k in a if a[k].is_floating_point()
+    )
     assert any(not torch.equal(a[k], b[k]) for k in a)
 
 

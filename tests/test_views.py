@@ -47,7 +47,9 @@ def test_training_views_shows_the_trainers_inputs_and_reconstructions(tiny_model
     # Partners come from the same video, temporal_min..temporal_max frames away.
     video_of = np.searchsorted(np.asarray(videos.video_starts), np.arange(len(videos.frames)), side="right") - 1
     assert np.array_equal(video_of[views.index], video_of[views.partner_index])
-    distance = np.abs(np.asarray(videos.frame_numbers)[views.partner_index] - np.asarray(videos.frame_numbers)[views.index])
+    distance = np.abs(
+        np.asarray(videos.frame_numbers)[views.partner_index] - np.asarray(videos.frame_numbers)[views.index]
+    )
     assert np.all((distance >= 2) & (distance <= 4))
     # The perturbations really perturb, and the reconstructions are the model's own output.
     assert not torch.allclose(views.pose_input, views.target)
@@ -83,8 +85,12 @@ def test_frame_landmarks_are_the_encoders_landmarks_in_frame_pixels(tiny_model):
 def test_dataset_splits(tmp_path: Path):
     assert dataset_splits("signer") == ("train", "test", "val")
     assert "train" in dataset_splits("pusher") and "test" in dataset_splits("pusher")
-    root = write_dataset(tmp_path / "bair", "bair", {"train": moving_squares(), "test": moving_squares()},
-                         provenance={"source": "test fixture"})
+    root = write_dataset(
+        tmp_path / "bair",
+        "bair",
+        {"train": moving_squares(), "test": moving_squares()},
+        provenance={"source": "test fixture"},
+    )
     assert sorted(dataset_splits("bair", root)) == ["test", "train"]
     with pytest.raises(ValueError, match="dataset"):
         dataset_splits("nope")

@@ -1,4 +1,5 @@
-"""Training-time perturbations: colour jitter for the pose input, thin-plate-spline (TPS) warps for the appearance input.
+"""Training-time perturbations: colour jitter for the pose input, thin-plate-spline (TPS) warps for the appearance
+input.
 
 The factorization model sees a colour-jittered x as pose input and a TPS-warped x (paper Eq. 2-4, after Lorenz et al.
 2019) as appearance input; the target is x itself. Everything is batched, runs on the images' device and draws all
@@ -76,7 +77,9 @@ def validate_augment_config(cfg: AugmentConfig) -> None:
             raise ValueError(f"AugmentConfig.{name} must be a number >= 0, got {value!r}")
     for name in ("brightness", "contrast", "saturation", "scale"):
         if getattr(cfg, name) >= 1:
-            raise ValueError(f"AugmentConfig.{name} must be < 1 (factors are drawn from U(1-v, 1+v)), got {getattr(cfg, name)!r}")
+            raise ValueError(
+                f"AugmentConfig.{name} must be < 1 (factors are drawn from U(1-v, 1+v)), got {getattr(cfg, name)!r}"
+            )
     if not isinstance(cfg.hue, (int, float)) or not 0 <= cfg.hue <= 0.5:
         raise ValueError(f"AugmentConfig.hue must be in [0, 0.5] turns, got {cfg.hue!r}")
     if not isinstance(cfg.tps_grid, int) or cfg.tps_grid < 2:
@@ -108,10 +111,16 @@ def _check_images(x: torch.Tensor, what: str) -> None:
 # ---------------------------------------------------------------------------------------------------- colour jitter
 
 
-def color_jitter_params(batch: int, channels: int, cfg: AugmentConfig, generator: torch.Generator) -> dict[str, torch.Tensor]:
+def color_jitter_params(
+    batch: int, channels: int, cfg: AugmentConfig, generator: torch.Generator
+) -> dict[str, torch.Tensor]:
     """Random per-sample factors {name: [B]} for the jitters with non-zero strength (hue/saturation only if RGB)."""
     names = ["brightness", "contrast"] + (["saturation"] if channels == 3 else [])
-    params = {name: _uniform(batch, 1 - getattr(cfg, name), 1 + getattr(cfg, name), generator) for name in names if getattr(cfg, name) > 0}
+    params = {
+        name: _uniform(batch, 1 - getattr(cfg, name), 1 + getattr(cfg, name), generator)
+        for name in names
+        if getattr(cfg, name) > 0
+    }
     if channels == 3 and cfg.hue > 0:
         params["hue"] = _uniform(batch, -cfg.hue, cfg.hue, generator)
     return params
@@ -132,7 +141,11 @@ def color_jitter_apply(x: torch.Tensor, params: dict[str, torch.Tensor]) -> torc
     dev = x.device
     eye = torch.eye(c, dtype=torch.float64, device=dev).expand(b, c, c)
     matrix, offset = eye.clone(), torch.zeros(b, c, dtype=torch.float64, device=dev)
-    luma = torch.tensor(LUMA, dtype=torch.float64, device=dev) if c == 3 else torch.ones(1, dtype=torch.float64, device=dev)
+    luma = (
+        torch.tensor(LUMA, dtype=torch.float64, device=dev)
+        if c == 3
+        else torch.ones(1, dtype=torch.float64, device=dev)
+    )
     mean_colour = x.mean(dim=(2, 3), dtype=torch.float64)  # [B,C]
 
     def then(m: torch.Tensor, t: torch.Tensor) -> None:
@@ -170,7 +183,7 @@ def color_jitter(x: torch.Tensor, cfg: AugmentConfig, generator: torch.Generator
     return color_jitter_apply(x, color_jitter_params(x.shape[0], x.shape[1], cfg, generator))
 
 
-# ---------------------------------------------------------------------------------------------------- thin-plate splines
+# ------------------------------------------------------------------------------------------------- thin-plate splines
 
 
 def tps_control_grid(n: int, device: torch.device | str | None = None) -> torch.Tensor:
@@ -180,9 +193,7 @@ def tps_control_grid(n: int, device: torch.device | str | None = None) -> torch.
     return torch.stack([x.reshape(-1), y.reshape(-1)], dim=-1)
 
 
-def random_tps_points(
-    batch: int, cfg: AugmentConfig, generator: torch.Generator
-) -> tuple[torch.Tensor, torch.Tensor]:
+def random_tps_points(batch: int, cfg: AugmentConfig, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     """Random control points (src [B,N,2], dst [B,N,2]), normalised, on the generator's device (module docstring)."""
     dev = generator.device
     src = tps_control_grid(cfg.tps_grid, dev).expand(batch, -1, -1)
@@ -238,7 +249,9 @@ def pixel_centre_grid(height: int, width: int, device: torch.device | str | None
     return torch.stack([x, y], dim=-1)
 
 
-def tps_sampling_grid(src: torch.Tensor, dst: torch.Tensor, height: int, width: int, coarse_step: int = 4) -> torch.Tensor:
+def tps_sampling_grid(
+    src: torch.Tensor, dst: torch.Tensor, height: int, width: int, coarse_step: int = 4
+) -> torch.Tensor:
     """grid_sample grid [B,H,W,2] of the warp moving content at src to dst (both [B,N,2], normalised).
 
     Grid point p holds f(p), f(dst_i) = src_i. f is evaluated on a lattice spanning the outer pixel centres with at

@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import re
 import struct
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import crc32c
 import numpy as np
@@ -87,8 +87,10 @@ def parse_example(data: bytes, camera: str = "aux1", where: str = "record") -> n
         values = feature[f"{i}/image_{camera}/encoded"].bytes_list.value
         if len(values) != 1 or len(values[0]) != size:
             got = [len(v) for v in values]
-            raise ValueError(f"BAIR: {where} '{i}/image_{camera}/encoded' must be one raw 64x64x3 image of {size} "
-                             f"bytes, got byte lengths {got}")
+            raise ValueError(
+                f"BAIR: {where} '{i}/image_{camera}/encoded' must be one raw 64x64x3 image of {size} "
+                f"bytes, got byte lengths {got}"
+            )
         images[i] = np.frombuffer(values[0], np.uint8).reshape(IMAGE_SHAPE)
     return images
 
@@ -119,7 +121,10 @@ def first_trajectory(path: str | Path) -> int:
 
 
 def split_files(root: str | Path, val_file: str = VAL_FILE) -> dict[str, list[Path]]:
-    """{'train', 'val', 'test'} -> tfrecord files, sorted by first trajectory. `root` is softmotion30_44k or its parent."""
+    """{'train', 'val', 'test'} -> tfrecord files, sorted by first trajectory.
+
+    `root` is softmotion30_44k or its parent.
+    """
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"BAIR root {root} does not exist")

@@ -166,8 +166,9 @@ class CropTransform:
             return np.stack([self[i].crop_image(image[i], pad) for i in range(len(self))])
         if image.ndim != 3 or image.dtype != np.uint8:
             raise ValueError(f"image must be uint8 [H,W,C], got {image.dtype} {image.shape}")
-        return _crop_resize(image, float(self.center_x), float(self.center_y), float(self.half_size),
-                            int(self.out_size), pad)
+        return _crop_resize(
+            image, float(self.center_x), float(self.center_y), float(self.half_size), int(self.out_size), pad
+        )
 
     def as_array(self) -> np.ndarray:
         """float64 [3] or [N,3]: (center_x, center_y, half_size), e.g. to store the crops of a prepared split."""
@@ -206,8 +207,11 @@ def _crop_resize(image: np.ndarray, cx: float, cy: float, half: float, out_size:
         window[:, (cols < 0) | (cols >= w)] = 0
     box = (x0 - wx0, y0 - wy0, x1 - wx0, y1 - wy0)
     channels = [
-        np.asarray(Image.fromarray(np.ascontiguousarray(window[..., k])).resize(
-            (out_size, out_size), Image.Resampling.BILINEAR, box=box))
+        np.asarray(
+            Image.fromarray(np.ascontiguousarray(window[..., k])).resize(
+                (out_size, out_size), Image.Resampling.BILINEAR, box=box
+            )
+        )
         for k in range(c)
     ]
     return np.stack(channels, axis=-1)
@@ -217,8 +221,12 @@ def _joint_box(joints: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, 
     """joints [...,J,2] -> per-leading-entry (xmin, ymin, xmax, ymax) over the J joints, ignoring NaNs."""
     if np.isnan(joints).all(axis=(-1, -2)).any():
         raise ValueError("joints: a frame has no annotated keypoint (all NaN); cannot place a crop")
-    return (np.nanmin(joints[..., 0], -1), np.nanmin(joints[..., 1], -1),
-            np.nanmax(joints[..., 0], -1), np.nanmax(joints[..., 1], -1))
+    return (
+        np.nanmin(joints[..., 0], -1),
+        np.nanmin(joints[..., 1], -1),
+        np.nanmax(joints[..., 0], -1),
+        np.nanmax(joints[..., 1], -1),
+    )
 
 
 def evaluation_crop(joints: np.ndarray, margin: float = 150.0, out_size: int = 128) -> CropTransform:
@@ -266,6 +274,7 @@ def frame_crop_split(split: str) -> str:
     """The split holding the same annotated frames cropped per frame: 'train_video' -> 'train'; others unchanged."""
     return split.removesuffix(VIDEO_CROP_SUFFIX)
 
+
 # ----------------------------------------------------------------------------------------------------- annotations
 @dataclass
 class BBCAnnotations:
@@ -287,8 +296,9 @@ class BBCAnnotations:
 
 def _loadmat(path: Path) -> dict[str, Any]:
     if not path.is_file():
-        raise FileNotFoundError(f"BBC Pose: missing {path} (expected <root>/code/{path.name} from "
-                                "bbcpose_extbbcpose_code_1.0.tgz)")
+        raise FileNotFoundError(
+            f"BBC Pose: missing {path} (expected <root>/code/{path.name} from bbcpose_extbbcpose_code_1.0.tgz)"
+        )
     try:
         return scipy.io.loadmat(path, squeeze_me=False, struct_as_record=True)
     except Exception as exc:  # scipy raises several types for truncated / non-MAT files
@@ -367,16 +377,19 @@ def _load_test(path: Path) -> BBCAnnotations:
     def find(keyword: str, what: str) -> str:
         found = [n for n in names if keyword in n.lower() and n != "gt"]
         if len(found) != 1:
-            raise KeyError(f"{path}: results needs exactly one field whose name contains {keyword!r} ({what}); "
-                           f"fields: {list(names)}")
+            raise KeyError(
+                f"{path}: results needs exactly one field whose name contains {keyword!r} ({what}); "
+                f"fields: {list(names)}"
+            )
         return found[0]
 
     frame_name, video_name = find("frame", "frame numbers"), find("vid", "video numbers")
     frames = _frames_from_mat(entry[frame_name], path, f"results.{frame_name}")
     videos = _frames_from_mat(entry[video_name], path, f"results.{video_name}")
     if len(videos) != len(frames):
-        raise ValueError(f"{path}: results.{frame_name} has {len(frames)} entries but results.{video_name} "
-                         f"{len(videos)}")
+        raise ValueError(
+            f"{path}: results.{frame_name} has {len(frames)} entries but results.{video_name} {len(videos)}"
+        )
     joints = _joints_from_mat(gt, len(frames), path, "results.gt")
     return BBCAnnotations(videos, frames, joints)
 
@@ -397,7 +410,8 @@ def read_frame(path: Path, expected_size: tuple[int, int] | None = None) -> np.n
     except Exception as exc:  # Pillow raises OSError / SyntaxError / ValueError for corrupt or truncated files
         raise ValueError(f"BBC Pose: cannot decode {path} as an image: {exc}") from exc
     if expected_size is not None and frame.shape[:2] != tuple(expected_size):
-        raise ValueError(f"BBC Pose: frame {path} is {frame.shape[1]}x{frame.shape[0]} (WxH), expected "
-                         f"{expected_size[1]}x{expected_size[0]} like the other frames")
+        raise ValueError(
+            f"BBC Pose: frame {path} is {frame.shape[1]}x{frame.shape[0]} (WxH), expected "
+            f"{expected_size[1]}x{expected_size[0]} like the other frames"
+        )
     return frame
-

@@ -50,7 +50,9 @@ def open_dataset(
     check_dataset(dataset, data_root)
     if data_root is not None:
         if synthetic_overrides:
-            raise ValueError(f"synthetic overrides {sorted(synthetic_overrides)} only apply to embedded datasets without data_root")
+            raise ValueError(
+                f"synthetic overrides {sorted(synthetic_overrides)} only apply to embedded datasets without data_root"
+            )
         return open_split(data_root, split)
     from lmvid_lib.data import synthetic  # imported here: generating data is only needed for embedded presets
 

@@ -56,7 +56,7 @@ def parse_sequences(path: str | Path) -> dict[str, list[tuple[int, int]]]:
             continue
         if not rest.startswith("frames"):
             raise ValueError(f"{path}:{lineno}: expected 'frames' and ranges after {name!r}, got {rest!r}")
-        body = rest[len("frames"):]
+        body = rest[len("frames") :]
         ranges = [(int(a), int(b)) for a, b in _RANGE.findall(body)]
         if not ranges or _RANGE.sub("", body).strip(" \t,"):
             raise ValueError(f"{path}:{lineno}: cannot read the frame ranges {body.strip()!r} of {name}")
@@ -102,8 +102,10 @@ def video_path(root: str | Path, name: str) -> Path:
     for path in candidates:
         if path.is_file():
             return path
-    raise FileNotFoundError(f"KTH: {name} is listed in 00sequences.txt but its video is absent "
-                            f"(looked for {candidates[0]} and {candidates[1]})")
+    raise FileNotFoundError(
+        f"KTH: {name} is listed in 00sequences.txt but its video is absent "
+        f"(looked for {candidates[0]} and {candidates[1]})"
+    )
 
 
 def read_video(path: str | Path, size: int | None = 64) -> np.ndarray:
@@ -144,12 +146,15 @@ def clip_ranges(ranges: list[tuple[int, int]], n_frames: int, path: str | Path =
     kept = []
     for first, last in ranges:
         if first > n_frames:
-            warnings.warn(f"KTH: {path}: range {first}-{last} starts after the last frame {n_frames}; dropped",
-                          stacklevel=2)
+            warnings.warn(
+                f"KTH: {path}: range {first}-{last} starts after the last frame {n_frames}; dropped", stacklevel=2
+            )
             continue
         if last > n_frames:
-            warnings.warn(f"KTH: {path}: range {first}-{last} cut to {first}-{n_frames} (video has {n_frames} frames)",
-                          stacklevel=2)
+            warnings.warn(
+                f"KTH: {path}: range {first}-{last} cut to {first}-{n_frames} (video has {n_frames} frames)",
+                stacklevel=2,
+            )
         kept.append((first, min(last, n_frames)))
     return kept
 

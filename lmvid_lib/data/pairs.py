@@ -94,7 +94,9 @@ class FrameSampler:
         earlier, later = self._earlier_count[index], self._later_count[index]
         total = earlier + later
         pick = (torch.rand(len(index), generator=self._rng, dtype=torch.float64) * total).long()  # in [0, total)
-        partner = torch.where(pick < earlier, self._earlier_start[index] + pick, self._later_start[index] + pick - earlier)
+        partner = torch.where(
+            pick < earlier, self._earlier_start[index] + pick, self._later_start[index] + pick - earlier
+        )
         return torch.where(total > 0, partner, index)
 
     def sample(self, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -116,7 +118,8 @@ class FrameSampler:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if int(state["n_frames"]) != self.n_frames:
             raise ValueError(
-                f"FrameSampler.load_state_dict: state is for {int(state['n_frames'])} frames, this VideoSet has {self.n_frames}"
+                f"FrameSampler.load_state_dict: state is for {int(state['n_frames'])} frames, "
+                f"this VideoSet has {self.n_frames}"
             )
         self.seed, self.epoch, self.position = int(state["seed"]), int(state["epoch"]), int(state["position"])
         self._rng.set_state(state["rng"])

@@ -144,13 +144,19 @@ def _check_destination(dataset: str, src: Path, dst: Path, options: dict[str, An
         raise FileExistsError(f"destination {dst} exists and is not a folder")
     if not store.is_prepared(dst):
         if any(dst.iterdir()):
-            raise FileExistsError(f"destination {dst} is a non-empty folder that is not a prepared lmvid dataset; "
-                                  "refusing to replace it (choose an empty or new folder)")
+            raise FileExistsError(
+                f"destination {dst} is a non-empty folder that is not a prepared lmvid dataset; "
+                "refusing to replace it (choose an empty or new folder)"
+            )
         return False
     index = store.read_index(dst)
     prov = index.get("provenance", {})
-    same = (index.get("dataset") == dataset and prov.get("source") == str(src)
-            and prov.get("options") == options and prov.get("tool_version") == TOOL_VERSION)
+    same = (
+        index.get("dataset") == dataset
+        and prov.get("source") == str(src)
+        and prov.get("options") == options
+        and prov.get("tool_version") == TOOL_VERSION
+    )
     if force:
         return False
     if same:
@@ -158,11 +164,19 @@ def _check_destination(dataset: str, src: Path, dst: Path, options: dict[str, An
     raise FileExistsError(
         f"destination {dst} already holds a prepared {index.get('dataset')!r} set from {prov.get('source')} with "
         f"options {prov.get('options')} (tool version {prov.get('tool_version')}); pass force=True (--force) to "
-        "replace it")
+        "replace it"
+    )
 
 
-def _run(dataset: str, src: str | Path, dst: str | Path, options: Any, force: bool, progress: bool,
-         build: Callable[[Path, Path, Any, bool], tuple[dict[str, store.VideoSet], dict[str, Any], list[str]]]) -> Path:
+def _run(
+    dataset: str,
+    src: str | Path,
+    dst: str | Path,
+    options: Any,
+    force: bool,
+    progress: bool,
+    build: Callable[[Path, Path, Any, bool], tuple[dict[str, store.VideoSet], dict[str, Any], list[str]]],
+) -> Path:
     src, dst = Path(src).expanduser().resolve(), Path(dst).expanduser().resolve()
     if not src.exists():
         raise FileNotFoundError(f"prepare {dataset}: source {src} does not exist")
@@ -198,8 +212,10 @@ def _check_bbc_options(opts: BBCOptions) -> None:
     if unknown or not opts.splits:
         raise ValueError(f"BBCOptions.splits must be a non-empty subset of {list(bbc.SPLIT_VIDEOS)}, got {opts.splits}")
     if not set(opts.video_crop_splits) <= set(opts.splits) - {"test"}:
-        raise ValueError(f"BBCOptions.video_crop_splits must name training splits among splits {list(opts.splits)} "
-                         f"(not test), got {opts.video_crop_splits}")
+        raise ValueError(
+            f"BBCOptions.video_crop_splits must name training splits among splits {list(opts.splits)} "
+            f"(not test), got {opts.video_crop_splits}"
+        )
 
 
 def _build_bbc(src: Path, scratch: Path, opts: BBCOptions, progress: bool):
@@ -225,8 +241,11 @@ def _build_bbc(src: Path, scratch: Path, opts: BBCOptions, progress: bool):
                 frame_hw = frame.shape[:2]
                 for name in modes:
                     crop = crops[name][k]
-                    builders[name].add_frames(crop.crop_image(frame, opts.pad)[None], ann.frame_ids[row : row + 1],
-                                              crop.to_crop_pixels(joints[k])[None])
+                    builders[name].add_frames(
+                        crop.crop_image(frame, opts.pad)[None],
+                        ann.frame_ids[row : row + 1],
+                        crop.to_crop_pixels(joints[k])[None],
+                    )
                 bar.update()
         bar.close()
         for name, mode in modes.items():
@@ -237,12 +256,16 @@ def _build_bbc(src: Path, scratch: Path, opts: BBCOptions, progress: bool):
                 "source_frame_hw": list(frame_hw) if frame_hw else None,
             }
             splits[name] = builders[name].videoset(bbc.JOINT_NAMES, np.concatenate(boxes[name] or [np.zeros((0, 3))]))
-    rule = ("train = bbcpose.mat train_frames of videos 1-10, val = videos 11-15, test = results.mat ground truth "
-            "(videos 16-20); frames are the annotated frames only, each cropped around its own keypoints "
-            f"({opts.margin:g} px from the centre of their box)")
+    rule = (
+        "train = bbcpose.mat train_frames of videos 1-10, val = videos 11-15, test = results.mat ground truth "
+        "(videos 16-20); frames are the annotated frames only, each cropped around its own keypoints "
+        f"({opts.margin:g} px from the centre of their box)"
+    )
     if opts.video_crop_splits:
-        rule += (f"; <split>{bbc.VIDEO_CROP_SUFFIX} = the same frames with one crop per video "
-                 f"({opts.video_margin:g} px beyond the box of all its keypoints), for training only")
+        rule += (
+            f"; <split>{bbc.VIDEO_CROP_SUFFIX} = the same frames with one crop per video "
+            f"({opts.video_margin:g} px beyond the box of all its keypoints), for training only"
+        )
     return splits, {"split_rule": rule, "frame_size_source": list(frame_hw) if frame_hw else None}, bbc.JOINT_NAMES
 
 
@@ -265,8 +288,10 @@ def _build_bair(src: Path, scratch: Path, opts: BAIROptions, progress: bool):
                 builder.add_frames(seq, np.arange(len(seq)))
         builder.meta = {"files": [p.relative_to(src).as_posix() for p in paths], "camera": opts.camera}
         splits[split] = builder.videoset()
-    rule = (f"train = softmotion30_44k/train except {opts.val_file} (val, as SAVP), test = softmotion30_44k/test; "
-            "video_ids are trajectory numbers from the file names")
+    rule = (
+        f"train = softmotion30_44k/train except {opts.val_file} (val, as SAVP), test = softmotion30_44k/test; "
+        "video_ids are trajectory numbers from the file names"
+    )
     return splits, {"split_rule": rule}, []
 
 
@@ -295,8 +320,10 @@ def _build_kth(src: Path, scratch: Path, opts: KTHOptions, progress: bool):
                 ranges_meta.append([first, last])
         builder.meta = {"ranges": ranges_meta, "actions": [kth.action_of(n.split("#")[0]) for n in builder.video_names]}
         splits[split] = builder.videoset()
-    rule = (f"persons {kth.describe_split(opts.convention)} ({opts.convention.upper()} convention); one stored video "
-            "per 00sequences.txt subsequence (1-based inclusive ranges), grayscale, plain resize")
+    rule = (
+        f"persons {kth.describe_split(opts.convention)} ({opts.convention.upper()} convention); one stored video "
+        "per 00sequences.txt subsequence (1-based inclusive ranges), grayscale, plain resize"
+    )
     return splits, {"split_rule": rule, "sequences_file": str(seq_path.resolve())}, []
 
 
@@ -308,8 +335,9 @@ def prepare_kth(src: str | Path, dst: str | Path, force: bool = False, progress:
 PREPARERS = {"bbc": prepare_bbc, "bair": prepare_bair, "kth": prepare_kth}
 
 
-def prepare(dataset: str, src: str | Path, dst: str | Path, force: bool = False, progress: bool = True,
-            **options: Any) -> Path:
+def prepare(
+    dataset: str, src: str | Path, dst: str | Path, force: bool = False, progress: bool = True, **options: Any
+) -> Path:
     """Prepare `dataset` ('bbc', 'bair' or 'kth') from its original files at `src` into `dst`."""
     if dataset not in PREPARERS:
         raise ValueError(f"dataset must be one of {list(PREPARERS)}, got {dataset!r}")
@@ -323,17 +351,23 @@ def describe(dataset: str, data_root: str | Path) -> str:
     if index.get("dataset") != dataset:
         raise ValueError(f"{data_root} holds a prepared {index.get('dataset')!r} set, not {dataset!r}")
     prov = index.get("provenance", {})
-    lines = [f"**{dataset}** prepared at `{data_root}`", "",
-             "| split | videos | frames | frame shape | keypoints | crop |", "|---|---:|---:|---|---|---|"]
+    lines = [
+        f"**{dataset}** prepared at `{data_root}`",
+        "",
+        "| split | videos | frames | frame shape | keypoints | crop |",
+        "|---|---:|---:|---|---|---|",
+    ]
     for name, s in index["splits"].items():
         shape = "x".join(str(v) for v in s["frame_shape"])
         keypoints, crop = "yes" if s["has_keypoints"] else "no", s.get("crop_mode") or "-"
         lines.append(f"| {name} | {s['n_videos']} | {s['n_frames']} | {shape} | {keypoints} | {crop} |")
-    lines += ["", f"- source: `{prov.get('source')}`", f"- split rule: {prov.get('split_rule')}",
-              f"- options: `{json.dumps(prov.get('options'), sort_keys=True)}`",
-              (f"- tool: {prov.get('tool')} (tool version {prov.get('tool_version')}, "
-               f"lmvid {index.get('lmvid_version')})")]
+    lines += [
+        "",
+        f"- source: `{prov.get('source')}`",
+        f"- split rule: {prov.get('split_rule')}",
+        f"- options: `{json.dumps(prov.get('options'), sort_keys=True)}`",
+        (f"- tool: {prov.get('tool')} (tool version {prov.get('tool_version')}, lmvid {index.get('lmvid_version')})"),
+    ]
     if index.get("keypoint_names"):
         lines.append(f"- keypoints: {', '.join(index['keypoint_names'])}")
     return "\n".join(lines)
-

@@ -16,8 +16,8 @@ frames at 128x128: 0.17-0.19 s with crops, 1.61-1.80 s on the full grid; 2-core 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -80,7 +80,9 @@ def ellipse(centre: np.ndarray, axes: np.ndarray, angle: np.ndarray | float = 0.
     n = len(centre)
     ang = np.broadcast_to(np.asarray(angle, np.float32), (n,))
     c2, s2 = np.cos(ang) ** 2, np.sin(ang) ** 2
-    extent = np.sqrt(np.stack([axes[:, 0] ** 2 * c2 + axes[:, 1] ** 2 * s2, axes[:, 0] ** 2 * s2 + axes[:, 1] ** 2 * c2], 1))
+    extent = np.sqrt(
+        np.stack([axes[:, 0] ** 2 * c2 + axes[:, 1] ** 2 * s2, axes[:, 0] ** 2 * s2 + axes[:, 1] ** 2 * c2], 1)
+    )
     lo = centre - extent
     hi = centre + extent
 
@@ -113,7 +115,9 @@ def coverage(dist: np.ndarray) -> np.ndarray:
     return np.clip(0.5 - dist, 0.0, 1.0)
 
 
-def pattern(u: np.ndarray, v: np.ndarray, kind: str, period: float, phase: float = 0.0, angle: float = 0.0) -> np.ndarray:
+def pattern(
+    u: np.ndarray, v: np.ndarray, kind: str, period: float, phase: float = 0.0, angle: float = 0.0
+) -> np.ndarray:
     """Procedural texture in [0,1] at shape coordinates u, v (pixels): 'plain', 'stripes', 'checks' or 'waves'.
 
     Smooth sinusoids (not hard steps) so the texture itself is anti-aliased at any period >= 2 px.

@@ -176,8 +176,9 @@ def read_index(root: str | Path) -> dict[str, Any]:
         raise FileNotFoundError(f"{root} is not a prepared lmvid dataset (no index.json); prepare it first")
     index = json.loads(path.read_text())
     if index.get("format") != FORMAT or index.get("format_version") != FORMAT_VERSION:
-        raise ValueError(f"{path}: format {index.get('format')} v{index.get('format_version')}, "
-                         f"expected {FORMAT} v{FORMAT_VERSION}")
+        raise ValueError(
+            f"{path}: format {index.get('format')} v{index.get('format_version')}, expected {FORMAT} v{FORMAT_VERSION}"
+        )
     return index
 
 

@@ -19,9 +19,10 @@ training, a second read-out fits one regressor per identity (`lmvid_lib.eval.reg
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -70,8 +71,9 @@ class KeypointEvalConfig:
 
     def __post_init__(self) -> None:
         if self.eval_scale not in EVAL_SCALE_CHOICES:
-            raise ValueError(f"KeypointEvalConfig.eval_scale must be one of {EVAL_SCALE_CHOICES}, "
-                             f"got {self.eval_scale!r}")
+            raise ValueError(
+                f"KeypointEvalConfig.eval_scale must be one of {EVAL_SCALE_CHOICES}, got {self.eval_scale!r}"
+            )
         if not self.threshold > 0 or not self.curve_max > 0 or self.curve_points < 2:
             raise ValueError("KeypointEvalConfig: threshold and curve_max must be > 0 and curve_points >= 2")
         if self.crop_size < 1:
@@ -92,8 +94,11 @@ class KeypointEvalConfig:
     @property
     def unit(self) -> str:
         """How table headers name the pixel scale."""
-        return {"crop": f"px in the {self.crop_size}x{self.crop_size} crop", "original": "px of the original frame",
-                "half_original": "px at half the original resolution"}[self.eval_scale]
+        return {
+            "crop": f"px in the {self.crop_size}x{self.crop_size} crop",
+            "original": "px of the original frame",
+            "half_original": "px at half the original resolution",
+        }[self.eval_scale]
 
 
 def annotated_frames(videos: VideoSet, max_frames: int | None = None, name: str = "videos") -> np.ndarray:
@@ -156,32 +161,54 @@ class KeypointResult:
         }
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "KeypointResult":
+    def from_dict(cls, d: Mapping[str, Any]) -> KeypointResult:
         splits = {
             k: SplitResult(
-                pred=np.asarray(v["pred"], dtype=np.float64), gt=np.asarray(v["gt"], dtype=np.float64),
-                frame_index=np.asarray(v["frame_index"], dtype=np.int64), accuracy=float(v["accuracy"]),
-                curve=np.asarray(v["curve"], dtype=np.float64), per_joint=np.asarray(v["per_joint"], dtype=np.float64),
-                per_identity_accuracy=None if v.get("per_identity_accuracy") is None
+                pred=np.asarray(v["pred"], dtype=np.float64),
+                gt=np.asarray(v["gt"], dtype=np.float64),
+                frame_index=np.asarray(v["frame_index"], dtype=np.int64),
+                accuracy=float(v["accuracy"]),
+                curve=np.asarray(v["curve"], dtype=np.float64),
+                per_joint=np.asarray(v["per_joint"], dtype=np.float64),
+                per_identity_accuracy=None
+                if v.get("per_identity_accuracy") is None
                 else float(v["per_identity_accuracy"]),
-                per_identity_per_joint=None if v.get("per_identity_per_joint") is None
+                per_identity_per_joint=None
+                if v.get("per_identity_per_joint") is None
                 else np.asarray(v["per_identity_per_joint"], dtype=np.float64),
             )
             for k, v in d["splits"].items()
         }
         weights = d.get("weights")
-        return cls(d["method"], splits, np.asarray(d["thresholds"], dtype=np.float64), dict(d.get("config", {})),
-                   None if weights is None else KeypointRegressor(np.asarray(weights, dtype=np.float64)))
+        return cls(
+            d["method"],
+            splits,
+            np.asarray(d["thresholds"], dtype=np.float64),
+            dict(d.get("config", {})),
+            None if weights is None else KeypointRegressor(np.asarray(weights, dtype=np.float64)),
+        )
 
 
-def score_split(pred_cc: np.ndarray, gt_cc: np.ndarray, frame_index: np.ndarray, cfg: KeypointEvalConfig,
-                crops: Any = None, per_identity_cc: np.ndarray | None = None) -> SplitResult:
+def score_split(
+    pred_cc: np.ndarray,
+    gt_cc: np.ndarray,
+    frame_index: np.ndarray,
+    cfg: KeypointEvalConfig,
+    crops: Any = None,
+    per_identity_cc: np.ndarray | None = None,
+) -> SplitResult:
     """Score crop-centred predictions [N,J,2] against crop-centred ground truth at cfg.eval_scale (and the
     per-identity diagnostic's predictions [N,J,2], when given)."""
     pred = to_eval_pixels(pred_cc, cfg.eval_scale, cfg.crop_size, crops)
     gt = to_eval_pixels(gt_cc, cfg.eval_scale, cfg.crop_size, crops)
-    result = SplitResult(pred, gt, np.asarray(frame_index, dtype=np.int64), pck(pred, gt, cfg.threshold),
-                         pck_curve(pred, gt, cfg.thresholds), per_joint_pck(pred, gt, cfg.threshold))
+    result = SplitResult(
+        pred,
+        gt,
+        np.asarray(frame_index, dtype=np.int64),
+        pck(pred, gt, cfg.threshold),
+        pck_curve(pred, gt, cfg.thresholds),
+        per_joint_pck(pred, gt, cfg.threshold),
+    )
     if per_identity_cc is not None:
         per_identity = to_eval_pixels(per_identity_cc, cfg.eval_scale, cfg.crop_size, crops)
         result.per_identity_accuracy = pck(per_identity, gt, cfg.threshold)
@@ -206,8 +233,10 @@ def evaluate_landmarks(
     """
     cfg = cfg or KeypointEvalConfig()
     sets = {"train": train_set, **test_sets}
-    indices = {name: annotated_frames(v, cfg.max_train_frames if name == "train" else cfg.max_test_frames, name)
-               for name, v in sets.items()}
+    indices = {
+        name: annotated_frames(v, cfg.max_train_frames if name == "train" else cfg.max_test_frames, name)
+        for name, v in sets.items()
+    }
     crops = protocol_crops(sets, indices)
     landmarks = {}
     for name, videos in sets.items():
@@ -216,7 +245,9 @@ def evaluate_landmarks(
         elif name in source:
             mu = as_points(f"landmarks[{name!r}]", source[name])
             if len(mu) != len(indices[name]):
-                raise ValueError(f"landmarks[{name!r}] has N={len(mu)} but the split has {len(indices[name])} scored frames")
+                raise ValueError(
+                    f"landmarks[{name!r}] has N={len(mu)} but the split has {len(indices[name])} scored frames"
+                )
         else:
             raise ValueError(f"landmarks mapping has no entry {name!r} (has {sorted(source)})")
         landmarks[name] = landmarks_to_crop_centred(mu, cfg.crop_size)
@@ -227,21 +258,26 @@ def evaluate_landmarks(
     for name, videos in test_sets.items():
         per_identity = None
         if cfg.per_identity:
-            per_identity = per_identity_predictions(landmarks["train"], train_kp, ids["train"], landmarks[name],
-                                                    ids[name])
+            per_identity = per_identity_predictions(
+                landmarks["train"], train_kp, ids["train"], landmarks[name], ids[name]
+            )
         gt = split_keypoints(videos, indices[name], cfg, name)
-        splits[name] = score_split(regressor.predict(landmarks[name]), gt, indices[name], cfg, crops[name],
-                                   per_identity)
+        splits[name] = score_split(
+            regressor.predict(landmarks[name]), gt, indices[name], cfg, crops[name], per_identity
+        )
     return KeypointResult(method, splits, cfg.thresholds, asdict(cfg), regressor)
 
 
-def evaluate_mean_pose(train_set: VideoSet, test_sets: Mapping[str, VideoSet],
-                       cfg: KeypointEvalConfig | None = None) -> KeypointResult:
+def evaluate_mean_pose(
+    train_set: VideoSet, test_sets: Mapping[str, VideoSet], cfg: KeypointEvalConfig | None = None
+) -> KeypointResult:
     """Baseline (a): every test frame gets the mean training pose (crop-centred)."""
     cfg = cfg or KeypointEvalConfig()
     sets = {"train": train_set, **test_sets}
-    indices = {name: annotated_frames(v, cfg.max_train_frames if name == "train" else cfg.max_test_frames, name)
-               for name, v in sets.items()}
+    indices = {
+        name: annotated_frames(v, cfg.max_train_frames if name == "train" else cfg.max_test_frames, name)
+        for name, v in sets.items()
+    }
     crops = protocol_crops(sets, indices)
     train_kp = split_keypoints(train_set, indices["train"], cfg, "train")
     splits = {}
@@ -276,14 +312,15 @@ def open_eval_sets(train_cfg: Any, splits: Sequence[str], run_dir: str | Path) -
     from lmvid_lib.data.bbc import frame_crop_split
 
     def open_(split: str) -> VideoSet:
-        return open_dataset(train_cfg.dataset, split, run_dir, train_cfg.data_root, seed=train_cfg.data_seed,
-                            **train_cfg.synthetic)
+        return open_dataset(
+            train_cfg.dataset, split, run_dir, train_cfg.data_root, seed=train_cfg.data_seed, **train_cfg.synthetic
+        )
 
     return {"train": open_(frame_crop_split(train_cfg.split)), **{s: open_(s) for s in splits if s != "train"}}
 
 
 def untrained_model(train_cfg: Any, device: torch.device | str = "cpu") -> torch.nn.Module:
-    """Baseline (b): the pose encoder exactly as `train_factorization` initialises it (same seed and config), untrained."""
+    """Baseline (b): the pose encoder as `train_factorization` initialises it (same seed and config), untrained."""
     seed_everything(train_cfg.seed)
     return FactorizationModel(train_cfg.model).to(device).eval()
 
@@ -311,10 +348,18 @@ def evaluate_run(
     model, train_cfg = load_trained(run, device)
     cfg = cfg.for_dataset(train_cfg.dataset)  # resolves "auto"; an original scale without original frames fails here
     weights = run / "model.pt"
-    method = {None: train_cfg.run_name, "untrained": f"untrained {train_cfg.model.decoder} encoder, seed {train_cfg.seed}",
-              "mean_pose": "mean training pose"}[baseline]
-    key = {"method": method, "train_config": config_dict(train_cfg), "eval": asdict(cfg), "splits": list(test_splits),
-           "weights": [weights.stat().st_size, weights.stat().st_mtime_ns] if baseline is None else None}
+    method = {
+        None: train_cfg.run_name,
+        "untrained": f"untrained {train_cfg.model.decoder} encoder, seed {train_cfg.seed}",
+        "mean_pose": "mean training pose",
+    }[baseline]
+    key = {
+        "method": method,
+        "train_config": config_dict(train_cfg),
+        "eval": asdict(cfg),
+        "splits": list(test_splits),
+        "weights": [weights.stat().st_size, weights.stat().st_mtime_ns] if baseline is None else None,
+    }
     cache = Path(run_dir) / "keypoints" / f"{train_cfg.run_name}{'' if baseline is None else '-' + baseline}.json"
 
     def compute() -> KeypointResult:
@@ -342,24 +387,31 @@ def eval_splits(dataset: str) -> dict[str, str]:
     """Test split name -> label for `dataset`: signer -> held-out frames ("test") and held-out attire ("val");
     bbc -> its test split."""
     if dataset not in EVAL_SPLITS:
-        raise ValueError(f"dataset: keypoint regression is evaluated on {sorted(EVAL_SPLITS)} (upper-body keypoints "
-                         f"in BBC Pose order), got {dataset!r}")
+        raise ValueError(
+            f"dataset: keypoint regression is evaluated on {sorted(EVAL_SPLITS)} (upper-body keypoints "
+            f"in BBC Pose order), got {dataset!r}"
+        )
     return dict(EVAL_SPLITS[dataset])
 
 
-def find_runs(run_dir: str | Path, dataset: str, decoders: Sequence[str],
-              seeds: Sequence[int]) -> dict[str, list[Path]]:
+def find_runs(
+    run_dir: str | Path, dataset: str, decoders: Sequence[str], seeds: Sequence[int]
+) -> dict[str, list[Path]]:
     """decoder -> its finished training runs `<run_dir>/factorization/<dataset>-<decoder>-seed<seed>`, in `seeds`
     order. A run is finished when its model.pt exists; a FileNotFoundError lists every missing one."""
     if not decoders or not seeds:
         raise ValueError(f"decoders and seeds must be non-empty, got decoders={list(decoders)} seeds={list(seeds)}")
-    runs = {d: [run_path(TrainConfig(dataset=dataset, seed=s, model=ModelConfig(decoder=d)), run_dir) for s in seeds]
-            for d in decoders}
+    runs = {
+        d: [run_path(TrainConfig(dataset=dataset, seed=s, model=ModelConfig(decoder=d)), run_dir) for s in seeds]
+        for d in decoders
+    }
     missing = [str(r) for paths in runs.values() for r in paths if not (r / "model.pt").is_file()]
     if missing:
-        raise FileNotFoundError(f"{len(missing)} factorization run(s) are missing or unfinished: {', '.join(missing)}. "
-                                "Run notebook 02_factorization first with the same profile (it trains every decoder "
-                                "in `decoders` for every seed in `seeds`).")
+        raise FileNotFoundError(
+            f"{len(missing)} factorization run(s) are missing or unfinished: {', '.join(missing)}. "
+            "Run notebook 02_factorization first with the same profile (it trains every decoder "
+            "in `decoders` for every seed in `seeds`)."
+        )
     return runs
 
 

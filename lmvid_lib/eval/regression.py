@@ -9,8 +9,9 @@ All points are [N,P,2] (x, y), in the pixel unit the caller scores in; `lmvid_li
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -58,7 +59,9 @@ class KeypointRegressor:
         """landmarks [N,K,2] -> keypoints [N,J,2] (float64)."""
         x = as_points("landmarks", landmarks)
         if x.shape[1] != self.n_landmarks:
-            raise ValueError(f"landmarks have K={x.shape[1]} points but the regressor was fitted with K={self.n_landmarks}")
+            raise ValueError(
+                f"landmarks have K={x.shape[1]} points but the regressor was fitted with K={self.n_landmarks}"
+            )
         return (x.reshape(len(x), -1) @ self.weights).reshape(len(x), self.n_keypoints, 2)
 
 
@@ -77,8 +80,9 @@ def fit_regressor(landmarks: Any, keypoints: Any) -> KeypointRegressor:
     return KeypointRegressor(weights)
 
 
-def per_identity_predictions(train_landmarks: Any, train_keypoints: Any, train_ids: Any, landmarks: Any,
-                             ids: Any) -> np.ndarray | None:
+def per_identity_predictions(
+    train_landmarks: Any, train_keypoints: Any, train_ids: Any, landmarks: Any, ids: Any
+) -> np.ndarray | None:
     """A diagnostic, not the protocol: one regressor per identity, fitted on that identity's training frames only.
 
     train_landmarks [N,K,2], train_keypoints [N,J,2], train_ids [N]; landmarks [M,K,2], ids [M] -> predictions
@@ -90,8 +94,10 @@ def per_identity_predictions(train_landmarks: Any, train_keypoints: Any, train_i
     lm = as_points("landmarks", landmarks)
     train_ids, ids = np.asarray(train_ids), np.asarray(ids)
     if train_ids.shape != (len(x),) or len(y) != len(x):
-        raise ValueError(f"train_landmarks (N={len(x)}), train_keypoints (N={len(y)}) and train_ids "
-                         f"{train_ids.shape} must describe the same N frames")
+        raise ValueError(
+            f"train_landmarks (N={len(x)}), train_keypoints (N={len(y)}) and train_ids "
+            f"{train_ids.shape} must describe the same N frames"
+        )
     if ids.shape != (len(lm),):
         raise ValueError(f"ids {ids.shape} must hold one identity per landmarks sample (M={len(lm)})")
     pred = np.empty((len(lm), y.shape[1], 2))

@@ -37,8 +37,10 @@ def resolve_eval_scale(eval_scale: str, dataset: str) -> str:
     if eval_scale == "auto":
         return ORIGINAL_FRAME_SCALES.get(dataset, "crop")
     if eval_scale != "crop" and dataset not in ORIGINAL_FRAME_SCALES:
-        raise ValueError(f"eval_scale={eval_scale!r}: dataset {dataset!r} has no original frames (it is rendered at "
-                         "its crop size, so its pixels are crop pixels); use eval_scale 'crop' or 'auto'")
+        raise ValueError(
+            f"eval_scale={eval_scale!r}: dataset {dataset!r} has no original frames (it is rendered at "
+            "its crop size, so its pixels are crop pixels); use eval_scale 'crop' or 'auto'"
+        )
     return eval_scale
 
 
@@ -58,16 +60,19 @@ def protocol_crops(sets: Mapping[str, VideoSet], indices: Mapping[str, np.ndarra
             continue
         meta = videos.meta
         if meta.get("crop_mode") != "frame":
-            raise ValueError(f"split {name!r} holds crop_mode {meta.get('crop_mode')!r}, not 'frame' (e.g. a "
-                             "training-only copy with one crop per video, 'train_video'); the protocol fits and "
-                             "scores on frames each cropped around its own keypoints: evaluate on the per-frame split "
-                             "(`lmvid_lib.data.bbc.frame_crop_split`)")
+            raise ValueError(
+                f"split {name!r} holds crop_mode {meta.get('crop_mode')!r}, not 'frame' (e.g. a "
+                "training-only copy with one crop per video, 'train_video'); the protocol fits and "
+                "scores on frames each cropped around its own keypoints: evaluate on the per-frame split "
+                "(`lmvid_lib.data.bbc.frame_crop_split`)"
+            )
         kinds[name] = (meta.get("crop_margin"), meta.get("crop_out_size"))
         crops[name] = CropTransform.from_array(np.asarray(videos.crops)[indices[name]], int(meta["crop_out_size"]))
     if kinds and (len(kinds) != len(sets) or len(set(kinds.values())) > 1):
         described = {name: kinds.get(name, "no crops") for name in sets}
-        raise ValueError(f"the keypoint protocol needs every split cropped the same way; (margin, size) per split: "
-                         f"{described}")
+        raise ValueError(
+            f"the keypoint protocol needs every split cropped the same way; (margin, size) per split: {described}"
+        )
     return crops
 
 
@@ -126,9 +131,11 @@ def to_eval_pixels(points: Any, eval_scale: str, crop_size: int, crops: Any = No
     if eval_scale == "crop":
         return pts
     if crops is None:
-        raise ValueError(f"eval_scale={eval_scale!r} needs the per-frame crops of original frames, and these frames "
-                         "have none: data rendered at its crop size (the embedded signer) has no original frames, its "
-                         "pixels are crop pixels; use eval_scale 'crop' or 'auto'")
+        raise ValueError(
+            f"eval_scale={eval_scale!r} needs the per-frame crops of original frames, and these frames "
+            "have none: data rendered at its crop size (the embedded signer) has no original frames, its "
+            "pixels are crop pixels; use eval_scale 'crop' or 'auto'"
+        )
     original = crop_centred_to_original(pts, crops, crop_size)
     # The BBC evaluation's 0.5 * (p - 1) + 1 is on 1-based pixels p = p0 + 1, i.e. 0.5 * p0 + 1 on our 0-based p0.
     return original if eval_scale == "original" else 0.5 * original + 1.0

@@ -9,8 +9,8 @@ published BBC numbers are only ever quoted, in a table of their own (`paper_bbc_
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -46,15 +46,23 @@ class Margin:
 
     def sentence(self, cfg: KeypointEvalConfig) -> str:
         """One sentence, generated from the numbers, stating the measured margin."""
-        return (f"On {self.split_label}, the best learned variant ({self.learned}, mean of {self.n_seeds} seed(s)) "
-                f"reaches {100 * self.learned_accuracy:.1f}% of keypoints within {cfg.threshold:g} {cfg.unit}, the "
-                f"better baseline ({self.baseline}) {100 * self.baseline_accuracy:.1f}%: a margin of "
-                f"{self.points:+.1f} points.")
+        return (
+            f"On {self.split_label}, the best learned variant ({self.learned}, mean of {self.n_seeds} seed(s)) "
+            f"reaches {100 * self.learned_accuracy:.1f}% of keypoints within {cfg.threshold:g} {cfg.unit}, the "
+            f"better baseline ({self.baseline}) {100 * self.baseline_accuracy:.1f}%: a margin of "
+            f"{self.points:+.1f} points."
+        )
 
 
-def margin_over_baselines(results: Mapping[str, Sequence[KeypointResult]], learned: Sequence[str],
-                          baselines: Sequence[str], split: str, split_label: str | None = None) -> Margin:
+def margin_over_baselines(
+    results: Mapping[str, Sequence[KeypointResult]],
+    learned: Sequence[str],
+    baselines: Sequence[str],
+    split: str,
+    split_label: str | None = None,
+) -> Margin:
     """Compare the learned method with the highest seed-mean accuracy on `split` to the best baseline."""
+
     def mean(method: str) -> float:
         if method not in results or not results[method]:
             raise ValueError(f"no results for method {method!r} (have {sorted(results)})")
@@ -67,35 +75,54 @@ def margin_over_baselines(results: Mapping[str, Sequence[KeypointResult]], learn
     return Margin(best, mean(best), base, mean(base), split_label or split, len(results[best]))
 
 
-def identity_diagnosis(results: Mapping[str, Sequence[KeypointResult]], learned: str, baseline: str, split: str,
-                       split_label: str, joint_names: Sequence[str], cfg: KeypointEvalConfig,
-                       weak_below: float = 0.5, consistent_within: float = 2.0) -> str:
+def identity_diagnosis(
+    results: Mapping[str, Sequence[KeypointResult]],
+    learned: str,
+    baseline: str,
+    split: str,
+    split_label: str,
+    joint_names: Sequence[str],
+    cfg: KeypointEvalConfig,
+    weak_below: float = 0.5,
+    consistent_within: float = 2.0,
+) -> str:
     """What the per-identity diagnostic says about `learned` on `split` (seed means), compared with `baseline`; ""
     when it was not computed (identities unseen in training, `cfg.per_identity` off, or results cached without it).
     A refit gaining less than `consistent_within` points counts as landmarks consistent across identities."""
+
     def means(method: str) -> tuple[float, float, np.ndarray] | None:
         runs = [r.splits[split] for r in results.get(method, ()) if split in r.splits]
         if not runs or any(r.per_identity_accuracy is None for r in runs):
             return None
-        return (float(np.mean([r.accuracy for r in runs])), float(np.mean([r.per_identity_accuracy for r in runs])),
-                np.mean([r.per_identity_per_joint for r in runs], axis=0))
+        return (
+            float(np.mean([r.accuracy for r in runs])),
+            float(np.mean([r.per_identity_accuracy for r in runs])),
+            np.mean([r.per_identity_per_joint for r in runs], axis=0),
+        )
 
     ours, base = means(learned), means(baseline)
     if ours is None:
         return ""
     accuracy, per_identity, per_joint = ours
     gain = 100 * (per_identity - accuracy)
-    text = (f"Diagnosis (not the protocol): with one regressor per identity, fitted on that identity's training "
-            f"frames only, {learned} reaches {100 * per_identity:.1f}% on {split_label} instead of "
-            f"{100 * accuracy:.1f}%, " + (f"so {gain:.1f} points are lost because a landmark does not mark the same "
-                                         "body part in every identity" if gain >= consistent_within else
-                                         "so its landmarks mark the same body parts in every identity"))
+    text = (
+        f"Diagnosis (not the protocol): with one regressor per identity, fitted on that identity's training "
+        f"frames only, {learned} reaches {100 * per_identity:.1f}% on {split_label} instead of "
+        f"{100 * accuracy:.1f}%, "
+        + (
+            f"so {gain:.1f} points are lost because a landmark does not mark the same body part in every identity"
+            if gain >= consistent_within
+            else "so its landmarks mark the same body parts in every identity"
+        )
+    )
     if base is not None:
         text += f" (the same refit moves {baseline} by {100 * (base[1] - base[0]):+.1f} points)"
     weak = [f"{name} {100 * a:.0f}%" for name, a in zip(joint_names, per_joint) if a < weak_below]
     if weak:
-        text += (f". Even per identity, {', '.join(weak)} stay below {100 * weak_below:.0f}% within "
-                 f"{cfg.threshold:g} px: no landmark follows these joints closely")
+        text += (
+            f". Even per identity, {', '.join(weak)} stay below {100 * weak_below:.0f}% within "
+            f"{cfg.threshold:g} px: no landmark follows these joints closely"
+        )
     return text + "."
 
 
@@ -123,8 +150,9 @@ def summarize_seeds(values: Sequence[float]) -> SeedSummary:
     return SeedSummary(float(values.mean()), std, float(values.max()), len(values))
 
 
-def accuracy_table(results: Mapping[str, Sequence[KeypointResult]], split_labels: Mapping[str, str],
-                   cfg: KeypointEvalConfig) -> str:
+def accuracy_table(
+    results: Mapping[str, Sequence[KeypointResult]], split_labels: Mapping[str, str], cfg: KeypointEvalConfig
+) -> str:
     """Table 1 analogue: one row per method (several results = several seeds -> mean ± std, best), one column per split.
 
     `split_labels` maps split names to column headers (they should name the dataset).
@@ -138,8 +166,12 @@ def accuracy_table(results: Mapping[str, Sequence[KeypointResult]], split_labels
     return markdown_table(header, rows)
 
 
-def per_joint_table(results: Mapping[str, KeypointResult | Sequence[KeypointResult]], split: str,
-                    joint_names: Sequence[str], cfg: KeypointEvalConfig) -> str:
+def per_joint_table(
+    results: Mapping[str, KeypointResult | Sequence[KeypointResult]],
+    split: str,
+    joint_names: Sequence[str],
+    cfg: KeypointEvalConfig,
+) -> str:
     """Accuracy at cfg.threshold per joint (%), one row per method, on `split`; a method with several results
     (seeds) shows their mean."""
     header = ["Method"] + list(joint_names) + [f"all joints (accuracy at {cfg.threshold:g} {cfg.unit}, %)"]
@@ -156,8 +188,9 @@ def per_joint_table(results: Mapping[str, KeypointResult | Sequence[KeypointResu
     return markdown_table(header, rows)
 
 
-def seed_mean_curves(results: Mapping[str, Sequence[KeypointResult]],
-                     split: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def seed_mean_curves(
+    results: Mapping[str, Sequence[KeypointResult]], split: str
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Fig. 9 input: method -> (thresholds [T], accuracy [T] averaged over the method's seeds) on `split`.
     The label says how many seeds were averaged."""
     curves = {}
@@ -169,7 +202,9 @@ def seed_mean_curves(results: Mapping[str, Sequence[KeypointResult]],
             raise ValueError(f"method {method!r}: its results were scored at different thresholds")
         n = len(runs)
         curves[f"{method} ({n} seed{'s' if n > 1 else ''})"] = (
-            thresholds, np.mean([r.splits[split].curve for r in runs], axis=0))
+            thresholds,
+            np.mean([r.splits[split].curve for r in runs], axis=0),
+        )
     return curves
 
 

@@ -41,8 +41,14 @@ class TrainingViews:
     partner_index: np.ndarray
 
 
-def training_views(model: torch.nn.Module, videoset: VideoSet, augment: AugmentConfig, count: int, seed: int,
-                   device: torch.device | str | None = None) -> TrainingViews:
+def training_views(
+    model: torch.nn.Module,
+    videoset: VideoSet,
+    augment: AugmentConfig,
+    count: int,
+    seed: int,
+    device: torch.device | str | None = None,
+) -> TrainingViews:
     """`count` frames drawn as training draws them (`FrameSampler(videoset, augment, seed)`), with both kinds of
     appearance input and the reconstruction from each; the model is run in eval mode under no_grad (mode restored)."""
     if not isinstance(count, int) or count < 1:
@@ -58,8 +64,9 @@ def training_views(model: torch.nn.Module, videoset: VideoSet, augment: AugmentC
     with inference(model):
         recon_warped = model(pose_input, warped)["recon"].float()
         recon_partner = model(pose_input, partner_frames)["recon"].float()
-    return TrainingViews(target, pose_input, warped, partner_frames, recon_warped, recon_partner,
-                         index.numpy(), partner.numpy())
+    return TrainingViews(
+        target, pose_input, warped, partner_frames, recon_warped, recon_partner, index.numpy(), partner.numpy()
+    )
 
 
 @dataclass
@@ -72,15 +79,19 @@ class FrameLandmarks:
     part_maps: np.ndarray
 
 
-def frame_landmarks(model: torch.nn.Module, frames: np.ndarray, device: torch.device | str | None = None) -> FrameLandmarks:
+def frame_landmarks(
+    model: torch.nn.Module, frames: np.ndarray, device: torch.device | str | None = None
+) -> FrameLandmarks:
     """uint8 frames [M,H,W,C] -> their landmarks in pixels of those H x W frames, and their part maps.
 
     The frames are resized to the model's input size as in training; since that input is the whole frame, normalised
     landmarks map to frame pixels by `lmvid_lib.plotting.gaussians_to_pixels` (`landmarks.norm_to_pixel`).
     """
     if not (isinstance(frames, np.ndarray) and frames.ndim == 4 and frames.dtype == np.uint8 and len(frames)):
-        raise ValueError(f"frames must be a non-empty uint8 [M,H,W,C] array, got {type(frames).__name__} "
-                         f"{getattr(frames, 'dtype', '')} {getattr(frames, 'shape', '')}")
+        raise ValueError(
+            f"frames must be a non-empty uint8 [M,H,W,C] array, got {type(frames).__name__} "
+            f"{getattr(frames, 'dtype', '')} {getattr(frames, 'shape', '')}"
+        )
     device = torch.device(device) if device is not None else next(model.parameters()).device
     with inference(model):
         pose = model.encode_pose(frames_to_input(frames, model_image_size(model), device))

@@ -19,8 +19,10 @@ def pool_appearance(part_probs: torch.Tensor, features: torch.Tensor) -> torch.T
     Returns [B,K,C].
     """
     if part_probs.shape[-2:] != features.shape[-2:] or part_probs.shape[0] != features.shape[0]:
-        raise ValueError(f"pool_appearance: part maps {tuple(part_probs.shape)} and features "
-                         f"{tuple(features.shape)} differ in batch or spatial size")
+        raise ValueError(
+            f"pool_appearance: part maps {tuple(part_probs.shape)} and features "
+            f"{tuple(features.shape)} differ in batch or spatial size"
+        )
     return torch.einsum("bkhw,bchw->bkc", part_probs, features)
 
 

@@ -1,9 +1,9 @@
 """Decoders from landmarks (mu, Sigma) and appearance vectors to an image; `spade` (paper) and `concat` (Table 1).
 
-Both share one schedule: block i works at min(start * 2**i, max) with `widths[i]` channels, where `start` and `max` are
-`ModelConfig.decoder_resolution` and `decoder_max_resolution`; if the last block is below the image size its features are bilinearly
-upsampled before the output conv (cheap CPU profiles decode at low resolution). Heatmaps (Eq. 5) are rendered directly
-at every block's resolution from (mu, Sigma) rather than resized.
+Both share one schedule: block i works at min(start * 2**i, max) with `widths[i]` channels, where `start` and `max`
+are `ModelConfig.decoder_resolution` and `decoder_max_resolution`; if the last block is below the image size its
+features are bilinearly upsampled before the output conv (cheap CPU profiles decode at low resolution). Heatmaps
+(Eq. 5) are rendered directly at every block's resolution from (mu, Sigma) rather than resized.
 
 - `spade`: every block is a SPADE residual block (appendix A: 256, 256, 128, 64 then 3 out). `spade_condition` says
   what modulates the normalisation at each scale and what the decoder's input is:
@@ -65,9 +65,19 @@ class SpadeDecoder(nn.Module):
     'heatmaps_appearance' (input and SPADE both see the K+C channels of `conditioning`).
     """
 
-    def __init__(self, channels: int, n_landmarks: int, appearance_channels: int, image_size: int,
-                 widths: tuple[int, ...], start_resolution: int, max_resolution: int, hidden: int,
-                 spectral_norm: bool, condition: str) -> None:
+    def __init__(
+        self,
+        channels: int,
+        n_landmarks: int,
+        appearance_channels: int,
+        image_size: int,
+        widths: tuple[int, ...],
+        start_resolution: int,
+        max_resolution: int,
+        hidden: int,
+        spectral_norm: bool,
+        condition: str,
+    ) -> None:
         super().__init__()
         if condition not in SPADE_CONDITIONS:
             raise ValueError(f"SpadeDecoder: condition must be one of {SPADE_CONDITIONS}, got {condition!r}")
@@ -87,8 +97,10 @@ class SpadeDecoder(nn.Module):
     def forward(self, mu: torch.Tensor, cov: torch.Tensor, appearance: torch.Tensor) -> torch.Tensor:
         start = self.resolutions[0]
         if self.condition == "heatmaps":
-            conds = {size: landmarks.render_heatmaps(mu, cov, size, size).to(appearance.dtype)
-                     for size in set(self.resolutions)}
+            conds = {
+                size: landmarks.render_heatmaps(mu, cov, size, size).to(appearance.dtype)
+                for size in set(self.resolutions)
+            }
             x = self.stem(project_appearance(conds[start], appearance))
         else:
             conds = {size: conditioning(mu, cov, appearance, size) for size in set(self.resolutions)}
@@ -110,8 +122,11 @@ class _ResBlock(nn.Module):
         self.conv0 = conv(in_channels, middle, 3, spectral_norm)
         self.norm1 = nn.InstanceNorm2d(middle, affine=True)
         self.conv1 = conv(middle, out_channels, 3, spectral_norm)
-        self.shortcut = (conv(in_channels, out_channels, 1, spectral_norm, bias=False)
-                         if in_channels != out_channels else nn.Identity())
+        self.shortcut = (
+            conv(in_channels, out_channels, 1, spectral_norm, bias=False)
+            if in_channels != out_channels
+            else nn.Identity()
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         dx = self.conv0(F.leaky_relu(self.norm0(x), 0.2))
@@ -122,8 +137,17 @@ class _ResBlock(nn.Module):
 class ConcatDecoder(nn.Module):
     """Same signature as SpadeDecoder; the conditioning enters only as input channels at the start resolution."""
 
-    def __init__(self, channels: int, n_landmarks: int, appearance_channels: int, image_size: int,
-                 widths: tuple[int, ...], start_resolution: int, max_resolution: int, spectral_norm: bool) -> None:
+    def __init__(
+        self,
+        channels: int,
+        n_landmarks: int,
+        appearance_channels: int,
+        image_size: int,
+        widths: tuple[int, ...],
+        start_resolution: int,
+        max_resolution: int,
+        spectral_norm: bool,
+    ) -> None:
         super().__init__()
         self.resolutions = block_resolutions(start_resolution, max_resolution, len(widths))
         self.stem = conv(n_landmarks + appearance_channels, widths[0], 3, spectral_norm)

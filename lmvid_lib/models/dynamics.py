@@ -98,14 +98,20 @@ class LandmarkLSTM(nn.Module):
         self.residual_mean.copy_(deltas.mean(0))
         self.residual_std.copy_(deltas.std(0).clamp_min(STD_FLOOR))
 
-    def forward(self, states: torch.Tensor, previous: torch.Tensor | None = None, hidden: Hidden = None
-                ) -> tuple[torch.Tensor, Hidden]:
+    def forward(
+        self, states: torch.Tensor, previous: torch.Tensor | None = None, hidden: Hidden = None
+    ) -> tuple[torch.Tensor, Hidden]:
         """One LSTM call over T steps. states: [N,T,K,5], s_t for t = 0..T-1; previous: [N,K,5], the state before
         states[:, 0] (None: start of a sequence); hidden: (h, c) carried from the previous call or None.
         Returns (s_{t+1} [N,T,K,5] for each t, (h, c))."""
         check_states(states, n_landmarks=self.cfg.n_landmarks)
-        x = torch.cat([(states - self.state_mean) / self.state_std,
-                       (residuals(states, previous) - self.residual_mean) / self.residual_std], -1)
+        x = torch.cat(
+            [
+                (states - self.state_mean) / self.state_std,
+                (residuals(states, previous) - self.residual_mean) / self.residual_std,
+            ],
+            -1,
+        )
         y, hidden = self.lstm(x.flatten(2), hidden)
         out = self.head(y).unflatten(-1, (self.cfg.n_landmarks, STATE_DIM))
         if self.cfg.predict_residual:
@@ -116,8 +122,9 @@ class LandmarkLSTM(nn.Module):
 class CopyLast(nn.Module):
     """Baseline: the next state is the current one (a frozen pose)."""
 
-    def forward(self, states: torch.Tensor, previous: torch.Tensor | None = None, hidden: Hidden = None
-                ) -> tuple[torch.Tensor, Hidden]:
+    def forward(
+        self, states: torch.Tensor, previous: torch.Tensor | None = None, hidden: Hidden = None
+    ) -> tuple[torch.Tensor, Hidden]:
         check_states(states)
         return states, None
 
@@ -125,8 +132,9 @@ class CopyLast(nn.Module):
 class ConstantVelocity(nn.Module):
     """Baseline: constant velocity in state space, s_{t+1} = s_t + (s_t - s_{t-1}) (exact on linear trajectories)."""
 
-    def forward(self, states: torch.Tensor, previous: torch.Tensor | None = None, hidden: Hidden = None
-                ) -> tuple[torch.Tensor, Hidden]:
+    def forward(
+        self, states: torch.Tensor, previous: torch.Tensor | None = None, hidden: Hidden = None
+    ) -> tuple[torch.Tensor, Hidden]:
         check_states(states)
         return states + residuals(states, previous), None
 
@@ -140,8 +148,9 @@ class MeanState(nn.Module):
             raise ValueError(f"mean must be a [K,5] state tensor, got {getattr(mean, 'shape', type(mean).__name__)}")
         self.register_buffer("mean", mean.detach().clone())
 
-    def forward(self, states: torch.Tensor, previous: torch.Tensor | None = None, hidden: Hidden = None
-                ) -> tuple[torch.Tensor, Hidden]:
+    def forward(
+        self, states: torch.Tensor, previous: torch.Tensor | None = None, hidden: Hidden = None
+    ) -> tuple[torch.Tensor, Hidden]:
         check_states(states, n_landmarks=self.mean.shape[0])
         return self.mean.to(states).expand_as(states), None
 
@@ -171,7 +180,7 @@ def rollout(model: nn.Module, context_states: torch.Tensor, n_future: int) -> to
     Under `inference(model)` (eval mode, no autograd), on the context's device and dtype.
     """
     with inference(model):
-        return unroll(model, context_states, n_future)[:, context_states.shape[1] - 1:]
+        return unroll(model, context_states, n_future)[:, context_states.shape[1] - 1 :]
 
 
 def save_payload(model: LandmarkLSTM) -> dict[str, Any]:

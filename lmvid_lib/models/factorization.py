@@ -53,8 +53,14 @@ def _positive_int(value: object) -> bool:
 
 def validate_model_config(cfg: ModelConfig) -> None:
     """Raise ValueError naming the offending ModelConfig parameter."""
-    for name in ("image_size", "n_landmarks", "appearance_channels", "appearance_width", "decoder_resolution",
-                 "spade_hidden"):
+    for name in (
+        "image_size",
+        "n_landmarks",
+        "appearance_channels",
+        "appearance_width",
+        "decoder_resolution",
+        "spade_hidden",
+    ):
         if not _positive_int(getattr(cfg, name)):
             raise ValueError(f"ModelConfig.{name} must be a positive int, got {getattr(cfg, name)!r}")
     if cfg.channels not in (1, 3) or isinstance(cfg.channels, bool):
@@ -72,8 +78,10 @@ def validate_model_config(cfg: ModelConfig) -> None:
     factor = 2 ** len(cfg.pose_widths)
     # The U-Net's first up block runs at image_size / factor, and InstanceNorm needs more than one pixel there.
     if cfg.image_size % factor or cfg.image_size < 2 * factor:
-        raise ValueError(f"ModelConfig.image_size must be divisible by {factor} (2 ** len(pose_widths)) and at "
-                         f"least {2 * factor}, got {cfg.image_size}")
+        raise ValueError(
+            f"ModelConfig.image_size must be divisible by {factor} (2 ** len(pose_widths)) and at "
+            f"least {2 * factor}, got {cfg.image_size}"
+        )
     for name in ("decoder_resolution", "decoder_max_resolution"):
         value = getattr(cfg, name)
         if value is None and name == "decoder_max_resolution":
@@ -81,11 +89,15 @@ def validate_model_config(cfg: ModelConfig) -> None:
         ratio = cfg.image_size // value if _positive_int(value) else 0
         # >= 2: the decoder blocks' InstanceNorm needs more than one pixel.
         if not ratio or cfg.image_size % value or ratio & (ratio - 1) or value < 2:
-            raise ValueError(f"ModelConfig.{name} must be image_size / 2**n and at least 2, got {value!r} for "
-                             f"image_size {cfg.image_size}")
+            raise ValueError(
+                f"ModelConfig.{name} must be image_size / 2**n and at least 2, got {value!r} for "
+                f"image_size {cfg.image_size}"
+            )
     if cfg.decoder_max_resolution is not None and cfg.decoder_max_resolution < cfg.decoder_resolution:
-        raise ValueError(f"ModelConfig.decoder_max_resolution ({cfg.decoder_max_resolution}) must be >= "
-                         f"decoder_resolution ({cfg.decoder_resolution})")
+        raise ValueError(
+            f"ModelConfig.decoder_max_resolution ({cfg.decoder_max_resolution}) must be >= "
+            f"decoder_resolution ({cfg.decoder_resolution})"
+        )
     if not isinstance(cfg.spectral_norm, bool):
         raise ValueError(f"ModelConfig.spectral_norm must be true or false, got {cfg.spectral_norm!r}")
 
@@ -99,11 +111,16 @@ class FactorizationModel(nn.Module):
         self.cfg = cfg
         self.pose_encoder = PoseEncoder(cfg.channels, cfg.n_landmarks, cfg.pose_widths)
         self.appearance_encoder = AppearanceEncoder(cfg.channels, cfg.appearance_channels, cfg.appearance_width)
-        common = dict(channels=cfg.channels, n_landmarks=cfg.n_landmarks,
-                      appearance_channels=cfg.appearance_channels, image_size=cfg.image_size,
-                      widths=cfg.decoder_widths, start_resolution=cfg.decoder_resolution,
-                      max_resolution=cfg.decoder_max_resolution or cfg.image_size,
-                      spectral_norm=cfg.spectral_norm)
+        common = dict(
+            channels=cfg.channels,
+            n_landmarks=cfg.n_landmarks,
+            appearance_channels=cfg.appearance_channels,
+            image_size=cfg.image_size,
+            widths=cfg.decoder_widths,
+            start_resolution=cfg.decoder_resolution,
+            max_resolution=cfg.decoder_max_resolution or cfg.image_size,
+            spectral_norm=cfg.spectral_norm,
+        )
         if cfg.decoder == "spade":
             self.decoder = SpadeDecoder(hidden=cfg.spade_hidden, condition=cfg.spade_condition, **common)
         else:
@@ -112,8 +129,10 @@ class FactorizationModel(nn.Module):
     def _check_images(self, x: torch.Tensor, name: str) -> None:
         expected = (self.cfg.channels, self.cfg.image_size, self.cfg.image_size)
         if x.ndim != 4 or tuple(x.shape[1:]) != expected:
-            raise ValueError(f"FactorizationModel: {name} must be [B,{expected[0]},{expected[1]},{expected[2]}] "
-                             f"(ModelConfig channels/image_size), got {tuple(x.shape)}")
+            raise ValueError(
+                f"FactorizationModel: {name} must be [B,{expected[0]},{expected[1]},{expected[2]}] "
+                f"(ModelConfig channels/image_size), got {tuple(x.shape)}"
+            )
 
     def encode_pose(self, x: torch.Tensor) -> PoseOutput:
         """x: [B,channels,H,W] -> PoseOutput(part_logits [B,K,H/2,W/2], mu [B,K,2] in [-1,1], cov [B,K,2,2])."""
@@ -138,8 +157,10 @@ class FactorizationModel(nn.Module):
         self._check_images(pose_input, "pose_input")
         self._check_images(appearance_input, "appearance_input")
         if pose_input.shape[0] != appearance_input.shape[0]:
-            raise ValueError(f"FactorizationModel: pose_input batch {pose_input.shape[0]} != appearance_input batch "
-                             f"{appearance_input.shape[0]}")
+            raise ValueError(
+                f"FactorizationModel: pose_input batch {pose_input.shape[0]} != appearance_input batch "
+                f"{appearance_input.shape[0]}"
+            )
         batch = pose_input.shape[0]
         # One pose-encoder pass over both inputs: InstanceNorm is per sample, so this equals two passes, but faster.
         pose = self.pose_encoder(torch.cat([pose_input, appearance_input]))

@@ -5,7 +5,7 @@ Used by `benchmarks/bench_models.py` to turn a measured step time into achieved 
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import torch
 import torch.nn.functional as F

@@ -8,7 +8,8 @@ encoder sees test frames exactly as it saw training frames.
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Iterator, Mapping
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -70,8 +71,10 @@ def extract_landmarks(
     the model's `cfg.image_size`).
     """
     if not (isinstance(frames, np.ndarray) and frames.ndim == 4 and frames.dtype == np.uint8):
-        raise ValueError(f"frames must be a uint8 [M,H,W,C] array, got {type(frames).__name__} "
-                         f"{getattr(frames, 'dtype', '')} {getattr(frames, 'shape', '')}")
+        raise ValueError(
+            f"frames must be a uint8 [M,H,W,C] array, got {type(frames).__name__} "
+            f"{getattr(frames, 'dtype', '')} {getattr(frames, 'shape', '')}"
+        )
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     if device is None:

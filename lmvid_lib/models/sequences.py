@@ -56,7 +56,7 @@ def _file_digest(path: Path) -> str:
 def _frames_digest(frames: np.ndarray, flat: np.ndarray, batch: int) -> str:
     digest = hashlib.blake2b(flat.tobytes(), digest_size=16)
     for start in range(0, len(flat), batch):
-        digest.update(np.ascontiguousarray(frames[flat[start:start + batch]]).tobytes())
+        digest.update(np.ascontiguousarray(frames[flat[start : start + batch]]).tobytes())
     return digest.hexdigest()
 
 
@@ -90,9 +90,10 @@ def extract_sequences(
     flat = indices.ravel()
     states = []
     with inference(model):
-        for start in tqdm(range(0, len(flat), batch_size), desc="sequences", unit="batch", disable=not progress,
-                          leave=False):
-            frames = np.asarray(videos.frames[flat[start:start + batch_size]])
+        for start in tqdm(
+            range(0, len(flat), batch_size), desc="sequences", unit="batch", disable=not progress, leave=False
+        ):
+            frames = np.asarray(videos.frames[flat[start : start + batch_size]])
             pose = model.encode_pose(frames_to_input(frames, model.cfg.image_size, device))
             states.append(landmarks.to_state(pose.mu.float(), pose.cov.float()).cpu().numpy())
     result = np.concatenate(states).reshape(*indices.shape, -1, 5).astype(np.float32)
@@ -115,13 +116,20 @@ def render_sequence(
     states = torch.as_tensor(states)
     k = model.cfg.n_landmarks
     if not states.is_floating_point() or states.ndim != 4 or tuple(states.shape[2:]) != (k, 5):
-        raise ValueError(f"states must be float [N,T,{k},5] for this model (K={k}), got {states.dtype} "
-                         f"{tuple(states.shape)}")
-    if not (isinstance(appearance_frame, np.ndarray) and appearance_frame.dtype == np.uint8
-            and appearance_frame.ndim == 4 and len(appearance_frame) == len(states)):
-        raise ValueError(f"appearance_frame must be a uint8 [N={len(states)},H,W,C] array, got "
-                         f"{getattr(appearance_frame, 'dtype', type(appearance_frame).__name__)} "
-                         f"{getattr(appearance_frame, 'shape', '')}")
+        raise ValueError(
+            f"states must be float [N,T,{k},5] for this model (K={k}), got {states.dtype} {tuple(states.shape)}"
+        )
+    if not (
+        isinstance(appearance_frame, np.ndarray)
+        and appearance_frame.dtype == np.uint8
+        and appearance_frame.ndim == 4
+        and len(appearance_frame) == len(states)
+    ):
+        raise ValueError(
+            f"appearance_frame must be a uint8 [N={len(states)},H,W,C] array, got "
+            f"{getattr(appearance_frame, 'dtype', type(appearance_frame).__name__)} "
+            f"{getattr(appearance_frame, 'shape', '')}"
+        )
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
     device = next(model.parameters()).device
@@ -131,6 +139,10 @@ def render_sequence(
         appearance = model.encode_appearance(x, model.encode_pose(x).part_logits)  # [N,K,C]
         mu, cov = landmarks.from_state(states.to(device=device, dtype=torch.float32).flatten(0, 1))
         sequence = torch.arange(n, device=device).repeat_interleave(t)
-        frames = [model.decode(mu[i:i + batch_size], cov[i:i + batch_size], appearance[sequence[i:i + batch_size]])
-                  .float().cpu() for i in range(0, n * t, batch_size)]
+        frames = [
+            model.decode(mu[i : i + batch_size], cov[i : i + batch_size], appearance[sequence[i : i + batch_size]])
+            .float()
+            .cpu()
+            for i in range(0, n * t, batch_size)
+        ]
     return torch.cat(frames).unflatten(0, (n, t))

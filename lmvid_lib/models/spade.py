@@ -36,8 +36,9 @@ class SPADE(nn.Module):
 class SPADEResBlock(nn.Module):
     """x: [B,in,H,W], cond: [B,cond_channels,H,W] -> [B,out,H,W]; learned 1x1 shortcut when in != out."""
 
-    def __init__(self, in_channels: int, out_channels: int, cond_channels: int, hidden: int,
-                 spectral_norm: bool) -> None:
+    def __init__(
+        self, in_channels: int, out_channels: int, cond_channels: int, hidden: int, spectral_norm: bool
+    ) -> None:
         super().__init__()
         middle = min(in_channels, out_channels)
         self.embed = conv(cond_channels, hidden, 3, spectral_norm)

@@ -44,13 +44,21 @@ def profile_configs(profile: str) -> list[TrainConfig]:
         raise ValueError(f"{profile_path(profile)}: no '{NOTEBOOK}: factorization:' section")
     for key in ("decoders", "seeds"):
         if not isinstance(params.get(key), list) or not params[key]:
-            raise ValueError(f"{profile_path(profile)}: common: {key} must be a non-empty list, "
-                             f"got {params.get(key)!r}")
+            raise ValueError(
+                f"{profile_path(profile)}: common: {key} must be a non-empty list, got {params.get(key)!r}"
+            )
     return [
-        config_from_parameters(params["factorization"], dataset=params.get("dataset"),
-                               data_root=params.get("data_root"), seed=seed, device=params.get("device"),
-                               decoder=decoder, data_seed=params.get("seed"))
-        for decoder in params["decoders"] for seed in params["seeds"]
+        config_from_parameters(
+            params["factorization"],
+            dataset=params.get("dataset"),
+            data_root=params.get("data_root"),
+            seed=seed,
+            device=params.get("device"),
+            decoder=decoder,
+            data_seed=params.get("seed"),
+        )
+        for decoder in params["decoders"]
+        for seed in params["seeds"]
     ]
 
 

@@ -49,7 +49,9 @@ class DistContext:
 
 
 def resolve_device(device: str, ctx: DistContext) -> torch.device:
-    """The torch device for `device` ('cpu', 'cuda', 'cuda:1', 'mps'); under torchrun each rank takes its LOCAL_RANK GPU.
+    """The torch device for `device` ('cpu', 'cuda', 'cuda:1', 'mps').
+
+    Under torchrun each rank takes its LOCAL_RANK GPU.
 
     Raises ValueError naming the parameter when the device does not exist here.
     """

@@ -34,9 +34,12 @@ from lmvid_lib.train.runs import check_resumable, rng_state, set_rng_state, writ
 
 DEFAULT_SCHEDULES: dict[str, tuple[int, int]] = {
     # dataset: (n inputs, m future), appendix A; each stand-in shares its real dataset's schedule.
-    "signer": (10, 10), "bbc": (10, 10),
-    "pusher": (10, 0), "bair": (10, 0),
-    "walker": (10, 10), "kth": (10, 10),
+    "signer": (10, 10),
+    "bbc": (10, 10),
+    "pusher": (10, 0),
+    "bair": (10, 0),
+    "walker": (10, 10),
+    "kth": (10, 10),
 }
 
 RESUMABLE_CHANGES = ("steps", "log_every", "checkpoint_every", "progress")
@@ -69,8 +72,10 @@ class DynamicsTrainConfig:
         """(n inputs, m future): the config's, or the dataset's defaults where None."""
         default = DEFAULT_SCHEDULES.get(self.dataset)
         if default is None and (self.n_inputs is None or self.n_future is None):
-            raise ValueError(f"dataset {self.dataset!r} has no default schedule (known: {sorted(DEFAULT_SCHEDULES)}): "
-                             "set n_inputs and n_future")
+            raise ValueError(
+                f"dataset {self.dataset!r} has no default schedule (known: {sorted(DEFAULT_SCHEDULES)}): "
+                "set n_inputs and n_future"
+            )
         n = self.n_inputs if self.n_inputs is not None else default[0]
         m = self.n_future if self.n_future is not None else default[1]
         return n, m
@@ -80,8 +85,9 @@ def _is_int(value: object, low: int) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= low
 
 
-def load_dynamics_config(config: DynamicsTrainConfig | Mapping[str, Any], name: str = "dynamics"
-                         ) -> DynamicsTrainConfig:
+def load_dynamics_config(
+    config: DynamicsTrainConfig | Mapping[str, Any], name: str = "dynamics"
+) -> DynamicsTrainConfig:
     """A validated DynamicsTrainConfig from a mapping (unknown keys are an error naming them) or a config."""
     cfg = config if isinstance(config, DynamicsTrainConfig) else from_dict(DynamicsTrainConfig, config, name)
     if not isinstance(cfg.model, DynamicsConfig):
@@ -142,8 +148,9 @@ def _as_states(states: np.ndarray | torch.Tensor, name: str, cfg: DynamicsTrainC
     check_states(states, name, cfg.model.n_landmarks)
     if states.shape[1] < length:
         n, m = cfg.schedule()
-        raise ValueError(f"{name} has sequences of {states.shape[1]} frames; n_inputs + n_future = {n} + {m} "
-                         f"needs at least {length}")
+        raise ValueError(
+            f"{name} has sequences of {states.shape[1]} frames; n_inputs + n_future = {n} + {m} needs at least {length}"
+        )
     return states.to(cfg.device)
 
 
@@ -179,8 +186,12 @@ def train_dynamics(
     now = dynamics_config_dict(cfg)
     if (out / "config.json").is_file():
         saved = json.loads((out / "config.json").read_text())
-        check_resumable(dynamics_config_dict(load_dynamics_config(saved, str(out / "config.json"))), now,
-                        RESUMABLE_CHANGES, out / "config.json")
+        check_resumable(
+            dynamics_config_dict(load_dynamics_config(saved, str(out / "config.json"))),
+            now,
+            RESUMABLE_CHANGES,
+            out / "config.json",
+        )
 
     seed_everything(cfg.seed)
     model = LandmarkLSTM(cfg.model).to(cfg.device)
@@ -192,8 +203,10 @@ def train_dynamics(
         state = load_checkpoint(ckpt_path, map_location=cfg.device)
         check_resumable(state["config"], now, RESUMABLE_CHANGES, ckpt_path)
         if state["states_digest"] != digest:
-            raise ValueError(f"{ckpt_path} was trained on other states (digest {state['states_digest']}, now "
-                             f"{digest}): give this run another name or run_dir, or delete {out}")
+            raise ValueError(
+                f"{ckpt_path} was trained on other states (digest {state['states_digest']}, now "
+                f"{digest}): give this run another name or run_dir, or delete {out}"
+            )
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["opt"])
         set_rng_state(state["rng"], generator)
@@ -206,8 +219,9 @@ def train_dynamics(
         from tqdm import tqdm
 
         model.train()
-        bar = tqdm(total=cfg.steps, initial=start, desc=f"dynamics {cfg.run_name}", disable=not cfg.progress,
-                   mininterval=2)
+        bar = tqdm(
+            total=cfg.steps, initial=start, desc=f"dynamics {cfg.run_name}", disable=not cfg.progress, mininterval=2
+        )
         tick = time.perf_counter()
         for step in range(start + 1, cfg.steps + 1):
             clips = sample_clips(train, length, cfg.batch_size, generator).to(cfg.device)
@@ -229,14 +243,21 @@ def train_dynamics(
                 window, tick = [], now_t
                 write_metrics_csv(out / "metrics.csv", metrics)
             if step % cfg.checkpoint_every == 0 or step == cfg.steps:
-                save_checkpoint(ckpt_path, {
-                    "step": step, "window": window, "config": now, "states_digest": digest,
-                    "model": model.state_dict(), "opt": opt.state_dict(), "rng": rng_state(generator),
-                    "metrics": metrics,
-                })
+                save_checkpoint(
+                    ckpt_path,
+                    {
+                        "step": step,
+                        "window": window,
+                        "config": now,
+                        "states_digest": digest,
+                        "model": model.state_dict(),
+                        "opt": opt.state_dict(),
+                        "rng": rng_state(generator),
+                        "metrics": metrics,
+                    },
+                )
         bar.close()
-        save_checkpoint(model_path, {**save_payload(model), "config": now, "step": cfg.steps,
-                                     "states_digest": digest})
+        save_checkpoint(model_path, {**save_payload(model), "config": now, "step": cfg.steps, "states_digest": digest})
 
     summary = {
         "run": str(out),

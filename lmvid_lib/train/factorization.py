@@ -27,15 +27,17 @@ import json
 import math
 import sys
 import time
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.nn.utils.parametrizations import _SpectralNorm
 
+from lmvid_lib.config import from_dict
 from lmvid_lib.data.datasets import open_dataset
 from lmvid_lib.data.pairs import FrameSampler, make_training_batch
 from lmvid_lib.data.store import VideoSet
@@ -43,7 +45,6 @@ from lmvid_lib.io import atomic_write_bytes, atomic_write_json, load_checkpoint,
 from lmvid_lib.losses import ReconstructionLoss, discriminator_loss
 from lmvid_lib.models.discriminator import Discriminator
 from lmvid_lib.models.factorization import FactorizationModel
-from lmvid_lib.config import from_dict
 from lmvid_lib.run_config import TrainConfig, config_dict, load_config, run_path
 from lmvid_lib.seed import seed_everything
 from lmvid_lib.train.distributed import DistContext, init_distributed
@@ -151,7 +152,7 @@ class _Trainer:
         """This rank's rows of each micro-batch of a global batch laid out as [accumulate][world_size][batch_size]."""
         size = self.cfg.batch_size * self.ctx.world_size
         rows = self.ctx.slice(self.cfg.batch_size)
-        return [{k: v[i * size:(i + 1) * size][rows] for k, v in batch.items()} for i in range(self.cfg.accumulate)]
+        return [{k: v[i * size : (i + 1) * size][rows] for k, v in batch.items()} for i in range(self.cfg.accumulate)]
 
     def step(self, step: int) -> tuple[dict[str, float], dict[str, torch.Tensor], torch.Tensor]:
         """Training step `step` (1-based): one generator (and discriminator) update on this rank's slices of a global
@@ -164,8 +165,13 @@ class _Trainer:
             for group in opt.param_groups:
                 group["lr"] = lr
         batch = make_training_batch(
-            self.videoset, self.sampler, cfg.batch_size * self.ctx.world_size * cfg.accumulate, cfg.augment,
-            cfg.model.image_size, self.generator, self.device,
+            self.videoset,
+            self.sampler,
+            cfg.batch_size * self.ctx.world_size * cfg.accumulate,
+            cfg.augment,
+            cfg.model.image_size,
+            self.generator,
+            self.device,
         )
         micro_batches = self._micro_batches(batch)
         sums: dict[str, float] = {}
@@ -200,8 +206,9 @@ class _Trainer:
                 # statistics), so this equals two calls.
                 with self._micro_batch(i):
                     with self._autocast():
-                        logits = self.step_disc(torch.cat([self._prepare(micro["target"]),
-                                                           self._prepare(recon)])).float()
+                        logits = self.step_disc(
+                            torch.cat([self._prepare(micro["target"]), self._prepare(recon)])
+                        ).float()
                     d_real, d_fake = logits.chunk(2)
                     loss_d = discriminator_loss(d_real, d_fake)
                     (loss_d / cfg.accumulate).backward()
@@ -256,6 +263,7 @@ def _build(
 
 def _open_training_data(cfg: TrainConfig, run_dir: Path, ctx: DistContext) -> VideoSet:
     """Open (on first use, generate) the training split; rank 0 first so ranks never generate the same files at once."""
+
     def open_() -> VideoSet:
         return open_dataset(cfg.dataset, cfg.split, run_dir, cfg.data_root, seed=cfg.data_seed, **cfg.synthetic)
 
@@ -266,7 +274,9 @@ def _open_training_data(cfg: TrainConfig, run_dir: Path, ctx: DistContext) -> Vi
         videoset = open_()
     channels = videoset.frames.shape[-1]
     if channels != cfg.model.channels:
-        raise ValueError(f"model.channels is {cfg.model.channels} but dataset {cfg.dataset!r} has {channels}-channel frames")
+        raise ValueError(
+            f"model.channels is {cfg.model.channels} but dataset {cfg.dataset!r} has {channels}-channel frames"
+        )
     return videoset
 
 
@@ -293,7 +303,9 @@ def train_factorization(config: TrainConfig | Mapping[str, Any], run_dir: str | 
         state = load_checkpoint(ckpt_path, map_location=device)
         _check_resumable(state["config"], cfg, ckpt_path)
         if state["world_size"] != ctx.world_size:
-            raise ValueError(f"{ckpt_path} was written by {state['world_size']} processes, this run has {ctx.world_size}")
+            raise ValueError(
+                f"{ckpt_path} was written by {state['world_size']} processes, this run has {ctx.world_size}"
+            )
         trainer.load_state(state)
         start, metrics, window = int(state["step"]), list(state["metrics"]), list(state["window"])
         del state
@@ -306,11 +318,17 @@ def train_factorization(config: TrainConfig | Mapping[str, Any], run_dir: str | 
     global_batch = cfg.batch_size * ctx.world_size * cfg.accumulate
     if start < cfg.steps:
         if ctx.is_main:
-            print(f"{cfg.run_name}: global batch {global_batch} = {cfg.batch_size} per process x {ctx.world_size} "
-                  f"process(es) x {cfg.accumulate} accumulated micro-batch(es)", file=sys.stderr, flush=True)
+            print(
+                f"{cfg.run_name}: global batch {global_batch} = {cfg.batch_size} per process x {ctx.world_size} "
+                f"process(es) x {cfg.accumulate} accumulated micro-batch(es)",
+                file=sys.stderr,
+                flush=True,
+            )
         from tqdm import tqdm
 
-        bar = tqdm(total=cfg.steps, initial=start, desc=cfg.run_name, disable=not (cfg.progress and ctx.is_main), mininterval=2)
+        bar = tqdm(
+            total=cfg.steps, initial=start, desc=cfg.run_name, disable=not (cfg.progress and ctx.is_main), mininterval=2
+        )
         tick = time.perf_counter()
         for step in range(start + 1, cfg.steps + 1):
             step_metrics, batch, recon = trainer.step(step)
@@ -333,8 +351,12 @@ def train_factorization(config: TrainConfig | Mapping[str, Any], run_dir: str | 
                 ctx.barrier()
         bar.close()
         if ctx.is_main:
-            final = {"config": config_dict(cfg), "model": trainer.model.state_dict(), "step": cfg.steps,
-                     "global_batch": global_batch}
+            final = {
+                "config": config_dict(cfg),
+                "model": trainer.model.state_dict(),
+                "step": cfg.steps,
+                "global_batch": global_batch,
+            }
             save_checkpoint(model_path, final)
     ctx.barrier()
 
@@ -354,4 +376,3 @@ def train_factorization(config: TrainConfig | Mapping[str, Any], run_dir: str | 
     if ctx.is_main:
         atomic_write_json(out / "summary.json", summary)
     return summary
-

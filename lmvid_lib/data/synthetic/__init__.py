@@ -16,8 +16,9 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -31,9 +32,21 @@ from lmvid_lib.data.synthetic.signer import SIGNER_JOINTS, SignerConfig
 from lmvid_lib.data.synthetic.walker import WALKER_ACTIONS, WALKER_JOINTS, WalkerConfig
 
 __all__ = [
-    "GENERATOR_VERSION", "PUSHER_JOINTS", "SIGNER_JOINTS", "WALKER_ACTIONS", "WALKER_JOINTS", "PusherConfig",
-    "SignerConfig", "SyntheticVideos", "WalkerConfig", "cache_key", "cached", "generate", "prepare_synthetic",
-    "preset_config", "splits",
+    "GENERATOR_VERSION",
+    "PUSHER_JOINTS",
+    "SIGNER_JOINTS",
+    "WALKER_ACTIONS",
+    "WALKER_JOINTS",
+    "PusherConfig",
+    "SignerConfig",
+    "SyntheticVideos",
+    "WalkerConfig",
+    "cache_key",
+    "cached",
+    "generate",
+    "prepare_synthetic",
+    "preset_config",
+    "splits",
 ]
 
 # Bumped whenever the generator's output changes for the same parameters, so cached sets are regenerated.
@@ -99,7 +112,9 @@ def prepare_synthetic(preset: str, root: str | Path, seed: int = 0, **overrides:
 def cache_key(preset: str, seed: int = 0, **overrides: Any) -> str:
     """`<preset>-<10 hex digits>`: a hash of the seed and the full resolved config (defaults included)."""
     cfg = preset_config(preset, **overrides)
-    blob = json.dumps({"seed": int(seed), "params": dataclasses.asdict(cfg), "version": GENERATOR_VERSION}, sort_keys=True)
+    blob = json.dumps(
+        {"seed": int(seed), "params": dataclasses.asdict(cfg), "version": GENERATOR_VERSION}, sort_keys=True
+    )
     return f"{preset}-{hashlib.sha256(blob.encode()).hexdigest()[:10]}"
 
 

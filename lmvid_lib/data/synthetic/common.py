@@ -22,7 +22,9 @@ class SyntheticVideos:
     """One split of a preset. N videos of T frames, J keypoints."""
 
     frames: np.ndarray  # uint8 [N,T,H,W,C]
-    keypoints: np.ndarray  # float32 [N,T,J,2]: x, y in 0-based pixels of the rendered frame (walker: may lie outside it); NaN = absent
+    keypoints: (
+        np.ndarray
+    )  # float32 [N,T,J,2]: x, y in 0-based pixels of the rendered frame (walker: may lie outside it); NaN = absent
     keypoint_names: list[str]
     video_ids: np.ndarray  # int64 [N]: identity (signer), scene (pusher) or person (walker)
     preset: str = ""
@@ -33,7 +35,10 @@ class SyntheticVideos:
     @property
     def video_names(self) -> list[str]:
         if self.actions is not None:
-            return [f"{self.preset}_{self.split}_{i:04d}_person{p:02d}_{a}" for i, (p, a) in enumerate(zip(self.video_ids, self.actions))]
+            return [
+                f"{self.preset}_{self.split}_{i:04d}_person{p:02d}_{a}"
+                for i, (p, a) in enumerate(zip(self.video_ids, self.actions))
+            ]
         return [f"{self.preset}_{self.split}_{i:04d}_id{p:03d}" for i, p in enumerate(self.video_ids)]
 
     def to_videoset(self) -> VideoSet:
@@ -78,7 +83,9 @@ def rotate(angle: np.ndarray, vec: np.ndarray) -> np.ndarray:
     return np.stack([c * vec[..., 0] - s * vec[..., 1], s * vec[..., 0] + c * vec[..., 1]], axis=-1)
 
 
-def textured_shader(c1: np.ndarray, c2: np.ndarray, kind: str, period: float, angle: float, phase: float = 0.0) -> render.Shader:
+def textured_shader(
+    c1: np.ndarray, c2: np.ndarray, kind: str, period: float, angle: float, phase: float = 0.0
+) -> render.Shader:
     """A shader blending colours c1 -> c2 [C] with a procedural pattern in the shape's own coordinates."""
     c1 = c1.astype(np.float32)
     dc = (c2 - c1).astype(np.float32)
@@ -89,7 +96,9 @@ def textured_shader(c1: np.ndarray, c2: np.ndarray, kind: str, period: float, an
     return shader
 
 
-def two_bone_ik(shoulder: np.ndarray, target: np.ndarray, l1: float, l2: float, pole: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def two_bone_ik(
+    shoulder: np.ndarray, target: np.ndarray, l1: float, l2: float, pole: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """3D two-bone IK. shoulder, target [T,3]; pole [3] (direction the elbow bends to). -> elbow, wrist [T,3].
 
     An unreachable target is pulled onto the reachable shell along the shoulder->target line.

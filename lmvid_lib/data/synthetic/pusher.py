@@ -67,8 +67,18 @@ def _pusher_scene(rng: np.random.Generator, cfg: PusherConfig) -> dict[str, Any]
     size, k = cfg.size, cfg.size / 64.0
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
     wood = hsv(rng.uniform(0.02, 0.16), rng.uniform(0.2, 0.6), rng.uniform(0.45, 0.85))
-    grain = render.pattern(xx + 3 * render.smooth_noise(rng, (size, size), 4 * k), yy, "stripes", rng.uniform(3, 8) * k, rng.uniform(0, 6), rng.uniform(0, np.pi))
-    table = wood[None, None] * (0.85 + 0.15 * grain[..., None]) + 0.06 * render.smooth_noise(rng, (size, size), 2 * k)[..., None]
+    grain = render.pattern(
+        xx + 3 * render.smooth_noise(rng, (size, size), 4 * k),
+        yy,
+        "stripes",
+        rng.uniform(3, 8) * k,
+        rng.uniform(0, 6),
+        rng.uniform(0, np.pi),
+    )
+    table = (
+        wood[None, None] * (0.85 + 0.15 * grain[..., None])
+        + 0.06 * render.smooth_noise(rng, (size, size), 2 * k)[..., None]
+    )
     n_obj = int(rng.integers(1, cfg.max_objects + 1))
     radii = rng.uniform(3.5, 5.5, n_obj) * k
     return {
@@ -114,7 +124,10 @@ def _pusher_motion(rng: np.random.Generator, scene: dict[str, Any], cfg: PusherC
                 i = int(rng.integers(len(radii)))
                 direction = rng.normal(size=2)
                 direction /= np.linalg.norm(direction)
-                plan = [workspace(pos[i] - direction * (radii[i] + grip_r + 3 * k)), workspace(pos[i] + direction * rng.uniform(6, 14) * k)]
+                plan = [
+                    workspace(pos[i] - direction * (radii[i] + grip_r + 3 * k)),
+                    workspace(pos[i] + direction * rng.uniform(6, 14) * k),
+                ]
             else:
                 plan = [workspace(rng.uniform([5 * k, 22 * k], [size - 6 * k, size - 6 * k]))]
         if t > 0:
@@ -141,8 +154,11 @@ def _pusher_motion(rng: np.random.Generator, scene: dict[str, Any], cfg: PusherC
     elbow = base + axis * along + up * lift
     wrist = elbow + (g3 - elbow) * (l2 - 5.0 * k) / l2
     return {
-        "shoulder": _project(np.broadcast_to(base, (n, 3))), "elbow": _project(elbow), "wrist": _project(wrist),
-        "gripper": _project(g3), "objects": objects,
+        "shoulder": _project(np.broadcast_to(base, (n, 3))),
+        "elbow": _project(elbow),
+        "wrist": _project(wrist),
+        "gripper": _project(g3),
+        "objects": objects,
     }
 
 

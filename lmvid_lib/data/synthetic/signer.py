@@ -69,7 +69,14 @@ class _Attire:
     short_sleeves: bool
 
 
-_SKINS = [(0.07, 0.35, 0.95), (0.06, 0.45, 0.80), (0.07, 0.55, 0.62), (0.06, 0.60, 0.42), (0.08, 0.30, 0.88), (0.05, 0.50, 0.55)]
+_SKINS = [
+    (0.07, 0.35, 0.95),
+    (0.06, 0.45, 0.80),
+    (0.07, 0.55, 0.62),
+    (0.06, 0.60, 0.42),
+    (0.08, 0.30, 0.88),
+    (0.05, 0.50, 0.55),
+]
 
 
 def _signer_identity(seed: int, ident: int, size: int) -> _Identity:
@@ -93,8 +100,13 @@ def _signer_identity(seed: int, ident: int, size: int) -> _Identity:
         bg[inside] = bg[inside] * 0.5 + 0.5 * hsv(rng.uniform(), rng.uniform(0.2, 0.8), rng.uniform(0.2, 0.9))
     centre = np.array([64 + rng.uniform(-9, 9), 68 + rng.uniform(-6, 6)]) * k
     return _Identity(
-        centre=centre, scale=scale * k, half_width=22 * scale * k * rng.uniform(0.92, 1.08),
-        upper_arm=29 * scale * k, forearm=26 * scale * k, skin=skin, hair=hair,
+        centre=centre,
+        scale=scale * k,
+        half_width=22 * scale * k * rng.uniform(0.92, 1.08),
+        upper_arm=29 * scale * k,
+        forearm=26 * scale * k,
+        skin=skin,
+        hair=hair,
         background=np.clip(bg, 0, 1).astype(np.float32),
     )
 
@@ -103,12 +115,19 @@ def _signer_attire(seed: int, ident: int, attire: int) -> _Attire:
     rng = seeded_rng(seed, 1, 1, ident)  # one stream per identity: the val attire is drawn relative to the train one
     hues = rng.uniform(size=1)[0] + np.array([0.0, rng.uniform(0.3, 0.7)])
     kinds = rng.permutation(len(PATTERN_KINDS))
-    draws = [(rng.uniform(0.35, 0.9), rng.uniform(0.3, 0.9), rng.uniform(5, 12), rng.uniform(0, np.pi), rng.uniform() < 0.35) for _ in range(2)]
+    draws = [
+        (rng.uniform(0.35, 0.9), rng.uniform(0.3, 0.9), rng.uniform(5, 12), rng.uniform(0, np.pi), rng.uniform() < 0.35)
+        for _ in range(2)
+    ]
     sat, val, period, angle, short = draws[attire]
     hue = hues[attire]
     return _Attire(
-        shirt=hsv(hue, sat, val), shirt2=hsv(hue + 0.08, sat * 0.7, val * 0.55),
-        kind=PATTERN_KINDS[kinds[attire]], period=float(period), angle=float(angle), short_sleeves=bool(short),
+        shirt=hsv(hue, sat, val),
+        shirt2=hsv(hue + 0.08, sat * 0.7, val * 0.55),
+        kind=PATTERN_KINDS[kinds[attire]],
+        period=float(period),
+        angle=float(angle),
+        short_sleeves=bool(short),
     )
 
 
@@ -179,7 +198,9 @@ def _signer_motion(rng: np.random.Generator, ident: _Identity, n: int) -> dict[s
     return joints
 
 
-def _render_signer(ident: _Identity, attire: _Attire, m: dict[str, np.ndarray], sl: slice, arm_order: tuple[int, int]) -> np.ndarray:
+def _render_signer(
+    ident: _Identity, attire: _Attire, m: dict[str, np.ndarray], sl: slice, arm_order: tuple[int, int]
+) -> np.ndarray:
     """Render frames `sl` of one video -> uint8 [B,H,W,3]."""
     k = ident.scale
     g = {name: value[sl] for name, value in m.items()}
@@ -188,16 +209,31 @@ def _render_signer(ident: _Identity, attire: _Attire, m: dict[str, np.ndarray], 
     shirt = textured_shader(attire.shirt, attire.shirt2, attire.kind, attire.period * k, attire.angle)
     hw = ident.half_width
     down = rotate(g["lean"], np.array([0.0, 1.0]))
-    canvas.paint(render.ellipse(g["neck"] + down * 46 * k, np.full((b, 2), [hw + 7 * k, 50 * k]), g["lean"]), shirt, shade=0.25)
-    canvas.paint(render.capsule(g["neck"] + down * 2 * k, g["head_centre"] + down * 8 * k, 6.0 * k), ident.skin * 0.85, shade=0.2)
+    canvas.paint(
+        render.ellipse(g["neck"] + down * 46 * k, np.full((b, 2), [hw + 7 * k, 50 * k]), g["lean"]), shirt, shade=0.25
+    )
+    canvas.paint(
+        render.capsule(g["neck"] + down * 2 * k, g["head_centre"] + down * 8 * k, 6.0 * k), ident.skin * 0.85, shade=0.2
+    )
     canvas.paint(render.capsule(g["right_shoulder"], g["left_shoulder"], 9.0 * k), shirt, shade=0.3)
     # Head: hair behind, the face ellipse shifted by yaw/nod over it, eyes and mouth following the face.
     turn = np.stack([g["yaw"], g["nod"]], -1) * k
     tilt = g["roll"] + g["lean"]
-    canvas.paint(render.ellipse(g["head_centre"] - turn * 2.0 + rotate(tilt, np.array([0.0, -2.0 * k])), np.full((b, 2), [14.5 * k, 16.5 * k]), tilt), ident.hair, shade=0.3)
+    canvas.paint(
+        render.ellipse(
+            g["head_centre"] - turn * 2.0 + rotate(tilt, np.array([0.0, -2.0 * k])),
+            np.full((b, 2), [14.5 * k, 16.5 * k]),
+            tilt,
+        ),
+        ident.hair,
+        shade=0.3,
+    )
     canvas.paint(render.ellipse(g["head"], np.full((b, 2), [11.5 * k, 14.5 * k]), tilt), ident.skin, shade=0.15)
     for eye in (-1, 1):
-        canvas.paint(render.disc(g["head"] + rotate(tilt, np.array([eye * 4.5 * k, -2.0 * k])) + turn * 1.5, 1.7 * k), np.array([0.1, 0.08, 0.08]))
+        canvas.paint(
+            render.disc(g["head"] + rotate(tilt, np.array([eye * 4.5 * k, -2.0 * k])) + turn * 1.5, 1.7 * k),
+            np.array([0.1, 0.08, 0.08]),
+        )
     mouth = g["head"] + rotate(tilt, np.array([0.0, 7.0 * k])) + turn * 1.5
     side_vec = rotate(tilt, np.array([3.0 * k, 0.0]))
     canvas.paint(render.capsule(mouth - side_vec, mouth + side_vec, 1.0 * k), np.array([0.55, 0.2, 0.2]))
@@ -210,7 +246,15 @@ def _render_signer(ident: _Identity, attire: _Attire, m: dict[str, np.ndarray], 
         canvas.paint(render.capsule(el, wr, 5.0 * k), forearm_colour, shade=0.4)
         direction = wr - el
         direction = direction / np.maximum(np.linalg.norm(direction, axis=-1, keepdims=True), 1e-6)
-        canvas.paint(render.ellipse(wr + direction * 4.0 * k, np.full((b, 2), [6.5 * k, 5.0 * k]), np.arctan2(direction[:, 1], direction[:, 0])), ident.skin, shade=0.3)
+        canvas.paint(
+            render.ellipse(
+                wr + direction * 4.0 * k,
+                np.full((b, 2), [6.5 * k, 5.0 * k]),
+                np.arctan2(direction[:, 1], direction[:, 0]),
+            ),
+            ident.skin,
+            shade=0.3,
+        )
     return canvas.to_uint8()
 
 

@@ -26,8 +26,20 @@ from lmvid_lib.data import render
 from lmvid_lib.data.synthetic.common import CHUNK, SyntheticVideos, filtered_noise, seeded_rng, two_bone_ik
 
 WALKER_JOINTS = [
-    "head", "neck", "right_shoulder", "right_elbow", "right_wrist", "left_shoulder", "left_elbow", "left_wrist",
-    "right_hip", "right_knee", "right_ankle", "left_hip", "left_knee", "left_ankle",
+    "head",
+    "neck",
+    "right_shoulder",
+    "right_elbow",
+    "right_wrist",
+    "left_shoulder",
+    "left_elbow",
+    "left_wrist",
+    "right_hip",
+    "right_knee",
+    "right_ankle",
+    "left_hip",
+    "left_knee",
+    "left_ankle",
 ]
 WALKER_ACTIONS = ["walking", "jogging", "running", "boxing", "handwaving", "handclapping"]
 
@@ -106,14 +118,36 @@ def _walker_person(seed: int, person: int, size: int) -> _Person:
     head = h * rng.uniform(0.06, 0.07)
     dark = bool(rng.uniform() < 0.65)
     if dark:
-        shirt, trousers, skin, hair = rng.uniform(0.04, 0.40), rng.uniform(0.04, 0.35), rng.uniform(0.30, 0.42), rng.uniform(0.02, 0.2)
+        shirt, trousers, skin, hair = (
+            rng.uniform(0.04, 0.40),
+            rng.uniform(0.04, 0.35),
+            rng.uniform(0.30, 0.42),
+            rng.uniform(0.02, 0.2),
+        )
     else:
-        shirt, trousers, skin, hair = rng.uniform(0.70, 0.96), rng.uniform(0.65, 0.90), rng.uniform(0.62, 0.75), rng.uniform(0.1, 0.5)
+        shirt, trousers, skin, hair = (
+            rng.uniform(0.70, 0.96),
+            rng.uniform(0.65, 0.90),
+            rng.uniform(0.62, 0.75),
+            rng.uniform(0.1, 0.5),
+        )
     return _Person(
-        height=h, head=head, neck=h - 0.03 * h - leg - torso - 1.1 * head, torso=torso,
-        shoulder=h * rng.uniform(0.10, 0.125), hip=h * rng.uniform(0.065, 0.08),
-        upper_arm=h * rng.uniform(0.16, 0.18), forearm=h * rng.uniform(0.15, 0.17), thigh=thigh, shin=leg - thigh,
-        bulk=h * rng.uniform(0.065, 0.09), shirt=shirt, trousers=trousers, skin=skin, hair=hair, dark=dark,
+        height=h,
+        head=head,
+        neck=h - 0.03 * h - leg - torso - 1.1 * head,
+        torso=torso,
+        shoulder=h * rng.uniform(0.10, 0.125),
+        hip=h * rng.uniform(0.065, 0.08),
+        upper_arm=h * rng.uniform(0.16, 0.18),
+        forearm=h * rng.uniform(0.15, 0.17),
+        thigh=thigh,
+        shin=leg - thigh,
+        bulk=h * rng.uniform(0.065, 0.09),
+        shirt=shirt,
+        trousers=trousers,
+        skin=skin,
+        hair=hair,
+        dark=dark,
     )
 
 
@@ -129,7 +163,9 @@ def _walker_background(seed: int, split_code: int, video: int, size: int, person
     horizon = rng.uniform(0.45, 0.7) * size
     ground = level * rng.uniform(0.8, 0.95) if person.dark else level * rng.uniform(1.0, 1.2)
     above = level + 0.08 * (xx - rng.uniform(0, size)) / size - 0.05 * yy / size
-    above = above + 0.05 * render.pattern(xx, yy, "stripes", rng.uniform(8, 20) * size / 64, rng.uniform(0, 6), rng.uniform(-0.1, 0.1))
+    above = above + 0.05 * render.pattern(
+        xx, yy, "stripes", rng.uniform(8, 20) * size / 64, rng.uniform(0, 6), rng.uniform(-0.1, 0.1)
+    )
     below = ground + 0.04 * (yy - horizon) / size
     blend = np.clip(yy - horizon + 0.5, 0.0, 1.0)  # an anti-aliased horizon
     bg = above * (1 - blend) + below * blend + 0.05 * render.smooth_noise(rng, (size, size), 1.5 * size / 64)
@@ -151,7 +187,9 @@ def _along(origin: np.ndarray, length: float, angle: np.ndarray, d: float) -> np
     return origin + length * np.stack([d * np.sin(angle), np.cos(angle)], -1)
 
 
-def _legs_on_ground(hip_x: np.ndarray, ground: float, p: _Person, s: float, legs: dict[str, _Leg]) -> dict[str, np.ndarray]:
+def _legs_on_ground(
+    hip_x: np.ndarray, ground: float, p: _Person, s: float, legs: dict[str, _Leg]
+) -> dict[str, np.ndarray]:
     """Hips, knees and ankles [T,2] of a body at scale `s`, its hip height set so that the lower foot is on `ground`.
 
     hip_x [T]: the pelvis centre; legs: side -> _Leg.
@@ -167,8 +205,9 @@ def _legs_on_ground(hip_x: np.ndarray, ground: float, p: _Person, s: float, legs
     return out
 
 
-def _gait(rng: np.random.Generator, p: _Person, action: str, n: int, size: int, s: float, d: float, turn: float
-          ) -> tuple[np.ndarray, np.ndarray, dict[str, _Leg], dict[str, tuple[np.ndarray, float, float]]]:
+def _gait(
+    rng: np.random.Generator, p: _Person, action: str, n: int, size: int, s: float, d: float, turn: float
+) -> tuple[np.ndarray, np.ndarray, dict[str, _Leg], dict[str, tuple[np.ndarray, float, float]]]:
     """A crossing: hip x [n], lean [n], legs, and arms side -> (upper-arm angle [n], elbow bend, shoulder x offset)."""
     speed, freq, thigh_amp, knee_amp, arm_amp, elbow, lean = _GAITS[action]
     jitter = rng.uniform(0.85, 1.15, 5)  # per video: speed, cadence, knee bend, leg and arm swing
@@ -185,20 +224,26 @@ def _gait(rng: np.random.Generator, p: _Person, action: str, n: int, size: int, 
     return hip_x, lean + 0.02 * np.sin(2 * phase), legs, arms
 
 
-def _stance(rng: np.random.Generator, p: _Person, action: str, n: int, size: int, s: float, d: float, turn: float
-            ) -> tuple[np.ndarray, np.ndarray, dict[str, _Leg]]:
+def _stance(
+    rng: np.random.Generator, p: _Person, action: str, n: int, size: int, s: float, d: float, turn: float
+) -> tuple[np.ndarray, np.ndarray, dict[str, _Leg]]:
     """In place: hip x [n] (a little drift), lean [n] and legs (boxing: side-on guard stance; else facing us)."""
     t = np.arange(n, dtype=np.float64)
     hip_x = rng.uniform(0.35, 0.65) * size + 1.5 * s * filtered_noise(rng, n, 1, 10.0)[:, 0]
     lean = 0.03 * filtered_noise(rng, n, 1, 8.0)[:, 0]
     if action == "boxing":
         bob = 0.3 * np.sin(2 * np.pi * rng.uniform(0.04, 0.07) * t + rng.uniform(0, 2 * np.pi))
-        legs = {"right": _Leg(0.25 + 0.05 * bob, 0.3 + 0.1 * bob, d, -0.4 * turn),
-                "left": _Leg(-0.2 - 0.05 * bob, 0.2 + 0.1 * bob, d, 0.4 * turn)}
+        legs = {
+            "right": _Leg(0.25 + 0.05 * bob, 0.3 + 0.1 * bob, d, -0.4 * turn),
+            "left": _Leg(-0.2 - 0.05 * bob, 0.2 + 0.1 * bob, d, 0.4 * turn),
+        }
         return hip_x, lean + 0.1, legs
     shift = 0.04 * filtered_noise(rng, n, 1, 12.0)[:, 0]  # weight shifting from foot to foot
     straight = np.full(n, 0.05)
-    legs = {"right": _Leg(0.08 + shift, straight, -1.0, -p.hip * s), "left": _Leg(0.08 - shift, straight, 1.0, p.hip * s)}
+    legs = {
+        "right": _Leg(0.08 + shift, straight, -1.0, -p.hip * s),
+        "left": _Leg(0.08 - shift, straight, 1.0, p.hip * s),
+    }
     return hip_x, lean, legs
 
 
@@ -229,7 +274,9 @@ def _walker_motion(rng: np.random.Generator, p: _Person, action: str, n: int, si
         hip_x, lean, legs = _stance(rng, p, action, n, size, s, d, turn)
     j.update(_legs_on_ground(hip_x, ground, p, s, legs))
     sideways = d if side_view else 0.0  # the lean tips the torso forward, seen only from the side
-    j["neck"] = (j["right_hip"] + j["left_hip"]) / 2 + p.torso * s * np.stack([sideways * np.sin(lean), -np.cos(lean)], -1)
+    j["neck"] = (j["right_hip"] + j["left_hip"]) / 2 + p.torso * s * np.stack(
+        [sideways * np.sin(lean), -np.cos(lean)], -1
+    )
     j["head"] = j["neck"] + p.neck * s * np.stack([sideways * np.sin(lean + 0.1), -np.cos(lean)], -1)
     shoulder_line = j["neck"] + [0.0, 0.04 * p.height * s]
     upper_arm, forearm = p.upper_arm * s, p.forearm * s
@@ -246,7 +293,9 @@ def _walker_motion(rng: np.random.Generator, p: _Person, action: str, n: int, si
             guard = shoulder + np.array([d * 0.35 * reach, -0.25 * upper_arm])
             punch = shoulder + np.array([d * 0.97, -0.05]) * reach
             target = guard + _punches(rng, n, -(out + 1) * rng.uniform(1.5, 4))[:, None] * (punch - guard)
-            elbow3, wrist3 = two_bone_ik(_on_plane(shoulder), _on_plane(target), upper_arm, forearm, np.array([-d * 0.4, 1.0, 0.0]))
+            elbow3, wrist3 = two_bone_ik(
+                _on_plane(shoulder), _on_plane(target), upper_arm, forearm, np.array([-d * 0.4, 1.0, 0.0])
+            )
             elbow, wrist = elbow3[:, :2], wrist3[:, :2]
         else:
             shoulder = shoulder_line + [out * p.shoulder * s, 0.0]
@@ -256,8 +305,17 @@ def _walker_motion(rng: np.random.Generator, p: _Person, action: str, n: int, si
     return j
 
 
-def _frontal_arm(shoulder: np.ndarray, neck: np.ndarray, action: str, out: float, rhythm: np.ndarray, lag: float,
-                 upper_arm: float, forearm: float, height: float) -> tuple[np.ndarray, np.ndarray]:
+def _frontal_arm(
+    shoulder: np.ndarray,
+    neck: np.ndarray,
+    action: str,
+    out: float,
+    rhythm: np.ndarray,
+    lag: float,
+    upper_arm: float,
+    forearm: float,
+    height: float,
+) -> tuple[np.ndarray, np.ndarray]:
     """Elbow, wrist [T,2] of one arm facing us (out = -1: the person's right, on the image's left).
 
     rhythm [T]: the action's phase (radians), shared by both arms so that clapping hands meet.
@@ -294,7 +352,9 @@ def _render_walker(p: _Person, background: np.ndarray, m: dict[str, Any], sl: sl
         trousers, shoes = (p.far(p.trousers), p.far(p.shoes)) if far else (p.trousers, p.shoes)
         canvas.paint(render.capsule(g[f"{side}_hip"], g[f"{side}_knee"], 0.05 * h), _grey(trousers), shade=0.35)
         canvas.paint(render.capsule(g[f"{side}_knee"], g[f"{side}_ankle"], 0.04 * h), _grey(trousers), shade=0.35)
-        canvas.paint(render.capsule(g[f"{side}_ankle"], g[f"{side}_ankle"] + [toe * 0.07 * h, 0.01 * h], 0.028 * h), _grey(shoes))
+        canvas.paint(
+            render.capsule(g[f"{side}_ankle"], g[f"{side}_ankle"] + [toe * 0.07 * h, 0.01 * h], 0.028 * h), _grey(shoes)
+        )
 
     hip_c = (g["right_hip"] + g["left_hip"]) / 2
     axis = hip_c - g["neck"]
@@ -330,7 +390,10 @@ def _render_walker(p: _Person, background: np.ndarray, m: dict[str, Any], sl: sl
 
 def generate_walker(cfg: WalkerConfig, split: str, seed: int) -> SyntheticVideos:
     if not 1 <= cfg.n_test_persons < cfg.n_persons:
-        raise ValueError(f"synthetic preset 'walker': n_test_persons must be in [1, n_persons - 1 = {cfg.n_persons - 1}], got {cfg.n_test_persons}")
+        raise ValueError(
+            f"synthetic preset 'walker': n_test_persons must be in [1, n_persons - 1 = {cfg.n_persons - 1}], "
+            f"got {cfg.n_test_persons}"
+        )
     n_train_persons = cfg.n_persons - cfg.n_test_persons
     n = cfg.n_videos if split == "train" else (cfg.n_eval_videos or max(1, cfg.n_videos // 2))
     split_code = {"train": 0, "test": 1}[split]
