@@ -36,6 +36,9 @@ class TrainConfig:
     steps: int = 1000
     batch_size: int = 16  # per process and micro-batch; the global batch is batch_size * world_size * accumulate
     accumulate: int = 1  # micro-batches per optimizer step (gradient accumulation): a large global batch on few GPUs
+    global_batch: int | None = (
+        None  # if set, accumulate = global_batch / (batch_size * processes), for any process count
+    )
     lr: float = 1e-4
     lr_schedule: str = "constant"  # constant (paper) | cosine: lr * (1 + cos(pi * (step-1) / steps)) / 2, after warmup
     warmup_steps: int = 0  # linear warm-up from lr / warmup_steps to lr
@@ -100,6 +103,16 @@ def validate_train_config(cfg: TrainConfig) -> None:
         _check(isinstance(getattr(cfg, key), expected), f"{key}: expected a mapping of {expected.__name__} parameters")
     validate_model_config(cfg.model)
     validate_augment_config(cfg.augment)
+    _check(
+        cfg.global_batch is None
+        or (isinstance(cfg.global_batch, int) and not isinstance(cfg.global_batch, bool) and cfg.global_batch >= 1),
+        f"global_batch must be an int >= 1 or None, got {cfg.global_batch!r}",
+    )
+    _check(
+        cfg.global_batch is None or cfg.global_batch % (cfg.batch_size * cfg.accumulate) == 0,
+        f"global_batch {cfg.global_batch} must be a multiple of batch_size x accumulate = "
+        f"{cfg.batch_size * cfg.accumulate} (leave accumulate at 1: global_batch sets it)",
+    )
     for key in ("steps", "batch_size", "accumulate", "log_every", "checkpoint_every"):
         value = getattr(cfg, key)
         _check(
@@ -143,3 +156,19 @@ def validate_train_config(cfg: TrainConfig) -> None:
 def run_path(cfg: TrainConfig, run_dir: str | Path) -> Path:
     """The folder of the run `cfg` describes: `<run_dir>/factorization/<run_name>`."""
     return Path(run_dir) / "factorization" / cfg.run_name
+
+
+def with_global_batch(cfg: TrainConfig, world_size: int) -> TrainConfig:
+    """`cfg` with `accumulate` derived from `global_batch` for `world_size` processes (unchanged without it).
+
+    The paper's 16 images per GPU on 8 GPUs: global_batch 128 gives accumulate 8 on one GPU and 1 under 8-GPU torchrun.
+    """
+    if cfg.global_batch is None:
+        return cfg
+    per_step = cfg.batch_size * world_size
+    if cfg.global_batch % per_step:
+        raise ValueError(
+            f"global_batch {cfg.global_batch} is not a multiple of batch_size {cfg.batch_size} x {world_size} "
+            f"process(es) = {per_step}"
+        )
+    return dataclasses.replace(cfg, accumulate=cfg.global_batch // per_step)

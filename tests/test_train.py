@@ -20,7 +20,7 @@ from lmvid_lib.io import load_checkpoint
 from lmvid_lib.losses import VGGWeightsMissing
 from lmvid_lib.models import Discriminator
 from lmvid_lib.models.checkpoint import load_trained
-from lmvid_lib.run_config import config_from_parameters
+from lmvid_lib.run_config import config_from_parameters, with_global_batch
 from lmvid_lib.train import read_metrics, train_factorization
 from lmvid_lib.train.__main__ import profile_configs
 
@@ -263,6 +263,8 @@ def test_resuming_with_another_config_is_refused(data_root, tmp_path):
         ({"stpes": 3}, ValueError, r"factorization: unknown parameter\(s\) \['stpes'\]"),
         ({"steps": 0}, ValueError, "steps must be an int >= 1"),
         ({"accumulate": 0}, ValueError, "accumulate must be an int >= 1"),
+        ({"global_batch": 6, "batch_size": 4}, ValueError, "global_batch 6 must be a multiple of batch_size"),
+        ({"global_batch": 0}, ValueError, "global_batch must be an int >= 1 or None"),
         ({"data_seed": -1}, ValueError, "data_seed must be an int >= 0"),
         ({"lr_schedule": "step"}, ValueError, "lr_schedule must be one of"),
         ({"warmup_steps": 4}, ValueError, r"warmup_steps must be an int in \[0, steps=4\)"),
@@ -297,7 +299,8 @@ def test_profiles_hold_a_valid_factorization_config(profile):
         assert cfg.dataset == "signer" and cfg.steps >= 1
         assert cfg.bf16 == cfg.channels_last == (profile == "paper")
         if profile == "paper":  # the paper's global batch (16 per GPU on 8 GPUs) on one GPU, and its SPADE wiring
-            assert (cfg.batch_size, cfg.batch_size * cfg.accumulate) == (16, 128)
+            assert (cfg.batch_size, cfg.global_batch) == (16, 128)
+            assert with_global_batch(cfg, 1).accumulate == 8 and with_global_batch(cfg, 8).accumulate == 1
             assert cfg.model.spade_condition == "heatmaps"
 
 
@@ -334,7 +337,12 @@ def test_accumulated_micro_batches_make_one_update_of_the_whole_batch(data_root,
     settings = {"steps": 2, "log_every": 1, "lr_schedule": "cosine", "loss": {"lambda_adv": 0.1}}
     whole = train_factorization(tiny_config(data_root, batch_size=4, **settings), tmp_path / "whole")
     split = train_factorization(tiny_config(data_root, batch_size=2, accumulate=2, **settings), tmp_path / "split")
-    assert whole["global_batch"] == split["global_batch"] == 4
+    derived = train_factorization(
+        tiny_config(data_root, batch_size=2, global_batch=4, **settings), tmp_path / "derived"
+    )
+    assert whole["global_batch"] == split["global_batch"] == derived["global_batch"] == 4
+    state_derived = load_checkpoint(derived["checkpoint"])["model"]
+    assert all(torch.equal(v, load_checkpoint(split["checkpoint"])["model"][k]) for k, v in state_derived.items())
     rows_whole, rows_split = read_metrics(whole["run"]), read_metrics(split["run"])
     assert [r["step"] for r in rows_split] == [1, 2]
     assert [r["lr"] for r in rows_split] == [r["lr"] for r in rows_whole] == pytest.approx([1e-4, 5e-5])
@@ -351,3 +359,11 @@ def test_accumulated_micro_batches_make_one_update_of_the_whole_batch(data_root,
         # Adam moves a parameter by at most ~lr per step, whatever its gradient's noise.
         atol = 2.02e-4 if key in noise_only else 1e-5
         torch.testing.assert_close(state_split["disc"][key], value, rtol=1e-4, atol=atol, msg=key)
+
+
+def test_global_batch_sets_accumulate_for_the_process_count():
+    cfg = config_from_parameters({"batch_size": 16, "global_batch": 128})
+    assert [with_global_batch(cfg, n).accumulate for n in (1, 2, 8)] == [8, 4, 1]
+    assert with_global_batch(config_from_parameters({"accumulate": 3}), 4).accumulate == 3
+    with pytest.raises(ValueError, match=r"global_batch 128 is not a multiple of batch_size 16 x 3 process\(es\) = 48"):
+        with_global_batch(cfg, 3)

@@ -45,7 +45,7 @@ from lmvid_lib.io import atomic_write_bytes, atomic_write_json, load_checkpoint,
 from lmvid_lib.losses import ReconstructionLoss, discriminator_loss
 from lmvid_lib.models.discriminator import Discriminator
 from lmvid_lib.models.factorization import FactorizationModel
-from lmvid_lib.run_config import TrainConfig, config_dict, load_config, run_path
+from lmvid_lib.run_config import TrainConfig, config_dict, load_config, run_path, with_global_batch
 from lmvid_lib.seed import seed_everything
 from lmvid_lib.train.distributed import DistContext, init_distributed
 from lmvid_lib.train.runs import check_resumable, rng_state, set_rng_state, write_metrics_csv
@@ -288,6 +288,7 @@ def train_factorization(config: TrainConfig | Mapping[str, Any], run_dir: str | 
     """
     cfg = load_config(config)
     ctx, device = init_distributed(cfg.device)
+    cfg = with_global_batch(cfg, ctx.world_size)
     run_dir = Path(run_dir)
     out = run_path(cfg, run_dir)
     ckpt_path, model_path = out / "checkpoints" / "last.pt", out / "model.pt"
