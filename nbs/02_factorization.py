@@ -83,7 +83,7 @@ appearance channels; pose U-Net widths {list(m.pose_widths)}; decoder widths {li
 on `{spade_condition}`{
         " as in the paper"
         if spade_condition == "heatmaps"
-        else " (ours; the paper conditions SPADE on the heatmaps only)"
+        else " (ours; the paper conditions SPADE on the heatmaps only; the two are compared in *What we tried*)"
     }.
 - **Inputs:** colour jitter (brightness, contrast, saturation {aug.brightness:g} / {aug.contrast:g} / \
 {aug.saturation:g}, hue {aug.hue:g}); TPS warp on a {aug.tps_grid}x{aug.tps_grid} grid (displacement std \
