@@ -288,7 +288,7 @@ for decoder, label in zip(decoders, learned):
         Claim(
             claim=f"Keypoints regressed from unsupervised landmarks ({label}): % within 6 px",
             paper=f"{quoted[PAPER_ROWS[decoder]]} (BBC Pose test)" if decoder in PAPER_ROWS else "not in the paper",
-            ours=f"{accuracy} at {cfg.threshold:g} px, {cfg.unit}; {base.points:+.1f} points over the better baseline",
+            ours=f"{accuracy} within {cfg.threshold:g} {cfg.unit}; {base.points:+.1f} points over the better baseline",
             dataset=f"{dataset} {headline_label} ({data_kind})",
             profile=profile,
             chapter="3",
