@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from conftest import TINY_MODEL
 from fixtures_real import write_bbc
 
 from lmvid_lib import landmarks
@@ -226,17 +227,7 @@ def test_evaluate_run_scores_a_run_trained_on_video_crops_at_half_original_on_pe
         root, tmp_path / "prepared", progress=False, out_size=32, splits=("train", "test"), video_crop_splits=("train",)
     )
     train_cfg = {
-        "model": {
-            "image_size": 16,
-            "n_landmarks": 3,
-            "appearance_channels": 4,
-            "pose_widths": [4, 8],
-            "appearance_width": 4,
-            "decoder_widths": [8, 8],
-            "decoder_resolution": 8,
-            "decoder_max_resolution": 16,
-            "spade_hidden": 4,
-        },
+        "model": dict(TINY_MODEL),
         "loss": {"perceptual": "none", "lambda_adv": 0.0},
         "augment": {"temporal_min": 1, "temporal_max": 3},
         "dataset": "bbc",

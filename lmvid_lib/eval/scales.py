@@ -22,6 +22,7 @@ import torch
 
 from lmvid_lib.data.bbc import CropTransform
 from lmvid_lib.data.store import VideoSet
+from lmvid_lib.eval.regression import as_points
 
 EVAL_SCALES = ("crop", "original", "half_original")
 EVAL_SCALE_CHOICES = (*EVAL_SCALES, "auto")  # what a config may say; "auto" is resolved per dataset
@@ -76,19 +77,6 @@ def protocol_crops(sets: Mapping[str, VideoSet], indices: Mapping[str, np.ndarra
     return crops
 
 
-def _points(name: str, value: Any) -> np.ndarray:
-    """`value` as float64 [N,P,2]; a ValueError naming `name` for a wrong shape or non-finite values."""
-    if isinstance(value, torch.Tensor):
-        value = value.detach().cpu().numpy()
-    arr = np.asarray(value, dtype=np.float64)
-    if arr.ndim != 3 or arr.shape[-1] != 2:
-        raise ValueError(f"{name} must be [N,P,2] (x, y per point), got shape {arr.shape}")
-    if not np.all(np.isfinite(arr)):
-        bad = int((~np.isfinite(arr)).any(axis=(1, 2)).sum())
-        raise ValueError(f"{name} has NaN/inf values in {bad} of {len(arr)} samples")
-    return arr
-
-
 def landmarks_to_crop_centred(mu: Any, crop_size: int) -> np.ndarray:
     """Normalised landmarks [...,2] in [-1,1] (over the whole model input = the crop) -> crop-centred pixels at
     `crop_size` resolution (origin at the crop centre, x right, y down)."""
@@ -113,7 +101,7 @@ def crop_centred_to_original(points: Any, crops: Any, crop_size: int) -> np.ndar
     `crops` is a `lmvid_lib.data.bbc.CropTransform`: one crop for all samples or a batched one (fields [N]), whose
     `from_crop` expects crop-centred points at its own `out_size` (rescaled here from `crop_size`).
     """
-    pts = _points("points", points)
+    pts = as_points("points", points)
     if getattr(crops, "batched", False) and len(crops) != len(pts):
         raise ValueError(f"crops holds {len(crops)} crops for N={len(pts)} samples")
     return np.asarray(crops.from_crop(pts * (crops.out_size / crop_size)), dtype=np.float64)
@@ -127,7 +115,7 @@ def to_eval_pixels(points: Any, eval_scale: str, crop_size: int, crops: Any = No
     """
     if eval_scale not in EVAL_SCALES:
         raise ValueError(f"eval_scale must be one of {EVAL_SCALES} (resolve 'auto' first), got {eval_scale!r}")
-    pts = _points("points", points)
+    pts = as_points("points", points)
     if eval_scale == "crop":
         return pts
     if crops is None:
