@@ -1,1 +1,2 @@
-"""Evaluation protocols: keypoint regression from landmarks (`keypoints`)."""
+"""Evaluation: keypoint regression from landmarks (`keypoints`, `regression`, `table1`, `scales`) and the pose error
+of predicted landmark sequences by horizon (`prediction`)."""
