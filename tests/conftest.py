@@ -16,7 +16,7 @@ REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
 
 # The ModelConfig mapping of the tiny factorization model the tests build, train and evaluate: the structure of the
-# paper's model at widths where a training step takes milliseconds (also read by test_train.tiny_config).
+# paper's model at widths where a training step takes milliseconds (also the model of `tiny_config` below).
 TINY_MODEL: dict[str, Any] = {
     "image_size": 16,
     "n_landmarks": 3,
@@ -62,3 +62,27 @@ def tiny_model(tiny_model_config: dict[str, Any]) -> Callable[..., Factorization
         return FactorizationModel(from_dict(ModelConfig, {**tiny_model_config, **overrides}, "tiny model"))
 
     return build
+
+
+def tiny_config(data_root: Path, **overrides) -> dict:
+    """A TrainConfig mapping of the tiny model on the prepared dataset at `data_root` (default: the 'bair' fixture);
+    `overrides` replace keys, and mapping values are merged into the defaults' mappings."""
+    cfg = {
+        "model": dict(TINY_MODEL),
+        "loss": {"perceptual": "none", "lambda_adv": 0.0},
+        "augment": {"temporal_min": 1, "temporal_max": 3},
+        "dataset": "bair",
+        "data_root": str(data_root),
+        "steps": 4,
+        "batch_size": 4,
+        "log_every": 2,
+        "checkpoint_every": 2,
+        "sample_every": 2,
+        "progress": False,
+    }
+    for key, value in overrides.items():
+        if isinstance(value, dict):
+            cfg[key] = {**cfg.get(key, {}), **value}
+        else:
+            cfg[key] = value
+    return cfg

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_train import biases_before_instance_norm, tiny_config, write_tiny_dataset
+from conftest import tiny_config
+from test_train import biases_before_instance_norm, write_tiny_dataset
 
 from lmvid_lib.io import load_checkpoint
 from lmvid_lib.models import Discriminator

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import tiny_config
 from torch import nn
 
 from lmvid_lib.data.store import VideoSet
@@ -214,16 +215,7 @@ def _tiny_bbc(tmp_path: Path, model: dict) -> tuple[dict[str, VideoSet], dict]:
     rng = np.random.default_rng(7)
     splits = {name: _videoset(rng, n) for name, n in (("train", 24), ("test", 8))}
     root = write_dataset(tmp_path / "bbc", "bbc", splits, provenance={"source": "test"}, keypoint_names=list("abcd"))
-    train_cfg = {
-        "model": model,
-        "loss": {"perceptual": "none", "lambda_adv": 0.0},
-        "augment": {"temporal_min": 1, "temporal_max": 3},
-        "dataset": "bbc",
-        "data_root": str(root),
-        "steps": 2,
-        "batch_size": 4,
-        "progress": False,
-    }
+    train_cfg = tiny_config(root, model=model, dataset="bbc", steps=2)
     return splits, train_cfg
 
 

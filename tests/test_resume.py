@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_train import assert_same_weights, tiny_config, write_tiny_dataset
+from conftest import tiny_config
+from test_train import assert_same_weights, write_tiny_dataset
 
 from lmvid_lib.io import load_checkpoint
 from lmvid_lib.train import read_metrics

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import TINY_MODEL
+from conftest import tiny_config
 from fixtures_real import write_bbc
 
 from lmvid_lib import landmarks
@@ -226,17 +226,7 @@ def test_evaluate_run_scores_a_run_trained_on_video_crops_at_half_original_on_pe
     data = prepare_bbc(
         root, tmp_path / "prepared", progress=False, out_size=32, splits=("train", "test"), video_crop_splits=("train",)
     )
-    train_cfg = {
-        "model": dict(TINY_MODEL),
-        "loss": {"perceptual": "none", "lambda_adv": 0.0},
-        "augment": {"temporal_min": 1, "temporal_max": 3},
-        "dataset": "bbc",
-        "data_root": str(data),
-        "split": "train_video",
-        "steps": 1,
-        "batch_size": 4,
-        "progress": False,
-    }
+    train_cfg = tiny_config(data, dataset="bbc", split="train_video", steps=1)
     run_dir = tmp_path / "runs"
     run = train_factorization(train_cfg, run_dir)["run"]
     cfg = kp.KeypointEvalConfig(eval_scale="auto", threshold=6.0)

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import TINY_MODEL
+from conftest import tiny_config
 from PIL import Image
 from torch import nn
 
@@ -37,29 +37,6 @@ def write_tiny_dataset(root: Path, size: int = 16, n_videos: int = 3, n_frames: 
             frames[v, t, y : y + 5, x : x + 5] = colour
     videos = VideoSet.from_clips(frames, video_ids=np.arange(n_videos))
     return write_dataset(root, "bair", {"train": videos}, provenance={"source": "test fixture"})
-
-
-def tiny_config(data_root: Path, **overrides) -> dict:
-    """A TrainConfig mapping small enough for a step to take a few milliseconds."""
-    cfg = {
-        "model": dict(TINY_MODEL),
-        "loss": {"perceptual": "none", "lambda_adv": 0.0},
-        "augment": {"temporal_min": 1, "temporal_max": 3},
-        "dataset": "bair",
-        "data_root": str(data_root),
-        "steps": 4,
-        "batch_size": 4,
-        "log_every": 2,
-        "checkpoint_every": 2,
-        "sample_every": 2,
-        "progress": False,
-    }
-    for key, value in overrides.items():
-        if isinstance(value, dict):
-            cfg[key] = {**cfg.get(key, {}), **value}
-        else:
-            cfg[key] = value
-    return cfg
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
