@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lmvid_lib.data import render
+from lmvid_lib.data.bbc import JOINT_NAMES
 from lmvid_lib.data.synthetic.common import (
     CHUNK,
     PATTERN_KINDS,
@@ -32,7 +33,7 @@ from lmvid_lib.data.synthetic.common import (
     two_bone_ik,
 )
 
-SIGNER_JOINTS = ["head", "right_wrist", "left_wrist", "right_elbow", "left_elbow", "right_shoulder", "left_shoulder"]
+SIGNER_JOINTS = list(JOINT_NAMES)  # BBC Pose's joints in its order, so BBC code and tables apply to the stand-in
 
 
 @dataclass
