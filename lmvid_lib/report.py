@@ -5,6 +5,7 @@
 - `write_claims` / `read_claims`: each chapter writes the paper claims it tests, with its measured number, to
   `<run_dir>/claims/<chapter>.json`; the intro reads them all into the reproduction table (`claims_table`).
 - `pipeline_figure`: one frame through the model: frame -> part maps -> Gaussian heatmaps -> decoded frame.
+- `training_setup`: the model, inputs, loss and training of a factorization run in words, from its config.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import torch
 
 from lmvid_lib import landmarks
 from lmvid_lib.io import atomic_write_json
+from lmvid_lib.run_config import TrainConfig
 from lmvid_lib.tables import Table, inline_html, markdown_table
 
 
@@ -152,3 +154,42 @@ def pipeline_figure(model: torch.nn.Module, frame: torch.Tensor, colors: np.ndar
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def training_setup(cfg: TrainConfig, profile: str, decoders: Sequence[str], seeds: Sequence[int], run_dir: str) -> str:
+    """Markdown: what a factorization run of `profile` trains (model, inputs, loss, schedule), every value from `cfg`,
+    saying which settings are the paper's and which are ours."""
+    m, loss, aug = cfg.model, cfg.loss, cfg.augment
+    source = "embedded synthetic stand-in" if cfg.data_root is None else "prepared real data"
+    top = m.decoder_max_resolution or m.image_size
+    wiring = (
+        " as in the paper"
+        if m.spade_condition == "heatmaps"
+        else " (ours; the paper conditions SPADE on the heatmaps only; the two are compared in *What we tried*)"
+    )
+    perceptual = (
+        " (VGG19, the paper's)"
+        if loss.perceptual == "vgg19"
+        else " (no VGG19: its ImageNet weights cannot be downloaded on the machines this profile is for)"
+    )
+    adversarial = " (ours: Eq. 6 has no weight on the adversarial term)" if loss.lambda_adv else " (no discriminator)"
+    return f"""**This run** (profile `{profile}`, dataset `{cfg.dataset}`, {source}):
+
+- **Model:** {m.image_size}x{m.image_size} inputs, K = {m.n_landmarks} landmarks, C = {m.appearance_channels} \
+appearance channels; pose U-Net widths {list(m.pose_widths)}; decoder widths {list(m.decoder_widths)} from \
+{m.decoder_resolution}x{m.decoder_resolution} up to {top}x{top}, then bilinear upsampling to the image. The SPADE \
+decoder is conditioned on `{m.spade_condition}`{wiring}.
+- **Inputs:** colour jitter (brightness, contrast, saturation {aug.brightness:g} / {aug.contrast:g} / \
+{aug.saturation:g}, hue {aug.hue:g}); TPS warp on a {aug.tps_grid}x{aug.tps_grid} grid (displacement std \
+{aug.tps_scale:g} half-widths); a temporal partner {aug.temporal_min}-{aug.temporal_max} frames away for \
+{aug.temporal_prob:.0%} of each batch.
+- **Loss:** perceptual `{loss.perceptual}`{perceptual}, MSE weight {loss.lambda_mse:g}, adversarial weight \
+{loss.lambda_adv:g}{adversarial}. Terms of ours, not in the paper: an edge loss (MSE of image gradients at 3 \
+scales) weight {loss.lambda_grad:g}; after Zhang et al. (2018), a *concentration* term (mean trace of the landmark \
+covariances) weight {loss.lambda_concentration:g} and a *separation* term (penalising landmark pairs closer than \
+about {loss.separation_sigma:g} image half-widths) weight {loss.lambda_separation:g}. The runs behind these \
+settings are in the appendix *What we tried*.
+- **Training:** {cfg.steps} steps of batch {cfg.batch_size * cfg.accumulate} per process \
+({cfg.accumulate} accumulated micro-batch(es) of {cfg.batch_size}), Adam lr {cfg.lr:g}; bf16 {cfg.bf16}, \
+channels_last {cfg.channels_last}, compile {cfg.compile}. Runs: decoders {list(decoders)} x seeds \
+{list(seeds)}, in `{run_dir}/factorization/`."""

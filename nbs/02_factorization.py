@@ -55,7 +55,7 @@ from lmvid_lib.data.datasets import dataset_splits
 from lmvid_lib.eval.keypoints import open_eval_sets
 from lmvid_lib.eval.views import frame_landmarks, training_views
 from lmvid_lib.models.checkpoint import load_trained
-from lmvid_lib.report import Captions
+from lmvid_lib.report import Captions, training_setup
 from lmvid_lib.run_config import config_from_parameters
 from lmvid_lib.seed import seed_everything
 from lmvid_lib.train import read_metrics, train_factorization
@@ -70,42 +70,8 @@ configs = {
     for s in seeds
 }
 first = next(iter(configs.values()))
-m, loss, aug = first.model, first.loss, first.augment
-spade_condition = m.spade_condition
 source = "embedded synthetic stand-in" if data_root is None else "prepared real data"
-display(
-    Markdown(f"""**This run** (profile `{profile}`, dataset `{dataset}`, {source}):
-
-- **Model:** {m.image_size}x{m.image_size} inputs, K = {m.n_landmarks} landmarks, C = {m.appearance_channels} \
-appearance channels; pose U-Net widths {list(m.pose_widths)}; decoder widths {list(m.decoder_widths)} from \
-{m.decoder_resolution}x{m.decoder_resolution} up to {m.decoder_max_resolution or m.image_size}x\
-{m.decoder_max_resolution or m.image_size}, then bilinear upsampling to the image. The SPADE decoder is conditioned \
-on `{spade_condition}`{
-        " as in the paper"
-        if spade_condition == "heatmaps"
-        else " (ours; the paper conditions SPADE on the heatmaps only; the two are compared in *What we tried*)"
-    }.
-- **Inputs:** colour jitter (brightness, contrast, saturation {aug.brightness:g} / {aug.contrast:g} / \
-{aug.saturation:g}, hue {aug.hue:g}); TPS warp on a {aug.tps_grid}x{aug.tps_grid} grid (displacement std \
-{aug.tps_scale:g} half-widths); a temporal partner {aug.temporal_min}-{aug.temporal_max} frames away for \
-{aug.temporal_prob:.0%} of each batch.
-- **Loss:** perceptual `{loss.perceptual}`{
-        " (VGG19, the paper's)"
-        if loss.perceptual == "vgg19"
-        else " (no VGG19: its ImageNet weights cannot be downloaded on the machines this profile is for)"
-    }, MSE weight {loss.lambda_mse:g}, \
-adversarial weight {loss.lambda_adv:g}{
-        " (ours: Eq. 6 has no weight on the adversarial term)" if loss.lambda_adv else " (no discriminator)"
-    }. Terms of ours, not in the paper: an edge loss (MSE of image gradients at 3 \
-scales) weight {loss.lambda_grad:g}; after Zhang et al. (2018), a *concentration* term (mean trace of the landmark \
-covariances) weight {loss.lambda_concentration:g} and a *separation* term (penalising landmark pairs closer than \
-about {loss.separation_sigma:g} image half-widths) weight {loss.lambda_separation:g}. The runs behind these \
-settings are in the appendix *What we tried*.
-- **Training:** {first.steps} steps of batch {first.batch_size * first.accumulate} per process \
-({first.accumulate} accumulated micro-batch(es) of {first.batch_size}), Adam lr {first.lr:g}; bf16 {first.bf16}, \
-channels_last {first.channels_last}, compile {first.compile}. Runs: decoders {list(decoders)} x seeds \
-{list(seeds)}, in `{run_dir}/factorization/`.""")
-)
+display(Markdown(training_setup(first, profile, decoders, seeds, run_dir)))
 
 # %% [markdown]
 # ## Training

@@ -15,7 +15,8 @@ import torch
 
 from lmvid_lib import book
 from lmvid_lib.models.factorization import FactorizationModel, ModelConfig
-from lmvid_lib.report import Captions, Claim, claims_table, pipeline_figure, read_claims, write_claims
+from lmvid_lib.report import Captions, Claim, claims_table, pipeline_figure, read_claims, training_setup, write_claims
+from lmvid_lib.run_config import config_from_parameters
 from lmvid_lib.tables import Table, markdown_table
 
 matplotlib.use("Agg")
@@ -164,3 +165,20 @@ def test_pipeline_figure_shows_the_models_own_decoding():
     np.testing.assert_allclose(np.asarray(panels[3]), recon.clip(0, 1), atol=1e-6)
     np.testing.assert_allclose(np.asarray(panels[0]), frame[0].permute(1, 2, 0).numpy())
     assert np.asarray(panels[2]).max() == pytest.approx(1.0)  # each heatmap scaled to its own peak, then tinted
+
+
+def test_training_setup_states_the_configs_values_and_what_is_ours():
+    cfg = config_from_parameters(
+        {"model": {"n_landmarks": 12, "spade_condition": "heatmaps_appearance"}, "loss": {"lambda_adv": 0.0}},
+        data_root=None,
+    )
+    text = training_setup(cfg, "cpu", ["spade", "concat"], [0, 1], "runs/cpu")
+    assert "K = 12 landmarks" in text and f"{cfg.steps} steps" in text and "`runs/cpu/factorization/`" in text
+    assert "conditioned on `heatmaps_appearance` (ours" in text and "(no discriminator)" in text
+    assert f"{cfg.augment.temporal_min}-{cfg.augment.temporal_max} frames away" in text
+    paper = config_from_parameters(
+        {"model": {"spade_condition": "heatmaps"}, "loss": {"lambda_adv": 0.01}, "batch_size": 16, "accumulate": 8}
+    )
+    text = training_setup(paper, "paper", ["spade"], [0], "runs/paper")
+    assert "conditioned on `heatmaps` as in the paper" in text and "0.01 (ours: Eq. 6" in text
+    assert "batch 128 per process (8 accumulated micro-batch(es) of 16)" in text
