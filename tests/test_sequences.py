@@ -116,3 +116,26 @@ def test_render_sequence_decodes_the_states_with_the_appearance_frame(tiny_model
         render_sequence(model, states[..., :2, :], appearance_frame)
     with pytest.raises(ValueError, match="appearance_frame"):
         render_sequence(model, states, appearance_frame[:1])
+
+
+def test_dataset_run_prefers_spade_then_the_lowest_seed_and_names_what_is_held(tmp_path):
+    from lmvid_lib.io import atomic_write_json
+    from lmvid_lib.models.checkpoint import dataset_run
+
+    def run(name: str, dataset: str, decoder: str, seed: int, finished: bool = True) -> Path:
+        cfg = TrainConfig(dataset=dataset, seed=seed)
+        cfg.model.decoder = decoder
+        folder = tmp_path / "factorization" / name
+        atomic_write_json(folder / "config.json", config_dict(cfg))
+        if finished:
+            (folder / "model.pt").write_bytes(b"")
+        return folder
+
+    run("signer-concat-seed0", "signer", "concat", 0)
+    spade1 = run("signer-spade-seed1", "signer", "spade", 1)
+    run("signer-spade-seed0", "signer", "spade", 0, finished=False)
+    pusher = run("pusher-spade-seed3", "pusher", "spade", 3)
+    assert dataset_run(tmp_path, "signer") == spade1
+    assert dataset_run(tmp_path, "pusher") == pusher
+    with pytest.raises(FileNotFoundError, match=r"'walker'.*\['pusher', 'signer'\]"):
+        dataset_run(tmp_path, "walker")

@@ -36,3 +36,24 @@ def load_trained(run: str | Path, device: str | torch.device = "cpu") -> tuple[F
     model = FactorizationModel(cfg.model).to(device)
     model.load_state_dict(state["model"])
     return model.eval(), cfg
+
+
+def dataset_run(run_dir: str | Path, dataset: str) -> Path:
+    """The factorization run folder later chapters use for `dataset` (signer, pusher, walker, bbc, bair, kth).
+
+    Among the finished runs in `<run_dir>/factorization/` (model.pt present) trained on `dataset`: the SPADE one if
+    any, then the lowest training seed. Raises FileNotFoundError naming the folder and the datasets it does hold.
+    """
+    root = Path(run_dir) / "factorization"
+    found = []
+    for run in sorted(root.glob("*/model.pt")) if root.is_dir() else []:
+        cfg = read_run_config(run.parent)
+        found.append((cfg.dataset, cfg.model.decoder != "spade", cfg.seed, run.parent))
+    matches = sorted((f for f in found if f[0] == dataset), key=lambda f: (f[1], f[2], f[3].name))
+    if not matches:
+        held = sorted({f[0] for f in found}) or "none"
+        raise FileNotFoundError(
+            f"{root} has no finished factorization run on {dataset!r} (datasets held: {held}): run chapter 2 "
+            f"(02_factorization) of this profile first"
+        )
+    return matches[0][3]
