@@ -54,8 +54,6 @@ from lmvid_lib.eval import horizon as hz
 from lmvid_lib.eval.prediction import horizon_table, speed_kept_over
 from lmvid_lib.models.checkpoint import dataset_run, load_trained
 from lmvid_lib.models.dynamics import ConstantVelocity, CopyLast, load_dynamics
-from lmvid_lib.models.inference import frames_to_input
-from lmvid_lib.models.sequences import extract_sequences, open_run_videos, render_sequence
 from lmvid_lib.report import Captions, Claim, write_claims
 from lmvid_lib.seed import seed_everything
 from lmvid_lib.tables import markdown_table
@@ -64,6 +62,7 @@ from lmvid_lib.train.dynamics import load_dynamics_config, train_dataset_dynamic
 
 seed_everything(seed)
 captions = Captions(chapter=4)
+LINEAR = "linear forecast (diagnostic)"
 hcfg = from_dict(hz.HorizonConfig, horizon, "04_dynamics.horizon")
 horizons = tuple(t for t in (10, 30, 100) if t <= hcfg.horizon)  # scored horizons this profile reaches
 speed_span = (min(50, hcfg.horizon // 2), min(100, hcfg.horizon))  # where the kept motion is measured
@@ -135,26 +134,22 @@ display(
 # %% tags=["hide-input"]
 run = dataset_run(run_dir, dataset)
 model, factor_cfg = load_trained(run, device)
-train_videos = open_run_videos(run, "train", run_dir, **(dynamics_videos.get(dataset) or {}))
-train_joints = hz.video_joints(train_videos, hcfg.crop_size)
-regressor = hz.fit_state_regressor(
-    extract_sequences(run, train_videos, device=device, progress=False), train_joints, hcfg.crop_size
-)
+train = hz.video_states(run, "train", run_dir, hcfg, device, **(dynamics_videos.get(dataset) or {}))
+regressor = hz.fit_state_regressor(train.states, train.joints, hcfg.crop_size)
 predictors = {
     "LSTM (ours)": load_dynamics(summaries[(dataset, True)]["run"]),
     "LSTM without residual": load_dynamics(summaries[(dataset, False)]["run"]),
     "copy-last": CopyLast(),
     "constant velocity": ConstantVelocity(),
 }
+forecasts = {LINEAR: hz.fit_linear_forecast(train.windows(hcfg)[0], hcfg)}
 splits = {"test": "held-out frames", "val": "held-out attire"}
-held_out, results = {}, {}
-for split in splits:
-    videos = open_run_videos(run, split, run_dir)
-    states = hz.windows(extract_sequences(run, videos, device=device, progress=False), hcfg.length, hcfg.stride)
-    joints = hz.windows(hz.video_joints(videos, hcfg.crop_size), hcfg.length, hcfg.stride)
-    frame_index = hz.windows(np.arange(len(videos.frames)).reshape(videos.n_videos, -1), hcfg.length, hcfg.stride)
-    held_out[split] = (videos, states, joints, frame_index)
-    results[split] = hz.evaluate_predictors(predictors, regressor, states, joints, train_joints, hcfg)
+held_out = {split: hz.video_states(run, split, run_dir, hcfg, device) for split in splits}
+windows = {split: held_out[split].windows(hcfg) for split in splits}
+results = {
+    split: hz.evaluate_predictors(predictors, regressor, *windows[split][:2], train.joints, hcfg, forecasts)
+    for split in splits
+}
 unit = f"px, {hcfg.crop_size}x{hcfg.crop_size} crop"
 for split, label in splits.items():
     header, rows = horizon_table({k: v.as_tuple() for k, v in results[split].items()}, horizons)
@@ -162,7 +157,7 @@ for split, label in splits.items():
         captions.table(
             markdown_table(header, rows),
             f"Pose of the predicted landmarks against the true future joints, `{dataset}` {label} (synthetic "
-            f"stand-in; {len(held_out[split][1])} windows, {hcfg.context} context frames): mean joint error ({unit}), "
+            f"stand-in; {len(windows[split][0])} windows, {hcfg.context} context frames): mean joint error ({unit}), "
             f"% of joints within {hcfg.threshold:g} px, and predicted / real joint speed on the step into frame t. "
             f"One deterministic prediction per window; profile `{profile}`.",
         )
@@ -185,6 +180,7 @@ display(
 )
 verdicts = {split: hz.horizon_summary(results[split], "LSTM (ours)", horizons, speed_span) for split in splits}
 display(Markdown("\n\n".join(f"**{label}.** {verdicts[split]}" for split, label in splits.items())))
+display(Markdown(hz.predictability_note(results["test"], "LSTM (ours)", LINEAR, horizons)))
 
 # %% [markdown]
 # ## Predicted video (Fig. 3)
@@ -195,22 +191,13 @@ display(Markdown("\n\n".join(f"**{label}.** {verdicts[split]}" for split, label 
 
 
 # %% tags=["hide-input", "full-width"]
-def predicted_video(split: str, window: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(real frames, frames decoded from the LSTM's states, those states) of one held-out window, context included."""
-    videos, states, _, frame_index = held_out[split]
-    context = torch.from_numpy(states[window : window + 1, : hcfg.context])
-    future, _ = hz.predict_joints(predictors["LSTM (ours)"], regressor, states[window : window + 1], hcfg)
-    path = torch.cat([context, future], 1)
-    frames = videos.frames[frame_index[window]]
-    decoded = render_sequence(model, path, frames[hcfg.context - 1][None])[0]
-    real = frames_to_input(frames, factor_cfg.model.image_size, "cpu")
-    return real, decoded, path[0]
-
-
 shown = np.arange(strip_every, hcfg.length + 1, strip_every)
 videos_shown = {}
 for split, label in splits.items():
-    real, decoded, path = predicted_video(split, 0)
+    states, _, frame_index = windows[split]
+    real, decoded, path = hz.decoded_prediction(
+        model, predictors["LSTM (ours)"], states[0], held_out[split].videos.frames[frame_index[0]], hcfg
+    )
     videos_shown[split] = (real, decoded, path)
     fig = plotting_dynamics.prediction_strip(
         {"real": real[shown - 1].permute(0, 2, 3, 1), "LSTM (ours)": decoded[shown - 1].permute(0, 2, 3, 1)},
@@ -232,14 +219,14 @@ for split, label in splits.items():
 
 # %% tags=["hide-input"]
 real, decoded, path = videos_shown["test"]
-_, states, _, _ = held_out["test"]
-chosen = np.argsort(-np.linalg.norm(np.diff(states[0, :, :, :2], axis=0), axis=-1).sum(0))[:tracked_landmarks]
+states = windows["test"][0][0, : hcfg.length]
+chosen = hz.most_moving_landmarks(states, tracked_landmarks)
 fig, ax = plt.subplots(figsize=(4.2, 4.2))
 plotting_dynamics.plot_trajectories(
     ax,
     real[hcfg.context - 1].permute(1, 2, 0),
-    {"real": states[0], "LSTM (ours)": path.numpy()},
-    chosen.tolist(),
+    {"real": states, "LSTM (ours)": path.numpy()},
+    chosen,
     factor_cfg.model.n_landmarks,
     f"{dataset} held-out frames: {tracked_landmarks} most-moving landmarks",
 )

@@ -12,9 +12,11 @@ from lmvid_lib.eval.horizon import (
     HorizonCurves,
     decorrelation_frame,
     evaluate_predictors,
+    fit_linear_forecast,
     fit_state_regressor,
     horizon_summary,
     mean_pose_joints,
+    predictability_note,
     video_joints,
     windows,
 )
@@ -118,3 +120,32 @@ def test_summary_numbers_and_verdicts_come_from_the_curves():
     assert "better than constant velocity at every one" in text
     assert "keeps 40% of the real joint speed" in text
     assert "better only at t = 10, 30" in text and "from frame 60 on" in text
+
+
+def test_linear_forecast_learns_constant_velocity_from_training_windows():
+    states, _ = linear_world(40, 12, seed=1)
+    cfg = HorizonConfig(context=2, horizon=10, stride=1, crop_size=64)
+    forecast = fit_linear_forecast(states.numpy(), cfg, ridge=1e-6)
+    test, _ = linear_world(5, 12, seed=2)
+    predicted = forecast.predict(test[:, :2].numpy())
+    assert predicted.shape == (5, 10, 3, 5)
+    joints = np.zeros((5, 12, 1, 2))
+    scored = evaluate_predictors(
+        {}, fit_state_regressor(test, joints, 64), test, joints, joints, cfg, {"lin": forecast}
+    )
+    assert set(scored) == {"lin", "mean pose"} and scored["lin"].errors.shape == (10,)
+    torch.testing.assert_close(predicted, test[:, 2:12], atol=1e-3, rtol=0)  # float32 states
+    with pytest.raises(ValueError, match="context_states"):
+        forecast.predict(test[:, :2, :2].numpy())
+
+
+def test_predictability_note_reports_the_forecast_gain_and_the_gap_to_copy_last():
+    t = np.arange(1, 31)
+    results = {
+        "LSTM": curves(5 + 0.3 * t, 0.2),
+        "copy-last": curves(5 + 0.3 * t + 0.01 * t, 0.0),
+        "lin": curves(4 + 0.2 * t, 0.0),
+    }
+    text = predictability_note(results, "LSTM", "lin", (10, 30, 100))
+    assert "+2.1 / +4.3 px at t = 10 / 30" in text  # copy-last minus forecast at t = 10 and 30
+    assert "within 0.2 px of copy-last's" in text  # 0.01 t at t = 20

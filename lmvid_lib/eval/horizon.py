@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from numbers import Real
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -32,7 +33,8 @@ from lmvid_lib.eval.prediction import (
 from lmvid_lib.eval.regression import KeypointRegressor, fit_regressor, mean_pose_baseline
 from lmvid_lib.eval.scales import landmarks_to_crop_centred, pixels_to_crop_centred
 from lmvid_lib.models.dynamics import check_states, rollout
-from lmvid_lib.models.sequences import sequence_indices
+from lmvid_lib.models.inference import frames_to_input
+from lmvid_lib.models.sequences import extract_sequences, open_run_videos, render_sequence, sequence_indices
 
 
 @dataclass
@@ -103,6 +105,31 @@ def video_joints(videos: VideoSet, crop_size: int) -> np.ndarray:
     return pixels_to_crop_centred(videos.keypoints[indices], height, crop_size)
 
 
+@dataclass
+class VideoStates:
+    """The landmark states and true joints of every frame of a split's videos (all of one length T)."""
+
+    videos: VideoSet
+    states: np.ndarray  # float32 [V,T,K,5]
+    joints: np.ndarray  # float64 [V,T,J,2], crop-centred px
+
+    def windows(self, cfg: HorizonConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(states [N,L,K,5], joints [N,L,J,2], frame indices [N,L] into videos.frames) of every window of
+        L = cfg.length frames starting each cfg.stride frames."""
+        frames = np.arange(len(self.videos.frames)).reshape(self.states.shape[:2])
+        return tuple(windows(a, cfg.length, cfg.stride) for a in (self.states, self.joints, frames))
+
+
+def video_states(
+    run: str | Path, split: str, run_dir: str | Path, cfg: HorizonConfig, device: str = "cpu", **overrides: Any
+) -> VideoStates:
+    """States (by the factorization run folder `run`, cached) and true joints of split `split` of its dataset, with
+    synthetic `overrides` of that split (e.g. more training videos)."""
+    videos = open_run_videos(run, split, run_dir, **overrides)
+    states = extract_sequences(run, videos, device=device, progress=False)
+    return VideoStates(videos, states, video_joints(videos, cfg.crop_size))
+
+
 def fit_state_regressor(states: Any, joints: Any, crop_size: int) -> KeypointRegressor:
     """The chapter-3 read-out fitted on training videos: states [N,T,K,5] and joints [N,T,J,2] (crop-centred px)
     of the same frames; frames with any missing joint are left out of the fit."""
@@ -144,6 +171,41 @@ def predict_joints(
     return predicted, states_to_joints(regressor, predicted, cfg.crop_size)
 
 
+@dataclass
+class LinearForecast:
+    """A diagnostic predictor, not the paper's: for every horizon t its own ridge regression from the last context
+    state and its last change, s_t - s_last = [s_last, s_last - s_prev, 1] @ weights[:, t], fitted on training
+    windows. What it reaches measures how much of the future is linearly predictable from two frames at all."""
+
+    weights: np.ndarray  # [2 * K * 5 + 1, horizon * K * 5]
+    n_landmarks: int
+
+    @staticmethod
+    def features(context: np.ndarray) -> np.ndarray:
+        last, previous = context[:, -1].reshape(len(context), -1), context[:, -2].reshape(len(context), -1)
+        return np.concatenate([last, last - previous, np.ones((len(context), 1))], 1)
+
+    def predict(self, context_states: Any) -> torch.Tensor:
+        """context_states [N,Tc>=2,K,5] -> predicted states float32 [N,horizon,K,5]."""
+        context = np.asarray(context_states, dtype=np.float64)
+        if context.ndim != 4 or context.shape[1] < 2 or context.shape[2] != self.n_landmarks:
+            raise ValueError(f"context_states must be [N,>=2,{self.n_landmarks},5], got {context.shape}")
+        change = (self.features(context) @ self.weights).reshape(len(context), -1, self.n_landmarks, 5)
+        return torch.from_numpy((context[:, -1:] + change).astype(np.float32))
+
+
+def fit_linear_forecast(windows_: Any, cfg: HorizonConfig, ridge: float = 1.0) -> LinearForecast:
+    """Fit `LinearForecast` on training windows [N,L,K,5] (L >= cfg.length): context frames cfg.context - 2 and
+    cfg.context - 1 predict frames cfg.context .. cfg.length - 1, by ridge least squares (penalty `ridge`)."""
+    w = np.asarray(windows_, dtype=np.float64)
+    if w.ndim != 4 or w.shape[1] < cfg.length or cfg.context < 2:
+        raise ValueError(f"need windows [N,>={cfg.length},K,5] and context >= 2, got {w.shape}, {cfg.context}")
+    x = LinearForecast.features(w[:, : cfg.context])
+    y = (w[:, cfg.context : cfg.length] - w[:, cfg.context - 1 : cfg.context]).reshape(len(w), -1)
+    weights = np.linalg.solve(x.T @ x + ridge * np.eye(x.shape[1]), x.T @ y)
+    return LinearForecast(weights, w.shape[2])
+
+
 def evaluate_predictors(
     predictors: Mapping[str, nn.Module],
     regressor: KeypointRegressor,
@@ -151,14 +213,20 @@ def evaluate_predictors(
     true_joints: Any,
     train_joints: Any,
     cfg: HorizonConfig,
+    forecasts: Mapping[str, LinearForecast] | None = None,
 ) -> dict[str, HorizonCurves]:
-    """Curves of every predictor (name -> model with the rollout interface) and of the training mean pose (key
-    "mean pose"), on windows states [N,L,K,5] with true joints [N,L,J,2] (crop-centred px), L >= cfg.length."""
+    """Curves of every predictor (name -> model with the rollout interface), of every direct forecast (name ->
+    LinearForecast) and of the training mean pose (key "mean pose"), on windows states [N,L,K,5] with true joints
+    [N,L,J,2] (crop-centred px), L >= cfg.length."""
     true = np.asarray(true_joints, dtype=np.float64)[:, cfg.context : cfg.length]
     results = {
         name: score_joints(predict_joints(m, regressor, states, cfg)[1], true, cfg.threshold)
         for name, m in predictors.items()
     }
+    context = np.asarray(states)[:, : cfg.context]
+    for name, forecast in (forecasts or {}).items():
+        joints = states_to_joints(regressor, forecast.predict(context), cfg.crop_size)
+        results[name] = score_joints(joints, true, cfg.threshold)
     results["mean pose"] = score_joints(mean_pose_joints(train_joints, true.shape), true, cfg.threshold)
     return results
 
@@ -189,7 +257,7 @@ def horizon_summary(
         return [t for t in shown if curves.errors[t - first] < results[name].errors[t - first]]
 
     ts = " / ".join(str(t) for t in shown)
-    text = [f"At t = {ts} the {model}'s mean joint error is {at(model)} px"]
+    text = [f"At t = {ts} the mean joint error of {model} is {at(model)} px"]
     text.append(
         f"(copy-last {at('copy-last')}, constant velocity {at('constant velocity')}, mean pose {at('mean pose')})."
     )
@@ -222,3 +290,43 @@ def horizon_summary(
             "and any prediction that keeps moving pays for its motion in error."
         )
     return " ".join(text)
+
+
+def predictability_note(
+    results: Mapping[str, HorizonCurves], model: str, linear: str, horizons: Sequence[int], first: int = 1
+) -> str:
+    """Why a model does or does not beat a frozen pose: what the direct linear forecast `linear` reaches at `horizons`
+    (how much of the future two frames predict at all) and how far the model's error curve stays from copy-last's
+    over the first 20 predicted frames. Every number from `results`."""
+    shown = [t for t in horizons if first <= t < first + len(results[model].errors)]
+    lin, copy = results[linear].errors, results["copy-last"].errors
+    gains = " / ".join(f"{copy[t - first] - lin[t - first]:+.1f}" for t in shown)
+    early = slice(0, min(20, len(copy)))
+    gap = float(np.max(np.abs(results[model].errors[early] - copy[early])))
+    return (
+        f"How much of the future do the context frames predict at all? A {linear}, one ridge regression per horizon "
+        f"from the last context state and its last change fitted on the training videos, improves on copy-last by "
+        f"{gains} px at t = {' / '.join(map(str, shown))}. Over the first {early.stop} predicted frames the "
+        f"error curve of {model} stays within {gap:.1f} px of copy-last's."
+    )
+
+
+def decoded_prediction(
+    factorization: nn.Module, predictor: nn.Module, states: Any, frames: np.ndarray, cfg: HorizonConfig
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One window as video: states [L,K,5] and its real frames uint8 [L,H,W,C] (L >= cfg.length) -> (real frames
+    at the model's input size, frames decoded from the context states followed by the predictor's rollout, that state
+    path), each [cfg.length, ...] (frames float [T,C,h,w] in [0,1]). The appearance is the last context frame's."""
+    context = torch.as_tensor(np.asarray(states)[None, : cfg.context], dtype=torch.float32)
+    path = torch.cat([context, rollout(predictor, context, cfg.horizon)], 1)
+    frames = np.asarray(frames)[: cfg.length]
+    decoded = render_sequence(factorization, path, frames[cfg.context - 1][None])[0]
+    real = frames_to_input(frames, factorization.cfg.image_size, "cpu")
+    return real, decoded, path[0]
+
+
+def most_moving_landmarks(states: Any, n: int) -> list[int]:
+    """Indices of the `n` landmarks whose means travel furthest over states [T,K,5], furthest first."""
+    mu = np.asarray(states)[..., :2]
+    travelled = np.linalg.norm(np.diff(mu, axis=0), axis=-1).sum(0)
+    return np.argsort(-travelled, kind="stable")[:n].tolist()
