@@ -261,28 +261,19 @@ def horizon_summary(
     text.append(
         f"(copy-last {at('copy-last')}, constant velocity {at('constant velocity')}, mean pose {at('mean pose')})."
     )
-    for name in ("copy-last", "constant velocity"):
+
+    def where(name: str) -> str:
         wins = beaten(name)
-        verdict = (
-            "at every one of these horizons"
-            if wins == shown
-            else f"only at t = {', '.join(map(str, wins))}"
-            if wins
-            else "at none"
-        )
-        text.append(f"It is better than {name} {verdict}.")
+        if wins == shown:
+            return "at every one of these horizons"
+        return f"only at t = {', '.join(map(str, wins))}" if wins else "at none of these horizons"
+
+    for name in ("copy-last", "constant velocity"):
+        text.append(f"It is better than {name} {where(name)}.")
     kept = speed_kept_over(curves.speed_kept, *speed_span, first=first)
     text.append(f"Over frames {speed_span[0]}-{speed_span[1]} it keeps {100 * kept:.0f}% of the real joint speed.")
-    wins = beaten("mean pose")
     frame = decorrelation_frame(results, first)
-    where = (
-        "at every one of these horizons"
-        if wins == shown
-        else f"only at t = {', '.join(map(str, wins))}"
-        if wins
-        else "at none of these horizons"
-    )
-    text.append(f"Against the training mean pose it is better {where}.")
+    text.append(f"Against the training mean pose it is better {where('mean pose')}.")
     if frame is not None:
         text.append(
             f"A frozen pose is no closer to the truth than the mean pose from frame {frame} on: the motion "
