@@ -37,6 +37,7 @@ seed = 0
 device = "cpu"
 dynamics_datasets = ["signer", "pusher", "walker"]  # one LSTM (and its ablation) per chapter-2 dataset model
 dynamics = {}  # DynamicsTrainConfig mapping shared by every dataset (steps, batch_size, lr, model, ...)
+dynamics_overrides = {}  # per dataset: DynamicsTrainConfig keys replacing the shared ones (e.g. n_future)
 dynamics_videos = {}  # per dataset: synthetic overrides of the training videos the LSTM learns from
 horizon = {}  # HorizonConfig mapping: context, horizon, stride, threshold, crop_size
 strip_every = 10  # Fig. 3: every strip_every-th frame of the prediction
@@ -58,7 +59,7 @@ from lmvid_lib.report import Captions, Claim, write_claims
 from lmvid_lib.seed import seed_everything
 from lmvid_lib.tables import markdown_table
 from lmvid_lib.train import read_metrics
-from lmvid_lib.train.dynamics import load_dynamics_config, train_dataset_dynamics
+from lmvid_lib.train.dynamics import dataset_configs, load_dynamics_config, train_dataset_dynamics
 
 seed_everything(seed)
 captions = Captions(chapter=4)
@@ -66,7 +67,9 @@ LINEAR = "linear forecast (diagnostic)"
 hcfg = from_dict(hz.HorizonConfig, horizon, "04_dynamics.horizon")
 horizons = tuple(t for t in (10, 30, 100) if t <= hcfg.horizon)  # scored horizons this profile reaches
 speed_span = (min(50, hcfg.horizon // 2), min(100, hcfg.horizon))  # where the kept motion is measured
-shared = load_dynamics_config({**dynamics, "dataset": dataset}, "04_dynamics.dynamics")
+configs = dataset_configs(dynamics, dynamics_overrides, dynamics_datasets, "04_dynamics.dynamics_overrides")
+dataset_configs({}, dynamics_videos, dynamics_datasets, "04_dynamics.dynamics_videos")  # only checks the names
+shared = load_dynamics_config({**configs.get(dataset, dynamics), "dataset": dataset}, "04_dynamics.dynamics")
 n_inputs, n_future = shared.schedule()
 display(
     Markdown(
@@ -90,7 +93,7 @@ display(
 # %%
 summaries = {
     (name, residual): train_dataset_dynamics(
-        dynamics, name, run_dir, residual, dynamics_videos.get(name), device=device
+        configs[name], name, run_dir, residual, dynamics_videos.get(name), device=device
     )
     for name in dynamics_datasets
     for residual in (True, False)

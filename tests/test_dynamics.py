@@ -231,3 +231,12 @@ def test_normalisation_needs_two_frames():
     with pytest.raises(ValueError, match="T >= 2"):
         lstm().fit_normalisation(torch.zeros(3, 1, K, 5))
     assert np.isfinite(lstm()(waves(1, 2))[0].detach().numpy()).all()
+
+
+def test_dataset_configs_merge_overrides_and_reject_unknown_datasets():
+    from lmvid_lib.train.dynamics import dataset_configs
+
+    configs = dataset_configs({"steps": 5, "n_future": 10}, {"signer": {"n_future": 60}}, ["signer", "walker"])
+    assert configs == {"signer": {"steps": 5, "n_future": 60}, "walker": {"steps": 5, "n_future": 10}}
+    with pytest.raises(ValueError, match=r"\['pusher'\].*datasets: \['signer'\]"):
+        dataset_configs({}, {"pusher": {}}, ["signer"], "04_dynamics.dynamics_overrides")

@@ -297,3 +297,14 @@ def train_dataset_dynamics(
     model = {**dict(config.get("model", {})), "n_landmarks": int(states.shape[2]), "predict_residual": predict_residual}
     cfg = load_dynamics_config({**config, "dataset": dataset, "device": device, "model": model}, "dynamics")
     return train_dynamics(cfg, states, run_dir, val)
+
+
+def dataset_configs(
+    shared: Mapping[str, Any], overrides: Mapping[str, Mapping[str, Any]], datasets: list[str], name: str = "dynamics"
+) -> dict[str, dict[str, Any]]:
+    """One DynamicsTrainConfig mapping per dataset of `datasets`: `shared` with that dataset's `overrides` on top. An
+    override for a dataset not in `datasets` is an error naming it (it would be silently unused)."""
+    unknown = sorted(set(overrides) - set(datasets))
+    if unknown:
+        raise ValueError(f"{name} overrides name datasets {unknown} that are not trained here (datasets: {datasets})")
+    return {d: {**shared, **overrides.get(d, {})} for d in datasets}
