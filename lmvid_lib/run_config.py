@@ -97,6 +97,8 @@ def config_from_parameters(
 
 # The real dataset each embedded stand-in stands for: a dataset model trains on it when given a data_root.
 REAL_DATASET = {"signer": "bbc", "pusher": "bair", "walker": "kth"}
+# Keys of the shared mapping that describe the main dataset's data and run, so a dataset model does not inherit them.
+_MAIN_DATA_KEYS = ("dataset", "data_root", "synthetic", "split", "name")
 # Keys a dataset model's overrides may not set: the entry itself and the profile decide them.
 _FIXED_KEYS = ("dataset", "data_root", "synthetic", "seed", "data_seed", "device", "name")
 
@@ -134,17 +136,17 @@ def dataset_model_configs(
 ) -> dict[str, TrainConfig]:
     """dataset -> the TrainConfig of its model, one per entry of `dataset_models` ({stand-in: DatasetModel mapping}).
 
-    Each is the shared `factorization` mapping (without its `synthetic`, which sizes the main dataset) overlaid with
-    the entry's `factorization` overrides, on the entry's dataset: the stand-in with the entry's `synthetic`, or its
-    real dataset with `data_root`; decoder spade, training seed `seed` (the profile's first), data `data_seed`. So the
-    run is `<run_dir>/factorization/<dataset>-spade-seed<seed>`. An entry on `main_dataset` is left out: the main runs
-    already model that dataset. Errors name the entry and the parameter.
+    Each is the shared `factorization` mapping (without the keys that describe the main dataset: its `synthetic` set
+    and `split`) overlaid with the entry's `factorization` overrides, on the entry's dataset: the stand-in with the
+    entry's `synthetic`, or its real dataset with `data_root`; decoder spade, training seed `seed` (the profile's
+    first), data `data_seed`. So the run is `<run_dir>/factorization/<dataset>-spade-seed<seed>`. An entry on
+    `main_dataset` is left out: the main runs already model that dataset. Errors name the entry and the parameter.
     """
     if dataset_models is None:
         return {}
     if not isinstance(dataset_models, Mapping):
         raise ValueError(f"dataset_models must be a mapping {{stand-in: settings}}, got {dataset_models!r}")
-    shared = {k: v for k, v in factorization.items() if k not in _FIXED_KEYS}
+    shared = {k: v for k, v in factorization.items() if k not in _MAIN_DATA_KEYS}
     configs = {}
     for key, mapping in dataset_models.items():
         name = f"dataset_models.{key}"

@@ -18,7 +18,8 @@ from lmvid_lib.train.__main__ import profile_configs
 SHARED = {
     "model": {"image_size": 64, "n_landmarks": 12, "appearance_channels": 16},
     "loss": {"perceptual": "none", "lambda_adv": 0.0, "lambda_grad": 20.0},
-    "synthetic": {"n_videos": 12, "n_frames": 300},  # the main (signer) set: never a dataset model's
+    "synthetic": {"n_videos": 12, "n_frames": 300},  # the main (signer) set and split: never a dataset model's
+    "split": "train_video",
     "steps": 1500,
     "lr": 1.0e-3,
 }
@@ -38,7 +39,7 @@ def test_entries_overlay_the_shared_mapping_on_their_own_data():
     assert (pusher.model.n_landmarks, pusher.model.appearance_channels, pusher.model.channels) == (8, 16, 3)
     assert (walker.model.n_landmarks, walker.model.channels, walker.steps, pusher.steps) == (12, 1, 600, 1500)
     assert pusher.synthetic == {"n_videos": 64, "n_frames": 30} and walker.synthetic == {"n_videos": 48}
-    assert pusher.loss.lambda_grad == 20.0 and pusher.lr == 1.0e-3
+    assert pusher.loss.lambda_grad == 20.0 and pusher.lr == 1.0e-3 and pusher.split == "train"
     assert dataset_model_configs(SHARED, {"pusher": {}}, seed=0)["pusher"].synthetic == {}
     assert dataset_model_configs(SHARED, None, seed=0) == {} == dataset_model_configs(SHARED, {}, seed=0)
 
