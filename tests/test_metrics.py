@@ -245,7 +245,7 @@ def test_real_lpips_ranks_the_published_example_pair(shared_dir, net):
 
 
 # ------------------------------------------------------------------------------------------------------ aggregation
-def test_step_stats_match_a_hand_computation_and_cap_infinite_psnr():
+def test_step_stats_match_a_hand_computation_and_cap_psnr():
     values = torch.tensor([[1.0, 2.0], [3.0, 6.0], [5.0, math.inf]], dtype=torch.float64)
     stats = metrics.step_stats(values)
     cap = metrics.PSNR_CAP_DB
@@ -254,6 +254,9 @@ def test_step_stats_match_a_hand_computation_and_cap_infinite_psnr():
     expected_se = [2 / math.sqrt(3), math.sqrt(((second - second.mean()) ** 2).sum() / 2) / math.sqrt(3)]
     np.testing.assert_allclose(stats.se, expected_se)
     assert stats.n_sequences == 3 and stats.n_capped == 1
+    near_exact = metrics.step_stats(np.array([[cap + 20], [cap - 20]]))  # clipped too: never above an exact frame
+    assert near_exact.mean == pytest.approx([cap - 10]) and near_exact.se == pytest.approx([10.0])
+    assert near_exact.n_capped == 1
 
     single = metrics.step_stats(np.array([[0.5, 0.7]]))
     np.testing.assert_allclose(single.mean, [0.5, 0.7])

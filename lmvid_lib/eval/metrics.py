@@ -4,7 +4,7 @@ aggregation over sequences as in the paper's Fig. 4, 5, 7 and 8.
 Every metric takes `pred`, `target`: float [N,T,C,H,W] in [0,1] (C = 1 or 3), torch tensors on any (same) device,
 and returns [N,T] on that device, one value per frame. No gradients are kept: these are evaluation metrics.
 
-- `psnr`: float64, data range 1; identical frames give +inf (`step_stats` caps it, see there).
+- `psnr`: float64, data range 1; identical frames give +inf (`step_stats` caps PSNR, see there).
 - `ssim`: float64, Wang et al. 2004 with an 11x11 Gaussian window (sigma 1.5), K1 = 0.01, K2 = 0.03, data range 1,
   the SSIM map averaged away from the 5-pixel border the window cannot cover, then over channels: the value of
   `skimage.metrics.structural_similarity(gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
@@ -34,7 +34,7 @@ SSIM_RADIUS = 5  # skimage's int(3.5 * sigma + 0.5): an 11x11 window
 SSIM_K1, SSIM_K2 = 0.01, 0.03
 SSIM_CHUNK_VALUES = 2**21  # frames filtered together hold about this many values (170 frames of 64x64x3)
 LPIPS_CHUNK_FRAMES = 32
-PSNR_CAP_DB = 100.0  # +inf (an exact frame) counts as this in step_stats: above any float32 rounding error (~140 dB)
+PSNR_CAP_DB = 100.0  # step_stats clips PSNR here: an RMS error of 1e-5, far below one 8-bit level; +inf too
 
 # The files torchvision downloads for the backbones lpips builds (torchvision.models.*_Weights.IMAGENET1K_V1).
 LPIPS_BACKBONE_FILES = {"alex": "alexnet-owt-7be5be79.pth", "vgg": "vgg16-397923af.pth"}
@@ -227,7 +227,7 @@ class StepStats:
     mean: np.ndarray  # [T] float64
     se: np.ndarray  # [T] standard error of the mean: sample std (ddof 1) / sqrt(N); NaN when N = 1
     n_sequences: int
-    n_capped: int  # +inf values (exact PSNR frames) counted as PSNR_CAP_DB
+    n_capped: int  # values above PSNR_CAP_DB (+inf: exact frames) counted as PSNR_CAP_DB
 
 
 def _values(name: str, values: torch.Tensor | np.ndarray) -> np.ndarray:
@@ -245,12 +245,13 @@ def _values(name: str, values: torch.Tensor | np.ndarray) -> np.ndarray:
 def step_stats(values: torch.Tensor | np.ndarray) -> StepStats:
     """Per-step mean and standard error over sequences: [N,T] -> StepStats with mean, se [T].
 
-    +inf (PSNR of a frame equal to its target) counts as PSNR_CAP_DB, so every sequence stays in every step's mean;
-    `n_capped` says how many values were capped, for the caption.
+    Values above PSNR_CAP_DB count as PSNR_CAP_DB: +inf (the PSNR of a frame equal to its target) and near-exact
+    frames alike, so every sequence stays in every step's mean and an exact frame never counts less than a near-exact
+    one (SSIM and LPIPS never reach the cap); `n_capped` says how many values were capped, for the caption.
     """
     arr = _values("values", values)
-    capped = np.isposinf(arr)
-    arr = np.where(capped, PSNR_CAP_DB, arr)
+    capped = arr > PSNR_CAP_DB
+    arr = np.minimum(arr, PSNR_CAP_DB)
     n = arr.shape[0]
     se = arr.std(0, ddof=1) / math.sqrt(n) if n > 1 else np.full(arr.shape[1], np.nan)
     return StepStats(mean=arr.mean(0), se=se, n_sequences=n, n_capped=int(capped.sum()))
