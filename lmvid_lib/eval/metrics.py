@@ -117,7 +117,8 @@ def ssim(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     11x11 Gaussian window (sigma 1.5, population covariances), K1 = 0.01, K2 = 0.03, data range 1; the map is
     averaged over the pixels whose window lies inside the frame, then over channels, as skimage does. Computed in
     float32 (float64 inputs stay float64) in chunks of frames, the separable window as two matmuls with banded
-    matrices: faster than a conv2d window and than skimage's per-frame loop on CPU (experiments/log.yaml#bench-metrics).
+    matrices, faster on CPU than a conv2d window and than skimage's per-frame loop.
+    Measured: experiments/log.yaml#bench-metrics.
     """
     _check_frames(pred, target)
     n, t, c, h, w = pred.shape
