@@ -70,7 +70,7 @@ def conv2d_ssim(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     n, t, c, h, w = pred.shape
     taps = metrics._gaussian_band(2 * metrics.SSIM_RADIUS + 1, torch.float32, pred.device)[0]
     x, y = pred.reshape(n * t, c, h, w), target.reshape(n * t, c, h, w)
-    step = max(1, metrics.SSIM_CHUNK_VALUES // (c * h * w))
+    step = max(1, metrics.CHUNK_VALUES // (c * h * w))
     with torch.no_grad():
         values = [_conv2d_ssim_frames(x[i : i + step], y[i : i + step], taps) for i in range(0, n * t, step)]
     return torch.cat(values).reshape(n, t)

@@ -78,7 +78,7 @@ def test_psnr_matches_a_hand_computation():
 @pytest.mark.parametrize("channels", [1, 3])
 @pytest.mark.parametrize("kind", ["random", "structured"])
 def test_ssim_and_psnr_agree_with_skimage_on_every_frame(monkeypatch, channels, kind):
-    monkeypatch.setattr(metrics, "SSIM_CHUNK_VALUES", 4 * channels * 24 * 40)  # 10 frames: chunks of 4, 4 and 2
+    monkeypatch.setattr(metrics, "CHUNK_VALUES", 4 * channels * 24 * 40)  # 10 frames: chunks of 4, 4 and 2
     if kind == "random":
         target = torch.rand(2, 5, channels, 24, 40, generator=torch.Generator().manual_seed(1))
         pred = _noisy(target, 0.2, seed=2)
