@@ -201,3 +201,11 @@ def test_interpolate_split_names_a_missing_run(tmp_path):
 def test_config_datasets_from_a_profile_list():
     cfg = from_dict(interp.InterpolationConfig, {"datasets": ["signer"], "max_sequences": None}, "x")
     assert cfg.datasets == ("signer",) and cfg.max_sequences is None
+
+
+def test_score_table_gives_mean_and_standard_error_per_step_and_between_the_ends():
+    scores = {"ours": torch.tensor([[1.0, 0.5, 0.7, 1.0], [1.0, 0.3, 0.5, 1.0]])}
+    header, rows = interp.score_table(scores, [1], digits=2)
+    assert header == ["", "t = 1", "mean, t = 1..T-2"]
+    # t = 1: mean 0.4, std 0.1414 / sqrt(2) = 0.1; between the ends: per sequence 0.6 and 0.4 -> 0.5 ± 0.1
+    assert rows == [["ours", "0.40 ± 0.10", "0.50 ± 0.10"]]

@@ -273,3 +273,20 @@ def step_table(
         for label, curve in curves.items()
     ]
     return header, rows
+
+
+def score_table(
+    scores: Mapping[str, torch.Tensor | np.ndarray], steps: list[int], digits: int = 3
+) -> tuple[list[str], list[list[str]]]:
+    """(header, rows) for `tables.markdown_table`: label -> per-frame scores [N,T] (e.g. SSIM), one row per label with
+    "mean ± standard error" over the N sequences at each frame index of `steps`, and of each sequence's mean over the
+    frames strictly between the ends."""
+    header = ["", *[f"t = {t}" for t in steps], "mean, t = 1..T-2"]
+    rows = []
+    for label, values in scores.items():
+        values = np.asarray(values.detach().cpu() if isinstance(values, torch.Tensor) else values, dtype=np.float64)
+        mean, sem = step_summary(values)
+        between = step_summary(values[:, 1:-1].mean(axis=1, keepdims=True))
+        cells = [(mean[t], sem[t]) for t in steps] + [(between[0][0], between[1][0])]
+        rows.append([label, *[f"{m:.{digits}f} ± {s:.{digits}f}" for m, s in cells]])
+    return header, rows
