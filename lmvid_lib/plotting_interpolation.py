@@ -17,7 +17,8 @@ from matplotlib.figure import Figure
 from lmvid_lib import landmarks
 from lmvid_lib.plotting import draw_landmarks, gaussians_to_pixels, landmark_colors, new_figure, show_image
 
-PANEL = 1.15  # inches per frame of a strip
+PANEL = 1.4  # inches per frame of a strip
+LABEL_WIDTH = 1.6  # inches left of a strip for the row labels
 
 
 def state_pixels(states: torch.Tensor, size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -52,7 +53,7 @@ def plot_interpolation_strip(
     unknown = sorted(set(trajectories) - set(rows))
     if unknown:
         raise ValueError(f"trajectories names rows that are not in rows: {unknown}")
-    fig = new_figure(PANEL * len(columns) + 1.3, PANEL * len(rows) + 0.3)
+    fig = new_figure(PANEL * len(columns) + LABEL_WIDTH, PANEL * len(rows) + 0.3)
     axes = fig.subplots(len(rows), len(columns), squeeze=False)
     for r, (label, frames) in enumerate(rows.items()):
         size = frames.shape[-1]
@@ -64,7 +65,9 @@ def plot_interpolation_strip(
             if r == 0:
                 ax.set_title(f"t = {t}", fontsize=8)
         axes[r, 0].text(-0.08, 0.5, label, transform=axes[r, 0].transAxes, ha="right", va="center", fontsize=8)
-    fig.subplots_adjust(left=1.3 / fig.get_figwidth(), right=0.99, top=0.93, bottom=0.01, wspace=0.04, hspace=0.04)
+    fig.subplots_adjust(
+        left=LABEL_WIDTH / fig.get_figwidth(), right=0.99, top=0.93, bottom=0.01, wspace=0.04, hspace=0.04
+    )
     return fig
 
 

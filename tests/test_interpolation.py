@@ -209,3 +209,40 @@ def test_score_table_gives_mean_and_standard_error_per_step_and_between_the_ends
     assert header == ["", "t = 1", "mean, t = 1..T-2"]
     # t = 1: mean 0.4, std 0.1414 / sqrt(2) = 0.1; between the ends: per sequence 0.6 and 0.4 -> 0.5 ± 0.1
     assert rows == [["ours", "0.40 ± 0.10", "0.50 ± 0.10"]]
+
+
+def test_covariance_gap_is_zero_for_a_kept_shape_and_measures_a_turning_gaussian():
+    mu = torch.tensor([[[[-0.5, 0.0]], [[0.0, 0.0]], [[0.5, 0.2]]]])  # [1,3,1,2], moving
+    same = torch.diag(torch.tensor([4.0, 1.0])) * 1e-2 + landmarks.COV_EPS * torch.eye(2)
+    assert interp.covariance_gap(landmarks.to_state(mu, same.expand(1, 3, 1, 2, 2))) < 1e-6
+    # diag(4, 1) -> diag(1, 4): halfway, covariance space gives diag(2.5, 2.5), Cholesky space diag(1.5, 1.5)^2.
+    turned = torch.stack([same, same, same.flip(0, 1)]).reshape(1, 3, 1, 2, 2)
+    assert interp.covariance_gap(landmarks.to_state(mu, turned)) == pytest.approx(0.1, abs=2e-3)
+
+
+def test_strip_draws_one_panel_per_row_and_frame_and_the_landmark_paths():
+    from lmvid_lib import plotting_interpolation as plots
+
+    states = random_states(n=1, t=5, k=3)[0]
+    rows = {"real": torch.rand(5, 3, 16, 16), "ours": torch.rand(5, 3, 16, 16)}
+    fig = plots.plot_interpolation_strip(rows, [0, 2, 4], {"ours": states})
+    axes = fig.get_axes()
+    assert len(axes) == 6 and [ax.get_title() for ax in axes[:3]] == ["t = 0", "t = 2", "t = 4"]
+    assert [t.get_text() for t in axes[0].texts] == ["real"] and [t.get_text() for t in axes[3].texts] == ["ours"]
+    assert all(len(ax.lines) == 0 for ax in axes[:3]) and all(len(ax.lines) == 3 for ax in axes[3:])
+    mu, _ = plots.state_pixels(states, 16)
+    np.testing.assert_allclose(axes[3].lines[1].get_xydata(), mu[:, 1])  # landmark 1's whole path, in pixels
+    with pytest.raises(ValueError, match="trajectories"):
+        plots.plot_interpolation_strip(rows, [0], {"other": states})
+    with pytest.raises(ValueError, match="columns"):
+        plots.plot_interpolation_strip(rows, [5])
+
+
+def test_step_curves_draw_a_band_only_where_a_standard_error_is_given():
+    from lmvid_lib import plotting_interpolation as plots
+    from lmvid_lib.plotting import new_figure
+
+    ax = new_figure(4, 3).subplots()
+    plots.plot_step_curves(ax, {"a": (np.ones(5), np.full(5, 0.1)), "b": (np.zeros(5), None)}, "SSIM", "x")
+    assert [line.get_label() for line in ax.lines] == ["a", "b"] and len(ax.collections) == 1
+    np.testing.assert_allclose(ax.collections[0].get_paths()[0].vertices[:, 1].max(), 1.1)

@@ -3,7 +3,8 @@ given, the frames between are made up.
 
 Three ways, on batches of sequences: **ours**, linear interpolation of the landmark states in Cholesky space
 (`cholesky_path`, paper Eq. 7); the baseline that interpolates means and covariances directly (`covariance_path`);
-both decoded with the FIRST frame's appearance (`models.sequences.render_sequence`); and a pixel cross-fade of the two
+both decoded with the FIRST frame's appearance (`models.sequences.render_sequence`; `covariance_gap` says how far
+apart their Gaussians are); and a pixel cross-fade of the two
 real end frames (`cross_fade`). Where the data has ground-truth joints, interpolated poses are scored against the true
 middle frames (`joint_errors`): a linear regressor maps landmarks to joints, as in chapter 3. `interpolate_split`
 runs all of it on the test split of one dataset's factorization run; `step_summary` gives a per-frame metric's mean
@@ -96,6 +97,16 @@ def covariance_path(states: torch.Tensor) -> torch.Tensor:
     mu1, cov1 = landmarks.from_state(states[:, -1])
     mu, cov = landmarks.interpolate_covariance(mu0, cov0, mu1, cov1, endpoint_alphas(states.shape[1]))
     return landmarks.to_state(mu, cov).movedim(0, 1)
+
+
+def covariance_gap(states: torch.Tensor) -> float:
+    """How far apart the two landmark paths' Gaussians are: for states [N,T,K,5], the mean over the frames strictly
+    between the ends, the landmarks and the clips of ||Sigma_ours - Sigma_cov||_F / ||Sigma_cov||_F: 0 where a
+    Gaussian keeps its covariance between the two ends, growing as it turns, stretches or shrinks."""
+    _check_sequence_states(states)
+    _, ours = landmarks.from_state(cholesky_path(states)[:, 1:-1])
+    _, cov = landmarks.from_state(covariance_path(states)[:, 1:-1])
+    return float((torch.linalg.matrix_norm(ours - cov) / torch.linalg.matrix_norm(cov)).mean())
 
 
 def cross_fade(first: torch.Tensor, last: torch.Tensor, length: int) -> torch.Tensor:
