@@ -1,0 +1,291 @@
+"""Per-frame video metrics (issue 15, "Metrics"): PSNR, SSIM and LPIPS of predicted against real frames, and their
+aggregation over sequences as in the paper's Fig. 4, 5, 7 and 8.
+
+Every metric takes `pred`, `target`: float [N,T,C,H,W] in [0,1] (C = 1 or 3), torch tensors on any (same) device,
+and returns [N,T] on that device, one value per frame. No gradients are kept: these are evaluation metrics.
+
+- `psnr`: float64, data range 1; identical frames give +inf (`step_stats` caps it, see there).
+- `ssim`: float64, Wang et al. 2004 with an 11x11 Gaussian window (sigma 1.5), K1 = 0.01, K2 = 0.03, data range 1,
+  the SSIM map averaged away from the 5-pixel border the window cannot cover, then over channels: the value of
+  `skimage.metrics.structural_similarity(gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
+  data_range=1, channel_axis=...)` on each frame.
+- `lpips`: float32, the `lpips` package's v0.1 linear heads on AlexNet or VGG16 features, inputs scaled to [-1,1],
+  grayscale tiled to 3 channels (as SAVP). The backbone's ImageNet weights are read only from torchvision's cache
+  (`torch.hub.get_dir()/checkpoints`); when the file is not there, `LPIPSWeightsUnavailable` names it. Nothing is
+  ever downloaded.
+
+`step_stats` turns [N,T] values into a per-step mean and standard error over sequences; `rank_sequences` orders the
+sequences by time-averaged LPIPS (SSIM when LPIPS is unavailable) and says which criterion it used.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+
+SSIM_SIGMA = 1.5
+SSIM_RADIUS = 5  # skimage's int(3.5 * sigma + 0.5): an 11x11 window
+SSIM_K1, SSIM_K2 = 0.01, 0.03
+SSIM_CHUNK_FRAMES = 32  # frames filtered together: small enough to stay in cache, large enough for fast matmuls
+LPIPS_CHUNK_FRAMES = 32
+PSNR_CAP_DB = 100.0  # +inf (an exact frame) counts as this in step_stats: above any float32 rounding error (~140 dB)
+
+# The files torchvision downloads for the backbones lpips builds (torchvision.models.*_Weights.IMAGENET1K_V1).
+LPIPS_BACKBONE_FILES = {"alex": "alexnet-owt-7be5be79.pth", "vgg": "vgg16-397923af.pth"}
+
+
+class LPIPSWeightsUnavailable(FileNotFoundError):
+    """The ImageNet weights of an LPIPS backbone are not in torchvision's cache; the message names the file and
+    the folder to place it in."""
+
+
+# ------------------------------------------------------------------------------------------------------ checks
+def _check_frames(pred: torch.Tensor, target: torch.Tensor) -> None:
+    """A ValueError/TypeError naming `pred` or `target` unless both are float [N,T,C,H,W] in [0,1] with C in (1, 3),
+    of one shape, on one device."""
+    for name, value in (("pred", pred), ("target", target)):
+        if not isinstance(value, torch.Tensor) or not value.is_floating_point():
+            kind = value.dtype if isinstance(value, torch.Tensor) else type(value).__name__
+            raise TypeError(f"{name} must be a float torch tensor [N,T,C,H,W] in [0,1], got {kind}")
+        if value.ndim != 5 or value.shape[2] not in (1, 3) or value.numel() == 0:
+            raise ValueError(f"{name} must be frames [N,T,C,H,W] with C = 1 or 3, got shape {tuple(value.shape)}")
+    if pred.shape != target.shape:
+        raise ValueError(f"pred {tuple(pred.shape)} and target {tuple(target.shape)} must have the same shape")
+    if pred.device != target.device:
+        raise ValueError(f"pred is on {pred.device} and target on {target.device}; put them on one device")
+    for name, value in (("pred", pred), ("target", target)):
+        low, high = torch.aminmax(value)
+        if not (0 <= low.item() and high.item() <= 1):  # also false for NaN
+            raise ValueError(f"{name} must lie in [0,1], got values in [{low.item():.4g}, {high.item():.4g}]")
+
+
+# ------------------------------------------------------------------------------------------------------ PSNR
+def psnr(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Peak signal-to-noise ratio in dB, data range 1: [N,T,C,H,W] -> [N,T] float64, 10 log10(1 / MSE) with the MSE
+    over all channels and pixels of a frame; +inf where a frame equals its target."""
+    _check_frames(pred, target)
+    with torch.no_grad():
+        mse = (pred.double() - target.double()).square().mean((2, 3, 4))
+        return -10 * torch.log10(mse)
+
+
+# ------------------------------------------------------------------------------------------------------ SSIM
+def _gaussian_band(size: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """The 11-tap Gaussian window as a banded matrix [size - 10, size]: row i holds the window centred on pixel
+    i + 5, so `band @ x` is the 'valid' filtering of x along that axis (exactly the pixels skimage averages)."""
+    offsets = torch.arange(-SSIM_RADIUS, SSIM_RADIUS + 1, dtype=torch.float64)
+    taps = torch.exp(-0.5 * (offsets / SSIM_SIGMA) ** 2)
+    taps = taps / taps.sum()
+    rows = size - 2 * SSIM_RADIUS
+    band = torch.zeros(rows, size, dtype=torch.float64)
+    for offset in range(2 * SSIM_RADIUS + 1):  # 11 diagonals
+        band.diagonal(offset).copy_(taps[offset].expand(rows))
+    return band.to(dtype=dtype, device=device)
+
+
+def _ssim_frames(x: torch.Tensor, y: torch.Tensor, band_h: torch.Tensor, band_w: torch.Tensor) -> torch.Tensor:
+    """x, y [B,C,H,W] in [0,1] -> SSIM [B] (mean over the valid map, then channels).
+
+    Four local moments are filtered in one stacked pair of matmuls with the banded window (separable, 'valid'): the
+    means of x and y, of x*y and of x*x + y*y, since SSIM needs the variances only as their sum. The images are centred
+    on 0.5 first, which leaves the (co)variances unchanged and shrinks the terms they are the difference of, so float32
+    keeps them to ~1e-7.
+    """
+    x, y = x - 0.5, y - 0.5
+    moments = torch.stack((x, y, x * y, torch.addcmul(x * x, y, y)))  # [4,B,C,H,W]
+    mx, my, mxy, mxx_yy = band_h @ (moments @ band_w.mT)  # each [B,C,H-10,W-10]
+    covariance = mxy - mx * my
+    variances = mxx_yy - mx * mx - my * my
+    mx, my = mx + 0.5, my + 0.5
+    c1, c2 = SSIM_K1**2, SSIM_K2**2
+    ssim_map = (2 * mx * my + c1) * (2 * covariance + c2) / ((mx * mx + my * my + c1) * (variances + c2))
+    return ssim_map.double().mean((2, 3)).mean(1)
+
+
+def ssim(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Structural similarity (Wang et al. 2004): [N,T,C,H,W] -> [N,T] float64, H and W at least 11.
+
+    11x11 Gaussian window (sigma 1.5, population covariances), K1 = 0.01, K2 = 0.03, data range 1; the map is
+    averaged over the pixels whose window lies inside the frame, then over channels, as skimage does. Computed in
+    float32 (float64 inputs stay float64) in chunks of frames, the separable window as two matmuls with banded
+    matrices: faster than a conv2d window and than skimage's per-frame loop on CPU (experiments/log.yaml#bench-metrics).
+    """
+    _check_frames(pred, target)
+    n, t, c, h, w = pred.shape
+    if min(h, w) < 2 * SSIM_RADIUS + 1:
+        raise ValueError(f"pred and target must be at least 11x11 for the SSIM window, got {h}x{w}")
+    dtype = torch.float64 if pred.dtype == torch.float64 else torch.float32
+    band_h = _gaussian_band(h, dtype, pred.device)
+    band_w = band_h if w == h else _gaussian_band(w, dtype, pred.device)
+    x, y = pred.reshape(n * t, c, h, w), target.reshape(n * t, c, h, w)
+    with torch.no_grad():
+        values = [
+            _ssim_frames(x[i : i + SSIM_CHUNK_FRAMES].to(dtype), y[i : i + SSIM_CHUNK_FRAMES].to(dtype), band_h, band_w)
+            for i in range(0, n * t, SSIM_CHUNK_FRAMES)
+        ]
+    return torch.cat(values).reshape(n, t)
+
+
+# ------------------------------------------------------------------------------------------------------ LPIPS
+def lpips_backbone_file(net: Literal["alex", "vgg"]) -> Path:
+    """Where torchvision's cache keeps the backbone's ImageNet weights, the file its download would write:
+    `torch.hub.get_dir()/checkpoints/<file>` (`torch.hub.get_dir()` is `$TORCH_HOME/hub`, ~/.cache/torch/hub by
+    default)."""
+    _check_net(net)
+    return Path(torch.hub.get_dir()) / "checkpoints" / LPIPS_BACKBONE_FILES[net]
+
+
+def _check_net(net: str) -> None:
+    if net not in LPIPS_BACKBONE_FILES:
+        raise ValueError(f"net must be one of {sorted(LPIPS_BACKBONE_FILES)}, got {net!r}")
+
+
+def _heads_file(net: str) -> Path:
+    """The v0.1 linear heads that ship inside the lpips package."""
+    import lpips as lpips_package
+
+    return Path(lpips_package.__file__).parent / "weights" / "v0.1" / f"{net}.pth"
+
+
+@functools.cache
+def _lpips_network(net: str, backbone_file: Path | None, device: torch.device) -> torch.nn.Module:
+    """lpips.LPIPS (v0.1) in eval mode on `device`, built without any download: the backbone from `backbone_file`
+    (torchvision's checkpoint) or, when None, random with seed 0 (tests only); cached per (net, file, device)."""
+    import warnings
+
+    import lpips as lpips_package
+
+    with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
+        torch.manual_seed(0)
+        # lpips builds its trunk with torchvision's deprecated `pretrained=False`; False is the point here
+        warnings.filterwarnings("ignore", message=".*(pretrained|weight enum).*", category=UserWarning)
+        network = lpips_package.LPIPS(net=net, version="0.1", pretrained=False, pnet_rand=True, verbose=False)
+    heads = torch.load(_heads_file(net), map_location="cpu", weights_only=True)
+    network.load_state_dict({**network.state_dict(), **heads})
+    if backbone_file is not None:
+        trunk = torch.load(backbone_file, map_location="cpu", weights_only=True)
+        try:  # lpips' slices keep torchvision's layer indices: slice2.3.weight is features.3.weight
+            features = {key: trunk[f"features.{key.split('.', 1)[1]}"] for key in network.net.state_dict()}
+            network.net.load_state_dict(features)
+        except (KeyError, RuntimeError) as err:
+            raise ValueError(f"{backbone_file} is not torchvision's ImageNet {net} checkpoint: {err}") from err
+    return network.eval().requires_grad_(False).to(device)
+
+
+def lpips(
+    pred: torch.Tensor,
+    target: torch.Tensor,
+    net: Literal["alex", "vgg"] = "alex",
+    *,
+    random_backbone_for_tests: bool = False,
+) -> torch.Tensor:
+    """LPIPS distance (Zhang et al. 2018, v0.1 linear heads): [N,T,C,H,W] in [0,1] -> [N,T] float32, 0 for identical
+    frames, lower is more similar.
+
+    Frames are scaled to [-1,1]; grayscale (C = 1) is tiled to 3 channels, as SAVP does. The backbone's ImageNet
+    weights (AlexNet for 'alex', VGG16 for 'vgg') are read from `lpips_backbone_file(net)`; when that file is missing
+    this raises LPIPSWeightsUnavailable naming it and its folder. `random_backbone_for_tests=True` uses a random
+    backbone instead (seed 0): its values mean nothing, it only lets tests run without the weights.
+    """
+    _check_net(net)
+    _check_frames(pred, target)
+    backbone = None
+    if not random_backbone_for_tests:
+        backbone = lpips_backbone_file(net)
+        if not backbone.is_file():
+            raise LPIPSWeightsUnavailable(
+                f"LPIPS ({net}) needs torchvision's ImageNet weights {backbone.name}; place that file in "
+                f"{backbone.parent} (torch.hub.get_dir()/checkpoints; set TORCH_HOME to use another cache)"
+            )
+    network = _lpips_network(net, backbone, pred.device)
+    n, t, c, h, w = pred.shape
+    x = pred.reshape(n * t, c, h, w).float().expand(-1, 3, -1, -1) * 2 - 1
+    y = target.reshape(n * t, c, h, w).float().expand(-1, 3, -1, -1) * 2 - 1
+    with torch.no_grad():
+        values = [
+            network(x[i : i + LPIPS_CHUNK_FRAMES], y[i : i + LPIPS_CHUNK_FRAMES]).flatten()
+            for i in range(0, n * t, LPIPS_CHUNK_FRAMES)
+        ]
+    return torch.cat(values).reshape(n, t)
+
+
+# ------------------------------------------------------------------------------------------------------ aggregation
+@dataclass(frozen=True)
+class StepStats:
+    """A metric over sequences, per prediction step."""
+
+    mean: np.ndarray  # [T] float64
+    se: np.ndarray  # [T] standard error of the mean: sample std (ddof 1) / sqrt(N); NaN when N = 1
+    n_sequences: int
+    n_capped: int  # +inf values (exact PSNR frames) counted as PSNR_CAP_DB
+
+
+def _values(name: str, values: torch.Tensor | np.ndarray) -> np.ndarray:
+    """[N,T] torch or numpy -> float64 numpy; a ValueError naming `name` for another shape or NaN / -inf."""
+    if isinstance(values, torch.Tensor):
+        values = values.detach().cpu().numpy()
+    arr = np.asarray(values, dtype=np.float64)
+    if arr.ndim != 2 or arr.size == 0:
+        raise ValueError(f"{name} must be per-frame values [N,T] (sequences x steps), got shape {arr.shape}")
+    if np.isnan(arr).any() or (arr == -np.inf).any():
+        raise ValueError(f"{name} has NaN or -inf values")
+    return arr
+
+
+def step_stats(values: torch.Tensor | np.ndarray) -> StepStats:
+    """Per-step mean and standard error over sequences: [N,T] -> StepStats with mean, se [T].
+
+    +inf (PSNR of a frame equal to its target) counts as PSNR_CAP_DB, so every sequence stays in every step's mean;
+    `n_capped` says how many values were capped, for the caption.
+    """
+    arr = _values("values", values)
+    capped = np.isposinf(arr)
+    arr = np.where(capped, PSNR_CAP_DB, arr)
+    n = arr.shape[0]
+    se = arr.std(0, ddof=1) / math.sqrt(n) if n > 1 else np.full(arr.shape[1], np.nan)
+    return StepStats(mean=arr.mean(0), se=se, n_sequences=n, n_capped=int(capped.sum()))
+
+
+@dataclass(frozen=True)
+class SequenceRanking:
+    """Sequences ordered best first by a time-averaged metric."""
+
+    order: np.ndarray  # [N] sequence indices, best first (ties keep the lower index first)
+    scores: np.ndarray  # [N] the time-averaged metric of each sequence (by sequence index)
+    criterion: str  # "LPIPS" or "SSIM"
+
+    @property
+    def best(self) -> int:
+        return int(self.order[0])
+
+    @property
+    def worst(self) -> int:
+        return int(self.order[-1])
+
+    @property
+    def description(self) -> str:
+        """The criterion as a figure prints it, e.g. 'time-averaged LPIPS (lower is better)'."""
+        better = "lower" if self.criterion == "LPIPS" else "higher"
+        return f"time-averaged {self.criterion} ({better} is better)"
+
+
+def rank_sequences(
+    lpips_values: torch.Tensor | np.ndarray | None = None, ssim_values: torch.Tensor | np.ndarray | None = None
+) -> SequenceRanking:
+    """Order sequences by time-averaged LPIPS [N,T] (lower is better) or, when LPIPS is unavailable (None), by
+    time-averaged SSIM [N,T] (higher is better), as the paper picks the best and worst sequences of Fig. 4 and 8."""
+    if lpips_values is not None:
+        scores, criterion = _values("lpips_values", lpips_values).mean(1), "LPIPS"
+        order = np.argsort(scores, kind="stable")
+    elif ssim_values is not None:
+        scores, criterion = _values("ssim_values", ssim_values).mean(1), "SSIM"
+        order = np.argsort(-scores, kind="stable")
+    else:
+        raise ValueError("rank_sequences needs lpips_values or ssim_values")
+    return SequenceRanking(order=order, scores=scores, criterion=criterion)
