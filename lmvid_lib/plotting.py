@@ -397,3 +397,48 @@ def plot_gallery(
     fig.suptitle("o = ground truth, x = regressed from landmarks", fontsize=9)
     fig.tight_layout(rect=(0, 0.05, 1, 1))
     return fig
+
+
+def image_columns(columns: Mapping[str, Any], panel: float = 1.9) -> Figure:
+    """A grid with one column per entry of `columns` (title -> images [B,C,H,W], floats in [0,1] or uint8, torch or
+    numpy; C = 1 gray) and one row per example: a model's inputs beside its reconstructions."""
+    if not columns:
+        raise ValueError("columns is empty: nothing to show")
+    images = {title: _frames(np.moveaxis(_numpy(x), 1, -1), f"columns[{title!r}]", 4) for title, x in columns.items()}
+    counts = {len(x) for x in images.values()}
+    if len(counts) != 1 or 0 in counts:
+        raise ValueError(f"every column needs the same non-zero number of images, got {sorted(counts)}")
+    rows = counts.pop()
+    fig = new_figure(panel * len(images), panel * rows + 0.4)
+    axes = fig.subplots(rows, len(images), squeeze=False)
+    for col, (title, x) in enumerate(images.items()):
+        for row in range(rows):
+            show_image(axes[row, col], x[row])
+        axes[0, col].set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def landmark_rows(
+    rows: Mapping[str, tuple[Any, Any, Any, Sequence[str]]], colors: Any = None, panel: float = 1.9
+) -> Figure:
+    """One row of frames per entry of `rows`: label -> (frames [N,H,W,C], mu_pixels [N,K,2], cov_pixels [N,K,2,2],
+    titles [N]), every frame with its K landmarks (means and 1-sigma ellipses, landmark k in `colors[k]`)."""
+    if not rows:
+        raise ValueError("rows is empty: nothing to show")
+    ncols = max(len(entry[0]) for entry in rows.values())
+    fig = new_figure(panel * ncols, (panel + 0.2) * len(rows))
+    axes = fig.subplots(len(rows), ncols, squeeze=False)
+    for ax in axes.flat:
+        ax.set_axis_off()
+    for r, (label, (frames, mu, cov, titles)) in enumerate(rows.items()):
+        images = _frames(frames, f"rows[{label!r}] frames", 4)
+        mu = _points(mu, f"rows[{label!r}] mu", (len(images),))
+        if len(titles) != len(images):
+            raise ValueError(f"rows[{label!r}]: {len(titles)} titles for {len(images)} frames")
+        for c in range(len(images)):
+            show_image(axes[r, c], images[c])
+            draw_landmarks(axes[r, c], mu[c], _numpy(cov)[c], colors)
+            axes[r, c].set_title(titles[c], fontsize=10)
+    fig.tight_layout()
+    return fig

@@ -5,7 +5,8 @@
 - `write_claims` / `read_claims`: each chapter writes the paper claims it tests, with its measured number, to
   `<run_dir>/claims/<chapter>.json`; the intro reads them all into the reproduction table (`claims_table`).
 - `pipeline_figure`: one frame through the model: frame -> part maps -> Gaussian heatmaps -> decoded frame.
-- `training_setup`: the model, inputs, loss and training of a factorization run in words, from its config.
+- `training_setup`: the model, inputs, loss and training of a factorization run in words, from its config, and the
+  per-dataset models beside it; `data_source`: what a run trained on, for captions.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import base64
 import io
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ import torch
 
 from lmvid_lib import landmarks
 from lmvid_lib.io import atomic_write_json
-from lmvid_lib.run_config import TrainConfig
+from lmvid_lib.run_config import TrainConfig, config_dict
 from lmvid_lib.tables import Table, inline_html, markdown_table
 
 
@@ -156,9 +157,70 @@ def pipeline_figure(model: torch.nn.Module, frame: torch.Tensor, colors: np.ndar
     return fig
 
 
-def training_setup(cfg: TrainConfig, profile: str, decoders: Sequence[str], seeds: Sequence[int], run_dir: str) -> str:
+# The paper's dataset each embedded stand-in stands for, and the real ones' names.
+PAPER_DATASETS = {
+    "signer": "BBC Pose",
+    "pusher": "BAIR",
+    "walker": "KTH",
+    "bbc": "BBC Pose",
+    "bair": "BAIR",
+    "kth": "KTH",
+}
+
+
+def data_source(cfg: TrainConfig) -> str:
+    """What a run trained on, for a caption: "embedded synthetic stand-in for BAIR" or "prepared real BAIR data"."""
+    paper = PAPER_DATASETS[cfg.dataset]
+    return f"embedded synthetic stand-in for {paper}" if cfg.data_root is None else f"prepared real {paper} data"
+
+
+def _flat(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat = {}
+    for key, value in mapping.items():
+        flat.update(_flat(value, f"{prefix}{key}.") if isinstance(value, Mapping) else {f"{prefix}{key}": value})
+    return flat
+
+
+# Settings a per-dataset model differs in by construction (its data and run), or that its sentence states anyway.
+_STATED = {"dataset", "data_root", "name", "model.decoder", "seed", "model.n_landmarks", "model.image_size"}
+_STATED |= {"model.channels", "steps"}
+
+
+def _dataset_models(main: TrainConfig, models: Mapping[str, TrainConfig]) -> str:
+    """Markdown list item: the per-dataset models, one line each (K, frames, steps, and every other setting that
+    differs from `main`, the main runs' config)."""
+    if not models:
+        return ""
+    base = _flat(config_dict(main))
+    first = next(iter(models.values()))
+    lines = [
+        f"- **One model per further dataset**, as the paper trains one per dataset: decoder `{first.model.decoder}`, "
+        f"seed {first.seed}, each in its own run folder:"
+    ]
+    for dataset, cfg in models.items():
+        m = cfg.model
+        flat = _flat(config_dict(cfg))
+        other = {
+            k: v for k, v in flat.items() if base.get(k) != v and k not in _STATED and k.split(".")[0] != "synthetic"
+        }
+        extra = f"; otherwise as above except {', '.join(f'{k} {v}' for k, v in other.items())}" if other else ""
+        lines.append(
+            f"  - `{dataset}` ({data_source(cfg)}): K = {m.n_landmarks} landmarks, {m.image_size}x{m.image_size} "
+            f"{'grayscale' if m.channels == 1 else 'RGB'} inputs, {cfg.steps} steps{extra}; run `{cfg.run_name}`."
+        )
+    return "\n" + "\n".join(lines)
+
+
+def training_setup(
+    cfg: TrainConfig,
+    profile: str,
+    decoders: Sequence[str],
+    seeds: Sequence[int],
+    run_dir: str,
+    dataset_models: Mapping[str, TrainConfig] | None = None,
+) -> str:
     """Markdown: what a factorization run of `profile` trains (model, inputs, loss, schedule), every value from `cfg`,
-    saying which settings are the paper's and which are ours."""
+    saying which settings are the paper's and which are ours; then the per-dataset models, from their configs."""
     m, loss, aug = cfg.model, cfg.loss, cfg.augment
     source = "embedded synthetic stand-in" if cfg.data_root is None else "prepared real data"
     top = m.decoder_max_resolution or m.image_size
@@ -192,4 +254,4 @@ settings are in the appendix *What we tried*.
 - **Training:** {cfg.steps} steps of batch {cfg.batch_size * cfg.accumulate} per process \
 ({cfg.accumulate} accumulated micro-batch(es) of {cfg.batch_size}), Adam lr {cfg.lr:g}; bf16 {cfg.bf16}, \
 channels_last {cfg.channels_last}, compile {cfg.compile}. Runs: decoders {list(decoders)} x seeds \
-{list(seeds)}, in `{run_dir}/factorization/`."""
+{list(seeds)}, in `{run_dir}/factorization/`.""" + _dataset_models(cfg, dataset_models or {})

@@ -2,6 +2,10 @@
 
 Training (`lmvid_lib.train`) writes runs from it; models and evaluation read runs back with it
 (`lmvid_lib.models.checkpoint`), without importing the trainer. A run lives in `<run_dir>/factorization/<run_name>`.
+
+Chapter 2 trains the profile's main runs (every decoder x seed on `common: dataset`, `config_from_parameters`) and
+one model per further dataset (`DatasetModel`, `dataset_model_configs`): the paper trains one factorization model for
+each of BBC Pose, BAIR and KTH.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from typing import Any
 
 from lmvid_lib.config import from_dict
 from lmvid_lib.data.augment import AugmentConfig, validate_augment_config
-from lmvid_lib.data.datasets import check_dataset
+from lmvid_lib.data.datasets import EMBEDDED, check_dataset
 from lmvid_lib.losses import LossConfig
 from lmvid_lib.models.factorization import ModelConfig, validate_model_config
 
@@ -89,6 +93,85 @@ def config_from_parameters(
     if decoder is not None:
         mapping["model"] = {**dict(mapping.get("model") or {}), "decoder": decoder}
     return load_config(mapping)
+
+
+# The real dataset each embedded stand-in stands for: a dataset model trains on it when given a data_root.
+REAL_DATASET = {"signer": "bbc", "pusher": "bair", "walker": "kth"}
+# Keys of the shared mapping that describe the main dataset's data and run, so a dataset model does not inherit them.
+_MAIN_DATA_KEYS = ("dataset", "data_root", "synthetic", "split", "name")
+# Keys a dataset model's overrides may not set: the entry itself and the profile decide them.
+_FIXED_KEYS = ("dataset", "data_root", "synthetic", "seed", "data_seed", "device", "name")
+
+
+@dataclass
+class DatasetModel:
+    """A factorization model of one more dataset: an entry of chapter 2's `dataset_models: {<stand-in>: ...}`.
+
+    The key names an embedded stand-in (pusher, walker, signer); with `data_root` the model trains instead on the real
+    dataset it stands for (`REAL_DATASET`: bair, kth, bbc) in that prepared folder.
+    """
+
+    data_root: str | None = None  # folder of the prepared real dataset; None: the embedded stand-in
+    synthetic: dict[str, Any] = field(default_factory=dict)  # the stand-in's preset overrides (only without data_root)
+    factorization: dict[str, Any] = field(default_factory=dict)  # overrides of the shared factorization mapping
+
+
+def merge_overrides(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """`base` with `overrides` applied; a mapping value (model, loss, augment) is merged key by key into base's."""
+    merged = dict(base)
+    for key, value in overrides.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            value = {**merged[key], **value}
+        merged[key] = value
+    return merged
+
+
+def dataset_model_configs(
+    factorization: Mapping[str, Any],
+    dataset_models: Mapping[str, Any] | None,
+    seed: int,
+    device: str | None = None,
+    data_seed: int | None = None,
+    main_dataset: str | None = None,
+) -> dict[str, TrainConfig]:
+    """dataset -> the TrainConfig of its model, one per entry of `dataset_models` ({stand-in: DatasetModel mapping}).
+
+    Each is the shared `factorization` mapping (without the keys that describe the main dataset: its `synthetic` set
+    and `split`) overlaid with the entry's `factorization` overrides, on the entry's dataset: the stand-in with the
+    entry's `synthetic`, or its real dataset with `data_root`; decoder spade, training seed `seed` (the profile's
+    first), data `data_seed`. So the run is `<run_dir>/factorization/<dataset>-spade-seed<seed>`. An entry on
+    `main_dataset` is left out: the main runs already model that dataset. Errors name the entry and the parameter.
+    """
+    if dataset_models is None:
+        return {}
+    if not isinstance(dataset_models, Mapping):
+        raise ValueError(f"dataset_models must be a mapping {{stand-in: settings}}, got {dataset_models!r}")
+    shared = {k: v for k, v in factorization.items() if k not in _MAIN_DATA_KEYS}
+    configs = {}
+    for key, mapping in dataset_models.items():
+        name = f"dataset_models.{key}"
+        _check(key in EMBEDDED, f"{name}: unknown stand-in {key!r}; known: {list(EMBEDDED)}")
+        _check(isinstance(mapping, Mapping), f"{name}: expected a mapping of DatasetModel parameters, got {mapping!r}")
+        entry = from_dict(DatasetModel, mapping, name)
+        for part in ("synthetic", "factorization"):
+            _check(isinstance(getattr(entry, part), Mapping), f"{name}.{part}: expected a mapping")
+        fixed = sorted(set(entry.factorization) & set(_FIXED_KEYS))
+        _check(
+            not fixed, f"{name}.factorization: {fixed} cannot be overridden here (the entry and the profile set them)"
+        )
+        dataset = key if entry.data_root is None else REAL_DATASET[key]
+        if dataset == main_dataset:
+            continue
+        mapping = merge_overrides(shared, entry.factorization)
+        if entry.data_root is None:
+            mapping["synthetic"] = dict(entry.synthetic)
+        try:
+            configs[dataset] = config_from_parameters(
+                mapping, dataset, entry.data_root, seed, device, decoder="spade", data_seed=data_seed
+            )
+        except (ValueError, FileNotFoundError) as exc:
+            raise type(exc)(f"{name}: {exc}") from None
+    return configs
 
 
 def _check(ok: bool, message: str) -> None:

@@ -31,6 +31,10 @@
 # below from its configuration. Chapter 3 evaluates exactly the runs this chapter trains (every decoder x seed of the
 # profile). A training seed sets the initial weights, the batch order and the augmentations; every run trains on the
 # same data (generated from the profile `seed`), as the paper's three seeds all train on BBC Pose.
+#
+# The paper trains one such model per dataset. Beside the runs above, this chapter trains one SPADE model for each
+# further dataset of the profile (`dataset_models`): the BAIR robot-pushing and KTH action stand-ins (`pusher`,
+# `walker`), or the real datasets where the profile names them. The prediction and interpolation chapters use them.
 
 # %% tags=["parameters"]
 profile = "cpu"
@@ -42,6 +46,7 @@ device = "cpu"
 decoders = ["spade", "concat"]  # decoder variants to train (Table 1)
 seeds = [0]  # training seeds of every variant
 factorization = {}  # TrainConfig mapping: model sizes, loss, augment, synthetic overrides, steps, batch_size, lr, ...
+dataset_models = {}  # one more model per dataset: {stand-in: {data_root, synthetic, factorization: overrides}}
 n_examples = 4  # training examples shown side by side
 n_landmark_frames = 6  # held-out frames per split shown with their landmarks
 
@@ -53,10 +58,10 @@ from IPython.display import Markdown, display
 from lmvid_lib import plotting
 from lmvid_lib.data.datasets import dataset_splits
 from lmvid_lib.eval.keypoints import open_eval_sets
-from lmvid_lib.eval.views import frame_landmarks, training_views
+from lmvid_lib.eval.views import frame_landmarks, landmark_strip, training_views
 from lmvid_lib.models.checkpoint import load_trained
-from lmvid_lib.report import Captions, training_setup
-from lmvid_lib.run_config import config_from_parameters
+from lmvid_lib.report import PAPER_DATASETS, Captions, data_source, training_setup
+from lmvid_lib.run_config import config_from_parameters, dataset_model_configs
 from lmvid_lib.seed import seed_everything
 from lmvid_lib.train import read_metrics, train_factorization
 
@@ -70,21 +75,22 @@ configs = {
     for s in seeds
 }
 first = next(iter(configs.values()))
+others = dataset_model_configs(factorization, dataset_models, seeds[0], device, seed, main_dataset=dataset)
 source = "embedded synthetic stand-in" if data_root is None else "prepared real data"
-display(Markdown(training_setup(first, profile, decoders, seeds, run_dir)))
+display(Markdown(training_setup(first, profile, decoders, seeds, run_dir, others)))
 
 # %% [markdown]
 # ## Training
 #
-# Every (decoder, seed) run is trained in its own folder of the run directory. A finished run is reused as it is, and
-# an interrupted one resumes from its last checkpoint, so re-running the book only trains what is missing; a run whose
-# folder holds a *different* configuration is an error rather than silently mixed.
+# Every (decoder, seed) run and every per-dataset model is trained in its own folder of the run directory, by the same
+# trainer. A finished run is reused as it is, and an interrupted one resumes from its last checkpoint, so re-running
+# the book only trains what is missing; a run whose folder holds a *different* configuration is an error rather than
+# silently mixed.
 
 # %%
 summaries = {}
-for key, cfg in configs.items():
-    summaries[key] = train_factorization(cfg, run_dir)
-    s = summaries[key]
+for cfg in [*configs.values(), *others.values()]:
+    summaries[cfg.run_name] = s = train_factorization(cfg, run_dir)
     status = "reused" if s["resumed_from"] >= cfg.steps else f"trained from step {s['resumed_from']}"
     print(f"{cfg.run_name}: {status} in {s['seconds']:.0f} s; final loss {s['final'].get('loss', float('nan')):.4f}")
 
@@ -96,22 +102,23 @@ for key, cfg in configs.items():
 
 # %% tags=["hide-input", "full-width"]
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
-for (decoder, s), summary in summaries.items():
+for name, summary in summaries.items():
     rows = read_metrics(summary["run"])
     steps = [r["step"] for r in rows]
-    axes[0].plot(steps, [r["loss"] for r in rows], label=f"{decoder}, seed {s}")
-    axes[1].plot(steps, [r["sec_per_step"] for r in rows], label=f"{decoder}, seed {s}")
-axes[0].set(xlabel="step", ylabel="loss (total)", yscale="log", title=f"Training loss, {dataset}")
+    axes[0].plot(steps, [r["loss"] for r in rows], label=name)
+    axes[1].plot(steps, [r["sec_per_step"] for r in rows], label=name)
+axes[0].set(xlabel="step", ylabel="loss (total)", yscale="log", title="Training loss")
 axes[1].set(xlabel="step", ylabel="seconds per step", title=f"Speed on {device}")
 for ax in axes:
     ax.grid(alpha=0.3)
     ax.legend()
 fig.tight_layout()
+trained_on = ", ".join(f"`{c.dataset}`: {data_source(c)}" for c in [first, *others.values()])
 display(
     captions.figure(
         fig,
-        f"Training loss and speed of every run ({source} `{dataset}`, profile `{profile}`). "
-        "No paper figure: the paper reports no curves.",
+        f"Training loss and speed of every run of profile `{profile}` ({trained_on}); losses of different datasets "
+        "are not comparable. No paper figure: the paper reports no curves.",
     )
 )
 
@@ -124,28 +131,13 @@ display(
 # limbs where the *pose input* has them, whatever the appearance input does.
 
 # %% tags=["hide-input", "full-width"]
-key0 = next(iter(summaries))
-model, train_cfg = load_trained(summaries[key0]["run"], device)
+model, train_cfg = load_trained(summaries[first.run_name]["run"], device)
 held_out_splits = [split for split in dataset_splits(dataset, data_root) if split != train_cfg.split]
 sets = open_eval_sets(train_cfg, held_out_splits, run_dir)
 views = training_views(model, sets["train"], train_cfg.augment, n_examples, seed, device)
-columns = {
-    "frame\n(target)": views.target,
-    "pose input\n(colour jitter)": views.pose_input,
-    "appearance input\n(TPS warp)": views.warped,
-    "appearance input\n(temporal partner)": views.partner,
-    "reconstruction\n(pose + warp)": views.recon_warped,
-    "reconstruction\n(pose + partner)": views.recon_partner,
-}
-fig, axes = plt.subplots(n_examples, len(columns), figsize=(1.9 * len(columns), 1.9 * n_examples + 0.4), squeeze=False)
-for col, (title, images) in enumerate(columns.items()):
-    for row in range(n_examples):
-        plotting.show_image(axes[row, col], images[row].permute(1, 2, 0).cpu().numpy())
-    axes[0, col].set_title(title, fontsize=10)
-fig.tight_layout()
 display(
     captions.figure(
-        fig,
+        plotting.image_columns(views.columns()),
         f"{train_cfg.run_name}: training frames {views.index.tolist()} of `{dataset}` train "
         f"(temporal partners {views.partner_index.tolist()}) at {train_cfg.model.image_size}x"
         f"{train_cfg.model.image_size} px, as the trainer builds them ({source}, profile "
@@ -202,30 +194,18 @@ display(
 # How often they land on each annotated joint is measured in chapter 3 (per-joint accuracy).
 
 # %% tags=["hide-input", "full-width"]
-for summary in summaries.values():
-    run_model, run_cfg = load_trained(summary["run"], device)
-    fig, axes = plt.subplots(
-        len(held_out), n_landmark_frames, figsize=(1.9 * n_landmark_frames, 2.1 * len(held_out)), squeeze=False
-    )
-    for row, (split, videos) in enumerate(held_out.items()):
-        starts = np.asarray(videos.video_starts)
-        index = np.linspace(starts[0], starts[1] - 1, n_landmark_frames).round().astype(np.int64)
-        frames = np.array(videos.frames[index])
-        lm = frame_landmarks(run_model, frames, device)
-        for col in range(n_landmark_frames):
-            ax = axes[row, col]
-            plotting.show_image(ax, frames[col])
-            plotting.draw_landmarks(ax, lm.mu[col], lm.cov[col], colors)
-            ax.set_title(f"{split} frame {index[col] - starts[0]}", fontsize=10)
+for cfg in configs.values():
+    run_model, _ = load_trained(summaries[cfg.run_name]["run"], device)
+    rows = {}
+    for split, videos in held_out.items():
+        frames, mu, cov, numbers = landmark_strip(run_model, videos, n_landmark_frames, device=device)
+        rows[split] = (frames, mu, cov, [f"{split} frame {n}" for n in numbers])
     shown = ", ".join(f"{split}: {videos.video_names[0]}" for split, videos in held_out.items())
-    fig.tight_layout()
     display(
         captions.figure(
-            fig,
-            f"{run_cfg.run_name}: {run_cfg.model.n_landmarks} landmarks (1-sigma ellipses) on "
-            f"held-out `{dataset}` frames, {frames.shape[1]}x{frames.shape[2]} px (videos "
-            f"{shown}; {source}, profile `{profile}`). Analogue of the paper's landmark figures "
-            "on BBC Pose.",
+            plotting.landmark_rows(rows, colors),
+            f"{cfg.run_name}: {cfg.model.n_landmarks} landmarks (1-sigma ellipses) on held-out `{dataset}` frames "
+            f"(videos {shown}; {source}, profile `{profile}`). Analogue of the paper's landmark figures on BBC Pose.",
             full_width=True,
         )
     )
@@ -233,3 +213,44 @@ for summary in summaries.values():
 # %% [markdown]
 # How well these landmarks locate the annotated joints, compared with guessing the mean pose and with the landmarks of
 # an untrained encoder, is measured in the next chapter.
+#
+# ## The other datasets
+#
+# The per-dataset models, one figure pair each: reconstructions of held-out frames from the two kinds of appearance
+# input (columns as above), and landmarks on evenly spaced frames of two held-out videos. On the robot-pushing data the
+# landmarks should follow the arm and the objects it pushes; on the action data, the person's limbs. The prediction and
+# interpolation chapters build on exactly these landmarks.
+
+# %% tags=["hide-input", "full-width"]
+if not others:
+    display(Markdown(f"*Profile `{profile}` names no further dataset (`dataset_models`).*"))
+for name, cfg in others.items():
+    other_model, _ = load_trained(summaries[cfg.run_name]["run"], device)
+    split = next(s for s in dataset_splits(cfg.dataset, cfg.data_root) if s != cfg.split)
+    videos = open_eval_sets(cfg, [split], run_dir)[split]
+    settings = (
+        f"K = {cfg.model.n_landmarks}, {cfg.model.image_size}x{cfg.model.image_size} px, {cfg.steps} steps of batch "
+        f"{cfg.batch_size * cfg.accumulate}; `{name}`, {data_source(cfg)}; profile `{profile}`"
+    )
+    views = training_views(other_model, videos, cfg.augment, n_examples, seed, device)
+    display(
+        captions.figure(
+            plotting.image_columns(views.columns()),
+            f"{cfg.run_name}: held-out `{split}` frames {views.index.tolist()} (temporal partners "
+            f"{views.partner_index.tolist()}) and their reconstructions ({settings}).",
+            full_width=True,
+        )
+    )
+    rows = {}
+    for v, video_name in enumerate(videos.video_names[:2]):
+        frames, mu, cov, numbers = landmark_strip(other_model, videos, n_landmark_frames, v, device)
+        rows[video_name] = (frames, mu, cov, [f"video {v}, frame {n}" for n in numbers])
+    display(
+        captions.figure(
+            plotting.landmark_rows(rows, plotting.landmark_colors(cfg.model.n_landmarks)),
+            f"{cfg.run_name}: its {cfg.model.n_landmarks} landmarks (1-sigma ellipses) on held-out `{split}` videos "
+            f"{', '.join(f'{v} = {name}' for v, name in enumerate(rows))} ({settings}). Analogue of the paper's "
+            f"landmarks on {PAPER_DATASETS[cfg.dataset]}.",
+            full_width=True,
+        )
+    )

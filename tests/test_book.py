@@ -16,7 +16,7 @@ import torch
 from lmvid_lib import book
 from lmvid_lib.models.factorization import FactorizationModel, ModelConfig
 from lmvid_lib.report import Captions, Claim, claims_table, pipeline_figure, read_claims, training_setup, write_claims
-from lmvid_lib.run_config import config_from_parameters
+from lmvid_lib.run_config import config_from_parameters, dataset_model_configs
 from lmvid_lib.tables import Table, markdown_table
 
 matplotlib.use("Agg")
@@ -182,3 +182,26 @@ def test_training_setup_states_the_configs_values_and_what_is_ours():
     text = training_setup(paper, "paper", ["spade"], [0], "runs/paper")
     assert "conditioned on `heatmaps` as in the paper" in text and "0.01 (ours: Eq. 6" in text
     assert "batch 128 per process (8 accumulated micro-batch(es) of 16)" in text
+
+
+def test_training_setup_lists_the_dataset_models_from_their_configs():
+    shared = {"model": {"n_landmarks": 12}, "loss": {"lambda_grad": 20.0}, "steps": 1500}
+    main = config_from_parameters(shared)
+    models = dataset_model_configs(
+        shared,
+        {
+            "pusher": {"factorization": {"model": {"n_landmarks": 8}, "steps": 400}},
+            "walker": {"factorization": {"model": {"channels": 1}, "loss": {"lambda_grad": 5.0}}},
+        },
+        seed=1,
+    )
+    text = training_setup(main, "cpu", ["spade"], [1], "runs/cpu", models)
+    pusher = next(line for line in text.splitlines() if line.startswith("  - `pusher`"))
+    walker = next(line for line in text.splitlines() if line.startswith("  - `walker`"))
+    assert "(embedded synthetic stand-in for BAIR): K = 8 landmarks, 64x64 RGB inputs, 400 steps;" in pusher
+    assert "run `pusher-spade-seed1`" in pusher and "except" not in pusher  # nothing else differs
+    assert (
+        "K = 12 landmarks, 64x64 grayscale inputs, 1500 steps; otherwise as above except loss.lambda_grad 5.0" in walker
+    )
+    assert "decoder `spade`, seed 1" in text
+    assert "further dataset" not in training_setup(main, "cpu", ["spade"], [1], "runs/cpu")

@@ -219,3 +219,31 @@ def test_gallery_draws_ground_truth_and_predictions_on_the_stored_frames():
     assert first.get_title() == "frame 2: 1/2 within 6 px"
     with pytest.raises(ValueError, match="eval_scale='crop'"):
         plotting.plot_gallery(frames, result, ["a", "b"], KeypointEvalConfig(eval_scale="original"))
+
+
+def test_image_columns_shows_each_example_under_its_column_title():
+    rgb = torch.rand(3, 3, 8, 8)
+    gray = torch.rand(3, 1, 8, 8)
+    fig = plotting.image_columns({"target": rgb, "gray\ninput": gray})
+    axes = np.array(fig.axes).reshape(3, 2)
+    assert [ax.get_title() for ax in axes[0]] == ["target", "gray\ninput"]
+    np.testing.assert_array_equal(axes[2, 0].images[0].get_array(), plotting._frames(rgb[2].permute(1, 2, 0), "", 3))
+    assert axes[1, 1].images[0].get_cmap().name == "gray"
+    with pytest.raises(ValueError, match="same non-zero number"):
+        plotting.image_columns({"a": rgb, "b": gray[:2]})
+
+
+def test_landmark_rows_draws_every_frames_landmarks():
+    frames = _frames(n=3, h=24, w=24)
+    mu = np.random.default_rng(0).uniform(4, 20, (3, 2, 2))
+    cov = np.tile(np.diag([4.0, 1.0]), (3, 2, 1, 1))
+    fig = plotting.landmark_rows(
+        {"test": (frames, mu, cov, ["a", "b", "c"]), "val": (frames[:2], mu[:2], cov[:2], ["d", "e"])}
+    )
+    axes = np.array(fig.axes).reshape(2, 3)
+    assert [ax.get_title() for ax in axes[1]] == ["d", "e", ""] and not axes[1, 2].images
+    ellipses = [p for p in axes[0, 1].patches if isinstance(p, Ellipse)]
+    assert len(ellipses) == 2 and np.allclose(ellipses[1].center, mu[1, 1])
+    assert ellipses[0].width == pytest.approx(4.0) and ellipses[0].height == pytest.approx(2.0)
+    with pytest.raises(ValueError, match="titles"):
+        plotting.landmark_rows({"test": (frames, mu, cov, ["a"])})

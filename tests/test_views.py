@@ -13,7 +13,7 @@ from lmvid_lib.data.augment import AugmentConfig
 from lmvid_lib.data.datasets import dataset_splits
 from lmvid_lib.data.pairs import load_frames
 from lmvid_lib.data.store import VideoSet, write_dataset
-from lmvid_lib.eval.views import frame_landmarks, training_views
+from lmvid_lib.eval.views import frame_landmarks, landmark_strip, training_views
 from lmvid_lib.models.inference import extract_landmarks
 
 AUGMENT = AugmentConfig(temporal_min=2, temporal_max=4)
@@ -94,3 +94,27 @@ def test_dataset_splits(tmp_path: Path):
     assert sorted(dataset_splits("bair", root)) == ["test", "train"]
     with pytest.raises(ValueError, match="dataset"):
         dataset_splits("nope")
+
+
+def test_landmark_strip_spans_one_video_and_views_keep_their_column_order(tiny_model):
+    videos, model = moving_squares(size=32, n_videos=3, n_frames=8), tiny_model(image_size=16)
+    frames, mu, cov, numbers = landmark_strip(model, videos, 4, video=1)
+    assert numbers.tolist() == [0, 2, 5, 7]  # first to last frame of the video, evenly spaced
+    np.testing.assert_array_equal(frames, np.asarray(videos.frames)[8 + numbers])
+    lm = frame_landmarks(model, frames)
+    np.testing.assert_array_equal(mu, lm.mu)
+    np.testing.assert_array_equal(cov, lm.cov)
+    for bad in ({"video": 3}, {"count": 0}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            landmark_strip(model, videos, **{"count": 4, **bad})
+    views = training_views(model, videos, AUGMENT, count=2, seed=0)
+    columns = views.columns()
+    assert [title.split("\n")[0] for title in columns] == [
+        "frame",
+        "pose input",
+        "appearance input",
+        "appearance input",
+        "reconstruction",
+        "reconstruction",
+    ]
+    assert columns["reconstruction\n(pose + partner)"] is views.recon_partner

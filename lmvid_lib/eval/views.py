@@ -4,6 +4,7 @@
   TPS-warped appearance input, temporal partner) with the model's reconstruction from each appearance source, made by
   the same augmentation functions as `lmvid_lib.data.pairs.make_training_batch`.
 - `frame_landmarks`: landmarks (mean, covariance) in pixels of the stored frames, and the K part maps, of any frames.
+- `landmark_strip`: evenly spaced frames of one video with their landmarks.
 """
 
 from __future__ import annotations
@@ -39,6 +40,17 @@ class TrainingViews:
     recon_partner: torch.Tensor
     index: np.ndarray
     partner_index: np.ndarray
+
+    def columns(self) -> dict[str, torch.Tensor]:
+        """Column title -> images, in the order a figure shows them (`lmvid_lib.plotting.image_columns`)."""
+        return {
+            "frame\n(target)": self.target,
+            "pose input\n(colour jitter)": self.pose_input,
+            "appearance input\n(TPS warp)": self.warped,
+            "appearance input\n(temporal partner)": self.partner,
+            "reconstruction\n(pose + warp)": self.recon_warped,
+            "reconstruction\n(pose + partner)": self.recon_partner,
+        }
 
 
 def training_views(
@@ -98,3 +110,20 @@ def frame_landmarks(
     mu, cov = gaussians_to_pixels(pose.mu.float(), pose.cov.float(), *frames.shape[1:3])
     maps = landmarks.part_probabilities(pose.part_logits.float())
     return FrameLandmarks(mu.astype(np.float32), cov.astype(np.float32), maps.cpu().numpy())
+
+
+def landmark_strip(
+    model: torch.nn.Module, videos: VideoSet, count: int, video: int = 0, device: torch.device | str | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """`count` evenly spaced frames of video `video` (its first to its last) with their landmarks: (uint8 frames
+    [count,H,W,C], mu [count,K,2] and cov [count,K,2,2] in pixels of those frames, int64 [count] frame numbers
+    within the video)."""
+    starts = np.asarray(videos.video_starts)
+    if not 0 <= video < len(starts) - 1:
+        raise ValueError(f"video must be in [0, {len(starts) - 1}), got {video!r}")
+    if not isinstance(count, int) or count < 1:
+        raise ValueError(f"count must be a positive int, got {count!r}")
+    numbers = np.linspace(0, starts[video + 1] - starts[video] - 1, count).round().astype(np.int64)
+    frames = np.array(videos.frames[starts[video] + numbers])
+    lm = frame_landmarks(model, frames, device)
+    return frames, lm.mu, lm.cov, numbers

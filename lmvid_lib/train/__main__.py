@@ -4,8 +4,9 @@
     python -m lmvid_lib.train --config run.yaml --run-dir runs/x   # one TrainConfig mapping (yaml or json)
     torchrun --nproc_per_node=8 -m lmvid_lib.train --profile paper
 
-With --profile, the runs are those notebook 02_factorization trains: its `factorization` section, for every decoder
-in `common: decoders` and every training seed in `common: seeds`, on the data of `common: seed`, one after the other.
+With --profile, the runs are those notebook 02_factorization trains, one after the other: its `factorization` section
+for every decoder in `common: decoders` and every training seed in `common: seeds`, on the data of `common: seed`;
+then one SPADE model (the first seed) per entry of its `dataset_models` (`lmvid_lib.run_config.dataset_model_configs`).
 The configuration stays data: these flags only say where it is and where the runs go.
 """
 
@@ -19,7 +20,7 @@ from pathlib import Path
 import yaml
 
 from lmvid_lib.config import notebook_parameters, profile_path
-from lmvid_lib.run_config import TrainConfig, config_from_parameters, load_config
+from lmvid_lib.run_config import TrainConfig, config_from_parameters, dataset_model_configs, load_config
 from lmvid_lib.train.distributed import shutdown_distributed
 from lmvid_lib.train.factorization import train_factorization
 
@@ -38,7 +39,8 @@ def read_config(path: Path) -> TrainConfig:
 
 
 def profile_configs(profile: str) -> list[TrainConfig]:
-    """One TrainConfig per (decoder, seed) of the profile, decoders outermost (notebook 02_factorization's order)."""
+    """The profile's runs in notebook 02_factorization's order: one TrainConfig per (decoder, seed), decoders
+    outermost, then one per dataset model."""
     params = notebook_parameters(profile, NOTEBOOK)
     if "factorization" not in params:
         raise ValueError(f"{profile_path(profile)}: no '{NOTEBOOK}: factorization:' section")
@@ -47,7 +49,7 @@ def profile_configs(profile: str) -> list[TrainConfig]:
             raise ValueError(
                 f"{profile_path(profile)}: common: {key} must be a non-empty list, got {params.get(key)!r}"
             )
-    return [
+    main = [
         config_from_parameters(
             params["factorization"],
             dataset=params.get("dataset"),
@@ -60,6 +62,15 @@ def profile_configs(profile: str) -> list[TrainConfig]:
         for decoder in params["decoders"]
         for seed in params["seeds"]
     ]
+    others = dataset_model_configs(
+        params["factorization"],
+        params.get("dataset_models"),
+        params["seeds"][0],
+        params.get("device"),
+        params.get("seed"),
+        main[0].dataset,
+    )
+    return main + list(others.values())
 
 
 def main(argv: list[str] | None = None) -> int:
