@@ -47,7 +47,7 @@ from IPython.display import Markdown, display
 from lmvid_lib import plotting_interpolation as plots
 from lmvid_lib.config import from_dict
 from lmvid_lib.eval import interpolation as interp
-from lmvid_lib.eval.metrics import ssim
+from lmvid_lib.eval.metrics import ssim, step_stats
 from lmvid_lib.models.checkpoint import read_run_config
 from lmvid_lib.plotting import new_figure
 from lmvid_lib.report import Captions, Claim, write_claims
@@ -112,7 +112,8 @@ for dataset, result in results.items():
 ssims = {d: r.scores(ssim) for d, r in results.items()}
 fig = new_figure(5.2 * len(results), 3.6)
 for ax, (dataset, scores) in zip(fig.subplots(1, len(results), squeeze=False)[0], ssims.items()):
-    curves = {label: interp.step_summary(values) for label, values in scores.items()}
+    stats = {label: step_stats(values) for label, values in scores.items()}
+    curves = {label: (s.mean, s.se) for label, s in stats.items()}
     plots.plot_step_curves(ax, curves, "SSIM", f"{dataset} ({len(results[dataset].frame_indices)} clips)")
 fig.tight_layout()
 display(

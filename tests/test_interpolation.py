@@ -111,16 +111,6 @@ def test_lerp_joints_and_masked_error():
     np.testing.assert_allclose(error, [0, 4, 7, 2, 0])
 
 
-def test_step_summary_gives_mean_and_standard_error_per_frame():
-    values = np.array([[1.0, 2.0], [3.0, 2.0], [5.0, 2.0]])
-    mean, sem = interp.step_summary(torch.from_numpy(values))
-    np.testing.assert_allclose(mean, [3.0, 2.0])
-    np.testing.assert_allclose(sem, [2.0 / np.sqrt(3), 0.0])
-    assert np.isnan(interp.step_summary(values[:1])[1]).all()
-    with pytest.raises(ValueError, match=r"\[N,T\]"):
-        interp.step_summary(values[0])
-
-
 def clips(n: int, t: int, size: int = 16, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """uint8 [N,T,size,size,3] squares moving over grey, and their centres [N,T,1,2] as keypoints (pixels)."""
     rng = np.random.default_rng(seed)

@@ -4,11 +4,11 @@ given, the frames between are made up.
 Three ways, on batches of sequences: **ours**, linear interpolation of the landmark states in Cholesky space
 (`cholesky_path`, paper Eq. 7); the baseline that interpolates means and covariances directly (`covariance_path`);
 both decoded with the FIRST frame's appearance (`models.sequences.render_sequence`; `covariance_gap` says how far
-apart their Gaussians are); and a pixel cross-fade of the two
-real end frames (`cross_fade`). Where the data has ground-truth joints, interpolated poses are scored against the true
-middle frames (`joint_errors`): a linear regressor maps landmarks to joints, as in chapter 3. `interpolate_split`
-runs all of it on the test split of one dataset's factorization run; `step_summary` gives a per-frame metric's mean
-and standard error over sequences (Fig. 13).
+apart their Gaussians are); and a pixel cross-fade of the two real end frames (`cross_fade`). Where the data has
+ground-truth joints, interpolated poses are scored against the true middle frames (`joint_errors`): a linear
+regressor maps landmarks to joints, as in chapter 3. `interpolate_split`
+runs all of it on the test split of one dataset's factorization run; `score_table` tabulates a per-frame metric's
+mean and standard error over sequences (`eval.metrics.step_stats`, Fig. 13).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import torch
 
 from lmvid_lib import landmarks
 from lmvid_lib.eval.keypoints import open_eval_sets
+from lmvid_lib.eval.metrics import step_stats
 from lmvid_lib.eval.prediction import joint_error_by_horizon, states_to_joints
 from lmvid_lib.eval.regression import KeypointRegressor, as_points
 from lmvid_lib.eval.scales import landmarks_to_crop_centred, pixels_to_crop_centred
@@ -203,16 +204,6 @@ def joint_errors(
     }
 
 
-def step_summary(values: torch.Tensor | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-frame scores [N,T] -> (mean [T], standard error of the mean [T] = sample std / sqrt(N); NaN for N = 1)."""
-    values = np.asarray(values.detach().cpu() if isinstance(values, torch.Tensor) else values, dtype=np.float64)
-    if values.ndim != 2 or values.shape[0] < 1:
-        raise ValueError(f"values must be per-frame scores [N,T] with N >= 1, got shape {values.shape}")
-    n = values.shape[0]
-    sem = values.std(axis=0, ddof=1) / np.sqrt(n) if n > 1 else np.full(values.shape[1], np.nan)
-    return values.mean(axis=0), sem
-
-
 def evenly_spaced(count: int, limit: int | None) -> np.ndarray:
     """int64 indices of at most `limit` of `count` items, evenly spaced (all of them when limit is None)."""
     if limit is None or count <= limit:
@@ -296,8 +287,8 @@ def score_table(
     rows = []
     for label, values in scores.items():
         values = np.asarray(values.detach().cpu() if isinstance(values, torch.Tensor) else values, dtype=np.float64)
-        mean, sem = step_summary(values)
-        between = step_summary(values[:, 1:-1].mean(axis=1, keepdims=True))
-        cells = [(mean[t], sem[t]) for t in steps] + [(between[0][0], between[1][0])]
+        per_step = step_stats(values)
+        between = step_stats(values[:, 1:-1].mean(axis=1, keepdims=True))
+        cells = [(per_step.mean[t], per_step.se[t]) for t in steps] + [(between.mean[0], between.se[0])]
         rows.append([label, *[f"{m:.{digits}f} ± {s:.{digits}f}" for m, s in cells]])
     return header, rows
