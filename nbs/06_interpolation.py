@@ -106,7 +106,7 @@ for dataset, result in results.items():
 # The structural similarity of every interpolated frame with the real one, mean ± standard error over the clips, at
 # the decoder's resolution (the real frames are resized to it as the model sees them). At the two ends the cross-fade
 # *is* the real frame (SSIM 1), while the landmark methods show the decoder's reconstruction of it: that gap is the
-# price of going through landmarks, and the middle frames show what it buys.
+# price of going through landmarks; the frames between the ends are the test.
 
 # %% tags=["hide-input", "full-width"]
 ssims = {d: r.scores(ssim) for d, r in results.items()}
