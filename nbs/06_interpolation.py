@@ -152,6 +152,8 @@ for dataset, scores in ssims.items():
         f"({ours - fade:+.3f} for ours). Between the ends, the covariances of ours and of the covariance path differ "
         f"by {interp.covariance_gap(results[dataset].states):.1%} on average (relative Frobenius norm)."
     )
+    ours_scores, fade_scores = (scores[interp.METHODS[k]] for k in ("cholesky", "cross_fade"))
+    sentences.append(interp.middle_sentence(ours_scores, fade_scores, cfg.length // 2))
 display(Markdown(" ".join(sentences)))
 
 # %% [markdown]

@@ -236,3 +236,24 @@ def test_step_curves_draw_a_band_only_where_a_standard_error_is_given():
     plots.plot_step_curves(ax, {"a": (np.ones(5), np.full(5, 0.1)), "b": (np.zeros(5), None)}, "SSIM", "x")
     assert [line.get_label() for line in ax.lines] == ["a", "b"] and len(ax.collections) == 1
     np.testing.assert_allclose(ax.collections[0].get_paths()[0].vertices[:, 1].max(), 1.1)
+
+
+def test_end_to_middle_drop():
+    scores = torch.tensor([[1.0, 0.6, 0.8], [0.8, 0.7, 0.6]])
+    assert interp.end_to_middle_drop(scores, 1) == pytest.approx(((0.9 - 0.6) + (0.7 - 0.7)) / 2)
+    with pytest.raises(ValueError, match="middle"):
+        interp.end_to_middle_drop(scores, 2)
+
+
+@pytest.mark.parametrize(
+    ("ours", "verdict"),
+    [
+        ([[0.8, 0.9, 0.8]], "ours is ahead"),
+        ([[0.8, 0.7, 0.8]], "not enough to make up"),
+        ([[0.8, 0.4, 0.8]], "Ours loses more"),
+    ],
+)
+def test_middle_sentence_says_which_explains_the_gap(ours, verdict):
+    fade = np.array([[1.0, 0.75, 1.0]])  # falls by 0.25
+    sentence = interp.middle_sentence(np.array(ours), fade, 1)
+    assert verdict in sentence and "cross-fade 0.750" in sentence

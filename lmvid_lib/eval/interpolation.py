@@ -8,7 +8,8 @@ apart their Gaussians are); and a pixel cross-fade of the two real end frames (`
 ground-truth joints, interpolated poses are scored against the true middle frames (`joint_errors`): a linear
 regressor maps landmarks to joints, as in chapter 3. `interpolate_split`
 runs all of it on the test split of one dataset's factorization run; `score_table` tabulates a per-frame metric's
-mean and standard error over sequences (`eval.metrics.step_stats`, Fig. 13).
+mean and standard error over sequences (`eval.metrics.step_stats`, Fig. 13), `end_to_middle_drop` how much it falls
+from the given ends to the middle and `middle_sentence` says it in words.
 """
 
 from __future__ import annotations
@@ -275,6 +276,36 @@ def step_table(
         for label, curve in curves.items()
     ]
     return header, rows
+
+
+def end_to_middle_drop(scores: torch.Tensor | np.ndarray, middle: int) -> float:
+    """How much a per-frame score [N,T] (e.g. SSIM) falls from the two given end frames to frame `middle`: the mean
+    over clips of (score at t = 0 and T-1, averaged) minus the score at `middle` (0 < middle < T-1)."""
+    values = np.asarray(scores.detach().cpu() if isinstance(scores, torch.Tensor) else scores, dtype=np.float64)
+    if values.ndim != 2 or not 0 < middle < values.shape[1] - 1:
+        raise ValueError(f"scores must be [N,T] and middle in 1..T-2, got shape {values.shape} and middle={middle}")
+    return float(((values[:, 0] + values[:, -1]) / 2 - values[:, middle]).mean())
+
+
+def middle_sentence(ours: torch.Tensor | np.ndarray, fade: torch.Tensor | np.ndarray, middle: int) -> str:
+    """The notebook's sentence on where ours stands against the cross-fade, from their per-frame SSIM [N,T]: how much
+    each falls from the given ends to frame `middle` (`end_to_middle_drop`), their SSIM there, and which of the two
+    explains the gap (the interpolation, or the decoder's reconstruction already visible at the ends)."""
+    drop_ours, drop_fade = end_to_middle_drop(ours, middle), end_to_middle_drop(fade, middle)
+    at_middle = [float(np.asarray(v, dtype=np.float64)[:, middle].mean()) for v in (ours, fade)]
+    text = (
+        f"From the given ends to the middle frame (t = {middle}), SSIM falls by {drop_ours:.3f} with ours and by "
+        f"{drop_fade:.3f} with the cross-fade; at t = {middle} ours scores {at_middle[0]:.3f}, the cross-fade "
+        f"{at_middle[1]:.3f}. "
+    )
+    if at_middle[0] >= at_middle[1]:
+        return text + "In the middle of the clip, ours is ahead."
+    if drop_ours < drop_fade:
+        return text + (
+            "Ours loses less to the motion than the cross-fade, but not enough to make up for the decoder's "
+            "reconstruction error, which it carries from the ends on."
+        )
+    return text + "Ours loses more to the motion than the cross-fade does."
 
 
 def score_table(
