@@ -44,12 +44,15 @@ class DynamicsConfig:
     layers: int = 3
     hidden: int = 256
     predict_residual: bool = True  # False: the LSTM outputs the next state directly (ablation)
+    dropout: float = 0.0  # between LSTM layers, in training only (ours; the paper states none)
 
     def __post_init__(self) -> None:
         for name in ("n_landmarks", "layers", "hidden"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"DynamicsConfig.{name} must be a positive int, got {value!r}")
+        if isinstance(self.dropout, bool) or not isinstance(self.dropout, (int, float)) or not 0 <= self.dropout < 1:
+            raise ValueError(f"DynamicsConfig.dropout must be a number in [0, 1), got {self.dropout!r}")
         if not isinstance(self.predict_residual, bool):
             raise ValueError(f"DynamicsConfig.predict_residual must be true or false, got {self.predict_residual!r}")
 
@@ -77,7 +80,7 @@ class LandmarkLSTM(nn.Module):
         super().__init__()
         self.cfg = cfg
         features = cfg.n_landmarks * STATE_DIM
-        self.lstm = nn.LSTM(2 * features, cfg.hidden, cfg.layers, batch_first=True)
+        self.lstm = nn.LSTM(2 * features, cfg.hidden, cfg.layers, batch_first=True, dropout=float(cfg.dropout))
         self.head = nn.Linear(cfg.hidden, features)
         shape = (cfg.n_landmarks, STATE_DIM)
         self.register_buffer("state_mean", torch.zeros(shape))

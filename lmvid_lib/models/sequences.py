@@ -10,19 +10,30 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
 from lmvid_lib import landmarks
+from lmvid_lib.data.datasets import open_dataset
 from lmvid_lib.data.store import VideoSet
 from lmvid_lib.io import atomic_write_npy
-from lmvid_lib.models.checkpoint import load_trained
+from lmvid_lib.models.checkpoint import load_trained, read_run_config
 from lmvid_lib.models.factorization import FactorizationModel
 from lmvid_lib.models.inference import frames_to_input, inference
 
 _HASH_CHUNK = 1 << 24
+
+
+def open_run_videos(run: str | Path, split: str, run_dir: str | Path, **synthetic_overrides: Any) -> VideoSet:
+    """Split `split` of the dataset the factorization run folder `run` trained on, opened as its trainer opened it
+    (dataset, data_root, data seed and synthetic overrides), with `synthetic_overrides` on top (e.g. more videos of an
+    embedded stand-in for the landmark LSTM; an error with a real data_root)."""
+    cfg = read_run_config(run)
+    overrides = {**cfg.synthetic, **synthetic_overrides}
+    return open_dataset(cfg.dataset, split, run_dir, cfg.data_root, seed=cfg.data_seed, **overrides)
 
 
 def sequence_indices(videos: VideoSet, length: int | None = None) -> np.ndarray:

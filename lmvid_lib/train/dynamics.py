@@ -28,7 +28,9 @@ from torch import nn
 
 from lmvid_lib.config import from_dict
 from lmvid_lib.io import atomic_write_json, load_checkpoint, save_checkpoint
+from lmvid_lib.models.checkpoint import dataset_run
 from lmvid_lib.models.dynamics import DynamicsConfig, LandmarkLSTM, check_states, save_payload, unroll
+from lmvid_lib.models.sequences import extract_sequences, open_run_videos
 from lmvid_lib.seed import seed_everything
 from lmvid_lib.train.runs import check_resumable, rng_state, set_rng_state, write_metrics_csv
 
@@ -273,3 +275,25 @@ def train_dynamics(
     }
     atomic_write_json(out / "summary.json", summary)
     return summary
+
+
+def train_dataset_dynamics(
+    config: Mapping[str, Any],
+    dataset: str,
+    run_dir: str | Path,
+    predict_residual: bool = True,
+    videos: Mapping[str, Any] | None = None,
+    length: int | None = None,
+    device: str = "cpu",
+) -> dict[str, Any]:
+    """Train (or resume, or report) the LSTM of `dataset` in `<run_dir>/dynamics/<dataset>-<residual|direct>-seed<s>`
+    on the landmark sequences its factorization model (`dataset_run`) extracts from the training split, validated on
+    the test split. `config`: a DynamicsTrainConfig mapping shared by every dataset (its dataset, device, K and wiring
+    are set here); `videos`: synthetic overrides of the training split (e.g. more videos of a stand-in); `length`:
+    cut videos into sequences of this many frames (None: whole videos, which must then have one length)."""
+    run = dataset_run(run_dir, dataset)
+    states = extract_sequences(run, open_run_videos(run, "train", run_dir, **(videos or {})), length, device=device)
+    val = extract_sequences(run, open_run_videos(run, "test", run_dir), length, device=device)
+    model = {**dict(config.get("model", {})), "n_landmarks": int(states.shape[2]), "predict_residual": predict_residual}
+    cfg = load_dynamics_config({**config, "dataset": dataset, "device": device, "model": model}, "dynamics")
+    return train_dynamics(cfg, states, run_dir, val)

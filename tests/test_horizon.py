@@ -1,0 +1,120 @@
+"""Chapter 4's horizon protocol: windows of held-out videos, the state read-out, every predictor scored per horizon."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from lmvid_lib.data.store import VideoSet
+from lmvid_lib.eval.horizon import (
+    HorizonConfig,
+    HorizonCurves,
+    decorrelation_frame,
+    evaluate_predictors,
+    fit_state_regressor,
+    horizon_summary,
+    mean_pose_joints,
+    video_joints,
+    windows,
+)
+from lmvid_lib.models.dynamics import ConstantVelocity, CopyLast
+
+
+def test_windows_start_every_stride_frames_video_major():
+    values = np.arange(2 * 10).reshape(2, 10)
+    out = windows(values, 4, 3)
+    assert out.tolist() == [
+        [0, 1, 2, 3],
+        [3, 4, 5, 6],
+        [6, 7, 8, 9],
+        [10, 11, 12, 13],
+        [13, 14, 15, 16],
+        [16, 17, 18, 19],
+    ]
+    with pytest.raises(ValueError, match="fewer than the window length 11"):
+        windows(values, 11, 1)
+
+
+def test_video_joints_are_crop_centred_and_keep_missing_joints():
+    keypoints = np.full((2, 3, 1, 2), 3.5, np.float32)
+    keypoints[1, 1] = np.nan
+    videos = VideoSet.from_clips(np.zeros((2, 3, 8, 8, 3), np.uint8), np.arange(2), keypoints)
+    joints = video_joints(videos, crop_size=16)
+    assert joints.shape == (2, 3, 1, 2)
+    np.testing.assert_allclose(joints[0], 0.0)  # pixel 3.5 is the centre of an 8-px frame
+    assert np.isnan(joints[1, 1]).all() and not np.isnan(joints[1, 0]).any()
+
+
+def linear_world(n: int, t: int, k: int = 3, seed: int = 0) -> tuple[torch.Tensor, np.ndarray]:
+    """States [n,t,k,5] moving at constant velocity, and joints [n,t,2,2] = a fixed linear map of the means (px)."""
+    g = torch.Generator().manual_seed(seed)
+    start = torch.rand(n, 1, k, 2, generator=g) - 0.5
+    velocity = (torch.rand(n, 1, k, 2, generator=g) - 0.5) * 0.02
+    mu = start + velocity * torch.arange(t).view(1, t, 1, 1)
+    states = torch.cat([mu, torch.full((n, t, k, 1), 0.1), torch.zeros(n, t, k, 1), torch.full((n, t, k, 1), 0.1)], -1)
+    weights = torch.randn(2 * k, 4, generator=g).double()
+    joints = (mu.double().flatten(2) * 32) @ weights  # crop-centred landmarks at crop 64, times the map
+    return states, joints.unflatten(-1, (2, 2)).numpy()
+
+
+def test_every_predictor_is_scored_and_constant_velocity_is_exact_on_linear_motion():
+    states, joints = linear_world(6, 14)
+    regressor = fit_state_regressor(states, joints, crop_size=64)
+    cfg = HorizonConfig(context=2, horizon=12, stride=1, threshold=1.0, crop_size=64)
+    results = evaluate_predictors(
+        {"copy-last": CopyLast(), "constant velocity": ConstantVelocity()}, regressor, states, joints, joints, cfg
+    )
+    assert set(results) == {"copy-last", "constant velocity", "mean pose"}
+    for curves in results.values():
+        assert curves.errors.shape == curves.accuracy.shape == (12,) and curves.speed_kept.shape == (11,)
+    np.testing.assert_allclose(results["constant velocity"].errors, 0.0, atol=1e-4)  # float32 states
+    np.testing.assert_allclose(results["constant velocity"].speed_kept, 1.0, atol=1e-4)
+    assert (results["constant velocity"].accuracy == 1.0).all()
+    # Copy-last freezes the pose: its error grows linearly with the horizon and it keeps no motion.
+    np.testing.assert_allclose(results["copy-last"].speed_kept, 0.0)
+    errors = results["copy-last"].errors
+    np.testing.assert_allclose(errors / errors[0], np.arange(1, 13), rtol=1e-6)
+    assert (results["mean pose"].speed_kept == 0.0).all()
+
+
+def test_mean_pose_is_the_mean_over_annotated_training_frames():
+    train = np.array([[[[0.0, 0.0]], [[2.0, 4.0]], [[np.nan, np.nan]]]])  # [1,3,1,2], one frame unannotated
+    out = mean_pose_joints(train, (2, 5, 1, 2))
+    assert out.shape == (2, 5, 1, 2)
+    np.testing.assert_allclose(out, np.broadcast_to([1.0, 2.0], (2, 5, 1, 2)))
+
+
+def test_regressor_fit_skips_frames_with_missing_joints_and_config_errors_name_the_field():
+    states, joints = linear_world(2, 8)
+    joints[0, 3] = np.nan
+    clean = fit_state_regressor(states, joints, crop_size=64)
+    assert np.isfinite(clean.weights).all()
+    with pytest.raises(ValueError, match="same \\[N,T\\] frames"):
+        fit_state_regressor(states, joints[:, :4], crop_size=64)
+    with pytest.raises(ValueError, match="HorizonConfig.stride"):
+        HorizonConfig(stride=0)
+    with pytest.raises(ValueError, match="HorizonConfig.threshold"):
+        HorizonConfig(threshold=-1)
+
+
+def curves(errors, speed) -> HorizonCurves:
+    errors = np.asarray(errors, dtype=np.float64)
+    return HorizonCurves(errors, np.zeros_like(errors), np.full(len(errors) - 1, speed, dtype=np.float64))
+
+
+def test_summary_numbers_and_verdicts_come_from_the_curves():
+    t = np.arange(1, 101)
+    results = {
+        "LSTM": curves(10 + 0.05 * t, 0.4),
+        "copy-last": curves(8 + 0.1 * t, 0.0),  # better than the LSTM until t = 40, worse after
+        "constant velocity": curves(5 + t, 1.0),
+        "mean pose": curves(np.full(100, 14.0), 0.0),
+    }
+    assert decorrelation_frame(results) == 60  # 8 + 0.1 t >= 14 from t = 60
+    text = horizon_summary(results, "LSTM")
+    assert "10.5 / 11.5 / 15.0 px" in text and "copy-last 9.0 / 11.0 / 18.0" in text
+    assert "better than copy-last only at t = 100" in text
+    assert "better than constant velocity at every one" in text
+    assert "keeps 40% of the real joint speed" in text
+    assert "better only at t = 10, 30" in text and "from frame 60 on" in text
