@@ -1,2 +1,3 @@
-"""Evaluation: keypoint regression from landmarks (`keypoints`, `regression`, `table1`, `scales`) and the pose error
-of predicted landmark sequences by horizon (`prediction`)."""
+"""Evaluation: keypoint regression from landmarks (`keypoints`, `regression`, `table1`, `scales`, `views`), the pose
+error of predicted landmark sequences by horizon (`prediction`, and chapter 4's protocol `horizon`), interpolation
+between two frames (`interpolation`) and per-frame video metrics (`metrics`: PSNR, SSIM, LPIPS)."""
