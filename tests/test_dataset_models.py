@@ -96,18 +96,9 @@ def test_every_profile_trains_a_pusher_and_a_walker_model_on_01_datas_sets(profi
         assert others["pusher"].model.n_landmarks == others["walker"].model.n_landmarks == 30
 
 
-def test_a_trained_dataset_model_is_the_run_later_chapters_find(tmp_path, one_thread):
+def test_a_trained_dataset_model_is_the_run_later_chapters_find(tmp_path, one_thread, tiny_model_config):
     tiny = {
-        "model": {
-            "image_size": 32,
-            "n_landmarks": 3,
-            "appearance_channels": 4,
-            "pose_widths": [4, 8],
-            "appearance_width": 4,
-            "decoder_widths": [8, 8],
-            "decoder_resolution": 8,
-            "spade_hidden": 4,
-        },
+        "model": tiny_model_config,
         "loss": {"perceptual": "none", "lambda_adv": 0.0},
         "steps": 2,
         "batch_size": 2,
