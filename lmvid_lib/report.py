@@ -24,6 +24,7 @@ import torch
 
 from lmvid_lib import landmarks
 from lmvid_lib.io import atomic_write_json
+from lmvid_lib.models.checkpoint import read_run_config
 from lmvid_lib.run_config import TrainConfig, config_dict
 from lmvid_lib.tables import Table, inline_html, markdown_table
 
@@ -255,3 +256,15 @@ settings are in the appendix *What we tried*.
 ({cfg.accumulate} accumulated micro-batch(es) of {cfg.batch_size}), Adam lr {cfg.lr:g}; bf16 {cfg.bf16}, \
 channels_last {cfg.channels_last}, compile {cfg.compile}. Runs: decoders {list(decoders)} x seeds \
 {list(seeds)}, in `{run_dir}/factorization/`.""" + _dataset_models(cfg, dataset_models or {})
+
+
+def run_inventory(run_dir: str | Path) -> dict[str, list[str]]:
+    """What a run directory holds, for the introduction's data table: "factorization" -> the finished factorization
+    runs as "`<dataset>` (<data source>): <run name>", "dynamics" -> the finished landmark-LSTM run names."""
+    root = Path(run_dir)
+    factorization = []
+    for model in sorted((root / "factorization").glob("*/model.pt")):
+        cfg = read_run_config(model.parent)
+        factorization.append(f"`{cfg.dataset}` ({data_source(cfg)}): {model.parent.name}")
+    dynamics = sorted(p.parent.name for p in (root / "dynamics").glob("*/model.pt"))
+    return {"factorization": factorization, "dynamics": dynamics}

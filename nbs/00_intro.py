@@ -46,7 +46,7 @@ from lmvid_lib.data.datasets import dataset_splits
 from lmvid_lib.eval.keypoints import find_runs, open_eval_sets
 from lmvid_lib.models.checkpoint import load_trained
 from lmvid_lib.models.inference import frames_to_input
-from lmvid_lib.report import Captions, claims_table, pipeline_figure, read_claims
+from lmvid_lib.report import Captions, claims_table, pipeline_figure, read_claims, run_inventory
 from lmvid_lib.tables import markdown_table
 
 captions = Captions(chapter=None)
@@ -108,6 +108,8 @@ else:
 
 # %% tags=["hide-input"]
 presets = (load_profile(profile).get("01_data") or {}).get("presets", [])
+inventory = run_inventory(run_dir)
+interpolated = ((load_profile(profile).get("06_interpolation") or {}).get("interpolation") or {}).get("datasets", [])
 trained_on = f"`{dataset}` ({data_kind}" + (f", `{data_root}`)" if data_root else ")")
 chapter_data = [
     [
@@ -115,8 +117,22 @@ chapter_data = [
         ", ".join(f"`{p}`" for p in presets) + " (synthetic stand-ins)" if presets else "-",
         "generated into the run directory",
     ],
-    ["2. Factorization", trained_on, f"trains decoders {', '.join(decoders)} x seeds {list(seeds)}"],
+    [
+        "2. Factorization",
+        "; ".join(inventory["factorization"]) or "-",
+        f"decoders {', '.join(decoders)} x seeds {list(seeds)} on `{dataset}`; one SPADE model per further dataset",
+    ],
     ["3. Landmarks as keypoints", trained_on, "held-out splits of the same data"],
+    [
+        "4. Landmark dynamics",
+        ", ".join(inventory["dynamics"]) or "-",
+        f"an LSTM and its direct-state ablation per dataset model; poses scored on held-out `{dataset}` videos",
+    ],
+    [
+        "6. Interpolation",
+        ", ".join(f"`{d}`" for d in interpolated) or "-",
+        "first -> last frame of clips of each dataset's test split",
+    ],
 ]
 display(
     captions.table(

@@ -205,3 +205,23 @@ def test_training_setup_lists_the_dataset_models_from_their_configs():
     )
     assert "decoder `spade`, seed 1" in text
     assert "further dataset" not in training_setup(main, "cpu", ["spade"], [1], "runs/cpu")
+
+
+def test_run_inventory_lists_finished_runs_with_their_data(tmp_path):
+    from lmvid_lib.io import atomic_write_json
+    from lmvid_lib.report import run_inventory
+    from lmvid_lib.run_config import TrainConfig, config_dict
+
+    for name, dataset, finished in (("pusher-spade-seed0", "pusher", True), ("walker-spade-seed0", "walker", False)):
+        folder = tmp_path / "factorization" / name
+        atomic_write_json(folder / "config.json", config_dict(TrainConfig(dataset=dataset)))
+        if finished:
+            (folder / "model.pt").write_bytes(b"")
+    (tmp_path / "dynamics" / "pusher-residual-seed0").mkdir(parents=True)
+    (tmp_path / "dynamics" / "pusher-residual-seed0" / "model.pt").write_bytes(b"")
+    (tmp_path / "dynamics" / "pusher-direct-seed0").mkdir()
+    assert run_inventory(tmp_path) == {
+        "factorization": ["`pusher` (embedded synthetic stand-in for BAIR): pusher-spade-seed0"],
+        "dynamics": ["pusher-residual-seed0"],
+    }
+    assert run_inventory(tmp_path / "missing") == {"factorization": [], "dynamics": []}
