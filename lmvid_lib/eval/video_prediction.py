@@ -1,0 +1,137 @@
+"""Chapter 5's protocol: predicted video against the real video, frame by frame (paper §3.2-3.3, Fig. 4, 5, 7, 8).
+
+A dataset's test videos are cut into clips of `context + horizon` frames (`PROTOCOLS`: BAIR and its stand-in condition
+on 2 frames and predict 28, KTH and its stand-in on 10 and predict 30). Landmark predictors (the LSTMs of chapter 4 and
+the state-space baselines) roll the context's landmark states forward and the dataset's factorization model decodes
+them with the appearance of the last context frame (`landmark_video`); pixel predictors map context frames to future
+frames directly. Every prediction is one deterministic sample, compared at the model's resolution with the real
+frames (`real_video`) by `lmvid_lib.eval.metrics` (`score_video`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from lmvid_lib.data.store import VideoSet
+from lmvid_lib.eval import metrics
+from lmvid_lib.models.dynamics import rollout
+from lmvid_lib.models.inference import frames_to_input
+from lmvid_lib.models.sequences import extract_sequences, render_sequence, sequence_indices
+
+# dataset: (context frames, predicted frames), the paper's protocols (§3.2 BAIR, §3.3 KTH), stand-ins as their data.
+PROTOCOLS: dict[str, tuple[int, int]] = {"bair": (2, 28), "pusher": (2, 28), "kth": (10, 30), "walker": (10, 30)}
+
+
+@dataclass
+class VideoClips:
+    """Clips of a split for prediction: frame indices [N,L] into `videos.frames` (L = context + horizon) and the
+    landmark states [N,L,K,5] of every clip frame by the dataset's factorization model."""
+
+    videos: VideoSet
+    indices: np.ndarray
+    states: np.ndarray
+    context: int
+    horizon: int
+
+
+def protocol(dataset: str, context: int | None = None, horizon: int | None = None) -> tuple[int, int]:
+    """(context, horizon) of `dataset`: the paper's, or the given values where not None."""
+    default = PROTOCOLS.get(dataset)
+    if default is None and (context is None or horizon is None):
+        raise ValueError(f"dataset {dataset!r} has no prediction protocol (known: {sorted(PROTOCOLS)}): give both")
+    context = default[0] if context is None else context
+    horizon = default[1] if horizon is None else horizon
+    for name, value in (("context", context), ("horizon", horizon)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return context, horizon
+
+
+def video_clips(
+    run: str | Path,
+    videos: VideoSet,
+    context: int,
+    horizon: int,
+    max_clips: int | None = None,
+    device: str = "cpu",
+) -> VideoClips:
+    """The first `max_clips` (None: all) non-overlapping clips of `context + horizon` frames of `videos`, with their
+    landmark states by the factorization run folder `run` (cached by `extract_sequences`)."""
+    length = context + horizon
+    indices = sequence_indices(videos, length)
+    states = extract_sequences(run, videos, length, device=device, progress=False)
+    if max_clips is not None:
+        indices, states = indices[:max_clips], states[:max_clips]
+    return VideoClips(videos, indices, states, context, horizon)
+
+
+def real_video(clips: VideoClips, image_size: int) -> torch.Tensor:
+    """The real clips as the model sees them: float32 [N,L,C,H,W] in [0,1] at `image_size` (CPU)."""
+    flat = clips.indices.ravel()
+    frames = frames_to_input(np.asarray(clips.videos.frames[flat]), image_size, "cpu")
+    return frames.unflatten(0, clips.indices.shape)
+
+
+def landmark_video(factorization: nn.Module, predictor: nn.Module, clips: VideoClips) -> torch.Tensor:
+    """Frames decoded from `predictor`'s rollout of the context states: float32 [N,horizon,C,H,W] in [0,1], drawn
+    with each clip's last context frame's appearance."""
+    context = torch.from_numpy(clips.states[:, : clips.context]).float()
+    future = rollout(predictor, context, clips.horizon)
+    appearance = np.asarray(clips.videos.frames[clips.indices[:, clips.context - 1]])
+    return render_sequence(factorization, future, appearance)
+
+
+def copy_last_frame(real: torch.Tensor, context: int, horizon: int) -> torch.Tensor:
+    """The pixel baseline: the last context frame repeated: real [N,L,C,H,W] -> [N,horizon,C,H,W]."""
+    return real[:, context - 1 : context].expand(-1, horizon, -1, -1, -1).clone()
+
+
+@dataclass
+class VideoScores:
+    """Per-frame scores [N,horizon] of one predictor: SSIM, PSNR, and LPIPS per backbone that could be computed."""
+
+    ssim: np.ndarray
+    psnr: np.ndarray
+    lpips: dict[str, np.ndarray]
+
+
+def score_video(pred: torch.Tensor, target: torch.Tensor, lpips_nets: tuple[str, ...] = ()) -> VideoScores:
+    """Scores of predicted against real future frames, both [N,T,C,H,W] in [0,1]; LPIPS for each backbone of
+    `lpips_nets` ("alex", "vgg") whose weights are available (the others are left out)."""
+    pred, target = pred.clamp(0, 1), target.clamp(0, 1)
+    found = {}
+    for net in lpips_nets:
+        try:
+            found[net] = metrics.lpips(pred, target, net=net).cpu().numpy()
+        except metrics.LPIPSWeightsUnavailable:
+            continue
+    return VideoScores(metrics.ssim(pred, target).cpu().numpy(), metrics.psnr(pred, target).cpu().numpy(), found)
+
+
+def available_lpips(nets: tuple[str, ...] = ("alex", "vgg")) -> dict[str, bool]:
+    """Which LPIPS backbones have their ImageNet weights in torchvision's cache on this machine."""
+    return {net: metrics.lpips_backbone_file(net).is_file() for net in nets}
+
+
+def overtaking_step(ours: np.ndarray, other: np.ndarray, higher_is_better: bool = True) -> int | None:
+    """The first predicted frame (1-based) from which `ours` stays better than `other` (per-step means [T]) up to
+    the last frame, or None if it is not better at the last frame."""
+    better = ours > other if higher_is_better else ours < other
+    if not better[-1]:
+        return None
+    worse = np.flatnonzero(~better)
+    return 1 if len(worse) == 0 else int(worse[-1]) + 2
+
+
+def strip_frames(videos: Mapping[str, torch.Tensor], clip: int, steps: list[int]) -> dict[str, Any]:
+    """Rows for a Fig. 4-style strip: each video [N,T,C,H,W] -> frames [len(steps),H,W,C] of `clip` at the 1-based
+    predicted steps `steps`."""
+    index = torch.as_tensor(steps) - 1
+    return {name: frames[clip, index].permute(0, 2, 3, 1) for name, frames in videos.items()}

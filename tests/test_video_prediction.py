@@ -1,0 +1,82 @@
+"""Chapter 5's protocol: clips, decoded landmark predictions, the copy-last-frame baseline, scores, overtaking."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from test_sequences import clips, save_run
+
+from lmvid_lib.data.store import VideoSet
+from lmvid_lib.eval import metrics
+from lmvid_lib.eval.video_prediction import (
+    copy_last_frame,
+    landmark_video,
+    overtaking_step,
+    protocol,
+    real_video,
+    score_video,
+    strip_frames,
+    video_clips,
+)
+from lmvid_lib.models.dynamics import CopyLast
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def test_protocols_are_the_papers_and_overrides_are_checked():
+    assert protocol("pusher") == protocol("bair") == (2, 28)
+    assert protocol("walker") == protocol("kth") == (10, 30)
+    assert protocol("walker", horizon=5) == (10, 5)
+    with pytest.raises(ValueError, match="no prediction protocol"):
+        protocol("signer")
+    with pytest.raises(ValueError, match="horizon must be a positive int"):
+        protocol("pusher", horizon=0)
+
+
+def test_decoded_copy_last_state_is_the_reconstruction_of_the_last_context_frame(tmp_path, tiny_model):
+    videos = VideoSet.from_clips(clips(n_videos=3, n_frames=10), np.arange(3))
+    model = tiny_model(seed=0)
+    run = save_run(tmp_path / "run", model)
+    data = video_clips(run, videos, context=2, horizon=3, device="cpu")
+    assert data.indices.shape == (6, 5) and data.states.shape == (6, 5, 3, 5)
+    real = real_video(data, model.cfg.image_size)
+    assert real.shape == (6, 5, 3, 16, 16) and 0 <= real.min() and real.max() <= 1
+    decoded = landmark_video(model, CopyLast(), data)
+    assert decoded.shape == (6, 3, 3, 16, 16)
+    # A frozen pose decodes to the same frame at every step, drawn with the last context frame's appearance.
+    torch.testing.assert_close(decoded[:, 0], decoded[:, 2])
+    with torch.no_grad():
+        x = real[:, 1]
+        pose = model.encode_pose(x)
+        expected = model.decode(pose.mu, pose.cov, model.encode_appearance(x, pose.part_logits))
+    torch.testing.assert_close(decoded[:, 0], expected, atol=2e-3, rtol=0)  # through the float32 state round trip
+    assert video_clips(run, videos, 2, 3, max_clips=2).indices.shape == (2, 5)
+
+
+def test_copy_last_frame_and_strip_rows():
+    real = torch.rand(2, 5, 1, 4, 4)
+    copied = copy_last_frame(real, context=2, horizon=3)
+    assert copied.shape == (2, 3, 1, 4, 4)
+    assert torch.equal(copied[:, 2], real[:, 1])
+    rows = strip_frames({"copy": copied}, clip=1, steps=[1, 3])
+    assert rows["copy"].shape == (2, 4, 4, 1) and torch.equal(rows["copy"][1], real[1, 1].permute(1, 2, 0))
+
+
+def test_scores_leave_out_lpips_without_weights(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    target = torch.rand(2, 3, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    scores = score_video(target.clone(), target, lpips_nets=("alex",))
+    assert scores.lpips == {}
+    assert np.isinf(scores.psnr).all() and np.allclose(scores.ssim, 1.0)
+    noisy = (target + 0.1).clamp(0, 1)
+    np.testing.assert_allclose(score_video(noisy, target).ssim, metrics.ssim(noisy, target).numpy())
+
+
+def test_overtaking_step_is_where_ours_stays_ahead():
+    ours = np.array([0.5, 0.6, 0.8, 0.9])
+    other = np.array([0.7, 0.7, 0.7, 0.7])
+    assert overtaking_step(ours, other) == 3
+    assert overtaking_step(ours, np.zeros(4)) == 1
+    assert overtaking_step(np.array([0.9, 0.1]), np.array([0.5, 0.5])) is None
+    assert overtaking_step(np.array([3.0, 1.0]), np.array([2.0, 2.0]), higher_is_better=False) == 2
