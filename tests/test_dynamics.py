@@ -240,3 +240,21 @@ def test_dataset_configs_merge_overrides_and_reject_unknown_datasets():
     assert configs == {"signer": {"steps": 5, "n_future": 60}, "walker": {"steps": 5, "n_future": 10}}
     with pytest.raises(ValueError, match=r"\['pusher'\].*datasets: \['signer'\]"):
         dataset_configs({}, {"pusher": {}}, ["signer"], "04_dynamics.dynamics_overrides")
+
+
+def test_dynamics_run_is_where_training_puts_the_model_and_a_missing_one_is_named(tmp_path):
+    from lmvid_lib.models.dynamics import dynamics_run
+
+    states = waves(4, 12)
+    config = {
+        "dataset": "walker",
+        "steps": 2,
+        "batch_size": 2,
+        "progress": False,
+        "model": {"n_landmarks": K, "hidden": 8},
+    }
+    summary = train_dynamics(config, states, tmp_path)
+    assert dynamics_run(tmp_path, "walker") == tmp_path / "dynamics" / "walker-residual-seed0"
+    assert summary["run"] == str(dynamics_run(tmp_path, "walker"))
+    with pytest.raises(FileNotFoundError, match="walker-direct-seed0 has no model.pt: run chapter 4"):
+        dynamics_run(tmp_path, "walker", predict_residual=False)

@@ -203,3 +203,12 @@ def load_dynamics(path: str | Path, device: str | torch.device = "cpu") -> Landm
     model = LandmarkLSTM(from_dict(DynamicsConfig, state["model_config"], f"{path}:model_config")).to(device)
     model.load_state_dict(state["model"])
     return model.eval()
+
+
+def dynamics_run(run_dir: str | Path, dataset: str, predict_residual: bool = True, seed: int = 0) -> Path:
+    """The folder of `dataset`'s landmark LSTM in `<run_dir>/dynamics/` (as chapter 4 names it:
+    `<dataset>-<residual|direct>-seed<seed>`); FileNotFoundError naming it when it has no model.pt."""
+    path = Path(run_dir) / "dynamics" / f"{dataset}-{'residual' if predict_residual else 'direct'}-seed{seed}"
+    if not (path / "model.pt").is_file():
+        raise FileNotFoundError(f"{path} has no model.pt: run chapter 4 (04_dynamics) of this profile first")
+    return path
