@@ -245,7 +245,7 @@ def test_dataset_configs_merge_overrides_and_reject_unknown_datasets():
 def test_dynamics_run_is_where_training_puts_the_model_and_a_missing_one_is_named(tmp_path):
     from lmvid_lib.models.dynamics import dynamics_run
 
-    states = waves(4, 12)
+    states = waves(4, 21)
     config = {
         "dataset": "walker",
         "steps": 2,
