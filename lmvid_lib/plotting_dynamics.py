@@ -7,6 +7,7 @@ Built like `lmvid_lib.plotting` (Figure objects on an Agg canvas, never pyplot);
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -82,7 +83,7 @@ def prediction_strip(
     if len(lengths) != 1 or lengths != {len(frame_numbers)}:
         raise ValueError(f"every row needs {len(frame_numbers)} frames (one per frame number), got {lengths}")
     n_rows, n_cols = len(images), len(frame_numbers)
-    fig = new_figure(panel * n_cols + 0.9, panel * n_rows + 0.25 + (0.25 if title else 0.0))
+    fig = new_figure(panel * n_cols + 1.0, panel * n_rows + 0.25 + (0.25 if title else 0.0))
     axes = fig.subplots(n_rows, n_cols, squeeze=False)
     for r, (label, frames) in enumerate(images.items()):
         for c in range(n_cols):
@@ -92,9 +93,9 @@ def prediction_strip(
             ax.set_xticks([])
             ax.set_yticks([])
             if r == 0:
-                ax.set_title(f"t={frame_numbers[c]}", fontsize=7)
+                ax.set_title(f"frame {frame_numbers[c]}", fontsize=7)
             if c == 0:
-                ax.set_ylabel(label, fontsize=7)
+                ax.set_ylabel(textwrap.fill(label, 14), fontsize=7, rotation=0, ha="right", va="center")
     if title:
         fig.suptitle(title, fontsize=9)
     fig.tight_layout(pad=0.2, w_pad=0.1, h_pad=0.1)

@@ -76,17 +76,19 @@ def plot_step_curves(
     curves: Mapping[str, tuple[np.ndarray, np.ndarray | None]],
     ylabel: str,
     title: str,
+    first: int = 0,
+    xlabel: str = "frame t (0 and T-1: the given end frames)",
 ) -> Axes:
-    """Fig. 13: a per-frame score against the frame index t, label -> (mean [T], standard error [T] or None), with
-    a band of mean +- standard error where given."""
+    """Fig. 13 (and Fig. 5, 7): a per-frame score against the frame number first, first + 1, ..., label -> (mean [T],
+    standard error [T] or None), with a band of mean +- standard error where given."""
     for label, (mean, sem) in curves.items():
         mean = np.asarray(mean, dtype=np.float64)
-        steps = np.arange(len(mean))
+        steps = first + np.arange(len(mean))
         (line,) = ax.plot(steps, mean, label=label, linewidth=1.4)
         if sem is not None:
             sem = np.nan_to_num(np.asarray(sem, dtype=np.float64))
             ax.fill_between(steps, mean - sem, mean + sem, color=line.get_color(), alpha=0.25, linewidth=0)
-    ax.set_xlabel("frame t (0 and T-1: the given end frames)")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)

@@ -210,7 +210,7 @@ for split, label in splits.items():
         captions.figure(
             fig,
             f"Analogue of Fig. 3 on `{dataset}` {label} (synthetic stand-in): frames 1-{hcfg.context} condition the "
-            f"prediction, every {strip_every}th frame of {hcfg.horizon} predicted ones is shown (t = frame number), "
+            f"prediction, every {strip_every}th frame of {hcfg.horizon} predicted shown (titles: frame numbers), "
             f"real video above, frames decoded from the LSTM's landmarks below; profile `{profile}`.",
             full_width=True,
         )

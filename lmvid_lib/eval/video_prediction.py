@@ -10,7 +10,7 @@ frames (`real_video`) by `lmvid_lib.eval.metrics` (`score_video`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,9 +21,10 @@ from torch import nn
 
 from lmvid_lib.data.store import VideoSet
 from lmvid_lib.eval import metrics
-from lmvid_lib.models.dynamics import rollout
+from lmvid_lib.models.checkpoint import dataset_run, load_trained
+from lmvid_lib.models.dynamics import ConstantVelocity, CopyLast, dynamics_run, load_dynamics, rollout
 from lmvid_lib.models.inference import frames_to_input
-from lmvid_lib.models.sequences import extract_sequences, render_sequence, sequence_indices
+from lmvid_lib.models.sequences import extract_sequences, open_run_videos, render_sequence, sequence_indices
 
 # dataset: (context frames, predicted frames), the paper's protocols (§3.2 BAIR, §3.3 KTH), stand-ins as their data.
 PROTOCOLS: dict[str, tuple[int, int]] = {"bair": (2, 28), "pusher": (2, 28), "kth": (10, 30), "walker": (10, 30)}
@@ -135,3 +136,60 @@ def strip_frames(videos: Mapping[str, torch.Tensor], clip: int, steps: list[int]
     predicted steps `steps`."""
     index = torch.as_tensor(steps) - 1
     return {name: frames[clip, index].permute(0, 2, 3, 1) for name, frames in videos.items()}
+
+
+OURS, OURS_DIRECT = "ours (landmark LSTM)", "ours without residual"
+COPY_FRAME = "copy-last frame"
+# Landmark predictors decoded through the dataset's decoder: (chapter 4's LSTM wiring, or a state-space baseline).
+LANDMARK_PREDICTORS: dict[str, bool | type[nn.Module]] = {
+    OURS: True,
+    OURS_DIRECT: False,
+    "copy-last landmarks": CopyLast,
+    "constant-velocity landmarks": ConstantVelocity,
+}
+
+
+@dataclass
+class DatasetPrediction:
+    """Every prediction of one dataset's test clips and its scores: real [N,L,C,H,W], predictions and scores by
+    predictor name ([N,horizon,C,H,W] frames, VideoScores)."""
+
+    dataset: str
+    run: Path
+    clips: VideoClips
+    real: torch.Tensor
+    predictions: dict[str, torch.Tensor]
+    scores: dict[str, VideoScores]
+
+    @property
+    def target(self) -> torch.Tensor:
+        return self.real[:, self.clips.context :]
+
+
+def predict_dataset(
+    run_dir: str | Path,
+    dataset: str,
+    max_clips: int | None = None,
+    lpips_nets: tuple[str, ...] = (),
+    pixel_predictors: Mapping[str, Callable[[torch.Tensor, int], torch.Tensor]] | None = None,
+    device: str = "cpu",
+) -> DatasetPrediction:
+    """Predict the test clips of `dataset` (its chapter-2 model `dataset_run`, the paper's protocol for it) with
+    every landmark predictor (chapter 4's LSTMs, `dynamics_run`, and the state-space baselines, all decoded), the
+    copy-last frame, and each pixel predictor (name -> f(real context frames [N,Tc,C,H,W], horizon) -> frames),
+    and score them all against the real future frames."""
+    run = dataset_run(run_dir, dataset)
+    model, cfg = load_trained(run, device)
+    context, horizon = protocol(cfg.dataset)
+    clips = video_clips(run, open_run_videos(run, "test", run_dir), context, horizon, max_clips, device)
+    real = real_video(clips, cfg.model.image_size)
+    predictions = {}
+    for name, kind in LANDMARK_PREDICTORS.items():
+        predictor = load_dynamics(dynamics_run(run_dir, dataset, kind)) if isinstance(kind, bool) else kind()
+        predictions[name] = landmark_video(model, predictor, clips)
+    predictions[COPY_FRAME] = copy_last_frame(real, context, horizon)
+    for name, predict in (pixel_predictors or {}).items():
+        predictions[name] = predict(real[:, :context], horizon)
+    target = real[:, context:]
+    scores = {name: score_video(frames, target, lpips_nets) for name, frames in predictions.items()}
+    return DatasetPrediction(dataset, run, clips, real, predictions, scores)
