@@ -80,3 +80,35 @@ def test_overtaking_step_is_where_ours_stays_ahead():
     assert overtaking_step(ours, np.zeros(4)) == 1
     assert overtaking_step(np.array([0.9, 0.1]), np.array([0.5, 0.5])) is None
     assert overtaking_step(np.array([3.0, 1.0]), np.array([2.0, 2.0]), higher_is_better=False) == 2
+
+
+def test_predict_dataset_scores_every_predictor_on_the_papers_protocol(tmp_path, tiny_model):
+    from lmvid_lib.data.store import write_dataset
+    from lmvid_lib.eval.video_prediction import COPY_FRAME, LANDMARK_PREDICTORS, predict_dataset
+    from lmvid_lib.io import atomic_write_json, save_checkpoint
+    from lmvid_lib.run_config import TrainConfig, config_dict, load_config
+    from lmvid_lib.train.dynamics import train_dynamics
+
+    model = tiny_model(seed=0)
+    splits = {s: VideoSet.from_clips(clips(3, 30, seed=i), np.arange(3)) for i, s in enumerate(("train", "test"))}
+    data = write_dataset(tmp_path / "data", "pusher", splits, {"test": True}, None)
+    cfg = load_config({"model": config_dict(TrainConfig(model=model.cfg))["model"], "dataset": "pusher"})
+    cfg.data_root = str(data)
+    run = tmp_path / "runs" / "factorization" / "pusher-spade-seed0"
+    atomic_write_json(run / "config.json", config_dict(cfg))
+    save_checkpoint(run / "model.pt", {"config": config_dict(cfg), "model": model.state_dict()})
+    states = torch.randn(4, 12, 3, 5, generator=torch.Generator().manual_seed(0))
+    for residual in (True, False):
+        lstm = {"n_landmarks": 3, "hidden": 8, "layers": 1, "predict_residual": residual}
+        train_dynamics({"dataset": "pusher", "steps": 1, "progress": False, "model": lstm}, states, tmp_path / "runs")
+
+    def blank(context: torch.Tensor, horizon: int) -> torch.Tensor:
+        return torch.zeros(len(context), horizon, *context.shape[2:])
+
+    result = predict_dataset(tmp_path / "runs", "pusher", max_clips=2, pixel_predictors={"blank": blank})
+    assert (result.clips.context, result.clips.horizon) == (2, 28) and result.real.shape == (2, 30, 3, 16, 16)
+    assert set(result.predictions) == {*LANDMARK_PREDICTORS, COPY_FRAME, "blank"}
+    for name, frames in result.predictions.items():
+        assert frames.shape == (2, 28, 3, 16, 16), name
+        assert result.scores[name].ssim.shape == result.scores[name].psnr.shape == (2, 28)
+    assert result.scores[COPY_FRAME].psnr.mean() > result.scores["blank"].psnr.mean() + 3  # a grey scene, not black
