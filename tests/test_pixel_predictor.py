@@ -74,12 +74,15 @@ def test_skips_come_from_the_last_context_frame():
     fixed = rollout(model, context, 3)
     assert torch.equal(rollout(model, earlier, 3), fixed)
     assert changed(rollout(model, last, 3), fixed)
-    # Predicted frames fed back do not replace the skips: every predicted frame reuses the context's.
+    # In the context call step t decodes with frame t's own skips (never the frame it predicts, as SVG trains);
+    # every fed-back prediction reuses the last context frame's.
     seen = []
     model.ups[0].register_forward_pre_hook(lambda module, args: seen.append(args[0][:, 8:]))
     rollout(model, context, 3)
-    first = seen[0].unflatten(0, (2, 4))  # the context call decodes 4 frames per sequence
-    assert len(seen) == 3 and all(torch.equal(s, first[:, t]) for s in seen[1:] for t in range(4))
+    with torch.no_grad():
+        own = model.encode(context.flatten(0, 1))[1][-1]
+    assert len(seen) == 3 and torch.equal(seen[0], own)
+    assert all(torch.equal(s, own.unflatten(0, (2, 4))[:, -1]) for s in seen[1:])
 
 
 @pytest.mark.parametrize("n_inputs, n_future", [(10, 10), (10, 0), (3, 1), (1, 4)])
@@ -125,11 +128,11 @@ def test_training_on_moving_squares_lowers_the_loss_and_loads_back(tmp_path):
     assert summary["run"] == str(tmp_path / "pixel" / "walker-seed0") and summary["schedule"] == [3, 2]
     rows = read_metrics(summary["run"])
     assert [r["step"] for r in rows] == [20, 40, 60, 80]
-    assert rows[-1]["val_loss"] < 0.5 * rows[0]["val_loss"]
+    assert rows[-1]["val_loss"] < 0.7 * rows[0]["val_loss"]
     model = load_pixel_predictor(summary["run"])
-    context = as_input(val[:, :3])
-    loss = (rollout(model, context, 2) - as_input(val[:, 3:5])).square().mean()
-    assert loss < (rollout(predictor(1), context, 2) - as_input(val[:, 3:5])).square().mean()
+    context, future = as_input(val[:, :3]), as_input(val[:, 3:5])
+    error = lambda predicted: (predicted - future).square().mean()  # noqa: E731
+    assert error(rollout(model, context, 2)) < 0.8 * error(context[:, -1:])  # better than copying the last frame
     again = train_pixel_predictor(cfg, train, tmp_path)
     assert again["resumed_from"] == 80 and again["final"] == summary["final"]
 

@@ -8,8 +8,9 @@ are the encoder features of the LAST CONTEXT frame, taken once and reused for ev
 and appearance come through the skips, the motion through the LSTM.
 
 `PixelPredictor` is called as `model(frames [N,T,C,H,W], state) -> (next frames [N,T,C,H,W], state)`, where `state`
-carries the LSTM's (h, c) and the skip features from one call to the next (None: the start of a sequence, the skips
-then come from frames[:, -1]). `unroll` and `rollout` follow `lmvid_lib.models.dynamics`: the context in one call,
+carries the LSTM's (h, c) and the skip features from one call to the next (None: ground truth from the start of a
+sequence; while SVG reads ground truth, each step decodes with the skips of its own input frame, never of the frame it
+predicts). `unroll` and `rollout` follow `lmvid_lib.models.dynamics`: the context in one call,
 then each prediction fed back.
 """
 
@@ -115,33 +116,39 @@ class PixelPredictor(nn.Module):
         return self.to_vector(x), features
 
     def decode(self, vectors: torch.Tensor, skips: list[torch.Tensor]) -> torch.Tensor:
-        """vectors [B,embedding] and skip features (as `encode` returns them, batch N with B = N * T, T >= 1) ->
-        frames [B,C,S,S] in (0, 1)."""
+        """vectors [B,embedding] and one skip feature map per stage (as `encode` returns them, batch B) -> frames
+        [B,C,S,S] in (0, 1)."""
         x = self.from_vector(vectors).unflatten(1, (self.cfg.widths[-1], self.bottom, self.bottom))
-        repeat = len(vectors) // len(skips[0])
         for up, skip in zip(self.ups, skips[::-1]):
-            x = up(torch.cat([x, skip.repeat_interleave(repeat, 0)], 1))
+            x = up(torch.cat([x, skip], 1))
         return torch.sigmoid(x)
 
     def forward(self, frames: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
-        """One LSTM call over T steps. frames: [N,T,C,S,S], frame t for t = 0..T-1 (ground truth or fed back);
-        state: what the previous call returned, None at the start of a sequence (the skips are then taken from
-        frames[:, -1], the last context frame). Returns (frames t + 1 [N,T,C,S,S] for each t, state)."""
+        """One LSTM call over T steps. frames: [N,T,C,S,S], frame t for t = 0..T-1; state: what the previous call
+        returned. Returns (frames t + 1 [N,T,C,S,S] for each t, state).
+
+        state None: `frames` is ground truth from the start of a sequence, and step t decodes with the skips of
+        frames[:, t] (as SVG trains: never the frame it predicts); the state then carries the skips of frames[:, -1],
+        the last context frame. Otherwise `frames` are predictions fed back, decoded with the carried skips.
+        """
         check_frames(frames, "frames", self.cfg)
         n, t = frames.shape[:2]
         vectors, features = self.encode(frames.flatten(0, 1))
-        hidden, skips = (None, [f.unflatten(0, (n, t))[:, -1] for f in features]) if state is None else state
+        if state is None:
+            hidden, skips = None, [f.unflatten(0, (n, t))[:, -1] for f in features]
+            step_skips = features
+        else:
+            (hidden, skips), step_skips = state, [s.repeat_interleave(t, 0) for s in state[1]]
         y, hidden = self.lstm(vectors.unflatten(0, (n, t)), hidden)
-        # Skips repeat per sequence over its T steps: decode the [N*T] vectors sequence-major.
-        decoded = self.decode(self.head(y).flatten(0, 1), skips)
+        decoded = self.decode(self.head(y).flatten(0, 1), step_skips)
         return decoded.unflatten(0, (n, t)), (hidden, skips)
 
 
 def unroll(model: PixelPredictor, context: torch.Tensor, n_future: int) -> torch.Tensor:
     """Predictions of frames 1 .. Tc-1+n_future from context [N,Tc,C,S,S] (Tc >= 1): [N,Tc-1+n_future,C,S,S].
 
-    The context is fed as given (one call, which takes the skips from its last frame); then each prediction is fed
-    back (one call per further step). Autograd stays on: training unrolls its "n inputs, m future" clips through here.
+    The context is fed as given (one call; its last frame's skips serve every later step); then each prediction is
+    fed back (one call per further step). Autograd stays on: training unrolls its "n inputs, m future" clips here.
     """
     check_frames(context, "context", model.cfg)
     if isinstance(n_future, bool) or not isinstance(n_future, int) or n_future < 1:
