@@ -10,6 +10,7 @@ from lmvid_lib.eval.horizon import HorizonCurves
 from lmvid_lib.eval.structure import (
     detect,
     detector_accuracy,
+    in_frame,
     keypoint_loss,
     structure_error,
     train_detector,
@@ -86,6 +87,16 @@ def test_training_with_absent_keypoints_learns_the_present_ones():
     assert score["error_px"] < 0.7
 
 
+def test_keypoints_outside_the_frame_count_as_absent(detector):
+    points = np.array([[[-0.5, 0.0], [-0.6, 3.0], [31.5, 31.5], [10.0, 31.6], [np.nan, 2.0]]])
+    assert np.isnan(in_frame(points, SIZE, SIZE)).any(-1).tolist() == [[False, True, False, True, True]]
+    frames, keypoints = squares(24, seed=7)
+    true = keypoints.reshape(4, 6, 1, 2).copy()
+    true[:, 1] += SIZE  # the square's keypoint put outside the frame: no frame shows it, so it is not scored
+    curves = structure_error(detector, as_video(frames, 4), true, 2.0)
+    assert np.isnan(curves.errors[1]) and (curves.errors[[0, 2, 3, 4, 5]] < 1).all()
+
+
 def test_training_is_deterministic_for_a_seed():
     frames, keypoints = squares(64, seed=5)
     a, b = (train_detector({**FAST, "steps": 5}, frames, keypoints) for _ in range(2))
@@ -103,7 +114,7 @@ def test_training_is_deterministic_for_a_seed():
         ({"widths": [4, 4, 4, 4, 4, 4]}, None, r"multiple of 2 \*\* len\(DetectorConfig.widths\) = 64"),
         ({}, lambda f, k: (f.astype(np.float32), k), "frames must be a uint8"),
         ({}, lambda f, k: (f, k[:-1]), r"keypoints must be \[M=16,J,2\]"),
-        ({}, lambda f, k: (f, np.full_like(k, np.nan)), r"keypoints \[0\] are absent"),
+        ({}, lambda f, k: (f, np.full_like(k, np.nan)), r"keypoints \[0\] are absent \(NaN or outside\)"),
     ],
 )
 def test_bad_config_or_data_errors_name_the_parameter(change, make, message):

@@ -5,7 +5,8 @@ keypoints, so whether a predicted frame keeps the structure of the scene can be 
 trained on a split's real frames and their true keypoints (`train_detector`), its own accuracy is measured on held-out
 real frames (`detector_accuracy`), and then it reads keypoints off every model's predicted frames (`detect`), which
 are scored against the true future keypoints per prediction step (`structure_error`, with
-`lmvid_lib.eval.horizon.score_joints`: error, accuracy within a threshold, share of the real motion kept).
+`lmvid_lib.eval.horizon.score_joints`: error, accuracy within a threshold, share of the real motion kept). Keypoints
+outside the frame (a walker leaving it) are treated as absent everywhere (`in_frame`).
 
 The detector ends in one heatmap per keypoint and a soft-argmax (the mean of its spatial softmax,
 `lmvid_lib.landmarks.fit_gaussians`): differentiable, sub-pixel and translation-equivariant, so a few hundred steps
@@ -107,6 +108,15 @@ def _check_frames_keypoints(frames: object, keypoints: object, cfg: DetectorConf
     return frames, points
 
 
+def in_frame(keypoints: Any, height: int, width: int) -> np.ndarray:
+    """keypoints [..., 2] (0-based pixels) as float64 with NaN where a keypoint lies outside the frame (beyond the
+    outer pixel edges, -0.5 .. size - 0.5): no frame shows it, so no detector can find it and no score counts it."""
+    points = np.array(keypoints, dtype=np.float64)
+    size = np.array([width, height], dtype=np.float64)
+    points[((points < -0.5) | (points > size - 0.5)).any(-1)] = np.nan
+    return points
+
+
 def keypoint_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Mean squared distance (normalised units) between pred [B,J,2] and target [B,J,2] over the keypoints whose
     target is known (NaN = absent, left out); 0 when none is known."""
@@ -122,10 +132,11 @@ def train_detector(
     true keypoints [M,J,2] in 0-based pixels, NaN = absent. Returns it in eval mode."""
     cfg = config if isinstance(config, DetectorConfig) else from_dict(DetectorConfig, config, "detector")
     frames, points = _check_frames_keypoints(frames, keypoints, cfg)
+    height, width = frames.shape[1:3]
+    points = in_frame(points, height, width).astype(np.float32)
     never = np.flatnonzero(np.isnan(points).any(-1).all(0))
     if len(never):
-        raise ValueError(f"keypoints {never.tolist()} are absent (NaN) in every frame: nothing to learn them from")
-    height, width = frames.shape[1:3]
+        raise ValueError(f"keypoints {never.tolist()} are absent (NaN or outside) in every frame: nothing to learn")
     target = landmarks.pixel_to_norm(torch.from_numpy(points), height, width).to(cfg.device)
     seed_everything(cfg.seed)
     detector = KeypointDetector(cfg, frames.shape[3], points.shape[1], (height, width)).to(cfg.device)
@@ -171,15 +182,17 @@ def structure_error(
 ) -> HorizonCurves:
     """Per-step structure curves of predicted frames [N,T,C,H,W] (T prediction steps): the detector's keypoints on
     them against the true keypoints of the same future frames [N,T,J,2] (pixels, NaN = absent): mean error (px),
-    accuracy within `threshold` px, and the share of the real keypoint motion kept."""
-    return score_joints(detect(detector, pred_frames), true_keypoints, threshold)
+    accuracy within `threshold` px, and the share of the real keypoint motion kept; true keypoints outside the frame
+    count as absent."""
+    return score_joints(detect(detector, pred_frames), in_frame(true_keypoints, *detector.frame_size), threshold)
 
 
 def detector_accuracy(
     detector: KeypointDetector, frames: np.ndarray, keypoints: np.ndarray, threshold: float = 6.0, batch_size: int = 256
 ) -> dict[str, float]:
     """The detector on held-out real frames uint8 [M,H,W,C] with true keypoints [M,J,2] (NaN = absent): mean error
-    in pixels and the fraction of known keypoints within `threshold` px, over every known keypoint of every frame."""
+    in pixels and the fraction of known keypoints within `threshold` px, over every known keypoint of every frame, and
+    the mean error of each keypoint (`keypoint_error_px` [J], NaN for one never known)."""
     frames, points = _check_frames_keypoints(frames, keypoints, detector.cfg)
     if points.shape[1] != detector.n_keypoints:
         raise ValueError(f"keypoints has J={points.shape[1]}, the detector finds {detector.n_keypoints}")
@@ -189,9 +202,10 @@ def detector_accuracy(
             for start in range(0, len(frames), batch_size)
         ]
     )[:, None]  # every frame its own sequence of one step: the means run over all known keypoints at once
-    true = points[:, None].astype(np.float64)
+    true = in_frame(points, *detector.frame_size)[:, None]
     return {
         "error_px": float(joint_error_by_horizon(found, true)[0]),
         "accuracy": float(accuracy_by_horizon(found, true, threshold)[0]),
         "threshold": float(threshold),
+        "keypoint_error_px": joint_error_by_horizon(found.swapaxes(1, 2), true.swapaxes(1, 2)).tolist(),
     }
