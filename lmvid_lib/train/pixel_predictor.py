@@ -1,0 +1,274 @@
+"""Training the pixel-space predictor (`lmvid_lib.models.pixel_predictor`) with the landmark LSTM's schedule.
+
+Each training example is a clip of n + m consecutive frames x_0 .. x_{n+m-1} of one video, as for the landmark LSTM
+(`lmvid_lib.train.dynamics`, same DEFAULT_SCHEDULES per dataset and the same clip sampling): the model makes the
+n + m - 1 predictions x_1 .. x_{n+m-1}, reading the ground truth x_0 .. x_{n-1} for its first n steps (the skips come
+from x_{n-1}, the last ground-truth frame) and its own predictions for the remaining m - 1. The loss is the mean
+squared error of all predicted pixels in [0, 1] (L2, as SVG's deterministic model). Adam.
+
+A run lives in `<run_dir>/pixel/<dataset>-seed<seed>/` (config.json, metrics.csv, checkpoints/last.pt, model.pt,
+summary.json) and resumes like the other trainers (`lmvid_lib.train.runs`): calling `train_pixel_predictor` again
+continues from `last.pt` bit-identically, or returns the summary of a finished run. Resuming on other frames is refused.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from lmvid_lib.config import from_dict
+from lmvid_lib.io import atomic_write_json, load_checkpoint, save_checkpoint
+from lmvid_lib.models.inference import frames_to_input
+from lmvid_lib.models.pixel_predictor import PixelPredictor, PixelPredictorConfig, save_payload, unroll
+from lmvid_lib.seed import seed_everything
+from lmvid_lib.train.dynamics import DEFAULT_SCHEDULES, RESUMABLE_CHANGES, VALIDATION_CLIPS, sample_clips
+from lmvid_lib.train.runs import check_resumable, rng_state, set_rng_state, write_metrics_csv
+
+_HASH_FRAMES = 256  # frames hashed per read, so that a memmapped split is never loaded whole
+
+
+@dataclass
+class PixelTrainConfig:
+    model: PixelPredictorConfig = field(default_factory=PixelPredictorConfig)
+    dataset: str = "pusher"  # names the default schedule (DEFAULT_SCHEDULES) and the run
+    n_inputs: int | None = None  # n: ground-truth inputs per clip (None: the dataset's default)
+    n_future: int | None = None  # m: predictions fed back (None: the dataset's default)
+    name: str | None = None  # run folder name; default <dataset>-seed<seed>
+    steps: int = 2000
+    batch_size: int = 16
+    lr: float = 1e-3
+    grad_clip: float = 1.0  # maximum gradient norm (0: no clipping)
+    seed: int = 0
+    device: str = "cpu"
+    log_every: int = 10
+    checkpoint_every: int = 100
+    progress: bool = True  # tqdm bar
+
+    @property
+    def run_name(self) -> str:
+        return self.name or f"{self.dataset}-seed{self.seed}"
+
+    def schedule(self) -> tuple[int, int]:
+        """(n inputs, m future): the config's, or the dataset's defaults where None."""
+        default = DEFAULT_SCHEDULES.get(self.dataset)
+        if default is None and (self.n_inputs is None or self.n_future is None):
+            raise ValueError(
+                f"dataset {self.dataset!r} has no default schedule (known: {sorted(DEFAULT_SCHEDULES)}): "
+                "set n_inputs and n_future"
+            )
+        return (
+            self.n_inputs if self.n_inputs is not None else default[0],
+            self.n_future if self.n_future is not None else default[1],
+        )
+
+
+def _is_int(value: object, low: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= low
+
+
+def load_pixel_config(config: PixelTrainConfig | Mapping[str, Any], name: str = "pixel") -> PixelTrainConfig:
+    """A validated PixelTrainConfig from a mapping (unknown keys are an error naming them) or a config."""
+    cfg = config if isinstance(config, PixelTrainConfig) else from_dict(PixelTrainConfig, config, name)
+    if not isinstance(cfg.model, PixelPredictorConfig):
+        raise ValueError(f"{name}.model: expected a mapping of PixelPredictorConfig parameters, got {cfg.model!r}")
+    for key, low in (("steps", 1), ("batch_size", 1), ("log_every", 1), ("checkpoint_every", 1), ("seed", 0)):
+        if not _is_int(getattr(cfg, key), low):
+            raise ValueError(f"{name}.{key} must be an int >= {low}, got {getattr(cfg, key)!r}")
+    for key, low in (("n_inputs", 1), ("n_future", 0)):
+        if getattr(cfg, key) is not None and not _is_int(getattr(cfg, key), low):
+            raise ValueError(f"{name}.{key} must be an int >= {low} or null, got {getattr(cfg, key)!r}")
+    n, m = cfg.schedule()
+    if n + m < 2:
+        raise ValueError(f"{name}: n_inputs + n_future must be >= 2 (at least one prediction), got {n} + {m}")
+    for key in ("lr", "grad_clip"):
+        value = getattr(cfg, key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or (key == "lr" and value == 0):
+            raise ValueError(f"{name}.{key} must be a number {'> 0' if key == 'lr' else '>= 0'}, got {value!r}")
+    if cfg.name is not None and (not isinstance(cfg.name, str) or not cfg.name or "/" in cfg.name):
+        raise ValueError(f"{name}.name must be a folder name, got {cfg.name!r}")
+    return cfg
+
+
+def pixel_run_path(cfg: PixelTrainConfig, run_dir: str | Path) -> Path:
+    """The folder of the run `cfg` describes: `<run_dir>/pixel/<run_name>`."""
+    return Path(run_dir) / "pixel" / cfg.run_name
+
+
+def check_video_frames(frames: object, name: str, cfg: PixelTrainConfig) -> np.ndarray:
+    """`frames` as a uint8 array [N,T,S,S,C] (a memmap is fine) with C, S the model's and T >= n + m; a ValueError
+    naming `name` otherwise."""
+    model, (n, m) = cfg.model, cfg.schedule()
+    expected = f"[N,T,{model.image_size},{model.image_size},{model.channels}]"
+    if not isinstance(frames, np.ndarray) or frames.dtype != np.uint8:
+        raise ValueError(
+            f"{name} must be a uint8 numpy array {expected} (as VideoSet.as_clips), got {type(frames).__name__} "
+            f"{getattr(frames, 'dtype', '')}"
+        )
+    if frames.ndim != 5 or frames.shape[2:] != (model.image_size, model.image_size, model.channels):
+        raise ValueError(f"{name} must have shape {expected} (the model's image_size and channels), got {frames.shape}")
+    if frames.shape[0] < 1 or frames.shape[1] < n + m:
+        raise ValueError(
+            f"{name} has {frames.shape[0]} videos of {frames.shape[1]} frames; n_inputs + n_future = {n} + {m} needs "
+            f"at least one video of {n + m}"
+        )
+    return frames
+
+
+def frames_digest(frames: np.ndarray) -> str:
+    """A short content hash of frames [N,T,H,W,C], stored with a run to refuse resuming on other frames."""
+    digest = hashlib.blake2b(repr(frames.shape).encode(), digest_size=16)
+    flat = frames.reshape(-1, *frames.shape[2:])
+    for start in range(0, len(flat), _HASH_FRAMES):
+        digest.update(np.ascontiguousarray(flat[start : start + _HASH_FRAMES]).tobytes())
+    return digest.hexdigest()
+
+
+def clip_tensor(frames: np.ndarray, index: np.ndarray, device: str) -> torch.Tensor:
+    """Frames [N,T,H,W,C] uint8 at flat frame indices [B,L] (into the N*T frames) -> float [B,L,C,H,W] in [0,1]."""
+    flat = frames.reshape(-1, *frames.shape[2:])
+    picked = flat[index.reshape(-1)]
+    return frames_to_input(picked, None, device).unflatten(0, index.shape)
+
+
+def prediction_loss(model: PixelPredictor, clips: torch.Tensor, n_inputs: int) -> torch.Tensor:
+    """Mean squared pixel error of the n + m - 1 predictions of clips [B,n+m,C,S,S] in [0,1], the first
+    min(n, n+m-1) inputs ground truth (the last of them gives the skips) and the rest the model's own outputs."""
+    n_fed = min(n_inputs, clips.shape[1] - 1)
+    predicted = unroll(model, clips[:, :n_fed], clips.shape[1] - n_fed)
+    return (predicted - clips[:, 1:]).square().mean()
+
+
+def _validation_loss(model: PixelPredictor, val: np.ndarray, cfg: PixelTrainConfig) -> float:
+    """The loss on the first n + m frames of (at most VALIDATION_CLIPS of) the validation videos, in batches."""
+    n, m = cfg.schedule()
+    videos = min(len(val), VALIDATION_CLIPS)
+    index = np.arange(videos)[:, None] * val.shape[1] + np.arange(n + m)
+    was_training, total = model.training, 0.0
+    model.eval()
+    with torch.no_grad():
+        for start in range(0, videos, cfg.batch_size):
+            part = index[start : start + cfg.batch_size]
+            total += float(prediction_loss(model, clip_tensor(val, part, cfg.device), n)) * len(part)
+    model.train(was_training)
+    return total / videos
+
+
+def train_pixel_predictor(
+    config: PixelTrainConfig | Mapping[str, Any],
+    frames: np.ndarray,
+    run_dir: str | Path,
+    val_frames: np.ndarray | None = None,
+) -> dict[str, Any]:
+    """Train (or resume, or just report) the pixel predictor on training videos `frames`, uint8 [N,T,S,S,C]
+    (`VideoSet.as_clips`; converted to [0,1] per batch), T >= n + m.
+
+    With `val_frames` [N',T',S,S,C], each logged row also has `val_loss`: the same loss on the first n + m frames of
+    (at most VALIDATION_CLIPS of) its videos. Returns the run's summary (paths, steps, schedule, resumed_from, seconds,
+    final metrics row).
+    """
+    cfg = load_pixel_config(config)
+    n_inputs, n_future = cfg.schedule()
+    length = n_inputs + n_future
+    train = check_video_frames(frames, "frames", cfg)
+    val = None if val_frames is None else check_video_frames(val_frames, "val_frames", cfg)
+    digest = frames_digest(train)
+    out = pixel_run_path(cfg, run_dir)
+    ckpt_path, model_path = out / "checkpoints" / "last.pt", out / "model.pt"
+    now = json.loads(json.dumps(dataclasses.asdict(cfg)))
+    if (out / "config.json").is_file():
+        saved = json.loads((out / "config.json").read_text())
+        saved = json.loads(json.dumps(dataclasses.asdict(load_pixel_config(saved, str(out / "config.json")))))
+        check_resumable(saved, now, RESUMABLE_CHANGES, out / "config.json")
+
+    seed_everything(cfg.seed)
+    model = PixelPredictor(cfg.model).to(cfg.device)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    generator = torch.Generator().manual_seed(cfg.seed)
+    # Clips are drawn as flat frame indices, so that only a batch of frames is ever read from a (memmapped) split.
+    frame_index = torch.arange(train.shape[0] * train.shape[1]).view(train.shape[:2])
+    start, metrics, window = 0, [], []
+    if ckpt_path.is_file():
+        state = load_checkpoint(ckpt_path, map_location=cfg.device)
+        check_resumable(state["config"], now, RESUMABLE_CHANGES, ckpt_path)
+        if state["frames_digest"] != digest:
+            raise ValueError(
+                f"{ckpt_path} was trained on other frames (digest {state['frames_digest']}, now {digest}): give this "
+                f"run another name or run_dir, or delete {out}"
+            )
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["opt"])
+        set_rng_state(state["rng"], generator)
+        start, metrics, window = int(state["step"]), list(state["metrics"]), list(state["window"])
+    else:
+        atomic_write_json(out / "config.json", now)
+
+    started = time.perf_counter()
+    if start < cfg.steps:
+        from tqdm import tqdm
+
+        model.train()
+        bar = tqdm(
+            total=cfg.steps, initial=start, desc=f"pixel {cfg.run_name}", disable=not cfg.progress, mininterval=2
+        )
+        tick = time.perf_counter()
+        for step in range(start + 1, cfg.steps + 1):
+            index = sample_clips(frame_index, length, cfg.batch_size, generator).numpy()
+            clips = clip_tensor(train, index, cfg.device)
+            opt.zero_grad(set_to_none=True)
+            loss = prediction_loss(model, clips, n_inputs)
+            loss.backward()
+            if cfg.grad_clip > 0:
+                nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            opt.step()
+            window.append(float(loss.detach()))
+            bar.update(1)
+            if step % cfg.log_every == 0 or step == cfg.steps:
+                now_t = time.perf_counter()
+                row = {"step": step, "loss": sum(window) / len(window)}
+                if val is not None:
+                    row["val_loss"] = _validation_loss(model, val, cfg)
+                metrics.append({**row, "sec_per_step": (now_t - tick) / len(window)})
+                bar.set_postfix(loss=f"{row['loss']:.4f}")
+                window, tick = [], now_t
+                write_metrics_csv(out / "metrics.csv", metrics)
+            if step % cfg.checkpoint_every == 0 or step == cfg.steps:
+                save_checkpoint(
+                    ckpt_path,
+                    {
+                        "step": step,
+                        "window": window,
+                        "config": now,
+                        "frames_digest": digest,
+                        "model": model.state_dict(),
+                        "opt": opt.state_dict(),
+                        "rng": rng_state(generator),
+                        "metrics": metrics,
+                    },
+                )
+        bar.close()
+        save_checkpoint(model_path, {**save_payload(model), "config": now, "step": cfg.steps, "frames_digest": digest})
+
+    summary = {
+        "run": str(out),
+        "config": str(out / "config.json"),
+        "metrics": str(out / "metrics.csv"),
+        "checkpoint": str(ckpt_path),
+        "model": str(model_path),
+        "steps": cfg.steps,
+        "schedule": [n_inputs, n_future],
+        "resumed_from": start,
+        "seconds": time.perf_counter() - started,
+        "final": metrics[-1] if metrics else {},
+    }
+    atomic_write_json(out / "summary.json", summary)
+    return summary
