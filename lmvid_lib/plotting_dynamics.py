@@ -34,7 +34,12 @@ def _style(name: str, index: int) -> dict[str, Any]:
     return PREDICTOR_STYLES.get(name, {"color": f"C{4 + index}", "linestyle": "-."})
 
 
-def plot_training_curves(ax: Axes, runs: Mapping[str, Sequence[Mapping[str, float]]], title: str) -> Axes:
+def plot_training_curves(
+    ax: Axes,
+    runs: Mapping[str, Sequence[Mapping[str, float]]],
+    title: str,
+    ylabel: str = "loss (normalised state units, MSE)",
+) -> Axes:
     """Loss (solid) and validation loss (dashed) against step; `runs`: label -> metrics rows (`read_metrics`)."""
     for i, (label, rows) in enumerate(runs.items()):
         steps = [r["step"] for r in rows]
@@ -42,7 +47,7 @@ def plot_training_curves(ax: Axes, runs: Mapping[str, Sequence[Mapping[str, floa
         if rows and "val_loss" in rows[0]:
             ax.plot(steps, [r["val_loss"] for r in rows], color=f"C{i}", linestyle="--", label=f"{label}: held-out")
     ax.set_xlabel("training step")
-    ax.set_ylabel("loss (normalised state units, MSE)")
+    ax.set_ylabel(ylabel)
     ax.set_yscale("log")
     ax.grid(alpha=0.3)
     ax.set_title(title, fontsize=9)

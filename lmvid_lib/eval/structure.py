@@ -17,7 +17,7 @@ soft-argmax needs no offset. Missing keypoints (NaN) are left out of the loss an
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from numbers import Real
 from typing import Any
@@ -29,6 +29,7 @@ from tqdm import tqdm
 
 from lmvid_lib import landmarks
 from lmvid_lib.config import from_dict
+from lmvid_lib.data.store import VideoSet
 from lmvid_lib.eval.horizon import HorizonCurves, score_joints
 from lmvid_lib.eval.prediction import accuracy_by_horizon, joint_error_by_horizon
 from lmvid_lib.models.inference import frames_to_input, inference
@@ -209,3 +210,21 @@ def detector_accuracy(
         "threshold": float(threshold),
         "keypoint_error_px": joint_error_by_horizon(found.swapaxes(1, 2), true.swapaxes(1, 2)).tolist(),
     }
+
+
+def structure_joints(names: Sequence[str]) -> list[int]:
+    """The keypoints a per-index detector can learn: all but objects, whose keypoints (object_1, object_2, ...) are
+    an unordered set (the pusher's objects are numbered in random order), so no index means one object."""
+    return [j for j, name in enumerate(names) if not name.startswith("object")]
+
+
+def train_dataset_detector(
+    config: DetectorConfig | Mapping[str, Any], train: VideoSet, test: VideoSet, threshold: float
+) -> tuple[KeypointDetector, list[int], dict[str, float]]:
+    """A detector of the learnable keypoints (`structure_joints`) of `train`'s frames, and its accuracy on the real
+    frames of `test` (`detector_accuracy`): (detector, the keypoint indices it finds, accuracy)."""
+    if train.keypoints is None or test.keypoints is None:
+        raise ValueError("train and test need keypoints: structure is measured against ground truth")
+    joints = structure_joints(train.keypoint_names)
+    detector = train_detector(config, train.frames, np.asarray(train.keypoints)[:, joints])
+    return detector, joints, detector_accuracy(detector, test.frames, np.asarray(test.keypoints)[:, joints], threshold)

@@ -21,6 +21,8 @@ from torch import nn
 
 from lmvid_lib.data.store import VideoSet
 from lmvid_lib.eval import metrics
+from lmvid_lib.eval.horizon import HorizonCurves
+from lmvid_lib.eval.structure import structure_error
 from lmvid_lib.models.checkpoint import dataset_run, load_trained
 from lmvid_lib.models.dynamics import ConstantVelocity, CopyLast, dynamics_run, load_dynamics, rollout
 from lmvid_lib.models.inference import frames_to_input
@@ -193,3 +195,24 @@ def predict_dataset(
     target = real[:, context:]
     scores = {name: score_video(frames, target, lpips_nets) for name, frames in predictions.items()}
     return DatasetPrediction(dataset, run, clips, real, predictions, scores)
+
+
+REAL_FUTURE = "real future frames"
+
+
+def structure_curves(
+    detector: nn.Module, joints: list[int], result: DatasetPrediction, threshold: float
+) -> dict[str, HorizonCurves]:
+    """Structure kept by every prediction of `result`: the detector's keypoints `joints` on its predicted frames
+    against the true keypoints of the same future frames (`structure_error`), and on the real future frames
+    (key REAL_FUTURE: the detector's own error, the floor of every curve)."""
+    clips = result.clips
+    if clips.videos.keypoints is None:
+        raise ValueError(f"{result.dataset}'s test videos have no keypoints: structure needs ground truth")
+    stored = clips.videos.frames.shape[1]
+    if stored != result.real.shape[-1]:
+        raise ValueError(f"frames are stored at {stored} px but predicted at {result.real.shape[-1]} px")
+    future = clips.indices[:, clips.context :]
+    true = np.asarray(clips.videos.keypoints)[future][..., joints, :]
+    videos = {REAL_FUTURE: result.target, **result.predictions}
+    return {name: structure_error(detector, frames, true, threshold) for name, frames in videos.items()}

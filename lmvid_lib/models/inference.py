@@ -32,7 +32,10 @@ def frames_to_input(frames: np.ndarray, image_size: int | None, device: torch.de
     Frames of another size are resized bilinearly with antialiasing (and clamped to [0,1]); with image_size None they
     keep their size.
     """
-    x = torch.from_numpy(np.ascontiguousarray(frames)).to(device).permute(0, 3, 1, 2).float().div_(255.0)
+    frames = np.ascontiguousarray(frames)
+    if not frames.flags.writeable:  # a read-only memmap slice: torch only wraps writable arrays
+        frames = frames.copy()
+    x = torch.from_numpy(frames).to(device).permute(0, 3, 1, 2).float().div_(255.0)
     if image_size is not None and x.shape[-2:] != (image_size, image_size):
         x = F.interpolate(x, size=(image_size, image_size), mode="bilinear", align_corners=False, antialias=True)
         x = x.clamp_(0, 1)

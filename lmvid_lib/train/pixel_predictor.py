@@ -28,8 +28,10 @@ from torch import nn
 
 from lmvid_lib.config import from_dict
 from lmvid_lib.io import atomic_write_json, load_checkpoint, save_checkpoint
+from lmvid_lib.models.checkpoint import dataset_run, read_run_config
 from lmvid_lib.models.inference import frames_to_input
 from lmvid_lib.models.pixel_predictor import PixelPredictor, PixelPredictorConfig, save_payload, unroll
+from lmvid_lib.models.sequences import open_run_videos
 from lmvid_lib.seed import seed_everything
 from lmvid_lib.train.dynamics import DEFAULT_SCHEDULES, RESUMABLE_CHANGES, VALIDATION_CLIPS, sample_clips
 from lmvid_lib.train.runs import check_resumable, rng_state, set_rng_state, write_metrics_csv
@@ -272,3 +274,24 @@ def train_pixel_predictor(
     }
     atomic_write_json(out / "summary.json", summary)
     return summary
+
+
+def train_dataset_pixel_predictor(
+    config: Mapping[str, Any], dataset: str, run_dir: str | Path, device: str = "cpu"
+) -> dict[str, Any]:
+    """Train (or resume, or report) the pixel predictor of `dataset` on the training videos of its chapter-2 model's
+    data (`dataset_run`), validated on the test videos, at that model's frame size and channels (so that it sees the
+    frames the landmark predictions are scored on). `config`: a PixelTrainConfig mapping shared by every dataset."""
+    run = dataset_run(run_dir, dataset)
+    factorization = read_run_config(run)
+    frames, _ = open_run_videos(run, "train", run_dir).as_clips()
+    val, _ = open_run_videos(run, "test", run_dir).as_clips()
+    size, channels = factorization.model.image_size, frames.shape[-1]
+    if frames.shape[2:4] != (size, size):
+        raise ValueError(
+            f"{dataset}'s frames are {frames.shape[2]}x{frames.shape[3]} but its model sees {size}x{size}: the pixel "
+            "predictor must predict the frames the landmark predictions are scored on"
+        )
+    model = {**dict(config.get("model", {})), "channels": int(channels), "image_size": size}
+    cfg = load_pixel_config({**config, "dataset": dataset, "device": device, "model": model}, "pixel")
+    return train_pixel_predictor(cfg, frames, run_dir, val)
