@@ -260,11 +260,12 @@ channels_last {cfg.channels_last}, compile {cfg.compile}. Runs: decoders {list(d
 
 def run_inventory(run_dir: str | Path) -> dict[str, list[str]]:
     """What a run directory holds, for the introduction's data table: "factorization" -> the finished factorization
-    runs as "`<dataset>` (<data source>): <run name>", "dynamics" -> the finished landmark-LSTM run names."""
+    runs as "`<dataset>` (<data source>): <run name>", "dynamics" and "pixel" -> the finished landmark-LSTM and
+    pixel-predictor run names."""
     root = Path(run_dir)
     factorization = []
     for model in sorted((root / "factorization").glob("*/model.pt")):
         cfg = read_run_config(model.parent)
         factorization.append(f"`{cfg.dataset}` ({data_source(cfg)}): {model.parent.name}")
-    dynamics = sorted(p.parent.name for p in (root / "dynamics").glob("*/model.pt"))
-    return {"factorization": factorization, "dynamics": dynamics}
+    finished = {kind: sorted(p.parent.name for p in (root / kind).glob("*/model.pt")) for kind in ("dynamics", "pixel")}
+    return {"factorization": factorization, **finished}

@@ -110,6 +110,7 @@ else:
 presets = (load_profile(profile).get("01_data") or {}).get("presets", [])
 inventory = run_inventory(run_dir)
 interpolated = ((load_profile(profile).get("06_interpolation") or {}).get("interpolation") or {}).get("datasets", [])
+predicted = (load_profile(profile).get("05_prediction") or {}).get("prediction_datasets", [])
 trained_on = f"`{dataset}` ({data_kind}" + (f", `{data_root}`)" if data_root else ")")
 chapter_data = [
     [
@@ -127,6 +128,12 @@ chapter_data = [
         "4. Landmark dynamics",
         ", ".join(inventory["dynamics"]) or "-",
         f"an LSTM and its direct-state ablation per dataset model; poses scored on held-out `{dataset}` videos",
+    ],
+    [
+        "5. Video prediction",
+        ", ".join(f"`{d}`" for d in predicted) or "-",
+        "test clips; decoded landmark predictions, copy-last frame and the pixel predictor "
+        f"({', '.join(inventory['pixel']) or '-'}); a keypoint detector for structure",
     ],
     [
         "6. Interpolation",

@@ -223,5 +223,6 @@ def test_run_inventory_lists_finished_runs_with_their_data(tmp_path):
     assert run_inventory(tmp_path) == {
         "factorization": ["`pusher` (embedded synthetic stand-in for BAIR): pusher-spade-seed0"],
         "dynamics": ["pusher-residual-seed0"],
+        "pixel": [],
     }
-    assert run_inventory(tmp_path / "missing") == {"factorization": [], "dynamics": []}
+    assert run_inventory(tmp_path / "missing") == {"factorization": [], "dynamics": [], "pixel": []}
