@@ -183,7 +183,7 @@ display(
 )
 verdicts = {split: hz.horizon_summary(results[split], "LSTM (ours)", horizons, speed_span) for split in splits}
 display(Markdown("\n\n".join(f"**{label}.** {verdicts[split]}" for split, label in splits.items())))
-display(Markdown(hz.predictability_note(results["test"], "LSTM (ours)", LINEAR, horizons)))
+display(Markdown(hz.predictability_note(results["test"], "LSTM (ours)", LINEAR, horizons, speed_span)))
 
 # %% [markdown]
 # ## Predicted video (Fig. 3)

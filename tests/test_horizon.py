@@ -146,6 +146,7 @@ def test_predictability_note_reports_the_forecast_gain_and_the_gap_to_copy_last(
         "copy-last": curves(5 + 0.3 * t + 0.01 * t, 0.0),
         "lin": curves(4 + 0.2 * t, 0.0),
     }
-    text = predictability_note(results, "LSTM", "lin", (10, 30, 100))
+    text = predictability_note(results, "LSTM", "lin", (10, 30, 100), (10, 30))
     assert "+2.1 / +4.3 px at t = 10 / 30" in text  # copy-last minus forecast at t = 10 and 30
+    assert "keeps 0% of the real joint speed over frames 10-30 (LSTM: 20%)" in text
     assert "within 0.2 px of copy-last's" in text  # 0.01 t at t = 20

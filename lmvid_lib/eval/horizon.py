@@ -277,28 +277,39 @@ def horizon_summary(
     if frame is not None:
         text.append(
             f"A frozen pose is no closer to the truth than the mean pose from frame {frame} on: the motion "
-            "decorrelates within that many frames, after which the mean pose is the lowest-error deterministic guess, "
-            "and any prediction that keeps moving pays for its motion in error."
+            "decorrelates within that many frames, so at longer horizons a deterministic predictor lowers its error by "
+            "drifting toward the mean pose, and the motion it keeps can only come from what the context still predicts."
         )
     return " ".join(text)
 
 
 def predictability_note(
-    results: Mapping[str, HorizonCurves], model: str, linear: str, horizons: Sequence[int], first: int = 1
+    results: Mapping[str, HorizonCurves],
+    model: str,
+    linear: str,
+    horizons: Sequence[int],
+    speed_span: tuple[int, int],
+    first: int = 1,
 ) -> str:
     """Why a model does or does not beat a frozen pose: what the direct linear forecast `linear` reaches at `horizons`
-    (how much of the future two frames predict at all) and how far the model's error curve stays from copy-last's
-    over the first 20 predicted frames. Every number from `results`."""
+    (how much of the future two frames predict at all) and how much motion it keeps over `speed_span` against the
+    model, and how far the model's error curve stays from copy-last's over the first 20 predicted frames. Every number
+    from `results`."""
     shown = [t for t in horizons if first <= t < first + len(results[model].errors)]
     lin, copy = results[linear].errors, results["copy-last"].errors
     gains = " / ".join(f"{copy[t - first] - lin[t - first]:+.1f}" for t in shown)
     early = slice(0, min(20, len(copy)))
     gap = float(np.max(np.abs(results[model].errors[early] - copy[early])))
+
+    def kept(name: str) -> float:
+        return speed_kept_over(results[name].speed_kept, *speed_span, first=first)
+
     return (
         f"How much of the future do the context frames predict at all? A {linear}, one ridge regression per horizon "
         f"from the last context state and its last change fitted on the training videos, improves on copy-last by "
-        f"{gains} px at t = {' / '.join(map(str, shown))}. Over the first {early.stop} predicted frames the "
-        f"error curve of {model} stays within {gap:.1f} px of copy-last's."
+        f"{gains} px at t = {' / '.join(map(str, shown))} and keeps {100 * kept(linear):.0f}% of the real joint "
+        f"speed over frames {speed_span[0]}-{speed_span[1]} ({model}: {100 * kept(model):.0f}%). Over the first "
+        f"{early.stop} predicted frames the error curve of {model} stays within {gap:.1f} px of copy-last's."
     )
 
 
