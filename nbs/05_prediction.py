@@ -266,16 +266,7 @@ display(
     )
 )
 for dataset, curves in structure.items():
-    means = {name: float(np.nanmean(c.errors)) for name, c in curves.items() if name != vp.REAL_FUTURE}
-    keeper = min(means, key=means.get)
-    display(
-        Markdown(
-            f"On `{dataset}`, {keeper} keeps the structure best: its detected keypoints are {means[keeper]:.1f} px "
-            f"from the truth on average over the predicted frames (ours {means[vp.OURS]:.1f}, {PIXEL} "
-            f"{means[PIXEL]:.1f}, copy-last frame {means[vp.COPY_FRAME]:.1f}; the detector on the real frames "
-            f"{float(np.nanmean(curves[vp.REAL_FUTURE].errors)):.1f})."
-        )
-    )
+    display(Markdown(vp.structure_sentence(dataset, curves, [vp.OURS, PIXEL, vp.COPY_FRAME])))
 
 # %% tags=["hide-input"]
 headline = next(iter(results))

@@ -112,3 +112,16 @@ def test_predict_dataset_scores_every_predictor_on_the_papers_protocol(tmp_path,
         assert frames.shape == (2, 28, 3, 16, 16), name
         assert result.scores[name].ssim.shape == result.scores[name].psnr.shape == (2, 28)
     assert result.scores[COPY_FRAME].psnr.mean() > result.scores["blank"].psnr.mean() + 3  # a grey scene, not black
+
+
+def test_structure_sentence_names_the_best_and_says_when_the_detector_cannot_tell():
+    from lmvid_lib.eval.horizon import HorizonCurves
+    from lmvid_lib.eval.video_prediction import REAL_FUTURE, structure_sentence
+
+    def c(error: float) -> HorizonCurves:
+        return HorizonCurves(np.full(3, error), np.zeros(3), np.zeros(2))
+
+    text = structure_sentence("walker", {REAL_FUTURE: c(3.0), "ours": c(8.4), "pixel": c(11.0)}, ["ours", "pixel"])
+    assert "ours keeps the structure best" in text and "ours 8.4, pixel 11.0" in text and "real frames 3.0" in text
+    blind = structure_sentence("pusher", {REAL_FUTURE: c(10.7), "ours": c(10.7)}, ["ours"])
+    assert "says nothing" in blind and "10.7 px on the real frames" in blind

@@ -216,3 +216,22 @@ def structure_curves(
     true = np.asarray(clips.videos.keypoints)[future][..., joints, :]
     videos = {REAL_FUTURE: result.target, **result.predictions}
     return {name: structure_error(detector, frames, true, threshold) for name, frames in videos.items()}
+
+
+def structure_sentence(dataset: str, curves: Mapping[str, HorizonCurves], named: list[str]) -> str:
+    """Which prediction keeps the structure best (lowest mean detected-keypoint error over the predicted frames),
+    with the `named` predictors' and the real frames' errors; or, when the detector is no closer to the truth on the
+    real frames than on the best prediction, that the comparison says nothing on this dataset."""
+    means = {name: float(np.nanmean(c.errors)) for name, c in curves.items() if name != REAL_FUTURE}
+    floor = float(np.nanmean(curves[REAL_FUTURE].errors))
+    keeper = min(means, key=means.get)
+    others = ", ".join(f"{name} {means[name]:.1f}" for name in named)
+    if floor >= means[keeper] - 0.1:
+        return (
+            f"On `{dataset}` the detector misses the true keypoints by {floor:.1f} px on the real frames themselves, "
+            f"no better than on the predictions ({others}): this dataset's structure comparison says nothing."
+        )
+    return (
+        f"On `{dataset}`, {keeper} keeps the structure best: its detected keypoints are {means[keeper]:.1f} px from "
+        f"the truth on average over the predicted frames ({others}; the detector on the real frames {floor:.1f})."
+    )
