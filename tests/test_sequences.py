@@ -91,6 +91,14 @@ def test_extract_sequences_are_the_states_of_the_landmarks_and_are_cached(tmp_pa
     assert sequences.cache_path(run, other, sequence_indices(other, 5)) != sequences.cache_path(
         run, videos, sequence_indices(videos, 5)
     )
+    # The same frames in other windows (whole 10-frame videos, then 5-frame clips): another entry, the right shape.
+    whole = extract_sequences(run, videos, progress=False)
+    assert whole.shape == (3, 10, 3, 5) and extract_sequences(run, videos, length=5, progress=False).shape == (
+        6,
+        5,
+        3,
+        5,
+    )
 
 
 def test_render_sequence_decodes_the_states_with_the_appearance_frame(tiny_model):

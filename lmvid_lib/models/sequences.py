@@ -77,7 +77,9 @@ def cache_path(run: str | Path, videos: VideoSet, indices: np.ndarray, batch: in
     model_file = run / "model.pt"
     if not model_file.is_file():
         raise FileNotFoundError(f"{run} has no model.pt: train it first (train_factorization) or check the path")
-    key = f"{_file_digest(model_file)}-{_frames_digest(videos.frames, indices.ravel(), batch)}"
+    # the shape too: the same frames cut into other windows (whole videos vs 30-frame clips) are another array
+    shape = "x".join(map(str, indices.shape))
+    key = f"{_file_digest(model_file)}-{_frames_digest(videos.frames, indices.ravel(), batch)}-{shape}"
     return run / "sequences" / f"{key}.npy"
 
 
