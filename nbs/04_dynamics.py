@@ -255,7 +255,7 @@ display(
     )
 )
 
-# %% tags=["hide-input"]
+# %% tags=["remove-cell"]
 headline = results["test"]
 t_far = horizons[-1]
 lstm_far, mean_far = headline["LSTM (ours)"].errors[t_far - 1], headline["mean pose"].errors[t_far - 1]

@@ -268,7 +268,7 @@ display(
 for dataset, curves in structure.items():
     display(Markdown(vp.structure_sentence(dataset, curves, [vp.OURS, PIXEL, vp.COPY_FRAME])))
 
-# %% tags=["hide-input"]
+# %% tags=["remove-cell"]
 headline = next(iter(results))
 ssim_means = {n: step_stats(s.ssim).mean for n, s in results[headline].scores.items()}
 write_claims(
