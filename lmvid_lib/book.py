@@ -115,8 +115,9 @@ def literal_defaults(declared: dict[str, dict]) -> dict:
     return result
 
 
-# One tqdm frame: "desc:  45%|####      | 9/20 [00:07<00:08,  1.32it/s, loss=0.74]" or "desc: 5it [00:01, 3.2it/s]".
-_PROGRESS = re.compile(r"\[\d+:\d{2}(?::\d{2})?(?:<[^\]]*)?,[^\]]*(?:it/s|s/it)[^\]]*\]\s*$")
+# One tqdm frame: "desc:  45%|####      | 9/20 [00:07<00:08,  1.32it/s, loss=0.74]" or "desc: 5it [00:01, 3.2it/s]",
+# with any unit ("batch/s", "s/batch").
+_PROGRESS = re.compile(r"\[\d+:\d{2}(?::\d{2})?(?:<[^\]]*)?,[^\]]*(?:[A-Za-z]+/s|s/[A-Za-z]+)[^\]]*\]\s*$")
 
 
 def strip_progress(text: str) -> str:

@@ -32,6 +32,8 @@ def test_strip_progress_removes_tqdm_frames_and_keeps_other_stderr():
     assert book.strip_progress(text) == "UserWarning: something worth reading\n"
     assert book.strip_progress("\rx:  50%|#####     | 1/2 [00:00<00:00, 3.2it/s]\n") == ""
     assert book.strip_progress("plain text, 3 items [done]\n") == "plain text, 3 items [done]\n"
+    # Bars with another unit ("batch/s") are progress too.
+    assert book.strip_progress("sequences:  33%|###  | 2/6 [00:00<00:00, 12.58batch/s]\nkept\n") == "kept\n"
 
 
 def test_literal_defaults_keep_order_and_skip_non_literals():
