@@ -100,8 +100,8 @@ summaries = {
 }
 for (name, residual), s in summaries.items():
     print(
-        f"{name:8s} {'residual' if residual else 'direct  '}: {s['steps']} steps, schedule {s['schedule']}, "
-        f"final loss {s['final']['loss']:.4f}, held-out {s['final']['val_loss']:.4f}"
+        f"{name} {'residual' if residual else 'direct'}: {s['steps']} steps, {s['schedule'][0]} inputs / "
+        f"{s['schedule'][1]} future, loss {s['final']['loss']:.3f}, held-out {s['final']['val_loss']:.3f}"
     )
 
 # %% tags=["hide-input", "full-width"]
