@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,15 +23,14 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 
 from lmvid_lib.config import from_dict
-from lmvid_lib.io import atomic_write_json, load_checkpoint, save_checkpoint
+from lmvid_lib.io import atomic_write_json
 from lmvid_lib.models.checkpoint import dataset_run
 from lmvid_lib.models.dynamics import DynamicsConfig, LandmarkLSTM, check_states, save_payload, unroll
 from lmvid_lib.models.sequences import extract_sequences, open_run_videos
 from lmvid_lib.seed import seed_everything
-from lmvid_lib.train.runs import check_resumable, rng_state, set_rng_state, write_metrics_csv
+from lmvid_lib.train.runs import check_resumable, train_sequence_model
 
 DEFAULT_SCHEDULES: dict[str, tuple[int, int]] = {
     # dataset: (n inputs, m future), appendix A; each stand-in shares its real dataset's schedule.
@@ -184,7 +182,6 @@ def train_dynamics(
     val = None if val_states is None else _as_states(val_states, "val_states", cfg, length)[:VALIDATION_CLIPS, :length]
     digest = states_digest(train)
     out = dynamics_run_path(cfg, run_dir)
-    ckpt_path, model_path = out / "checkpoints" / "last.pt", out / "model.pt"
     now = dynamics_config_dict(cfg)
     if (out / "config.json").is_file():
         saved = json.loads((out / "config.json").read_text())
@@ -200,79 +197,25 @@ def train_dynamics(
     model.fit_normalisation(train)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     generator = torch.Generator().manual_seed(cfg.seed)
-    start, metrics, window = 0, [], []
-    if ckpt_path.is_file():
-        state = load_checkpoint(ckpt_path, map_location=cfg.device)
-        check_resumable(state["config"], now, RESUMABLE_CHANGES, ckpt_path)
-        if state["states_digest"] != digest:
-            raise ValueError(
-                f"{ckpt_path} was trained on other states (digest {state['states_digest']}, now "
-                f"{digest}): give this run another name or run_dir, or delete {out}"
-            )
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["opt"])
-        set_rng_state(state["rng"], generator)
-        start, metrics, window = int(state["step"]), list(state["metrics"]), list(state["window"])
-    else:
-        atomic_write_json(out / "config.json", now)
 
-    started = time.perf_counter()
-    if start < cfg.steps:
-        from tqdm import tqdm
+    def batch_loss() -> torch.Tensor:
+        return prediction_loss(model, sample_clips(train, length, cfg.batch_size, generator).to(cfg.device), n_inputs)
 
-        model.train()
-        bar = tqdm(
-            total=cfg.steps, initial=start, desc=f"dynamics {cfg.run_name}", disable=not cfg.progress, mininterval=2
-        )
-        tick = time.perf_counter()
-        for step in range(start + 1, cfg.steps + 1):
-            clips = sample_clips(train, length, cfg.batch_size, generator).to(cfg.device)
-            opt.zero_grad(set_to_none=True)
-            loss = prediction_loss(model, clips, n_inputs)
-            loss.backward()
-            if cfg.grad_clip > 0:
-                nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            opt.step()
-            window.append(float(loss.detach()))
-            bar.update(1)
-            if step % cfg.log_every == 0 or step == cfg.steps:
-                now_t = time.perf_counter()
-                row = {"step": step, "loss": sum(window) / len(window)}
-                if val is not None:
-                    row["val_loss"] = _validation_loss(model, val, n_inputs)
-                metrics.append({**row, "sec_per_step": (now_t - tick) / len(window)})
-                bar.set_postfix(loss=f"{row['loss']:.4f}")
-                window, tick = [], now_t
-                write_metrics_csv(out / "metrics.csv", metrics)
-            if step % cfg.checkpoint_every == 0 or step == cfg.steps:
-                save_checkpoint(
-                    ckpt_path,
-                    {
-                        "step": step,
-                        "window": window,
-                        "config": now,
-                        "states_digest": digest,
-                        "model": model.state_dict(),
-                        "opt": opt.state_dict(),
-                        "rng": rng_state(generator),
-                        "metrics": metrics,
-                    },
-                )
-        bar.close()
-        save_checkpoint(model_path, {**save_payload(model), "config": now, "step": cfg.steps, "states_digest": digest})
-
-    summary = {
-        "run": str(out),
-        "config": str(out / "config.json"),
-        "metrics": str(out / "metrics.csv"),
-        "checkpoint": str(ckpt_path),
-        "model": str(model_path),
-        "steps": cfg.steps,
-        "schedule": [n_inputs, n_future],
-        "resumed_from": start,
-        "seconds": time.perf_counter() - started,
-        "final": metrics[-1] if metrics else {},
-    }
+    summary = train_sequence_model(
+        cfg,
+        out,
+        now,
+        ("states", digest),
+        model,
+        opt,
+        generator,
+        batch_loss,
+        None if val is None else lambda: _validation_loss(model, val, n_inputs),
+        lambda: save_payload(model),
+        RESUMABLE_CHANGES,
+        f"dynamics {cfg.run_name}",
+    )
+    summary["schedule"] = [n_inputs, n_future]
     atomic_write_json(out / "summary.json", summary)
     return summary
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,17 +23,16 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 
 from lmvid_lib.config import from_dict
-from lmvid_lib.io import atomic_write_json, load_checkpoint, save_checkpoint
+from lmvid_lib.io import atomic_write_json
 from lmvid_lib.models.checkpoint import dataset_run, read_run_config
 from lmvid_lib.models.inference import frames_to_input
 from lmvid_lib.models.pixel_predictor import PixelPredictor, PixelPredictorConfig, save_payload, unroll
 from lmvid_lib.models.sequences import open_run_videos
 from lmvid_lib.seed import seed_everything
 from lmvid_lib.train.dynamics import DEFAULT_SCHEDULES, RESUMABLE_CHANGES, VALIDATION_CLIPS, sample_clips
-from lmvid_lib.train.runs import check_resumable, rng_state, set_rng_state, write_metrics_csv
+from lmvid_lib.train.runs import check_resumable, train_sequence_model
 
 _HASH_FRAMES = 256  # frames hashed per read, so that a memmapped split is never loaded whole
 
@@ -185,7 +183,6 @@ def train_pixel_predictor(
     val = None if val_frames is None else check_video_frames(val_frames, "val_frames", cfg)
     digest = frames_digest(train)
     out = pixel_run_path(cfg, run_dir)
-    ckpt_path, model_path = out / "checkpoints" / "last.pt", out / "model.pt"
     now = json.loads(json.dumps(dataclasses.asdict(cfg)))
     if (out / "config.json").is_file():
         saved = json.loads((out / "config.json").read_text())
@@ -198,80 +195,26 @@ def train_pixel_predictor(
     generator = torch.Generator().manual_seed(cfg.seed)
     # Clips are drawn as flat frame indices, so that only a batch of frames is ever read from a (memmapped) split.
     frame_index = torch.arange(train.shape[0] * train.shape[1]).view(train.shape[:2])
-    start, metrics, window = 0, [], []
-    if ckpt_path.is_file():
-        state = load_checkpoint(ckpt_path, map_location=cfg.device)
-        check_resumable(state["config"], now, RESUMABLE_CHANGES, ckpt_path)
-        if state["frames_digest"] != digest:
-            raise ValueError(
-                f"{ckpt_path} was trained on other frames (digest {state['frames_digest']}, now {digest}): give this "
-                f"run another name or run_dir, or delete {out}"
-            )
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["opt"])
-        set_rng_state(state["rng"], generator)
-        start, metrics, window = int(state["step"]), list(state["metrics"]), list(state["window"])
-    else:
-        atomic_write_json(out / "config.json", now)
 
-    started = time.perf_counter()
-    if start < cfg.steps:
-        from tqdm import tqdm
+    def batch_loss() -> torch.Tensor:
+        index = sample_clips(frame_index, length, cfg.batch_size, generator).numpy()
+        return prediction_loss(model, clip_tensor(train, index, cfg.device), n_inputs)
 
-        model.train()
-        bar = tqdm(
-            total=cfg.steps, initial=start, desc=f"pixel {cfg.run_name}", disable=not cfg.progress, mininterval=2
-        )
-        tick = time.perf_counter()
-        for step in range(start + 1, cfg.steps + 1):
-            index = sample_clips(frame_index, length, cfg.batch_size, generator).numpy()
-            clips = clip_tensor(train, index, cfg.device)
-            opt.zero_grad(set_to_none=True)
-            loss = prediction_loss(model, clips, n_inputs)
-            loss.backward()
-            if cfg.grad_clip > 0:
-                nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            opt.step()
-            window.append(float(loss.detach()))
-            bar.update(1)
-            if step % cfg.log_every == 0 or step == cfg.steps:
-                now_t = time.perf_counter()
-                row = {"step": step, "loss": sum(window) / len(window)}
-                if val is not None:
-                    row["val_loss"] = _validation_loss(model, val, cfg)
-                metrics.append({**row, "sec_per_step": (now_t - tick) / len(window)})
-                bar.set_postfix(loss=f"{row['loss']:.4f}")
-                window, tick = [], now_t
-                write_metrics_csv(out / "metrics.csv", metrics)
-            if step % cfg.checkpoint_every == 0 or step == cfg.steps:
-                save_checkpoint(
-                    ckpt_path,
-                    {
-                        "step": step,
-                        "window": window,
-                        "config": now,
-                        "frames_digest": digest,
-                        "model": model.state_dict(),
-                        "opt": opt.state_dict(),
-                        "rng": rng_state(generator),
-                        "metrics": metrics,
-                    },
-                )
-        bar.close()
-        save_checkpoint(model_path, {**save_payload(model), "config": now, "step": cfg.steps, "frames_digest": digest})
-
-    summary = {
-        "run": str(out),
-        "config": str(out / "config.json"),
-        "metrics": str(out / "metrics.csv"),
-        "checkpoint": str(ckpt_path),
-        "model": str(model_path),
-        "steps": cfg.steps,
-        "schedule": [n_inputs, n_future],
-        "resumed_from": start,
-        "seconds": time.perf_counter() - started,
-        "final": metrics[-1] if metrics else {},
-    }
+    summary = train_sequence_model(
+        cfg,
+        out,
+        now,
+        ("frames", digest),
+        model,
+        opt,
+        generator,
+        batch_loss,
+        None if val is None else lambda: _validation_loss(model, val, cfg),
+        lambda: save_payload(model),
+        RESUMABLE_CHANGES,
+        f"pixel {cfg.run_name}",
+    )
+    summary["schedule"] = [n_inputs, n_future]
     atomic_write_json(out / "summary.json", summary)
     return summary
 
