@@ -152,20 +152,15 @@ def test_lpips_with_the_test_backbone_is_zero_on_identity_and_tiles_grayscale(mo
     gen = torch.Generator().manual_seed(0)
     target = torch.rand(2, 3, 1, 32, 32, generator=gen)
     pred = _noisy(target, 0.3, seed=1)
-    values = metrics.lpips(pred, target, random_backbone_for_tests=True)
+    values = metrics._lpips_distance(pred, target, "alex", None)
     assert values.shape == (2, 3) and values.dtype == torch.float32
     assert (values > 0).all() and torch.isfinite(values).all()
-    assert metrics.lpips(target, target.clone(), random_backbone_for_tests=True).abs().max() < 1e-6
-    tiled = metrics.lpips(
-        pred.expand(-1, -1, 3, -1, -1), target.expand(-1, -1, 3, -1, -1), random_backbone_for_tests=True
-    )
+    assert metrics._lpips_distance(target, target.clone(), "alex", None).abs().max() < 1e-6
+    tiled = metrics._lpips_distance(pred.expand(-1, -1, 3, -1, -1), target.expand(-1, -1, 3, -1, -1), "alex", None)
     torch.testing.assert_close(values, tiled)
     # chunking changes nothing: frame by frame gives the same values
     one_by_one = torch.stack(
-        [
-            metrics.lpips(pred[:, j : j + 1], target[:, j : j + 1], random_backbone_for_tests=True)[:, 0]
-            for j in range(3)
-        ],
+        [metrics._lpips_distance(pred[:, j : j + 1], target[:, j : j + 1], "alex", None)[:, 0] for j in range(3)],
         1,
     )
     torch.testing.assert_close(values, one_by_one, rtol=1e-5, atol=1e-6)
@@ -176,16 +171,13 @@ def test_lpips_on_the_example_patches_is_symmetric_and_orders_distortions(shared
     ref, p0, p1 = (torch.from_numpy(_load(folder / f"{n}.png")).float() for n in ("ex_ref", "ex_p0", "ex_p1"))
     target = torch.stack([ref, ref, p0, ref])[None]
     pred = torch.stack([p0, p1, ref, ref])[None]
-    values = metrics.lpips(pred, target, random_backbone_for_tests=True)[0]
+    values = metrics._lpips_distance(pred, target, "alex", None)[0]
     assert values[0] == pytest.approx(values[2].item(), rel=1e-5)  # d(ref, p0) = d(p0, ref)
     assert values[3].item() == pytest.approx(0.0, abs=1e-6) and (values[:3] > 0).all()
     blurred = torch.from_numpy(gaussian_filter(ref.numpy(), sigma=(0, 1.0, 1.0))).float()
     more_blurred = torch.from_numpy(gaussian_filter(ref.numpy(), sigma=(0, 3.0, 3.0))).float()
-    distances = metrics.lpips(
-        torch.stack([blurred, more_blurred])[None],
-        torch.stack([ref, ref])[None],
-        "alex",
-        random_backbone_for_tests=True,
+    distances = metrics._lpips_distance(
+        torch.stack([blurred, more_blurred])[None], torch.stack([ref, ref])[None], "alex", None
     )
     assert distances[0, 0] < distances[0, 1]  # even random conv features see more blur as farther
 
@@ -219,7 +211,7 @@ def test_the_backbone_is_read_from_the_cache_file(monkeypatch, tmp_path):
     from_file = metrics.lpips(pred, frames, "alex")
     loaded = metrics._lpips_network("alex", path, torch.device("cpu")).net.state_dict()
     assert all(torch.equal(loaded[k], trunk[f"features.{k.split('.', 1)[1]}"]) for k in loaded)
-    assert not torch.allclose(from_file, metrics.lpips(pred, frames, "alex", random_backbone_for_tests=True))
+    assert not torch.allclose(from_file, metrics._lpips_distance(pred, frames, "alex", None))
 
     torch.save({"features.0.weight": torch.zeros(1)}, path)
     metrics._lpips_network.cache_clear()
@@ -230,7 +222,7 @@ def test_the_backbone_is_read_from_the_cache_file(monkeypatch, tmp_path):
 def test_lpips_rejects_an_unknown_network():
     frames = torch.rand(1, 1, 3, 16, 16)
     with pytest.raises(ValueError, match=r"net must be one of \['alex', 'vgg'\], got 'squeeze'"):
-        metrics.lpips(frames, frames, "squeeze", random_backbone_for_tests=True)
+        metrics.lpips(frames, frames, "squeeze")
 
 
 @pytest.mark.parametrize("net", ["alex", "vgg"])

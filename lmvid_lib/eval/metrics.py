@@ -187,32 +187,31 @@ def _lpips_network(net: str, backbone_file: Path | None, device: torch.device) -
     return network.eval().requires_grad_(False).to(device)
 
 
-def lpips(
-    pred: torch.Tensor,
-    target: torch.Tensor,
-    net: Literal["alex", "vgg"] = "alex",
-    *,
-    random_backbone_for_tests: bool = False,
-) -> torch.Tensor:
+def lpips(pred: torch.Tensor, target: torch.Tensor, net: Literal["alex", "vgg"] = "alex") -> torch.Tensor:
     """LPIPS distance (Zhang et al. 2018, v0.1 linear heads): [N,T,C,H,W] in [0,1] -> [N,T] float32, 0 for identical
     frames, lower is more similar.
 
     Frames are scaled to [-1,1]; grayscale (C = 1) is tiled to 3 channels, as SAVP does. The backbone's ImageNet
     weights (AlexNet for 'alex', VGG16 for 'vgg') are read from `lpips_backbone_file(net)`; when that file is missing
-    this raises LPIPSWeightsUnavailable naming it and its folder. `random_backbone_for_tests=True` uses a random
-    backbone instead (seed 0): its values mean nothing, it only lets tests run without the weights.
+    this raises LPIPSWeightsUnavailable naming it and its folder. (Tests reach a random backbone through the private
+    `_lpips_distance(..., backbone_file=None)`; nothing public does.)
     """
     _check_net(net)
+    backbone = lpips_backbone_file(net)
+    if not backbone.is_file():
+        raise LPIPSWeightsUnavailable(
+            f"LPIPS ({net}) needs torchvision's ImageNet weights {backbone.name}; place that file in "
+            f"{backbone.parent} (torch.hub.get_dir()/checkpoints; set TORCH_HOME to use another cache)"
+        )
+    return _lpips_distance(pred, target, net, backbone)
+
+
+def _lpips_distance(pred: torch.Tensor, target: torch.Tensor, net: str, backbone_file: Path | None) -> torch.Tensor:
+    """`lpips` with the backbone from `backbone_file`, or a random one (seed 0) when None: values that mean nothing,
+    for tests without the ImageNet weights."""
+    _check_net(net)
     _check_frames(pred, target)
-    backbone = None
-    if not random_backbone_for_tests:
-        backbone = lpips_backbone_file(net)
-        if not backbone.is_file():
-            raise LPIPSWeightsUnavailable(
-                f"LPIPS ({net}) needs torchvision's ImageNet weights {backbone.name}; place that file in "
-                f"{backbone.parent} (torch.hub.get_dir()/checkpoints; set TORCH_HOME to use another cache)"
-            )
-    network = _lpips_network(net, backbone, pred.device)
+    network = _lpips_network(net, backbone_file, pred.device)
     n, t, c, h, w = pred.shape
     x = pred.reshape(n * t, c, h, w).float().expand(-1, 3, -1, -1) * 2 - 1
     y = target.reshape(n * t, c, h, w).float().expand(-1, 3, -1, -1) * 2 - 1
