@@ -170,9 +170,25 @@ PAPER_DATASETS = {
 
 
 def data_source(cfg: TrainConfig) -> str:
-    """What a run trained on, for a caption: "embedded synthetic stand-in for BAIR" or "prepared real BAIR data"."""
+    """What a run trained on, for a caption: "embedded synthetic stand-in for BAIR" or "prepared real KTH data,
+    split persons train 1-16, test 17-25 (SAVP convention)"."""
     paper = PAPER_DATASETS[cfg.dataset]
-    return f"embedded synthetic stand-in for {paper}" if cfg.data_root is None else f"prepared real {paper} data"
+    if cfg.data_root is None:
+        return f"embedded synthetic stand-in for {paper}"
+    rule = split_rule(cfg.data_root)
+    return f"prepared real {paper} data, split {rule}" if rule else f"prepared real {paper} data"
+
+
+def split_rule(data_root: str | Path) -> str | None:
+    """The first clause of a prepared set's split rule ("persons train 1-16, test 17-25 (SAVP convention)"), so a
+    caption names the convention the test set follows; None when the set cannot be read (moved since training)."""
+    from lmvid_lib.data.store import read_index
+
+    try:
+        rule = read_index(data_root).get("provenance", {}).get("split_rule")
+    except (OSError, ValueError):
+        return None
+    return rule.split(";")[0].strip() if rule else None
 
 
 def _flat(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -10,6 +10,8 @@ from fixtures_real import write_bair, write_kth
 
 from lmvid_lib import cli
 from lmvid_lib.data import kth, prepare, store
+from lmvid_lib.report import data_source
+from lmvid_lib.run_config import TrainConfig
 
 pytestmark = pytest.mark.filterwarnings(r"ignore:.*skipping 1 video\(s\) marked \*missing\*")
 
@@ -174,3 +176,12 @@ def test_bbc_subset_of_splits(tmp_path):
     assert "| train | 1 | 2 | 32x32x3 | yes | frame |" in prepare.describe("bbc", dst)
     assert list(store.read_index(dst)["splits"]) == ["train"]
     assert np.isfinite(videos.keypoints).all()
+
+
+@pytest.mark.parametrize("convention, persons", [("savp", "test 17-25"), ("svg", "test 21-25")])
+def test_captions_name_the_kth_person_split_of_a_prepared_set(kth_src, tmp_path, convention, persons):
+    dst = prepare.prepare("kth", kth_src, tmp_path / convention, progress=False, convention=convention)
+    source = data_source(TrainConfig(dataset="kth", data_root=str(dst)))
+    assert source.startswith("prepared real KTH data, split persons train")
+    assert persons in source and f"({convention.upper()} convention)" in source
+    assert data_source(TrainConfig(dataset="kth", data_root=str(tmp_path / "moved"))) == "prepared real KTH data"
