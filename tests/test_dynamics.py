@@ -7,10 +7,9 @@ import math
 import numpy as np
 import pytest
 import torch
-from test_train import assert_same_weights
+from test_train import assert_killed_sequence_run_resumes_bit_identically
 
 from lmvid_lib import landmarks
-from lmvid_lib.io import load_checkpoint
 from lmvid_lib.models.dynamics import (
     ConstantVelocity,
     CopyLast,
@@ -171,29 +170,9 @@ def test_training_saves_a_model_that_beats_copy_last_and_loads_back(tmp_path):
 
 def test_killed_training_resumes_bit_identically(tmp_path, monkeypatch):
     states = waves(16, 20)
-    straight = train_dynamics(config(), states, tmp_path / "straight")
-
-    real_loss, calls = train_module.prediction_loss, []
-
-    def dies_at_step_7(*args):
-        calls.append(1)
-        if len(calls) == 7:
-            raise KeyboardInterrupt("killed")
-        return real_loss(*args)
-
-    monkeypatch.setattr(train_module, "prediction_loss", dies_at_step_7)
-    with pytest.raises(KeyboardInterrupt):
-        train_dynamics(config(), states, tmp_path / "killed")
-    monkeypatch.setattr(train_module, "prediction_loss", real_loss)
-    resumed = train_dynamics(config(), states, tmp_path / "killed")
-    assert resumed["resumed_from"] == 4
-
-    assert_same_weights(load_checkpoint(straight["model"])["model"], load_checkpoint(resumed["model"])["model"])
-    a, b = load_checkpoint(straight["checkpoint"]), load_checkpoint(resumed["checkpoint"])
-    assert_same_weights(a["opt"]["state"][0], b["opt"]["state"][0])
-    assert torch.equal(a["rng"]["generator"], b["rng"]["generator"])
-    strip = lambda rows: [{k: v for k, v in r.items() if k != "sec_per_step"} for r in rows]  # noqa: E731
-    assert strip(read_metrics(straight["run"])) == strip(read_metrics(resumed["run"]))
+    assert_killed_sequence_run_resumes_bit_identically(
+        lambda run_dir: train_dynamics(config(), states, run_dir), train_module, tmp_path, monkeypatch
+    )
 
 
 def test_resuming_with_another_config_or_other_states_is_refused(tmp_path):

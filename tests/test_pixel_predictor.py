@@ -6,9 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from test_train import assert_same_weights
+from test_train import assert_killed_sequence_run_resumes_bit_identically
 
-from lmvid_lib.io import load_checkpoint
 from lmvid_lib.models.pixel_predictor import (
     PixelPredictor,
     PixelPredictorConfig,
@@ -139,29 +138,9 @@ def test_training_on_moving_squares_lowers_the_loss_and_loads_back(tmp_path):
 
 def test_killed_training_resumes_bit_identically(tmp_path, monkeypatch):
     frames = moving_squares(6, 8, 1)
-    straight = train_pixel_predictor(config(), frames, tmp_path / "straight")
-
-    real_loss, calls = train_module.prediction_loss, []
-
-    def dies_at_step_7(*args):
-        calls.append(1)
-        if len(calls) == 7:
-            raise KeyboardInterrupt("killed")
-        return real_loss(*args)
-
-    monkeypatch.setattr(train_module, "prediction_loss", dies_at_step_7)
-    with pytest.raises(KeyboardInterrupt):
-        train_pixel_predictor(config(), frames, tmp_path / "killed")
-    monkeypatch.setattr(train_module, "prediction_loss", real_loss)
-    resumed = train_pixel_predictor(config(), frames, tmp_path / "killed")
-    assert resumed["resumed_from"] == 4
-
-    assert_same_weights(load_checkpoint(straight["model"])["model"], load_checkpoint(resumed["model"])["model"])
-    a, b = load_checkpoint(straight["checkpoint"]), load_checkpoint(resumed["checkpoint"])
-    assert_same_weights(a["opt"]["state"][0], b["opt"]["state"][0])
-    assert torch.equal(a["rng"]["generator"], b["rng"]["generator"])
-    strip = lambda rows: [{k: v for k, v in r.items() if k != "sec_per_step"} for r in rows]  # noqa: E731
-    assert strip(read_metrics(straight["run"])) == strip(read_metrics(resumed["run"]))
+    assert_killed_sequence_run_resumes_bit_identically(
+        lambda run_dir: train_pixel_predictor(config(), frames, run_dir), train_module, tmp_path, monkeypatch
+    )
 
 
 def test_resuming_with_another_config_or_other_frames_is_refused(tmp_path):

@@ -68,6 +68,34 @@ def assert_same_weights(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) 
         assert torch.equal(a[key], b[key]), key
 
 
+def assert_killed_sequence_run_resumes_bit_identically(train, module, tmp_path, monkeypatch) -> None:
+    """A sequence-model run (`train(run_dir)` of `train/dynamics.py` or `train/pixel_predictor.py`, whose step loss
+    is `module.prediction_loss`) killed at its 7th step, after its step-4 checkpoint, resumes to exactly the weights,
+    optimiser state, RNG state and metrics of an uninterrupted run."""
+    straight = train(tmp_path / "straight")
+    real_loss, calls = module.prediction_loss, []
+
+    def dies_at_step_7(*args):
+        calls.append(1)
+        if len(calls) == 7:
+            raise KeyboardInterrupt("killed")
+        return real_loss(*args)
+
+    monkeypatch.setattr(module, "prediction_loss", dies_at_step_7)
+    with pytest.raises(KeyboardInterrupt):
+        train(tmp_path / "killed")
+    monkeypatch.setattr(module, "prediction_loss", real_loss)
+    resumed = train(tmp_path / "killed")
+    assert resumed["resumed_from"] == 4
+
+    assert_same_weights(load_checkpoint(straight["model"])["model"], load_checkpoint(resumed["model"])["model"])
+    a, b = load_checkpoint(straight["checkpoint"]), load_checkpoint(resumed["checkpoint"])
+    assert_same_weights(a["opt"]["state"][0], b["opt"]["state"][0])
+    assert torch.equal(a["rng"]["generator"], b["rng"]["generator"])
+    strip = lambda rows: [{k: v for k, v in r.items() if k != "sec_per_step"} for r in rows]  # noqa: E731
+    assert strip(read_metrics(straight["run"])) == strip(read_metrics(resumed["run"]))
+
+
 def test_train_writes_run_and_loads_back(data_root, tmp_path):
     summary = train_factorization(tiny_config(data_root), tmp_path)
     run = Path(summary["run"])

@@ -47,26 +47,23 @@ VALIDATION_CLIPS = 256  # at most this many validation clips (the first n + m st
 
 
 @dataclass
-class DynamicsTrainConfig:
-    model: DynamicsConfig = field(default_factory=DynamicsConfig)
+class SequenceTrainConfig:
+    """What the sequence predictors' trainers share (the landmark LSTM's here, the pixel predictor's in
+    `train/pixel_predictor.py`): the "n inputs, m future" schedule, the optimiser and the run bookkeeping."""
+
     dataset: str = "signer"  # names the default schedule (DEFAULT_SCHEDULES) and the run
     n_inputs: int | None = None  # n: ground-truth inputs per clip (None: the dataset's default)
     n_future: int | None = None  # m: predictions fed back (None: the dataset's default)
-    name: str | None = None  # run folder name; default <dataset>-<residual|direct>-seed<seed>
+    name: str | None = None  # run folder name; default: see run_name
     steps: int = 1000
     batch_size: int = 32
     lr: float = 1e-3
-    weight_decay: float = 0.0
     grad_clip: float = 1.0  # maximum gradient norm (0: no clipping); LSTMs unrolled on their own outputs can spike
     seed: int = 0
     device: str = "cpu"
     log_every: int = 10
     checkpoint_every: int = 100
     progress: bool = True  # tqdm bar
-
-    @property
-    def run_name(self) -> str:
-        return self.name or f"{self.dataset}-{'residual' if self.model.predict_residual else 'direct'}-seed{self.seed}"
 
     def schedule(self) -> tuple[int, int]:
         """(n inputs, m future): the config's, or the dataset's defaults where None."""
@@ -81,17 +78,25 @@ class DynamicsTrainConfig:
         return n, m
 
 
+@dataclass
+class DynamicsTrainConfig(SequenceTrainConfig):
+    model: DynamicsConfig = field(default_factory=DynamicsConfig)
+    weight_decay: float = 0.0
+
+    @property
+    def run_name(self) -> str:
+        return self.name or f"{self.dataset}-{'residual' if self.model.predict_residual else 'direct'}-seed{self.seed}"
+
+
 def _is_int(value: object, low: int) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= low
 
 
-def load_dynamics_config(
-    config: DynamicsTrainConfig | Mapping[str, Any], name: str = "dynamics"
-) -> DynamicsTrainConfig:
-    """A validated DynamicsTrainConfig from a mapping (unknown keys are an error naming them) or a config."""
-    cfg = config if isinstance(config, DynamicsTrainConfig) else from_dict(DynamicsTrainConfig, config, name)
-    if not isinstance(cfg.model, DynamicsConfig):
-        raise ValueError(f"{name}.model: expected a mapping of DynamicsConfig parameters, got {cfg.model!r}")
+def check_sequence_config(cfg: SequenceTrainConfig, name: str, model_type: type, numbers: tuple[str, ...]) -> None:
+    """ValueError naming `name`.<field> for any field of `cfg` out of range; `numbers`: the float fields (>= 0, lr
+    > 0)."""
+    if not isinstance(cfg.model, model_type):
+        raise ValueError(f"{name}.model: expected a mapping of {model_type.__name__} parameters, got {cfg.model!r}")
     for key, low in (("steps", 1), ("batch_size", 1), ("log_every", 1), ("checkpoint_every", 1), ("seed", 0)):
         if not _is_int(getattr(cfg, key), low):
             raise ValueError(f"{name}.{key} must be an int >= {low}, got {getattr(cfg, key)!r}")
@@ -101,12 +106,20 @@ def load_dynamics_config(
     n, m = cfg.schedule()
     if n + m < 2:
         raise ValueError(f"{name}: n_inputs + n_future must be >= 2 (at least one prediction), got {n} + {m}")
-    for key in ("lr", "weight_decay", "grad_clip"):
+    for key in numbers:
         value = getattr(cfg, key)
-        if not isinstance(value, (int, float)) or value < 0 or (key == "lr" and value == 0):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or (key == "lr" and value == 0):
             raise ValueError(f"{name}.{key} must be a number {'> 0' if key == 'lr' else '>= 0'}, got {value!r}")
     if cfg.name is not None and (not isinstance(cfg.name, str) or not cfg.name or "/" in cfg.name):
         raise ValueError(f"{name}.name must be a folder name, got {cfg.name!r}")
+
+
+def load_dynamics_config(
+    config: DynamicsTrainConfig | Mapping[str, Any], name: str = "dynamics"
+) -> DynamicsTrainConfig:
+    """A validated DynamicsTrainConfig from a mapping (unknown keys are an error naming them) or a config."""
+    cfg = config if isinstance(config, DynamicsTrainConfig) else from_dict(DynamicsTrainConfig, config, name)
+    check_sequence_config(cfg, name, DynamicsConfig, ("lr", "weight_decay", "grad_clip"))
     return cfg
 
 

@@ -31,71 +31,34 @@ from lmvid_lib.models.inference import frames_to_input
 from lmvid_lib.models.pixel_predictor import PixelPredictor, PixelPredictorConfig, save_payload, unroll
 from lmvid_lib.models.sequences import open_run_videos
 from lmvid_lib.seed import seed_everything
-from lmvid_lib.train.dynamics import DEFAULT_SCHEDULES, RESUMABLE_CHANGES, VALIDATION_CLIPS, sample_clips
+from lmvid_lib.train.dynamics import (
+    RESUMABLE_CHANGES,
+    VALIDATION_CLIPS,
+    SequenceTrainConfig,
+    check_sequence_config,
+    sample_clips,
+)
 from lmvid_lib.train.runs import check_resumable, train_sequence_model
 
 _HASH_FRAMES = 256  # frames hashed per read, so that a memmapped split is never loaded whole
 
 
 @dataclass
-class PixelTrainConfig:
-    model: PixelPredictorConfig = field(default_factory=PixelPredictorConfig)
+class PixelTrainConfig(SequenceTrainConfig):
     dataset: str = "pusher"  # names the default schedule (DEFAULT_SCHEDULES) and the run
-    n_inputs: int | None = None  # n: ground-truth inputs per clip (None: the dataset's default)
-    n_future: int | None = None  # m: predictions fed back (None: the dataset's default)
-    name: str | None = None  # run folder name; default <dataset>-seed<seed>
     steps: int = 2000
     batch_size: int = 16
-    lr: float = 1e-3
-    grad_clip: float = 1.0  # maximum gradient norm (0: no clipping)
-    seed: int = 0
-    device: str = "cpu"
-    log_every: int = 10
-    checkpoint_every: int = 100
-    progress: bool = True  # tqdm bar
+    model: PixelPredictorConfig = field(default_factory=PixelPredictorConfig)
 
     @property
     def run_name(self) -> str:
         return self.name or f"{self.dataset}-seed{self.seed}"
 
-    def schedule(self) -> tuple[int, int]:
-        """(n inputs, m future): the config's, or the dataset's defaults where None."""
-        default = DEFAULT_SCHEDULES.get(self.dataset)
-        if default is None and (self.n_inputs is None or self.n_future is None):
-            raise ValueError(
-                f"dataset {self.dataset!r} has no default schedule (known: {sorted(DEFAULT_SCHEDULES)}): "
-                "set n_inputs and n_future"
-            )
-        return (
-            self.n_inputs if self.n_inputs is not None else default[0],
-            self.n_future if self.n_future is not None else default[1],
-        )
-
-
-def _is_int(value: object, low: int) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= low
-
 
 def load_pixel_config(config: PixelTrainConfig | Mapping[str, Any], name: str = "pixel") -> PixelTrainConfig:
     """A validated PixelTrainConfig from a mapping (unknown keys are an error naming them) or a config."""
     cfg = config if isinstance(config, PixelTrainConfig) else from_dict(PixelTrainConfig, config, name)
-    if not isinstance(cfg.model, PixelPredictorConfig):
-        raise ValueError(f"{name}.model: expected a mapping of PixelPredictorConfig parameters, got {cfg.model!r}")
-    for key, low in (("steps", 1), ("batch_size", 1), ("log_every", 1), ("checkpoint_every", 1), ("seed", 0)):
-        if not _is_int(getattr(cfg, key), low):
-            raise ValueError(f"{name}.{key} must be an int >= {low}, got {getattr(cfg, key)!r}")
-    for key, low in (("n_inputs", 1), ("n_future", 0)):
-        if getattr(cfg, key) is not None and not _is_int(getattr(cfg, key), low):
-            raise ValueError(f"{name}.{key} must be an int >= {low} or null, got {getattr(cfg, key)!r}")
-    n, m = cfg.schedule()
-    if n + m < 2:
-        raise ValueError(f"{name}: n_inputs + n_future must be >= 2 (at least one prediction), got {n} + {m}")
-    for key in ("lr", "grad_clip"):
-        value = getattr(cfg, key)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or (key == "lr" and value == 0):
-            raise ValueError(f"{name}.{key} must be a number {'> 0' if key == 'lr' else '>= 0'}, got {value!r}")
-    if cfg.name is not None and (not isinstance(cfg.name, str) or not cfg.name or "/" in cfg.name):
-        raise ValueError(f"{name}.name must be a folder name, got {cfg.name!r}")
+    check_sequence_config(cfg, name, PixelPredictorConfig, ("lr", "grad_clip"))
     return cfg
 
 
