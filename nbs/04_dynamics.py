@@ -42,6 +42,7 @@ dynamics_videos = {}  # per dataset: synthetic overrides of the training videos 
 horizon = {}  # HorizonConfig mapping: context, horizon, stride, threshold, crop_size
 strip_every = 10  # Fig. 3: every strip_every-th frame of the prediction
 tracked_landmarks = 3  # landmarks whose trajectories are drawn
+neighbour_stride = 5  # the training windows of the neighbour averages start every this many frames
 
 # %% tags=["hide-input"]
 import matplotlib.pyplot as plt
@@ -52,6 +53,7 @@ from IPython.display import Markdown, display
 from lmvid_lib import plotting, plotting_dynamics
 from lmvid_lib.config import from_dict
 from lmvid_lib.eval import horizon as hz
+from lmvid_lib.eval import predictability
 from lmvid_lib.eval.prediction import horizon_table, speed_kept_over
 from lmvid_lib.models.checkpoint import dataset_run, load_trained
 from lmvid_lib.models.dynamics import ConstantVelocity, CopyLast, load_dynamics
@@ -184,6 +186,41 @@ display(
 verdicts = {split: hz.horizon_summary(results[split], "LSTM (ours)", horizons, speed_span) for split in splits}
 display(Markdown("\n\n".join(f"**{label}.** {verdicts[split]}" for split, label in splits.items())))
 display(Markdown(hz.predictability_note(results["test"], "LSTM (ours)", LINEAR, horizons, speed_span)))
+
+# %% [markdown]
+# ### How much motion can an accurate prediction keep?
+#
+# A deterministic predictor trained on mean squared error learns the average of the futures its context leaves open,
+# and averaged futures cancel each other's motion. How much motion that average keeps can be measured without any
+# model: for each held-out window, average the real future joint paths of the k training windows whose two context
+# poses are nearest. k = 1 copies one real future (all of its motion); the k with the lowest error estimates the
+# average an LSTM is pulled toward.
+
+# %% tags=["hide-input"]
+neighbours = predictability.neighbour_curves(
+    hz.windows(train.joints, hcfg.length, neighbour_stride), windows["test"][1], hcfg.context, hcfg.threshold
+)
+display(
+    captions.table(
+        markdown_table(*predictability.tradeoff_rows(neighbours, horizons, speed_span)),
+        f"Averages of the real futures of the k nearest training windows (true joints of `{dataset}`, "
+        f"{len(train.joints)} training videos, windows every {neighbour_stride} frames; neighbours by the last "
+        f"context pose and its change) on the held-out-frames windows: mean joint error ({unit}) and predicted / real "
+        f"joint speed over frames {speed_span[0]}-{speed_span[1]}. Synthetic stand-in; profile `{profile}`.",
+    )
+)
+display(
+    Markdown(
+        predictability.tradeoff_note(
+            neighbours,
+            results["test"]["LSTM (ours)"],
+            "LSTM (ours)",
+            results["test"]["copy-last"],
+            horizons,
+            speed_span,
+        )
+    )
+)
 
 # %% [markdown]
 # ## Predicted video (Fig. 3)
