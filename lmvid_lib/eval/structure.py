@@ -48,7 +48,7 @@ class DetectorConfig:
     context_layers: int = 2  # dilated 3x3 convs (dilation 2, 4, ...) at the smallest size: the receptive field
     steps: int = 1000
     batch_size: int = 32
-    lr: float = 2e-3
+    lr: float = 5e-4  # 2e-3 left the pusher arm unlearned: experiments/log.yaml#detector-lr
     seed: int = 0
     device: str = "cpu"
     progress: bool = True  # tqdm bar
