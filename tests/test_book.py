@@ -66,7 +66,7 @@ def test_book_runs_root_last_with_one_complete_relative_parameters_cell(tmp_path
     for name in ("00_intro", "01_a"):
         (tmp_path / "nbs" / f"{name}.py").write_text(_chapter_source(name))
     (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: book/00_intro\nchapters:\n  - file: book/01_a\n")
-    (tmp_path / "params" / "t.yaml").write_text("common:\n  seed: 0\n")
+    (tmp_path / "params" / "t.yaml").write_text("common: {}\n")
     code = (
         "import sys, lmvid_lib.book as b, lmvid_lib.config as c; from pathlib import Path;"
         f"root=Path({str(tmp_path)!r}); c.PARAMS_DIR=root/'params';"
