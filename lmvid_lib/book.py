@@ -218,10 +218,12 @@ def notebook_parameters(data: dict, stem: str, declared: dict[str, dict], profil
 
 
 def _source_cell(executed: Path, cell_index: int) -> tuple[int, str]:
-    """Map papermill's cell index (which counts its injected-parameters cell) to the source notebook's cell number."""
+    """Map papermill's cell index (which counts its injected-parameters cell, but not the error banners it adds to the
+    executed notebook) to the source notebook's cell number and the failing cell's first line."""
     import nbformat
 
-    cells = nbformat.read(executed, as_version=4).cells
+    banner = "papermill-error-cell-tag"
+    cells = [c for c in nbformat.read(executed, as_version=4).cells if banner not in c.metadata.get("tags", [])]
     failing = cells[cell_index]
     own = [c for c in cells if "injected-parameters" not in c.metadata.get("tags", [])]
     lines = [line for line in failing.source.splitlines() if line.strip()]
