@@ -1,6 +1,7 @@
 # Two commands do all set-up on a fresh machine: `make book` and `make test` (see README.md).
 PROFILE ?= cpu
-RUN_ARGS ?=  # more `lmvid run` options, e.g. RUN_ARGS="--force" or RUN_ARGS="--only 02 --no-html"
+# more `lmvid run` options for `make book`, e.g. RUN_ARGS="--force" or RUN_ARGS="--only 02 --no-html"
+RUN_ARGS ?=
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
