@@ -242,3 +242,21 @@ def test_a_real_failing_notebook_names_its_cell_and_keeps_its_partial_output(tmp
     assert (
         record["notebooks"]["02_b"]["status"] == "failed" and "ValueError: boom" in record["notebooks"]["02_b"]["error"]
     )
+
+
+def test_lmvid_run_is_a_subcommand_of_the_console_script(capsys):
+    from lmvid_lib import cli
+
+    args = cli.build_parser().parse_args(
+        ["run", "--profile", "paper", "--only", "02", "03", "--param", "02.x=1", "--param", "common.seed=2", "--force"]
+    )
+    assert (args.profile, args.only, args.params, args.force, args.no_html, args.run_dir) == (
+        "paper",
+        ["02", "03"],
+        ["02.x=1", "common.seed=2"],
+        True,
+        False,
+        None,
+    )
+    assert cli.main(["run", "--only", "01_data,77", "--no-html"]) == 1
+    assert "lmvid: error: --only '77' names no notebook of _toc.yml; valid: ['01_data'," in capsys.readouterr().err
