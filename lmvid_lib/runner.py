@@ -32,6 +32,7 @@ import re
 import subprocess
 import sys
 from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -99,6 +100,38 @@ def is_current(record: Mapping[str, Any] | None, expected: str, newest_input: fl
     return record is not None and record.get("digest") == expected and record["finished"] > newest_input
 
 
+@dataclass
+class Plan:
+    """What a run will execute and with which parameters, checked before anything runs."""
+
+    profile: str
+    run_dir: str  # as the notebooks get it
+    order: list[book.Chapter]  # every notebook of _toc.yml, in execution order
+    selected: list[str]
+    parameters: dict[str, dict]  # the effective papermill parameters of each notebook
+    seeds: dict[str, Any]
+
+
+def plan(profile: str, run_dir: str | None, only: Sequence[str], params: Sequence[str], root: Path) -> Plan:
+    """Resolve `--only`, check the profile and the `--param` overrides against every parameters cell, and compute each
+    notebook's effective parameters; any unknown name is a ValueError here, before anything runs."""
+    order = book.execution_order(book.chapters(root))
+    selected = select([chapter.stem for chapter in order], only)
+    declared = {chapter.stem: book.declared_parameters(chapter.source) for chapter in order}
+    names = {stem: set(cell) for stem, cell in declared.items()}
+    overrides = parse_params(params, names)
+    data = config.load_profile(profile)
+    config.check_profile(data, names, config.profile_path(profile))
+    data["common"] = with_params(data["common"] or {}, overrides, "common")
+    run_dir = run_dir_for(profile, run_dir, root)
+    parameters = {
+        stem: with_params(book.notebook_parameters(data, stem, cell, str(profile), run_dir), overrides, stem)
+        for stem, cell in declared.items()
+    }
+    seeds = {key: value for key, value in data["common"].items() if key in ("seed", "seeds")}
+    return Plan(str(profile), run_dir, order, selected, parameters, seeds)
+
+
 def run(
     profile: str = "cpu",
     run_dir: str | None = None,
@@ -108,51 +141,37 @@ def run(
     html: bool = True,
     root: Path = ROOT,
 ) -> int:
-    """Execute the selected notebooks that are not up to date, writing the manifest after each; build the HTML."""
-    order = book.execution_order(book.chapters(root))
-    stems = [chapter.stem for chapter in order]
-    selected = select(stems, only)
-    declared = {chapter.stem: book.declared_parameters(chapter.source) for chapter in order}
-    names = {stem: set(cell) for stem, cell in declared.items()}
-    overrides = parse_params(params, names)
-    data = config.load_profile(profile)
-    config.check_profile(data, names, config.profile_path(profile))
-    data["common"] = with_params(data["common"] or {}, overrides, "common")
-    run_dir = run_dir_for(profile, run_dir, root)
-    effective = {
-        stem: with_params(book.notebook_parameters(data, stem, declared[stem], str(profile), run_dir), overrides, stem)
-        for stem in stems
-    }
-    seeds = {key: value for key, value in data["common"].items() if key in ("seed", "seeds")}
-    record = manifest.new(root, str(profile), run_dir, seeds, effective, selected)
-    record_path, shown_path = root / run_dir / manifest.FILENAME, Path(run_dir) / manifest.FILENAME
+    """Execute the selected notebooks that are not up to date, writing the manifest before and after each; then build
+    the HTML. A failing notebook raises SystemExit with its message (the manifest says `failed`)."""
+    job = plan(profile, run_dir, only, params, root)
+    record = manifest.new(root, job.profile, job.run_dir, job.seeds, job.parameters, job.selected)
+    record_path, shown_path = root / job.run_dir / manifest.FILENAME, Path(job.run_dir) / manifest.FILENAME
     tag = f"[run:{config.profile_path(profile).stem}]"
     manifest.write(record_path, record)
 
     newest_input, total = 0.0, 0.0
-    for chapter in order:
+    for chapter in job.order:
         stem, entry = chapter.stem, record["notebooks"][chapter.stem]
-        expected = digest(chapter.source.read_text(), effective[stem])
+        expected = digest(chapter.source.read_text(), job.parameters[stem])
         done = book.execution_record(chapter.output)
-        if stem in selected and (force or not is_current(done, expected, newest_input)):
-            entry.update(status="running")
+        if stem in job.selected and (force or not is_current(done, expected, newest_input)):
+            entry["status"] = "running"
             manifest.write(record_path, record)
             print(f"{tag} {stem} ...", flush=True)
             try:
-                seconds = book.execute(chapter, effective[stem], root, {"digest": expected})
-            except (book.NotebookFailed, KeyboardInterrupt) as exc:
-                failed = isinstance(exc, book.NotebookFailed)
-                entry.update(status="failed" if failed else "interrupted", error=str(exc) if failed else None)
-                record.update(status=entry["status"], finished=manifest.timestamp())
-                manifest.write(record_path, record)
-                if not failed:
-                    raise
+                seconds = book.execute(chapter, job.parameters[stem], root, {"digest": expected})
+            except KeyboardInterrupt:
+                _stop(record, entry, "interrupted", record_path)
+                raise
+            except book.NotebookFailed as exc:
+                entry["error"] = str(exc)
+                _stop(record, entry, "failed", record_path)
                 raise SystemExit(f"\n{tag} {exc}\nrun manifest: {shown_path}") from None
             done = book.execution_record(chapter.output)
             entry.update(status="ran", seconds=done["seconds"], finished=manifest.timestamp(done["finished"]))
             total += seconds
             print(f"{tag} {stem}: ran in {seconds:.1f} s", flush=True)
-        elif stem in selected:
+        elif stem in job.selected:
             entry.update(status="up to date", seconds=done["seconds"], finished=manifest.timestamp(done["finished"]))
             print(f"{tag} {stem}: skipped (up to date, executed {entry['finished']})", flush=True)
         if is_current(done, expected, 0.0):
@@ -165,6 +184,12 @@ def run(
         # what the book needs besides the executed notebooks is written here, before the build
         build_html(root, tag)
     return 0
+
+
+def _stop(record: dict, entry: dict, status: str, path: Path) -> None:
+    entry["status"] = status
+    record.update(status=status, finished=manifest.timestamp())
+    manifest.write(path, record)
 
 
 def build_html(root: Path, tag: str) -> None:

@@ -210,6 +210,19 @@ def test_a_failure_stops_the_run_is_recorded_and_the_failed_notebook_reruns(tmp_
     assert fake_execute[-2:] == ["02_b", "00_intro"] and _statuses(record) == ["up to date", "ran", "ran"]
 
 
+def test_an_interrupted_run_leaves_a_valid_manifest_that_says_so(tmp_path, monkeypatch):
+    root = _fake_root(tmp_path)
+
+    def interrupted(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(book, "execute", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        _run(root)
+    record = json.loads((root / "runs" / "t" / "manifest.json").read_text())
+    assert _statuses(record) == ["interrupted", "pending", "pending"] and record["status"] == "interrupted"
+
+
 def test_unknown_only_and_common_keys_stop_the_run_before_anything_runs(tmp_path, fake_execute):
     root = _fake_root(tmp_path)
     with pytest.raises(SystemExit, match=r"--only '03' names no notebook of _toc.yml; valid: \['01_a', '02_b', "):
