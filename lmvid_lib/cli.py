@@ -86,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lmvid", description=__doc__.strip().splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     for name, (help_text, add_arguments, _) in COMMANDS.items():
-        add_arguments(commands.add_parser(name, help=help_text))
+        add_arguments(commands.add_parser(name, help=help_text, description=help_text))
     return parser
 
 
