@@ -1,5 +1,7 @@
 # Two commands do all set-up on a fresh machine: `make book` and `make test` (see README.md).
 PROFILE ?= cpu
+# more `lmvid run` options for `make book`, e.g. RUN_ARGS="--force" or RUN_ARGS="--only 02 --no-html"
+RUN_ARGS ?=
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -21,8 +23,9 @@ test: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -n 2 -q
 
+# `lmvid run`: notebooks up to date in runs/$(PROFILE) are skipped (see README, "Reruns")
 book: $(STAMP)
-	$(PY) -m lmvid_lib.book --profile $(PROFILE)
+	$(PY) -m lmvid_lib.cli run --profile $(PROFILE) $(RUN_ARGS)
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.run

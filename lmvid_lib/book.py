@@ -1,10 +1,12 @@
-"""`make book`: execute every notebook of `_toc.yml` with papermill, then build the Jupyter Book (warnings are errors).
+"""One notebook of the book: which pages `_toc.yml` names, in which order they run, their parameters, and how one is
+executed and made fit for the page. `lmvid run` (`lmvid_lib.runner`) drives a whole run with these;
+`python -m lmvid_lib.book` is an alias of it.
 
 For each chapter `book/<stem>` whose source is `nbs/<stem>.py`: jupytext -> papermill (parameters = the notebook's
-defaults, overlaid with the profile's `common` section and the notebook's section, run directory `runs/<profile>/`,
-relative to the repository) -> `book/<stem>.ipynb`. The book's root page, when it is a notebook, runs last: it
-summarises the result files the chapters write. A failing notebook stops the build with one message naming the
-notebook and the cell. Each notebook's wall time is printed.
+defaults, overlaid with the profile's `common` section and the notebook's section, and the run directory) ->
+`book/<stem>.ipynb`. The book's root page, when it is a notebook, runs after the chapters: it summarises the result
+files they write; the run record (`99_*`) runs last. A failing notebook raises one message naming the notebook, the
+cell and the partial executed notebook.
 
 What the reader gets differs from what the terminal gets: progress bars (stderr) stream live to the terminal of
 `make book` and are removed from the executed notebook, and the notebook's own defaults cell is removed from the page
@@ -15,15 +17,13 @@ from __future__ import annotations
 
 import ast
 import re
-import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
-
-from lmvid_lib.config import load_profile, profile_path
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -58,24 +58,51 @@ def chapters(root: Path = ROOT) -> list[Chapter]:
 
 
 def execution_order(found: list[Chapter]) -> list[Chapter]:
-    """Book order, except that the root page runs last: it reads the result files of the chapters after it."""
-    return [c for c in found if not c.is_root] + [c for c in found if c.is_root]
+    """Book order, except that the root page runs after the chapters (it reads their result files) and a run-record
+    chapter (numbered 99) after everything, the root included: it renders the manifest of the run."""
+    last = [c for c in found if c.stem.startswith("99_")]
+    return [c for c in found if not c.is_root and c not in last] + [c for c in found if c.is_root] + last
 
 
-def execute(chapter: Chapter, profile: str, run_dir: Path, root: Path = ROOT) -> float:
+def _kernel_notebook(source: Path):
+    """The jupytext notebook of `source`, with the python3 kernel papermill runs it on."""
+    import jupytext
+
+    notebook = jupytext.read(source)
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    return notebook
+
+
+def declared_parameters(source: Path) -> dict[str, dict]:
+    """papermill's view of the `parameters` cell of notebook `source`: {name: {"default": "<source text>", ...}}."""
+    import jupytext
+    import papermill
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"{source.stem}.ipynb"
+        jupytext.write(_kernel_notebook(source), path)
+        return papermill.inspect_notebook(str(path))
+
+
+class NotebookFailed(RuntimeError):
+    """A notebook raised: the message names it, the failing cell and where its partial executed notebook is."""
+
+
+def execute(chapter: Chapter, params: dict, root: Path, record: dict) -> float:
+    """Run `chapter` with papermill into `chapter.output`, publish it with `record` in its `lmvid` metadata.
+
+    Returns the wall time in seconds. On failure raises NotebookFailed; the partial executed notebook (cells up to the
+    failing one, with its traceback) stays at `chapter.output`, without the `lmvid` record, so it is never up to date.
+    """
     import jupytext
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
-    notebook = jupytext.read(chapter.source)
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     chapter.output.parent.mkdir(parents=True, exist_ok=True)
     source_ipynb = chapter.output.with_suffix(".input.ipynb")
-    jupytext.write(notebook, source_ipynb)
+    jupytext.write(_kernel_notebook(chapter.source), source_ipynb)
     start = time.perf_counter()
     try:
-        declared = papermill.inspect_notebook(str(source_ipynb))
-        params = literal_defaults(declared) | notebook_parameters(profile, chapter, set(declared), run_dir)
         papermill.execute_notebook(
             str(source_ipynb),
             str(chapter.output),
@@ -89,15 +116,28 @@ def execute(chapter: Chapter, profile: str, run_dir: Path, root: Path = ROOT) ->
         )
     except PapermillExecutionError as exc:
         number, first_line = _source_cell(chapter.output, exc.cell_index)
-        raise SystemExit(
-            f"\nnotebook {chapter.source.relative_to(root)} failed in cell {number} (counting from 1, "
+        raise NotebookFailed(
+            f"notebook {chapter.source.relative_to(root)} failed in cell {number} (counting from 1, "
             f"starting `{first_line}`): {exc.ename}: {exc.evalue}\n"
             f"partial output: {chapter.output.relative_to(root)}"
         ) from None
     finally:
         source_ipynb.unlink(missing_ok=True)
-    publish(chapter.output, root)
-    return time.perf_counter() - start
+    seconds = time.perf_counter() - start
+    publish(chapter.output, root, record | {"seconds": round(seconds, 3), "finished": time.time()})
+    return seconds
+
+
+def execution_record(executed: Path) -> dict | None:
+    """The `lmvid` record `execute` leaves in a successfully executed notebook; None for a missing, partial (failed or
+    interrupted) or unreadable one."""
+    import nbformat
+
+    try:
+        record = nbformat.read(executed, as_version=4).metadata.get("lmvid")
+    except (OSError, ValueError):
+        return None
+    return dict(record) if record else None
 
 
 def literal_defaults(declared: dict[str, dict]) -> dict:
@@ -130,9 +170,10 @@ def strip_progress(text: str) -> str:
     return "" if not kept.strip() else re.sub(r"\n{2,}", "\n", kept).lstrip("\n")
 
 
-def publish(executed: Path, root: Path) -> None:
+def publish(executed: Path, root: Path, record: dict) -> None:
     """Make an executed notebook fit for the page and for download: no progress bars, only one parameters cell shown,
     and papermill's record of its input and output paths relative to `root` (no path of the build machine).
+    `record` (what `lmvid_lib.runner` needs to tell an up-to-date notebook) goes into the metadata as `lmvid`.
 
     The notebook's own `parameters` cell (its defaults) gets the `remove-cell` tag; papermill's injected cell, which
     `execute` fills with every parameter, stays visible.
@@ -142,10 +183,11 @@ def publish(executed: Path, root: Path) -> None:
     from lmvid_lib.io import atomic_write_bytes
 
     nb = nbformat.read(executed, as_version=4)
-    record = nb.metadata.get("papermill", {})
+    paths = nb.metadata.get("papermill", {})
     for key in ("input_path", "output_path"):
-        if record.get(key) and Path(record[key]).is_absolute():
-            record[key] = Path(record[key]).relative_to(root).as_posix()
+        if paths.get(key) and Path(paths[key]).is_absolute():
+            paths[key] = Path(paths[key]).relative_to(root).as_posix()
+    nb.metadata["lmvid"] = record
     for cell in nb.cells:
         tags = cell.metadata.setdefault("tags", [])
         if "parameters" in tags and "remove-cell" not in tags:
@@ -163,30 +205,25 @@ def publish(executed: Path, root: Path) -> None:
     atomic_write_bytes(executed, nbformat.writes(nb).encode())
 
 
-def notebook_parameters(profile: str, chapter: Chapter, declared: set[str], run_dir: Path) -> dict:
-    """Papermill parameters of one notebook: the `common` keys it declares, its whole section, profile and run_dir.
+def notebook_parameters(data: dict, stem: str, declared: dict[str, dict], profile: str, run_dir: str) -> dict:
+    """Papermill parameters of notebook `stem`: its literal defaults, overlaid with the `common` keys it declares and
+    its whole section of the profile `data` (checked by `config.check_profile`), then `profile` and `run_dir`.
 
-    A section key the notebook does not declare is a typo in the profile, reported before anything runs.
+    Passing the defaults too makes papermill's injected cell list every parameter of the run.
     """
-    data = load_profile(profile)
-    section = dict(data.get(chapter.stem) or {})
-    unknown = sorted(set(section) - declared)
-    if unknown:
-        raise SystemExit(
-            f"{profile_path(profile)}: section {chapter.stem!r} sets {unknown}, which "
-            f"{chapter.source.name} does not declare in its parameters cell "
-            f"(declared: {sorted(declared)})"
-        )
-    params = {k: v for k, v in data["common"].items() if k in declared}
-    params.update(section, profile=str(profile), run_dir=str(run_dir))
+    params = literal_defaults(declared)
+    params.update({k: v for k, v in data["common"].items() if k in declared})
+    params.update(data.get(stem) or {}, profile=profile, run_dir=run_dir)
     return params
 
 
 def _source_cell(executed: Path, cell_index: int) -> tuple[int, str]:
-    """Map papermill's cell index (which counts its injected-parameters cell) to the source notebook's cell number."""
+    """Map papermill's cell index (which counts its injected-parameters cell, but not the error banners it adds to the
+    executed notebook) to the source notebook's cell number and the failing cell's first line."""
     import nbformat
 
-    cells = nbformat.read(executed, as_version=4).cells
+    banner = "papermill-error-cell-tag"
+    cells = [c for c in nbformat.read(executed, as_version=4).cells if banner not in c.metadata.get("tags", [])]
     failing = cells[cell_index]
     own = [c for c in cells if "injected-parameters" not in c.metadata.get("tags", [])]
     lines = [line for line in failing.source.splitlines() if line.strip()]
@@ -194,30 +231,10 @@ def _source_cell(executed: Path, cell_index: int) -> tuple[int, str]:
 
 
 def main(argv: list[str] | None = None, root: Path = ROOT) -> int:
-    import argparse
+    """`python -m lmvid_lib.book`: the same as `lmvid run` (`lmvid_lib.runner`)."""
+    from lmvid_lib import runner
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--profile", default="cpu")
-    parser.add_argument("--only", nargs="*", help="notebook stems to execute (default: all)")
-    parser.add_argument("--no-html", action="store_true", help="execute notebooks only")
-    args = parser.parse_args(argv)
-
-    run_dir = Path("runs") / profile_path(args.profile).stem  # relative: pages never show the build machine's paths
-    (root / run_dir).mkdir(parents=True, exist_ok=True)
-    total = 0.0
-    for chapter in execution_order(chapters(root)):
-        if args.only and chapter.stem not in args.only:
-            continue
-        print(f"[book:{args.profile}] {chapter.stem} ...", flush=True)
-        seconds = execute(chapter, args.profile, run_dir, root)
-        total += seconds
-        print(f"[book:{args.profile}] {chapter.stem} done in {seconds:.1f} s", flush=True)
-    print(f"[book:{args.profile}] all notebooks: {total:.1f} s", flush=True)
-    if not args.no_html:
-        jupyter_book = str(Path(sys.executable).parent / "jupyter-book")
-        subprocess.run([jupyter_book, "build", str(root), "--path-output", str(root), "-W", "--keep-going"], check=True)
-        print(f"[book:{args.profile}] HTML: {root / '_build' / 'html' / 'index.html'}")
-    return 0
+    return runner.main(argv, root)
 
 
 if __name__ == "__main__":

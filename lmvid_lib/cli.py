@@ -2,9 +2,11 @@
 
     lmvid prepare bbc|bair|kth --src PATH --dst PATH [--force] [--no-progress] [dataset options]
     lmvid describe bbc|bair|kth PATH
+    lmvid run [--profile P] [--run-dir DIR] [--only 02,03] [--param NB.KEY=VALUE ...] [--force] [--no-html]
 
 Dataset options are the fields of `prepare.BBCOptions` / `BAIROptions` / `KTHOptions` as flags (`--out-size 128`),
-generated from the dataclasses so the CLI and the library cannot drift apart.
+generated from the dataclasses so the CLI and the library cannot drift apart. `lmvid run` is `lmvid_lib.runner`.
+A subcommand is one entry of `COMMANDS`: its help, a function adding its arguments, one running it.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import dataclasses
 import sys
 import typing
 
+from lmvid_lib import runner
 from lmvid_lib.data import prepare
 
 
@@ -37,11 +40,8 @@ def _add_option_flags(parser: argparse.ArgumentParser, options_cls: type) -> Non
         parser.add_argument(flag, **kwargs)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="lmvid", description=__doc__.strip().splitlines()[0])
-    commands = parser.add_subparsers(dest="command", required=True)
-    prep = commands.add_parser("prepare", help="convert an original dataset into the prepared format")
-    datasets = prep.add_subparsers(dest="dataset", required=True)
+def _prepare_arguments(parser: argparse.ArgumentParser) -> None:
+    datasets = parser.add_subparsers(dest="dataset", required=True)
     for name, options_cls in prepare.OPTIONS.items():
         sub = datasets.add_parser(name, help=(getattr(prepare, f"prepare_{name}").__doc__ or "").splitlines()[0])
         sub.add_argument("--src", required=True, help="folder of the original files")
@@ -49,30 +49,55 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--force", action="store_true", help="rebuild even if dst is already prepared")
         sub.add_argument("--no-progress", action="store_true", help="no progress bars")
         _add_option_flags(sub, options_cls)
-    desc = commands.add_parser("describe", help="summarise a prepared set (markdown)")
-    desc.add_argument("dataset", choices=prepare.DATASETS)
-    desc.add_argument("data_root")
+
+
+def _prepare(args: argparse.Namespace) -> int:
+    options = vars(args)
+    dataset, src, dst = options.pop("dataset"), options.pop("src"), options.pop("dst")
+    force, progress = options.pop("force"), not options.pop("no_progress")
+    options = {key: tuple(value) if isinstance(value, list) else value for key, value in options.items()}
+    out = prepare.prepare(dataset, src, dst, force=force, progress=progress, **options)
+    print(prepare.describe(dataset, out))
+    return 0
+
+
+def _describe_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("dataset", choices=prepare.DATASETS)
+    parser.add_argument("data_root")
+
+
+def _describe(args: argparse.Namespace) -> int:
+    print(prepare.describe(args.dataset, args.data_root))
+    return 0
+
+
+COMMANDS = {
+    "prepare": ("convert an original dataset into the prepared format", _prepare_arguments, _prepare),
+    "describe": ("summarise a prepared set (markdown)", _describe_arguments, _describe),
+    "run": (
+        "execute the book's notebooks (resuming), write the run manifest, build the HTML book",
+        runner.add_arguments,
+        runner.run_parsed,
+    ),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lmvid", description=__doc__.strip().splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name, (help_text, add_arguments, _) in COMMANDS.items():
+        add_arguments(commands.add_parser(name, help=help_text, description=help_text))
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = vars(build_parser().parse_args(argv))
-    command = args.pop("command")
+    args = build_parser().parse_args(argv)
+    *_, command = COMMANDS[args.__dict__.pop("command")]
     try:
-        if command == "describe":
-            print(prepare.describe(args["dataset"], args["data_root"]))
-            return 0
-        dataset, src, dst = args.pop("dataset"), args.pop("src"), args.pop("dst")
-        force, progress = args.pop("force"), not args.pop("no_progress")
-        for key, value in args.items():
-            if isinstance(value, list):
-                args[key] = tuple(value)
-        out = prepare.prepare(dataset, src, dst, force=force, progress=progress, **args)
+        return command(args)
     except (OSError, ValueError, KeyError) as exc:
         print(f"lmvid: error: {exc}", file=sys.stderr)
         return 1
-    print(prepare.describe(dataset, out))
-    return 0
 
 
 if __name__ == "__main__":

@@ -3,15 +3,17 @@
 `load_profile("cpu")` reads `params/cpu.yaml`: a `common` section (dataset, data_root, seed, device, and the
 decoders x seeds the runs are trained for) and one section per notebook (keyed by the notebook's stem, e.g. `01_data`).
 `notebook_parameters(profile, stem)` merges `common` with that notebook's section (`python -m lmvid_lib.train
---profile` reads its training runs so); `make book` (`lmvid_lib.book`) hands each notebook the `common` keys its
-parameters cell declares, its own section, `profile` and `run_dir`.
+--profile` reads its training runs so); `lmvid run` (`lmvid_lib.runner`) hands each notebook the `common` keys its
+parameters cell declares, its own section, `profile` and `run_dir`, after `check_profile` has checked every key
+against the notebooks' parameters cells; `apply_overrides` applies the `--param NB.KEY=VALUE` overrides.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import typing
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -20,6 +22,7 @@ import yaml
 T = TypeVar("T")
 
 PARAMS_DIR = Path(__file__).resolve().parent.parent / "params"
+RUNNER_KEYS = ("profile", "run_dir")  # set by `lmvid run` itself, never by a profile
 
 
 def from_dict(cls: type[T], mapping: Mapping[str, Any] | None, name: str | None = None) -> T:
@@ -69,3 +72,58 @@ def notebook_parameters(profile: str | Path, notebook_stem: str) -> dict[str, An
     params = dict(data["common"])
     params.update(data.get(notebook_stem) or {})
     return params
+
+
+def check_profile(data: Mapping[str, Any], declared: Mapping[str, Collection[str]], path: str | Path) -> None:
+    """Raise a ValueError naming the first unknown key of profile `data` (read from `path`) and the valid ones.
+
+    `declared`: {notebook stem: the names its parameters cell declares}. A section must name a notebook, a `common`
+    key must be declared by some notebook (it goes to those that declare it), a section key by its notebook;
+    `profile` and `run_dir` are the runner's.
+    """
+    sections = sorted(set(data) - {"common"} - set(declared))
+    if sections:
+        raise ValueError(f"{path}: section(s) {sections} name no notebook of _toc.yml (notebooks: {sorted(declared)})")
+    every = set().union(*declared.values()) - set(RUNNER_KEYS)
+    for stem in ["common", *(s for s in data if s != "common")]:
+        section = data[stem] if data[stem] is not None else {}
+        if not isinstance(section, Mapping):
+            raise ValueError(f"{path}: section {stem!r} must be a mapping of parameters, got {section!r}")
+        valid = every if stem == "common" else set(declared[stem]) - set(RUNNER_KEYS)
+        unknown = sorted(set(section) - valid)
+        if unknown:
+            who = "no notebook declares" if stem == "common" else f"nbs/{stem}.py does not declare"
+            raise ValueError(
+                f"{path}: section {stem!r} sets {unknown}, which {who} in its parameters cell (valid: {sorted(valid)})"
+            )
+
+
+def parse_override(item: str) -> tuple[list[str], Any]:
+    """`NB.KEY[.SUB...]=VALUE` (a `--param` of `lmvid run`) -> ([NB, KEY, SUB...], VALUE parsed as YAML)."""
+    path, sep, text = item.partition("=")
+    keys = path.strip().split(".")
+    if not sep or len(keys) < 2 or not all(keys):
+        raise ValueError(
+            f"--param {item!r}: expected NOTEBOOK.KEY=VALUE, e.g. 02_factorization.factorization.steps=200 "
+            "(NOTEBOOK: a stem, its numeric prefix, or common)"
+        )
+    try:
+        return keys, yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ValueError(f"--param {item!r}: the value is not YAML ({exc})") from None
+
+
+def apply_overrides(mapping: Mapping[str, Any], overrides: Sequence[tuple[Sequence[str], Any]]) -> dict[str, Any]:
+    """A copy of `mapping` with each ([key, sub, ...], value) set; a dotted path sets one entry inside a mapping and
+    keeps its other entries (["factorization", "steps"] in a notebook's parameters)."""
+    result = copy.deepcopy(dict(mapping))
+    for keys, value in overrides:
+        node = result
+        for depth, key in enumerate(keys[:-1]):
+            if node.get(key) is None:
+                node[key] = {}
+            if not isinstance(node[key], dict):
+                raise ValueError(f"{'.'.join(keys[: depth + 1])} is {node[key]!r}, not a mapping")
+            node = node[key]
+        node[keys[-1]] = value
+    return result

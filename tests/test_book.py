@@ -1,5 +1,6 @@
 """The book driver and what chapters show a reader: progress stripping, the one parameters cell, run order (root
-last), captioned tables and figures, the claims behind the reproduction table, the pipeline figure."""
+after the chapters, the run record last), the executed notebook's record, captioned tables and figures, the claims
+behind the reproduction table, the pipeline figure."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from lmvid_lib import book
+from lmvid_lib import book, runner
 from lmvid_lib.models.factorization import FactorizationModel, ModelConfig
 from lmvid_lib.report import Captions, Claim, claims_table, pipeline_figure, read_claims, training_setup, write_claims
 from lmvid_lib.run_config import config_from_parameters, dataset_model_configs
@@ -66,7 +67,7 @@ def test_book_runs_root_last_with_one_complete_relative_parameters_cell(tmp_path
     for name in ("00_intro", "01_a"):
         (tmp_path / "nbs" / f"{name}.py").write_text(_chapter_source(name))
     (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: book/00_intro\nchapters:\n  - file: book/01_a\n")
-    (tmp_path / "params" / "t.yaml").write_text("common:\n  seed: 0\n")
+    (tmp_path / "params" / "t.yaml").write_text("common: {}\n")
     code = (
         "import sys, lmvid_lib.book as b, lmvid_lib.config as c; from pathlib import Path;"
         f"root=Path({str(tmp_path)!r}); c.PARAMS_DIR=root/'params';"
@@ -84,21 +85,30 @@ def test_book_runs_root_last_with_one_complete_relative_parameters_cell(tmp_path
     assert nb.metadata.papermill.output_path == "book/01_a.ipynb" and str(tmp_path) not in nbformat.writes(nb)
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     assert [o.text for o in outputs] == ["run_dir=runs/t width=3\n"]  # the stderr frames are gone
+    params = {"profile": "t", "run_dir": "runs/t", "width": 3}
+    record = book.execution_record(tmp_path / "book" / "01_a.ipynb")
+    assert record["digest"] == runner.digest((tmp_path / "nbs" / "01_a.py").read_text(), params)
+
+    again = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=240, check=False)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.count("skipped (up to date") == 2  # the record papermill's output got is recognised
+    assert (tmp_path / "runs" / "t" / "order.txt").read_text() == "01_a\n00_intro\n"
 
 
-def test_execution_order_puts_the_root_notebook_last(tmp_path):
+def test_execution_order_puts_the_root_notebook_after_the_chapters_and_the_run_record_last(tmp_path):
     (tmp_path / "nbs").mkdir()
     (tmp_path / "book").mkdir()
-    for name in ("00_intro", "01_a", "02_b"):
+    for name in ("00_intro", "01_a", "02_b", "99_record"):
         (tmp_path / "nbs" / f"{name}.py").write_text("# %%\n")
     (tmp_path / "book" / "90_notes.md").write_text("# notes\n")
     (tmp_path / "_toc.yml").write_text(
         "format: jb-book\nroot: book/00_intro\nparts:\n  - chapters:\n"
-        "    - file: book/01_a\n    - file: book/90_notes\n  - chapters:\n"
+        "    - file: book/01_a\n    - file: book/99_record\n    - file: book/90_notes\n  - chapters:\n"
         "    - file: book/02_b\n"
     )
-    assert book.toc_entries(tmp_path) == ["book/00_intro", "book/01_a", "book/90_notes", "book/02_b"]
-    assert [c.stem for c in book.execution_order(book.chapters(tmp_path))] == ["01_a", "02_b", "00_intro"]
+    assert book.toc_entries(tmp_path) == ["book/00_intro", "book/01_a", "book/99_record", "book/90_notes", "book/02_b"]
+    order = [c.stem for c in book.execution_order(book.chapters(tmp_path))]
+    assert order == ["01_a", "02_b", "00_intro", "99_record"]
 
 
 def test_table_renders_one_html_table_with_its_caption():

@@ -141,7 +141,7 @@ def test_book_driver_names_failing_notebook_and_cell(tmp_path):
     )
     (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: book/intro\nchapters:\n  - file: book/01_bad\n")
     (tmp_path / "book" / "intro.md").write_text("# intro\n")
-    (tmp_path / "params" / "t.yaml").write_text("common:\n  seed: 0\n")
+    (tmp_path / "params" / "t.yaml").write_text("common: {}\n")
     code = (
         "import sys, lmvid_lib.book as b, lmvid_lib.config as c; from pathlib import Path;"
         f"root=Path({str(tmp_path)!r}); c.PARAMS_DIR=root/'params';"
@@ -154,11 +154,11 @@ def test_book_driver_names_failing_notebook_and_cell(tmp_path):
 
 def test_book_passes_declared_common_keys_and_rejects_undeclared_section_keys(tmp_path):
     from lmvid_lib import book
+    from lmvid_lib.config import check_profile
 
-    profile = tmp_path / "p.yaml"
-    profile.write_text("common:\n  seed: 3\n  decoders: [spade]\n02_x:\n  steps: 5\n")
-    chapter = book.Chapter("02_x", tmp_path / "02_x.py", tmp_path / "02_x.ipynb")
-    params = book.notebook_parameters(str(profile), chapter, {"seed", "steps", "profile", "run_dir"}, tmp_path / "r")
-    assert params == {"seed": 3, "steps": 5, "profile": str(profile), "run_dir": str(tmp_path / "r")}
-    with pytest.raises(SystemExit, match=r"'02_x' sets \['steps'\].*02_x.py does not declare"):
-        book.notebook_parameters(str(profile), chapter, {"seed"}, tmp_path / "r")
+    data = {"common": {"seed": 3, "decoders": ["spade"]}, "02_x": {"steps": 5}}
+    declared = {name: {"default": "0"} for name in ("seed", "steps", "profile", "run_dir")}
+    params = book.notebook_parameters(data, "02_x", declared, "p", "runs/p")
+    assert params == {"seed": 3, "steps": 5, "profile": "p", "run_dir": "runs/p"}
+    with pytest.raises(ValueError, match=r"'02_x' sets \['steps'\].*02_x.py does not declare"):
+        check_profile(data, {"02_x": {"seed"}, "03_y": {"decoders"}}, "p.yaml")

@@ -1,0 +1,234 @@
+"""`lmvid run` (and `make book`): execute the book's notebooks with papermill, resuming where an earlier run stopped,
+record the run in `<run_dir>/manifest.json` (`lmvid_lib.manifest`), then build the HTML book (warnings are errors).
+
+    lmvid run [--profile cpu] [--run-dir DIR] [--only 02,03] [--param NB.KEY=VALUE ...] [--force] [--no-html]
+
+Notebooks run in `_toc.yml` order, the root page after the chapters and the run record (`99_*`) last
+(`book.execution_order`). Before anything runs, the profile is checked against every notebook's parameters cell
+(`config.check_profile`), and so are `--only` names (stems or their numeric prefixes, comma- or space-separated)
+and `--param` overrides (`NB.KEY=VALUE`, VALUE parsed as YAML, NB a stem, its prefix or `common`; a dotted KEY sets
+one entry of a mapping parameter): anything unknown is an error naming it and the valid ones.
+
+Resume: a selected notebook is skipped as up to date, unless `--force`, when its executed notebook
+`book/<stem>.ipynb` finished successfully (a failed or interrupted one carries no record: `book.execution_record`),
+its recorded digest (of its source text and its effective parameters, profile and run dir included) is the current
+one, and it finished after every notebook before it in execution order whose executed notebook is current in the same
+sense: notebooks share state only through the run dir, so those are its inputs. A changed source or parameter, or a
+rerun notebook, therefore reruns that notebook and every one after it. A change in `lmvid_lib` alone does not:
+`--force` reruns.
+
+Run dir: `runs/<profile>` by default. A run dir inside the repository reaches the notebooks relative to it, so pages
+never show the build machine's paths; one outside it reaches them as an absolute path, which the pages then show.
+Progress bars stream to this terminal; each notebook's status (ran / skipped (up to date) / failed) and wall time is
+printed. The first failure stops the run, naming the notebook, the failing cell and the partial executed notebook.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import re
+import subprocess
+import sys
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lmvid_lib import book, config, manifest
+from lmvid_lib.book import ROOT
+
+
+def resolve(name: str, stems: Sequence[str], what: str) -> str:
+    """The notebook stem `name` means: a stem itself or its numeric prefix ("02" -> "02_factorization")."""
+    matches = [stem for stem in stems if name in (stem, stem.split("_", 1)[0])]
+    if len(matches) != 1:
+        problem = "names no notebook of _toc.yml" if not matches else f"is ambiguous ({matches})"
+        raise ValueError(f"{what} {name!r} {problem}; valid: {list(stems)} or their numeric prefixes")
+    return matches[0]
+
+
+def select(stems: Sequence[str], only: Sequence[str]) -> list[str]:
+    """The stems `--only` chooses (each value: comma- or space-separated names), in `stems` order; all for none."""
+    names = [name for value in only for name in re.split(r"[,\s]+", value) if name]
+    chosen = {resolve(name, stems, "--only") for name in names}
+    return [stem for stem in stems if not names or stem in chosen]
+
+
+def parse_params(items: Sequence[str], declared: Mapping[str, Collection[str]]) -> list[tuple[str, list[str], Any]]:
+    """`--param` values -> [(section: a stem or "common", [key, sub...], value)], each key checked against the
+    parameters cell(s) (`declared`: {stem: declared names}; a common key must be declared by some notebook)."""
+    result = []
+    for item in items:
+        keys, value = config.parse_override(item)
+        section = "common" if keys[0] == "common" else resolve(keys[0], list(declared), f"--param {item!r}: notebook")
+        names = set().union(*declared.values()) if section == "common" else set(declared[section])
+        valid = sorted(names - set(config.RUNNER_KEYS))
+        if keys[1] not in valid:
+            raise ValueError(f"--param {item!r}: {section} declares no parameter {keys[1]!r} (valid: {valid})")
+        result.append((section, keys[1:], value))
+    return result
+
+
+def with_params(mapping: Mapping[str, Any], params: Sequence[tuple[str, list[str], Any]], section: str) -> dict:
+    """`mapping` with the `--param` overrides of `section` applied."""
+    try:
+        return config.apply_overrides(mapping, [(keys, value) for name, keys, value in params if name == section])
+    except ValueError as exc:
+        raise ValueError(f"--param of {section}: {exc}") from None
+
+
+def run_dir_for(profile: str, run_dir: str | None, root: Path) -> str:
+    """The run dir the notebooks get: `runs/<profile>` by default; `run_dir` (relative to the current directory) as a
+    path relative to `root` when it lies inside it, else absolute."""
+    if run_dir is None:
+        return (Path("runs") / config.profile_path(profile).stem).as_posix()
+    path, base = Path(run_dir).resolve(), root.resolve()
+    return path.relative_to(base).as_posix() if path.is_relative_to(base) else str(path)
+
+
+def digest(source: str, params: Mapping[str, Any]) -> str:
+    """sha256 of a notebook's source text and its effective parameters: what its executed notebook was made from."""
+    text = json.dumps({"source": source, "parameters": params}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def is_current(record: Mapping[str, Any] | None, expected: str, newest_input: float) -> bool:
+    """Whether an executed notebook's `record` (None: failed, interrupted or missing) is of digest `expected` and
+    finished after `newest_input` (the last finish of the current notebooks before it, seconds since the epoch)."""
+    return record is not None and record.get("digest") == expected and record["finished"] > newest_input
+
+
+@dataclass
+class Plan:
+    """What a run will execute and with which parameters, checked before anything runs."""
+
+    profile: str
+    run_dir: str  # as the notebooks get it
+    order: list[book.Chapter]  # every notebook of _toc.yml, in execution order
+    selected: list[str]
+    parameters: dict[str, dict]  # the effective papermill parameters of each notebook
+    seeds: dict[str, Any]
+
+
+def plan(profile: str, run_dir: str | None, only: Sequence[str], params: Sequence[str], root: Path) -> Plan:
+    """Resolve `--only`, check the profile and the `--param` overrides against every parameters cell, and compute each
+    notebook's effective parameters; any unknown name is a ValueError here, before anything runs."""
+    order = book.execution_order(book.chapters(root))
+    selected = select([chapter.stem for chapter in order], only)
+    declared = {chapter.stem: book.declared_parameters(chapter.source) for chapter in order}
+    names = {stem: set(cell) for stem, cell in declared.items()}
+    overrides = parse_params(params, names)
+    data = config.load_profile(profile)
+    config.check_profile(data, names, config.profile_path(profile))
+    data["common"] = with_params(data["common"] or {}, overrides, "common")
+    run_dir = run_dir_for(profile, run_dir, root)
+    parameters = {
+        stem: with_params(book.notebook_parameters(data, stem, cell, str(profile), run_dir), overrides, stem)
+        for stem, cell in declared.items()
+    }
+    seeds = {key: value for key, value in data["common"].items() if key in ("seed", "seeds")}
+    return Plan(str(profile), run_dir, order, selected, parameters, seeds)
+
+
+def run(
+    profile: str = "cpu",
+    run_dir: str | None = None,
+    only: Sequence[str] = (),
+    params: Sequence[str] = (),
+    force: bool = False,
+    html: bool = True,
+    root: Path = ROOT,
+) -> int:
+    """Execute the selected notebooks that are not up to date, writing the manifest before and after each; then build
+    the HTML. A failing notebook raises SystemExit with its message (the manifest says `failed`)."""
+    job = plan(profile, run_dir, only, params, root)
+    record = manifest.new(root, job.profile, job.run_dir, job.seeds, job.parameters, job.selected)
+    record_path, shown_path = root / job.run_dir / manifest.FILENAME, Path(job.run_dir) / manifest.FILENAME
+    tag = f"[run:{config.profile_path(profile).stem}]"
+    manifest.write(record_path, record)
+
+    newest_input, total = 0.0, 0.0
+    for chapter in job.order:
+        stem, entry = chapter.stem, record["notebooks"][chapter.stem]
+        expected = digest(chapter.source.read_text(), job.parameters[stem])
+        done = book.execution_record(chapter.output)
+        if stem in job.selected and (force or not is_current(done, expected, newest_input)):
+            entry["status"] = "running"
+            manifest.write(record_path, record)
+            print(f"{tag} {stem} ...", flush=True)
+            try:
+                seconds = book.execute(chapter, job.parameters[stem], root, {"digest": expected})
+            except KeyboardInterrupt:
+                _stop(record, entry, "interrupted", record_path)
+                raise
+            except book.NotebookFailed as exc:
+                entry["error"] = str(exc)
+                _stop(record, entry, "failed", record_path)
+                raise SystemExit(f"\n{tag} {exc}\nrun manifest: {shown_path}") from None
+            done = book.execution_record(chapter.output)
+            entry.update(status="ran", seconds=done["seconds"], finished=manifest.timestamp(done["finished"]))
+            total += seconds
+            print(f"{tag} {stem}: ran in {seconds:.1f} s", flush=True)
+        elif stem in job.selected:
+            entry.update(status="up to date", seconds=done["seconds"], finished=manifest.timestamp(done["finished"]))
+            print(f"{tag} {stem}: skipped (up to date, executed {entry['finished']})", flush=True)
+        if is_current(done, expected, 0.0):
+            newest_input = max(newest_input, done["finished"])
+        manifest.write(record_path, record)
+    record.update(status="ok", finished=manifest.timestamp())
+    manifest.write(record_path, record)
+    print(f"{tag} notebooks run: {total:.1f} s; manifest: {shown_path}", flush=True)
+    if html:
+        # what the book needs besides the executed notebooks is written here, before the build
+        build_html(root, tag)
+    return 0
+
+
+def _stop(record: dict, entry: dict, status: str, path: Path) -> None:
+    entry["status"] = status
+    record.update(status=status, finished=manifest.timestamp())
+    manifest.write(path, record)
+
+
+def build_html(root: Path, tag: str) -> None:
+    """`jupyter-book build` of `root` (warnings are errors) into `root/_build/html`."""
+    jupyter_book = str(Path(sys.executable).parent / "jupyter-book")
+    subprocess.run([jupyter_book, "build", str(root), "--path-output", str(root), "-W", "--keep-going"], check=True)
+    print(f"{tag} HTML: {root / '_build' / 'html' / 'index.html'}", flush=True)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--profile", default="cpu", help="params/<profile>.yaml, or a path to a yaml file")
+    parser.add_argument("--run-dir", help="default: runs/<profile>")
+    parser.add_argument(
+        "--only", nargs="+", default=[], help="notebooks to execute: stems or numeric prefixes (02,03 or 02 03)"
+    )
+    parser.add_argument(
+        "--param",
+        dest="params",
+        action="append",
+        default=[],
+        metavar="NB.KEY=VALUE",
+        help="override a parameter (VALUE is YAML), e.g. 02.factorization.steps=200; repeatable",
+    )
+    parser.add_argument("--force", action="store_true", help="rerun notebooks that are up to date")
+    parser.add_argument("--no-html", action="store_true", help="execute notebooks only")
+
+
+def run_parsed(args: argparse.Namespace, root: Path = ROOT) -> int:
+    return run(args.profile, args.run_dir, args.only, args.params, args.force, not args.no_html, root)
+
+
+def main(argv: list[str] | None = None, root: Path = ROOT) -> int:
+    parser = argparse.ArgumentParser(prog="lmvid run", description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    try:
+        return run_parsed(parser.parse_args(argv), root)
+    except (OSError, ValueError) as exc:
+        raise SystemExit(f"lmvid run: error: {exc}") from None
+
+
+if __name__ == "__main__":
+    sys.exit(main())

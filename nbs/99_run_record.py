@@ -1,0 +1,65 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Appendix B. The run behind this book
+#
+# `lmvid run` (what `make book` calls) executes every notebook of this book with papermill and keeps a record of the
+# run, `manifest.json` in the run directory: the code version, the machine, the package versions, the profile with
+# every notebook's effective parameters, and each notebook's status and wall time. It rewrites the record after every
+# notebook, so an interrupted run leaves a valid one, and a rerun skips the notebooks that are up to date (see the
+# README, "Reruns"). This page renders the record as it stood when this page started, so its own row is not
+# in the tables: the record it renders was written before it ran.
+
+# %% tags=["parameters"]
+profile = "cpu"  # passed by the book driver
+run_dir = "runs/cpu"
+
+# %% tags=["hide-input"]
+from IPython.display import Markdown, display
+
+from lmvid_lib import manifest
+from lmvid_lib.report import Captions
+
+OWN = "99_run_record"
+record = manifest.read(run_dir)
+captions = Captions(chapter=None)
+display(Markdown(manifest.summary(record, own=OWN)))
+
+# %% [markdown]
+# ## Notebooks
+#
+# In the order they ran: the chapters, then the introduction (it summarises the chapters' results). A notebook that
+# was up to date keeps the wall time and finish time of the run that executed it.
+
+# %% tags=["hide-input"]
+display(captions.table(manifest.notebooks_table(record, own=OWN), "Notebooks of this run (this page excluded)."))
+
+# %% [markdown]
+# ## Machine, code and packages
+
+# %% tags=["hide-input"]
+display(captions.table(manifest.environment_table(record), "Code version, machine and the profile's seeds."))
+display(captions.table(manifest.packages_table(record), "The pinned packages of `pyproject.toml`, as installed."))
+
+# %% [markdown]
+# ## Parameters
+#
+# Every parameter each notebook ran with: its own defaults, overlaid with the profile's `common` section and its
+# section, and any `--param` override of the run; nested settings are shown with dotted names.
+
+# %% tags=["hide-input"]
+display(
+    captions.table(
+        manifest.parameters_table(record), f"Effective parameters of profile `{record['profile']}`, per notebook."
+    )
+)
