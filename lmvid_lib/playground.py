@@ -26,6 +26,14 @@ from lmvid_lib.models.factorization import FactorizationModel
 from lmvid_lib.models.inference import frames_to_input, inference
 from lmvid_lib.models.sequences import open_run_videos
 
+REPO = Path(__file__).resolve().parent.parent
+
+
+def repo_path(path: str | Path) -> Path:
+    """A relative path taken from the repository root, where `make book` runs: a notebook opened in JupyterLab runs
+    in nbs/, and `runs/cpu` must mean the same folder there."""
+    return REPO / path
+
 
 def check_landmark(state: torch.Tensor, k: object) -> int:
     """`k` as an int index into the K landmarks of `state` [K,5]; ValueError naming `landmark` otherwise."""
@@ -240,6 +248,39 @@ class Playground:
     def rollout(self, n: int) -> torch.Tensor:
         """The next n frames predicted from the pose shown, decoded: float32 [n,C,H,W] in [0,1] on the CPU."""
         return self.render_states(self.rollout_states(n))
+
+
+def landmark_influence(playground: Playground, offset: float = 0.3) -> torch.Tensor:
+    """How much each landmark moves the picture: [K], the mean absolute change of the decoded frame (0-1 scale)
+    when landmark k alone of the pose shown is shifted by `offset` along x (towards the frame's centre)."""
+    state = playground.state
+    shift = torch.where(state[:, 0] > 0, -offset, offset)
+    moved = state.expand(len(state), -1, -1).clone()  # [K,K,5]: copy k has landmark k shifted
+    moved[torch.arange(len(state)), torch.arange(len(state)), 0] += shift
+    return (playground.render_states(moved) - playground.render()).abs().mean((1, 2, 3))
+
+
+def sweep(state: torch.Tensor, k: int, steps: int, reach: float = 0.8) -> torch.Tensor:
+    """Landmark k of state [K,5] swept along x and back: [steps,K,5], x = x_k + reach sin(2 pi t / steps) kept within
+    [-0.9, 0.9], everything else as in `state`; it starts at the landmark's own position, so a loop plays smoothly."""
+    k = check_landmark(state, k)
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 2:
+        raise ValueError(f"steps must be an int >= 2, got {steps!r}")
+    t = torch.arange(steps, dtype=state.dtype)
+    path = state.expand(steps, -1, -1).clone()
+    path[:, k, 0] = (state[k, 0] + reach * torch.sin(2 * torch.pi * t / steps)).clamp(-0.9, 0.9)
+    return path
+
+
+def local_change(before: torch.Tensor, after: torch.Tensor, points: torch.Tensor, radius: float) -> tuple[float, float]:
+    """Mean absolute change between two frames [C,H,W] within `radius` (normalised units) of any of `points` [P,2]
+    (normalised x, y) and farther than 2 radius from all of them: (near, far)."""
+    height, width = before.shape[-2:]
+    ys = landmarks.pixel_centres(height)[:, None, None]
+    xs = landmarks.pixel_centres(width)[None, :, None]
+    distance = torch.hypot(xs - points[:, 0], ys - points[:, 1]).amin(-1)  # [H,W]
+    change = (after - before).abs().mean(0)
+    return float(change[distance < radius].mean()), float(change[distance > 2 * radius].mean())
 
 
 def load_playground(
