@@ -38,7 +38,7 @@ max_frames = 100  # frames of that video the playground offers
 frame = 0  # the frame the scripted moves start from
 sweep_steps = 24  # frames of the animation of one landmark swept across the frame
 panel = 192  # pixels per panel of a playground picture
-playground_datasets = ["signer", "pusher", "walker"]  # the models the live playground offers
+models = ["signer", "pusher", "walker"]  # the dataset models the live playground offers
 live = True  # build the live playground; the book build sets false (params/*.yaml): no kernel runs on a static page
 
 # %% tags=["hide-input"]
@@ -180,5 +180,7 @@ display(
 if live:
     from lmvid_lib.widgets import playground_app
 
-    app = playground_app(run, playground_datasets, split, video, max_frames, device)
+    app = playground_app(run, models, split, video, max_frames, device)
     display(app)
+else:
+    display(Markdown("*No kernel runs on this page: open the chapter in JupyterLab for the live playground.*"))
