@@ -242,6 +242,7 @@ class Playground:
             raise ValueError(f"n must be a positive int (frames to predict), got {n!r}")
         history = self.states[max(0, self.frame - self.context + 1) : self.frame + 1]
         context = edited_context(history, self.state)[None]
+        # the model's device; a baseline without weights (CopyLast) runs where the context is
         device = next(self.rollout_model.parameters(), context).device
         return rollout(self.rollout_model, context.to(device), n)[0].cpu()
 

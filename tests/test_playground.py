@@ -17,10 +17,14 @@ from lmvid_lib.models.sequences import render_sequence
 from lmvid_lib.playground import (
     Playground,
     edited_context,
+    landmark_influence,
     load_playground,
+    local_change,
+    move_landmark,
     nearest_landmark,
     rotate_landmark,
     scale_landmark,
+    sweep,
 )
 from lmvid_lib.plotting_playground import GAP, ellipse_outlines, picture_to_norm, playground_picture, png_bytes
 from lmvid_lib.run_config import TrainConfig, config_dict, load_config
@@ -151,6 +155,30 @@ def test_rollout_starts_from_the_edited_pose_with_the_videos_recent_motion(model
     predicted = pg.rollout(5)
     assert predicted.shape == (5, 3, SIZE, SIZE) and predicted.min() >= 0 and predicted.max() <= 1
     torch.testing.assert_close(predicted, pg.render_states(pg.rollout_states(5)))
+
+
+def test_influence_sweep_and_local_change_of_the_scripted_moves(model):
+    pg = Playground(model, clip())
+    influence = landmark_influence(pg)
+    assert influence.shape == (model.cfg.n_landmarks,) and (influence > 0).all()
+    x, y = pg.state[1, :2].tolist()
+    shifted = move_landmark(pg.state, 1, x - 0.3 if x > 0 else x + 0.3, y)
+    expected = (pg.render_states(shifted[None])[0] - pg.render()).abs().mean()
+    torch.testing.assert_close(influence[1], expected)
+
+    path = sweep(pg.state, 2, 8, reach=2.0)
+    assert path.shape == (8, model.cfg.n_landmarks, 5) and torch.equal(path[0], pg.state)
+    others = torch.ones(model.cfg.n_landmarks, 5, dtype=torch.bool)
+    others[2, 0] = False
+    assert (path == pg.state).all(0)[others].all()  # only landmark 2's x moves
+    assert path[:, 2, 0].max() == 0.9 and path[:, 2, 0].min() == -0.9  # kept inside the frame
+
+    before = torch.zeros(3, 16, 16)
+    after = before.clone()
+    after[:, 2:4, 2:4] = 1.0  # pixel centres near (-0.69, -0.69)
+    near, far = local_change(before, after, torch.tensor([[-0.7, -0.7]]), radius=0.2)
+    assert near > 0 and far == 0
+    assert local_change(before, before, torch.tensor([[0.0, 0.0]]), radius=0.2) == (0.0, 0.0)
 
 
 def test_bad_inputs_name_the_parameter(model):
