@@ -13,10 +13,11 @@ Everything but the timer is synchronous, so tests drive the app headless with a 
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -117,7 +118,7 @@ class PlaygroundApp:
         self._playgrounds: dict[str, Playground] = {}
         self._pending: set[str] = set()
         self._applied_shape = (1.0, 0.0)  # scale and angle (degrees) already applied to the selected landmark
-        self._syncing = False
+        self._setting_thread: int | None = None  # the thread setting controls to match the pose, if any
         self._rollout: list[bytes] = []
         self._lock = threading.RLock()
         self.debounce = Debouncer(self.apply_pending, wait, start_timer)
@@ -169,7 +170,20 @@ class PlaygroundApp:
 
     def _observe(self, control: w.Widget, handler: Callable[[Any], None]) -> None:
         """Call handler(new value) when the user changes `control`, not when the app sets it to match the pose."""
-        control.observe(lambda change: None if self._syncing else handler(change["new"]), names="value")
+        control.observe(lambda change: None if self._setting() else handler(change["new"]), names="value")
+
+    def _setting(self) -> bool:
+        """Whether this thread is setting controls to match the pose (then a change is not the user's). Per thread:
+        a user's change arriving while the debounce's thread sets the sliders is still the user's."""
+        return self._setting_thread == threading.get_ident()
+
+    @contextlib.contextmanager
+    def _set_controls(self) -> Iterator[None]:
+        self._setting_thread = threading.get_ident()
+        try:
+            yield
+        finally:
+            self._setting_thread = None
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         return self.widget._repr_mimebundle_(**kwargs)
@@ -190,14 +204,11 @@ class PlaygroundApp:
                 self._playgrounds[name] = self.load(name)
             pg = self._playgrounds[name]
             pg.select_frame(0)
-            self._syncing = True
-            try:
+            with self._set_controls():
                 self.dataset.value = name
                 self.frame.max = self.target.max = pg.n_frames - 1
                 self.landmark.options = [(f"{k}", k) for k in range(pg.n_landmarks)]
                 self.frame.value = 0
-            finally:
-                self._syncing = False
             self.rollout_button.disabled = pg.rollout_model is None
             self.rollout_button.tooltip = (
                 "no landmark LSTM for this dataset: run chapter 4 (04_dynamics)"
@@ -288,8 +299,7 @@ class PlaygroundApp:
         self.renders += 1
         self.play.playing = False
         self._rollout = []
-        self._syncing = True
-        try:
+        with self._set_controls():
             self.landmark.value = pg.landmark
             self.x.value, self.y.value = (float(v) for v in state[pg.landmark, :2])
             if not keep_shape:
@@ -297,8 +307,6 @@ class PlaygroundApp:
             if not keep_alpha:
                 self.alpha.value = 0.0
                 self.target.value = pg.frame
-        finally:
-            self._syncing = False
         self._applied_shape = (self.scale.value, self.angle.value)
         self.status.value = (
             f"frame {pg.frame} of {pg.n_frames}, landmark {pg.landmark} at ({state[pg.landmark, 0]:+.2f}, "

@@ -4,6 +4,7 @@ clock, handlers are called as the browser would call them."""
 from __future__ import annotations
 
 import math
+import threading
 
 import numpy as np
 import pytest
@@ -151,3 +152,26 @@ def test_datasets_load_on_first_use_and_an_unknown_one_is_named(app):
         app.select_dataset("walker")
     with pytest.raises(ValueError, match="datasets must be a non-empty list"):
         PlaygroundApp(lambda name: None, "signer")
+
+
+def test_a_users_change_counts_while_another_thread_sets_the_controls(app):
+    inside, release = threading.Event(), threading.Event()
+
+    def set_controls_elsewhere():
+        with app._set_controls():
+            inside.set()
+            release.wait()
+
+    thread = threading.Thread(target=set_controls_elsewhere)
+    thread.start()
+    inside.wait()
+    timers = len(app.timer.timers)
+    app.x.value = 0.42  # from this thread: the user's
+    release.set()
+    thread.join()
+    assert len(app.timer.timers) == timers + 1
+    with app._set_controls():
+        app.x.value = 0.1  # from the thread setting them: not the user's
+    assert len(app.timer.timers) == timers + 1
+    app.timer.fire()
+    assert app.playground.state[app.playground.landmark, 0].item() == pytest.approx(0.1)
