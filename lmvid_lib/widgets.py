@@ -26,9 +26,7 @@ import torch
 from ipyevents import Event
 
 from lmvid_lib.playground import Playground, load_playground
-from lmvid_lib.plotting_playground import picture_to_norm, playground_picture, png_bytes
-
-SLIDER_GROUPS = ("frame", "interpolation", "position", "shape")  # applied in this order after a burst of changes
+from lmvid_lib.plotting_playground import GAP, picture_to_norm, playground_picture, png_bytes
 
 
 class Cancellable(Protocol):
@@ -129,7 +127,7 @@ class PlaygroundApp:
         self.dataset = w.Dropdown(options=self.datasets, description="model")
         self.frame = _slider(w.IntSlider, "frame", min=0, max=0)
         self.landmark = w.Dropdown(description="landmark")
-        self.image = w.Image(format="png", layout=w.Layout(width=f"{2 * self.size + 8}px"))
+        self.image = w.Image(format="png", layout=w.Layout(width=f"{2 * self.size + GAP}px"))
         self.clicks = Event(source=self.image, watched_events=["click"])
         self.x = _slider(w.FloatSlider, "x", min=-1.0, max=1.0, step=0.01)
         self.y = _slider(w.FloatSlider, "y", min=-1.0, max=1.0, step=0.01)
@@ -269,7 +267,8 @@ class PlaygroundApp:
         self.debounce()
 
     def apply_pending(self) -> None:
-        """Apply the sliders that changed since the last update, in `SLIDER_GROUPS` order, then redraw once."""
+        """Apply the sliders that changed since the last update, in the order frame, interpolation, position,
+        shape (a new frame first, then the edits on it), then redraw once."""
         with self._lock:
             pending, self._pending = self._pending, set()
             if not pending:
