@@ -111,8 +111,8 @@ ranked = influence.argsort(descending=True)
 display(
     Markdown(
         f"Shifting one landmark by 0.3 changes the decoded frame by {255 * influence.mean():.1f} grey levels on "
-        f"average (of 255; landmark {k}: {255 * influence[k]:.1f}, the least influential, landmark {int(ranked[-1])}: "
-        f"{255 * influence[ranked[-1]]:.1f}). At the far end of the sweep, the decoded frame differs from the "
+        f"average (of 255): landmark {k} changes it most ({255 * influence[k]:.1f}), landmark {int(ranked[-1])} "
+        f"least ({255 * influence[ranked[-1]]:.1f}). At the far end of the sweep, the decoded frame differs from the "
         f"unedited one by {255 * near:.1f} grey levels near the landmark's old and new places and by "
         f"{255 * far:.1f} elsewhere ({near / max(far, 1e-12):.1f} times as much near it). One playground update (move, "
         f"decode, draw) took a median of {1e3 * float(np.median(update)):.0f} ms on the machine that built this page."
@@ -132,7 +132,7 @@ target = min(pg.n_frames - 1, frame + pg.n_frames // 2)
 shown, titles = [pg.state], ["as encoded"]
 pg.scale(k, 2.0)
 shown.append(pg.state)
-titles.append(f"landmark {k} x2 wider")
+titles.append(f"landmark {k} 2x wider")
 pg.rotate(k, math.pi / 2)
 shown.append(pg.state)
 titles.append("... and turned 90°")
