@@ -216,6 +216,9 @@ def main(argv: list[str] | None = None, root: Path = ROOT) -> int:
     if not args.no_html:
         jupyter_book = str(Path(sys.executable).parent / "jupyter-book")
         subprocess.run([jupyter_book, "build", str(root), "--path-output", str(root), "-W", "--keep-going"], check=True)
+        from lmvid_lib import export  # the playground page's models and onnxruntime-web, into the built site
+
+        export.publish(run_dir, root / "_build" / "html", root, args.profile)
         print(f"[book:{args.profile}] HTML: {root / '_build' / 'html' / 'index.html'}")
     return 0
 

@@ -2,6 +2,7 @@
 
     lmvid prepare bbc|bair|kth --src PATH --dst PATH [--force] [--no-progress] [dataset options]
     lmvid describe bbc|bair|kth PATH
+    lmvid export-web --run-dir DIR --out DIR   (lmvid_lib/export.py: the browser playground's models)
 
 Dataset options are the fields of `prepare.BBCOptions` / `BAIROptions` / `KTHOptions` as flags (`--out-size 128`),
 generated from the dataclasses so the CLI and the library cannot drift apart.
@@ -14,6 +15,7 @@ import dataclasses
 import sys
 import typing
 
+from lmvid_lib import export
 from lmvid_lib.data import prepare
 
 
@@ -52,12 +54,15 @@ def build_parser() -> argparse.ArgumentParser:
     desc = commands.add_parser("describe", help="summarise a prepared set (markdown)")
     desc.add_argument("dataset", choices=prepare.DATASETS)
     desc.add_argument("data_root")
+    export.add_parser(commands)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = vars(build_parser().parse_args(argv))
     command = args.pop("command")
+    if command == "export-web":
+        return export.run(argparse.Namespace(**args))
     try:
         if command == "describe":
             print(prepare.describe(args["dataset"], args["data_root"]))
