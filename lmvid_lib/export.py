@@ -20,7 +20,7 @@ with the appearance of its first frame; else `rollout` is null.
 
 `publish(run_dir, html_dir)` is the book build's step: the models into `<html>/_static/playground/models/`, and
 onnxruntime-web's wasm build (package.json, npm) into `<html>/_static/playground/ort/`; without npm the page loads the
-same pinned version from a CDN with a subresource-integrity hash (book/_static/playground/ort-loader.js).
+same pinned version from a CDN with a subresource-integrity hash (book/_static/playground/ort-loader.mjs).
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ from __future__ import annotations
 import argparse
 import base64
 import dataclasses
-import shutil
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -188,7 +188,8 @@ def export_web(run_dir: str | Path, out: str | Path, profile: str | None = None)
             }
             atomic_write_json(tmp / f"{dataset}.json", sample)
             title = f"{dataset}: {sample['data']}, {run.name} ({m.n_landmarks} landmarks, {m.image_size} px)"
-            entries.append({"dataset": dataset, "graph": f"{dataset}.onnx", "sample": f"{dataset}.json", "title": title})
+            files = {"graph": f"{dataset}.onnx", "sample": f"{dataset}.json"}
+            entries.append({"dataset": dataset, **files, "title": title})
         atomic_write_json(tmp / "index.json", {"format": INDEX_FORMAT, "profile": profile, "models": entries})
         for path in (tmp, *tmp.iterdir()):  # temp files are private; a web server must read these
             path.chmod(0o755 if path.is_dir() else 0o644)

@@ -51,7 +51,8 @@ def test_graph_matches_the_pytorch_decoder_on_random_valid_states(tmp_path, tiny
     path = export.export_decoder(model, tmp_path / "decoder.onnx")
     graph = onnx.load(path)
     assert [o.version for o in graph.opset_import if o.domain == ""] == [export.OPSET]
-    shapes = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim] for v in [*graph.graph.input, *graph.graph.output]}
+    values = [*graph.graph.input, *graph.graph.output]
+    shapes = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim] for v in values}
     k, c, size = cfg.n_landmarks, cfg.appearance_channels, cfg.image_size
     assert shapes == {"states": [1, k, 5], "appearance": [1, k, c], "frame": [1, cfg.channels, size, size]}
 

@@ -1,8 +1,8 @@
 // The playground of book/playground.md: one panel per exported dataset model (models/index.json, written by
 // lmvid_lib/export.py at `make book`). `window.lmvidPlayground` exposes the panels to tests and the benchmark.
 
-import { Coalescer, Decoder, drawFrame } from "./decoder.js";
-import { ellipse, fromDisplay, lerp, scaleRotate, toDisplay } from "./gaussian.js";
+import { Coalescer, Decoder, drawFrame } from "./decoder.mjs";
+import { ellipse, fromDisplay, lerp, scaleRotate, toDisplay } from "./gaussian.mjs";
 
 const DISPLAY = 320; // CSS pixels of each canvas
 const PICK_RADIUS = 14; // display pixels within which a pointer grabs a centre or a handle

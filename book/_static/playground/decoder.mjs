@@ -1,7 +1,7 @@
 // One exported decoding path (lmvid_lib/export.py): (states [1,K,5], appearance [1,K,C]) -> frame [1,C,H,W] in [0,1],
 // run by onnxruntime-web, with re-renders coalesced so that at most one inference is in flight.
 
-import { loadOrt } from "./ort-loader.js";
+import { loadOrt } from "./ort-loader.mjs";
 
 export class Decoder {
   /** @param graphUrl URL of the .onnx file; K landmarks, C appearance channels, `channels` x size x size frames. */
