@@ -118,7 +118,9 @@ class Chromium:
         for event in self.events:
             params = event.get("params", {})
             if event["method"] == "Runtime.exceptionThrown":
-                found.append(json.dumps(params["exceptionDetails"])[:500])
+                details = params["exceptionDetails"]
+                where = f"{details.get('url', '')}:{details.get('lineNumber')}"
+                found.append(f"{where}: {details.get('exception', {}).get('description', details['text'])}")
             elif event["method"] == "Runtime.consoleAPICalled" and params.get("type") == "error":
                 found.append(" ".join(str(a.get("value", a.get("description"))) for a in params["args"]))
             elif event["method"] == "Log.entryAdded" and params["entry"]["level"] == "error":
