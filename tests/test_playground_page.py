@@ -14,6 +14,7 @@ unless LMVID_REQUIRE_BOOK=1 (CI), where a missing one is a failure.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import re
@@ -25,7 +26,7 @@ import torch
 from chromium import chromium_executable, serving
 
 from lmvid_lib.book import toc_entries
-from lmvid_lib.export import SITE_MODELS, DecoderPath
+from lmvid_lib.export import ORT_DIST, SITE_MODELS, DecoderPath
 from lmvid_lib.models.checkpoint import load_trained
 
 REPO = Path(__file__).resolve().parent.parent
@@ -76,7 +77,8 @@ def page():
         chromium.call("Runtime.enable", session=True)
         chromium.call("Log.enable", session=True)
         chromium.open(f"{base}/{toc_entries(REPO)[0]}.html")  # the root page (index.html only redirects to it)
-        chromium.evaluate("new Promise((done) => setTimeout(() => done(true), 1000))", await_promise=True)  # late messages
+        # messages that arrive after the load event (the favicon's 404)
+        chromium.evaluate("new Promise((done) => setTimeout(() => done(true), 1000))", await_promise=True)
         book_wide = {_signature(e) for e in chromium.errors()}  # what every page of this book logs
         chromium.events.clear()
         chromium.open(f"{base}/{PAGE}")
@@ -169,13 +171,7 @@ def test_dragging_a_landmark_changes_pixels_near_it_as_the_decoder_does(page):
     start = (left + cx * scale, top + cy * scale)
     shift = DRAG_PIXELS * width / size
     before = canvas_pixels(chromium, dataset, size).astype(float)
-    mouse = {"button": "left", "clickCount": 1}
-    chromium.call("Input.dispatchMouseEvent", session=True, type="mousePressed", x=start[0], y=start[1], **mouse)
-    for step in range(1, 6):
-        x = start[0] + shift * step / 5
-        chromium.call("Input.dispatchMouseEvent", session=True, type="mouseMoved", x=x, y=start[1], buttons=1)
-    end = {"x": start[0] + shift, "y": start[1]}
-    chromium.call("Input.dispatchMouseEvent", session=True, type="mouseReleased", **end, **mouse)
+    drag(chromium, [(start[0] + shift * step / 5, start[1]) for step in range(6)])
     edited = np.asarray(panel_call(chromium, dataset, "await p.idle(); return Array.from(p.states);"), np.float32)
     after = canvas_pixels(chromium, dataset, size).astype(float)
     chromium.screenshot(SCREENSHOTS / "playground-drag.png")
@@ -214,3 +210,75 @@ def test_arrow_keys_move_the_chosen_landmark(page):
     delta = np.subtract(after, before).reshape(-1, 5)
     assert delta[1, 0] > 0 and delta[1, 1] > 0
     assert np.count_nonzero(delta) == 2
+
+
+def drag(chromium, path: list[tuple[float, float]]) -> None:
+    """Press the left button at path[0], move through the rest, release at the last point (page coordinates)."""
+    mouse = {"button": "left", "clickCount": 1}
+    chromium.call("Input.dispatchMouseEvent", session=True, type="mousePressed", x=path[0][0], y=path[0][1], **mouse)
+    for x, y in path[1:]:
+        chromium.call("Input.dispatchMouseEvent", session=True, type="mouseMoved", x=x, y=y, buttons=1)
+    chromium.call("Input.dispatchMouseEvent", session=True, type="mouseReleased", x=path[-1][0], y=path[-1][1], **mouse)
+
+
+def test_dragging_the_handle_scales_and_rotates_the_covariance(page):
+    chromium, _ = page
+    dataset = _index()["models"][0]["dataset"]
+    geometry = panel_call(
+        chromium,
+        dataset,
+        "p.selectFrame(0); await p.idle(); p.overlay.scrollIntoView({block: 'center'});"
+        "const r = p.overlay.getBoundingClientRect(); const all = [...Array(p.K).keys()].map((k) => p.points(k));"
+        "const reach = (k) => Math.min(...all.flatMap((q, j) => [j === k ? Infinity : q.handle, q.centre])"
+        "  .map((o) => (o === Infinity ? o : Math.hypot(o.x - all[k].handle.x, o.y - all[k].handle.y))));"
+        "const k = [...all.keys()].reduce((a, b) => (reach(b) > reach(a) ? b : a));"
+        "const {centre, handle} = all[k];"
+        "return [k, r.left, r.top, r.width / 320, centre.x, centre.y, handle.x, handle.y, Array.from(p.states)];",
+    )
+    k, left, top, scale, cx, cy, hx, hy, before = geometry  # k: the landmark whose handle is farthest from others
+    before = np.asarray(before, np.float64).reshape(-1, 5)
+    scaling, turn = 1.5, np.pi / 6
+    rotation = np.array([[np.cos(turn), -np.sin(turn)], [np.sin(turn), np.cos(turn)]])
+    target = np.array([cx, cy]) + scaling * rotation @ np.array([hx - cx, hy - cy])
+    path = [(left + hx * scale, top + hy * scale)]
+    path += [(left + x * scale, top + y * scale) for x, y in np.linspace([hx, hy], target, 6)[1:]]
+    drag(chromium, path)
+    after = np.asarray(panel_call(chromium, dataset, "await p.idle(); return Array.from(p.states);")).reshape(-1, 5)
+
+    def moment(s):  # L L' of one state
+        return np.array([[s[2] ** 2, s[2] * s[3]], [s[2] * s[3], s[3] ** 2 + s[4] ** 2]])
+
+    expected = scaling**2 * rotation @ moment(before[k]) @ rotation.T
+    np.testing.assert_allclose(moment(after[k]), expected, rtol=0.03, atol=1e-4)
+    np.testing.assert_array_equal(after[k, :2], before[k, :2].astype(np.float32))
+    np.testing.assert_array_equal(np.delete(after, k, 0), np.delete(before, k, 0).astype(np.float32))
+
+
+def test_play_decodes_the_stored_rollout(page):
+    chromium, _ = page
+    dataset = _index()["models"][0]["dataset"]
+    rollout = _sample(dataset)["rollout"]
+    if rollout is None:
+        _missing(f"{dataset}'s sample has no landmark-LSTM rollout: chapter 4 trained no LSTM for it")
+    count, status, states = panel_call(
+        chromium,
+        dataset,
+        "const before = p.renderCount; await p.play(); await p.idle();"
+        "return [p.renderCount - before, p.status.textContent, Array.from(p.states)];",
+    )
+    assert count == len(rollout["states"])
+    assert status.startswith(f"rollout step {len(rollout['states'])}/") and "LSTM prediction" in status
+    np.testing.assert_array_equal(states, np.asarray(rollout["states"][-1], np.float32).ravel())
+
+
+def test_the_cdn_fallback_pins_the_npm_version_and_its_integrity_hash():
+    loader = (REPO / "book" / "_static" / "playground" / "ort-loader.mjs").read_text()
+    version = re.search(r'ORT_VERSION = "([^"]+)"', loader).group(1)
+    integrity = re.search(r'ORT_INTEGRITY = "sha384-([^"]+)"', loader).group(1)
+    assert json.loads((REPO / "package.json").read_text())["dependencies"]["onnxruntime-web"] == version
+    lock = json.loads((REPO / "package-lock.json").read_text())
+    assert lock["packages"]["node_modules/onnxruntime-web"]["version"] == version
+    script = REPO / ORT_DIST / "ort.wasm.min.js"
+    if not script.is_file():
+        pytest.skip(f"no {script.relative_to(REPO)} (npm ci) to hash")
+    assert base64.b64encode(hashlib.sha384(script.read_bytes()).digest()).decode() == integrity
