@@ -115,7 +115,8 @@ def _b64(frames: torch.Tensor) -> list[str]:
 
 
 def _encode(model: FactorizationModel, frames: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """uint8 frames [N,H,W,C] -> (model input [N,C,S,S], states [N,K,5], appearance [N,K,C]) under no_grad."""
+    """uint8 frames [N,H,W,C] -> (model input [N,C,S,S], states [N,K,5], appearance [N,K,C]); call it under
+    `inference(model)`."""
     x = frames_to_input(frames, model.cfg.image_size, "cpu")
     pose = model.encode_pose(x)
     states = landmarks.to_state(pose.mu.float(), pose.cov.float())
