@@ -232,7 +232,7 @@ def run(args: argparse.Namespace) -> int:
     """The `export-web` command: 0 on success, 1 with one line on stderr for a bad run folder."""
     try:
         out = export_web(args.run_dir, args.out, args.profile)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RuntimeError) as exc:  # RuntimeError: an unreadable model file (load_checkpoint)
         print(f"lmvid export-web: error: {exc}", file=sys.stderr)
         return 1
     models = json.loads((out / "index.json").read_text())["models"]
