@@ -13,7 +13,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1
-	$(PY) -m pip install -q -e ".[test,book,lab,bench]"
+	$(PY) -m pip install -q -e ".[test,book,lab,bench,web]"
 	touch $(STAMP)
 
 venv: $(STAMP)

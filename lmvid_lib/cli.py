@@ -3,9 +3,11 @@
     lmvid prepare bbc|bair|kth --src PATH --dst PATH [--force] [--no-progress] [dataset options]
     lmvid describe bbc|bair|kth PATH
     lmvid run [--profile P] [--run-dir DIR] [--only 02,03] [--param NB.KEY=VALUE ...] [--force] [--no-html]
+    lmvid export-web --run-dir DIR --out DIR [--profile NAME]
 
 Dataset options are the fields of `prepare.BBCOptions` / `BAIROptions` / `KTHOptions` as flags (`--out-size 128`),
-generated from the dataclasses so the CLI and the library cannot drift apart. `lmvid run` is `lmvid_lib.runner`.
+generated from the dataclasses so the CLI and the library cannot drift apart. `lmvid run` is `lmvid_lib.runner`,
+`lmvid export-web` (the browser playground's ONNX models) `lmvid_lib.export`.
 A subcommand is one entry of `COMMANDS`: its help, a function adding its arguments, one running it.
 """
 
@@ -16,7 +18,7 @@ import dataclasses
 import sys
 import typing
 
-from lmvid_lib import runner
+from lmvid_lib import export, runner
 from lmvid_lib.data import prepare
 
 
@@ -79,6 +81,7 @@ COMMANDS = {
         runner.add_arguments,
         runner.run_parsed,
     ),
+    "export-web": ("export a run's decoders to ONNX for the browser playground", export.add_arguments, export.run),
 }
 
 

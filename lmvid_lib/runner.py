@@ -181,8 +181,7 @@ def run(
     manifest.write(record_path, record)
     print(f"{tag} notebooks run: {total:.1f} s; manifest: {shown_path}", flush=True)
     if html:
-        # what the book needs besides the executed notebooks is written here, before the build
-        build_html(root, tag)
+        build_html(root, tag, job.run_dir, job.profile)
     return 0
 
 
@@ -192,10 +191,14 @@ def _stop(record: dict, entry: dict, status: str, path: Path) -> None:
     manifest.write(path, record)
 
 
-def build_html(root: Path, tag: str) -> None:
-    """`jupyter-book build` of `root` (warnings are errors) into `root/_build/html`."""
+def build_html(root: Path, tag: str, run_dir: str, profile: str) -> None:
+    """`jupyter-book build` of `root` (warnings are errors) into `root/_build/html`, then the playground page's
+    models of `run_dir` and onnxruntime-web into the built site (`export.publish`)."""
+    from lmvid_lib import export  # torch.onnx and onnxscript load only for a build
+
     jupyter_book = str(Path(sys.executable).parent / "jupyter-book")
     subprocess.run([jupyter_book, "build", str(root), "--path-output", str(root), "-W", "--keep-going"], check=True)
+    export.publish(run_dir, root / "_build" / "html", root, profile)
     print(f"{tag} HTML: {root / '_build' / 'html' / 'index.html'}", flush=True)
 
 

@@ -12,36 +12,19 @@ saying which, unless LMVID_REQUIRE_BOOK=1 (CI), where a missing one is a failure
 
 from __future__ import annotations
 
-import base64
-import functools
-import http.server
-import json
 import os
 import re
-import select
-import shutil
-import subprocess
-import tempfile
-import threading
 from pathlib import Path
 
 import nbformat
 import pytest
+from chromium import chromium_executable, serving
 
 from lmvid_lib.book import toc_entries
 
 REPO = Path(__file__).resolve().parent.parent
 HTML = REPO / "_build" / "html"
 SCREENSHOTS = REPO / "_build" / "screenshots"
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
-REPLY_TIMEOUT_S = 120  # a page that never finishes loading fails instead of hanging the suite
 FORBIDDEN_PATHS = ["/tmp/", "/home/", "/root/", str(REPO) + "/"]
 TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)+\|?\s*$", re.MULTILINE)  # |---|---:|
 RAW_TABLE = re.compile(r"\|\s*:?(-{3,}|—)")  # a markdown table rule in the page text (--- typeset as an em dash)
@@ -84,124 +67,15 @@ def _missing(reason: str) -> None:
     pytest.skip(reason)
 
 
-class Chromium:
-    """Chromium driven over the DevTools protocol on a pipe (fds 3 and 4 of the browser): no extra package."""
-
-    def __init__(self, exe: str, profile_dir: str):
-        to_browser_r, self._write = os.pipe()
-        self._read, from_browser_w = os.pipe()
-        # bash moves the pipe ends to the fd numbers Chromium expects for --remote-debugging-pipe
-        script = f'exec "$0" "$@" 3<&{to_browser_r} 4>&{from_browser_w}'
-        self.proc = subprocess.Popen(
-            [
-                "bash",
-                "-c",
-                script,
-                exe,
-                *CHROMIUM_FLAGS,
-                "--remote-debugging-pipe",
-                f"--user-data-dir={profile_dir}",
-                "about:blank",
-            ],
-            pass_fds=(to_browser_r, from_browser_w),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        os.close(to_browser_r)
-        os.close(from_browser_w)
-        self._buffer = b""
-        self._next_id = 0
-        target = self.call("Target.createTarget", url="about:blank")["targetId"]
-        self.session = self.call("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
-        self.call("Page.enable", session=True)
-        self.call(
-            "Emulation.setDeviceMetricsOverride",
-            session=True,
-            width=1280,
-            height=900,
-            deviceScaleFactor=1,
-            mobile=False,
-        )
-
-    def _message(self) -> dict:
-        while b"\0" not in self._buffer:
-            if not select.select([self._read], [], [], REPLY_TIMEOUT_S)[0]:
-                raise TimeoutError(f"chromium sent nothing for {REPLY_TIMEOUT_S} s")
-            chunk = os.read(self._read, 1 << 20)
-            if not chunk:
-                raise RuntimeError("chromium closed its DevTools pipe")
-            self._buffer += chunk
-        raw, self._buffer = self._buffer.split(b"\0", 1)
-        return json.loads(raw)
-
-    def call(self, method: str, session: bool = False, wait_for: str | None = None, **params) -> dict:
-        """Send one command; return its result (after the event `wait_for`, when given)."""
-        self._next_id += 1
-        message = {"id": self._next_id, "method": method, "params": params}
-        if session:
-            message["sessionId"] = self.session
-        os.write(self._write, json.dumps(message).encode() + b"\0")
-        result, seen = None, wait_for is None
-        while result is None or not seen:
-            reply = self._message()
-            if reply.get("id") == self._next_id:
-                if "error" in reply:
-                    raise RuntimeError(f"{method}: {reply['error']}")
-                result = reply["result"]
-            seen = seen or reply.get("method") == wait_for
-        return result
-
-    def open(self, url: str) -> None:
-        self.call("Page.navigate", session=True, wait_for="Page.loadEventFired", url=url)
-
-    def evaluate(self, expression: str):
-        reply = self.call("Runtime.evaluate", session=True, expression=expression, returnByValue=True)
-        if "exceptionDetails" in reply:
-            raise RuntimeError(f"page script failed: {reply['exceptionDetails']}")
-        return reply["result"]["value"]
-
-    def screenshot(self, path: Path) -> None:
-        size = self.call("Page.getLayoutMetrics", session=True)["cssContentSize"]
-        clip = {"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1}
-        png = self.call("Page.captureScreenshot", session=True, format="png", captureBeyondViewport=True, clip=clip)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(base64.b64decode(png["data"]))
-
-    def close(self) -> None:
-        try:
-            os.write(self._write, json.dumps({"id": 0, "method": "Browser.close"}).encode() + b"\0")
-            self.proc.wait(timeout=30)
-        except (OSError, subprocess.TimeoutExpired):
-            self.proc.kill()
-            self.proc.wait(timeout=30)
-        os.close(self._read)
-        os.close(self._write)
-
-
 @pytest.fixture(scope="module")
 def browser():
     if not (HTML / "index.html").is_file():
         _missing(f"no built book at {HTML}: run `make book` (or `.ci/run`) first")
-    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    exe = chromium_executable()
     if exe is None:
         _missing("no chromium on PATH: `apt-get install -y chromium` (Debian's; .ci/run installs it)")
-    # its helper processes may still write there for a moment after the browser exits
-    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as profile_dir:
-        chromium = Chromium(exe, profile_dir)  # started before the server thread: no fork while threads run
-        handler = functools.partial(_QuietHandler, directory=str(HTML))
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        try:
-            yield chromium, f"http://127.0.0.1:{server.server_address[1]}"
-        finally:
-            server.shutdown()
-            chromium.close()
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args) -> None:
-        pass
+    with serving(exe, HTML) as served:
+        yield served
 
 
 def _chosen(output: dict) -> tuple[str, str]:

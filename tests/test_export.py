@@ -1,0 +1,163 @@
+"""The browser playground's export (lmvid_lib/export.py): the ONNX decoding path, run by onnxruntime on the CPU,
+matches the PyTorch decoder; `lmvid export-web` writes graphs, held-out samples and the index; bad runs fail clearly."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import numpy as np
+import onnx
+import onnxruntime
+import pytest
+import torch
+
+from lmvid_lib import cli, export, landmarks
+from lmvid_lib.data.store import VideoSet, write_dataset
+from lmvid_lib.io import atomic_write_json, save_checkpoint
+from lmvid_lib.models.dynamics import DynamicsConfig, LandmarkLSTM, rollout, save_payload
+from lmvid_lib.models.inference import frames_to_input
+from lmvid_lib.models.sequences import render_sequence
+from lmvid_lib.run_config import TrainConfig, config_dict, load_config
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+TOLERANCE = 1e-4
+
+
+def random_states(n: int, k: int, seed: int) -> torch.Tensor:
+    """Valid states [n,1,k,5]: means anywhere in the frame, covariances from tiny to a quarter of the frame."""
+    g = torch.Generator().manual_seed(seed)
+    mu = torch.rand(n, 1, k, 2, generator=g) * 2 - 1
+    a = torch.randn(n, 1, k, 2, 2, generator=g) * 0.25
+    return landmarks.to_state(mu, a @ a.transpose(-1, -2) + 1e-3 * torch.eye(2) + landmarks.COV_EPS * torch.eye(2))
+
+
+def ort_session(path) -> onnxruntime.InferenceSession:
+    return onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+
+def run_graph(session, states: torch.Tensor, appearance: torch.Tensor) -> np.ndarray:
+    return session.run(None, {"states": states.numpy(), "appearance": appearance.numpy()})[0]
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [{}, {"spade_condition": "heatmaps", "channels": 1}, {"decoder": "concat"}],
+    ids=["spade", "spade-paper-wiring-grey", "concat"],
+)
+def test_graph_matches_the_pytorch_decoder_on_random_valid_states(tmp_path, tiny_model, overrides):
+    model = tiny_model(seed=1, **overrides).eval()
+    cfg = model.cfg
+    path = export.export_decoder(model, tmp_path / "decoder.onnx")
+    graph = onnx.load(path)
+    assert [o.version for o in graph.opset_import if o.domain == ""] == [export.OPSET]
+    values = [*graph.graph.input, *graph.graph.output]
+    shapes = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim] for v in values}
+    k, c, size = cfg.n_landmarks, cfg.appearance_channels, cfg.image_size
+    assert shapes == {"states": [1, k, 5], "appearance": [1, k, c], "frame": [1, cfg.channels, size, size]}
+
+    session = ort_session(path)
+    states = random_states(32, k, seed=2)
+    appearance = torch.randn(32, 1, k, c, generator=torch.Generator().manual_seed(3))
+    ours = np.stack([run_graph(session, s, a) for s, a in zip(states, appearance)])[:, 0]
+    with torch.no_grad():
+        reference = export.DecoderPath(model)(states[:, 0], appearance[:, 0]).numpy()
+    assert np.abs(ours - reference).max() < TOLERANCE
+    assert ours.min() >= 0 and ours.max() <= 1
+    assert np.abs(ours[0] - ours[1]).max() > 1e-3  # the frames depend on the pose: the match above is not vacuous
+
+
+def clips(n_videos: int, n_frames: int, size: int = 16, seed: int = 0) -> np.ndarray:
+    """uint8 [V,T,size,size,3]: a coloured square moving over a grey background in each video."""
+    rng = np.random.default_rng(seed)
+    frames = np.full((n_videos, n_frames, size, size, 3), 90, dtype=np.uint8)
+    for v in range(n_videos):
+        colour, (x0, y0) = rng.integers(120, 255, 3), rng.integers(0, size // 2, 2)
+        for t in range(n_frames):
+            frames[v, t, y0 + t // 3 : y0 + t // 3 + 5, x0 + t // 2 : x0 + t // 2 + 5] = colour
+    return frames
+
+
+@pytest.fixture
+def run_dir(tmp_path, tiny_model):
+    """A run folder with one finished factorization run (pusher on a prepared set) and its landmark LSTM."""
+    model = tiny_model(seed=0)
+    splits = {
+        "train": VideoSet.from_clips(clips(2, 10, seed=1), np.arange(2)),
+        "test": VideoSet.from_clips(clips(3, 10, seed=2), np.arange(3)),
+    }
+    data = write_dataset(tmp_path / "data", "pusher", splits, {"test": True})
+    cfg = load_config({"model": config_dict(TrainConfig(model=model.cfg))["model"], "dataset": "pusher"})
+    cfg.data_root = str(data)
+    run = tmp_path / "runs" / "factorization" / "pusher-spade-seed0"
+    atomic_write_json(run / "config.json", config_dict(cfg))
+    save_checkpoint(run / "model.pt", {"config": config_dict(cfg), "model": model.state_dict()})
+    torch.manual_seed(4)
+    lstm = LandmarkLSTM(DynamicsConfig(n_landmarks=model.cfg.n_landmarks, layers=1, hidden=8))
+    save_checkpoint(tmp_path / "runs" / "dynamics" / "pusher-residual-seed0" / "model.pt", save_payload(lstm))
+    return tmp_path / "runs", model, lstm, splits["test"]
+
+
+def pixels(text: str, size: int, channels: int) -> np.ndarray:
+    return np.frombuffer(base64.b64decode(text), np.uint8).reshape(size, size, channels)
+
+
+def test_export_web_writes_graph_samples_and_rollout_that_onnxruntime_reproduces(run_dir, tmp_path, capsys):
+    runs, model, lstm, test = run_dir
+    out = tmp_path / "site" / "models"
+    assert cli.main(["export-web", "--run-dir", str(runs), "--out", str(out), "--profile", "smoke"]) == 0
+    assert "pusher" in capsys.readouterr().out
+    index = json.loads((out / "index.json").read_text())
+    assert index["profile"] == "smoke" and [m["dataset"] for m in index["models"]] == ["pusher"]
+    entry = index["models"][0]
+    sample = json.loads((out / entry["sample"]).read_text())
+    k, size = model.cfg.n_landmarks, model.cfg.image_size
+    assert sample["format"] == export.SAMPLE_FORMAT and sample["run"] == "pusher-spade-seed0"
+    assert (sample["n_landmarks"], sample["image_size"], sample["channels"]) == (k, size, 3)
+
+    indices = [f["index"] for f in sample["frames"]]
+    assert indices == np.linspace(0, 29, export.N_FRAMES).round().astype(int).tolist()
+    states = torch.tensor([f["states"] for f in sample["frames"]])  # [16,K,5]
+    appearance = torch.tensor([f["appearance"] for f in sample["frames"]])
+    frames = test.frames[indices]
+    with torch.no_grad():
+        pose = model.encode_pose(frames_to_input(frames, size, "cpu"))
+    torch.testing.assert_close(states, landmarks.to_state(pose.mu, pose.cov))
+    # PyTorch's path from the stored states with the appearance of the frame itself: what the page must show
+    expected = render_sequence(model, states[:, None], frames)[:, 0].numpy()  # [16,3,S,S]
+    session = ort_session(out / entry["graph"])
+    ours = np.stack([run_graph(session, s[None], a[None])[0] for s, a in zip(states, appearance)])
+    assert np.abs(ours - expected).max() < TOLERANCE
+    for frame, reference, source in zip(sample["frames"], expected, frames):
+        stored = pixels(frame["decoded"], size, 3).astype(int)
+        assert np.abs(stored - reference.transpose(1, 2, 0) * 255).max() <= 0.5 + 1e-3
+        assert np.array_equal(pixels(frame["image"], size, 3), source)  # the frames are already at the model's size
+
+    context = torch.tensor(sample["rollout"]["states"][: export.ROLLOUT_CONTEXT])
+    assert sample["rollout"]["context"] == export.ROLLOUT_CONTEXT
+    assert len(sample["rollout"]["states"]) == export.ROLLOUT_CONTEXT + export.ROLLOUT_STEPS
+    torch.testing.assert_close(context[0], states[0])  # video 0 starts at frame 0, the first sample frame
+    predicted = torch.tensor(sample["rollout"]["states"][export.ROLLOUT_CONTEXT :])
+    torch.testing.assert_close(predicted, rollout(lstm, context[None], export.ROLLOUT_STEPS)[0])
+
+
+def test_sample_without_a_landmark_lstm_has_no_rollout(run_dir, tmp_path):
+    runs, *_ = run_dir
+    (runs / "dynamics" / "pusher-residual-seed0" / "model.pt").unlink()
+    out = export.export_web(runs, tmp_path / "models")
+    assert json.loads((out / "pusher.json").read_text())["rollout"] is None
+
+
+def test_bad_run_folders_fail_clearly_and_keep_the_previous_export(tmp_path, capsys):
+    out = tmp_path / "models"
+    out.mkdir()
+    (out / "index.json").write_text("{}")
+    with pytest.raises(FileNotFoundError, match="no factorization/"):
+        export.export_web(tmp_path / "nowhere", out)
+    unfinished = tmp_path / "runs" / "factorization" / "pusher-spade-seed0"
+    atomic_write_json(unfinished / "config.json", config_dict(TrainConfig(dataset="pusher")))
+    with pytest.raises(FileNotFoundError, match="no finished factorization run"):
+        export.export_web(tmp_path / "runs", out)
+    assert cli.main(["export-web", "--run-dir", str(tmp_path / "runs"), "--out", str(out)]) == 1
+    assert "no finished factorization run" in capsys.readouterr().err
+    assert [p.name for p in out.iterdir()] == ["index.json"] and (out / "index.json").read_text() == "{}"
