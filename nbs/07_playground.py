@@ -24,7 +24,8 @@
 # the whole pose towards another frame's pose in Cholesky space (paper Eq. 7), or let the landmark LSTM of chapter 4
 # continue the video from the pose you made. The decoded frame is drawn next to the original, every landmark on
 # both. In this static book no kernel runs, so the page shows what the playground shows for a few scripted moves,
-# decoded by this run's models.
+# decoded by this run's models; the next page, [the playground](playground.md), runs the same decoders in your
+# browser, where you can drag the landmarks yourself.
 
 # %% tags=["parameters"]
 profile = "cpu"
