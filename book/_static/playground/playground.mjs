@@ -90,7 +90,7 @@ class Panel {
     const held = element("figure", { class: "lmvid-pg-held" }, this.inputCanvas, element("figcaption", { text: "held-out input frame" }));
     const caption = element("figcaption", {
       text:
-        `Figure P.${index + 1}: ${this.entry.title}, decoded in this browser by onnxruntime-web ` +
+        `Figure 8.${index + 1}: ${this.entry.title}, decoded in this browser by onnxruntime-web ` +
         `(${this.frames.length} held-out test frames).`,
     });
     this.root = element(
