@@ -66,7 +66,10 @@ def parse_params(items: Sequence[str], declared: Mapping[str, Collection[str]]) 
         names = set().union(*declared.values()) if section == "common" else set(declared[section])
         valid = sorted(names - set(config.RUNNER_KEYS))
         if keys[1] not in valid:
-            raise ValueError(f"--param {item!r}: {section} declares no parameter {keys[1]!r} (valid: {valid})")
+            raise ValueError(
+                f"--param {item!r}: {section} declares no parameter {keys[1]!r} (valid: {valid}); a setting inside a "
+                f"mapping parameter takes a dotted key, e.g. {section}.<parameter>.{'.'.join(keys[1:])}=..."
+            )
         result.append((section, keys[1:], value))
     return result
 

@@ -54,6 +54,7 @@ def test_param_values_are_yaml_and_notebooks_may_be_named_by_prefix():
     "item, message",
     [
         ("02_factorization.steps=200", r"02_factorization declares no parameter 'steps' \(valid: \['decoders', 'fact"),
+        ("02.steps=200", r"dotted key, e\.g\. 02_factorization\.<parameter>\.steps=\.\.\."),
         ("03_keypoints.x=1", r"notebook '03_keypoints' names no notebook"),
         ("common.width=1", r"common declares no parameter 'width'"),
         ("02.run_dir=elsewhere", "declares no parameter 'run_dir'"),  # the runner sets it
