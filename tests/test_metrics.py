@@ -3,6 +3,7 @@ aggregation over sequences."""
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -147,20 +148,30 @@ def test_ssim_needs_frames_as_large_as_its_window():
 
 
 # ------------------------------------------------------------------------------------------------------ LPIPS
+@functools.cache
+def _untrained_network() -> torch.nn.Module:
+    return metrics._untrained_lpips("alex")
+
+
+def _untrained(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """LPIPS (alex heads) with an untrained trunk: no ImageNet weights needed, values that mean nothing."""
+    return metrics._lpips_distance(pred, target, _untrained_network())
+
+
 def test_lpips_with_the_test_backbone_is_zero_on_identity_and_tiles_grayscale(monkeypatch):
     monkeypatch.setattr(metrics, "LPIPS_CHUNK_FRAMES", 4)  # 6 frames: a full chunk and a partial one
     gen = torch.Generator().manual_seed(0)
     target = torch.rand(2, 3, 1, 32, 32, generator=gen)
     pred = _noisy(target, 0.3, seed=1)
-    values = metrics._lpips_distance(pred, target, "alex", None)
+    values = _untrained(pred, target)
     assert values.shape == (2, 3) and values.dtype == torch.float32
     assert (values > 0).all() and torch.isfinite(values).all()
-    assert metrics._lpips_distance(target, target.clone(), "alex", None).abs().max() < 1e-6
-    tiled = metrics._lpips_distance(pred.expand(-1, -1, 3, -1, -1), target.expand(-1, -1, 3, -1, -1), "alex", None)
+    assert _untrained(target, target.clone()).abs().max() < 1e-6
+    tiled = _untrained(pred.expand(-1, -1, 3, -1, -1), target.expand(-1, -1, 3, -1, -1))
     torch.testing.assert_close(values, tiled)
     # chunking changes nothing: frame by frame gives the same values
     one_by_one = torch.stack(
-        [metrics._lpips_distance(pred[:, j : j + 1], target[:, j : j + 1], "alex", None)[:, 0] for j in range(3)],
+        [_untrained(pred[:, j : j + 1], target[:, j : j + 1])[:, 0] for j in range(3)],
         1,
     )
     torch.testing.assert_close(values, one_by_one, rtol=1e-5, atol=1e-6)
@@ -171,14 +182,12 @@ def test_lpips_on_the_example_patches_is_symmetric_and_orders_distortions(shared
     ref, p0, p1 = (torch.from_numpy(_load(folder / f"{n}.png")).float() for n in ("ex_ref", "ex_p0", "ex_p1"))
     target = torch.stack([ref, ref, p0, ref])[None]
     pred = torch.stack([p0, p1, ref, ref])[None]
-    values = metrics._lpips_distance(pred, target, "alex", None)[0]
+    values = _untrained(pred, target)[0]
     assert values[0] == pytest.approx(values[2].item(), rel=1e-5)  # d(ref, p0) = d(p0, ref)
     assert values[3].item() == pytest.approx(0.0, abs=1e-6) and (values[:3] > 0).all()
     blurred = torch.from_numpy(gaussian_filter(ref.numpy(), sigma=(0, 1.0, 1.0))).float()
     more_blurred = torch.from_numpy(gaussian_filter(ref.numpy(), sigma=(0, 3.0, 3.0))).float()
-    distances = metrics._lpips_distance(
-        torch.stack([blurred, more_blurred])[None], torch.stack([ref, ref])[None], "alex", None
-    )
+    distances = _untrained(torch.stack([blurred, more_blurred])[None], torch.stack([ref, ref])[None])
     assert distances[0, 0] < distances[0, 1]  # even random conv features see more blur as farther
 
 
@@ -198,7 +207,7 @@ def test_the_backbone_is_read_from_the_cache_file(monkeypatch, tmp_path):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     path = metrics.lpips_backbone_file("alex")
     path.parent.mkdir(parents=True)
-    random_trunk = metrics._lpips_network("alex", None, torch.device("cpu")).net.state_dict()
+    random_trunk = metrics._untrained_lpips("alex").net.state_dict()
     gen = torch.Generator().manual_seed(5)
     trunk = {
         f"features.{k.split('.', 1)[1]}": v + 0.01 * torch.randn(v.shape, generator=gen)
@@ -211,7 +220,7 @@ def test_the_backbone_is_read_from_the_cache_file(monkeypatch, tmp_path):
     from_file = metrics.lpips(pred, frames, "alex")
     loaded = metrics._lpips_network("alex", path, torch.device("cpu")).net.state_dict()
     assert all(torch.equal(loaded[k], trunk[f"features.{k.split('.', 1)[1]}"]) for k in loaded)
-    assert not torch.allclose(from_file, metrics._lpips_distance(pred, frames, "alex", None))
+    assert not torch.allclose(from_file, _untrained(pred, frames))
 
     torch.save({"features.0.weight": torch.zeros(1)}, path)
     metrics._lpips_network.cache_clear()

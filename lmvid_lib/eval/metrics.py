@@ -162,10 +162,9 @@ def _heads_file(net: str) -> Path:
     return Path(lpips_package.__file__).parent / "weights" / "v0.1" / f"{net}.pth"
 
 
-@functools.cache
-def _lpips_network(net: str, backbone_file: Path | None, device: torch.device) -> torch.nn.Module:
-    """lpips.LPIPS (v0.1) in eval mode on `device`, built without any download: the backbone from `backbone_file`
-    (torchvision's checkpoint) or, when None, random with seed 0 (tests only); cached per (net, file, device)."""
+def _untrained_lpips(net: str) -> torch.nn.Module:
+    """lpips.LPIPS (v0.1 linear heads) in eval mode on the CPU with an untrained trunk (seed 0), built without any
+    download: what `_lpips_network` loads the ImageNet trunk into. Scored on its own it means nothing (tests only)."""
     import warnings
 
     import lpips as lpips_package
@@ -177,14 +176,21 @@ def _lpips_network(net: str, backbone_file: Path | None, device: torch.device) -
         network = lpips_package.LPIPS(net=net, version="0.1", pretrained=False, pnet_rand=True, verbose=False)
     heads = torch.load(_heads_file(net), map_location="cpu", weights_only=True)
     network.load_state_dict({**network.state_dict(), **heads})
-    if backbone_file is not None:
-        trunk = torch.load(backbone_file, map_location="cpu", weights_only=True)
-        try:  # lpips' slices keep torchvision's layer indices: slice2.3.weight is features.3.weight
-            features = {key: trunk[f"features.{key.split('.', 1)[1]}"] for key in network.net.state_dict()}
-            network.net.load_state_dict(features)
-        except (KeyError, RuntimeError) as err:
-            raise ValueError(f"{backbone_file} is not torchvision's ImageNet {net} checkpoint: {err}") from err
-    return network.eval().requires_grad_(False).to(device)
+    return network.eval().requires_grad_(False)
+
+
+@functools.cache
+def _lpips_network(net: str, backbone_file: Path, device: torch.device) -> torch.nn.Module:
+    """`_untrained_lpips(net)` with its trunk read from `backbone_file` (torchvision's ImageNet checkpoint), on
+    `device`; cached per (net, file, device)."""
+    network = _untrained_lpips(net)
+    trunk = torch.load(backbone_file, map_location="cpu", weights_only=True)
+    try:  # lpips' slices keep torchvision's layer indices: slice2.3.weight is features.3.weight
+        features = {key: trunk[f"features.{key.split('.', 1)[1]}"] for key in network.net.state_dict()}
+        network.net.load_state_dict(features)
+    except (KeyError, RuntimeError) as err:
+        raise ValueError(f"{backbone_file} is not torchvision's ImageNet {net} checkpoint: {err}") from err
+    return network.to(device)
 
 
 def lpips(pred: torch.Tensor, target: torch.Tensor, net: Literal["alex", "vgg"] = "alex") -> torch.Tensor:
@@ -193,8 +199,8 @@ def lpips(pred: torch.Tensor, target: torch.Tensor, net: Literal["alex", "vgg"] 
 
     Frames are scaled to [-1,1]; grayscale (C = 1) is tiled to 3 channels, as SAVP does. The backbone's ImageNet
     weights (AlexNet for 'alex', VGG16 for 'vgg') are read from `lpips_backbone_file(net)`; when that file is missing
-    this raises LPIPSWeightsUnavailable naming it and its folder. (Tests reach a random backbone through the private
-    `_lpips_distance(..., backbone_file=None)`; nothing public does.)
+    this raises LPIPSWeightsUnavailable naming it and its folder. (Tests score an untrained backbone by passing
+    `_untrained_lpips(net)` to the private `_lpips_distance`; nothing in the package does.)
     """
     _check_net(net)
     backbone = lpips_backbone_file(net)
@@ -203,15 +209,12 @@ def lpips(pred: torch.Tensor, target: torch.Tensor, net: Literal["alex", "vgg"] 
             f"LPIPS ({net}) needs torchvision's ImageNet weights {backbone.name}; place that file in "
             f"{backbone.parent} (torch.hub.get_dir()/checkpoints; set TORCH_HOME to use another cache)"
         )
-    return _lpips_distance(pred, target, net, backbone)
-
-
-def _lpips_distance(pred: torch.Tensor, target: torch.Tensor, net: str, backbone_file: Path | None) -> torch.Tensor:
-    """`lpips` with the backbone from `backbone_file`, or a random one (seed 0) when None: values that mean nothing,
-    for tests without the ImageNet weights."""
-    _check_net(net)
     _check_frames(pred, target)
-    network = _lpips_network(net, backbone_file, pred.device)
+    return _lpips_distance(pred, target, _lpips_network(net, backbone, pred.device))
+
+
+def _lpips_distance(pred: torch.Tensor, target: torch.Tensor, network: torch.nn.Module) -> torch.Tensor:
+    """`lpips` of checked frames with `network` (an lpips.LPIPS on pred's device)."""
     n, t, c, h, w = pred.shape
     x = pred.reshape(n * t, c, h, w).float().expand(-1, 3, -1, -1) * 2 - 1
     y = target.reshape(n * t, c, h, w).float().expand(-1, 3, -1, -1) * 2 - 1
