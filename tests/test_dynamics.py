@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from test_train import assert_killed_sequence_run_resumes_bit_identically
+from test_train import assert_killed_sequence_run_resumes_bit_identically, schedule_calls
 
 from lmvid_lib import landmarks
 from lmvid_lib.models.dynamics import (
@@ -99,20 +99,7 @@ def test_schedule_feeds_ground_truth_exactly_n_times(n_inputs, n_future):
     model = lstm()
     model.fit_normalisation(waves(8, 30, seed=1))
     clips = waves(5, n_inputs + n_future, seed=2)
-    fed, outputs = [], []
-
-    def record(module, args, output):
-        fed.extend(args[0].unbind(1))
-        outputs.extend(output[0].unbind(1))
-
-    model.register_forward_hook(record)
-    loss = prediction_loss(model, clips, n_inputs)
-    predictions = n_inputs + n_future - 1
-    assert len(fed) == len(outputs) == predictions
-    ground_truth = [t for t, x in enumerate(fed) if torch.equal(x, clips[:, t])]
-    assert ground_truth == list(range(min(n_inputs, predictions)))
-    for t in range(n_inputs, predictions):  # every later input is the model's own previous output
-        assert fed[t] is outputs[t - 1] or torch.equal(fed[t], outputs[t - 1])
+    outputs, loss = schedule_calls(model, prediction_loss, clips, n_inputs)
     expected = ((torch.stack(outputs, 1) - clips[:, 1:]) / model.state_std).square().mean()
     assert torch.allclose(loss, expected)
 

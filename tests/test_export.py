@@ -11,6 +11,7 @@ import onnx
 import onnxruntime
 import pytest
 import torch
+from test_sequences import clips
 
 from lmvid_lib import cli, export, landmarks
 from lmvid_lib.data.store import VideoSet, write_dataset
@@ -65,17 +66,6 @@ def test_graph_matches_the_pytorch_decoder_on_random_valid_states(tmp_path, tiny
     assert np.abs(ours - reference).max() < TOLERANCE
     assert ours.min() >= 0 and ours.max() <= 1
     assert np.abs(ours[0] - ours[1]).max() > 1e-3  # the frames depend on the pose: the match above is not vacuous
-
-
-def clips(n_videos: int, n_frames: int, size: int = 16, seed: int = 0) -> np.ndarray:
-    """uint8 [V,T,size,size,3]: a coloured square moving over a grey background in each video."""
-    rng = np.random.default_rng(seed)
-    frames = np.full((n_videos, n_frames, size, size, 3), 90, dtype=np.uint8)
-    for v in range(n_videos):
-        colour, (x0, y0) = rng.integers(120, 255, 3), rng.integers(0, size // 2, 2)
-        for t in range(n_frames):
-            frames[v, t, y0 + t // 3 : y0 + t // 3 + 5, x0 + t // 2 : x0 + t // 2 + 5] = colour
-    return frames
 
 
 @pytest.fixture

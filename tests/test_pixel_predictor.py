@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from test_train import assert_killed_sequence_run_resumes_bit_identically
+from test_train import assert_killed_sequence_run_resumes_bit_identically, schedule_calls
 
 from lmvid_lib.models.pixel_predictor import (
     PixelPredictor,
@@ -88,20 +88,7 @@ def test_skips_come_from_the_last_context_frame():
 def test_schedule_feeds_ground_truth_exactly_n_times(n_inputs, n_future):
     model = predictor()
     clips = as_input(moving_squares(2, n_inputs + n_future, seed=2))
-    fed, outputs = [], []
-
-    def record(module, args, output):
-        fed.extend(args[0].unbind(1))
-        outputs.extend(output[0].unbind(1))
-
-    model.register_forward_hook(record)
-    loss = prediction_loss(model, clips, n_inputs)
-    predictions = n_inputs + n_future - 1
-    assert len(fed) == len(outputs) == predictions
-    ground_truth = [t for t, x in enumerate(fed) if torch.equal(x, clips[:, t])]
-    assert ground_truth == list(range(min(n_inputs, predictions)))
-    for t in range(n_inputs, predictions):  # every later input is the model's own previous output
-        assert torch.equal(fed[t], outputs[t - 1])
+    outputs, loss = schedule_calls(model, prediction_loss, clips, n_inputs)
     assert torch.allclose(loss, (torch.stack(outputs, 1) - clips[:, 1:]).square().mean())
 
 

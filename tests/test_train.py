@@ -68,6 +68,27 @@ def assert_same_weights(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) 
         assert torch.equal(a[key], b[key]), key
 
 
+def schedule_calls(model, prediction_loss, clips, n_inputs: int) -> tuple[list, torch.Tensor]:
+    """Run `prediction_loss(model, clips, n_inputs)` recording every call of `model`: check that its n + m - 1 calls
+    read the ground truth clips[:, t] exactly for t < n and their own previous output after; return (the outputs of
+    every call, the loss)."""
+    fed, outputs = [], []
+
+    def record(module, args, output):
+        fed.extend(args[0].unbind(1))
+        outputs.extend(output[0].unbind(1))
+
+    model.register_forward_hook(record)
+    loss = prediction_loss(model, clips, n_inputs)
+    predictions = clips.shape[1] - 1
+    assert len(fed) == len(outputs) == predictions
+    ground_truth = [t for t, x in enumerate(fed) if torch.equal(x, clips[:, t])]
+    assert ground_truth == list(range(min(n_inputs, predictions)))
+    for t in range(n_inputs, predictions):  # every later input is the model's own previous output
+        assert torch.equal(fed[t], outputs[t - 1])
+    return outputs, loss
+
+
 def assert_killed_sequence_run_resumes_bit_identically(train, module, tmp_path, monkeypatch) -> None:
     """A sequence-model run (`train(run_dir)` of `train/dynamics.py` or `train/pixel_predictor.py`, whose step loss
     is `module.prediction_loss`) killed at its 7th step, after its step-4 checkpoint, resumes to exactly the weights,

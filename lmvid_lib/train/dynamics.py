@@ -25,7 +25,6 @@ import numpy as np
 import torch
 
 from lmvid_lib.config import from_dict
-from lmvid_lib.io import atomic_write_json
 from lmvid_lib.models.checkpoint import dataset_run
 from lmvid_lib.models.dynamics import DynamicsConfig, LandmarkLSTM, check_states, save_payload, unroll
 from lmvid_lib.models.sequences import extract_sequences, open_run_videos
@@ -214,7 +213,7 @@ def train_dynamics(
     def batch_loss() -> torch.Tensor:
         return prediction_loss(model, sample_clips(train, length, cfg.batch_size, generator).to(cfg.device), n_inputs)
 
-    summary = train_sequence_model(
+    return train_sequence_model(
         cfg,
         out,
         now,
@@ -228,9 +227,6 @@ def train_dynamics(
         RESUMABLE_CHANGES,
         f"dynamics {cfg.run_name}",
     )
-    summary["schedule"] = [n_inputs, n_future]
-    atomic_write_json(out / "summary.json", summary)
-    return summary
 
 
 def train_dataset_dynamics(

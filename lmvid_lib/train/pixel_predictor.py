@@ -25,7 +25,6 @@ import numpy as np
 import torch
 
 from lmvid_lib.config import from_dict
-from lmvid_lib.io import atomic_write_json
 from lmvid_lib.models.checkpoint import dataset_run, read_run_config
 from lmvid_lib.models.inference import frames_to_input
 from lmvid_lib.models.pixel_predictor import PixelPredictor, PixelPredictorConfig, save_payload, unroll
@@ -163,7 +162,7 @@ def train_pixel_predictor(
         index = sample_clips(frame_index, length, cfg.batch_size, generator).numpy()
         return prediction_loss(model, clip_tensor(train, index, cfg.device), n_inputs)
 
-    summary = train_sequence_model(
+    return train_sequence_model(
         cfg,
         out,
         now,
@@ -177,9 +176,6 @@ def train_pixel_predictor(
         RESUMABLE_CHANGES,
         f"pixel {cfg.run_name}",
     )
-    summary["schedule"] = [n_inputs, n_future]
-    atomic_write_json(out / "summary.json", summary)
-    return summary
 
 
 def train_dataset_pixel_predictor(

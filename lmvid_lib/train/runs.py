@@ -87,9 +87,8 @@ def train_sequence_model(
     data: `data` = (what it is, e.g. "states", its digest)), else write config.json;
     then Adam steps on `batch_loss()` with gradient clipping at cfg.grad_clip, metrics.csv every cfg.log_every steps
     (with `validation_loss()` when given), last.pt every cfg.checkpoint_every, `model_file()` plus config, step and
-    digest as model.pt at the end. `cfg` needs steps, log_every, checkpoint_every, grad_clip, progress, device.
-    Returns
-    the summary's shared part (paths, steps, resumed_from, seconds, final metrics row)."""
+    digest as model.pt at the end; summary.json. `cfg`: a `train.dynamics.SequenceTrainConfig`. Returns the summary
+    (paths, steps, schedule, resumed_from, seconds, final metrics row)."""
     from tqdm import tqdm
 
     kind, digest = data
@@ -140,7 +139,7 @@ def train_sequence_model(
                 save_checkpoint(ckpt_path, state)
         bar.close()
         save_checkpoint(model_path, {**model_file(), "config": now, "step": cfg.steps, digest_key: digest})
-    return {
+    summary = {
         "run": str(out),
         "config": str(out / "config.json"),
         "metrics": str(out / "metrics.csv"),
@@ -150,4 +149,7 @@ def train_sequence_model(
         "resumed_from": start,
         "seconds": time.perf_counter() - started,
         "final": metrics[-1] if metrics else {},
+        "schedule": list(cfg.schedule()),
     }
+    atomic_write_json(out / "summary.json", summary)
+    return summary
