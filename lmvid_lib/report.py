@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from lmvid_lib import landmarks
+from lmvid_lib.data.store import read_index
 from lmvid_lib.io import atomic_write_json
 from lmvid_lib.models.checkpoint import read_run_config
 from lmvid_lib.run_config import TrainConfig, config_dict
@@ -182,8 +183,6 @@ def data_source(cfg: TrainConfig) -> str:
 def split_rule(data_root: str | Path) -> str | None:
     """The first clause of a prepared set's split rule ("persons train 1-16, test 17-25 (SAVP convention)"), so a
     caption names the convention the test set follows; None when the set cannot be read (moved since training)."""
-    from lmvid_lib.data.store import read_index
-
     try:
         rule = read_index(data_root).get("provenance", {}).get("split_rule")
     except (OSError, ValueError):
