@@ -21,12 +21,12 @@ import torch
 
 from benchmarks.common import verdict
 from lmvid_lib.config import from_dict, load_profile
-from lmvid_lib.landmarks import from_state
+from lmvid_lib.landmarks import from_state, gaussians_to_pixels
 from lmvid_lib.models.checkpoint import dataset_run, load_trained
 from lmvid_lib.models.factorization import FactorizationModel, ModelConfig
 from lmvid_lib.models.sequences import render_sequence
 from lmvid_lib.playground import Playground
-from lmvid_lib.plotting import draw_landmarks, gaussians_to_pixels, new_figure, show_image
+from lmvid_lib.plotting import draw_landmarks, new_figure, show_image
 from lmvid_lib.plotting_playground import playground_picture, png_bytes
 
 RUN_DIR = Path(__file__).resolve().parent.parent / "runs" / "cpu"

@@ -1,6 +1,5 @@
 """One notebook of the book: which pages `_toc.yml` names, in which order they run, their parameters, and how one is
-executed and made fit for the page. `lmvid run` (`lmvid_lib.runner`) drives a whole run with these;
-`python -m lmvid_lib.book` is an alias of it.
+executed and made fit for the page. `lmvid run` (`lmvid_lib.runner`) drives a whole run with these.
 
 For each chapter `book/<stem>` whose source is `nbs/<stem>.py`: jupytext -> papermill (parameters = the notebook's
 defaults, overlaid with the profile's `common` section and the notebook's section, and the run directory) ->
@@ -25,7 +24,7 @@ from pathlib import Path
 
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
+from lmvid_lib.paths import REPO
 
 
 @dataclass
@@ -36,14 +35,14 @@ class Chapter:
     is_root: bool = False
 
 
-def toc_entries(root: Path = ROOT) -> list[str]:
+def toc_entries(root: Path = REPO) -> list[str]:
     """Every page of `_toc.yml` ("book/01_data"), in book order: the root, then the chapters of every part."""
     toc = yaml.safe_load((root / "_toc.yml").read_text())
     parts = toc.get("parts", [{"chapters": toc.get("chapters", [])}])
     return [toc["root"]] + [c["file"] for part in parts for c in part["chapters"]]
 
 
-def chapters(root: Path = ROOT) -> list[Chapter]:
+def chapters(root: Path = REPO) -> list[Chapter]:
     """The notebooks named in `_toc.yml`, in book order (hand-written pages such as a .md page are skipped)."""
     root_entry, *_ = files = toc_entries(root)
     result = []
@@ -228,14 +227,3 @@ def _source_cell(executed: Path, cell_index: int) -> tuple[int, str]:
     own = [c for c in cells if "injected-parameters" not in c.metadata.get("tags", [])]
     lines = [line for line in failing.source.splitlines() if line.strip()]
     return own.index(failing) + 1, (lines[0][:80] if lines else "")
-
-
-def main(argv: list[str] | None = None, root: Path = ROOT) -> int:
-    """`python -m lmvid_lib.book`: the same as `lmvid run` (`lmvid_lib.runner`)."""
-    from lmvid_lib import runner
-
-    return runner.main(argv, root)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -19,9 +19,10 @@ from typing import Any, TypeVar
 
 import yaml
 
+from lmvid_lib import paths
+
 T = TypeVar("T")
 
-PARAMS_DIR = Path(__file__).resolve().parent.parent / "params"
 RUNNER_KEYS = ("profile", "run_dir")  # set by `lmvid run` itself, never by a profile
 
 
@@ -50,14 +51,14 @@ def profile_path(profile: str | Path) -> Path:
     path = Path(profile)
     if path.suffix in (".yaml", ".yml"):
         return path
-    return PARAMS_DIR / f"{profile}.yaml"
+    return paths.PARAMS_DIR / f"{profile}.yaml"
 
 
 def load_profile(profile: str | Path) -> dict[str, Any]:
     """Read a profile (a name such as 'cpu' or a path to a yaml file) into a dict."""
     path = profile_path(profile)
     if not path.is_file():
-        known = sorted(p.stem for p in PARAMS_DIR.glob("*.yaml"))
+        known = sorted(p.stem for p in paths.PARAMS_DIR.glob("*.yaml"))
         raise FileNotFoundError(f"profile {str(profile)!r}: no file {path} (known profiles: {known})")
     with open(path) as f:
         data = yaml.safe_load(f) or {}

@@ -29,9 +29,9 @@ from typing import Any
 
 import yaml
 
+from lmvid_lib.paths import EXPERIMENT_LOG
 from lmvid_lib.tables import markdown_table
 
-LOG_PATH = Path(__file__).resolve().parent.parent / "experiments" / "log.yaml"
 _ID = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")
 _COMMIT = re.compile(r"[0-9a-f]{7,40}")
 _VALUE_NAME = re.compile(r"[a-z][a-z0-9_]*")
@@ -79,7 +79,7 @@ class Entry:
 
 
 # ------------------------------------------------------------------------------------------------------ loading
-def load_log(path: str | Path = LOG_PATH) -> list[Entry]:
+def load_log(path: str | Path = EXPERIMENT_LOG) -> list[Entry]:
     """Read and check the experiment record at `path` -> its entries in file order.
 
     Raises ExperimentLogError naming the file, the entry (index and id) and the problem; FileNotFoundError if the

@@ -40,12 +40,14 @@ import torch
 from torch import nn
 
 from lmvid_lib import landmarks
+from lmvid_lib.data.frames import frames_to_input
 from lmvid_lib.io import atomic_dir, atomic_write_json
 from lmvid_lib.models.checkpoint import dataset_run, load_trained, read_run_config
 from lmvid_lib.models.dynamics import dynamics_run, load_dynamics, rollout
 from lmvid_lib.models.factorization import FactorizationModel
-from lmvid_lib.models.inference import frames_to_input, inference
+from lmvid_lib.models.inference import Codes, decode, decode_states, encode_frames, inference
 from lmvid_lib.models.sequences import open_run_videos
+from lmvid_lib.paths import finished_runs, runs_of
 from lmvid_lib.report import data_source
 
 OPSET = 18
@@ -68,8 +70,7 @@ class DecoderPath(nn.Module):
         self.model = model
 
     def forward(self, states: torch.Tensor, appearance: torch.Tensor) -> torch.Tensor:
-        mu, cov = landmarks.from_state(states)
-        return self.model.decode(mu, cov, appearance)
+        return decode(self.model, states, appearance)
 
 
 def folded_model(model: FactorizationModel) -> FactorizationModel:
@@ -114,13 +115,9 @@ def _b64(frames: torch.Tensor) -> list[str]:
     return [base64.b64encode(p.tobytes()).decode("ascii") for p in pixels]
 
 
-def _encode(model: FactorizationModel, frames: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """uint8 frames [N,H,W,C] -> (model input [N,C,S,S], states [N,K,5], appearance [N,K,C]); call it under
-    `inference(model)`."""
-    x = frames_to_input(frames, model.cfg.image_size, "cpu")
-    pose = model.encode_pose(x)
-    states = landmarks.to_state(pose.mu.float(), pose.cov.float())
-    return x, states, model.encode_appearance(x, pose.part_logits)
+def _encode(model: FactorizationModel, frames: np.ndarray) -> Codes:
+    """The codes of uint8 frames [N,H,W,C] (one batch, on the CPU, as the exported graph is checked)."""
+    return encode_frames(model, frames, len(frames), appearance=True, device="cpu")
 
 
 def held_out_sample(run: Path, run_dir: Path, model: FactorizationModel, n_frames: int = N_FRAMES) -> dict[str, Any]:
@@ -130,9 +127,11 @@ def held_out_sample(run: Path, run_dir: Path, model: FactorizationModel, n_frame
     if total < 1:
         raise ValueError(f"{run}: the test split of its dataset has no frames")
     indices = np.unique(np.linspace(0, total - 1, n_frames).round().astype(np.int64))
-    with inference(model):
-        x, states, appearance = _encode(model, np.asarray(videos.frames[indices]))
-        decoded = model.decode(*landmarks.from_state(states), appearance)
+    frames = np.asarray(videos.frames[indices])
+    x = frames_to_input(frames, model.cfg.image_size, "cpu")
+    codes = _encode(model, frames)
+    states, appearance = codes.states, codes.appearance
+    decoded = decode_states(model, states, appearance, len(frames))
     frames = [
         {"index": int(i), "states": s.tolist(), "appearance": a.tolist(), "image": img, "decoded": dec}
         for i, s, a, img, dec in zip(indices, states, appearance, _b64(x), _b64(decoded))
@@ -146,8 +145,8 @@ def _rollout(run_dir: Path, model: FactorizationModel, videos: Any, run: Path) -
     except FileNotFoundError:
         return None  # chapter 4 did not train this dataset's LSTM: the page shows no play button for it
     start = int(videos.video_starts[0])
-    with inference(model):
-        _, context, appearance = _encode(model, np.asarray(videos.frames[start : start + ROLLOUT_CONTEXT]))
+    codes = _encode(model, np.asarray(videos.frames[start : start + ROLLOUT_CONTEXT]))
+    context, appearance = codes.states, codes.appearance
     future = rollout(lstm, context[None], ROLLOUT_STEPS)[0]
     states = torch.cat([context, future.to(context)])
     return {"context": len(context), "states": states.tolist(), "appearance": appearance[0].tolist()}
@@ -155,10 +154,10 @@ def _rollout(run_dir: Path, model: FactorizationModel, videos: Any, run: Path) -
 
 def run_datasets(run_dir: str | Path) -> list[str]:
     """The datasets with a finished factorization run in `run_dir`, sorted; a clear error when there is none."""
-    root = Path(run_dir) / "factorization"
+    root = runs_of(run_dir, "factorization")
     if not root.is_dir():
         raise FileNotFoundError(f"{run_dir} is not a run folder (no factorization/): run `make book` first")
-    datasets = sorted({read_run_config(p.parent).dataset for p in root.glob("*/model.pt")})
+    datasets = sorted({read_run_config(run).dataset for run in finished_runs(run_dir, "factorization")})
     if not datasets:
         raise FileNotFoundError(f"{root} holds no finished factorization run (no */model.pt): run chapter 2 first")
     return datasets

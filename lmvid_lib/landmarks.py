@@ -24,7 +24,9 @@ follows the device and dtype of its inputs. Nothing bigger than [..., H, W] is m
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
+import numpy as np
 import torch
 
 COV_EPS = 1e-4
@@ -90,6 +92,27 @@ def norm_to_pixel(points: torch.Tensor, height: int, width: int) -> torch.Tensor
     _check_size(width, "width")
     size = torch.tensor([width, height], dtype=points.dtype, device=points.device)
     return ((points + 1) * size - 1) / 2
+
+
+def gaussians_to_pixels(mu: Any, cov: Any, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Landmarks in normalised coordinates -> pixels of an H x W frame, as float64 arrays (for figures and read-outs).
+
+    mu [...,K,2] in [-1,1] (x right, y down), cov [...,K,2,2] (tensors on any device or array-likes) -> (mu_pixels,
+    cov_pixels) of the same shapes. A pixel is 2/W normalised units wide and 2/H high, so cov scales by
+    diag(W/2, H/2) on both sides.
+    """
+    mu_t, cov_t = (torch.as_tensor(np.asarray(_host(v)), dtype=torch.float64) for v in (mu, cov))
+    if mu_t.shape[-1:] != (2,) or cov_t.shape != mu_t.shape + (2,):
+        raise ValueError(
+            f"mu must be [...,K,2] and cov [...,K,2,2] with the same K, got {tuple(mu_t.shape)} and "
+            f"{tuple(cov_t.shape)}"
+        )
+    scale = np.array([width / 2.0, height / 2.0])
+    return norm_to_pixel(mu_t, height, width).numpy(), cov_t.numpy() * scale[:, None] * scale[None, :]
+
+
+def _host(value: Any) -> Any:
+    return value.detach().cpu() if isinstance(value, torch.Tensor) else value
 
 
 def pixel_to_norm(points: torch.Tensor, height: int, width: int) -> torch.Tensor:

@@ -26,10 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from lmvid_lib.io import atomic_write_json
+from lmvid_lib.paths import PYPROJECT, manifest_path
 from lmvid_lib.tables import markdown_table
-
-PYPROJECT = Path(__file__).resolve().parent.parent / "pyproject.toml"
-FILENAME = "manifest.json"
 
 
 def timestamp(seconds: float | None = None) -> str:
@@ -129,7 +127,7 @@ def write(path: Path, manifest: Mapping[str, Any]) -> Path:
 
 
 def read(run_dir: str | Path) -> dict[str, Any]:
-    path = Path(run_dir) / FILENAME
+    path = manifest_path(run_dir)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no run manifest (`lmvid run` writes it)")
     return json.loads(path.read_text())

@@ -23,16 +23,8 @@ from lmvid_lib import landmarks
 from lmvid_lib.models.checkpoint import dataset_run, load_trained
 from lmvid_lib.models.dynamics import dynamics_run, load_dynamics, rollout
 from lmvid_lib.models.factorization import FactorizationModel
-from lmvid_lib.models.inference import frames_to_input, inference
+from lmvid_lib.models.inference import decode_states, encode_frames
 from lmvid_lib.models.sequences import open_run_videos
-
-REPO = Path(__file__).resolve().parent.parent
-
-
-def repo_path(path: str | Path) -> Path:
-    """A relative path taken from the repository root, where `make book` runs: a notebook opened in JupyterLab runs
-    in nbs/, and `runs/cpu` must mean the same folder there."""
-    return REPO / path
 
 
 def check_landmark(state: torch.Tensor, k: object) -> int:
@@ -143,16 +135,8 @@ class Playground:
     def n_landmarks(self) -> int:
         return self.model.cfg.n_landmarks
 
-    def _input(self, frames: np.ndarray) -> torch.Tensor:
-        return frames_to_input(frames, self.model.cfg.image_size, self.device)
-
     def _encode_states(self) -> torch.Tensor:
-        states = []
-        with inference(self.model):
-            for start in range(0, self.n_frames, self.batch_size):
-                pose = self.model.encode_pose(self._input(self.frames[start : start + self.batch_size]))
-                states.append(landmarks.to_state(pose.mu.float(), pose.cov.float()).cpu())
-        return torch.cat(states)
+        return encode_frames(self.model, self.frames, self.batch_size).states
 
     def _check_frame(self, i: object, name: str = "frame") -> int:
         if isinstance(i, bool) or not isinstance(i, (int, np.integer)) or not 0 <= i < self.n_frames:
@@ -173,9 +157,7 @@ class Playground:
     def select_frame(self, i: int) -> None:
         """Show frame i: its appearance vectors (computed here once) and its own pose, unedited."""
         self.frame = self._check_frame(i)
-        with inference(self.model):
-            x = self._input(self.frames[self.frame : self.frame + 1])
-            self._appearance = self.model.encode_appearance(x, self.model.encode_pose(x).part_logits)  # [1,K,C]
+        self._appearance = encode_frames(self.model, self.frames, 1, indices=[self.frame], appearance=True).appearance
         self.reset()
 
     def select_landmark(self, k: int) -> int:
@@ -220,14 +202,7 @@ class Playground:
             raise ValueError(
                 f"states must be a tensor [M,{self.n_landmarks},5], got {getattr(states, 'shape', type(states))}"
             )
-        frames = []
-        with inference(self.model):
-            for start in range(0, len(states), self.batch_size):
-                chunk = states[start : start + self.batch_size].to(self.device, torch.float32)
-                mu, cov = landmarks.from_state(chunk)
-                appearance = self._appearance.expand(len(chunk), -1, -1)
-                frames.append(self.model.decode(mu, cov, appearance).float().cpu())
-        return torch.cat(frames)
+        return decode_states(self.model, states, self._appearance, self.batch_size)
 
     def render(self) -> torch.Tensor:
         """The pose shown, decoded with the selected frame's appearance: float32 [C,H,W] in [0,1] on the CPU."""

@@ -6,7 +6,7 @@ Figures are built as `matplotlib.figure.Figure` objects on an Agg canvas, never 
 pyplot's global figure list, no GUI backend is needed, and a notebook shows a figure only where it `display`s it
 (as a PNG once the kernel runs `%matplotlib inline`).
 Coordinates are 0-based pixel centres of the frame shown (x right, y down), as in `lmvid_lib.data.store`; landmarks
-in normalised coordinates are converted with `gaussians_to_pixels`.
+in normalised coordinates are converted with `landmarks.gaussians_to_pixels`.
 
 Frames are uint8 [..., H, W, C] (C = 1 is shown in gray, C = 3 as RGB) or floats in [0, 1]; numpy arrays, memmaps
 and CPU/GPU torch tensors are all accepted.
@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any
 
 import matplotlib as mpl
 import numpy as np
-import torch
 from matplotlib.animation import FuncAnimation
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -29,7 +28,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Ellipse
 
-from lmvid_lib import landmarks, tables
+from lmvid_lib import tables
 from lmvid_lib.eval.scales import crop_centred_to_pixels
 
 if TYPE_CHECKING:
@@ -129,22 +128,6 @@ def draw_keypoints(ax: Axes, points: Any, colors: Any = None, size: float = MARK
     ax.set_xlim(limits[0])
     ax.set_ylim(limits[1])
     return artist
-
-
-def gaussians_to_pixels(mu: Any, cov: Any, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
-    """Landmarks in normalised coordinates -> pixels of an H x W frame.
-
-    mu [...,K,2] in [-1,1] (x right, y down), cov [...,K,2,2] -> (mu_pixels, cov_pixels) of the same shapes. A pixel
-    is 2/W normalised units wide and 2/H high, so cov scales by diag(W/2, H/2) on both sides.
-    """
-    mu_n, cov_n = _numpy(mu).astype(np.float64), _numpy(cov).astype(np.float64)
-    if mu_n.shape[-1:] != (2,) or cov_n.shape != mu_n.shape + (2,):
-        raise ValueError(
-            f"mu must be [...,K,2] and cov [...,K,2,2] with the same K, got {mu_n.shape} and {cov_n.shape}"
-        )
-    scale = np.array([width / 2.0, height / 2.0])
-    mu_pixels = landmarks.norm_to_pixel(torch.from_numpy(mu_n), height, width).numpy()
-    return mu_pixels, cov_n * scale[:, None] * scale[None, :]
 
 
 def draw_landmarks(

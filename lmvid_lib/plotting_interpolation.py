@@ -15,7 +15,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from lmvid_lib import landmarks
-from lmvid_lib.plotting import draw_landmarks, gaussians_to_pixels, landmark_colors, new_figure, show_image
+from lmvid_lib.plotting import draw_landmarks, landmark_colors, new_figure, show_image
 
 PANEL = 1.4  # inches per frame of a strip
 LABEL_WIDTH = 1.6  # inches left of a strip for the row labels
@@ -24,7 +24,7 @@ LABEL_WIDTH = 1.6  # inches left of a strip for the row labels
 def state_pixels(states: torch.Tensor, size: int) -> tuple[np.ndarray, np.ndarray]:
     """Landmark states [...,K,5] -> (means [...,K,2], covariances [...,K,2,2]) in pixels of a size x size frame."""
     mu, cov = landmarks.from_state(torch.as_tensor(states, dtype=torch.float32))
-    return gaussians_to_pixels(mu, cov, size, size)
+    return landmarks.gaussians_to_pixels(mu, cov, size, size)
 
 
 def _draw_trajectories(ax: Axes, states: torch.Tensor, t: int, size: int) -> None:

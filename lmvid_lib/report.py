@@ -26,6 +26,7 @@ from lmvid_lib import landmarks
 from lmvid_lib.data.store import read_index
 from lmvid_lib.io import atomic_write_json
 from lmvid_lib.models.checkpoint import read_run_config
+from lmvid_lib.paths import claims_dir, finished_runs
 from lmvid_lib.run_config import TrainConfig, config_dict
 from lmvid_lib.tables import Table, inline_html, markdown_table
 
@@ -95,14 +96,14 @@ class Claim:
 def write_claims(run_dir: str | Path, stem: str, claims: Sequence[Claim]) -> Path:
     """Write `claims` to `<run_dir>/claims/<stem>.json`, `stem` being the notebook's (atomic; replaces that notebook's
     previous claims)."""
-    return atomic_write_json(Path(run_dir) / "claims" / f"{stem}.json", [asdict(c) for c in claims])
+    return atomic_write_json(claims_dir(run_dir) / f"{stem}.json", [asdict(c) for c in claims])
 
 
 def read_claims(run_dir: str | Path) -> list[Claim]:
     """Every notebook's claims under `<run_dir>/claims/`, in notebook (file name) order; [] when there are none."""
     names = {f.name for f in fields(Claim)}
     result = []
-    for path in sorted((Path(run_dir) / "claims").glob("*.json")):
+    for path in sorted(claims_dir(run_dir).glob("*.json")):
         for entry in json.loads(path.read_text()):
             if set(entry) != names:
                 raise ValueError(f"{path}: a claim has fields {sorted(entry)}, expected {sorted(names)}")
@@ -277,10 +278,9 @@ def run_inventory(run_dir: str | Path) -> dict[str, list[str]]:
     """What a run directory holds, for the introduction's data table: "factorization" -> the finished factorization
     runs as "`<dataset>` (<data source>): <run name>", "dynamics" and "pixel" -> the finished landmark-LSTM and
     pixel-predictor run names."""
-    root = Path(run_dir)
     factorization = []
-    for model in sorted((root / "factorization").glob("*/model.pt")):
-        cfg = read_run_config(model.parent)
-        factorization.append(f"`{cfg.dataset}` ({data_source(cfg)}): {model.parent.name}")
-    finished = {kind: sorted(p.parent.name for p in (root / kind).glob("*/model.pt")) for kind in ("dynamics", "pixel")}
+    for run in finished_runs(run_dir, "factorization"):
+        cfg = read_run_config(run)
+        factorization.append(f"`{cfg.dataset}` ({data_source(cfg)}): {run.name}")
+    finished = {kind: [run.name for run in finished_runs(run_dir, kind)] for kind in ("dynamics", "pixel")}
     return {"factorization": factorization, **finished}

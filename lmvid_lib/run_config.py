@@ -22,6 +22,7 @@ from lmvid_lib.data.augment import AugmentConfig, validate_augment_config
 from lmvid_lib.data.datasets import EMBEDDED, check_dataset
 from lmvid_lib.losses import LossConfig
 from lmvid_lib.models.factorization import ModelConfig, validate_model_config
+from lmvid_lib.paths import run_folder
 
 LR_SCHEDULES = ("constant", "cosine")
 
@@ -238,7 +239,7 @@ def validate_train_config(cfg: TrainConfig) -> None:
 
 def run_path(cfg: TrainConfig, run_dir: str | Path) -> Path:
     """The folder of the run `cfg` describes: `<run_dir>/factorization/<run_name>`."""
-    return Path(run_dir) / "factorization" / cfg.run_name
+    return run_folder(run_dir, "factorization", cfg.run_name)
 
 
 def with_global_batch(cfg: TrainConfig, world_size: int) -> TrainConfig:

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from lmvid_lib import book, config, manifest
-from lmvid_lib.book import ROOT
+from lmvid_lib.paths import REPO, default_run_dir, manifest_path
 
 
 def resolve(name: str, stems: Sequence[str], what: str) -> str:
@@ -86,7 +86,7 @@ def run_dir_for(profile: str, run_dir: str | None, root: Path) -> str:
     """The run dir the notebooks get: `runs/<profile>` by default; `run_dir` (relative to the current directory) as a
     path relative to `root` when it lies inside it, else absolute."""
     if run_dir is None:
-        return (Path("runs") / config.profile_path(profile).stem).as_posix()
+        return default_run_dir(config.profile_path(profile).stem)
     path, base = Path(run_dir).resolve(), root.resolve()
     return path.relative_to(base).as_posix() if path.is_relative_to(base) else str(path)
 
@@ -142,13 +142,13 @@ def run(
     params: Sequence[str] = (),
     force: bool = False,
     html: bool = True,
-    root: Path = ROOT,
+    root: Path = REPO,
 ) -> int:
     """Execute the selected notebooks that are not up to date, writing the manifest before and after each; then build
     the HTML. A failing notebook raises SystemExit with its message (the manifest says `failed`)."""
     job = plan(profile, run_dir, only, params, root)
     record = manifest.new(root, job.profile, job.run_dir, job.seeds, job.parameters, job.selected)
-    record_path, shown_path = root / job.run_dir / manifest.FILENAME, Path(job.run_dir) / manifest.FILENAME
+    record_path, shown_path = manifest_path(root / job.run_dir), manifest_path(job.run_dir)
     tag = f"[run:{config.profile_path(profile).stem}]"
     manifest.write(record_path, record)
 
@@ -223,18 +223,5 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-html", action="store_true", help="execute notebooks only")
 
 
-def run_parsed(args: argparse.Namespace, root: Path = ROOT) -> int:
+def run_parsed(args: argparse.Namespace, root: Path = REPO) -> int:
     return run(args.profile, args.run_dir, args.only, args.params, args.force, not args.no_html, root)
-
-
-def main(argv: list[str] | None = None, root: Path = ROOT) -> int:
-    parser = argparse.ArgumentParser(prog="lmvid run", description=__doc__.splitlines()[0])
-    add_arguments(parser)
-    try:
-        return run_parsed(parser.parse_args(argv), root)
-    except (OSError, ValueError) as exc:
-        raise SystemExit(f"lmvid run: error: {exc}") from None
-
-
-if __name__ == "__main__":
-    sys.exit(main())

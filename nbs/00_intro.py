@@ -43,9 +43,9 @@ from IPython.display import Markdown, display
 from lmvid_lib import plotting
 from lmvid_lib.config import load_profile
 from lmvid_lib.data.datasets import dataset_splits
+from lmvid_lib.data.frames import frames_to_input
 from lmvid_lib.eval.keypoints import find_runs, open_eval_sets
 from lmvid_lib.models.checkpoint import load_trained
-from lmvid_lib.models.inference import frames_to_input
 from lmvid_lib.report import Captions, claims_table, pipeline_figure, read_claims, run_inventory
 from lmvid_lib.tables import markdown_table
 

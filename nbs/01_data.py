@@ -47,7 +47,6 @@ n_frames = {"signer": 300, "pusher": 30, "walker": 60}  # frames per video
 # %% tags=["hide-input"]
 # %matplotlib inline
 import time
-from pathlib import Path
 
 from IPython.display import Markdown, display
 
@@ -55,6 +54,7 @@ from lmvid_lib import plotting
 from lmvid_lib.data import datasets, prepare, synthetic
 from lmvid_lib.data.store import open_split, read_index
 from lmvid_lib.eval import keypoints as kp
+from lmvid_lib.paths import data_dir
 from lmvid_lib.report import Captions
 from lmvid_lib.tables import markdown_table
 
@@ -80,9 +80,7 @@ print(f"later chapters use dataset {dataset!r}" + (f" from {data_root}" if data_
 splits = {}  # preset -> split name -> VideoSet
 for preset in presets:
     start = time.perf_counter()
-    folder = synthetic.cached(
-        preset, Path(run_dir) / "data", seed, n_videos=n_videos[preset], n_frames=n_frames[preset]
-    )
+    folder = synthetic.cached(preset, data_dir(run_dir), seed, n_videos=n_videos[preset], n_frames=n_frames[preset])
     names = sorted(read_index(folder)["splits"], key=lambda name: (name != "train", name))  # train first
     splits[preset] = {name: open_split(folder, name) for name in names}
     print(f"{preset:7s} {folder}  ({time.perf_counter() - start:.1f} s)")

@@ -51,7 +51,8 @@ import torch
 from IPython.display import Markdown, display
 
 from lmvid_lib import plotting
-from lmvid_lib.playground import landmark_influence, load_playground, local_change, repo_path, sweep
+from lmvid_lib.paths import repo_path
+from lmvid_lib.playground import landmark_influence, load_playground, local_change, sweep
 from lmvid_lib.plotting_playground import GAP, playground_picture
 from lmvid_lib.report import Captions
 from lmvid_lib.seed import seed_everything

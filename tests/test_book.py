@@ -69,9 +69,9 @@ def test_book_runs_root_last_with_one_complete_relative_parameters_cell(tmp_path
     (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: book/00_intro\nchapters:\n  - file: book/01_a\n")
     (tmp_path / "params" / "t.yaml").write_text("common: {}\n")
     code = (
-        "import sys, lmvid_lib.book as b, lmvid_lib.config as c; from pathlib import Path;"
-        f"root=Path({str(tmp_path)!r}); c.PARAMS_DIR=root/'params';"
-        "sys.exit(b.main(['--profile', 't', '--no-html'], root=root))"
+        "import sys, lmvid_lib.runner as r, lmvid_lib.paths as p; from pathlib import Path;"
+        f"root=Path({str(tmp_path)!r}); p.PARAMS_DIR=root/'params';"
+        "sys.exit(r.run('t', html=False, root=root))"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=240, check=False)
     assert proc.returncode == 0, proc.stderr

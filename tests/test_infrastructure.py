@@ -143,9 +143,9 @@ def test_book_driver_names_failing_notebook_and_cell(tmp_path):
     (tmp_path / "book" / "intro.md").write_text("# intro\n")
     (tmp_path / "params" / "t.yaml").write_text("common: {}\n")
     code = (
-        "import sys, lmvid_lib.book as b, lmvid_lib.config as c; from pathlib import Path;"
-        f"root=Path({str(tmp_path)!r}); c.PARAMS_DIR=root/'params';"
-        "sys.exit(b.main(['--profile', 't', '--no-html'], root=root))"
+        "import sys, lmvid_lib.runner as r, lmvid_lib.paths as p; from pathlib import Path;"
+        f"root=Path({str(tmp_path)!r}); p.PARAMS_DIR=root/'params';"
+        "sys.exit(r.run('t', html=False, root=root))"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=240)
     assert proc.returncode != 0

@@ -8,10 +8,10 @@ import torch
 
 from lmvid_lib import landmarks
 from lmvid_lib.config import from_dict
+from lmvid_lib.data.frames import frames_to_input
 from lmvid_lib.data.store import VideoSet, write_dataset
 from lmvid_lib.eval import interpolation as interp
 from lmvid_lib.io import atomic_write_json, save_checkpoint
-from lmvid_lib.models.inference import frames_to_input
 from lmvid_lib.models.sequences import render_sequence
 from lmvid_lib.run_config import TrainConfig, config_dict, load_config
 

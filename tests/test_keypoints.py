@@ -12,10 +12,12 @@ import torch
 from conftest import tiny_config
 from torch import nn
 
+from lmvid_lib.data.frames import frames_to_input
 from lmvid_lib.data.store import VideoSet
 from lmvid_lib.eval import keypoints as kp
 from lmvid_lib.eval import regression, table1
-from lmvid_lib.models.inference import extract_landmarks, frames_to_input
+from lmvid_lib.models.inference import extract_landmarks
+from lmvid_lib.models.pose import PoseOutput
 from lmvid_lib.tables import markdown_table
 
 
@@ -113,9 +115,9 @@ class _DropoutPose(nn.Module):
         self.scale = nn.Parameter(torch.ones(()))
         self.drop = nn.Dropout(0.5)
 
-    def encode_pose(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    def encode_pose(self, x: torch.Tensor) -> PoseOutput:
         m = self.drop(x.mean(dim=(2, 3))[:, :2] * self.scale)[:, None]  # [B,1,2]
-        return {"mu": m, "cov": torch.eye(2).expand(len(x), 1, 2, 2)}
+        return PoseOutput(torch.zeros(len(x), 1, 2, 2), m, torch.eye(2).expand(len(x), 1, 2, 2))
 
 
 def test_extract_landmarks_runs_in_eval_mode_and_resizes_like_training():

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from lmvid_lib import manifest
+from lmvid_lib.paths import MANIFEST, manifest_path
 
 
 def test_git_state_of_a_checkout_clean_and_dirty_and_outside_one(tmp_path):
@@ -56,7 +57,7 @@ def test_a_new_manifest_records_the_run_and_round_trips_atomically(tmp_path):
     assert record["notebooks"] == {"01_a": {"status": "not selected"}, "99_run_record": {"status": "pending"}}
     assert record["torch"]["device"] == (torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu")
     assert record["torch"]["threads"] >= 1 and record["python"].count(".") == 2
-    path = tmp_path / "runs" / "p" / manifest.FILENAME
+    path = manifest_path(tmp_path / "runs" / "p")
     manifest.write(path, record)
     assert manifest.read(tmp_path / "runs" / "p") == json.loads(json.dumps(record))
     record["parameters"]["01_a"]["bad"] = object()
@@ -67,7 +68,7 @@ def test_a_new_manifest_records_the_run_and_round_trips_atomically(tmp_path):
         "run_dir": "runs/p",
         "n": {"signer": 3},
     }
-    assert [p.name for p in path.parent.iterdir()] == [manifest.FILENAME]  # no temp file left behind
+    assert [p.name for p in path.parent.iterdir()] == [MANIFEST]  # no temp file left behind
     with pytest.raises(FileNotFoundError, match="no run manifest"):
         manifest.read(tmp_path / "elsewhere")
 

@@ -14,7 +14,7 @@ matplotlib.use("Agg")
 
 from matplotlib.patches import Ellipse  # noqa: E402
 
-from lmvid_lib import plotting  # noqa: E402
+from lmvid_lib import landmarks, plotting  # noqa: E402
 from lmvid_lib.data.store import VideoSet  # noqa: E402
 
 
@@ -95,13 +95,13 @@ def test_gaussians_to_pixels_on_hand_values():
     mu = torch.tensor([[[-0.75, 0.5], [0.0, -1.0]]])
     std = 0.1
     cov = torch.eye(2).expand(1, 2, 2, 2) * std**2
-    mu_px, cov_px = plotting.gaussians_to_pixels(mu, cov, height=16, width=8)
+    mu_px, cov_px = landmarks.gaussians_to_pixels(mu, cov, height=16, width=8)
     # x_pix = ((x + 1) W - 1) / 2: -0.75 is the centre of pixel 0.5 of 8, y = 0.5 of pixel 11.5 of 16, -1 an edge
     np.testing.assert_allclose(mu_px, [[[0.5, 11.5], [3.5, -0.5]]], atol=1e-6)
     # a pixel is 2/W wide and 2/H high in normalised units
     np.testing.assert_allclose(np.sqrt(cov_px[0, 0].diagonal()), [std * 8 / 2, std * 16 / 2])
     with pytest.raises(ValueError, match="cov"):
-        plotting.gaussians_to_pixels(mu, cov[..., :1], 16, 8)
+        landmarks.gaussians_to_pixels(mu, cov[..., :1], 16, 8)
 
 
 def test_animate_embeds_one_image_per_frame():

@@ -226,11 +226,11 @@ def test_an_interrupted_run_leaves_a_valid_manifest_that_says_so(tmp_path, monke
 
 def test_unknown_only_and_common_keys_stop_the_run_before_anything_runs(tmp_path, fake_execute):
     root = _fake_root(tmp_path)
-    with pytest.raises(SystemExit, match=r"--only '03' names no notebook of _toc.yml; valid: \['01_a', '02_b', "):
-        runner.main(["--profile", str(root / "params" / "t.yaml"), "--only", "01,03", "--no-html"], root=root)
+    with pytest.raises(ValueError, match=r"--only '03' names no notebook of _toc.yml; valid: \['01_a', '02_b', "):
+        runner.run(str(root / "params" / "t.yaml"), only=["01,03"], html=False, root=root)
     (root / "params" / "t.yaml").write_text("common:\n  widht: 4\n")
-    with pytest.raises(SystemExit, match=r"'common' sets \['widht'\], which no notebook declares"):
-        runner.main(["--profile", str(root / "params" / "t.yaml"), "--no-html"], root=root)
+    with pytest.raises(ValueError, match=r"'common' sets \['widht'\], which no notebook declares"):
+        runner.run(str(root / "params" / "t.yaml"), html=False, root=root)
     assert fake_execute == [] and not (root / "runs").exists()
 
 
@@ -244,7 +244,7 @@ def test_a_real_failing_notebook_names_its_cell_and_keeps_its_partial_output(tmp
         'raise ValueError("boom")\n'
     )
     with pytest.raises(SystemExit) as failure:
-        runner.main(["--profile", str(root / "params" / "t.yaml"), "--no-html"], root=root)
+        runner.run(str(root / "params" / "t.yaml"), html=False, root=root)
     message = str(failure.value)
     assert 'nbs/02_b.py failed in cell 3 (counting from 1, starting `raise ValueError("boom")`)' in message
     assert "ValueError: boom" in message and "partial output: book/02_b.ipynb" in message

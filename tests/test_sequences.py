@@ -9,11 +9,12 @@ import pytest
 import torch
 
 from lmvid_lib import landmarks
+from lmvid_lib.data.frames import frames_to_input
 from lmvid_lib.data.store import VideoSet
 from lmvid_lib.io import save_checkpoint
 from lmvid_lib.models import sequences
 from lmvid_lib.models.factorization import FactorizationModel
-from lmvid_lib.models.inference import extract_landmarks, frames_to_input
+from lmvid_lib.models.inference import extract_landmarks
 from lmvid_lib.models.sequences import extract_sequences, render_sequence, sequence_indices
 from lmvid_lib.run_config import TrainConfig, config_dict
 

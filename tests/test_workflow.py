@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lmvid_lib import manifest, runner
+from lmvid_lib import runner
+from lmvid_lib.paths import manifest_path
 
 REPO = Path(__file__).resolve().parent.parent
 WORKFLOWS = sorted((REPO / ".github" / "workflows").glob("*.yml"))
@@ -46,7 +47,7 @@ def test_book_workflow_builds_the_paper_book_on_the_gpu_runner_and_publishes_it(
     assert any(c.startswith("make test") for c in commands)  # the README's set-up: make creates .venv
     assert any(c.startswith("make book PROFILE=paper") for c in commands)
     uploaded = next(s for s in build["steps"] if s.get("uses", "").startswith("actions/upload-artifact@"))
-    record = Path(runner.run_dir_for("paper", None, REPO)) / manifest.FILENAME
+    record = manifest_path(runner.run_dir_for("paper", None, REPO))
     assert str(record) in uploaded["with"]["path"].split() and uploaded["if"] == "always()"
     pages = next(s for s in build["steps"] if s.get("uses", "").startswith("actions/upload-pages-artifact@"))
     assert pages["with"]["path"] == "_build/html"

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from lmvid_lib.data.store import VideoSet, open_split, read_index
+from lmvid_lib.paths import data_dir
 
 EMBEDDED = ("signer", "pusher", "walker")
 REAL = ("bbc", "bair", "kth")
@@ -56,7 +57,7 @@ def open_dataset(
         return open_split(data_root, split)
     from lmvid_lib.data import synthetic  # imported here: generating data is only needed for embedded presets
 
-    folder = synthetic.cached(dataset, Path(run_dir) / "data", seed=seed, **synthetic_overrides)
+    folder = synthetic.cached(dataset, data_dir(run_dir), seed=seed, **synthetic_overrides)
     return open_split(folder, split)
 
 

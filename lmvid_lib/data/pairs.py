@@ -18,8 +18,8 @@ import numpy as np
 import torch
 
 from lmvid_lib.data.augment import AugmentConfig, color_jitter, tps_warp, validate_augment_config
+from lmvid_lib.data.frames import frames_to_input
 from lmvid_lib.data.store import VideoSet
-from lmvid_lib.models.inference import frames_to_input
 
 
 def partner_ranges(videoset: VideoSet, temporal_min: int, temporal_max: int) -> np.ndarray:

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from lmvid_lib import landmarks
+from lmvid_lib.data.frames import frames_to_input
 from lmvid_lib.data.store import VideoSet
 from lmvid_lib.eval.prediction import (
     accuracy_by_horizon,
@@ -33,7 +34,6 @@ from lmvid_lib.eval.prediction import (
 from lmvid_lib.eval.regression import KeypointRegressor, fit_regressor, mean_pose_baseline
 from lmvid_lib.eval.scales import landmarks_to_crop_centred, pixels_to_crop_centred
 from lmvid_lib.models.dynamics import check_states, rollout
-from lmvid_lib.models.inference import frames_to_input
 from lmvid_lib.models.sequences import extract_sequences, open_run_videos, render_sequence, sequence_indices
 
 

@@ -22,13 +22,14 @@ import numpy as np
 import torch
 
 from lmvid_lib import landmarks
+from lmvid_lib.data.frames import frames_to_input
 from lmvid_lib.eval.keypoints import open_eval_sets
 from lmvid_lib.eval.metrics import step_stats
 from lmvid_lib.eval.prediction import joint_error_by_horizon, states_to_joints
 from lmvid_lib.eval.regression import KeypointRegressor, as_points
 from lmvid_lib.eval.scales import landmarks_to_crop_centred, pixels_to_crop_centred
 from lmvid_lib.models.checkpoint import dataset_run, load_trained
-from lmvid_lib.models.inference import extract_landmarks, frames_to_input
+from lmvid_lib.models.inference import extract_landmarks
 from lmvid_lib.models.sequences import extract_sequences, render_sequence, sequence_indices
 
 METHODS = {

@@ -51,6 +51,7 @@ from lmvid_lib.io import atomic_write_json
 from lmvid_lib.models.checkpoint import load_trained
 from lmvid_lib.models.factorization import FactorizationModel, ModelConfig
 from lmvid_lib.models.inference import extract_landmarks
+from lmvid_lib.paths import RunFiles, keypoints_cache
 from lmvid_lib.run_config import TrainConfig, config_dict, run_path
 from lmvid_lib.seed import seed_everything
 
@@ -347,7 +348,7 @@ def evaluate_run(
     run = Path(run)
     model, train_cfg = load_trained(run, device)
     cfg = cfg.for_dataset(train_cfg.dataset)  # resolves "auto"; an original scale without original frames fails here
-    weights = run / "model.pt"
+    weights = RunFiles(run).model
     method = {
         None: train_cfg.run_name,
         "untrained": f"untrained {train_cfg.model.decoder} encoder, seed {train_cfg.seed}",
@@ -360,7 +361,7 @@ def evaluate_run(
         "splits": list(test_splits),
         "weights": [weights.stat().st_size, weights.stat().st_mtime_ns] if baseline is None else None,
     }
-    cache = Path(run_dir) / "keypoints" / f"{train_cfg.run_name}{'' if baseline is None else '-' + baseline}.json"
+    cache = keypoints_cache(run_dir, f"{train_cfg.run_name}{'' if baseline is None else '-' + baseline}")
 
     def compute() -> KeypointResult:
         sets = open_eval_sets(train_cfg, test_splits, run_dir)
@@ -405,7 +406,7 @@ def find_runs(
         d: [run_path(TrainConfig(dataset=dataset, seed=s, model=ModelConfig(decoder=d)), run_dir) for s in seeds]
         for d in decoders
     }
-    missing = [str(r) for paths in runs.values() for r in paths if not (r / "model.pt").is_file()]
+    missing = [str(r) for paths in runs.values() for r in paths if not RunFiles(r).model.is_file()]
     if missing:
         raise FileNotFoundError(
             f"{len(missing)} factorization run(s) are missing or unfinished: {', '.join(missing)}. "

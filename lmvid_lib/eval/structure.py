@@ -29,10 +29,11 @@ from tqdm import tqdm
 
 from lmvid_lib import landmarks
 from lmvid_lib.config import from_dict
+from lmvid_lib.data.frames import frames_to_input
 from lmvid_lib.data.store import VideoSet
 from lmvid_lib.eval.horizon import HorizonCurves, score_joints
 from lmvid_lib.eval.prediction import accuracy_by_horizon, joint_error_by_horizon
-from lmvid_lib.models.inference import frames_to_input, inference
+from lmvid_lib.models.inference import inference
 from lmvid_lib.seed import seed_everything
 
 

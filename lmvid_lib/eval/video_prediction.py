@@ -19,13 +19,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from lmvid_lib.data.frames import frames_to_input
 from lmvid_lib.data.store import VideoSet
 from lmvid_lib.eval import metrics
 from lmvid_lib.eval.horizon import HorizonCurves
 from lmvid_lib.eval.structure import structure_error
 from lmvid_lib.models.checkpoint import dataset_run, load_trained
 from lmvid_lib.models.dynamics import ConstantVelocity, CopyLast, dynamics_run, load_dynamics, rollout
-from lmvid_lib.models.inference import frames_to_input
 from lmvid_lib.models.sequences import extract_sequences, open_run_videos, render_sequence, sequence_indices
 
 # dataset: (context frames, predicted frames), the paper's protocols (§3.2 BAIR, §3.3 KTH), stand-ins as their data.

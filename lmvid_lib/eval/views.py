@@ -18,8 +18,7 @@ from lmvid_lib import landmarks
 from lmvid_lib.data.augment import AugmentConfig, color_jitter, tps_warp
 from lmvid_lib.data.pairs import FrameSampler, load_frames
 from lmvid_lib.data.store import VideoSet
-from lmvid_lib.models.inference import frames_to_input, inference, model_image_size
-from lmvid_lib.plotting import gaussians_to_pixels
+from lmvid_lib.models.inference import encode_frames, inference, model_image_size
 
 
 @dataclass
@@ -97,18 +96,16 @@ def frame_landmarks(
     """uint8 frames [M,H,W,C] -> their landmarks in pixels of those H x W frames, and their part maps.
 
     The frames are resized to the model's input size as in training; since that input is the whole frame, normalised
-    landmarks map to frame pixels by `lmvid_lib.plotting.gaussians_to_pixels` (`landmarks.norm_to_pixel`).
+    landmarks map to frame pixels by `landmarks.gaussians_to_pixels` (`landmarks.norm_to_pixel`).
     """
     if not (isinstance(frames, np.ndarray) and frames.ndim == 4 and frames.dtype == np.uint8 and len(frames)):
         raise ValueError(
             f"frames must be a non-empty uint8 [M,H,W,C] array, got {type(frames).__name__} "
             f"{getattr(frames, 'dtype', '')} {getattr(frames, 'shape', '')}"
         )
-    device = torch.device(device) if device is not None else next(model.parameters()).device
-    with inference(model):
-        pose = model.encode_pose(frames_to_input(frames, model_image_size(model), device))
-    mu, cov = gaussians_to_pixels(pose.mu.float(), pose.cov.float(), *frames.shape[1:3])
-    maps = landmarks.part_probabilities(pose.part_logits.float())
+    codes = encode_frames(model, frames, len(frames), part_logits=True, device=device)
+    mu, cov = landmarks.gaussians_to_pixels(codes.mu, codes.cov, *frames.shape[1:3])
+    maps = landmarks.part_probabilities(codes.part_logits)
     return FrameLandmarks(mu.astype(np.float32), cov.astype(np.float32), maps.cpu().numpy())
 
 

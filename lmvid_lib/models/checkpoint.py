@@ -14,6 +14,7 @@ import torch
 from lmvid_lib.config import from_dict
 from lmvid_lib.io import load_checkpoint
 from lmvid_lib.models.factorization import FactorizationModel
+from lmvid_lib.paths import finished_runs, runs_of
 from lmvid_lib.run_config import TrainConfig
 
 
@@ -44,11 +45,11 @@ def dataset_run(run_dir: str | Path, dataset: str) -> Path:
     Among the finished runs in `<run_dir>/factorization/` (model.pt present) trained on `dataset`: the SPADE one if
     any, then the lowest training seed. Raises FileNotFoundError naming the folder and the datasets it does hold.
     """
-    root = Path(run_dir) / "factorization"
+    root = runs_of(run_dir, "factorization")
     found = []
-    for run in sorted(root.glob("*/model.pt")) if root.is_dir() else []:
-        cfg = read_run_config(run.parent)
-        found.append((cfg.dataset, cfg.model.decoder != "spade", cfg.seed, run.parent))
+    for run in finished_runs(run_dir, "factorization"):
+        cfg = read_run_config(run)
+        found.append((cfg.dataset, cfg.model.decoder != "spade", cfg.seed, run))
     matches = sorted((f for f in found if f[0] == dataset), key=lambda f: (f[1], f[2], f[3].name))
     if not matches:
         held = sorted({f[0] for f in found}) or "none"

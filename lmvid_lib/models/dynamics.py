@@ -27,6 +27,7 @@ from torch import nn
 from lmvid_lib.config import from_dict
 from lmvid_lib.io import load_checkpoint
 from lmvid_lib.models.inference import inference
+from lmvid_lib.paths import run_folder
 
 STATE_DIM = 5
 STD_FLOOR = 1e-3
@@ -208,7 +209,7 @@ def load_dynamics(path: str | Path, device: str | torch.device = "cpu") -> Landm
 def dynamics_run(run_dir: str | Path, dataset: str, predict_residual: bool = True, seed: int = 0) -> Path:
     """The folder of `dataset`'s landmark LSTM in `<run_dir>/dynamics/` (as chapter 4 names it:
     `<dataset>-<residual|direct>-seed<seed>`); FileNotFoundError naming it when it has no model.pt."""
-    path = Path(run_dir) / "dynamics" / f"{dataset}-{'residual' if predict_residual else 'direct'}-seed{seed}"
+    path = run_folder(run_dir, "dynamics", f"{dataset}-{'residual' if predict_residual else 'direct'}-seed{seed}")
     if not (path / "model.pt").is_file():
         raise FileNotFoundError(f"{path} has no model.pt: run chapter 4 (04_dynamics) of this profile first")
     return path

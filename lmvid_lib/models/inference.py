@@ -1,20 +1,21 @@
-"""Running a trained factorization model on frames: the one conversion of stored frames into model input, an
-inference context, and landmark extraction (`extract_landmarks`).
-
-Training (`lmvid_lib.data.pairs.load_frames`) and evaluation both convert frames with `frames_to_input`, so the
-encoder sees test frames exactly as it saw training frames.
+"""Running a trained factorization model on frames: the one encode path (frames -> landmark states and
+appearance vectors, `encode_frames`) and the one decode path (states + appearance -> frames, `decode_states`), with an
+inference context. The sequence extraction, the chapter views, the playground and the ONNX export all call these;
+`decode` is the graph the export writes.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping
-from typing import Any
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from tqdm import tqdm
+
+from lmvid_lib import landmarks
+from lmvid_lib.data.frames import frames_to_input
 
 
 def model_image_size(model: torch.nn.Module) -> int:
@@ -24,22 +25,6 @@ def model_image_size(model: torch.nn.Module) -> int:
         if size is not None:
             return int(size)
     raise ValueError(f"{type(model).__name__} has no cfg.image_size; pass image_size= explicitly")
-
-
-def frames_to_input(frames: np.ndarray, image_size: int | None, device: torch.device | str) -> torch.Tensor:
-    """uint8 [B,H,W,C] -> float32 [B,C,S,S] in [0,1] on `device`, S = image_size.
-
-    Frames of another size are resized bilinearly with antialiasing (and clamped to [0,1]); with image_size None they
-    keep their size.
-    """
-    frames = np.ascontiguousarray(frames)
-    if not frames.flags.writeable:  # a read-only memmap slice: torch only wraps writable arrays
-        frames = frames.copy()
-    x = torch.from_numpy(frames).to(device).permute(0, 3, 1, 2).float().div_(255.0)
-    if image_size is not None and x.shape[-2:] != (image_size, image_size):
-        x = F.interpolate(x, size=(image_size, image_size), mode="bilinear", align_corners=False, antialias=True)
-        x = x.clamp_(0, 1)
-    return x.contiguous()
 
 
 @contextlib.contextmanager
@@ -54,10 +39,127 @@ def inference(model: torch.nn.Module) -> Iterator[None]:
         model.train(was_training)
 
 
-def _pose_fields(out: Any) -> tuple[torch.Tensor, torch.Tensor]:
-    if isinstance(out, Mapping):
-        return out["mu"], out["cov"]
-    return out.mu, out.cov
+@dataclass
+class Codes:
+    """What the encoders make of M frames: mu [M,K,2] in [-1,1], cov [M,K,2,2], and, when asked for, appearance
+    vectors [M,K,C] (Eq. 1, each frame's own) and part logits [M,K,S/2,S/2] (float32)."""
+
+    mu: torch.Tensor
+    cov: torch.Tensor
+    appearance: torch.Tensor | None = None
+    part_logits: torch.Tensor | None = None
+
+    @property
+    def states(self) -> torch.Tensor:
+        """The Cholesky-space landmark states [M,K,5] (`landmarks.to_state`)."""
+        return landmarks.to_state(self.mu, self.cov)
+
+
+def encode(model: torch.nn.Module, x: torch.Tensor, appearance: bool = True, part_logits: bool = False) -> Codes:
+    """One batch of model input x [B,C,S,S] in [0,1] -> its Codes on x's device; call under `inference(model)`."""
+    pose = model.encode_pose(x)
+    vectors = model.encode_appearance(x, pose.part_logits).float() if appearance else None
+    logits = pose.part_logits.float() if part_logits else None
+    return Codes(pose.mu.float(), pose.cov.float(), vectors, logits)
+
+
+def decode(model: torch.nn.Module, states: torch.Tensor, appearance: torch.Tensor) -> torch.Tensor:
+    """states [B,K,5] (any real values: `landmarks.from_state` makes valid Gaussians) + appearance [B,K,C] -> frames
+    [B,channels,S,S] in [0,1]. The graph `publish.web` exports; call under `inference(model)`."""
+    mu, cov = landmarks.from_state(states)
+    return model.decode(mu, cov, appearance)
+
+
+class _Take:
+    """frames[indices[a:b]] for slices a:b: the rows of a (memmapped) frame array, read one batch at a time."""
+
+    def __init__(self, frames: np.ndarray, indices: np.ndarray) -> None:
+        self.frames, self.indices, self.shape = frames, indices, (len(indices), *frames.shape[1:])
+        self.dtype, self.ndim = frames.dtype, frames.ndim
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, rows: slice) -> np.ndarray:
+        return np.asarray(self.frames[self.indices[rows]])
+
+
+def _check_frames(frames: object) -> None:
+    if not (getattr(frames, "ndim", None) == 4 and getattr(frames, "dtype", None) == np.uint8):
+        raise ValueError(
+            f"frames must be a uint8 [M,H,W,C] array, got {type(frames).__name__} "
+            f"{getattr(frames, 'dtype', '')} {getattr(frames, 'shape', '')}"
+        )
+    if len(frames) == 0:
+        raise ValueError("frames is empty (M=0)")
+
+
+def encode_frames(
+    model: torch.nn.Module,
+    frames: np.ndarray,
+    batch_size: int = 64,
+    *,
+    indices: Sequence[int] | np.ndarray | None = None,
+    appearance: bool = False,
+    part_logits: bool = False,
+    device: torch.device | str | None = None,
+    image_size: int | None = None,
+    progress: bool = False,
+    desc: str = "landmarks",
+) -> Codes:
+    """Codes of uint8 frames [M,H,W,C] (a memmap is fine; with `indices`, of frames[indices] only, read batch by
+    batch), as float32 CPU tensors. Batched under `inference(model)`; `device` defaults to the model's; frames are
+    resized to `image_size` (default: the model's `cfg.image_size`) by `frames_to_input`."""
+    _check_frames(frames)
+    if indices is not None:
+        frames = _Take(frames, np.asarray(indices, dtype=np.int64))
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    device = next(model.parameters()).device if device is None else device
+    size = image_size or model_image_size(model)
+    parts: list[Codes] = []
+    with inference(model):
+        starts = range(0, len(frames), batch_size)
+        for start in tqdm(starts, desc=desc, unit="batch", disable=not progress, leave=False):
+            x = frames_to_input(np.asarray(frames[start : start + batch_size]), size, device)
+            parts.append(encode(model, x, appearance, part_logits))
+    if not parts:
+        raise ValueError("frames is empty (M=0)")
+
+    def cat(name: str) -> torch.Tensor | None:
+        values = [getattr(c, name) for c in parts]
+        return None if values[0] is None else torch.cat(values).cpu()
+
+    return Codes(cat("mu"), cat("cov"), cat("appearance"), cat("part_logits"))
+
+
+def decode_states(
+    model: torch.nn.Module, states: torch.Tensor, appearance: torch.Tensor, batch_size: int = 64
+) -> torch.Tensor:
+    """Decode states [M,K,5] drawn with appearance vectors [M,K,C] (or [1,K,C]: one set for every frame) into frames,
+    float32 [M,channels,S,S] in [0,1] on the CPU, in batches of `batch_size` under `inference(model)`."""
+    k = model.cfg.n_landmarks
+    if not isinstance(states, torch.Tensor) or states.ndim != 3 or tuple(states.shape[1:]) != (k, 5):
+        raise ValueError(
+            f"states must be a tensor [M,{k},5] for this model (K={k}), got {getattr(states, 'shape', type(states))}"
+        )
+    if appearance.ndim != 3 or appearance.shape[0] not in (1, len(states)) or appearance.shape[1] != k:
+        raise ValueError(f"appearance must be [M={len(states)} or 1,{k},C], got {tuple(appearance.shape)}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    device = next(model.parameters()).device
+    appearance = appearance.to(device=device, dtype=torch.float32)
+    frames = []
+    with inference(model):
+        for start in range(0, len(states), batch_size):
+            chunk = states[start : start + batch_size].to(device=device, dtype=torch.float32)
+            vectors = (
+                appearance.expand(len(chunk), -1, -1)
+                if len(appearance) == 1
+                else appearance[start : start + batch_size]
+            )
+            frames.append(decode(model, chunk, vectors).float().cpu())
+    return torch.cat(frames)
 
 
 def extract_landmarks(
@@ -68,28 +170,6 @@ def extract_landmarks(
     image_size: int | None = None,
     progress: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Landmarks of every frame: uint8 frames [M,H,W,C] (a memmap is fine) -> (mu [M,K,2] in [-1,1], cov [M,K,2,2]).
-
-    Batched under `inference(model)`; `device` defaults to the model's; frames are resized to `image_size` (default:
-    the model's `cfg.image_size`).
-    """
-    if not (isinstance(frames, np.ndarray) and frames.ndim == 4 and frames.dtype == np.uint8):
-        raise ValueError(
-            f"frames must be a uint8 [M,H,W,C] array, got {type(frames).__name__} "
-            f"{getattr(frames, 'dtype', '')} {getattr(frames, 'shape', '')}"
-        )
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    if device is None:
-        device = next(model.parameters()).device
-    size = image_size or model_image_size(model)
-    mus, covs = [], []
-    with inference(model):
-        starts = range(0, len(frames), batch_size)
-        for start in tqdm(starts, desc="landmarks", unit="batch", disable=not progress, leave=False):
-            mu, cov = _pose_fields(model.encode_pose(frames_to_input(frames[start : start + batch_size], size, device)))
-            mus.append(mu.float().cpu().numpy())
-            covs.append(cov.float().cpu().numpy())
-    if not mus:
-        raise ValueError("frames is empty (M=0)")
-    return np.concatenate(mus), np.concatenate(covs)
+    """`encode_frames`' landmarks as arrays: uint8 frames [M,H,W,C] -> (mu [M,K,2] in [-1,1], cov [M,K,2,2])."""
+    codes = encode_frames(model, frames, batch_size, device=device, image_size=image_size, progress=progress)
+    return codes.mu.numpy(), codes.cov.numpy()

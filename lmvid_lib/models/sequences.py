@@ -14,15 +14,14 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
-from lmvid_lib import landmarks
 from lmvid_lib.data.datasets import open_dataset
 from lmvid_lib.data.store import VideoSet
 from lmvid_lib.io import atomic_write_npy
 from lmvid_lib.models.checkpoint import load_trained, read_run_config
 from lmvid_lib.models.factorization import FactorizationModel
-from lmvid_lib.models.inference import frames_to_input, inference
+from lmvid_lib.models.inference import decode_states, encode_frames
+from lmvid_lib.paths import RunFiles
 
 _HASH_CHUNK = 1 << 24
 
@@ -74,13 +73,13 @@ def _frames_digest(frames: np.ndarray, flat: np.ndarray, batch: int) -> str:
 def cache_path(run: str | Path, videos: VideoSet, indices: np.ndarray, batch: int = 256) -> Path:
     """Where `extract_sequences` caches the states of `indices` [N,T] of `videos` for the model in `run`."""
     run = Path(run)
-    model_file = run / "model.pt"
+    model_file = RunFiles(run).model
     if not model_file.is_file():
         raise FileNotFoundError(f"{run} has no model.pt: train it first (train_factorization) or check the path")
     # the shape too: the same frames cut into other windows (whole videos vs 30-frame clips) are another array
     shape = "x".join(map(str, indices.shape))
     key = f"{_file_digest(model_file)}-{_frames_digest(videos.frames, indices.ravel(), batch)}-{shape}"
-    return run / "sequences" / f"{key}.npy"
+    return RunFiles(run).sequences / f"{key}.npy"
 
 
 def extract_sequences(
@@ -100,16 +99,10 @@ def extract_sequences(
     if path.is_file():
         return np.load(path, allow_pickle=False)
     model, _ = load_trained(run, device)
-    flat = indices.ravel()
-    states = []
-    with inference(model):
-        for start in tqdm(
-            range(0, len(flat), batch_size), desc="sequences", unit="batch", disable=not progress, leave=False
-        ):
-            frames = np.asarray(videos.frames[flat[start : start + batch_size]])
-            pose = model.encode_pose(frames_to_input(frames, model.cfg.image_size, device))
-            states.append(landmarks.to_state(pose.mu.float(), pose.cov.float()).cpu().numpy())
-    result = np.concatenate(states).reshape(*indices.shape, -1, 5).astype(np.float32)
+    codes = encode_frames(
+        model, videos.frames, batch_size, indices=indices.ravel(), device=device, progress=progress, desc="sequences"
+    )
+    result = codes.states.numpy().reshape(*indices.shape, -1, 5).astype(np.float32)
     atomic_write_npy(path, result)
     return result
 
@@ -145,17 +138,8 @@ def render_sequence(
         )
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
-    device = next(model.parameters()).device
     n, t = states.shape[:2]
-    with inference(model):
-        x = frames_to_input(appearance_frame, model.cfg.image_size, device)
-        appearance = model.encode_appearance(x, model.encode_pose(x).part_logits)  # [N,K,C]
-        mu, cov = landmarks.from_state(states.to(device=device, dtype=torch.float32).flatten(0, 1))
-        sequence = torch.arange(n, device=device).repeat_interleave(t)
-        frames = [
-            model.decode(mu[i : i + batch_size], cov[i : i + batch_size], appearance[sequence[i : i + batch_size]])
-            .float()
-            .cpu()
-            for i in range(0, n * t, batch_size)
-        ]
-    return torch.cat(frames).unflatten(0, (n, t))
+    # the N conditioning frames in one batch, as the decoder is given them
+    appearance = encode_frames(model, appearance_frame, len(appearance_frame), appearance=True).appearance  # [N,K,C]
+    frames = decode_states(model, states.flatten(0, 1), appearance.repeat_interleave(t, 0), batch_size)
+    return frames.unflatten(0, (n, t))

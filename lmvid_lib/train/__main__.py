@@ -20,11 +20,11 @@ from pathlib import Path
 import yaml
 
 from lmvid_lib.config import notebook_parameters, profile_path
+from lmvid_lib.paths import default_run_dir, repo_path
 from lmvid_lib.run_config import TrainConfig, config_from_parameters, dataset_model_configs, load_config
 from lmvid_lib.train.distributed import shutdown_distributed
 from lmvid_lib.train.factorization import train_factorization
 
-ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK = "02_factorization"
 
 
@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.config is not None and args.run_dir is None:
         parser.error("--config needs --run-dir")
     configs = [read_config(args.config)] if args.config is not None else profile_configs(args.profile)
-    run_dir = args.run_dir or ROOT / "runs" / Path(args.profile).stem
+    run_dir = args.run_dir or repo_path(default_run_dir(Path(args.profile).stem))
     try:
         summaries = [train_factorization(cfg, run_dir) for cfg in configs]
     finally:

@@ -28,6 +28,7 @@ from lmvid_lib.config import from_dict
 from lmvid_lib.models.checkpoint import dataset_run
 from lmvid_lib.models.dynamics import DynamicsConfig, LandmarkLSTM, check_states, save_payload, unroll
 from lmvid_lib.models.sequences import extract_sequences, open_run_videos
+from lmvid_lib.paths import run_folder
 from lmvid_lib.seed import seed_everything
 from lmvid_lib.train.runs import check_resumable, train_sequence_model
 
@@ -129,7 +130,7 @@ def dynamics_config_dict(cfg: DynamicsTrainConfig) -> dict[str, Any]:
 
 def dynamics_run_path(cfg: DynamicsTrainConfig, run_dir: str | Path) -> Path:
     """The folder of the run `cfg` describes: `<run_dir>/dynamics/<run_name>`."""
-    return Path(run_dir) / "dynamics" / cfg.run_name
+    return run_folder(run_dir, "dynamics", cfg.run_name)
 
 
 def states_digest(states: np.ndarray | torch.Tensor) -> str:

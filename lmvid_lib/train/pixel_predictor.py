@@ -25,10 +25,11 @@ import numpy as np
 import torch
 
 from lmvid_lib.config import from_dict
+from lmvid_lib.data.frames import frames_to_input
 from lmvid_lib.models.checkpoint import dataset_run, read_run_config
-from lmvid_lib.models.inference import frames_to_input
 from lmvid_lib.models.pixel_predictor import PixelPredictor, PixelPredictorConfig, save_payload, unroll
 from lmvid_lib.models.sequences import open_run_videos
+from lmvid_lib.paths import run_folder
 from lmvid_lib.seed import seed_everything
 from lmvid_lib.train.dynamics import (
     RESUMABLE_CHANGES,
@@ -63,7 +64,7 @@ def load_pixel_config(config: PixelTrainConfig | Mapping[str, Any], name: str = 
 
 def pixel_run_path(cfg: PixelTrainConfig, run_dir: str | Path) -> Path:
     """The folder of the run `cfg` describes: `<run_dir>/pixel/<run_name>`."""
-    return Path(run_dir) / "pixel" / cfg.run_name
+    return run_folder(run_dir, "pixel", cfg.run_name)
 
 
 def check_video_frames(frames: object, name: str, cfg: PixelTrainConfig) -> np.ndarray:
