@@ -17,21 +17,9 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from lmvid_lib import landmarks
+from lmvid_lib.eval import predictors
 from lmvid_lib.eval.horizon import HorizonCurves
 from lmvid_lib.plotting import _frames, landmark_colors, new_figure, show_image
-
-# One colour and line style per predictor, the same in every figure of the chapter.
-PREDICTOR_STYLES = {
-    "LSTM (ours)": {"color": "C0", "linestyle": "-"},
-    "LSTM without residual": {"color": "C1", "linestyle": "-"},
-    "copy-last": {"color": "C2", "linestyle": "--"},
-    "constant velocity": {"color": "C3", "linestyle": "--"},
-    "mean pose": {"color": "0.4", "linestyle": ":"},
-}
-
-
-def _style(name: str, index: int) -> dict[str, Any]:
-    return PREDICTOR_STYLES.get(name, {"color": f"C{4 + index}", "linestyle": "-."})
 
 
 def plot_training_curves(
@@ -60,11 +48,11 @@ def plot_horizon_curves(
 ) -> None:
     """Joint error (px) and kept joint speed (predicted / real) per predicted frame t = first, first + 1, ...;
     `results`: predictor name -> curves. The mean pose has no motion and is left out of the speed panel."""
-    for i, (name, curves) in enumerate(results.items()):
+    for name, curves in results.items():
         t = np.arange(first, first + len(curves.errors))
-        error_ax.plot(t, curves.errors, label=name, **_style(name, i))
-        if name != "mean pose":
-            speed_ax.plot(t[1:], curves.speed_kept, label=name, **_style(name, i))
+        error_ax.plot(t, curves.errors, label=name, **predictors.style(name))
+        if name != predictors.MEAN_POSE:
+            speed_ax.plot(t[1:], curves.speed_kept, label=name, **predictors.style(name))
     error_ax.set_ylabel(f"mean joint error ({unit})")
     speed_ax.set_ylabel("joint speed kept (predicted / real)")
     speed_ax.axhline(1.0, color="k", linewidth=0.6)
@@ -72,7 +60,7 @@ def plot_horizon_curves(
         ax.set_xlabel("predicted frame t")
         ax.grid(alpha=0.3)
         ax.set_title(f"{title}: {name}", fontsize=9)
-    top = max(float(np.nanmax(c.errors)) for n, c in results.items() if n != "constant velocity")
+    top = max(float(np.nanmax(c.errors)) for n, c in results.items() if n != predictors.CONSTANT_VELOCITY)
     error_ax.set_ylim(0, 1.15 * top)  # constant velocity diverges: keep the others readable
     speed_ax.set_ylim(0, 2.0)
     error_ax.legend(fontsize="x-small")

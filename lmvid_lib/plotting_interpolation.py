@@ -15,6 +15,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from lmvid_lib import landmarks
+from lmvid_lib.eval import predictors
 from lmvid_lib.plotting import draw_landmarks, landmark_colors, new_figure, show_image
 
 PANEL = 1.4  # inches per frame of a strip
@@ -84,7 +85,7 @@ def plot_step_curves(
     for label, (mean, sem) in curves.items():
         mean = np.asarray(mean, dtype=np.float64)
         steps = first + np.arange(len(mean))
-        (line,) = ax.plot(steps, mean, label=label, linewidth=1.4)
+        (line,) = ax.plot(steps, mean, label=label, linewidth=1.4, **predictors.style(label))
         if sem is not None:
             sem = np.nan_to_num(np.asarray(sem, dtype=np.float64))
             ax.fill_between(steps, mean - sem, mean + sem, color=line.get_color(), alpha=0.25, linewidth=0)

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from lmvid_lib import landmarks
-from lmvid_lib.data.store import read_index
+from lmvid_lib.data.datasets import data_label
 from lmvid_lib.io import atomic_write_json
 from lmvid_lib.models.checkpoint import read_run_config
 from lmvid_lib.paths import claims_dir, finished_runs
@@ -160,35 +160,9 @@ def pipeline_figure(model: torch.nn.Module, frame: torch.Tensor, colors: np.ndar
     return fig
 
 
-# The paper's dataset each embedded stand-in stands for, and the real ones' names.
-PAPER_DATASETS = {
-    "signer": "BBC Pose",
-    "pusher": "BAIR",
-    "walker": "KTH",
-    "bbc": "BBC Pose",
-    "bair": "BAIR",
-    "kth": "KTH",
-}
-
-
 def data_source(cfg: TrainConfig) -> str:
-    """What a run trained on, for a caption: "embedded synthetic stand-in for BAIR" or "prepared real KTH data,
-    split persons train 1-16, test 17-25 (SAVP convention)"."""
-    paper = PAPER_DATASETS[cfg.dataset]
-    if cfg.data_root is None:
-        return f"embedded synthetic stand-in for {paper}"
-    rule = split_rule(cfg.data_root)
-    return f"prepared real {paper} data, split {rule}" if rule else f"prepared real {paper} data"
-
-
-def split_rule(data_root: str | Path) -> str | None:
-    """The first clause of a prepared set's split rule ("persons train 1-16, test 17-25 (SAVP convention)"), so a
-    caption names the convention the test set follows; None when the set cannot be read (moved since training)."""
-    try:
-        rule = read_index(data_root).get("provenance", {}).get("split_rule")
-    except (OSError, ValueError):
-        return None
-    return rule.split(";")[0].strip() if rule else None
+    """What a run trained on, for a caption (`data.datasets.data_label` of its dataset and data_root)."""
+    return data_label(cfg.dataset, cfg.data_root)
 
 
 def _flat(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -19,7 +19,7 @@ from typing import Any
 
 from lmvid_lib.config import from_dict
 from lmvid_lib.data.augment import AugmentConfig, validate_augment_config
-from lmvid_lib.data.datasets import EMBEDDED, check_dataset
+from lmvid_lib.data.datasets import DATASETS, EMBEDDED, check_dataset
 from lmvid_lib.losses import LossConfig
 from lmvid_lib.models.factorization import ModelConfig, validate_model_config
 from lmvid_lib.paths import run_folder
@@ -96,8 +96,6 @@ def config_from_parameters(
     return load_config(mapping)
 
 
-# The real dataset each embedded stand-in stands for: a dataset model trains on it when given a data_root.
-REAL_DATASET = {"signer": "bbc", "pusher": "bair", "walker": "kth"}
 # Keys of the shared mapping that describe the main dataset's data and run, so a dataset model does not inherit them.
 _MAIN_DATA_KEYS = ("dataset", "data_root", "synthetic", "split", "name")
 # Keys a dataset model's overrides may not set: the entry itself and the profile decide them.
@@ -109,7 +107,7 @@ class DatasetModel:
     """A factorization model of one more dataset: an entry of chapter 2's `dataset_models: {<stand-in>: ...}`.
 
     The key names an embedded stand-in (pusher, walker, signer); with `data_root` the model trains instead on the real
-    dataset it stands for (`REAL_DATASET`: bair, kth, bbc) in that prepared folder.
+    dataset it stands for (its registry twin: bair, kth, bbc) in that prepared folder.
     """
 
     data_root: str | None = None  # folder of the prepared real dataset; None: the embedded stand-in
@@ -160,7 +158,7 @@ def dataset_model_configs(
         _check(
             not fixed, f"{name}.factorization: {fixed} cannot be overridden here (the entry and the profile set them)"
         )
-        dataset = key if entry.data_root is None else REAL_DATASET[key]
+        dataset = key if entry.data_root is None else DATASETS[key].twin
         if dataset == main_dataset:
             continue
         mapping = merge_overrides(shared, entry.factorization)

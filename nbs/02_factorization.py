@@ -56,11 +56,11 @@ import numpy as np
 from IPython.display import Markdown, display
 
 from lmvid_lib import plotting
-from lmvid_lib.data.datasets import dataset_splits
+from lmvid_lib.data.datasets import dataset_info, dataset_splits
 from lmvid_lib.eval.keypoints import open_eval_sets
 from lmvid_lib.eval.views import frame_landmarks, landmark_strip, training_views
 from lmvid_lib.models.checkpoint import load_trained
-from lmvid_lib.report import PAPER_DATASETS, Captions, data_source, training_setup
+from lmvid_lib.report import Captions, data_source, training_setup
 from lmvid_lib.run_config import config_from_parameters, dataset_model_configs
 from lmvid_lib.seed import seed_everything
 from lmvid_lib.train import read_metrics, train_factorization
@@ -250,7 +250,7 @@ for name, cfg in others.items():
             plotting.landmark_rows(rows, plotting.landmark_colors(cfg.model.n_landmarks)),
             f"{cfg.run_name}: its {cfg.model.n_landmarks} landmarks (1-sigma ellipses) on held-out `{split}` videos "
             f"{', '.join(f'{v} = {name}' for v, name in enumerate(rows))} ({settings}). Analogue of the paper's "
-            f"landmarks on {PAPER_DATASETS[cfg.dataset]}.",
+            f"landmarks on {dataset_info(cfg.dataset).paper}.",
             full_width=True,
         )
     )

@@ -1,18 +1,74 @@
-"""Resolve a dataset name to a `VideoSet`: embedded synthetic presets are generated (and cached) under the run
-directory; real datasets (BBC Pose, BAIR, KTH) are read from a folder prepared once by `lmvid prepare`
-(`lmvid_lib.data.prepare`).
+"""The one dataset registry, and resolving a dataset name to a `VideoSet`.
+
+`DATASETS` holds every fact the book needs about a dataset name: the paper's dataset it is or stands for, whether it
+is an embedded stand-in (generated and cached under the run directory) or a real dataset read from a folder prepared
+once by `lmvid prepare` (`lmvid_lib.data.prepare`), its twin (stand-in <-> real), the landmark LSTM's training schedule
+(appendix A) and the video-prediction protocol (§3.2-3.3). `data_label` is the caption text every chapter uses, so a
+chapter run on prepared real data says so.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from lmvid_lib.data.store import VideoSet, open_split, read_index
 from lmvid_lib.paths import data_dir
 
-EMBEDDED = ("signer", "pusher", "walker")
-REAL = ("bbc", "bair", "kth")
+
+@dataclass(frozen=True)
+class Dataset:
+    """One dataset name of the book."""
+
+    name: str
+    paper: str  # the paper's dataset it is, or stands for
+    embedded: bool  # an embedded synthetic stand-in (else a real dataset, read from a prepared folder)
+    twin: str  # the real dataset an embedded one stands for; the stand-in of a real one
+    schedule: tuple[int, int]  # the landmark LSTM's (n inputs, m future) training schedule, appendix A
+    protocol: tuple[int, int] | None = None  # video prediction: (context, predicted) frames, §3.2 BAIR / §3.3 KTH
+
+
+DATASETS: dict[str, Dataset] = {
+    d.name: d
+    for d in (
+        Dataset("signer", "BBC Pose", True, "bbc", (10, 10)),
+        Dataset("pusher", "BAIR", True, "bair", (10, 0), (2, 28)),
+        Dataset("walker", "KTH", True, "kth", (10, 10), (10, 30)),
+        Dataset("bbc", "BBC Pose", False, "signer", (10, 10)),
+        Dataset("bair", "BAIR", False, "pusher", (10, 0), (2, 28)),
+        Dataset("kth", "KTH", False, "walker", (10, 10), (10, 30)),
+    )
+}
+EMBEDDED = tuple(name for name, d in DATASETS.items() if d.embedded)
+REAL = tuple(name for name, d in DATASETS.items() if not d.embedded)
+
+
+def dataset_info(name: str) -> Dataset:
+    """The registry entry of `name`; a ValueError naming the known datasets otherwise."""
+    if name not in DATASETS:
+        raise ValueError(f"dataset: unknown dataset {name!r}; known: embedded {list(EMBEDDED)}, real {list(REAL)}")
+    return DATASETS[name]
+
+
+def data_label(dataset: str, data_root: str | Path | None = None) -> str:
+    """What a run's data is, for a caption: "embedded synthetic stand-in for BAIR" or "prepared real KTH data, split
+    persons train 1-16, test 17-25 (SAVP convention)" (the prepared set's split rule, when it can be read)."""
+    paper = dataset_info(dataset).paper
+    if data_root is None:
+        return f"embedded synthetic stand-in for {paper}"
+    rule = split_rule(data_root)
+    return f"prepared real {paper} data, split {rule}" if rule else f"prepared real {paper} data"
+
+
+def split_rule(data_root: str | Path) -> str | None:
+    """The first clause of a prepared set's split rule ("persons train 1-16, test 17-25 (SAVP convention)"), so a
+    caption names the convention the test set follows; None when the set cannot be read (moved since training)."""
+    try:
+        rule = read_index(data_root).get("provenance", {}).get("split_rule")
+    except (OSError, ValueError):
+        return None
+    return rule.split(";")[0].strip() if rule else None
 
 
 def check_dataset(dataset: str, data_root: str | Path | None) -> None:
@@ -20,8 +76,7 @@ def check_dataset(dataset: str, data_root: str | Path | None) -> None:
 
     Cheap (no data is generated or read beyond index.json), so configs can be checked before any work starts.
     """
-    if dataset not in EMBEDDED + REAL:
-        raise ValueError(f"dataset: unknown dataset {dataset!r}; known: embedded {list(EMBEDDED)}, real {list(REAL)}")
+    dataset_info(dataset)
     if data_root is None:
         if dataset in REAL:
             raise FileNotFoundError(

@@ -1,6 +1,6 @@
 """Chapter 5's protocol: predicted video against the real video, frame by frame (paper §3.2-3.3, Fig. 4, 5, 7, 8).
 
-A dataset's test videos are cut into clips of `context + horizon` frames (`PROTOCOLS`: BAIR and its stand-in condition
+A dataset's test videos are cut into clips of `context + horizon` frames (`data.datasets.DATASETS`' protocols: BAIR and its stand-in condition
 on 2 frames and predict 28, KTH and its stand-in on 10 and predict 30). Landmark predictors (the LSTMs of chapter 4 and
 the state-space baselines) roll the context's landmark states forward and the dataset's factorization model decodes
 them with the appearance of the last context frame (`landmark_video`); pixel predictors map context frames to future
@@ -19,17 +19,16 @@ import numpy as np
 import torch
 from torch import nn
 
+from lmvid_lib.data.datasets import DATASETS
 from lmvid_lib.data.frames import frames_to_input
 from lmvid_lib.data.store import VideoSet
 from lmvid_lib.eval import metrics
 from lmvid_lib.eval.horizon import HorizonCurves
+from lmvid_lib.eval.predictors import CONSTANT_VELOCITY, COPY_FRAME, COPY_LAST, OURS, OURS_DIRECT, REAL_FUTURE
 from lmvid_lib.eval.structure import structure_error
 from lmvid_lib.models.checkpoint import dataset_run, load_trained
 from lmvid_lib.models.dynamics import ConstantVelocity, CopyLast, dynamics_run, load_dynamics, rollout
 from lmvid_lib.models.sequences import extract_sequences, open_run_videos, render_sequence, sequence_indices
-
-# dataset: (context frames, predicted frames), the paper's protocols (§3.2 BAIR, §3.3 KTH), stand-ins as their data.
-PROTOCOLS: dict[str, tuple[int, int]] = {"bair": (2, 28), "pusher": (2, 28), "kth": (10, 30), "walker": (10, 30)}
 
 
 @dataclass
@@ -46,9 +45,10 @@ class VideoClips:
 
 def protocol(dataset: str, context: int | None = None, horizon: int | None = None) -> tuple[int, int]:
     """(context, horizon) of `dataset`: the paper's, or the given values where not None."""
-    default = PROTOCOLS.get(dataset)
+    default = DATASETS[dataset].protocol if dataset in DATASETS else None
     if default is None and (context is None or horizon is None):
-        raise ValueError(f"dataset {dataset!r} has no prediction protocol (known: {sorted(PROTOCOLS)}): give both")
+        known = sorted(name for name, d in DATASETS.items() if d.protocol)
+        raise ValueError(f"dataset {dataset!r} has no prediction protocol (known: {known}): give both")
     context = default[0] if context is None else context
     horizon = default[1] if horizon is None else horizon
     for name, value in (("context", context), ("horizon", horizon)):
@@ -140,14 +140,12 @@ def strip_frames(videos: Mapping[str, torch.Tensor], clip: int, steps: list[int]
     return {name: frames[clip, index].permute(0, 2, 3, 1) for name, frames in videos.items()}
 
 
-OURS, OURS_DIRECT = "ours (landmark LSTM)", "ours without residual"
-COPY_FRAME = "copy-last frame"
 # Landmark predictors decoded through the dataset's decoder: (chapter 4's LSTM wiring, or a state-space baseline).
 LANDMARK_PREDICTORS: dict[str, bool | type[nn.Module]] = {
     OURS: True,
     OURS_DIRECT: False,
-    "copy-last landmarks": CopyLast,
-    "constant-velocity landmarks": ConstantVelocity,
+    COPY_LAST: CopyLast,
+    CONSTANT_VELOCITY: ConstantVelocity,
 }
 
 
@@ -195,9 +193,6 @@ def predict_dataset(
     target = real[:, context:]
     scores = {name: score_video(frames, target, lpips_nets) for name, frames in predictions.items()}
     return DatasetPrediction(dataset, run, clips, real, predictions, scores)
-
-
-REAL_FUTURE = "real future frames"
 
 
 def structure_curves(

@@ -25,22 +25,13 @@ import numpy as np
 import torch
 
 from lmvid_lib.config import from_dict
+from lmvid_lib.data.datasets import DATASETS
 from lmvid_lib.models.checkpoint import dataset_run
 from lmvid_lib.models.dynamics import DynamicsConfig, LandmarkLSTM, check_states, save_payload, unroll
 from lmvid_lib.models.sequences import extract_sequences, open_run_videos
 from lmvid_lib.paths import run_folder
 from lmvid_lib.seed import seed_everything
 from lmvid_lib.train.runs import check_resumable, train_sequence_model
-
-DEFAULT_SCHEDULES: dict[str, tuple[int, int]] = {
-    # dataset: (n inputs, m future), appendix A; each stand-in shares its real dataset's schedule.
-    "signer": (10, 10),
-    "bbc": (10, 10),
-    "pusher": (10, 0),
-    "bair": (10, 0),
-    "walker": (10, 10),
-    "kth": (10, 10),
-}
 
 RESUMABLE_CHANGES = ("steps", "log_every", "checkpoint_every", "progress")
 VALIDATION_CLIPS = 256  # at most this many validation clips (the first n + m states of each sequence)
@@ -51,7 +42,7 @@ class SequenceTrainConfig:
     """What the sequence predictors' trainers share (the landmark LSTM's here, the pixel predictor's in
     `train/pixel_predictor.py`): the "n inputs, m future" schedule, the optimiser and the run bookkeeping."""
 
-    dataset: str = "signer"  # names the default schedule (DEFAULT_SCHEDULES) and the run
+    dataset: str = "signer"  # names the default schedule (`data.datasets.DATASETS`) and the run
     n_inputs: int | None = None  # n: ground-truth inputs per clip (None: the dataset's default)
     n_future: int | None = None  # m: predictions fed back (None: the dataset's default)
     name: str | None = None  # run folder name; default: see run_name
@@ -67,10 +58,10 @@ class SequenceTrainConfig:
 
     def schedule(self) -> tuple[int, int]:
         """(n inputs, m future): the config's, or the dataset's defaults where None."""
-        default = DEFAULT_SCHEDULES.get(self.dataset)
+        default = DATASETS[self.dataset].schedule if self.dataset in DATASETS else None
         if default is None and (self.n_inputs is None or self.n_future is None):
             raise ValueError(
-                f"dataset {self.dataset!r} has no default schedule (known: {sorted(DEFAULT_SCHEDULES)}): "
+                f"dataset {self.dataset!r} has no default schedule (known: {sorted(DATASETS)}): "
                 "set n_inputs and n_future"
             )
         n = self.n_inputs if self.n_inputs is not None else default[0]

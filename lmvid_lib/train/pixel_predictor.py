@@ -1,7 +1,7 @@
 """Training the pixel-space predictor (`lmvid_lib.models.pixel_predictor`) with the landmark LSTM's schedule.
 
 Each training example is a clip of n + m consecutive frames x_0 .. x_{n+m-1} of one video, as for the landmark LSTM
-(`lmvid_lib.train.dynamics`, same DEFAULT_SCHEDULES per dataset and the same clip sampling): the model makes the
+(`lmvid_lib.train.dynamics`, same schedule per dataset, `data.datasets.DATASETS` and the same clip sampling): the model makes the
 n + m - 1 predictions x_1 .. x_{n+m-1}, reading the ground truth x_0 .. x_{n-1} for its first n steps (the skips come
 from x_{n-1}, the last ground-truth frame) and its own predictions for the remaining m - 1. The loss is the mean
 squared error of all predicted pixels in [0, 1] (L2, as SVG's deterministic model). Adam.
@@ -45,7 +45,7 @@ _HASH_FRAMES = 256  # frames hashed per read, so that a memmapped split is never
 
 @dataclass
 class PixelTrainConfig(SequenceTrainConfig):
-    dataset: str = "pusher"  # names the default schedule (DEFAULT_SCHEDULES) and the run
+    dataset: str = "pusher"  # names the default schedule (`data.datasets.DATASETS`) and the run
     steps: int = 2000
     batch_size: int = 16
     model: PixelPredictorConfig = field(default_factory=PixelPredictorConfig)
