@@ -100,6 +100,24 @@ def test_regressor_fit_skips_frames_with_missing_joints_and_config_errors_name_t
         HorizonConfig(threshold=-1)
 
 
+def test_a_joint_known_in_too_few_training_frames_is_not_predicted_and_not_scored():
+    states, joints = linear_world(6, 14)
+    train = joints.copy()
+    train[:, :, 1] = np.nan
+    train[0, :2, 1] = joints[0, :2, 1]  # joint 1 known in 2 training frames, fewer than 2K = 6: not fitted
+    train[0, 5, 0] = np.nan  # joint 0 missing in one frame: fitted on the others
+    regressor = fit_state_regressor(states, train, crop_size=64)
+    assert np.isnan(regressor.weights[:, 2:]).all() and np.isfinite(regressor.weights[:, :2]).all()
+    cfg = HorizonConfig(context=2, horizon=12, stride=1, threshold=1.0, crop_size=64)
+    predictors = {"copy-last": CopyLast()}
+    both = evaluate_predictors(predictors, regressor, states, joints, train, cfg)["copy-last"]
+    one = fit_state_regressor(states, train[:, :, :1], crop_size=64)
+    alone = evaluate_predictors(predictors, one, states, joints[:, :, :1], train[:, :, :1], cfg)["copy-last"]
+    assert np.isfinite(both.errors).all() and (both.errors > 0).all()
+    for got, expected in zip(both.as_tuple(), alone.as_tuple()):  # scored on joint 0 alone
+        np.testing.assert_array_equal(got, expected)
+
+
 def curves(errors, speed) -> HorizonCurves:
     errors = np.asarray(errors, dtype=np.float64)
     return HorizonCurves(errors, np.zeros_like(errors), np.full(len(errors) - 1, speed, dtype=np.float64))

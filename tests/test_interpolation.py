@@ -11,6 +11,7 @@ from lmvid_lib.config import from_dict
 from lmvid_lib.data.frames import frames_to_input
 from lmvid_lib.data.store import VideoSet, write_dataset
 from lmvid_lib.eval import interpolation as interp
+from lmvid_lib.eval.prediction import joint_error_by_horizon
 from lmvid_lib.io import atomic_write_json, save_checkpoint
 from lmvid_lib.models.sequences import render_sequence
 from lmvid_lib.run_config import TrainConfig, config_dict, load_config
@@ -86,20 +87,6 @@ def test_bad_inputs_name_the_parameter():
         from_dict(interp.InterpolationConfig, {"lenght": 30}, "06_interpolation.interpolation")
 
 
-def test_fit_joint_regressor_fits_each_joint_on_the_frames_where_it_is_known():
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(200, 3, 2))
-    weights = rng.normal(size=(6, 6))
-    y = (x.reshape(200, -1) @ weights).reshape(200, 3, 2)
-    y[::2, 1] = np.nan  # joint 1 absent in half of the frames
-    y[3:, 2] = np.nan  # joint 2 known in 3 frames only: fewer than 2K = 6
-    regressor = interp.fit_joint_regressor(x, y)
-    np.testing.assert_allclose(regressor.weights[:, :4], weights[:, :4], atol=1e-9)
-    assert np.isnan(regressor.weights[:, 4:]).all()
-    error = interp.masked_joint_error(regressor.predict(x)[None], y[None])
-    assert error.shape == (200,) and np.nanmax(error) < 1e-9  # the unknown joint is left out, not counted as 0
-
-
 def test_lerp_joints_and_masked_error():
     joints = np.zeros((1, 5, 2, 2))
     joints[0, :, 0, 0] = [0, 5, 9, 1, 4]  # joint 0 moves along x; joint 1 is absent at the end
@@ -107,7 +94,7 @@ def test_lerp_joints_and_masked_error():
     lerp = interp.lerp_joints(joints)
     np.testing.assert_allclose(lerp[0, :, 0, 0], [0, 1, 2, 3, 4])
     assert np.isnan(lerp[0, :, 1]).all()
-    error = interp.masked_joint_error(lerp, joints)
+    error = joint_error_by_horizon(lerp, joints)
     np.testing.assert_allclose(error, [0, 4, 7, 2, 0])
 
 

@@ -65,6 +65,43 @@ def test_bad_inputs_raise_clear_errors():
         reg.predict(np.zeros((2, 4, 2)))
 
 
+def test_fit_fits_each_joint_on_the_frames_where_it_is_known():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 3, 2))
+    weights = rng.normal(size=(6, 6))
+    y = (x.reshape(200, -1) @ weights).reshape(200, 3, 2)
+    y[::2, 1] = np.nan  # joint 1 absent in half of the frames
+    y[3:, 2] = np.nan  # joint 2 known in 3 frames only: fewer than 2K = 6
+    regressor = regression.fit_regressor(x, y)
+    np.testing.assert_allclose(regressor.weights[:, :4], weights[:, :4], atol=1e-9)
+    assert np.isnan(regressor.weights[:, 4:]).all()
+    pred = regressor.predict(x)
+    assert np.isnan(pred[:, 2]).all() and np.isfinite(pred[:, :2]).all()
+    # Joint 1 alone, fitted on its known frames, gives the same weights: the other joints do not shape it.
+    alone = regression.fit_regressor(x[1::2], y[1::2, 1:2]).weights
+    np.testing.assert_allclose(regressor.weights[:, 2:4], alone, atol=1e-12)
+
+
+def test_fit_with_nothing_missing_is_the_one_joint_least_squares_fit():
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(size=(50, 4, 2)) * 20, rng.normal(size=(50, 3, 2)) * 10
+    expected, *_ = np.linalg.lstsq(x.reshape(50, -1), y.reshape(50, -1), rcond=None)
+    np.testing.assert_array_equal(regression.fit_regressor(x, y).weights, expected)
+
+
+def test_scores_leave_missing_joints_out():
+    pred, gt = _hand_case()  # errors [[0, 5, 6], [6.5, 10, 1]]
+    pred[1, 1] = np.nan  # a joint the read-out could not fit (the 10 px one)
+    gt[0, 2, 0] = np.nan  # a joint missing in the ground truth (the 6 px one)
+    errors = regression.keypoint_errors(pred, gt)
+    assert np.isnan(errors[1, 1]) and np.isnan(errors[0, 2])
+    assert regression.pck(pred, gt, 5.0) == pytest.approx(3 / 4)  # 0, 5, 1 of 0, 5, 6.5, 1
+    np.testing.assert_allclose(regression.pck_curve(pred, gt, [1.0, 6.0, 7.0]), [2 / 4, 3 / 4, 1.0])
+    np.testing.assert_allclose(regression.per_joint_pck(pred, gt, 6.0), [0.5, 1.0, 1.0])
+    with pytest.raises(ValueError, match="pred has NaN/inf values in 1 of 2"):
+        regression.pck(np.where(np.isnan(pred), np.inf, pred), gt, 6.0)
+
+
 # --------------------------------------------------------------------------------------------------------- metrics
 def _hand_case() -> tuple[np.ndarray, np.ndarray]:
     """Errors per (sample, joint): [[0, 5, 6], [6.5, 10, 1]] (3-4-5 and axis-aligned offsets)."""
@@ -89,6 +126,15 @@ def test_mean_pose_baseline_on_a_hand_case():
     np.testing.assert_allclose(pred, np.broadcast_to([[1, 2], [15, 4]], (3, 2, 2)))
     with pytest.raises(ValueError, match="train_keypoints is empty"):
         regression.mean_pose_baseline(np.zeros((0, 2, 2)), 3)
+
+
+def test_mean_pose_is_each_joints_mean_over_the_frames_where_it_is_known():
+    train = np.array([[[0, 0], [10, 2]], [[2, 4], [np.nan, np.nan]], [[4, 8], [20, 6]]], dtype=np.float64)
+    np.testing.assert_allclose(regression.mean_pose_baseline(train, 2), np.broadcast_to([[2, 4], [15, 4]], (2, 2, 2)))
+    train[:, 1] = np.nan  # a joint known in no frame has no mean
+    pose = regression.mean_pose_baseline(train, 1)[0]
+    np.testing.assert_allclose(pose[0], [2, 4])
+    assert np.isnan(pose[1]).all()
 
 
 # ------------------------------------------------------------------------------------------------------ extraction

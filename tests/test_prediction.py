@@ -90,6 +90,19 @@ def test_missing_ground_truth_is_left_out():
     assert errors[0] == 2.5 and np.isnan(errors[1])
 
 
+def test_a_joint_the_read_out_could_not_fit_is_left_out():
+    pred, true = hand_case()
+    pred[0, :, 0, 1] = np.nan  # joint 0 (errors 5 and 10) unpredicted: one coordinate NaN is enough
+    np.testing.assert_allclose(joint_error_by_horizon(pred, true), [0.0, 1.0])
+    np.testing.assert_allclose(accuracy_by_horizon(pred, true, 0.5), [1.0, 0.0])
+    true = moving(j=2)
+    pred = true.copy()
+    pred[:, :, 1] = np.nan
+    pred[:, :, 0] *= 0.5  # half the speed on the one predicted joint: the real speed is that joint's too
+    np.testing.assert_allclose(motion_kept(pred, true), motion_kept(0.5 * true[:, :, :1], true[:, :, :1]))
+    np.testing.assert_allclose(motion_kept(pred, true), np.full(5, 0.5))
+
+
 def test_error_inputs_are_checked_by_name():
     pred, true = hand_case()
     with pytest.raises(ValueError, match=r"pred must be joints \[N,T,J,2\]"):
@@ -98,7 +111,7 @@ def test_error_inputs_are_checked_by_name():
         joint_error_by_horizon(pred, true[..., :1])
     with pytest.raises(ValueError, match="must have the same shape"):
         joint_error_by_horizon(pred[:, :1], true)
-    pred[0, 0, 0, 0] = np.nan
+    pred[0, 0, 0, 0] = np.inf  # NaN is a missing joint, inf an error
     with pytest.raises(ValueError, match="pred has 1 non-finite"):
         joint_error_by_horizon(pred, true)
     for threshold in (0, -1.0, True, "6"):

@@ -6,7 +6,8 @@ states forward `horizon` frames (`lmvid_lib.models.dynamics.rollout`), the chapt
 (`fit_state_regressor`, fitted on the training videos' landmarks and joints) maps the predicted landmarks to joints,
 and `score_joints` compares them with the true joints of the same frames (`lmvid_lib.eval.prediction`: error and
 accuracy per horizon, and the share of the real joint speed a prediction keeps). The training mean pose is scored on
-the same frames (`mean_pose_joints`). All joints are crop-centred pixels at `crop_size` (`lmvid_lib.eval.scales`).
+the same frames (`mean_pose_joints`). All joints are crop-centred pixels at `crop_size` (`lmvid_lib.eval.scales`);
+missing joints (NaN) follow the one rule of `lmvid_lib.eval.regression` in the fit, the mean pose and every score.
 """
 
 from __future__ import annotations
@@ -131,29 +132,27 @@ def video_states(
 
 
 def fit_state_regressor(states: Any, joints: Any, crop_size: int) -> KeypointRegressor:
-    """The chapter-3 read-out fitted on training videos: states [N,T,K,5] and joints [N,T,J,2] (crop-centred px)
-    of the same frames; frames with any missing joint are left out of the fit."""
+    """The chapter-3 read-out (`regression.fit_regressor`) fitted on training videos: states [N,T,K,5] and joints
+    [N,T,J,2] (crop-centred px, NaN = missing) of the same frames, each joint on the frames where it is known."""
     states = torch.as_tensor(states)
     check_states(states)
     joints = np.asarray(joints, dtype=np.float64)
     if joints.shape[:2] != tuple(states.shape[:2]):
         raise ValueError(f"joints {joints.shape} and states {tuple(states.shape)} must cover the same [N,T] frames")
     mu, _ = landmarks.from_state(states.flatten(0, 1))
-    points, targets = landmarks_to_crop_centred(mu, crop_size), joints.reshape(-1, *joints.shape[2:])
-    known = ~np.isnan(targets).any((1, 2))
-    return fit_regressor(points[known], targets[known])
+    return fit_regressor(landmarks_to_crop_centred(mu, crop_size), joints.reshape(-1, *joints.shape[2:]))
 
 
 def mean_pose_joints(train_joints: Any, shape: tuple[int, ...]) -> np.ndarray:
-    """The training mean pose (chapter 3's baseline, over the annotated training frames) at every frame of `shape`
-    [N,T,J,2]."""
+    """The training mean pose (chapter 3's baseline `regression.mean_pose_baseline`: each joint's mean over the
+    training frames where it is known) of train_joints [...,J,2] at every frame of `shape` [N,T,J,2]."""
     train = np.asarray(train_joints, dtype=np.float64).reshape(-1, *shape[2:])
-    train = train[~np.isnan(train).any((1, 2))]
     return np.broadcast_to(mean_pose_baseline(train, 1)[0], shape).copy()
 
 
 def score_joints(pred: Any, true: Any, threshold: float) -> HorizonCurves:
-    """Curves of predicted joints against true joints, both [N,T,J,2] over the predicted frames."""
+    """Curves of predicted joints against true joints, both [N,T,J,2] over the predicted frames (NaN = missing,
+    left out)."""
     return HorizonCurves(
         joint_error_by_horizon(pred, true), accuracy_by_horizon(pred, true, threshold), motion_kept(pred, true)
     )

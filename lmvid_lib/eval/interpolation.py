@@ -5,8 +5,8 @@ Three ways, on batches of sequences: **ours**, linear interpolation of the landm
 (`cholesky_path`, paper Eq. 7); the baseline that interpolates means and covariances directly (`covariance_path`);
 both decoded with the FIRST frame's appearance (`models.sequences.render_sequence`; `covariance_gap` says how far
 apart their Gaussians are); and a pixel cross-fade of the two real end frames (`cross_fade`). Where the data has
-ground-truth joints, interpolated poses are scored against the true middle frames (`joint_errors`): a linear
-regressor maps landmarks to joints, as in chapter 3. `interpolate_split`
+ground-truth joints, interpolated poses are scored against the true middle frames (`joint_errors`): chapter 3's linear
+read-out maps landmarks to joints, with its rule for missing joints (`lmvid_lib.eval.regression`). `interpolate_split`
 runs all of it on the test split of one dataset's factorization run; `score_table` tabulates a per-frame metric's
 mean and standard error over sequences (`eval.metrics.step_stats`, Fig. 13), `end_to_middle_drop` how much it falls
 from the given ends to the middle and `middle_sentence` says it in words.
@@ -26,7 +26,7 @@ from lmvid_lib.data.frames import frames_to_input
 from lmvid_lib.eval.keypoints import open_eval_sets
 from lmvid_lib.eval.metrics import step_stats
 from lmvid_lib.eval.prediction import joint_error_by_horizon, states_to_joints
-from lmvid_lib.eval.regression import KeypointRegressor, as_points
+from lmvid_lib.eval.regression import KeypointRegressor, fit_regressor, mean_pose_baseline
 from lmvid_lib.eval.scales import landmarks_to_crop_centred, pixels_to_crop_centred
 from lmvid_lib.models.checkpoint import dataset_run, load_trained
 from lmvid_lib.models.inference import extract_landmarks
@@ -151,26 +151,6 @@ def interpolate_frames(
     }
 
 
-def fit_joint_regressor(landmark_points: np.ndarray, keypoints: np.ndarray) -> KeypointRegressor:
-    """Least squares without intercept (as `regression.fit_regressor`), each joint fitted on the frames where it is
-    known: landmark_points [M,K,2], keypoints [M,J,2] (NaN = absent, e.g. a pusher scene with fewer objects), one
-    pixel unit -> KeypointRegressor. A joint known in fewer than 2K frames gets NaN weights: its predictions are NaN,
-    which `masked_joint_error` leaves out."""
-    x = as_points("landmark_points", landmark_points)
-    y = np.asarray(keypoints, dtype=np.float64)
-    if y.ndim != 3 or y.shape[0] != len(x) or y.shape[-1] != 2:
-        raise ValueError(f"keypoints must be [M={len(x)},J,2], got shape {y.shape}")
-    flat = x.reshape(len(x), -1)
-    weights = np.zeros((flat.shape[1], 2 * y.shape[1]))
-    for j in range(y.shape[1]):
-        known = np.isfinite(y[:, j]).all(-1)
-        if known.sum() < flat.shape[1]:
-            weights[:, 2 * j : 2 * j + 2] = np.nan
-            continue
-        weights[:, 2 * j : 2 * j + 2], *_ = np.linalg.lstsq(flat[known], y[known, j], rcond=None)
-    return KeypointRegressor(weights)
-
-
 def lerp_joints(joints: np.ndarray) -> np.ndarray:
     """The ceiling of any first->last interpolation of a pose: joints [N,T,J,2] -> [N,T,J,2], linear between the
     true joints of frame 0 and frame T-1 (NaN where an end is NaN)."""
@@ -179,13 +159,6 @@ def lerp_joints(joints: np.ndarray) -> np.ndarray:
         raise ValueError(f"joints must be [N,T,J,2] with T >= 2, got shape {joints.shape}")
     alphas = endpoint_alphas(joints.shape[1]).double().numpy()[None, :, None, None]
     return (1 - alphas) * joints[:, :1] + alphas * joints[:, -1:]
-
-
-def masked_joint_error(pred: np.ndarray, true: np.ndarray) -> np.ndarray:
-    """Mean joint error per frame [T] of pred, true [N,T,J,2], over the joints known in both (NaN = unknown)."""
-    pred, true = np.asarray(pred, dtype=np.float64), np.asarray(true, dtype=np.float64)
-    unknown = np.isnan(pred).any(-1, keepdims=True)
-    return joint_error_by_horizon(np.where(unknown, 0.0, pred), np.where(unknown, np.nan, true))
 
 
 def joint_errors(
@@ -197,12 +170,12 @@ def joint_errors(
     interpolation of the true joints, and `mean_pose` [J,2] in every frame."""
     mean = np.broadcast_to(np.asarray(mean_pose, dtype=np.float64), true_joints.shape)
     return {
-        METHODS["cholesky"]: masked_joint_error(
+        METHODS["cholesky"]: joint_error_by_horizon(
             states_to_joints(regressor, cholesky_path(states), crop_size), true_joints
         ),
-        REAL_LANDMARKS: masked_joint_error(states_to_joints(regressor, states, crop_size), true_joints),
-        JOINT_LERP: masked_joint_error(lerp_joints(true_joints), true_joints),
-        MEAN_POSE: masked_joint_error(mean, true_joints),
+        REAL_LANDMARKS: joint_error_by_horizon(states_to_joints(regressor, states, crop_size), true_joints),
+        JOINT_LERP: joint_error_by_horizon(lerp_joints(true_joints), true_joints),
+        MEAN_POSE: joint_error_by_horizon(mean, true_joints),
     }
 
 
@@ -239,7 +212,7 @@ def _fit_regressor(
     fit = evenly_spaced(len(train.frames), cfg.max_fit_frames)
     mu, _ = extract_landmarks(model, train.frames[fit], cfg.batch_size, device, progress=False)
     truth = pixels_to_crop_centred(train.keypoints[fit], frame_size, frame_size)
-    return fit_joint_regressor(landmarks_to_crop_centred(mu, frame_size), truth), np.nanmean(truth, axis=0)
+    return fit_regressor(landmarks_to_crop_centred(mu, frame_size), truth), mean_pose_baseline(truth, 1)[0]
 
 
 def interpolate_split(

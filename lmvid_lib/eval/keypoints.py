@@ -8,6 +8,10 @@ and scores every test split with `score_split` at `KeypointEvalConfig.eval_scale
 through `KeypointEvalConfig.unit`). Baseline (a) (`evaluate_mean_pose`) predicts the mean training pose; baseline (b)
 (`evaluate_run(..., baseline="untrained")`) regresses from the landmarks of the run's pose encoder as initialised.
 
+Missing joints follow the rule of `lmvid_lib.eval.regression` (fit, mean pose and scores); the protocol itself scores
+only frames with every joint annotated (`annotated_frames`, as BBC Pose annotates them), so on its datasets the rule
+never has to leave a joint out.
+
 `evaluate_run` scores one finished training run (read with `lmvid_lib.models.checkpoint.load_trained`) on its own
 dataset, cached in `<run_dir>/keypoints/`; `find_runs` and `evaluate_table1` do so for every decoder x seed. Their
 results are summarised by `lmvid_lib.eval.table1` and drawn by `lmvid_lib.plotting`.

@@ -7,7 +7,8 @@ of states [N,T,K,5], in crop-centred pixels (`lmvid_lib.eval.scales`). Per horiz
 frame number `first + i` of index i): the mean joint error (`joint_error_by_horizon`), the fraction of joints within a
 threshold (`accuracy_by_horizon`), the mean joint speed (`joint_speed_by_horizon`) and the share of the real speed a
 prediction keeps (`motion_kept`: 0 for a frozen pose, 1 for the truth), so that a model that freezes or collapses to
-the mean pose shows it. Missing ground truth (NaN joints) is left out of every mean. `horizon_table` and
+the mean pose shows it. Missing joints (NaN in the truth, or in a prediction of a joint the read-out could not fit)
+are left out of every mean: the missing-joint rule of `lmvid_lib.eval.regression`. `horizon_table` and
 `speed_kept_over` summarise these curves for the notebook's table and prose.
 """
 
@@ -21,7 +22,7 @@ import numpy as np
 import torch
 
 from lmvid_lib import landmarks
-from lmvid_lib.eval.regression import KeypointRegressor
+from lmvid_lib.eval.regression import KeypointRegressor, keypoint_errors, known_mean, within
 from lmvid_lib.eval.scales import landmarks_to_crop_centred
 from lmvid_lib.models.dynamics import check_states
 
@@ -38,73 +39,65 @@ def states_to_joints(regressor: KeypointRegressor, states: torch.Tensor, crop_si
     return regressor.predict(points).reshape(n, t, regressor.n_keypoints, 2)
 
 
-def _joints(name: str, value: Any, allow_nan: bool) -> np.ndarray:
-    """`value` as float64 [N,T,J,2]; a ValueError naming `name` for a wrong shape or (unless allow_nan) NaN."""
+def _joints(name: str, value: Any) -> np.ndarray:
+    """`value` as float64 [N,T,J,2] (NaN = missing); a ValueError naming `name` for a wrong shape or inf."""
     if isinstance(value, torch.Tensor):
         value = value.detach().cpu().numpy()
     arr = np.asarray(value, dtype=np.float64)
     if arr.ndim != 4 or arr.shape[-1] != 2 or arr.shape[1] < 1:
         raise ValueError(f"{name} must be joints [N,T,J,2] (x, y per joint) with T >= 1, got shape {arr.shape}")
-    if np.isinf(arr).any() or (not allow_nan and np.isnan(arr).any()):
-        raise ValueError(f"{name} has {int((~np.isfinite(arr)).sum())} non-finite values")
+    if np.isinf(arr).any():
+        raise ValueError(f"{name} has {int(np.isinf(arr).sum())} non-finite values")
     return arr
 
 
-def _pair(pred: Any, true: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """pred (finite) and true (NaN = missing) [N,T,J,2], same shape -> (pred, true, valid [N,T,J] where true is)."""
-    pred, true = _joints("pred", pred, allow_nan=False), _joints("true", true, allow_nan=True)
+def _pair(pred: Any, true: Any) -> tuple[np.ndarray, np.ndarray]:
+    """pred and true [N,T,J,2] (NaN = missing), checked to have one shape."""
+    pred, true = _joints("pred", pred), _joints("true", true)
     if pred.shape != true.shape:
         raise ValueError(f"pred {pred.shape} and true {true.shape} must have the same shape [N,T,J,2]")
-    return pred, true, ~np.isnan(true).any(-1)
+    return pred, true
 
 
-def _masked_mean(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """Mean of values [N,T,J] over N and J where valid [N,T,J] -> [T]; NaN at a t with nothing valid."""
-    count = valid.sum((0, 2))
-    total = np.where(valid, values, 0.0).sum((0, 2))
-    return np.divide(total, count, out=np.full(total.shape, np.nan), where=count > 0)
-
-
-def _distances(pred: Any, true: Any) -> tuple[np.ndarray, np.ndarray]:
-    pred, true, valid = _pair(pred, true)
-    return np.linalg.norm(pred - np.where(valid[..., None], true, 0.0), axis=-1), valid
+def _distances(pred: Any, true: Any) -> np.ndarray:
+    """Euclidean error [N,T,J] of pred against true [N,T,J,2], NaN where either is missing (`keypoint_errors`)."""
+    pred, true = _pair(pred, true)
+    n, t = pred.shape[:2]
+    return keypoint_errors(pred.reshape(n * t, -1, 2), true.reshape(n * t, -1, 2)).reshape(n, t, -1)
 
 
 def joint_error_by_horizon(pred: Any, true: Any) -> np.ndarray:
-    """Mean Euclidean joint error per frame: pred, true [N,T,J,2] (same pixels) -> [T], over sequences and joints
-    whose ground truth is known (NaN in `true` = missing)."""
-    return _masked_mean(*_distances(pred, true))
+    """Mean Euclidean joint error per frame: pred, true [N,T,J,2] (same pixels) -> [T], over the sequences and joints
+    known in both (NaN = missing); NaN at a frame where none is."""
+    return known_mean(_distances(pred, true), (0, 2))
 
 
 def accuracy_by_horizon(pred: Any, true: Any, threshold: float) -> np.ndarray:
-    """Fraction of known joints within `threshold` pixels (<=, as `regression.pck`) per frame: [N,T,J,2] -> [T]."""
+    """Fraction of the joints known in both within `threshold` pixels (<=, as `regression.pck`) per frame:
+    [N,T,J,2] -> [T]."""
     if isinstance(threshold, bool) or not isinstance(threshold, Real) or not threshold > 0:
         raise ValueError(f"threshold must be a positive number of pixels, got {threshold!r}")
-    distances, valid = _distances(pred, true)
-    return _masked_mean((distances <= threshold).astype(np.float64), valid)
+    return known_mean(within(_distances(pred, true), threshold), (0, 2))
 
 
-def _steps(joints: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """|joints[:, t+1] - joints[:, t]| [N,T-1,J] and where both ends are known [N,T-1,J]."""
-    known = ~np.isnan(joints).any(-1)
-    valid = known[:, 1:] & known[:, :-1]
-    step = np.linalg.norm(np.nan_to_num(joints[:, 1:] - joints[:, :-1]), axis=-1)
-    return step, valid
+def _steps(joints: np.ndarray) -> np.ndarray:
+    """|joints[:, t+1] - joints[:, t]| [N,T-1,J], NaN where an end is missing."""
+    return np.linalg.norm(joints[:, 1:] - joints[:, :-1], axis=-1)
 
 
 def joint_speed_by_horizon(joints: Any) -> np.ndarray:
     """Mean joint speed in pixels per frame: joints [N,T,J,2] -> [T-1], entry t the mean over sequences and joints of
     |joints[:, t+1] - joints[:, t]| (steps with a NaN end left out)."""
-    return _masked_mean(*_steps(_joints("joints", joints, allow_nan=True)))
+    return known_mean(_steps(_joints("joints", joints)), (0, 2))
 
 
 def motion_kept(pred: Any, true: Any) -> np.ndarray:
     """Predicted over real mean joint speed per step: pred, true [N,T,J,2] -> [T-1] (0: a frozen prediction, 1: the
-    real speed), both speeds over the steps whose true ends are known; NaN where the real speed is 0 (undefined)."""
-    pred, true, _ = _pair(pred, true)
-    true_step, valid = _steps(true)
-    real = _masked_mean(true_step, valid)
-    kept = _masked_mean(_steps(pred)[0], valid)
+    real speed), both speeds over the steps whose ends are known in both; NaN where the real speed is 0 (undefined)."""
+    pred_step, true_step = (_steps(j) for j in _pair(pred, true))
+    both = ~np.isnan(pred_step) & ~np.isnan(true_step)
+    real = known_mean(np.where(both, true_step, np.nan), (0, 2))
+    kept = known_mean(np.where(both, pred_step, np.nan), (0, 2))
     return np.divide(kept, real, out=np.full(real.shape, np.nan), where=real > 0)
 
 
