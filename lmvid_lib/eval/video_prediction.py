@@ -1,11 +1,12 @@
 """Chapter 5's protocol: predicted video against the real video, frame by frame (paper §3.2-3.3, Fig. 4, 5, 7, 8).
 
-A dataset's test videos are cut into clips of `context + horizon` frames (`data.datasets.DATASETS`' protocols: BAIR and its stand-in condition
-on 2 frames and predict 28, KTH and its stand-in on 10 and predict 30). Landmark predictors (the LSTMs of chapter 4 and
-the state-space baselines) roll the context's landmark states forward and the dataset's factorization model decodes
-them with the appearance of the last context frame (`landmark_video`); pixel predictors map context frames to future
-frames directly. Every prediction is one deterministic sample, compared at the model's resolution with the real
-frames (`real_video`) by `lmvid_lib.eval.metrics` (`score_video`).
+A dataset's test videos are cut into clips of `context + horizon` frames (the registry's protocols,
+`data.datasets.DATASETS`: BAIR and its stand-in condition on 2 frames and predict 28, KTH and its stand-in on 10 and
+predict 30). Landmark predictors (the LSTMs of chapter 4 and the state-space baselines) roll the context's landmark
+states forward and the dataset's factorization model decodes them with the appearance of the last context frame
+(`landmark_video`); pixel predictors map context frames to future frames directly. Every prediction is one deterministic
+sample, compared at the model's resolution with the real frames (`real_video`) by `lmvid_lib.eval.metrics`
+(`score_video`).
 """
 
 from __future__ import annotations

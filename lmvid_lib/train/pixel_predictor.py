@@ -1,10 +1,10 @@
 """Training the pixel-space predictor (`lmvid_lib.models.pixel_predictor`) with the landmark LSTM's schedule.
 
 Each training example is a clip of n + m consecutive frames x_0 .. x_{n+m-1} of one video, as for the landmark LSTM
-(`lmvid_lib.train.dynamics`, same schedule per dataset, `data.datasets.DATASETS` and the same clip sampling): the model makes the
-n + m - 1 predictions x_1 .. x_{n+m-1}, reading the ground truth x_0 .. x_{n-1} for its first n steps (the skips come
-from x_{n-1}, the last ground-truth frame) and its own predictions for the remaining m - 1. The loss is the mean
-squared error of all predicted pixels in [0, 1] (L2, as SVG's deterministic model). Adam.
+(`lmvid_lib.train.dynamics`, the same schedule per dataset, `data.datasets.DATASETS`, and the same clip sampling): the
+model makes the n + m - 1 predictions x_1 .. x_{n+m-1}, reading the ground truth x_0 .. x_{n-1} for its first n steps
+(the skips come from x_{n-1}, the last ground-truth frame) and its own predictions for the remaining m - 1. The loss is
+the mean squared error of all predicted pixels in [0, 1] (L2, as SVG's deterministic model). Adam.
 
 A run lives in `<run_dir>/pixel/<dataset>-seed<seed>/` (config.json, metrics.csv, checkpoints/last.pt, model.pt,
 summary.json) and resumes like the other trainers (`lmvid_lib.train.runs`): calling `train_pixel_predictor` again
