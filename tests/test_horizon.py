@@ -20,6 +20,7 @@ from lmvid_lib.eval.horizon import (
     video_joints,
     windows,
 )
+from lmvid_lib.eval.predictors import CONSTANT_VELOCITY, COPY_LAST, MEAN_POSE
 from lmvid_lib.models.dynamics import ConstantVelocity, CopyLast
 
 
@@ -65,19 +66,19 @@ def test_every_predictor_is_scored_and_constant_velocity_is_exact_on_linear_moti
     regressor = fit_state_regressor(states, joints, crop_size=64)
     cfg = HorizonConfig(context=2, horizon=12, stride=1, threshold=1.0, crop_size=64)
     results = evaluate_predictors(
-        {"copy-last": CopyLast(), "constant velocity": ConstantVelocity()}, regressor, states, joints, joints, cfg
+        {COPY_LAST: CopyLast(), CONSTANT_VELOCITY: ConstantVelocity()}, regressor, states, joints, joints, cfg
     )
-    assert set(results) == {"copy-last", "constant velocity", "mean pose"}
+    assert set(results) == {COPY_LAST, CONSTANT_VELOCITY, MEAN_POSE}
     for curves in results.values():
         assert curves.errors.shape == curves.accuracy.shape == (12,) and curves.speed_kept.shape == (11,)
-    np.testing.assert_allclose(results["constant velocity"].errors, 0.0, atol=1e-4)  # float32 states
-    np.testing.assert_allclose(results["constant velocity"].speed_kept, 1.0, atol=1e-4)
-    assert (results["constant velocity"].accuracy == 1.0).all()
+    np.testing.assert_allclose(results[CONSTANT_VELOCITY].errors, 0.0, atol=1e-4)  # float32 states
+    np.testing.assert_allclose(results[CONSTANT_VELOCITY].speed_kept, 1.0, atol=1e-4)
+    assert (results[CONSTANT_VELOCITY].accuracy == 1.0).all()
     # Copy-last freezes the pose: its error grows linearly with the horizon and it keeps no motion.
-    np.testing.assert_allclose(results["copy-last"].speed_kept, 0.0)
-    errors = results["copy-last"].errors
+    np.testing.assert_allclose(results[COPY_LAST].speed_kept, 0.0)
+    errors = results[COPY_LAST].errors
     np.testing.assert_allclose(errors / errors[0], np.arange(1, 13), rtol=1e-6)
-    assert (results["mean pose"].speed_kept == 0.0).all()
+    assert (results[MEAN_POSE].speed_kept == 0.0).all()
 
 
 def test_mean_pose_is_the_mean_over_annotated_training_frames():
@@ -109,10 +110,10 @@ def test_a_joint_known_in_too_few_training_frames_is_not_predicted_and_not_score
     regressor = fit_state_regressor(states, train, crop_size=64)
     assert np.isnan(regressor.weights[:, 2:]).all() and np.isfinite(regressor.weights[:, :2]).all()
     cfg = HorizonConfig(context=2, horizon=12, stride=1, threshold=1.0, crop_size=64)
-    predictors = {"copy-last": CopyLast()}
-    both = evaluate_predictors(predictors, regressor, states, joints, train, cfg)["copy-last"]
+    predictors = {COPY_LAST: CopyLast()}
+    both = evaluate_predictors(predictors, regressor, states, joints, train, cfg)[COPY_LAST]
     one = fit_state_regressor(states, train[:, :, :1], crop_size=64)
-    alone = evaluate_predictors(predictors, one, states, joints[:, :, :1], train[:, :, :1], cfg)["copy-last"]
+    alone = evaluate_predictors(predictors, one, states, joints[:, :, :1], train[:, :, :1], cfg)[COPY_LAST]
     assert np.isfinite(both.errors).all() and (both.errors > 0).all()
     for got, expected in zip(both.as_tuple(), alone.as_tuple()):  # scored on joint 0 alone
         np.testing.assert_array_equal(got, expected)
@@ -127,15 +128,15 @@ def test_summary_numbers_and_verdicts_come_from_the_curves():
     t = np.arange(1, 101)
     results = {
         "LSTM": curves(10 + 0.05 * t, 0.4),
-        "copy-last": curves(8 + 0.1 * t, 0.0),  # better than the LSTM until t = 40, worse after
-        "constant velocity": curves(5 + t, 1.0),
-        "mean pose": curves(np.full(100, 14.0), 0.0),
+        COPY_LAST: curves(8 + 0.1 * t, 0.0),  # better than the LSTM until t = 40, worse after
+        CONSTANT_VELOCITY: curves(5 + t, 1.0),
+        MEAN_POSE: curves(np.full(100, 14.0), 0.0),
     }
     assert decorrelation_frame(results) == 60  # 8 + 0.1 t >= 14 from t = 60
     text = horizon_summary(results, "LSTM")
-    assert "10.5 / 11.5 / 15.0 px" in text and "copy-last 9.0 / 11.0 / 18.0" in text
-    assert "better than copy-last only at t = 100" in text
-    assert "better than constant velocity at every one" in text
+    assert "10.5 / 11.5 / 15.0 px" in text and f"{COPY_LAST} 9.0 / 11.0 / 18.0" in text
+    assert f"better than {COPY_LAST} only at t = 100" in text
+    assert f"better than {CONSTANT_VELOCITY} at every one" in text
     assert "keeps 40% of the real joint speed" in text
     assert "better only at t = 10, 30" in text and "from frame 60 on" in text
 
@@ -151,7 +152,7 @@ def test_linear_forecast_learns_constant_velocity_from_training_windows():
     scored = evaluate_predictors(
         {}, fit_state_regressor(test, joints, 64), test, joints, joints, cfg, {"lin": forecast}
     )
-    assert set(scored) == {"lin", "mean pose"} and scored["lin"].errors.shape == (10,)
+    assert set(scored) == {"lin", MEAN_POSE} and scored["lin"].errors.shape == (10,)
     torch.testing.assert_close(predicted, test[:, 2:12], atol=1e-3, rtol=0)  # float32 states
     with pytest.raises(ValueError, match="context_states"):
         forecast.predict(test[:, :2, :2].numpy())
@@ -161,7 +162,7 @@ def test_predictability_note_reports_the_forecast_gain_and_the_gap_to_copy_last(
     t = np.arange(1, 31)
     results = {
         "LSTM": curves(5 + 0.3 * t, 0.2),
-        "copy-last": curves(5 + 0.3 * t + 0.01 * t, 0.0),
+        COPY_LAST: curves(5 + 0.3 * t + 0.01 * t, 0.0),
         "lin": curves(4 + 0.2 * t, 0.0),
     }
     text = predictability_note(results, "LSTM", "lin", (10, 30, 100), (10, 30))

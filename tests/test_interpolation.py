@@ -220,8 +220,11 @@ def test_step_curves_draw_a_band_only_where_a_standard_error_is_given():
     from lmvid_lib.plotting import new_figure
 
     ax = new_figure(4, 3).subplots()
-    plots.plot_step_curves(ax, {"a": (np.ones(5), np.full(5, 0.1)), "b": (np.zeros(5), None)}, "SSIM", "x")
-    assert [line.get_label() for line in ax.lines] == ["a", "b"] and len(ax.collections) == 1
+    a, b = interp.METHODS["cholesky"], interp.METHODS["cross_fade"]
+    plots.plot_step_curves(ax, {a: (np.ones(5), np.full(5, 0.1)), b: (np.zeros(5), None)}, "SSIM", "x")
+    assert [line.get_label() for line in ax.lines] == [a, b] and len(ax.collections) == 1
+    with pytest.raises(KeyError, match="no plot style for predictor 'c'"):  # every curve has its one style
+        plots.plot_step_curves(ax, {"c": (np.zeros(5), None)}, "SSIM", "x")
     np.testing.assert_allclose(ax.collections[0].get_paths()[0].vertices[:, 1].max(), 1.1)
 
 

@@ -32,6 +32,7 @@ from lmvid_lib.eval.prediction import (
     speed_kept_over,
     states_to_joints,
 )
+from lmvid_lib.eval.predictors import CONSTANT_VELOCITY, COPY_LAST, MEAN_POSE
 from lmvid_lib.eval.regression import KeypointRegressor, fit_regressor, mean_pose_baseline
 from lmvid_lib.eval.scales import landmarks_to_crop_centred, pixels_to_crop_centred
 from lmvid_lib.models.dynamics import check_states, rollout
@@ -215,8 +216,8 @@ def evaluate_predictors(
     forecasts: Mapping[str, LinearForecast] | None = None,
 ) -> dict[str, HorizonCurves]:
     """Curves of every predictor (name -> model with the rollout interface), of every direct forecast (name ->
-    LinearForecast) and of the training mean pose (key "mean pose"), on windows states [N,L,K,5] with true joints
-    [N,L,J,2] (crop-centred px), L >= cfg.length."""
+    LinearForecast) and of the training mean pose (key `predictors.MEAN_POSE`), on windows states [N,L,K,5] with true
+    joints [N,L,J,2] (crop-centred px), L >= cfg.length."""
     true = np.asarray(true_joints, dtype=np.float64)[:, cfg.context : cfg.length]
     results = {
         name: score_joints(predict_joints(m, regressor, states, cfg)[1], true, cfg.threshold)
@@ -226,14 +227,14 @@ def evaluate_predictors(
     for name, forecast in (forecasts or {}).items():
         joints = states_to_joints(regressor, forecast.predict(context), cfg.crop_size)
         results[name] = score_joints(joints, true, cfg.threshold)
-    results["mean pose"] = score_joints(mean_pose_joints(train_joints, true.shape), true, cfg.threshold)
+    results[MEAN_POSE] = score_joints(mean_pose_joints(train_joints, true.shape), true, cfg.threshold)
     return results
 
 
 def decorrelation_frame(results: Mapping[str, HorizonCurves], first: int = 1) -> int | None:
     """The first predicted frame at which a frozen pose (`copy-last`) is no closer to the truth than the training
     mean pose: from there on the present pose says nothing about the future one. None if that never happens."""
-    later = np.flatnonzero(results["copy-last"].errors >= results["mean pose"].errors)
+    later = np.flatnonzero(results[COPY_LAST].errors >= results[MEAN_POSE].errors)
     return None if len(later) == 0 else first + int(later[0])
 
 
@@ -258,7 +259,7 @@ def horizon_summary(
     ts = " / ".join(str(t) for t in shown)
     text = [f"At t = {ts} the mean joint error of {model} is {at(model)} px"]
     text.append(
-        f"(copy-last {at('copy-last')}, constant velocity {at('constant velocity')}, mean pose {at('mean pose')})."
+        f"({COPY_LAST} {at(COPY_LAST)}, {CONSTANT_VELOCITY} {at(CONSTANT_VELOCITY)}, {MEAN_POSE} {at(MEAN_POSE)})."
     )
 
     def where(name: str) -> str:
@@ -267,12 +268,12 @@ def horizon_summary(
             return "at every one of these horizons"
         return f"only at t = {', '.join(map(str, wins))}" if wins else "at none of these horizons"
 
-    for name in ("copy-last", "constant velocity"):
+    for name in (COPY_LAST, CONSTANT_VELOCITY):
         text.append(f"It is better than {name} {where(name)}.")
     kept = speed_kept_over(curves.speed_kept, *speed_span, first=first)
     text.append(f"Over frames {speed_span[0]}-{speed_span[1]} it keeps {100 * kept:.0f}% of the real joint speed.")
     frame = decorrelation_frame(results, first)
-    text.append(f"Against the training mean pose it is better {where('mean pose')}.")
+    text.append(f"Against the training mean pose it is better {where(MEAN_POSE)}.")
     if frame is not None:
         text.append(
             f"A frozen pose is no closer to the truth than the mean pose from frame {frame} on: the motion "
@@ -295,7 +296,7 @@ def predictability_note(
     model, and how far the model's error curve stays from copy-last's over the first 20 predicted frames. Every number
     from `results`."""
     shown = [t for t in horizons if first <= t < first + len(results[model].errors)]
-    lin, copy = results[linear].errors, results["copy-last"].errors
+    lin, copy = results[linear].errors, results[COPY_LAST].errors
     gains = " / ".join(f"{copy[t - first] - lin[t - first]:+.1f}" for t in shown)
     early = slice(0, min(20, len(copy)))
     gap = float(np.max(np.abs(results[model].errors[early] - copy[early])))

@@ -26,22 +26,16 @@ from lmvid_lib.data.frames import frames_to_input
 from lmvid_lib.eval.keypoints import open_eval_sets
 from lmvid_lib.eval.metrics import step_stats
 from lmvid_lib.eval.prediction import joint_error_by_horizon, states_to_joints
+from lmvid_lib.eval.predictors import CHOLESKY, COVARIANCE, CROSS_FADE, JOINT_LERP, MEAN_POSE, REAL_LANDMARKS
 from lmvid_lib.eval.regression import KeypointRegressor, fit_regressor, mean_pose_baseline
 from lmvid_lib.eval.scales import landmarks_to_crop_centred, pixels_to_crop_centred
 from lmvid_lib.models.checkpoint import dataset_run, load_trained
 from lmvid_lib.models.inference import extract_landmarks
 from lmvid_lib.models.sequences import extract_sequences, render_sequence, sequence_indices
 
-METHODS = {
-    "cholesky": "ours (Cholesky space)",
-    "covariance": "covariance space",
-    "cross_fade": "pixel cross-fade",
-}
+# method key -> its display name (`eval.predictors`)
+METHODS = {"cholesky": CHOLESKY, "covariance": COVARIANCE, "cross_fade": CROSS_FADE}
 GROUND_TRUTH = "ground truth"
-# Rows of the joint-error comparison (`joint_errors`), besides ours.
-REAL_LANDMARKS = "landmarks of the real frames"
-JOINT_LERP = "linear interpolation of the true joints"
-MEAN_POSE = "mean training pose"
 
 
 @dataclass
