@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 import typing
 from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+import numpy as np
 import yaml
 
 from lmvid_lib import paths
@@ -128,3 +130,64 @@ def apply_overrides(mapping: Mapping[str, Any], overrides: Sequence[tuple[Sequen
             node = node[key]
         node[keys[-1]] = value
     return result
+
+
+# ------------------------------------------------------------------------------------------- parameter checks
+# The one set of checks every config and function argument uses, so each bad value gets one error naming it.
+
+
+def is_int(value: object, low: int | None = None, high: int | None = None) -> bool:
+    """Whether `value` is an int (numpy's too; never a bool) with low <= value < high where given."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        return False
+    return (low is None or value >= low) and (high is None or value < high)
+
+
+def check_int(value: object, name: str, low: int = 1, high: int | None = None, what: str = "") -> int:
+    """`value` as an int in [low, high) (high None: no upper bound); else a ValueError naming `name`.
+
+    `what` says what the bound counts, e.g. " (the clip's frames)"."""
+    if is_int(value, low, high):
+        return int(value)
+    if high is not None:
+        need = f"an int in [{low}, {high}){what}"
+    else:
+        need = f"a positive int{what}" if low == 1 else f"an int >= {low}{what}"
+    raise ValueError(f"{name} must be {need}, got {value!r}")
+
+
+def check_optional_int(value: object, name: str, low: int = 1) -> int | None:
+    """None, or `value` as in `check_int(value, name, low)`."""
+    if value is None:
+        return None
+    if is_int(value, low):
+        return int(value)
+    need = "a positive int" if low == 1 else f"an int >= {low}"
+    raise ValueError(f"{name} must be {need} or None, got {value!r}")
+
+
+def check_number(
+    value: object, name: str, low: float | None = None, high: float | None = None, strict: bool = False
+) -> float:
+    """`value` as a finite float with low <= value <= high where given (`strict`: low < value); else a ValueError
+    naming `name`."""
+    ok = not isinstance(value, bool) and isinstance(value, (int, float, np.number)) and math.isfinite(value)
+    ok = ok and (low is None or (value > low if strict else value >= low)) and (high is None or value <= high)
+    if ok:
+        return float(value)
+    if strict and low == 0 and high is None:
+        need = "a positive number"
+    elif low is not None and high is not None and not strict:
+        need = f"a number in [{low:g}, {high:g}]"
+    else:
+        parts = [f"{'>' if strict else '>='} {low:g}"] if low is not None else []
+        parts += [f"<= {high:g}"] if high is not None else []
+        need = f"a number {' and '.join(parts)}" if parts else "a finite number"
+    raise ValueError(f"{name} must be {need}, got {value!r}")
+
+
+def check_choice(value: object, name: str, choices: Collection[Any]) -> Any:
+    """`value` if it is one of `choices`; else a ValueError naming `name` and the choices."""
+    if isinstance(value, bool) and not any(isinstance(c, bool) for c in choices) or value not in choices:
+        raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}")
+    return value

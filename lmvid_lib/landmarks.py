@@ -29,6 +29,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from lmvid_lib.config import check_int
+
 COV_EPS = 1e-4
 """Added to every covariance (times I). Its standard deviation, 0.01, is a third of a pixel at 64x64: a part map with
 all its mass on one pixel still gives an invertible covariance and a heatmap about a pixel wide."""
@@ -44,8 +46,7 @@ column) gives finite factors; small against COV_EPS so the round trip error it c
 
 
 def _check_size(value: int, name: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    check_int(value, name)
 
 
 def _check_float_tensor(value: object, name: str) -> None:

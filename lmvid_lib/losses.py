@@ -36,6 +36,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lmvid_lib.config import check_number
+
 VGG19_FILE = "vgg19-dcbb9e9d.pth"
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -72,12 +74,8 @@ class LossConfig:
             "lambda_concentration",
             "lambda_separation",
         ):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-                raise ValueError(f"LossConfig.{name} must be a number >= 0, got {value!r}")
-        sigma = self.separation_sigma
-        if isinstance(sigma, bool) or not isinstance(sigma, (int, float)) or not sigma > 0:
-            raise ValueError(f"LossConfig.separation_sigma must be a number > 0, got {sigma!r}")
+            check_number(getattr(self, name), f"LossConfig.{name}", 0)
+        check_number(self.separation_sigma, "LossConfig.separation_sigma", 0, strict=True)
 
 
 def default_vgg19_path() -> Path:

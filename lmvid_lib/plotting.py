@@ -29,6 +29,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Ellipse
 
 from lmvid_lib import tables
+from lmvid_lib.config import check_int
 from lmvid_lib.eval.scales import crop_centred_to_pixels
 
 if TYPE_CHECKING:
@@ -85,8 +86,7 @@ def _names(names: Sequence[str] | None, k: int) -> list[str] | None:
 
 def landmark_colors(k: int) -> np.ndarray:
     """[k,4] RGBA, one distinct colour per landmark or joint (tab10 / tab20, then evenly spaced hues)."""
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 0:
-        raise ValueError(f"k must be a non-negative int, got {k!r}")
+    check_int(k, "k", 0)
     if k <= 10:
         return mpl.colormaps["tab10"](np.arange(k))
     if k <= 20:
@@ -200,8 +200,7 @@ def show_frames(
     n = len(images)
     if n == 0:
         raise ValueError("frames is empty: nothing to show")
-    if isinstance(ncols, bool) or not isinstance(ncols, (int, np.integer)) or ncols < 1:
-        raise ValueError(f"ncols must be a positive int, got {ncols!r}")
+    check_int(ncols, "ncols")
     points = None if keypoints is None else _points(keypoints, "keypoints", (n,))
     if titles is not None and len(titles) != n:
         raise ValueError(f"titles has {len(titles)} entries for {n} frames")
@@ -292,8 +291,7 @@ def sample_frames(videos: Any, count: int = 4) -> tuple[np.ndarray, np.ndarray |
     the video's action where `videos.meta["actions"]` lists them, as for walker and KTH), with n = min(count, number
     of videos); t is the frame's index in its video, (7 v + 3) mod its length for video v.
     """
-    if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 1:
-        raise ValueError(f"count must be a positive int, got {count!r}")
+    check_int(count, "count")
     picks = [(v, int((7 * v + 3) % videos.lengths[v])) for v in range(min(count, videos.n_videos)) if videos.lengths[v]]
     rows = [int(videos.video_starts[v]) + t for v, t in picks]
     keypoints = None if videos.keypoints is None else np.asarray(videos.keypoints[rows])

@@ -15,6 +15,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from lmvid_lib import landmarks
+from lmvid_lib.config import check_int
 from lmvid_lib.plotting import landmark_colors
 
 GAP = 8  # pixels between the two panels
@@ -62,8 +63,7 @@ def playground_picture(
     """The playground's picture, uint8 [size, 2 size + GAP, 3]: `original` (uint8 [H,W,C], the selected frame) on
     the left and `decoded` (float [C,h,w] in [0,1]) on the right, each scaled to size x size, with the landmarks of
     `state` [K,5] drawn on both (landmark `selected` thicker)."""
-    if isinstance(size, bool) or not isinstance(size, int) or size < 16:
-        raise ValueError(f"size must be an int >= 16 (pixels per panel), got {size!r}")
+    check_int(size, "size", 16, what=" (pixels per panel)")
     picture = Image.new("RGB", (2 * size + GAP, size), "white")
     picture.paste(_rgb_image(original, size), (0, 0))
     picture.paste(_rgb_image(decoded, size), (size + GAP, 0))

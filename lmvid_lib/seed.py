@@ -8,14 +8,15 @@ import random
 import numpy as np
 import torch
 
+from lmvid_lib.config import check_int
+
 
 def seed_everything(seed: int, deterministic: bool = True) -> torch.Generator:
     """Seed Python, NumPy and torch (all devices); return a CPU torch.Generator seeded with `seed`.
 
     With `deterministic`, torch is asked for deterministic algorithms (warn-only, since some CUDA kernels have none).
     """
-    if not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    check_int(seed, "seed", 0)
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)

@@ -25,6 +25,7 @@ import ipywidgets as w
 import torch
 from ipyevents import Event
 
+from lmvid_lib.config import check_int, check_number
 from lmvid_lib.playground import Playground, load_playground
 from lmvid_lib.plotting_playground import GAP, picture_to_norm, playground_picture, png_bytes
 
@@ -54,8 +55,7 @@ class Debouncer:
         wait: float = 0.15,
         start_timer: Callable[[float, Callable[[], None]], Cancellable] = thread_timer,
     ) -> None:
-        if isinstance(wait, bool) or not isinstance(wait, (int, float)) or not wait >= 0:
-            raise ValueError(f"wait must be a number of seconds >= 0, got {wait!r}")
+        check_number(wait, "wait (seconds)", 0)
         self.action = action
         self.wait = float(wait)
         self.start_timer = start_timer
@@ -106,8 +106,7 @@ class PlaygroundApp:
     ) -> None:
         if isinstance(datasets, str) or not datasets or not all(isinstance(d, str) for d in datasets):
             raise ValueError(f"datasets must be a non-empty list of dataset names, got {datasets!r}")
-        if isinstance(rollout_frames, bool) or not isinstance(rollout_frames, int) or rollout_frames < 1:
-            raise ValueError(f"rollout_frames must be a positive int, got {rollout_frames!r}")
+        check_int(rollout_frames, "rollout_frames")
         self.load = load
         self.datasets = list(datasets)
         self.size = size

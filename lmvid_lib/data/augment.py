@@ -41,6 +41,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from lmvid_lib.config import check_choice, check_int, check_number
 from lmvid_lib.landmarks import pixel_centres
 
 PADDING_MODES = ("border", "zeros", "reflection")
@@ -82,16 +83,11 @@ def validate_augment_config(cfg: AugmentConfig) -> None:
             )
     if not isinstance(cfg.hue, (int, float)) or not 0 <= cfg.hue <= 0.5:
         raise ValueError(f"AugmentConfig.hue must be in [0, 0.5] turns, got {cfg.hue!r}")
-    if not isinstance(cfg.tps_grid, int) or cfg.tps_grid < 2:
-        raise ValueError(f"AugmentConfig.tps_grid must be an int >= 2, got {cfg.tps_grid!r}")
-    if not isinstance(cfg.coarse_step, int) or cfg.coarse_step < 1:
-        raise ValueError(f"AugmentConfig.coarse_step must be an int >= 1, got {cfg.coarse_step!r}")
-    if cfg.padding not in PADDING_MODES:
-        raise ValueError(f"AugmentConfig.padding must be one of {PADDING_MODES}, got {cfg.padding!r}")
-    if not isinstance(cfg.temporal_prob, (int, float)) or not 0 <= cfg.temporal_prob <= 1:
-        raise ValueError(f"AugmentConfig.temporal_prob must be in [0, 1], got {cfg.temporal_prob!r}")
-    if not isinstance(cfg.temporal_min, int) or cfg.temporal_min < 1:
-        raise ValueError(f"AugmentConfig.temporal_min must be an int >= 1, got {cfg.temporal_min!r}")
+    check_int(cfg.tps_grid, "AugmentConfig.tps_grid", 2)
+    check_int(cfg.coarse_step, "AugmentConfig.coarse_step")
+    check_choice(cfg.padding, "AugmentConfig.padding", PADDING_MODES)
+    check_number(cfg.temporal_prob, "AugmentConfig.temporal_prob", 0, 1)
+    check_int(cfg.temporal_min, "AugmentConfig.temporal_min")
     if not isinstance(cfg.temporal_max, int) or cfg.temporal_max < cfg.temporal_min:
         raise ValueError(
             f"AugmentConfig.temporal_max must be an int >= temporal_min={cfg.temporal_min}, got {cfg.temporal_max!r}"
@@ -259,8 +255,7 @@ def tps_sampling_grid(
     (the dense reference). A step in pixels (not a fixed lattice size) keeps the upsampling error, worst next to the
     control points where the r^2 log r^2 kernel bends most, the same in pixels at every image size.
     """
-    if not isinstance(coarse_step, int) or coarse_step < 1:
-        raise ValueError(f"tps_sampling_grid: coarse_step must be an int >= 1, got {coarse_step!r}")
+    check_int(coarse_step, "tps_sampling_grid: coarse_step")
     aspect = width / height
     coeffs = tps_solve(dst, src, aspect)
     b = src.shape[0]

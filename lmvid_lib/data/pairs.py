@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from lmvid_lib.config import check_int
 from lmvid_lib.data.augment import AugmentConfig, color_jitter, tps_warp, validate_augment_config
 from lmvid_lib.data.frames import frames_to_input
 from lmvid_lib.data.store import VideoSet
@@ -61,8 +62,7 @@ class FrameSampler:
         validate_augment_config(cfg)
         if len(videoset.frames) == 0:
             raise ValueError("FrameSampler: the VideoSet has no frames")
-        if not isinstance(seed, int) or seed < 0:
-            raise ValueError(f"FrameSampler: seed must be a non-negative int, got {seed!r}")
+        check_int(seed, "FrameSampler: seed", 0)
         self.n_frames = len(videoset.frames)
         self.seed = seed
         ranges = torch.from_numpy(partner_ranges(videoset, cfg.temporal_min, cfg.temporal_max))
@@ -101,8 +101,7 @@ class FrameSampler:
 
     def sample(self, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
         """(index [B], partner [B]) int64 CPU tensors, see the class docstring."""
-        if not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"FrameSampler.sample: batch_size must be a positive int, got {batch_size!r}")
+        check_int(batch_size, "FrameSampler.sample: batch_size")
         index = self._next_indices(batch_size)
         return index, self.partners(index)
 

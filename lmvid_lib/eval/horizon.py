@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
-from numbers import Real
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ import torch
 from torch import nn
 
 from lmvid_lib import landmarks
+from lmvid_lib.config import check_int, check_number
 from lmvid_lib.data.frames import frames_to_input
 from lmvid_lib.data.store import VideoSet
 from lmvid_lib.eval.prediction import (
@@ -49,13 +49,10 @@ class HorizonConfig:
 
     def __post_init__(self) -> None:
         for name in ("context", "horizon", "stride", "crop_size"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"HorizonConfig.{name} must be a positive int, got {value!r}")
+            check_int(getattr(self, name), f"HorizonConfig.{name}")
         if self.horizon < 2:
             raise ValueError(f"HorizonConfig.horizon must be >= 2 (speed needs two frames), got {self.horizon}")
-        if isinstance(self.threshold, bool) or not isinstance(self.threshold, Real) or not self.threshold > 0:
-            raise ValueError(f"HorizonConfig.threshold must be a positive number of pixels, got {self.threshold!r}")
+        check_number(self.threshold, "HorizonConfig.threshold", 0, strict=True)
 
     @property
     def length(self) -> int:

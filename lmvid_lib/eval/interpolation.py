@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from lmvid_lib import landmarks
+from lmvid_lib.config import check_int
 from lmvid_lib.data.frames import frames_to_input
 from lmvid_lib.eval.keypoints import open_eval_sets
 from lmvid_lib.eval.metrics import step_stats
@@ -57,16 +58,14 @@ class InterpolationConfig:
             value = getattr(self, name)
             if value is None and name.startswith("max_"):
                 continue
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"interpolation.{name} must be a positive int, got {value!r}")
+            check_int(value, f"interpolation.{name}")
         if self.length < 3:
             raise ValueError(f"interpolation.length must be >= 3 (two end frames and one between), got {self.length}")
 
 
 def endpoint_alphas(length: int) -> torch.Tensor:
     """Interpolation weights float32 [T] from exactly 0 (first frame) to exactly 1 (last frame), T = length >= 2."""
-    if isinstance(length, bool) or not isinstance(length, int) or length < 2:
-        raise ValueError(f"length must be an int >= 2 (the two end frames), got {length!r}")
+    check_int(length, "length", 2, what=" (the two end frames)")
     return torch.linspace(0.0, 1.0, length)
 
 

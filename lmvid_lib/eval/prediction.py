@@ -15,13 +15,13 @@ are left out of every mean: the missing-joint rule of `lmvid_lib.eval.regression
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from numbers import Real
 from typing import Any
 
 import numpy as np
 import torch
 
 from lmvid_lib import landmarks
+from lmvid_lib.config import check_number
 from lmvid_lib.eval.regression import KeypointRegressor, keypoint_errors, known_mean, within
 from lmvid_lib.eval.scales import landmarks_to_crop_centred
 from lmvid_lib.models.dynamics import check_states
@@ -75,8 +75,7 @@ def joint_error_by_horizon(pred: Any, true: Any) -> np.ndarray:
 def accuracy_by_horizon(pred: Any, true: Any, threshold: float) -> np.ndarray:
     """Fraction of the joints known in both within `threshold` pixels (<=, as `regression.pck`) per frame:
     [N,T,J,2] -> [T]."""
-    if isinstance(threshold, bool) or not isinstance(threshold, Real) or not threshold > 0:
-        raise ValueError(f"threshold must be a positive number of pixels, got {threshold!r}")
+    check_number(threshold, "threshold", 0, strict=True)
     return known_mean(within(_distances(pred, true), threshold), (0, 2))
 
 

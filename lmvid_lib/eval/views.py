@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from lmvid_lib import landmarks
+from lmvid_lib.config import check_int
 from lmvid_lib.data.augment import AugmentConfig, color_jitter, tps_warp
 from lmvid_lib.data.pairs import FrameSampler, load_frames
 from lmvid_lib.data.store import VideoSet
@@ -62,8 +63,7 @@ def training_views(
 ) -> TrainingViews:
     """`count` frames drawn as training draws them (`FrameSampler(videoset, augment, seed)`), with both kinds of
     appearance input and the reconstruction from each; the model is run in eval mode under no_grad (mode restored)."""
-    if not isinstance(count, int) or count < 1:
-        raise ValueError(f"count must be a positive int, got {count!r}")
+    check_int(count, "count")
     device = torch.device(device) if device is not None else next(model.parameters()).device
     size = model_image_size(model)
     index, partner = FrameSampler(videoset, augment, seed=seed).sample(count)
@@ -118,8 +118,7 @@ def landmark_strip(
     starts = np.asarray(videos.video_starts)
     if not 0 <= video < len(starts) - 1:
         raise ValueError(f"video must be in [0, {len(starts) - 1}), got {video!r}")
-    if not isinstance(count, int) or count < 1:
-        raise ValueError(f"count must be a positive int, got {count!r}")
+    check_int(count, "count")
     numbers = np.linspace(0, starts[video + 1] - starts[video] - 1, count).round().astype(np.int64)
     frames = np.array(videos.frames[starts[video] + numbers])
     lm = frame_landmarks(model, frames, device)

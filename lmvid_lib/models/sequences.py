@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from lmvid_lib.config import check_int, check_optional_int
 from lmvid_lib.data.datasets import open_dataset
 from lmvid_lib.data.store import VideoSet
 from lmvid_lib.io import atomic_write_npy
@@ -47,8 +48,7 @@ def sequence_indices(videos: VideoSet, length: int | None = None) -> np.ndarray:
         if len(lengths) == 0 or np.any(lengths != lengths[0]):
             raise ValueError(f"videos have lengths {sorted(set(lengths.tolist()))[:5]}...: give a sequence length")
         length = int(lengths[0])
-    if isinstance(length, bool) or not isinstance(length, int) or length < 1:
-        raise ValueError(f"length must be a positive int or None, got {length!r}")
+    check_optional_int(length, "length")
     starts = [videos.video_starts[v] + w * length for v in range(videos.n_videos) for w in range(lengths[v] // length)]
     if not starts:
         raise ValueError(f"no video has {length} frames (longest: {int(lengths.max(initial=0))})")
@@ -136,8 +136,7 @@ def render_sequence(
             f"{getattr(appearance_frame, 'dtype', type(appearance_frame).__name__)} "
             f"{getattr(appearance_frame, 'shape', '')}"
         )
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    check_int(batch_size, "batch_size")
     n, t = states.shape[:2]
     # the N conditioning frames in one batch, as the decoder is given them
     appearance = encode_frames(model, appearance_frame, len(appearance_frame), appearance=True).appearance  # [N,K,C]

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from lmvid_lib import __version__
-from lmvid_lib.config import from_dict
+from lmvid_lib.config import check_int, from_dict
 from lmvid_lib.data.store import is_prepared, write_dataset
 from lmvid_lib.data.synthetic import pusher, signer, walker
 from lmvid_lib.data.synthetic.common import SyntheticVideos
@@ -68,8 +68,7 @@ def preset_config(preset: str, **overrides: Any) -> Any:
         value = getattr(cfg, f.name)
         if value is None and f.name == "n_eval_videos":  # None: the documented default
             continue
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"synthetic preset {preset!r}: {f.name} must be a positive int, got {value!r}")
+        check_int(value, f"synthetic preset {preset!r}: {f.name}")
     if cfg.size < 32:
         raise ValueError(f"synthetic preset {preset!r}: size must be >= 32 pixels, got {cfg.size}")
     return cfg
