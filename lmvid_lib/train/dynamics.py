@@ -29,7 +29,7 @@ from lmvid_lib.models.checkpoint import dataset_run
 from lmvid_lib.models.dynamics import DynamicsConfig, LandmarkLSTM, check_states, save_payload, unroll
 from lmvid_lib.models.sequences import extract_sequences, open_run_videos
 from lmvid_lib.seed import seed_everything
-from lmvid_lib.train.runs import check_resumable, train_sequence_model
+from lmvid_lib.train.runs import LossTrainer, RunFolder, train_loop
 
 DEFAULT_SCHEDULES: dict[str, tuple[int, int]] = {
     # dataset: (n inputs, m future), appendix A; each stand-in shares its real dataset's schedule.
@@ -193,16 +193,14 @@ def train_dynamics(
     train = _as_states(states, "states", cfg, length)
     val = None if val_states is None else _as_states(val_states, "val_states", cfg, length)[:VALIDATION_CLIPS, :length]
     digest = states_digest(train)
-    out = dynamics_run_path(cfg, run_dir)
-    now = dynamics_config_dict(cfg)
-    if (out / "config.json").is_file():
-        saved = json.loads((out / "config.json").read_text())
-        check_resumable(
-            dynamics_config_dict(load_dynamics_config(saved, str(out / "config.json"))),
-            now,
-            RESUMABLE_CHANGES,
-            out / "config.json",
-        )
+    run = RunFolder(
+        dynamics_run_path(cfg, run_dir),
+        dynamics_config_dict(cfg),
+        lambda saved, source: dynamics_config_dict(load_dynamics_config(saved, source)),
+        RESUMABLE_CHANGES,
+        ("states", digest),
+    )
+    run.check_config_file()
 
     seed_everything(cfg.seed)
     model = LandmarkLSTM(cfg.model).to(cfg.device)
@@ -213,20 +211,17 @@ def train_dynamics(
     def batch_loss() -> torch.Tensor:
         return prediction_loss(model, sample_clips(train, length, cfg.batch_size, generator).to(cfg.device), n_inputs)
 
-    return train_sequence_model(
-        cfg,
-        out,
-        now,
-        ("states", digest),
+    trainer = LossTrainer(
         model,
         opt,
         generator,
         batch_loss,
-        None if val is None else lambda: _validation_loss(model, val, n_inputs),
         lambda: save_payload(model),
-        RESUMABLE_CHANGES,
-        f"dynamics {cfg.run_name}",
+        cfg.grad_clip,
+        None if val is None else lambda: _validation_loss(model, val, n_inputs),
+        {"schedule": [n_inputs, n_future]},
     )
+    return train_loop(run, cfg, trainer, f"dynamics {cfg.run_name}", device=cfg.device)
 
 
 def train_dataset_dynamics(
