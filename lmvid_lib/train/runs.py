@@ -122,8 +122,9 @@ class RunFolder:
                     f"{path} was trained on other {kind} (digest {state[f'{kind}_digest']}, now {digest}): give this "
                     f"run another name or run_dir, or delete {self.out}"
                 )
-        if state.get("world_size", 1) != world_size:
-            raise ValueError(f"{path} was written by {state['world_size']} processes, this run has {world_size}")
+        saved_world = state.get("world_size", 1)  # a run before the loop stored it had one process
+        if saved_world != world_size:
+            raise ValueError(f"{path} was written by {saved_world} processes, this run has {world_size}")
 
 
 class Trainer:
@@ -256,6 +257,7 @@ def train_loop(
             trainer.after_step(step, last)
             if step % cfg.checkpoint_every == 0 or last:
                 if ctx.is_main:
+                    # window: the steps since the last logged row, so that resumed rows average the same steps
                     state = {"step": step, "window": window, "config": run.config, **run.data_entry()}
                     state.update(trainer.state_dict(), rng=rng_state(trainer.generator), metrics=metrics)
                     save_checkpoint(run.checkpoint, {**state, "world_size": ctx.world_size})
