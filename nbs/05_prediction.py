@@ -53,7 +53,6 @@ from lmvid_lib import plotting_dynamics
 from lmvid_lib import plotting_interpolation as plots
 from lmvid_lib.eval import video_prediction as vp
 from lmvid_lib.eval.metrics import rank_sequences, step_stats
-from lmvid_lib.eval.structure import train_dataset_detector
 from lmvid_lib.models.checkpoint import read_run_config
 from lmvid_lib.models.pixel_predictor import load_pixel_predictor
 from lmvid_lib.models.pixel_predictor import rollout as pixel_rollout
@@ -64,6 +63,7 @@ from lmvid_lib.seed import seed_everything
 from lmvid_lib.tables import markdown_table
 from lmvid_lib.train import read_metrics
 from lmvid_lib.train.pixel_predictor import train_dataset_pixel_predictor
+from lmvid_lib.train.structure import train_dataset_detector
 
 seed_everything(seed)
 captions = Captions(chapter=5)
@@ -233,7 +233,9 @@ for dataset, result in results.items():
 structure, accuracy_rows = {}, []
 for dataset, result in results.items():
     train_videos = open_run_videos(result.run, "train", run_dir)
-    found, joints, accuracy = train_dataset_detector(detector, train_videos, result.clips.videos, structure_threshold)
+    found, joints, accuracy = train_dataset_detector(
+        detector, dataset, train_videos, result.clips.videos, structure_threshold, run_dir
+    )
     names = [train_videos.keypoint_names[j] for j in joints]
     accuracy_rows.append(
         [f"`{dataset}`", ", ".join(names), f"{accuracy['error_px']:.2f}", f"{100 * accuracy['accuracy']:.0f}%"]

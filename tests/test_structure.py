@@ -5,16 +5,21 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from test_train import assert_killed_sequence_run_resumes_bit_identically
 
 from lmvid_lib.eval.horizon import HorizonCurves
 from lmvid_lib.eval.structure import (
+    KeypointDetector,
     detect,
     detector_accuracy,
     in_frame,
     keypoint_loss,
+    load_detector,
     structure_error,
-    train_detector,
 )
+from lmvid_lib.io import load_checkpoint
+from lmvid_lib.train import structure as train_module
+from lmvid_lib.train.structure import train_detector
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -38,16 +43,22 @@ def as_video(frames: np.ndarray, n: int) -> torch.Tensor:
     return torch.from_numpy(frames).permute(0, 3, 1, 2).float().div(255).unflatten(0, (n, -1))
 
 
+def trained(config: dict, frames: np.ndarray, keypoints: np.ndarray, out) -> KeypointDetector:
+    """The detector `train_detector` trains in the run folder `out`, read back."""
+    train_detector(config, frames, keypoints, out)
+    return load_detector(out)
+
+
 @pytest.fixture(scope="module")
-def detector():
-    return train_detector(FAST, *squares(512, seed=0))
+def detector(tmp_path_factory):
+    return trained(FAST, *squares(512, seed=0), tmp_path_factory.mktemp("detector"))
 
 
-def test_a_short_training_finds_held_out_squares_to_a_pixel(detector):
+def test_a_short_training_finds_held_out_squares_to_a_pixel(detector, tmp_path):
     frames, keypoints = squares(64, seed=1)
     score = detector_accuracy(detector, frames, keypoints, threshold=1.0)
     assert score["error_px"] < 0.5 and score["accuracy"] > 0.95
-    untrained = train_detector({**FAST, "steps": 1}, *squares(16, seed=0))
+    untrained = trained({**FAST, "steps": 1}, *squares(16, seed=0), tmp_path)
     assert detector_accuracy(untrained, frames, keypoints, 1.0)["error_px"] > 4 * score["error_px"]
 
 
@@ -75,12 +86,12 @@ def test_nan_keypoints_are_left_out_of_the_loss():
     assert torch.isfinite(pred.grad).all() and (pred.grad[0, 1] == 0).all() and (pred.grad[1, 1] == 0).all()
 
 
-def test_training_with_absent_keypoints_learns_the_present_ones():
+def test_training_with_absent_keypoints_learns_the_present_ones(tmp_path):
     frames, keypoints = squares(512, seed=3)
     twice = np.concatenate([keypoints, keypoints], 1)  # J = 2: the centre twice, the second absent in half the frames
     twice[::2, 1] = np.nan
     twice[1::4, 0] = np.nan
-    detector = train_detector(FAST, frames, twice)
+    detector = trained(FAST, frames, twice, tmp_path)
     assert all(torch.isfinite(p).all() for p in detector.parameters())
     test_frames, test_keypoints = squares(64, seed=4)
     score = detector_accuracy(detector, test_frames, np.concatenate([test_keypoints, test_keypoints], 1), 1.0)
@@ -97,10 +108,10 @@ def test_keypoints_outside_the_frame_count_as_absent(detector):
     assert np.isnan(curves.errors[1]) and (curves.errors[[0, 2, 3, 4, 5]] < 1).all()
 
 
-def test_training_is_deterministic_for_a_seed():
+def test_training_is_deterministic_for_a_seed(tmp_path):
     frames, keypoints = squares(64, seed=5)
-    a, b = (train_detector({**FAST, "steps": 5}, frames, keypoints) for _ in range(2))
-    c = train_detector({**FAST, "steps": 5, "seed": 1}, frames, keypoints)
+    a, b = (trained({**FAST, "steps": 5}, frames, keypoints, tmp_path / run) for run in "ab")
+    c = trained({**FAST, "steps": 5, "seed": 1}, frames, keypoints, tmp_path / "c")
     assert all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), b.state_dict().values()))
     assert not torch.equal(a.body[0][0].weight, c.body[0][0].weight)
 
@@ -117,12 +128,13 @@ def test_training_is_deterministic_for_a_seed():
         ({}, lambda f, k: (f, np.full_like(k, np.nan)), r"keypoints \[0\] are absent \(NaN or outside\)"),
     ],
 )
-def test_bad_config_or_data_errors_name_the_parameter(change, make, message):
+def test_bad_config_or_data_errors_name_the_parameter(change, make, message, tmp_path):
     frames, keypoints = squares(16, seed=6)
     if make is not None:
         frames, keypoints = make(frames, keypoints)
     with pytest.raises(ValueError, match=message):
-        train_detector({**FAST, **change}, frames, keypoints)
+        train_detector({**FAST, **change}, frames, keypoints, tmp_path)
+    assert not any(tmp_path.iterdir())  # refused before anything is written
 
 
 def test_detect_refuses_frames_of_another_size_or_channels(detector):
@@ -132,3 +144,45 @@ def test_detect_refuses_frames_of_another_size_or_channels(detector):
         detect(detector, torch.rand(2, 3, 1, 16, 16))
     with pytest.raises(TypeError, match="floating-point"):
         detect(detector, torch.zeros(2, 3, 1, SIZE, SIZE, dtype=torch.uint8))
+
+
+def test_killed_training_resumes_bit_identically(tmp_path, monkeypatch):
+    frames, keypoints = squares(64, seed=8)
+    config = {**FAST, "steps": 10, "log_every": 3, "checkpoint_every": 4}
+    assert_killed_sequence_run_resumes_bit_identically(
+        lambda run: train_detector(config, frames, keypoints, run), train_module, tmp_path, monkeypatch, "keypoint_loss"
+    )
+
+
+def test_a_finished_run_is_reused_and_a_changed_one_refused(tmp_path, monkeypatch):
+    frames, keypoints = squares(64, seed=9)
+    config = {**FAST, "steps": 6, "log_every": 3, "checkpoint_every": 3}
+    first = train_detector(config, frames, keypoints, tmp_path)
+    assert {p.name for p in tmp_path.iterdir()} == {
+        "config.json",
+        "metrics.csv",
+        "checkpoints",
+        "model.pt",
+        "summary.json",
+    }
+    weights = load_detector(tmp_path).state_dict()
+
+    def no_training(*args):
+        raise AssertionError("a finished run trained again")
+
+    monkeypatch.setattr(train_module, "keypoint_loss", no_training)
+    again = train_detector(config, frames, keypoints, tmp_path)
+    assert again["resumed_from"] == 6 and again["final"] == first["final"]
+    assert all(torch.equal(v, load_detector(tmp_path).state_dict()[k]) for k, v in weights.items())
+    assert load_checkpoint(tmp_path / "model.pt")["step"] == 6
+    with pytest.raises(ValueError, match="lr differ"):
+        train_detector({**config, "lr": 1e-3}, frames, keypoints, tmp_path)
+    with pytest.raises(ValueError, match="other data"):
+        train_detector(config, frames, keypoints + 1, tmp_path)
+    monkeypatch.undo()
+    assert train_detector({**config, "steps": 8}, frames, keypoints, tmp_path)["resumed_from"] == 6  # more steps
+
+
+def test_load_detector_names_a_run_without_model_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="has no model.pt"):
+        load_detector(tmp_path)

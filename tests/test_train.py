@@ -89,12 +89,14 @@ def schedule_calls(model, prediction_loss, clips, n_inputs: int) -> tuple[list, 
     return outputs, loss
 
 
-def assert_killed_sequence_run_resumes_bit_identically(train, module, tmp_path, monkeypatch) -> None:
-    """A sequence-model run (`train(run_dir)` of `train/dynamics.py` or `train/pixel_predictor.py`, whose step loss
-    is `module.prediction_loss`) killed at its 7th step, after its step-4 checkpoint, resumes to exactly the weights,
-    optimiser state, RNG state and metrics of an uninterrupted run."""
+def assert_killed_sequence_run_resumes_bit_identically(
+    train, module, tmp_path, monkeypatch, loss: str = "prediction_loss"
+) -> None:
+    """A run of a `train_loop` trainer (`train(run_dir)` of `train/dynamics.py`, `train/pixel_predictor.py` or
+    `train/structure.py`, whose step loss is `module.<loss>`) killed at its 7th step, after its step-4 checkpoint,
+    resumes to exactly the weights, optimiser state, RNG state and metrics of an uninterrupted run."""
     straight = train(tmp_path / "straight")
-    real_loss, calls = module.prediction_loss, []
+    real_loss, calls = getattr(module, loss), []
 
     def dies_at_step_7(*args):
         calls.append(1)
@@ -102,10 +104,10 @@ def assert_killed_sequence_run_resumes_bit_identically(train, module, tmp_path, 
             raise KeyboardInterrupt("killed")
         return real_loss(*args)
 
-    monkeypatch.setattr(module, "prediction_loss", dies_at_step_7)
+    monkeypatch.setattr(module, loss, dies_at_step_7)
     with pytest.raises(KeyboardInterrupt):
         train(tmp_path / "killed")
-    monkeypatch.setattr(module, "prediction_loss", real_loss)
+    monkeypatch.setattr(module, loss, real_loss)
     resumed = train(tmp_path / "killed")
     assert resumed["resumed_from"] == 4
 

@@ -2,8 +2,9 @@
 
 PSNR and SSIM favour blur, and LPIPS needs weights this machine may not have; our stand-ins have ground-truth
 keypoints, so whether a predicted frame keeps the structure of the scene can be measured directly. A small conv net is
-trained on a split's real frames and their true keypoints (`train_detector`), its own accuracy is measured on held-out
-real frames (`detector_accuracy`), and then it reads keypoints off every model's predicted frames (`detect`), which
+trained on a split's real frames and their true keypoints (`lmvid_lib.train.structure.train_detector`, a resumable
+run read back by `load_detector`), its own accuracy is measured on held-out real frames (`detector_accuracy`), and
+then it reads keypoints off every model's predicted frames (`detect`), which
 are scored against the true future keypoints per prediction step (`structure_error`, with
 `lmvid_lib.eval.horizon.score_joints`: error, accuracy within a threshold, share of the real motion kept). Keypoints
 outside the frame (a walker leaving it) are treated as absent everywhere (`in_frame`).
@@ -17,24 +18,23 @@ soft-argmax needs no offset. Missing keypoints (NaN) are left out of the loss an
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from numbers import Real
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
-from tqdm import tqdm
 
 from lmvid_lib import landmarks
 from lmvid_lib.config import from_dict
 from lmvid_lib.data.frames import frames_to_input
-from lmvid_lib.data.store import VideoSet
 from lmvid_lib.eval.horizon import HorizonCurves, score_joints
 from lmvid_lib.eval.prediction import accuracy_by_horizon, joint_error_by_horizon
+from lmvid_lib.io import load_checkpoint
 from lmvid_lib.models.inference import inference
-from lmvid_lib.seed import seed_everything
 
 
 def _is_int(value: object, low: int) -> bool:
@@ -52,13 +52,16 @@ class DetectorConfig:
     lr: float = 5e-4  # 2e-3 left the pusher arm unlearned: experiments/log.yaml#detector-lr
     seed: int = 0
     device: str = "cpu"
+    log_every: int = 50  # metrics.csv rows
+    checkpoint_every: int = 200  # checkpoints/last.pt
     progress: bool = True  # tqdm bar
 
     def __post_init__(self) -> None:
         if not isinstance(self.widths, (list, tuple)) or not self.widths or not all(_is_int(w, 1) for w in self.widths):
             raise ValueError(f"DetectorConfig.widths must be a non-empty list of positive ints, got {self.widths!r}")
         self.widths = list(self.widths)
-        for name, low in (("context_layers", 0), ("steps", 1), ("batch_size", 1), ("seed", 0)):
+        minimum = {"context_layers": 0, "steps": 1, "batch_size": 1, "seed": 0, "log_every": 1, "checkpoint_every": 1}
+        for name, low in minimum.items():
             if not _is_int(getattr(self, name), low):
                 raise ValueError(f"DetectorConfig.{name} must be an int >= {low}, got {getattr(self, name)!r}")
         if isinstance(self.lr, bool) or not isinstance(self.lr, Real) or not self.lr > 0:
@@ -90,7 +93,7 @@ class KeypointDetector(nn.Module):
         return landmarks.fit_gaussians(self.body(frames))[0]
 
 
-def _check_frames_keypoints(frames: object, keypoints: object, cfg: DetectorConfig) -> tuple[np.ndarray, np.ndarray]:
+def check_frames_keypoints(frames: object, keypoints: object, cfg: DetectorConfig) -> tuple[np.ndarray, np.ndarray]:
     if not isinstance(frames, np.ndarray) or frames.dtype != np.uint8 or frames.ndim != 4:
         raise ValueError(
             f"frames must be a uint8 numpy array [M,H,W,C] (as VideoSet.frames), got {type(frames).__name__} "
@@ -127,34 +130,16 @@ def keypoint_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return torch.where(known, squared, 0.0).sum() / known.sum().clamp_min(1)
 
 
-def train_detector(
-    config: DetectorConfig | Mapping[str, Any], frames: np.ndarray, keypoints: np.ndarray
-) -> KeypointDetector:
-    """Train a detector (in memory, deterministic for a seed) on frames uint8 [M,H,W,C] (a memmap is fine) with their
-    true keypoints [M,J,2] in 0-based pixels, NaN = absent. Returns it in eval mode."""
-    cfg = config if isinstance(config, DetectorConfig) else from_dict(DetectorConfig, config, "detector")
-    frames, points = _check_frames_keypoints(frames, keypoints, cfg)
-    height, width = frames.shape[1:3]
-    points = in_frame(points, height, width).astype(np.float32)
-    never = np.flatnonzero(np.isnan(points).any(-1).all(0))
-    if len(never):
-        raise ValueError(f"keypoints {never.tolist()} are absent (NaN or outside) in every frame: nothing to learn")
-    target = landmarks.pixel_to_norm(torch.from_numpy(points), height, width).to(cfg.device)
-    seed_everything(cfg.seed)
-    detector = KeypointDetector(cfg, frames.shape[3], points.shape[1], (height, width)).to(cfg.device)
-    opt = torch.optim.Adam(detector.parameters(), lr=cfg.lr)
-    generator = torch.Generator().manual_seed(cfg.seed)
-    detector.train()
-    bar = tqdm(range(cfg.steps), desc="keypoint detector", disable=not cfg.progress, mininterval=2, leave=False)
-    for _ in bar:
-        index = torch.randint(len(frames), (cfg.batch_size,), generator=generator)
-        batch = frames_to_input(frames[index.numpy()], None, cfg.device)
-        opt.zero_grad(set_to_none=True)
-        loss = keypoint_loss(detector(batch), target[index])
-        loss.backward()
-        opt.step()
-        bar.set_postfix(loss=f"{float(loss.detach()):.4f}", refresh=False)
-    return detector.eval()
+def load_detector(run: str | Path, device: str | None = None) -> KeypointDetector:
+    """The trained detector of the run folder `run` (its model.pt), in eval mode on `device` (None: its config's)."""
+    path = Path(run) / "model.pt"
+    if not path.is_file():
+        raise FileNotFoundError(f"{Path(run)} has no model.pt: train it with lmvid_lib.train.structure.train_detector")
+    state = load_checkpoint(path, map_location="cpu")
+    cfg = from_dict(DetectorConfig, state["config"], str(path))
+    detector = KeypointDetector(cfg, state["channels"], state["n_keypoints"], tuple(state["frame_size"]))
+    detector.load_state_dict(state["model"])
+    return detector.to(device or cfg.device).eval()
 
 
 def detect(detector: KeypointDetector, frames: torch.Tensor, batch_size: int = 256) -> np.ndarray:
@@ -195,7 +180,7 @@ def detector_accuracy(
     """The detector on held-out real frames uint8 [M,H,W,C] with true keypoints [M,J,2] (NaN = absent): mean error
     in pixels and the fraction of known keypoints within `threshold` px, over every known keypoint of every frame, and
     the mean error of each keypoint (`keypoint_error_px` [J], NaN for one never known)."""
-    frames, points = _check_frames_keypoints(frames, keypoints, detector.cfg)
+    frames, points = check_frames_keypoints(frames, keypoints, detector.cfg)
     if points.shape[1] != detector.n_keypoints:
         raise ValueError(f"keypoints has J={points.shape[1]}, the detector finds {detector.n_keypoints}")
     found = np.concatenate(
@@ -217,15 +202,3 @@ def structure_joints(names: Sequence[str]) -> list[int]:
     """The keypoints a per-index detector can learn: all but objects, whose keypoints (object_1, object_2, ...) are
     an unordered set (the pusher's objects are numbered in random order), so no index means one object."""
     return [j for j, name in enumerate(names) if not name.startswith("object")]
-
-
-def train_dataset_detector(
-    config: DetectorConfig | Mapping[str, Any], train: VideoSet, test: VideoSet, threshold: float
-) -> tuple[KeypointDetector, list[int], dict[str, float]]:
-    """A detector of the learnable keypoints (`structure_joints`) of `train`'s frames, and its accuracy on the real
-    frames of `test` (`detector_accuracy`): (detector, the keypoint indices it finds, accuracy)."""
-    if train.keypoints is None or test.keypoints is None:
-        raise ValueError("train and test need keypoints: structure is measured against ground truth")
-    joints = structure_joints(train.keypoint_names)
-    detector = train_detector(config, train.frames, np.asarray(train.keypoints)[:, joints])
-    return detector, joints, detector_accuracy(detector, test.frames, np.asarray(test.keypoints)[:, joints], threshold)

@@ -1,5 +1,6 @@
-"""Training loops: the factorization model (`train_factorization`), with checkpoints/resume and multi-process DDP,
-and the landmark LSTM (`train_dynamics`).
+"""Trainers, each running the one resumable loop `lmvid_lib.train.runs.train_loop`: the factorization model
+(`train_factorization`, also multi-process DDP), the landmark LSTM (`train_dynamics`), the pixel predictor
+(`train.pixel_predictor`) and the structure detector (`train.structure`).
 
 A run's configuration lives in `lmvid_lib.run_config`; reading a finished run back in `lmvid_lib.models.checkpoint`.
 """

@@ -31,7 +31,7 @@ from lmvid_lib.models.dynamics import DynamicsConfig, LandmarkLSTM, check_states
 from lmvid_lib.models.sequences import extract_sequences, open_run_videos
 from lmvid_lib.paths import run_folder
 from lmvid_lib.seed import seed_everything
-from lmvid_lib.train.runs import check_resumable, train_sequence_model
+from lmvid_lib.train.runs import LossTrainer, RunFolder, train_loop
 
 RESUMABLE_CHANGES = ("steps", "log_every", "checkpoint_every", "progress")
 VALIDATION_CLIPS = 256  # at most this many validation clips (the first n + m states of each sequence)
@@ -185,16 +185,14 @@ def train_dynamics(
     train = _as_states(states, "states", cfg, length)
     val = None if val_states is None else _as_states(val_states, "val_states", cfg, length)[:VALIDATION_CLIPS, :length]
     digest = states_digest(train)
-    out = dynamics_run_path(cfg, run_dir)
-    now = dynamics_config_dict(cfg)
-    if (out / "config.json").is_file():
-        saved = json.loads((out / "config.json").read_text())
-        check_resumable(
-            dynamics_config_dict(load_dynamics_config(saved, str(out / "config.json"))),
-            now,
-            RESUMABLE_CHANGES,
-            out / "config.json",
-        )
+    run = RunFolder(
+        dynamics_run_path(cfg, run_dir),
+        dynamics_config_dict(cfg),
+        lambda saved, source: dynamics_config_dict(load_dynamics_config(saved, source)),
+        RESUMABLE_CHANGES,
+        ("states", digest),
+    )
+    run.check_config_file()
 
     seed_everything(cfg.seed)
     model = LandmarkLSTM(cfg.model).to(cfg.device)
@@ -205,20 +203,17 @@ def train_dynamics(
     def batch_loss() -> torch.Tensor:
         return prediction_loss(model, sample_clips(train, length, cfg.batch_size, generator).to(cfg.device), n_inputs)
 
-    return train_sequence_model(
-        cfg,
-        out,
-        now,
-        ("states", digest),
+    trainer = LossTrainer(
         model,
         opt,
         generator,
         batch_loss,
-        None if val is None else lambda: _validation_loss(model, val, n_inputs),
         lambda: save_payload(model),
-        RESUMABLE_CHANGES,
-        f"dynamics {cfg.run_name}",
+        cfg.grad_clip,
+        None if val is None else lambda: _validation_loss(model, val, n_inputs),
+        {"schedule": [n_inputs, n_future]},
     )
+    return train_loop(run, cfg, trainer, f"dynamics {cfg.run_name}", device=cfg.device)
 
 
 def train_dataset_dynamics(

@@ -23,12 +23,10 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import math
 import sys
-import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,14 +39,14 @@ from lmvid_lib.config import from_dict
 from lmvid_lib.data.datasets import open_dataset
 from lmvid_lib.data.pairs import FrameSampler, make_training_batch
 from lmvid_lib.data.store import VideoSet
-from lmvid_lib.io import atomic_write_bytes, atomic_write_json, load_checkpoint, save_checkpoint
+from lmvid_lib.io import atomic_write_bytes
 from lmvid_lib.losses import ReconstructionLoss, discriminator_loss
 from lmvid_lib.models.discriminator import Discriminator
 from lmvid_lib.models.factorization import FactorizationModel
 from lmvid_lib.run_config import TrainConfig, config_dict, load_config, run_path, with_global_batch
 from lmvid_lib.seed import seed_everything
 from lmvid_lib.train.distributed import DistContext, init_distributed
-from lmvid_lib.train.runs import check_resumable, rng_state, set_rng_state, write_metrics_csv
+from lmvid_lib.train.runs import RunFolder, Trainer, train_loop
 
 # Settings that may change between a run and its resumption without changing what has been computed so far
 # ("steps" only with a constant learning rate: a decaying schedule depends on it).
@@ -69,10 +67,9 @@ def learning_rate(cfg: TrainConfig, step: int) -> float:
     return cfg.lr
 
 
-def _check_resumable(saved: Mapping[str, Any], cfg: TrainConfig, path: Path) -> None:
+def _comparable(saved: Mapping[str, Any], source: str) -> dict[str, Any]:
     # Through the dataclass, so fields added since the run was saved take their defaults (the behaviour it had).
-    free = RESUMABLE_CHANGES if cfg.lr_schedule == "constant" else tuple(k for k in RESUMABLE_CHANGES if k != "steps")
-    check_resumable(config_dict(from_dict(TrainConfig, saved, str(path))), config_dict(cfg), free, path)
+    return config_dict(from_dict(TrainConfig, saved, source))
 
 
 def _save_samples(path: Path, batch: Mapping[str, torch.Tensor], recon: torch.Tensor, n: int = 8) -> Path:
@@ -93,8 +90,9 @@ def _save_samples(path: Path, batch: Mapping[str, torch.Tensor], recon: torch.Te
 
 
 @dataclass
-class _Trainer:
+class _Trainer(Trainer):
     cfg: TrainConfig
+    out: Path  # the run folder (samples are written to its samples/)
     ctx: DistContext
     device: torch.device
     videoset: VideoSet
@@ -109,6 +107,23 @@ class _Trainer:
     step_disc: nn.Module | None = None
     ddp: tuple[DistributedDataParallel, ...] = ()  # DDP wrappers: their gradient sync waits for the last micro-batch
     spectral_norms: tuple[nn.Module, ...] = ()  # the spectral-norm parametrizations of model and discriminator
+    samples: list[Path] = field(default_factory=list)  # the sample PNGs of the run
+    shown: tuple[dict[str, torch.Tensor], torch.Tensor] | None = None  # the last step's (rank batch, reconstruction)
+
+    @property
+    def global_batch(self) -> int:
+        return self.cfg.batch_size * self.ctx.world_size * self.cfg.accumulate
+
+    def begin(self, start: int) -> None:
+        self.wrap()
+        self.samples = sorted((self.out / "samples").glob("step_*.png"))
+        if start < self.cfg.steps and self.ctx.is_main:
+            print(
+                f"{self.cfg.run_name}: global batch {self.global_batch} = {self.cfg.batch_size} per process x "
+                f"{self.ctx.world_size} process(es) x {self.cfg.accumulate} accumulated micro-batch(es)",
+                file=sys.stderr,
+                flush=True,
+            )
 
     def wrap(self) -> None:
         self.step_model, self.step_disc = self.model, self.disc
@@ -154,7 +169,16 @@ class _Trainer:
         rows = self.ctx.slice(self.cfg.batch_size)
         return [{k: v[i * size : (i + 1) * size][rows] for k, v in batch.items()} for i in range(self.cfg.accumulate)]
 
-    def step(self, step: int) -> tuple[dict[str, float], dict[str, torch.Tensor], torch.Tensor]:
+    def step(self, step: int) -> dict[str, float]:
+        metrics, *self.shown = self._update(step)
+        return metrics
+
+    def after_step(self, step: int, last: bool) -> None:
+        sample_every = self.cfg.sample_every
+        if self.ctx.is_main and ((sample_every and step % sample_every == 0) or last):
+            self.samples.append(_save_samples(self.out / "samples" / f"step_{step:07d}.png", *self.shown))
+
+    def _update(self, step: int) -> tuple[dict[str, float], dict[str, torch.Tensor], torch.Tensor]:
         """Training step `step` (1-based): one generator (and discriminator) update on this rank's slices of a global
         batch, its gradient the mean over `accumulate` micro-batches. Every loss is a mean over equal micro-batches
         and every norm is per sample, so this is the update of the whole batch at once (up to float summation order).
@@ -219,33 +243,37 @@ class _Trainer:
         rank_batch = {k: torch.cat([m[k] for m in micro_batches]) for k in micro_batches[0]}
         return metrics, rank_batch, torch.cat(recons)
 
-    def state(self, step: int, metrics: list[dict[str, float]], window: list[dict[str, float]]) -> dict[str, Any]:
+    def state_dict(self) -> dict[str, Any]:
         return {
-            "step": step,
-            "window": window,  # metrics of the steps since the last logged row, so resumed rows average the same steps
-            "config": config_dict(self.cfg),
             "model": self.model.state_dict(),
             "disc": None if self.disc is None else self.disc.state_dict(),
             "opt": self.opt.state_dict(),
             "opt_d": None if self.opt_d is None else self.opt_d.state_dict(),
             "sampler": self.sampler.state_dict(),
-            "rng": rng_state(self.generator),
-            "metrics": metrics,
-            "world_size": self.ctx.world_size,
         }
 
-    def load_state(self, state: Mapping[str, Any]) -> None:
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self.model.load_state_dict(state["model"])
         self.opt.load_state_dict(state["opt"])
         if self.disc is not None:
             self.disc.load_state_dict(state["disc"])
             self.opt_d.load_state_dict(state["opt_d"])
         self.sampler.load_state_dict(state["sampler"])
-        set_rng_state(state["rng"], self.generator)
+
+    def model_file(self) -> dict[str, Any]:
+        return {"model": self.model.state_dict(), "global_batch": self.global_batch}
+
+    def summary(self) -> dict[str, Any]:
+        return {"samples": [str(p) for p in sorted(set(self.samples))], "global_batch": self.global_batch}
 
 
 def _build(
-    cfg: TrainConfig, ctx: DistContext, device: torch.device, videoset: VideoSet, criterion: ReconstructionLoss
+    cfg: TrainConfig,
+    out: Path,
+    ctx: DistContext,
+    device: torch.device,
+    videoset: VideoSet,
+    criterion: ReconstructionLoss,
 ) -> _Trainer:
     seed_everything(cfg.seed)  # identical initial weights on every rank and in every resumed process
     model = FactorizationModel(cfg.model).to(device)
@@ -258,7 +286,7 @@ def _build(
     opt_d = None if disc is None else torch.optim.Adam(disc.parameters(), **adam)
     sampler = FrameSampler(videoset, cfg.augment, seed=cfg.seed)
     generator = torch.Generator(device=device).manual_seed(cfg.seed)
-    return _Trainer(cfg, ctx, device, videoset, model, disc, criterion, opt, opt_d, sampler, generator)
+    return _Trainer(cfg, out, ctx, device, videoset, model, disc, criterion, opt, opt_d, sampler, generator)
 
 
 def _open_training_data(cfg: TrainConfig, run_dir: Path, ctx: DistContext) -> VideoSet:
@@ -290,90 +318,11 @@ def train_factorization(config: TrainConfig | Mapping[str, Any], run_dir: str | 
     ctx, device = init_distributed(cfg.device)
     cfg = with_global_batch(cfg, ctx.world_size)
     run_dir = Path(run_dir)
-    out = run_path(cfg, run_dir)
-    ckpt_path, model_path = out / "checkpoints" / "last.pt", out / "model.pt"
-    if (out / "config.json").is_file():
-        _check_resumable(json.loads((out / "config.json").read_text()), cfg, out / "config.json")
+    free = RESUMABLE_CHANGES if cfg.lr_schedule == "constant" else tuple(k for k in RESUMABLE_CHANGES if k != "steps")
+    run = RunFolder(run_path(cfg, run_dir), config_dict(cfg), _comparable, free)
+    run.check_config_file()
     # Built first: a missing VGG19 weights file (VGGWeightsMissing) is reported before any data is generated.
     criterion = ReconstructionLoss(cfg.loss).to(device)
     videoset = _open_training_data(cfg, run_dir, ctx)
-    trainer = _build(cfg, ctx, device, videoset, criterion)
-
-    start, metrics, window = 0, [], []
-    if ckpt_path.is_file():
-        state = load_checkpoint(ckpt_path, map_location=device)
-        _check_resumable(state["config"], cfg, ckpt_path)
-        if state["world_size"] != ctx.world_size:
-            raise ValueError(
-                f"{ckpt_path} was written by {state['world_size']} processes, this run has {ctx.world_size}"
-            )
-        trainer.load_state(state)
-        start, metrics, window = int(state["step"]), list(state["metrics"]), list(state["window"])
-        del state
-    elif ctx.is_main:
-        atomic_write_json(out / "config.json", config_dict(cfg))
-    trainer.wrap()
-
-    started = time.perf_counter()
-    samples: list[Path] = sorted((out / "samples").glob("step_*.png"))
-    global_batch = cfg.batch_size * ctx.world_size * cfg.accumulate
-    if start < cfg.steps:
-        if ctx.is_main:
-            print(
-                f"{cfg.run_name}: global batch {global_batch} = {cfg.batch_size} per process x {ctx.world_size} "
-                f"process(es) x {cfg.accumulate} accumulated micro-batch(es)",
-                file=sys.stderr,
-                flush=True,
-            )
-        from tqdm import tqdm
-
-        bar = tqdm(
-            total=cfg.steps, initial=start, desc=cfg.run_name, disable=not (cfg.progress and ctx.is_main), mininterval=2
-        )
-        tick = time.perf_counter()
-        for step in range(start + 1, cfg.steps + 1):
-            step_metrics, batch, recon = trainer.step(step)
-            window.append(step_metrics)
-            bar.update(1)
-            if step % cfg.log_every == 0 or step == cfg.steps:
-                now = time.perf_counter()
-                row = {k: sum(m[k] for m in window) / len(window) for k in window[0]}
-                row = ctx.mean(row, device)
-                metrics.append({"step": step, **row, "sec_per_step": (now - tick) / len(window)})
-                bar.set_postfix(loss=f"{row['loss']:.4f}")
-                window, tick = [], now
-                if ctx.is_main:
-                    write_metrics_csv(out / "metrics.csv", metrics)
-            if ctx.is_main and ((cfg.sample_every and step % cfg.sample_every == 0) or step == cfg.steps):
-                samples.append(_save_samples(out / "samples" / f"step_{step:07d}.png", batch, recon))
-            if step % cfg.checkpoint_every == 0 or step == cfg.steps:
-                if ctx.is_main:
-                    save_checkpoint(ckpt_path, trainer.state(step, metrics, window))
-                ctx.barrier()
-        bar.close()
-        if ctx.is_main:
-            final = {
-                "config": config_dict(cfg),
-                "model": trainer.model.state_dict(),
-                "step": cfg.steps,
-                "global_batch": global_batch,
-            }
-            save_checkpoint(model_path, final)
-    ctx.barrier()
-
-    summary = {
-        "run": str(out),
-        "config": str(out / "config.json"),
-        "metrics": str(out / "metrics.csv"),
-        "checkpoint": str(ckpt_path),
-        "model": str(model_path),
-        "samples": [str(p) for p in sorted(set(samples))],
-        "steps": cfg.steps,
-        "resumed_from": start,
-        "global_batch": global_batch,
-        "seconds": time.perf_counter() - started,
-        "final": metrics[-1] if metrics else {},
-    }
-    if ctx.is_main:
-        atomic_write_json(out / "summary.json", summary)
-    return summary
+    trainer = _build(cfg, run.out, ctx, device, videoset, criterion)
+    return train_loop(run, cfg, trainer, cfg.run_name, ctx, device)

@@ -38,7 +38,7 @@ from lmvid_lib.train.dynamics import (
     check_sequence_config,
     sample_clips,
 )
-from lmvid_lib.train.runs import check_resumable, train_sequence_model
+from lmvid_lib.train.runs import LossTrainer, RunFolder, train_loop
 
 _HASH_FRAMES = 256  # frames hashed per read, so that a memmapped split is never loaded whole
 
@@ -65,6 +65,11 @@ def load_pixel_config(config: PixelTrainConfig | Mapping[str, Any], name: str = 
 def pixel_run_path(cfg: PixelTrainConfig, run_dir: str | Path) -> Path:
     """The folder of the run `cfg` describes: `<run_dir>/pixel/<run_name>`."""
     return run_folder(run_dir, "pixel", cfg.run_name)
+
+
+def _config_dict(cfg: PixelTrainConfig) -> dict[str, Any]:
+    """The config as plain JSON data, as written to config.json."""
+    return json.loads(json.dumps(dataclasses.asdict(cfg)))
 
 
 def check_video_frames(frames: object, name: str, cfg: PixelTrainConfig) -> np.ndarray:
@@ -145,12 +150,14 @@ def train_pixel_predictor(
     train = check_video_frames(frames, "frames", cfg)
     val = None if val_frames is None else check_video_frames(val_frames, "val_frames", cfg)
     digest = frames_digest(train)
-    out = pixel_run_path(cfg, run_dir)
-    now = json.loads(json.dumps(dataclasses.asdict(cfg)))
-    if (out / "config.json").is_file():
-        saved = json.loads((out / "config.json").read_text())
-        saved = json.loads(json.dumps(dataclasses.asdict(load_pixel_config(saved, str(out / "config.json")))))
-        check_resumable(saved, now, RESUMABLE_CHANGES, out / "config.json")
+    run = RunFolder(
+        pixel_run_path(cfg, run_dir),
+        _config_dict(cfg),
+        lambda saved, source: _config_dict(load_pixel_config(saved, source)),
+        RESUMABLE_CHANGES,
+        ("frames", digest),
+    )
+    run.check_config_file()
 
     seed_everything(cfg.seed)
     model = PixelPredictor(cfg.model).to(cfg.device)
@@ -163,20 +170,17 @@ def train_pixel_predictor(
         index = sample_clips(frame_index, length, cfg.batch_size, generator).numpy()
         return prediction_loss(model, clip_tensor(train, index, cfg.device), n_inputs)
 
-    return train_sequence_model(
-        cfg,
-        out,
-        now,
-        ("frames", digest),
+    trainer = LossTrainer(
         model,
         opt,
         generator,
         batch_loss,
-        None if val is None else lambda: _validation_loss(model, val, cfg),
         lambda: save_payload(model),
-        RESUMABLE_CHANGES,
-        f"pixel {cfg.run_name}",
+        cfg.grad_clip,
+        None if val is None else lambda: _validation_loss(model, val, cfg),
+        {"schedule": [n_inputs, n_future]},
     )
+    return train_loop(run, cfg, trainer, f"pixel {cfg.run_name}", device=cfg.device)
 
 
 def train_dataset_pixel_predictor(

@@ -1,24 +1,30 @@
-"""What every resumable training run shares: RNG states in checkpoints, metrics.csv, and the resumable-config check.
+"""The one resumable training loop (`train_loop`) every trainer runs: the factorization model
+(`train/factorization.py`), the landmark LSTM (`train/dynamics.py`), the pixel predictor (`train/pixel_predictor.py`)
+and the structure detector (`train/structure.py`).
 
-The factorization trainer (`train/factorization.py`) and the landmark-dynamics trainer (`train/dynamics.py`) both
-write `checkpoints/last.pt` (atomic, via `lmvid_lib.io.save_checkpoint`) holding the RNG states from `rng_state`, so a
-run killed at any point resumes bit-identically; both log `metrics.csv` and refuse to resume under a changed config.
-The sequence predictors (the landmark LSTM, `train/dynamics.py`, and the pixel predictor, `train/pixel_predictor.py`)
-share their whole loop, `train_sequence_model`.
+A run folder holds config.json, metrics.csv (one row per `log_every` steps: the window's mean metrics, optional
+validation, seconds per step), checkpoints/last.pt (every `checkpoint_every` steps, atomic, with the RNG states from
+`rng_state`, so a run killed at any point, even by SIGKILL, resumes bit-identically), model.pt and summary.json.
+Calling a trainer again on the same folder resumes from last.pt, or returns the summary of a finished run; a changed
+config (`RunFolder.check`, up to the keys that may change) or other training data (`RunFolder.data`) is refused. A
+trainer brings only what is its own, as a `Trainer`: one optimisation step, its state, its model file.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import json
 import time
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from lmvid_lib.io import atomic_write_bytes, atomic_write_json, load_checkpoint, save_checkpoint
+from lmvid_lib.train.distributed import DistContext
 
 
 def rng_state(generator: torch.Generator) -> dict[str, Any]:
@@ -68,88 +74,211 @@ def read_metrics(run: str | Path) -> list[dict[str, float]]:
         return [{k: float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(f)]
 
 
-def train_sequence_model(
-    cfg: Any,
-    out: Path,
-    now: Mapping[str, Any],
-    data: tuple[str, str],
-    model: torch.nn.Module,
-    opt: torch.optim.Optimizer,
-    generator: torch.Generator,
-    batch_loss: Callable[[], torch.Tensor],
-    validation_loss: Callable[[], float] | None,
-    model_file: Callable[[], dict[str, Any]],
-    resumable: Iterable[str],
-    desc: str,
+@dataclass
+class RunFolder:
+    """A run's folder and what a resumption must match: `config` (the run's config as JSON data, written to
+    config.json and stored in last.pt and model.pt), up to the keys in `resumable`; `comparable(saved, source)` turns
+    a saved config (read from `source`) into what `config` holds now (through its dataclass, so fields added since take
+    their defaults); `data` = (what the training data is, e.g. "states", its digest), or None when the config alone
+    names the data."""
+
+    out: Path
+    config: dict[str, Any]
+    comparable: Callable[[Mapping[str, Any], str], dict[str, Any]]
+    resumable: Iterable[str]
+    data: tuple[str, str] | None = None
+
+    @property
+    def checkpoint(self) -> Path:
+        return self.out / "checkpoints" / "last.pt"
+
+    @property
+    def model(self) -> Path:
+        return self.out / "model.pt"
+
+    def check(self, saved: Mapping[str, Any], path: Path) -> None:
+        """ValueError if the run saved under config `saved` (read from `path`) cannot continue under this config."""
+        check_resumable(self.comparable(saved, str(path)), self.config, self.resumable, path)
+
+    def check_config_file(self) -> None:
+        """`check` against config.json if there: call it before building anything costly, so a run that cannot
+        resume fails at once."""
+        path = self.out / "config.json"
+        if path.is_file():
+            self.check(json.loads(path.read_text()), path)
+
+    def data_entry(self) -> dict[str, str]:
+        """The data digest as stored in last.pt and model.pt: {"<kind>_digest": digest}, or nothing."""
+        return {} if self.data is None else {f"{self.data[0]}_digest": self.data[1]}
+
+    def check_state(self, state: Mapping[str, Any], world_size: int) -> None:
+        """ValueError if last.pt's `state` was written under another config, data or number of processes."""
+        path = self.checkpoint
+        self.check(state["config"], path)
+        if self.data is not None:
+            kind, digest = self.data
+            if state[f"{kind}_digest"] != digest:
+                raise ValueError(
+                    f"{path} was trained on other {kind} (digest {state[f'{kind}_digest']}, now {digest}): give this "
+                    f"run another name or run_dir, or delete {self.out}"
+                )
+        saved_world = state.get("world_size", 1)  # a run before the loop stored it had one process
+        if saved_world != world_size:
+            raise ValueError(f"{path} was written by {saved_world} processes, this run has {world_size}")
+
+
+class Trainer:
+    """What a trainer brings to `train_loop`: `generator` (the torch.Generator its batches are drawn from; saved with
+    the global RNG states), one optimisation step, its state for last.pt and its model file. The hooks default to
+    nothing."""
+
+    generator: torch.Generator
+
+    def step(self, step: int) -> dict[str, float]:
+        """Training step `step` (1-based): one optimiser update; its metrics (floats, "loss" among them)."""
+        raise NotImplementedError
+
+    def state_dict(self) -> dict[str, Any]:
+        """What last.pt must hold beyond the loop's own entries to resume bit-identically (weights, optimisers...)."""
+        raise NotImplementedError
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        raise NotImplementedError
+
+    def model_file(self) -> dict[str, Any]:
+        """model.pt's payload; the loop adds config, step and data digest."""
+        raise NotImplementedError
+
+    def begin(self, start: int) -> None:
+        """Called once after any resumption, before training from step `start` + 1 (also when nothing is left)."""
+
+    def validate(self) -> dict[str, float]:
+        """Extra columns of a metrics row (e.g. val_loss), computed when it is logged."""
+        return {}
+
+    def after_step(self, step: int, last: bool) -> None:
+        """Called after step `step`'s metrics row (if any) and before its checkpoint (if any)."""
+
+    def summary(self) -> dict[str, Any]:
+        """Extra entries of summary.json."""
+        return {}
+
+
+@dataclass
+class LossTrainer(Trainer):
+    """A trainer whose step is one Adam-style update of `model` on `loss()` (a scalar tensor), its gradient norm
+    clipped at `grad_clip` (0: not clipped); `validation()` gives a row's val_loss; `extra` goes into the summary."""
+
+    model: torch.nn.Module
+    opt: torch.optim.Optimizer
+    generator: torch.Generator
+    loss: Callable[[], torch.Tensor]
+    payload: Callable[[], dict[str, Any]]
+    grad_clip: float = 0.0
+    validation: Callable[[], float] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def step(self, step: int) -> dict[str, float]:
+        self.opt.zero_grad(set_to_none=True)
+        loss = self.loss()
+        loss.backward()
+        if self.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
+        self.opt.step()
+        return {"loss": float(loss.detach())}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"model": self.model.state_dict(), "opt": self.opt.state_dict()}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.opt.load_state_dict(state["opt"])
+
+    def model_file(self) -> dict[str, Any]:
+        return self.payload()
+
+    def begin(self, start: int) -> None:
+        self.model.train()
+
+    def validate(self) -> dict[str, float]:
+        return {} if self.validation is None else {"val_loss": self.validation()}
+
+    def summary(self) -> dict[str, Any]:
+        return dict(self.extra)
+
+
+def _resume(run: RunFolder, trainer: Trainer, ctx: DistContext, device: Any) -> tuple[int, list, list]:
+    """(step, metrics rows, the window of unlogged step metrics) of last.pt, loaded into `trainer`; (0, [], []) and
+    config.json written (by rank 0) for a new run."""
+    if not run.checkpoint.is_file():
+        if ctx.is_main:
+            atomic_write_json(run.out / "config.json", run.config)
+        return 0, [], []
+    state = load_checkpoint(run.checkpoint, map_location=device)
+    run.check_state(state, ctx.world_size)
+    trainer.load_state_dict(state)
+    set_rng_state(state["rng"], trainer.generator)
+    return int(state["step"]), list(state["metrics"]), list(state["window"])
+
+
+def _window_mean(window: list[dict[str, float]], ctx: DistContext, device: Any) -> dict[str, float]:
+    """The mean of each metric over the steps of `window` (and over the ranks)."""
+    return ctx.mean({k: sum(m[k] for m in window) / len(window) for k in window[0]}, device)
+
+
+def train_loop(
+    run: RunFolder, cfg: Any, trainer: Trainer, desc: str, ctx: DistContext | None = None, device: Any = "cpu"
 ) -> dict[str, Any]:
-    """The resumable loop the sequence predictors share (the landmark LSTM, the pixel predictor): resume from
-    `<out>/checkpoints/last.pt` if there (the same config `now` up to the keys in `resumable`, and the same training
-    data: `data` = (what it is, e.g. "states", its digest)), else write config.json;
-    then Adam steps on `batch_loss()` with gradient clipping at cfg.grad_clip, metrics.csv every cfg.log_every steps
-    (with `validation_loss()` when given), last.pt every cfg.checkpoint_every, `model_file()` plus config, step and
-    digest as model.pt at the end; summary.json. `cfg`: a `train.dynamics.SequenceTrainConfig`. Returns the summary
-    (paths, steps, schedule, resumed_from, seconds, final metrics row)."""
+    """Train `trainer` in `run`'s folder for cfg.steps steps (cfg: any config with steps, log_every,
+    checkpoint_every and progress), resuming from last.pt if there, and write summary.json; returns the summary
+    (paths, steps, resumed_from, seconds, final metrics row, and `trainer.summary()`). Under DDP (`ctx`) every rank
+    trains and rank 0 writes, with barriers after each checkpoint and at the end; `device`: where last.pt loads to."""
     from tqdm import tqdm
 
-    kind, digest = data
-    digest_key = f"{kind}_digest"
-    ckpt_path, model_path = out / "checkpoints" / "last.pt", out / "model.pt"
-    start, metrics, window = 0, [], []
-    if ckpt_path.is_file():
-        state = load_checkpoint(ckpt_path, map_location=cfg.device)
-        check_resumable(state["config"], now, resumable, ckpt_path)
-        if state[digest_key] != digest:
-            raise ValueError(
-                f"{ckpt_path} was trained on other {kind} (digest {state[digest_key]}, now {digest}): give this run "
-                f"another name or run_dir, or delete {out}"
-            )
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["opt"])
-        set_rng_state(state["rng"], generator)
-        start, metrics, window = int(state["step"]), list(state["metrics"]), list(state["window"])
-    else:
-        atomic_write_json(out / "config.json", dict(now))
-
+    ctx = ctx or DistContext()
+    start, metrics, window = _resume(run, trainer, ctx, device)
+    trainer.begin(start)
     started = time.perf_counter()
     if start < cfg.steps:
-        model.train()
-        bar = tqdm(total=cfg.steps, initial=start, desc=desc, disable=not cfg.progress, mininterval=2)
+        bar = tqdm(total=cfg.steps, initial=start, desc=desc, disable=not (cfg.progress and ctx.is_main), mininterval=2)
         tick = time.perf_counter()
         for step in range(start + 1, cfg.steps + 1):
-            opt.zero_grad(set_to_none=True)
-            loss = batch_loss()
-            loss.backward()
-            if cfg.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            opt.step()
-            window.append(float(loss.detach()))
+            window.append(trainer.step(step))
             bar.update(1)
-            if step % cfg.log_every == 0 or step == cfg.steps:
-                now_t = time.perf_counter()
-                row = {"step": step, "loss": sum(window) / len(window)}
-                if validation_loss is not None:
-                    row["val_loss"] = validation_loss()
-                metrics.append({**row, "sec_per_step": (now_t - tick) / len(window)})
+            last = step == cfg.steps
+            if step % cfg.log_every == 0 or last:
+                now = time.perf_counter()
+                row = {"step": step, **_window_mean(window, ctx, device), **trainer.validate()}
+                metrics.append({**row, "sec_per_step": (now - tick) / len(window)})
                 bar.set_postfix(loss=f"{row['loss']:.4f}")
-                window, tick = [], now_t
-                write_metrics_csv(out / "metrics.csv", metrics)
-            if step % cfg.checkpoint_every == 0 or step == cfg.steps:
-                state = {"step": step, "window": window, "config": now, digest_key: digest}
-                state.update(model=model.state_dict(), opt=opt.state_dict(), rng=rng_state(generator), metrics=metrics)
-                save_checkpoint(ckpt_path, state)
+                window, tick = [], now
+                if ctx.is_main:
+                    write_metrics_csv(run.out / "metrics.csv", metrics)
+            trainer.after_step(step, last)
+            if step % cfg.checkpoint_every == 0 or last:
+                if ctx.is_main:
+                    # window: the steps since the last logged row, so that resumed rows average the same steps
+                    state = {"step": step, "window": window, "config": run.config, **run.data_entry()}
+                    state.update(trainer.state_dict(), rng=rng_state(trainer.generator), metrics=metrics)
+                    save_checkpoint(run.checkpoint, {**state, "world_size": ctx.world_size})
+                ctx.barrier()
         bar.close()
-        save_checkpoint(model_path, {**model_file(), "config": now, "step": cfg.steps, digest_key: digest})
+        if ctx.is_main:
+            payload = {**trainer.model_file(), "config": run.config, "step": cfg.steps, **run.data_entry()}
+            save_checkpoint(run.model, payload)
+    ctx.barrier()
     summary = {
-        "run": str(out),
-        "config": str(out / "config.json"),
-        "metrics": str(out / "metrics.csv"),
-        "checkpoint": str(ckpt_path),
-        "model": str(model_path),
+        "run": str(run.out),
+        "config": str(run.out / "config.json"),
+        "metrics": str(run.out / "metrics.csv"),
+        "checkpoint": str(run.checkpoint),
+        "model": str(run.model),
         "steps": cfg.steps,
         "resumed_from": start,
         "seconds": time.perf_counter() - started,
         "final": metrics[-1] if metrics else {},
-        "schedule": list(cfg.schedule()),
+        **trainer.summary(),
     }
-    atomic_write_json(out / "summary.json", summary)
+    if ctx.is_main:
+        atomic_write_json(run.out / "summary.json", summary)
     return summary
