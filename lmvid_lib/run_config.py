@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lmvid_lib.config import from_dict
+from lmvid_lib.config import check_choice, check_int, check_number, check_optional_int, from_dict
 from lmvid_lib.data.augment import AugmentConfig, validate_augment_config
 from lmvid_lib.data.datasets import DATASETS, EMBEDDED, check_dataset
 from lmvid_lib.losses import LossConfig
@@ -185,42 +185,20 @@ def validate_train_config(cfg: TrainConfig) -> None:
         _check(isinstance(getattr(cfg, key), expected), f"{key}: expected a mapping of {expected.__name__} parameters")
     validate_model_config(cfg.model)
     validate_augment_config(cfg.augment)
-    _check(
-        cfg.global_batch is None
-        or (isinstance(cfg.global_batch, int) and not isinstance(cfg.global_batch, bool) and cfg.global_batch >= 1),
-        f"global_batch must be an int >= 1 or None, got {cfg.global_batch!r}",
-    )
+    check_optional_int(cfg.global_batch, "global_batch")
     _check(
         cfg.global_batch is None or cfg.global_batch % (cfg.batch_size * cfg.accumulate) == 0,
         f"global_batch {cfg.global_batch} must be a multiple of batch_size x accumulate = "
         f"{cfg.batch_size * cfg.accumulate} (leave accumulate at 1: global_batch sets it)",
     )
     for key in ("steps", "batch_size", "accumulate", "log_every", "checkpoint_every"):
-        value = getattr(cfg, key)
-        _check(
-            isinstance(value, int) and not isinstance(value, bool) and value >= 1,
-            f"{key} must be an int >= 1, got {value!r}",
-        )
-    _check(
-        isinstance(cfg.sample_every, int) and cfg.sample_every >= 0,
-        f"sample_every must be an int >= 0, got {cfg.sample_every!r}",
-    )
-    _check(isinstance(cfg.seed, int) and cfg.seed >= 0, f"seed must be an int >= 0, got {cfg.seed!r}")
-    _check(
-        isinstance(cfg.data_seed, int) and cfg.data_seed >= 0, f"data_seed must be an int >= 0, got {cfg.data_seed!r}"
-    )
-    _check(isinstance(cfg.lr, (int, float)) and cfg.lr > 0, f"lr must be > 0, got {cfg.lr!r}")
-    _check(cfg.lr_schedule in LR_SCHEDULES, f"lr_schedule must be one of {LR_SCHEDULES}, got {cfg.lr_schedule!r}")
-    _check(
-        isinstance(cfg.warmup_steps, int)
-        and not isinstance(cfg.warmup_steps, bool)
-        and 0 <= cfg.warmup_steps < cfg.steps,
-        f"warmup_steps must be an int in [0, steps={cfg.steps}), got {cfg.warmup_steps!r}",
-    )
-    _check(
-        isinstance(cfg.weight_decay, (int, float)) and cfg.weight_decay >= 0,
-        f"weight_decay must be >= 0, got {cfg.weight_decay!r}",
-    )
+        check_int(getattr(cfg, key), key)
+    for key in ("sample_every", "seed", "data_seed"):
+        check_int(getattr(cfg, key), key, 0)
+    check_number(cfg.lr, "lr", 0, strict=True)
+    check_choice(cfg.lr_schedule, "lr_schedule", LR_SCHEDULES)
+    check_int(cfg.warmup_steps, "warmup_steps", 0, cfg.steps, what=f" (steps={cfg.steps})")
+    check_number(cfg.weight_decay, "weight_decay", 0)
     betas = tuple(cfg.adam_betas)
     _check(
         len(betas) == 2 and all(0 <= b < 1 for b in betas),

@@ -66,7 +66,7 @@ def test_an_entry_on_the_main_dataset_is_left_to_the_main_runs():
         ({"pusher": {"steps": 10}}, r"dataset_models.pusher: unknown parameter\(s\) \['steps'\]"),
         ({"pusher": {"factorization": {"synthetic": {}}}}, r"dataset_models.pusher.factorization: \['synthetic'\]"),
         ({"pusher": {"factorization": {"model": {"n_landmark": 3}}}}, r"n_landmark"),
-        ({"walker": {"factorization": {"steps": 0}}}, r"dataset_models.walker: steps must be an int >= 1"),
+        ({"walker": {"factorization": {"steps": 0}}}, r"dataset_models.walker: steps must be a positive int, got 0"),
         ({"pusher": [1]}, r"dataset_models.pusher: expected a mapping"),
         ({"pusher": {"synthetic": [64]}}, r"dataset_models.pusher.synthetic: expected a mapping"),
         ([1], r"dataset_models must be a mapping"),

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from numbers import Real
 from pathlib import Path
 from typing import Any
 
@@ -29,16 +28,12 @@ import torch
 from torch import nn
 
 from lmvid_lib import landmarks
-from lmvid_lib.config import from_dict
+from lmvid_lib.config import check_int, check_number, from_dict, is_int
 from lmvid_lib.data.frames import frames_to_input
 from lmvid_lib.eval.horizon import HorizonCurves, score_joints
 from lmvid_lib.eval.prediction import accuracy_by_horizon, joint_error_by_horizon
 from lmvid_lib.io import load_checkpoint
 from lmvid_lib.models.inference import inference
-
-
-def _is_int(value: object, low: int) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= low
 
 
 @dataclass
@@ -57,15 +52,13 @@ class DetectorConfig:
     progress: bool = True  # tqdm bar
 
     def __post_init__(self) -> None:
-        if not isinstance(self.widths, (list, tuple)) or not self.widths or not all(_is_int(w, 1) for w in self.widths):
+        if not isinstance(self.widths, (list, tuple)) or not self.widths or not all(is_int(w, 1) for w in self.widths):
             raise ValueError(f"DetectorConfig.widths must be a non-empty list of positive ints, got {self.widths!r}")
         self.widths = list(self.widths)
         minimum = {"context_layers": 0, "steps": 1, "batch_size": 1, "seed": 0, "log_every": 1, "checkpoint_every": 1}
         for name, low in minimum.items():
-            if not _is_int(getattr(self, name), low):
-                raise ValueError(f"DetectorConfig.{name} must be an int >= {low}, got {getattr(self, name)!r}")
-        if isinstance(self.lr, bool) or not isinstance(self.lr, Real) or not self.lr > 0:
-            raise ValueError(f"DetectorConfig.lr must be a number > 0, got {self.lr!r}")
+            check_int(getattr(self, name), f"DetectorConfig.{name}", low)
+        check_number(self.lr, "DetectorConfig.lr", 0, strict=True)
 
     @property
     def stride(self) -> int:
@@ -153,8 +146,7 @@ def detect(detector: KeypointDetector, frames: torch.Tensor, batch_size: int = 2
             f"frames must have shape [N,T,{','.join(map(str, expected))}] (the detector's channels and training frame "
             f"size), got {tuple(frames.shape)}"
         )
-    if not _is_int(batch_size, 1):
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    check_int(batch_size, "batch_size")
     device = next(detector.parameters()).device
     flat, found = frames.flatten(0, 1), []
     with inference(detector):

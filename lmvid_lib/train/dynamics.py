@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from lmvid_lib.config import from_dict
+from lmvid_lib.config import check_int, check_number, check_optional_int, from_dict
 from lmvid_lib.data.datasets import DATASETS
 from lmvid_lib.models.checkpoint import dataset_run
 from lmvid_lib.models.dynamics import DynamicsConfig, LandmarkLSTM, check_states, save_payload, unroll
@@ -79,28 +79,20 @@ class DynamicsTrainConfig(SequenceTrainConfig):
         return self.name or f"{self.dataset}-{'residual' if self.model.predict_residual else 'direct'}-seed{self.seed}"
 
 
-def _is_int(value: object, low: int) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= low
-
-
 def check_sequence_config(cfg: SequenceTrainConfig, name: str, model_type: type, numbers: tuple[str, ...]) -> None:
     """ValueError naming `name`.<field> for any field of `cfg` out of range; `numbers`: the float fields (>= 0, lr
     > 0)."""
     if not isinstance(cfg.model, model_type):
         raise ValueError(f"{name}.model: expected a mapping of {model_type.__name__} parameters, got {cfg.model!r}")
     for key, low in (("steps", 1), ("batch_size", 1), ("log_every", 1), ("checkpoint_every", 1), ("seed", 0)):
-        if not _is_int(getattr(cfg, key), low):
-            raise ValueError(f"{name}.{key} must be an int >= {low}, got {getattr(cfg, key)!r}")
+        check_int(getattr(cfg, key), f"{name}.{key}", low)
     for key, low in (("n_inputs", 1), ("n_future", 0)):
-        if getattr(cfg, key) is not None and not _is_int(getattr(cfg, key), low):
-            raise ValueError(f"{name}.{key} must be an int >= {low} or null, got {getattr(cfg, key)!r}")
+        check_optional_int(getattr(cfg, key), f"{name}.{key}", low)
     n, m = cfg.schedule()
     if n + m < 2:
         raise ValueError(f"{name}: n_inputs + n_future must be >= 2 (at least one prediction), got {n} + {m}")
     for key in numbers:
-        value = getattr(cfg, key)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or (key == "lr" and value == 0):
-            raise ValueError(f"{name}.{key} must be a number {'> 0' if key == 'lr' else '>= 0'}, got {value!r}")
+        check_number(getattr(cfg, key), f"{name}.{key}", 0, strict=key == "lr")
     if cfg.name is not None and (not isinstance(cfg.name, str) or not cfg.name or "/" in cfg.name):
         raise ValueError(f"{name}.name must be a folder name, got {cfg.name!r}")
 
