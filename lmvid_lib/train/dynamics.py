@@ -26,7 +26,9 @@ import torch
 
 from lmvid_lib.config import from_dict
 from lmvid_lib.models.checkpoint import dataset_run
-from lmvid_lib.models.dynamics import DynamicsConfig, LandmarkLSTM, check_states, save_payload, unroll
+from lmvid_lib.models.dynamics import DynamicsConfig, LandmarkLSTM, check_states
+from lmvid_lib.models.files import LANDMARK_LSTM, model_payload
+from lmvid_lib.models.rollout import unroll
 from lmvid_lib.models.sequences import extract_sequences, open_run_videos
 from lmvid_lib.seed import seed_everything
 from lmvid_lib.train.runs import check_resumable, train_sequence_model
@@ -223,7 +225,7 @@ def train_dynamics(
         generator,
         batch_loss,
         None if val is None else lambda: _validation_loss(model, val, n_inputs),
-        lambda: save_payload(model),
+        lambda: model_payload(LANDMARK_LSTM, model),
         RESUMABLE_CHANGES,
         f"dynamics {cfg.run_name}",
     )

@@ -11,7 +11,7 @@ A run lives in `<run_dir>/factorization/<name>/`::
     config.json          the TrainConfig as data
     metrics.csv          one row per `log_every` steps (losses, seconds per step)
     checkpoints/last.pt  everything needed to resume bit-identically: weights, optimizers, RNG states, data order
-    model.pt             final weights + config (what `lmvid_lib.models.checkpoint.load_trained` reads)
+    model.pt             final weights + config, a model file (`lmvid_lib.models.files.load_model`)
     samples/step_*.png   target | pose input | appearance input | reconstruction
     summary.json         paths and final metrics
 
@@ -45,6 +45,7 @@ from lmvid_lib.io import atomic_write_bytes, atomic_write_json, load_checkpoint,
 from lmvid_lib.losses import ReconstructionLoss, discriminator_loss
 from lmvid_lib.models.discriminator import Discriminator
 from lmvid_lib.models.factorization import FactorizationModel
+from lmvid_lib.models.files import FACTORIZATION, save_model_file
 from lmvid_lib.run_config import TrainConfig, config_dict, load_config, run_path, with_global_batch
 from lmvid_lib.seed import seed_everything
 from lmvid_lib.train.distributed import DistContext, init_distributed
@@ -352,13 +353,14 @@ def train_factorization(config: TrainConfig | Mapping[str, Any], run_dir: str | 
                 ctx.barrier()
         bar.close()
         if ctx.is_main:
-            final = {
-                "config": config_dict(cfg),
-                "model": trainer.model.state_dict(),
-                "step": cfg.steps,
-                "global_batch": global_batch,
-            }
-            save_checkpoint(model_path, final)
+            save_model_file(
+                model_path,
+                FACTORIZATION,
+                trainer.model,
+                config=config_dict(cfg),
+                step=cfg.steps,
+                global_batch=global_batch,
+            )
     ctx.barrier()
 
     summary = {

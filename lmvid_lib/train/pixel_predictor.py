@@ -26,8 +26,10 @@ import torch
 
 from lmvid_lib.config import from_dict
 from lmvid_lib.models.checkpoint import dataset_run, read_run_config
+from lmvid_lib.models.files import PIXEL_PREDICTOR, model_payload
 from lmvid_lib.models.inference import frames_to_input
-from lmvid_lib.models.pixel_predictor import PixelPredictor, PixelPredictorConfig, save_payload, unroll
+from lmvid_lib.models.pixel_predictor import PixelPredictor, PixelPredictorConfig
+from lmvid_lib.models.rollout import unroll
 from lmvid_lib.models.sequences import open_run_videos
 from lmvid_lib.seed import seed_everything
 from lmvid_lib.train.dynamics import (
@@ -172,7 +174,7 @@ def train_pixel_predictor(
         generator,
         batch_loss,
         None if val is None else lambda: _validation_loss(model, val, cfg),
-        lambda: save_payload(model),
+        lambda: model_payload(PIXEL_PREDICTOR, model),
         RESUMABLE_CHANGES,
         f"pixel {cfg.run_name}",
     )
