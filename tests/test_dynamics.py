@@ -16,7 +16,7 @@ from lmvid_lib.models.dynamics import (
     DynamicsConfig,
     LandmarkLSTM,
 )
-from lmvid_lib.models.files import LANDMARK_LSTM, load_model
+from lmvid_lib.models.files import LANDMARK_LSTM, load_model, read_model_file
 from lmvid_lib.models.rollout import rollout
 from lmvid_lib.seed import seed_everything
 from lmvid_lib.train import dynamics as train_module
@@ -146,6 +146,7 @@ def test_training_saves_a_model_that_beats_copy_last_and_loads_back(tmp_path):
     rows = read_metrics(summary["run"])
     assert [r["step"] for r in rows] == [50, 100, 150] and rows[-1]["val_loss"] < rows[0]["val_loss"]
     model = load_model(summary["run"], kind=LANDMARK_LSTM)
+    assert read_model_file(summary["run"]).payload["kind"] == LANDMARK_LSTM  # written with its kind, not inferred
     assert torch.allclose(model.state_std, train.flatten(0, 1).std(0).clamp_min(1e-3))
     error = lambda p: (p - val[:, 4:14]).square().mean()  # noqa: E731
     assert error(rollout(model, val[:, :4], 10)) < error(rollout(CopyLast(), val[:, :4], 10))

@@ -8,6 +8,7 @@ call, then each prediction back, one call per further step, vectorised over the 
 
 from __future__ import annotations
 
+import abc
 from typing import Any
 
 import torch
@@ -18,15 +19,16 @@ from lmvid_lib.models.inference import inference
 State = Any  # what a predictor carries from one call to the next; None at the start of a sequence
 
 
-class SequencePredictor(nn.Module):
+class SequencePredictor(nn.Module, abc.ABC):
     """A module predicting step t + 1 of a sequence from steps ..t (see the module docstring for the call)."""
 
+    @abc.abstractmethod
     def check_inputs(self, inputs: object, name: str) -> None:
         """Raise naming `name` unless `inputs` is a sequence [N,T,...] with T >= 1 that this predictor reads."""
-        raise NotImplementedError(f"{type(self).__name__} must define check_inputs")
 
+    @abc.abstractmethod
     def forward(self, inputs: torch.Tensor, state: State = None) -> tuple[torch.Tensor, State]:
-        raise NotImplementedError(f"{type(self).__name__} must define forward")
+        """inputs [N,T,...], state (None: start of a sequence) -> (predictions of steps 1..T [N,T,...], state)."""
 
 
 def unroll(model: SequencePredictor, context: torch.Tensor, n_future: int) -> torch.Tensor:
