@@ -1,7 +1,7 @@
 """Landmark LSTM rollout: ours (one nn.LSTM call per step, carried (h, c)) vs a per-step loop over nn.LSTMCell layers.
 
 The issue's budget: 256 sequences x 100 predicted frames, K = 30, the paper's 3 x 256 LSTM, float32 on CPU, in under
-a second. Ours (`lmvid_lib.models.dynamics.rollout`) feeds the 2-frame context in one call and then calls the
+a second. Ours (`lmvid_lib.models.rollout.rollout`) feeds the 2-frame context in one call and then calls the
 multi-layer nn.LSTM once per step on all sequences; the alternative is the textbook loop: for every step, for every
 layer, an nn.LSTMCell (same weights), then the linear layer. Both are checked to agree before timing.
 The rollout is matrix-multiply bound (about 0.83 GFLOP per step, 84 GFLOP in all), so the table also times the bare
@@ -14,7 +14,8 @@ import torch
 from torch import nn
 
 from benchmarks.common import best_time, verdict
-from lmvid_lib.models.dynamics import DynamicsConfig, LandmarkLSTM, residuals, rollout
+from lmvid_lib.models.dynamics import DynamicsConfig, LandmarkLSTM, residuals
+from lmvid_lib.models.rollout import rollout
 
 SEQUENCES, CONTEXT, FUTURE, LANDMARKS = 256, 2, 100, 30
 TIME_TARGET = 1.0  # seconds for our rollout

@@ -43,9 +43,11 @@ from lmvid_lib import landmarks
 from lmvid_lib.data.frames import frames_to_input
 from lmvid_lib.io import atomic_dir, atomic_write_json
 from lmvid_lib.models.checkpoint import dataset_run, load_trained, read_run_config
-from lmvid_lib.models.dynamics import dynamics_run, load_dynamics, rollout
+from lmvid_lib.models.dynamics import dynamics_run
 from lmvid_lib.models.factorization import FactorizationModel
+from lmvid_lib.models.files import LANDMARK_LSTM, load_model
 from lmvid_lib.models.inference import Codes, decode, decode_states, encode_frames, inference
+from lmvid_lib.models.rollout import rollout
 from lmvid_lib.models.sequences import open_run_videos
 from lmvid_lib.paths import finished_runs, runs_of
 from lmvid_lib.report import data_source
@@ -141,7 +143,7 @@ def held_out_sample(run: Path, run_dir: Path, model: FactorizationModel, n_frame
 
 def _rollout(run_dir: Path, model: FactorizationModel, videos: Any, run: Path) -> dict[str, Any] | None:
     try:
-        lstm = load_dynamics(dynamics_run(run_dir, read_run_config(run).dataset))
+        lstm = load_model(dynamics_run(run_dir, read_run_config(run).dataset), kind=LANDMARK_LSTM)
     except FileNotFoundError:
         return None  # chapter 4 did not train this dataset's LSTM: the page shows no play button for it
     start = int(videos.video_starts[0])

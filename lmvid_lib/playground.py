@@ -21,9 +21,11 @@ from torch import nn
 
 from lmvid_lib import landmarks
 from lmvid_lib.models.checkpoint import dataset_run, load_trained
-from lmvid_lib.models.dynamics import dynamics_run, load_dynamics, rollout
+from lmvid_lib.models.dynamics import dynamics_run
 from lmvid_lib.models.factorization import FactorizationModel
+from lmvid_lib.models.files import LANDMARK_LSTM, load_model
 from lmvid_lib.models.inference import decode_states, encode_frames
+from lmvid_lib.models.rollout import rollout
 from lmvid_lib.models.sequences import open_run_videos
 
 
@@ -91,8 +93,8 @@ class Playground:
 
     model: a trained FactorizationModel (its device is used); frames: uint8 [T,H,W,C], consecutive frames of one
     video (C = the model's channels; any H, W: they are resized as the model sees them); rollout_model: a landmark
-    predictor for `rollout` (e.g. `load_dynamics`) over the same K, or None; context: frames of the video up to the
-    selected one that a rollout starts from.
+    predictor for `rollout` (e.g. a landmark LSTM from `load_model`) over the same K, or None; context: frames of
+    the video up to the selected one that a rollout starts from.
     """
 
     def __init__(
@@ -281,7 +283,7 @@ def load_playground(
     start, end = int(videos.video_starts[video]), int(videos.video_starts[video + 1])
     frames = np.asarray(videos.frames[start : end if max_frames is None else min(end, start + max_frames)])
     try:
-        predictor = load_dynamics(dynamics_run(run_dir, dataset), device)
+        predictor = load_model(dynamics_run(run_dir, dataset), device, LANDMARK_LSTM)
     except FileNotFoundError:
         predictor = None
     return Playground(model, frames, predictor, context)

@@ -56,7 +56,8 @@ from lmvid_lib.eval import horizon as hz
 from lmvid_lib.eval import predictability
 from lmvid_lib.eval.prediction import horizon_table, speed_kept_over
 from lmvid_lib.models.checkpoint import dataset_run, load_trained
-from lmvid_lib.models.dynamics import ConstantVelocity, CopyLast, load_dynamics
+from lmvid_lib.models.dynamics import ConstantVelocity, CopyLast
+from lmvid_lib.models.files import LANDMARK_LSTM, load_model
 from lmvid_lib.report import Captions, Claim, write_claims
 from lmvid_lib.seed import seed_everything
 from lmvid_lib.tables import markdown_table
@@ -142,8 +143,8 @@ model, factor_cfg = load_trained(run, device)
 train = hz.video_states(run, "train", run_dir, hcfg, device, **(dynamics_videos.get(dataset) or {}))
 regressor = hz.fit_state_regressor(train.states, train.joints, hcfg.crop_size)
 predictors = {
-    "LSTM (ours)": load_dynamics(summaries[(dataset, True)]["run"]),
-    "LSTM without residual": load_dynamics(summaries[(dataset, False)]["run"]),
+    "LSTM (ours)": load_model(summaries[(dataset, True)]["run"], kind=LANDMARK_LSTM),
+    "LSTM without residual": load_model(summaries[(dataset, False)]["run"], kind=LANDMARK_LSTM),
     "copy-last": CopyLast(),
     "constant velocity": ConstantVelocity(),
 }

@@ -54,8 +54,8 @@ from lmvid_lib import plotting_interpolation as plots
 from lmvid_lib.eval import video_prediction as vp
 from lmvid_lib.eval.metrics import rank_sequences, step_stats
 from lmvid_lib.models.checkpoint import read_run_config
-from lmvid_lib.models.pixel_predictor import load_pixel_predictor
-from lmvid_lib.models.pixel_predictor import rollout as pixel_rollout
+from lmvid_lib.models.files import PIXEL_PREDICTOR, load_model
+from lmvid_lib.models.rollout import rollout
 from lmvid_lib.models.sequences import open_run_videos
 from lmvid_lib.plotting import new_figure
 from lmvid_lib.report import Captions, Claim, data_source, write_claims
@@ -71,11 +71,9 @@ PIXEL = "pixel LSTM (learned)"
 lpips_found = vp.available_lpips()
 lpips_nets = tuple(net for net, found in lpips_found.items() if found)
 pixel_runs = {d: train_dataset_pixel_predictor(pixel, d, run_dir, device) for d in prediction_datasets}
-pixel_models = {d: load_pixel_predictor(s["run"], device) for d, s in pixel_runs.items()}
+pixel_models = {d: load_model(s["run"], device, PIXEL_PREDICTOR) for d, s in pixel_runs.items()}
 results = {
-    d: vp.predict_dataset(
-        run_dir, d, max_clips, lpips_nets, {PIXEL: partial(pixel_rollout, pixel_models[d])}, device=device
-    )
+    d: vp.predict_dataset(run_dir, d, max_clips, lpips_nets, {PIXEL: partial(rollout, pixel_models[d])}, device=device)
     for d in prediction_datasets
 }
 sources = {d: data_source(read_run_config(r.run)) for d, r in results.items()}

@@ -15,10 +15,9 @@ from lmvid_lib.models.dynamics import (
     CopyLast,
     DynamicsConfig,
     LandmarkLSTM,
-    MeanState,
-    load_dynamics,
-    rollout,
 )
+from lmvid_lib.models.files import LANDMARK_LSTM, load_model, read_model_file
+from lmvid_lib.models.rollout import rollout
 from lmvid_lib.seed import seed_everything
 from lmvid_lib.train import dynamics as train_module
 from lmvid_lib.train import read_metrics, train_dynamics
@@ -85,13 +84,14 @@ def test_input_is_the_state_and_its_residual():
     model.lstm.register_forward_pre_hook(lambda module, args: seen.append(args[0]))
     states, before = waves(2, 4), waves(2, 1, seed=3)[:, 0]
     with torch.no_grad():
-        model(states, before)
+        _, state = model(before[:, None])  # the state carries `before` into the next call
+        model(states, state)
         model(states)
-    x = seen[0].unflatten(-1, (K, 10))
+    x = seen[1].unflatten(-1, (K, 10))
     assert torch.allclose(x[..., :5], states)
     assert torch.allclose(x[:, 0, :, 5:], states[:, 0] - before)
     assert torch.allclose(x[:, 1:, :, 5:], states[:, 1:] - states[:, :-1])
-    assert torch.equal(seen[1].unflatten(-1, (K, 10))[:, 0, :, 5:], torch.zeros(2, K, 5))  # start of a sequence
+    assert torch.equal(seen[2].unflatten(-1, (K, 10))[:, 0, :, 5:], torch.zeros(2, K, 5))  # start of a sequence
 
 
 @pytest.mark.parametrize("n_inputs, n_future", [(10, 10), (10, 0), (3, 1), (1, 4)])
@@ -113,8 +113,6 @@ def test_baselines_are_exact_on_hand_cases():
     line = start + velocity * torch.arange(12, dtype=torch.float64).view(1, 12, 1, 1)
     assert torch.allclose(rollout(ConstantVelocity(), line[:, :4], 8), line[:, 4:], rtol=0, atol=1e-12)
     assert torch.equal(rollout(CopyLast(), line[:, :4], 8), line[:, 3:4].expand(-1, 8, -1, -1))
-    mean = line.float().mean((0, 1))
-    assert torch.equal(rollout(MeanState(mean), line[:, :4].float(), 5), mean.expand(2, 5, K, 5))
     # One context frame has no velocity: constant velocity then copies it.
     assert torch.equal(rollout(ConstantVelocity(), line[:, :1], 3), line[:, :1].expand(-1, 3, -1, -1))
 
@@ -147,7 +145,8 @@ def test_training_saves_a_model_that_beats_copy_last_and_loads_back(tmp_path):
     summary = train_dynamics(config(steps=150, log_every=50, checkpoint_every=150), train, tmp_path, val_states=val)
     rows = read_metrics(summary["run"])
     assert [r["step"] for r in rows] == [50, 100, 150] and rows[-1]["val_loss"] < rows[0]["val_loss"]
-    model = load_dynamics(summary["run"])
+    model = load_model(summary["run"], kind=LANDMARK_LSTM)
+    assert read_model_file(summary["run"]).payload["kind"] == LANDMARK_LSTM  # written with its kind, not inferred
     assert torch.allclose(model.state_std, train.flatten(0, 1).std(0).clamp_min(1e-3))
     error = lambda p: (p - val[:, 4:14]).square().mean()  # noqa: E731
     assert error(rollout(model, val[:, :4], 10)) < error(rollout(CopyLast(), val[:, :4], 10))

@@ -17,7 +17,9 @@ from lmvid_lib import cli, export, landmarks
 from lmvid_lib.data.frames import frames_to_input
 from lmvid_lib.data.store import VideoSet, write_dataset
 from lmvid_lib.io import atomic_write_json, save_checkpoint
-from lmvid_lib.models.dynamics import DynamicsConfig, LandmarkLSTM, rollout, save_payload
+from lmvid_lib.models.dynamics import DynamicsConfig, LandmarkLSTM
+from lmvid_lib.models.files import LANDMARK_LSTM, save_model_file
+from lmvid_lib.models.rollout import rollout
 from lmvid_lib.models.sequences import render_sequence
 from lmvid_lib.run_config import TrainConfig, config_dict, load_config
 
@@ -84,7 +86,7 @@ def run_dir(tmp_path, tiny_model):
     save_checkpoint(run / "model.pt", {"config": config_dict(cfg), "model": model.state_dict()})
     torch.manual_seed(4)
     lstm = LandmarkLSTM(DynamicsConfig(n_landmarks=model.cfg.n_landmarks, layers=1, hidden=8))
-    save_checkpoint(tmp_path / "runs" / "dynamics" / "pusher-residual-seed0" / "model.pt", save_payload(lstm))
+    save_model_file(tmp_path / "runs" / "dynamics" / "pusher-residual-seed0" / "model.pt", LANDMARK_LSTM, lstm)
     return tmp_path / "runs", model, lstm, splits["test"]
 
 

@@ -8,12 +8,9 @@ import pytest
 import torch
 from test_train import assert_killed_sequence_run_resumes_bit_identically, schedule_calls
 
-from lmvid_lib.models.pixel_predictor import (
-    PixelPredictor,
-    PixelPredictorConfig,
-    load_pixel_predictor,
-    rollout,
-)
+from lmvid_lib.models.files import PIXEL_PREDICTOR, load_model, read_model_file
+from lmvid_lib.models.pixel_predictor import PixelPredictor, PixelPredictorConfig
+from lmvid_lib.models.rollout import rollout
 from lmvid_lib.seed import seed_everything
 from lmvid_lib.train import pixel_predictor as train_module
 from lmvid_lib.train import read_metrics
@@ -115,7 +112,8 @@ def test_training_on_moving_squares_lowers_the_loss_and_loads_back(tmp_path):
     rows = read_metrics(summary["run"])
     assert [r["step"] for r in rows] == [20, 40, 60, 80]
     assert rows[-1]["val_loss"] < 0.7 * rows[0]["val_loss"]
-    model = load_pixel_predictor(summary["run"])
+    model = load_model(summary["run"], kind=PIXEL_PREDICTOR)
+    assert read_model_file(summary["run"]).payload["kind"] == PIXEL_PREDICTOR
     context, future = as_input(val[:, :3]), as_input(val[:, 3:5])
     error = lambda predicted: (predicted - future).square().mean()  # noqa: E731
     assert error(rollout(model, context, 2)) < 0.8 * error(context[:, -1:])  # better than copying the last frame

@@ -12,7 +12,8 @@ import torch
 from lmvid_lib import landmarks
 from lmvid_lib.data.store import VideoSet, write_dataset
 from lmvid_lib.io import atomic_write_json, save_checkpoint
-from lmvid_lib.models.dynamics import ConstantVelocity, CopyLast, DynamicsConfig, LandmarkLSTM, save_payload
+from lmvid_lib.models.dynamics import ConstantVelocity, CopyLast, DynamicsConfig, LandmarkLSTM
+from lmvid_lib.models.files import LANDMARK_LSTM, save_model_file
 from lmvid_lib.models.sequences import render_sequence
 from lmvid_lib.playground import (
     Playground,
@@ -238,7 +239,7 @@ def test_load_playground_reads_a_run_and_its_landmark_lstm(tmp_path, tiny_model)
     pg = load_playground(tmp_path / "runs", "pusher", video=1, max_frames=5)
     assert np.array_equal(pg.frames, frames[1, :5]) and pg.rollout_model is None
     lstm = LandmarkLSTM(DynamicsConfig(n_landmarks=model.cfg.n_landmarks, layers=1, hidden=4))
-    save_checkpoint(tmp_path / "runs" / "dynamics" / "pusher-residual-seed0" / "model.pt", save_payload(lstm))
+    save_model_file(tmp_path / "runs" / "dynamics" / "pusher-residual-seed0" / "model.pt", LANDMARK_LSTM, lstm)
     pg = load_playground(tmp_path / "runs", "pusher")
     assert pg.n_frames == 7 and isinstance(pg.rollout_model, LandmarkLSTM)
     with pytest.raises(ValueError, match=r"video must be an int in \[0, 2\)"):

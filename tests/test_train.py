@@ -20,6 +20,7 @@ from lmvid_lib.io import load_checkpoint
 from lmvid_lib.losses import VGGWeightsMissing
 from lmvid_lib.models import Discriminator
 from lmvid_lib.models.checkpoint import load_trained
+from lmvid_lib.models.files import FACTORIZATION, read_model_file
 from lmvid_lib.run_config import config_from_parameters, with_global_batch
 from lmvid_lib.train import read_metrics, train_factorization
 from lmvid_lib.train.__main__ import profile_configs
@@ -134,6 +135,7 @@ def test_train_writes_run_and_loads_back(data_root, tmp_path):
 
     model, cfg = load_trained(run)
     assert cfg.model.n_landmarks == 3 and cfg.steps == 4
+    assert read_model_file(run).payload["kind"] == FACTORIZATION
     assert_same_weights(model.state_dict(), model_state(run))
     x = open_dataset("bair", "train", tmp_path, data_root).frames[:2]
     x = torch.from_numpy(np.array(x)).permute(0, 3, 1, 2).float() / 255

@@ -2,7 +2,7 @@
 
 Our stand-ins have ground-truth joints, so a prediction in landmark space can be scored as a pose: every held-out
 video is cut into windows of `context + horizon` frames (`windows`), each predictor rolls the first `context` landmark
-states forward `horizon` frames (`lmvid_lib.models.dynamics.rollout`), the chapter-3 linear read-out
+states forward `horizon` frames (`lmvid_lib.models.rollout.rollout`), the chapter-3 linear read-out
 (`fit_state_regressor`, fitted on the training videos' landmarks and joints) maps the predicted landmarks to joints,
 and `score_joints` compares them with the true joints of the same frames (`lmvid_lib.eval.prediction`: error and
 accuracy per horizon, and the share of the real joint speed a prediction keeps). The training mean pose is scored on
@@ -35,7 +35,8 @@ from lmvid_lib.eval.prediction import (
 from lmvid_lib.eval.predictors import CONSTANT_VELOCITY, COPY_LAST, MEAN_POSE
 from lmvid_lib.eval.regression import KeypointRegressor, fit_regressor, mean_pose_baseline
 from lmvid_lib.eval.scales import landmarks_to_crop_centred, pixels_to_crop_centred
-from lmvid_lib.models.dynamics import check_states, rollout
+from lmvid_lib.models.dynamics import check_states
+from lmvid_lib.models.rollout import rollout
 from lmvid_lib.models.sequences import extract_sequences, open_run_videos, render_sequence, sequence_indices
 
 

@@ -28,7 +28,9 @@ from lmvid_lib.eval.horizon import HorizonCurves
 from lmvid_lib.eval.predictors import CONSTANT_VELOCITY, COPY_FRAME, COPY_LAST, OURS, OURS_DIRECT, REAL_FUTURE
 from lmvid_lib.eval.structure import structure_error
 from lmvid_lib.models.checkpoint import dataset_run, load_trained
-from lmvid_lib.models.dynamics import ConstantVelocity, CopyLast, dynamics_run, load_dynamics, rollout
+from lmvid_lib.models.dynamics import ConstantVelocity, CopyLast, dynamics_run
+from lmvid_lib.models.files import LANDMARK_LSTM, load_model
+from lmvid_lib.models.rollout import rollout
 from lmvid_lib.models.sequences import extract_sequences, open_run_videos, render_sequence, sequence_indices
 
 
@@ -186,7 +188,9 @@ def predict_dataset(
     real = real_video(clips, cfg.model.image_size)
     predictions = {}
     for name, kind in LANDMARK_PREDICTORS.items():
-        predictor = load_dynamics(dynamics_run(run_dir, dataset, kind)) if isinstance(kind, bool) else kind()
+        predictor = (
+            load_model(dynamics_run(run_dir, dataset, kind), kind=LANDMARK_LSTM) if isinstance(kind, bool) else kind()
+        )
         predictions[name] = landmark_video(model, predictor, clips)
     predictions[COPY_FRAME] = copy_last_frame(real, context, horizon)
     for name, predict in (pixel_predictors or {}).items():

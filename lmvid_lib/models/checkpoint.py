@@ -1,7 +1,7 @@
 """Reading a finished factorization run back: its model and its TrainConfig (`<run_dir>/factorization/<name>/`).
 
-`model.pt` holds the final weights and the config as data (written by the trainer, `train_factorization`);
-`config.json` holds the same config from the run's first step on. Loaded with `weights_only=True`.
+`model.pt` (a model file, `lmvid_lib.models.files`) holds the final weights and the config as data (written by the
+trainer, `train_factorization`); `config.json` holds the same config from the run's first step on.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from pathlib import Path
 import torch
 
 from lmvid_lib.config import from_dict
-from lmvid_lib.io import load_checkpoint
 from lmvid_lib.models.factorization import FactorizationModel
+from lmvid_lib.models.files import FACTORIZATION, build_model, read_model_file
 from lmvid_lib.paths import finished_runs, runs_of
 from lmvid_lib.run_config import TrainConfig
 
@@ -27,16 +27,10 @@ def read_run_config(run: str | Path) -> TrainConfig:
 
 
 def load_trained(run: str | Path, device: str | torch.device = "cpu") -> tuple[FactorizationModel, TrainConfig]:
-    """(model in eval mode, its TrainConfig) from a finished run folder `<run_dir>/factorization/<name>`."""
-    run = Path(run)
-    model_path = run / "model.pt"
-    if not model_path.is_file():
-        raise FileNotFoundError(f"{run} has no model.pt: train it first (train_factorization) or check the path")
-    state = load_checkpoint(model_path, map_location=device)
-    cfg = from_dict(TrainConfig, state["config"], f"{model_path}:config")
-    model = FactorizationModel(cfg.model).to(device)
-    model.load_state_dict(state["model"])
-    return model.eval(), cfg
+    """(model in eval mode, its TrainConfig) from a finished run folder `<run_dir>/factorization/<name>`: the
+    TrainConfig of its model.pt (the final one, where a resumed run changed steps), not of config.json."""
+    file = read_model_file(run, device, FACTORIZATION)
+    return build_model(file, device), from_dict(TrainConfig, file.payload["config"], f"{file.path}:config")
 
 
 def dataset_run(run_dir: str | Path, dataset: str) -> Path:

@@ -1,4 +1,4 @@
-"""Landmark dynamics (paper Sec. 2.4, appendix A): an LSTM over Cholesky states, its baselines, and `rollout`.
+"""Landmark dynamics (paper Sec. 2.4, appendix A): an LSTM over Cholesky states and its baselines.
 
 A sequence of landmark states s_t: [K,5] (`lmvid_lib.landmarks.to_state`: mu_x, mu_y, l11, l21, l22) is predicted one
 step at a time. At step t the LSTM (3 layers x 256, then a linear layer) reads concat(s_t, s_t - s_{t-1}) (the residual
@@ -8,33 +8,29 @@ is zero at the first step of a sequence) and outputs the next residual: s_{t+1} 
 Inputs and outputs are normalised per coordinate (k, i) with the mean and standard deviation of the training states and
 of their residuals (`LandmarkLSTM.fit_normalisation`); the four [K,5] statistics are buffers, saved with the weights.
 
-Every predictor here is a module called as `predictor(states [N,T,K,5], previous [N,K,5] | None, hidden) -> (next
-states [N,T,K,5], hidden)`, so `rollout` runs the LSTM and the baselines (`CopyLast`, `ConstantVelocity`, `MeanState`)
-alike: one call over the whole context, then one call per future step, vectorised over the N sequences (benchmarked
-against a per-step loop over nn.LSTMCell layers in benchmarks/bench_dynamics.py). Predicted states are not constrained:
-`landmarks.from_state` turns any real state into a valid (symmetric positive-definite) covariance.
+Every predictor here is a `lmvid_lib.models.rollout.SequencePredictor`, called as `predictor(states [N,T,K,5], state)
+-> (next states [N,T,K,5], state)`, so `rollout.rollout` runs the LSTM and the baselines (`CopyLast`,
+`ConstantVelocity`) alike: one call over the whole context, then one call per future step, vectorised over the N
+sequences (benchmarked against a per-step loop over nn.LSTMCell layers in benchmarks/bench_dynamics.py). The LSTM's
+state is its (h, c) and its last input state, the s_{t-1} of the next call's first residual. Predicted states are not
+constrained: `landmarks.from_state` turns any real state into a valid (symmetric positive-definite) covariance.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch import nn
 
-from lmvid_lib.config import from_dict
-from lmvid_lib.io import load_checkpoint
-from lmvid_lib.models.inference import inference
+from lmvid_lib.models.rollout import SequencePredictor, State
 from lmvid_lib.paths import run_folder
 
 STATE_DIM = 5
 STD_FLOOR = 1e-3
 """Smallest normalising standard deviation (normalised units; 1/30 pixel at 64x64): a coordinate that never moves in
 the training set (a residual std of 0) must not turn a small predicted change into a huge normalised input."""
-
-Hidden = Any  # what a predictor carries from one call to the next: (h, c) for the LSTM, None for the baselines
 
 
 @dataclass
@@ -74,7 +70,7 @@ def residuals(states: torch.Tensor, previous: torch.Tensor | None) -> torch.Tens
     return states - torch.cat([before, states[:, :-1]], 1)
 
 
-class LandmarkLSTM(nn.Module):
+class LandmarkLSTM(SequencePredictor):
     """LSTM over flattened landmark states (input 2 * K * 5, `layers` x `hidden`) and a linear output layer."""
 
     def __init__(self, cfg: DynamicsConfig) -> None:
@@ -102,13 +98,15 @@ class LandmarkLSTM(nn.Module):
         self.residual_mean.copy_(deltas.mean(0))
         self.residual_std.copy_(deltas.std(0).clamp_min(STD_FLOOR))
 
-    def forward(
-        self, states: torch.Tensor, previous: torch.Tensor | None = None, hidden: Hidden = None
-    ) -> tuple[torch.Tensor, Hidden]:
-        """One LSTM call over T steps. states: [N,T,K,5], s_t for t = 0..T-1; previous: [N,K,5], the state before
-        states[:, 0] (None: start of a sequence); hidden: (h, c) carried from the previous call or None.
-        Returns (s_{t+1} [N,T,K,5] for each t, (h, c))."""
-        check_states(states, n_landmarks=self.cfg.n_landmarks)
+    def check_inputs(self, inputs: object, name: str) -> None:
+        check_states(inputs, name, self.cfg.n_landmarks)
+
+    def forward(self, states: torch.Tensor, state: State = None) -> tuple[torch.Tensor, State]:
+        """One LSTM call over T steps. states: [N,T,K,5], s_t for t = 0..T-1; state: what the previous call returned
+        (None: start of a sequence, a zero first residual). Returns (s_{t+1} [N,T,K,5] for each t, state): the state
+        is (states[:, -1], (h, c)), the last input giving the next call's first residual."""
+        self.check_inputs(states, "states")
+        previous, hidden = (None, None) if state is None else state
         x = torch.cat(
             [
                 (states - self.state_mean) / self.state_std,
@@ -119,91 +117,31 @@ class LandmarkLSTM(nn.Module):
         y, hidden = self.lstm(x.flatten(2), hidden)
         out = self.head(y).unflatten(-1, (self.cfg.n_landmarks, STATE_DIM))
         if self.cfg.predict_residual:
-            return states + out * self.residual_std + self.residual_mean, hidden
-        return out * self.state_std + self.state_mean, hidden
+            return states + out * self.residual_std + self.residual_mean, (states[:, -1], hidden)
+        return out * self.state_std + self.state_mean, (states[:, -1], hidden)
 
 
-class CopyLast(nn.Module):
-    """Baseline: the next state is the current one (a frozen pose)."""
+class CopyLast(SequencePredictor):
+    """Baseline: the next state is the current one (a frozen pose). It carries no state."""
 
-    def forward(
-        self, states: torch.Tensor, previous: torch.Tensor | None = None, hidden: Hidden = None
-    ) -> tuple[torch.Tensor, Hidden]:
-        check_states(states)
+    def check_inputs(self, inputs: object, name: str) -> None:
+        check_states(inputs, name)
+
+    def forward(self, states: torch.Tensor, state: State = None) -> tuple[torch.Tensor, State]:
+        self.check_inputs(states, "states")
         return states, None
 
 
-class ConstantVelocity(nn.Module):
-    """Baseline: constant velocity in state space, s_{t+1} = s_t + (s_t - s_{t-1}) (exact on linear trajectories)."""
+class ConstantVelocity(SequencePredictor):
+    """Baseline: constant velocity in state space, s_{t+1} = s_t + (s_t - s_{t-1}) (exact on linear trajectories).
+    Its state is the last input state [N,K,5] (None: start of a sequence, a zero first velocity)."""
 
-    def forward(
-        self, states: torch.Tensor, previous: torch.Tensor | None = None, hidden: Hidden = None
-    ) -> tuple[torch.Tensor, Hidden]:
-        check_states(states)
-        return states + residuals(states, previous), None
+    def check_inputs(self, inputs: object, name: str) -> None:
+        check_states(inputs, name)
 
-
-class MeanState(nn.Module):
-    """Baseline: every prediction is one fixed state, e.g. the mean of the training states (the mean pose)."""
-
-    def __init__(self, mean: torch.Tensor) -> None:
-        super().__init__()
-        if not isinstance(mean, torch.Tensor) or mean.ndim != 2 or mean.shape[-1] != STATE_DIM:
-            raise ValueError(f"mean must be a [K,5] state tensor, got {getattr(mean, 'shape', type(mean).__name__)}")
-        self.register_buffer("mean", mean.detach().clone())
-
-    def forward(
-        self, states: torch.Tensor, previous: torch.Tensor | None = None, hidden: Hidden = None
-    ) -> tuple[torch.Tensor, Hidden]:
-        check_states(states, n_landmarks=self.mean.shape[0])
-        return self.mean.to(states).expand_as(states), None
-
-
-def unroll(model: nn.Module, context_states: torch.Tensor, n_future: int) -> torch.Tensor:
-    """Predictions of s_1 .. s_{Tc-1+n_future} from context_states [N,Tc,K,5] (Tc >= 1): [N,Tc-1+n_future,K,5].
-
-    The context is fed as given (one call); then each prediction is fed back (one call per further step). Autograd
-    stays on: training unrolls its "n inputs, m future" sequences through here (`lmvid_lib.train.dynamics`).
-    """
-    check_states(context_states, "context_states")
-    if isinstance(n_future, bool) or not isinstance(n_future, int) or n_future < 1:
-        raise ValueError(f"n_future must be a positive int, got {n_future!r}")
-    predicted, hidden = model(context_states)
-    current, previous = predicted[:, -1:], context_states[:, -1]
-    outputs = [predicted]
-    for _ in range(n_future - 1):
-        following, hidden = model(current, previous, hidden)
-        previous, current = current[:, 0], following
-        outputs.append(current)
-    return torch.cat(outputs, 1)
-
-
-def rollout(model: nn.Module, context_states: torch.Tensor, n_future: int) -> torch.Tensor:
-    """Predict n_future states after the context: context_states [N,Tc,K,5] (Tc >= 1) -> [N,n_future,K,5].
-
-    Under `inference(model)` (eval mode, no autograd), on the context's device and dtype.
-    """
-    with inference(model):
-        return unroll(model, context_states, n_future)[:, context_states.shape[1] - 1 :]
-
-
-def save_payload(model: LandmarkLSTM) -> dict[str, Any]:
-    """What `load_dynamics` reads: the model's config as data and its state dict (weights + normalisation)."""
-    return {"model_config": dict(vars(model.cfg)), "model": model.state_dict()}
-
-
-def load_dynamics(path: str | Path, device: str | torch.device = "cpu") -> LandmarkLSTM:
-    """A trained LandmarkLSTM (eval mode) from a model file written by `train_dynamics` (`<run>/model.pt`) or a run
-    folder holding one."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / "model.pt"
-    state = load_checkpoint(path, map_location=device)
-    if "model_config" not in state:
-        raise ValueError(f"{path} is not a landmark-dynamics model file (no model_config)")
-    model = LandmarkLSTM(from_dict(DynamicsConfig, state["model_config"], f"{path}:model_config")).to(device)
-    model.load_state_dict(state["model"])
-    return model.eval()
+    def forward(self, states: torch.Tensor, state: State = None) -> tuple[torch.Tensor, State]:
+        self.check_inputs(states, "states")
+        return states + residuals(states, state), states[:, -1]
 
 
 def dynamics_run(run_dir: str | Path, dataset: str, predict_residual: bool = True, seed: int = 0) -> Path:

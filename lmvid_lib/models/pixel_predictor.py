@@ -7,27 +7,21 @@ t + 1, and a conv decoder (the encoder mirrored, sigmoid output) renders it. As 
 are the encoder features of the LAST CONTEXT frame, taken once and reused for every predicted frame: the background
 and appearance come through the skips, the motion through the LSTM.
 
-`PixelPredictor` is called as `model(frames [N,T,C,H,W], state) -> (next frames [N,T,C,H,W], state)`, where `state`
-carries the LSTM's (h, c) and the skip features from one call to the next (None: ground truth from the start of a
-sequence; while SVG reads ground truth, each step decodes with the skips of its own input frame, never of the frame it
-predicts). `unroll` and `rollout` follow `lmvid_lib.models.dynamics`: the context in one call,
-then each prediction fed back.
+`PixelPredictor` is a `lmvid_lib.models.rollout.SequencePredictor`, called as `model(frames [N,T,C,H,W], state) ->
+(next frames [N,T,C,H,W], state)`, where `state` carries the LSTM's (h, c) and the skip features from one call to the
+next (None: ground truth from the start of a sequence; while SVG reads ground truth, each step decodes with the skips
+of its own input frame, never of the frame it predicts). `lmvid_lib.models.rollout.unroll` and `rollout` run it like
+the landmark LSTM: the context in one call, then each prediction fed back.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
 
 import torch
 from torch import nn
 
-from lmvid_lib.config import from_dict
-from lmvid_lib.io import load_checkpoint
-from lmvid_lib.models.inference import inference
-
-State = tuple[Any, list[torch.Tensor]]  # ((h, c) of the LSTM, skip features of the last context frame)
+from lmvid_lib.models.rollout import SequencePredictor, State
 
 
 def _positive_int(value: object) -> bool:
@@ -88,7 +82,7 @@ def _up(c_in: int, c_out: int, last: bool) -> nn.Module:
     return conv if last else nn.Sequential(conv, nn.GroupNorm(1, c_out), nn.LeakyReLU(0.2))
 
 
-class PixelPredictor(nn.Module):
+class PixelPredictor(SequencePredictor):
     """Encoder (frames -> vectors and skip features), LSTM over the vectors, decoder with the last context skips."""
 
     def __init__(self, cfg: PixelPredictorConfig) -> None:
@@ -123,15 +117,19 @@ class PixelPredictor(nn.Module):
             x = up(torch.cat([x, skip], 1))
         return torch.sigmoid(x)
 
-    def forward(self, frames: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
+    def check_inputs(self, inputs: object, name: str) -> None:
+        check_frames(inputs, name, self.cfg)
+
+    def forward(self, frames: torch.Tensor, state: State = None) -> tuple[torch.Tensor, State]:
         """One LSTM call over T steps. frames: [N,T,C,S,S], frame t for t = 0..T-1; state: what the previous call
-        returned. Returns (frames t + 1 [N,T,C,S,S] for each t, state).
+        returned. Returns (frames t + 1 [N,T,C,S,S] for each t, state), the state ((h, c) of the LSTM, the skip
+        features of the last context frame).
 
         state None: `frames` is ground truth from the start of a sequence, and step t decodes with the skips of
         frames[:, t] (as SVG trains: never the frame it predicts); the state then carries the skips of frames[:, -1],
         the last context frame. Otherwise `frames` are predictions fed back, decoded with the carried skips.
         """
-        check_frames(frames, "frames", self.cfg)
+        self.check_inputs(frames, "frames")
         n, t = frames.shape[:2]
         vectors, features = self.encode(frames.flatten(0, 1))
         if state is None:
@@ -142,48 +140,3 @@ class PixelPredictor(nn.Module):
         y, hidden = self.lstm(vectors.unflatten(0, (n, t)), hidden)
         decoded = self.decode(self.head(y).flatten(0, 1), step_skips)
         return decoded.unflatten(0, (n, t)), (hidden, skips)
-
-
-def unroll(model: PixelPredictor, context: torch.Tensor, n_future: int) -> torch.Tensor:
-    """Predictions of frames 1 .. Tc-1+n_future from context [N,Tc,C,S,S] (Tc >= 1): [N,Tc-1+n_future,C,S,S].
-
-    The context is fed as given (one call; its last frame's skips serve every later step); then each prediction is
-    fed back (one call per further step). Autograd stays on: training unrolls its "n inputs, m future" clips here.
-    """
-    check_frames(context, "context", model.cfg)
-    if isinstance(n_future, bool) or not isinstance(n_future, int) or n_future < 1:
-        raise ValueError(f"n_future must be a positive int, got {n_future!r}")
-    predicted, state = model(context)
-    current, outputs = predicted[:, -1:], [predicted]
-    for _ in range(n_future - 1):
-        current, state = model(current, state)
-        outputs.append(current)
-    return torch.cat(outputs, 1)
-
-
-def rollout(model: PixelPredictor, context: torch.Tensor, n_future: int) -> torch.Tensor:
-    """Predict n_future frames after the context: context [N,Tc,C,S,S] in [0,1] (Tc >= 1) -> [N,n_future,C,S,S].
-
-    Under `inference(model)` (eval mode, no autograd), on the context's device.
-    """
-    with inference(model):
-        return unroll(model, context, n_future)[:, context.shape[1] - 1 :]
-
-
-def save_payload(model: PixelPredictor) -> dict[str, Any]:
-    """What `load_pixel_predictor` reads: the model's config as data and its weights."""
-    return {"kind": "pixel predictor", "model_config": dict(vars(model.cfg)), "model": model.state_dict()}
-
-
-def load_pixel_predictor(path: str | Path, device: str | torch.device = "cpu") -> PixelPredictor:
-    """A trained PixelPredictor (eval mode) from a model file written by `train_pixel_predictor` (`<run>/model.pt`)
-    or a run folder holding one."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / "model.pt"
-    state = load_checkpoint(path, map_location=device)
-    if state.get("kind") != "pixel predictor":
-        raise ValueError(f"{path} is not a pixel-predictor model file (its kind is {state.get('kind')!r})")
-    model = PixelPredictor(from_dict(PixelPredictorConfig, state["model_config"], f"{path}:model_config")).to(device)
-    model.load_state_dict(state["model"])
-    return model.eval()

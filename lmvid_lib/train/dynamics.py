@@ -27,7 +27,9 @@ import torch
 from lmvid_lib.config import check_int, check_number, check_optional_int, from_dict
 from lmvid_lib.data.datasets import DATASETS
 from lmvid_lib.models.checkpoint import dataset_run
-from lmvid_lib.models.dynamics import DynamicsConfig, LandmarkLSTM, check_states, save_payload, unroll
+from lmvid_lib.models.dynamics import DynamicsConfig, LandmarkLSTM, check_states
+from lmvid_lib.models.files import LANDMARK_LSTM, model_payload
+from lmvid_lib.models.rollout import unroll
 from lmvid_lib.models.sequences import extract_sequences, open_run_videos
 from lmvid_lib.paths import run_folder
 from lmvid_lib.seed import seed_everything
@@ -200,7 +202,7 @@ def train_dynamics(
         opt,
         generator,
         batch_loss,
-        lambda: save_payload(model),
+        lambda: model_payload(LANDMARK_LSTM, model),
         cfg.grad_clip,
         None if val is None else lambda: _validation_loss(model, val, n_inputs),
         {"schedule": [n_inputs, n_future]},

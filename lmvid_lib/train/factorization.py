@@ -11,7 +11,7 @@ A run lives in `<run_dir>/factorization/<name>/`::
     config.json          the TrainConfig as data
     metrics.csv          one row per `log_every` steps (losses, seconds per step)
     checkpoints/last.pt  everything needed to resume bit-identically: weights, optimizers, RNG states, data order
-    model.pt             final weights + config (what `lmvid_lib.models.checkpoint.load_trained` reads)
+    model.pt             final weights + config, a model file (`lmvid_lib.models.files.load_model`)
     samples/step_*.png   target | pose input | appearance input | reconstruction
     summary.json         paths and final metrics
 
@@ -43,6 +43,7 @@ from lmvid_lib.io import atomic_write_bytes
 from lmvid_lib.losses import ReconstructionLoss, discriminator_loss
 from lmvid_lib.models.discriminator import Discriminator
 from lmvid_lib.models.factorization import FactorizationModel
+from lmvid_lib.models.files import FACTORIZATION, model_payload
 from lmvid_lib.run_config import TrainConfig, config_dict, load_config, run_path, with_global_batch
 from lmvid_lib.seed import seed_everything
 from lmvid_lib.train.distributed import DistContext, init_distributed
@@ -261,7 +262,7 @@ class _Trainer(Trainer):
         self.sampler.load_state_dict(state["sampler"])
 
     def model_file(self) -> dict[str, Any]:
-        return {"model": self.model.state_dict(), "global_batch": self.global_batch}
+        return model_payload(FACTORIZATION, self.model, config=config_dict(self.cfg), global_batch=self.global_batch)
 
     def summary(self) -> dict[str, Any]:
         return {"samples": [str(p) for p in sorted(set(self.samples))], "global_batch": self.global_batch}

@@ -27,7 +27,9 @@ import torch
 from lmvid_lib.config import from_dict
 from lmvid_lib.data.frames import frames_to_input
 from lmvid_lib.models.checkpoint import dataset_run, read_run_config
-from lmvid_lib.models.pixel_predictor import PixelPredictor, PixelPredictorConfig, save_payload, unroll
+from lmvid_lib.models.files import PIXEL_PREDICTOR, model_payload
+from lmvid_lib.models.pixel_predictor import PixelPredictor, PixelPredictorConfig
+from lmvid_lib.models.rollout import unroll
 from lmvid_lib.models.sequences import open_run_videos
 from lmvid_lib.paths import run_folder
 from lmvid_lib.seed import seed_everything
@@ -175,7 +177,7 @@ def train_pixel_predictor(
         opt,
         generator,
         batch_loss,
-        lambda: save_payload(model),
+        lambda: model_payload(PIXEL_PREDICTOR, model),
         cfg.grad_clip,
         None if val is None else lambda: _validation_loss(model, val, cfg),
         {"schedule": [n_inputs, n_future]},
