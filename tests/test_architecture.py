@@ -19,8 +19,8 @@ FORBIDDEN = [
     ("data", "models"),
     *(("models", other) for other in ("train", "eval", "report", "playground", "publish")),
     *(("eval", other) for other in ("train", "report", "playground", "publish")),
-    *(("train", other) for other in ("eval", "report", "playground", "publish")),
-    *((core, other) for core in ("config", "io", "seed", "paths") for other in SUBPACKAGES),
+    *(("train", other) for other in ("report", "playground", "publish")),
+    *((core, other) for core in ("config", "io", "seed", "paths") for other in sorted(SUBPACKAGES)),
 ]
 
 
