@@ -72,8 +72,9 @@ def test_two_processes_match_one_with_the_doubled_batch(tmp_path, batch_size, ac
     lr = single_state["opt"]["param_groups"][0]["lr"]
     for part in ("model", "disc"):
         for key, value in single_state[part].items():
-            # Adam moves a parameter by at most ~lr per step whatever its gradient's noise (noise_only); the
-            # discriminator's small gradients, summed in another order, move its weights by up to ~1e-5 (measured
-            # 1.3e-5 after 3 steps with micro-batches).
-            atol = 1.01 * lr * STEPS if key in noise_only[part] else 1e-5 if part == "model" else 3e-5
+            # Adam moves a parameter by at most ~lr per step whatever its gradient's noise (noise_only), and the two
+            # runs' noise is independent, so they can move it in opposite directions: up to 2 lr per step apart
+            # (measured 3.9e-4 after 3 steps at lr 1e-4 with micro-batches). The discriminator's small gradients,
+            # summed in another order, move its other weights by up to ~1e-5 (measured 1.3e-5).
+            atol = 2.02 * lr * STEPS if key in noise_only[part] else 1e-5 if part == "model" else 3e-5
             torch.testing.assert_close(ddp_state[part][key], value, rtol=1e-4, atol=atol, msg=f"{part}.{key}")
