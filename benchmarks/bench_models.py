@@ -5,7 +5,7 @@
     (profiler self-allocations). Target: our peak <= 1/8 of the naive one.
 (2) One training step (forward + backward of the model with an MSE loss + Adam) of each profile's model, read from
     params/<profile>.yaml `02_factorization: factorization:` (ModelConfig() defaults and batch 16 where a profile has no
-    such section). FLOPs are counted by `lmvid_lib.models.flops` (convs, matmuls, einsums; not elementwise ops); the
+    such section). FLOPs are counted by `benchmarks.flops` (convs, matmuls, einsums; not elementwise ops); the
     achieved FLOP/s is divided by the measured fp32 matmul FLOP/s (2048^3) of the same machine in the same run.
     Target >= 0.40 on CPU; on a GPU (when present) the step runs under bf16 autocast, compared with a bf16 8192^3
     matmul, target >= 0.35. On CPU, steps bigger than CPU_STEP_FLOPS are timed at a smaller batch (the table says
@@ -29,11 +29,11 @@ import torch
 import torch.nn.functional as F
 
 from benchmarks.common import best_time, peak_cpu_bytes, verdict
+from benchmarks.flops import training_step_flops
 from lmvid_lib.config import from_dict, load_profile
 from lmvid_lib.data.augment import AugmentConfig, color_jitter, tps_warp
 from lmvid_lib.models.appearance import pool_appearance, project_appearance
 from lmvid_lib.models.factorization import FactorizationModel, ModelConfig
-from lmvid_lib.models.flops import training_step_flops
 
 PROFILES = ("smoke", "cpu", "paper")
 POOL_SIZES = dict(batch=8, parts=30, channels=64, size=64)

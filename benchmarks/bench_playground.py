@@ -25,9 +25,9 @@ from lmvid_lib.landmarks import from_state, gaussians_to_pixels
 from lmvid_lib.models.checkpoint import dataset_run, load_trained
 from lmvid_lib.models.factorization import FactorizationModel, ModelConfig
 from lmvid_lib.models.sequences import render_sequence
-from lmvid_lib.playground import Playground
-from lmvid_lib.plotting import draw_landmarks, new_figure, show_image
-from lmvid_lib.plotting_playground import playground_picture, png_bytes
+from lmvid_lib.playground.core import Playground
+from lmvid_lib.playground.picture import playground_picture, png_bytes
+from lmvid_lib.report.figures import draw_landmarks, new_figure, show_image
 
 RUN_DIR = Path(__file__).resolve().parent.parent / "runs" / "cpu"
 REPEATS = 15

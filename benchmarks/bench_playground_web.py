@@ -29,8 +29,8 @@ import torch
 from benchmarks.common import verdict
 from lmvid_lib import landmarks
 from lmvid_lib.config import from_dict, load_profile
-from lmvid_lib.export import ORT_DIST, ORT_FILES, SITE_ORT, DecoderPath, export_decoder
 from lmvid_lib.models.factorization import FactorizationModel, ModelConfig
+from lmvid_lib.publish.web import ORT_DIST, ORT_FILES, SITE_ORT, DecoderPath, export_decoder
 from lmvid_lib.seed import seed_everything
 from tests.chromium import chromium_executable, serving
 

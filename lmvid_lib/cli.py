@@ -6,8 +6,8 @@
     lmvid export-web --run-dir DIR --out DIR [--profile NAME]
 
 Dataset options are the fields of `prepare.BBCOptions` / `BAIROptions` / `KTHOptions` as flags (`--out-size 128`),
-generated from the dataclasses so the CLI and the library cannot drift apart. `lmvid run` is `lmvid_lib.runner`,
-`lmvid export-web` (the browser playground's ONNX models) `lmvid_lib.export`.
+generated from the dataclasses so the CLI and the library cannot drift apart. `lmvid run` is `lmvid_lib.publish.runner`,
+`lmvid export-web` (the browser playground's ONNX models) `lmvid_lib.publish.web`.
 A subcommand is one entry of `COMMANDS`: its help, a function adding its arguments, one running it.
 """
 
@@ -18,8 +18,8 @@ import dataclasses
 import sys
 import typing
 
-from lmvid_lib import export, runner
 from lmvid_lib.data import prepare
+from lmvid_lib.publish import runner, web
 
 
 def _add_option_flags(parser: argparse.ArgumentParser, options_cls: type) -> None:
@@ -81,7 +81,7 @@ COMMANDS = {
         runner.add_arguments,
         runner.run_parsed,
     ),
-    "export-web": ("export a run's decoders to ONNX for the browser playground", export.add_arguments, export.run),
+    "export-web": ("export a run's decoders to ONNX for the browser playground", web.add_arguments, web.run),
 }
 
 

@@ -1,11 +1,11 @@
 """Configuration is data: dataclasses filled from papermill parameters or `params/<profile>.yaml`.
 
-`load_profile("cpu")` reads `params/cpu.yaml`: a `common` section (dataset, data_root, seed, device, and the
-decoders x seeds the runs are trained for) and one section per notebook (keyed by the notebook's stem, e.g. `01_data`).
-`notebook_parameters(profile, stem)` merges `common` with that notebook's section (`python -m lmvid_lib.train
---profile` reads its training runs so); `lmvid run` (`lmvid_lib.runner`) hands each notebook the `common` keys its
-parameters cell declares, its own section, `profile` and `run_dir`, after `check_profile` has checked every key
-against the notebooks' parameters cells; `apply_overrides` applies the `--param NB.KEY=VALUE` overrides.
+`load_profile("cpu")` reads `params/cpu.yaml`: a `common` section (dataset, data_root, seed, device, and the decoders x
+seeds the runs are trained for) and one section per notebook (keyed by the notebook's stem, e.g. `01_data`).
+`notebook_parameters(profile, stem)` merges `common` with that notebook's section (`python -m lmvid_lib.train --profile`
+reads its training runs so); `lmvid run` (`lmvid_lib.publish.runner`) hands each notebook the `common` keys its
+parameters cell declares, its own section, `profile` and `run_dir`, after `check_profile` has checked every key against
+the notebooks' parameters cells; `apply_overrides` applies the `--param NB.KEY=VALUE` overrides.
 """
 
 from __future__ import annotations

@@ -40,14 +40,17 @@ seeds = [0]
 import numpy as np
 from IPython.display import Markdown, display
 
-from lmvid_lib import plotting
 from lmvid_lib.config import load_profile
 from lmvid_lib.data.datasets import dataset_splits
 from lmvid_lib.data.frames import frames_to_input
 from lmvid_lib.eval.keypoints import find_runs, open_eval_sets
 from lmvid_lib.models.checkpoint import load_trained
-from lmvid_lib.report import Captions, claims_table, pipeline_figure, read_claims, run_inventory
-from lmvid_lib.tables import markdown_table
+from lmvid_lib.report import figures
+from lmvid_lib.report.captions import Captions
+from lmvid_lib.report.claims import claims_table, read_claims
+from lmvid_lib.report.figures import pipeline_figure
+from lmvid_lib.report.runs import run_inventory
+from lmvid_lib.report.tables import markdown_table
 
 captions = Captions(chapter=None)
 data_kind = "synthetic stand-in" if data_root is None else "real data"
@@ -72,7 +75,7 @@ else:
     videos = open_eval_sets(train_cfg, held_out, run_dir)[held_out[0] if held_out else "train"]
     frame = np.array(videos.frames[len(videos.frames) // 2][None])
     x = frames_to_input(frame, train_cfg.model.image_size, device)
-    colors = plotting.landmark_colors(train_cfg.model.n_landmarks)
+    colors = figures.landmark_colors(train_cfg.model.n_landmarks)
     fig = pipeline_figure(model, x, colors, title=f"{run.name}, a held-out `{dataset}` frame")
     display(
         captions.figure(

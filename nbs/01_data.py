@@ -50,13 +50,13 @@ import time
 
 from IPython.display import Markdown, display
 
-from lmvid_lib import plotting
 from lmvid_lib.data import datasets, prepare, synthetic
 from lmvid_lib.data.store import open_split, read_index
 from lmvid_lib.eval import keypoints as kp
 from lmvid_lib.paths import data_dir
-from lmvid_lib.report import Captions
-from lmvid_lib.tables import markdown_table
+from lmvid_lib.report import figures
+from lmvid_lib.report.captions import Captions
+from lmvid_lib.report.tables import markdown_table
 
 captions = Captions(chapter=1)
 
@@ -95,13 +95,13 @@ for preset in presets:
 
 # %% tags=["hide-input", "full-width"]
 rows = [
-    {"preset": preset, "split": name, **plotting.split_summary(videos)}
+    {"preset": preset, "split": name, **figures.split_summary(videos)}
     for preset, by_split in splits.items()
     for name, videos in by_split.items()
 ]
 display(
     captions.table(
-        plotting.markdown_table(rows),
+        figures.markdown_table(rows),
         f"The embedded stand-ins of profile `{profile}` (synthetic, data seed {seed}): size of every split.",
     )
     if rows
@@ -118,8 +118,8 @@ display(
 # %% tags=["hide-input", "full-width"]
 for preset, by_split in splits.items():
     for name, videos in by_split.items():
-        frames, keypoints, titles = plotting.sample_frames(videos)
-        fig = plotting.show_frames(
+        frames, keypoints, titles = figures.sample_frames(videos)
+        fig = figures.show_frames(
             frames, keypoints, names=videos.keypoint_names, titles=titles, suptitle=f"{preset} / {name}"
         )
         display(
@@ -144,7 +144,7 @@ for preset, by_split in splits.items():
     videos = by_split["test"]
     clip = slice(videos.video_starts[0], min(videos.video_starts[1], videos.video_starts[0] + 30))
     keypoints = None if videos.keypoints is None else videos.keypoints[clip]
-    player = plotting.animate(
+    player = figures.animate(
         videos.frames[clip],
         keypoints,
         fps=8,
@@ -185,7 +185,7 @@ baseline = [
 ]
 display(
     captions.table(
-        plotting.markdown_table(baseline),
+        figures.markdown_table(baseline),
         f"Mean-pose baseline (chapter 3's baseline (a)) on the "
         f"evaluation splits of the stand-ins (synthetic, profile `{profile}`), every annotated frame: "
         f"keypoints within {mean_pose.threshold:g} {mean_pose.unit}.",
@@ -233,8 +233,8 @@ else:
     real = {name: open_split(data_root, name) for name in names}
     for name, videos in real.items():
         if videos.n_videos:
-            frames, keypoints, titles = plotting.sample_frames(videos)
-            fig = plotting.show_frames(
+            frames, keypoints, titles = figures.sample_frames(videos)
+            fig = figures.show_frames(
                 frames, keypoints, names=videos.keypoint_names or None, titles=titles, suptitle=f"{dataset} / {name}"
             )
             display(

@@ -55,13 +55,14 @@ import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Markdown, display
 
-from lmvid_lib import plotting
 from lmvid_lib.data.datasets import dataset_info, dataset_splits
 from lmvid_lib.eval.keypoints import open_eval_sets
 from lmvid_lib.eval.views import frame_landmarks, landmark_strip, training_views
 from lmvid_lib.models.checkpoint import load_trained
-from lmvid_lib.report import Captions, data_source, training_setup
-from lmvid_lib.run_config import config_from_parameters, dataset_model_configs
+from lmvid_lib.models.run_config import config_from_parameters, dataset_model_configs
+from lmvid_lib.report import figures
+from lmvid_lib.report.captions import Captions
+from lmvid_lib.report.runs import data_source, training_setup
 from lmvid_lib.seed import seed_everything
 from lmvid_lib.train import read_metrics, train_factorization
 
@@ -137,7 +138,7 @@ sets = open_eval_sets(train_cfg, held_out_splits, run_dir)
 views = training_views(model, sets["train"], train_cfg.augment, n_examples, seed, device)
 display(
     captions.figure(
-        plotting.image_columns(views.columns()),
+        figures.image_columns(views.columns()),
         f"{train_cfg.run_name}: training frames {views.index.tolist()} of `{dataset}` train "
         f"(temporal partners {views.partner_index.tolist()}) at {train_cfg.model.image_size}x"
         f"{train_cfg.model.image_size} px, as the trainer builds them ({source}, profile "
@@ -159,14 +160,14 @@ split0, videos0 = next(iter(held_out.items()))
 frame = np.array(videos0.frames[len(videos0.frames) // 2 : len(videos0.frames) // 2 + 1])
 lm = frame_landmarks(model, frame, device)
 k = lm.part_maps.shape[1]
-colors = plotting.landmark_colors(k)
+colors = figures.landmark_colors(k)
 ncols = min(k + 1, 8)
 nrows = -(-(k + 1) // ncols)
 fig, axes = plt.subplots(nrows, ncols, figsize=(1.7 * ncols, 1.8 * nrows), squeeze=False)
 for ax in axes.flat:
     ax.axis("off")
-plotting.show_image(axes[0, 0], frame[0])
-plotting.draw_landmarks(axes[0, 0], lm.mu[0], lm.cov[0], colors)
+figures.show_image(axes[0, 0], frame[0])
+figures.draw_landmarks(axes[0, 0], lm.mu[0], lm.cov[0], colors)
 axes[0, 0].set_title("frame + landmarks", fontsize=10)
 for i in range(k):
     ax = axes.flat[i + 1]
@@ -203,7 +204,7 @@ for cfg in configs.values():
     shown = ", ".join(f"{split}: {videos.video_names[0]}" for split, videos in held_out.items())
     display(
         captions.figure(
-            plotting.landmark_rows(rows, colors),
+            figures.landmark_rows(rows, colors),
             f"{cfg.run_name}: {cfg.model.n_landmarks} landmarks (1-sigma ellipses) on held-out `{dataset}` frames "
             f"(videos {shown}; {source}, profile `{profile}`). Analogue of the paper's landmark figures on BBC Pose.",
             full_width=True,
@@ -235,7 +236,7 @@ for name, cfg in others.items():
     views = training_views(other_model, videos, cfg.augment, n_examples, seed, device)
     display(
         captions.figure(
-            plotting.image_columns(views.columns()),
+            figures.image_columns(views.columns()),
             f"{cfg.run_name}: held-out `{split}` frames {views.index.tolist()} (temporal partners "
             f"{views.partner_index.tolist()}) and their reconstructions ({settings}).",
             full_width=True,
@@ -247,7 +248,7 @@ for name, cfg in others.items():
         rows[video_name] = (frames, mu, cov, [f"video {v}, frame {n}" for n in numbers])
     display(
         captions.figure(
-            plotting.landmark_rows(rows, plotting.landmark_colors(cfg.model.n_landmarks)),
+            figures.landmark_rows(rows, figures.landmark_colors(cfg.model.n_landmarks)),
             f"{cfg.run_name}: its {cfg.model.n_landmarks} landmarks (1-sigma ellipses) on held-out `{split}` videos "
             f"{', '.join(f'{v} = {name}' for v, name in enumerate(rows))} ({settings}). Analogue of the paper's "
             f"landmarks on {dataset_info(cfg.dataset).paper}.",

@@ -51,12 +51,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Markdown, display
 
-from lmvid_lib import plotting
 from lmvid_lib.config import from_dict
 from lmvid_lib.eval import keypoints as kp
-from lmvid_lib.eval import table1
 from lmvid_lib.models.checkpoint import read_run_config
-from lmvid_lib.report import Captions, Claim, write_claims
+from lmvid_lib.report import figures, table1
+from lmvid_lib.report.captions import Captions
+from lmvid_lib.report.claims import Claim, write_claims
 from lmvid_lib.seed import seed_everything
 
 seed_everything(seed)
@@ -190,7 +190,7 @@ display(
 # %% tags=["hide-input", "full-width"]
 fig, axes = plt.subplots(1, len(splits), figsize=(5.5 * len(splits), 4.2), squeeze=False)
 for ax, (split, label) in zip(axes[0], splits.items()):
-    plotting.plot_pck_curves(
+    figures.plot_pck_curves(
         ax,
         table1.seed_mean_curves(results, split),
         unit=cfg.unit,
@@ -245,7 +245,7 @@ best_run = runs[decoders[learned.index(best_method)]][best_seed]
 if cfg.eval_scale == "crop":
     best_cfg = read_run_config(best_run)  # the data it was trained and scored on
     frames = kp.open_eval_sets(best_cfg, [headline_split], run_dir)[headline_split].frames
-    fig = plotting.plot_gallery(
+    fig = figures.plot_gallery(
         frames, results[best_method][best_seed].splits[headline_split], joint_names, cfg, n=gallery_frames
     )
     display(

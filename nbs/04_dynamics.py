@@ -50,7 +50,6 @@ import numpy as np
 import torch
 from IPython.display import Markdown, display
 
-from lmvid_lib import plotting, plotting_dynamics
 from lmvid_lib.config import from_dict
 from lmvid_lib.eval import horizon as hz
 from lmvid_lib.eval import predictability
@@ -58,9 +57,11 @@ from lmvid_lib.eval.prediction import horizon_table, speed_kept_over
 from lmvid_lib.models.checkpoint import dataset_run, load_trained
 from lmvid_lib.models.dynamics import ConstantVelocity, CopyLast
 from lmvid_lib.models.files import LANDMARK_LSTM, load_model
-from lmvid_lib.report import Captions, Claim, write_claims
+from lmvid_lib.report import dynamics_figures, figures
+from lmvid_lib.report.captions import Captions
+from lmvid_lib.report.claims import Claim, write_claims
+from lmvid_lib.report.tables import markdown_table
 from lmvid_lib.seed import seed_everything
-from lmvid_lib.tables import markdown_table
 from lmvid_lib.train import read_metrics
 from lmvid_lib.train.dynamics import dataset_configs, load_dynamics_config, train_dataset_dynamics
 
@@ -115,7 +116,7 @@ for ax, name in zip(axes[0], dynamics_datasets):
         for residual in (True, False)
     }
     n, m = summaries[(name, True)]["schedule"]
-    plotting_dynamics.plot_training_curves(ax, runs, f"{name}: {n} inputs, {m} future")
+    dynamics_figures.plot_training_curves(ax, runs, f"{name}: {n} inputs, {m} future")
 fig.tight_layout()
 display(
     captions.figure(
@@ -172,7 +173,7 @@ for split, label in splits.items():
 # %% tags=["hide-input", "full-width"]
 fig, axes = plt.subplots(len(splits), 2, figsize=(11, 3.6 * len(splits)), squeeze=False)
 for row, (split, label) in zip(axes, splits.items()):
-    plotting_dynamics.plot_horizon_curves(row[0], row[1], results[split], f"{dataset} {label}", unit)
+    dynamics_figures.plot_horizon_curves(row[0], row[1], results[split], f"{dataset} {label}", unit)
 fig.tight_layout()
 display(
     captions.figure(
@@ -240,7 +241,7 @@ for split, label in splits.items():
         model, predictors["LSTM (ours)"], states[0], held_out[split].videos.frames[frame_index[0]], hcfg
     )
     videos_shown[split] = (real, decoded, path)
-    fig = plotting_dynamics.prediction_strip(
+    fig = dynamics_figures.prediction_strip(
         {"real": real[shown - 1].permute(0, 2, 3, 1), "LSTM (ours)": decoded[shown - 1].permute(0, 2, 3, 1)},
         shown.tolist(),
     )
@@ -263,7 +264,7 @@ real, decoded, path = videos_shown["test"]
 states = windows["test"][0][0, : hcfg.length]
 chosen = hz.most_moving_landmarks(states, tracked_landmarks)
 fig, ax = plt.subplots(figsize=(4.2, 4.2))
-plotting_dynamics.plot_trajectories(
+dynamics_figures.plot_trajectories(
     ax,
     real[hcfg.context - 1].permute(1, 2, 0),
     {"real": states, "LSTM (ours)": path.numpy()},
@@ -287,7 +288,7 @@ display(
 side_by_side = torch.cat([real, decoded], -1).permute(0, 2, 3, 1)
 display(
     captions.figure(
-        plotting.animate(side_by_side, fps=10, panel=4.0, frame_format="jpeg", title="real | LSTM (ours)"),
+        figures.animate(side_by_side, fps=10, panel=4.0, frame_format="jpeg", title="real | LSTM (ours)"),
         f"`{dataset}` held-out frames, {hcfg.context} conditioning frames then {hcfg.horizon} predicted ones, "
         f"10 frames per second (synthetic stand-in; profile `{profile}`).",
     )

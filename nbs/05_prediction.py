@@ -49,18 +49,20 @@ import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Markdown, display
 
-from lmvid_lib import plotting_dynamics
-from lmvid_lib import plotting_interpolation as plots
 from lmvid_lib.eval import video_prediction as vp
 from lmvid_lib.eval.metrics import rank_sequences, step_stats
 from lmvid_lib.models.checkpoint import read_run_config
 from lmvid_lib.models.files import PIXEL_PREDICTOR, load_model
 from lmvid_lib.models.rollout import rollout
 from lmvid_lib.models.sequences import open_run_videos
-from lmvid_lib.plotting import new_figure
-from lmvid_lib.report import Captions, Claim, data_source, write_claims
+from lmvid_lib.report import dynamics_figures
+from lmvid_lib.report import interpolation_figures as plots
+from lmvid_lib.report.captions import Captions
+from lmvid_lib.report.claims import Claim, write_claims
+from lmvid_lib.report.figures import new_figure
+from lmvid_lib.report.runs import data_source
+from lmvid_lib.report.tables import markdown_table
 from lmvid_lib.seed import seed_everything
-from lmvid_lib.tables import markdown_table
 from lmvid_lib.train import read_metrics
 from lmvid_lib.train.pixel_predictor import train_dataset_pixel_predictor
 from lmvid_lib.train.structure import train_dataset_detector
@@ -102,7 +104,7 @@ display(
 fig, axes = plt.subplots(1, len(pixel_runs), figsize=(4.6 * len(pixel_runs), 3.4), squeeze=False)
 for ax, (dataset, summary) in zip(axes[0], pixel_runs.items()):
     n, m = summary["schedule"]
-    plotting_dynamics.plot_training_curves(
+    dynamics_figures.plot_training_curves(
         ax, {PIXEL: read_metrics(summary["run"])}, f"{dataset}: {n} inputs, {m} future", "loss (pixel MSE)"
     )
 fig.tight_layout()
@@ -208,7 +210,7 @@ for dataset, result in results.items():
     }
     for title, clip in picks.items():
         rows = vp.strip_frames({"real": result.target, **result.predictions}, clip, steps)
-        fig = plotting_dynamics.prediction_strip(rows, shown)
+        fig = dynamics_figures.prediction_strip(rows, shown)
         display(
             captions.figure(
                 fig,

@@ -44,14 +44,15 @@ import time
 import numpy as np
 from IPython.display import Markdown, display
 
-from lmvid_lib import plotting_interpolation as plots
 from lmvid_lib.config import from_dict
 from lmvid_lib.eval import interpolation as interp
 from lmvid_lib.eval.metrics import ssim, step_stats
 from lmvid_lib.models.checkpoint import read_run_config
-from lmvid_lib.plotting import new_figure
-from lmvid_lib.report import Captions, Claim, write_claims
-from lmvid_lib.tables import markdown_table
+from lmvid_lib.report import interpolation_figures as plots
+from lmvid_lib.report.captions import Captions
+from lmvid_lib.report.claims import Claim, write_claims
+from lmvid_lib.report.figures import new_figure
+from lmvid_lib.report.tables import markdown_table
 
 captions = Captions(chapter=6)
 cfg = from_dict(interp.InterpolationConfig, interpolation, "06_interpolation.interpolation")

@@ -50,11 +50,11 @@ import numpy as np
 import torch
 from IPython.display import Markdown, display
 
-from lmvid_lib import plotting
 from lmvid_lib.paths import repo_path
-from lmvid_lib.playground import landmark_influence, load_playground, local_change, sweep
-from lmvid_lib.plotting_playground import GAP, playground_picture
-from lmvid_lib.report import Captions
+from lmvid_lib.playground.core import landmark_influence, load_playground, local_change, sweep
+from lmvid_lib.playground.picture import GAP, playground_picture
+from lmvid_lib.report import figures
+from lmvid_lib.report.captions import Captions
 from lmvid_lib.seed import seed_everything
 
 seed_everything(seed)
@@ -89,7 +89,7 @@ original = pg.frames[pg.frame]
 pictures = np.stack([playground_picture(original, f, s, k, panel) for f, s in zip(decoded, path)])
 display(
     captions.figure(
-        plotting.animate(pictures, fps=8, panel=pictures.shape[2] / 100, frame_format="jpeg"),
+        figures.animate(pictures, fps=8, panel=pictures.shape[2] / 100, frame_format="jpeg"),
         f"Landmark {k} of the `{dataset}` model swept across held-out frame {frame} (thick ellipse; one-sigma "
         f"ellipses and means of all {pg.n_landmarks} landmarks drawn). Left: the real frame; right: the frame decoded "
         f"from the moved landmarks with that frame's appearance. {sweep_steps} frames at 8 per second; profile "
@@ -154,7 +154,7 @@ frames = [
 ]
 display(
     captions.figure(
-        plotting.show_frames(np.stack(frames), titles=titles, ncols=len(frames)),
+        figures.show_frames(np.stack(frames), titles=titles, ncols=len(frames)),
         f"Held-out frame {frame} of the `{dataset}` model through the playground's controls, decoded with that "
         f"frame's appearance; landmark {k} drawn thick; profile `{profile}`.",
         full_width=True,
@@ -180,7 +180,7 @@ display(
 
 # %%
 if live:
-    from lmvid_lib.widgets import playground_app
+    from lmvid_lib.playground.widgets import playground_app
 
     app = playground_app(run, models, split, video, max_frames, device)
     display(app)

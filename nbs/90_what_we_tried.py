@@ -10,18 +10,16 @@
 #     name: python3
 # ---
 
-# %% [markdown]
-# # Appendix A. What we tried
-#
-# Every setting of the `cpu` profile that the paper does not fix (the edge loss and the landmark terms that replace
-# the perceptual loss on machines without VGG19 weights, the model sizes, the step budget, the learning rate, the
-# signer stand-in's identities, ...) was chosen by measuring it against alternatives. This appendix is the record of
-# those measurements: `experiments/log.yaml`, one entry per experiment, with the commit it was measured on, the
-# profile, what was changed, what was measured (the metric, its pixel scale and the split), the numbers of each
-# setting with its training seed and steps, the baselines they were compared with, and whether the change was adopted
-# and why. The record is checked when it is read (`lmvid_lib.experiments.load_log`); everything below is generated
-# from it. Most entries are single training seeds; the entries of component `common.seeds` show how far another seed
-# moves the same configuration, which is the scale below which differences are noise.
+# %% [markdown] # Appendix A. What we tried  Every setting of the `cpu` profile that the paper does not fix (the edge
+# loss and the landmark terms that replace the perceptual loss on machines without VGG19 weights, the model sizes, the
+# step budget, the learning rate, the signer stand-in's identities, ...) was chosen by measuring it against
+# alternatives. This appendix is the record of those measurements: `experiments/log.yaml`, one entry per experiment,
+# with the commit it was measured on, the profile, what was changed, what was measured (the metric, its pixel scale and
+# the split), the numbers of each setting with its training seed and steps, the baselines they were compared with, and
+# whether the change was adopted and why. The record is checked when it is read
+# (`lmvid_lib.publish.experiment_log.load_log`); everything below is generated from it. Most entries are single training
+# seeds; the entries of component `common.seeds` show how far another seed moves the same configuration, which is the
+# scale below which differences are noise.
 
 # %% tags=["parameters"]
 profile = "cpu"  # passed by the book driver; the record does not depend on the profile
@@ -30,10 +28,10 @@ run_dir = "runs/cpu"
 # %% tags=["hide-input"]
 from IPython.display import Markdown, display
 
-from lmvid_lib import experiments
+from lmvid_lib.publish import experiment_log
 
-entries = experiments.load_log()
-groups = experiments.by_component(entries)
+entries = experiment_log.load_log()
+groups = experiment_log.by_component(entries)
 adopted = [e for e in entries if e.adopted]
 current = [e for e in adopted if not e.superseded_by]
 display(
@@ -54,7 +52,7 @@ display(
 
 # %% tags=["hide-input"]
 for component, group in groups.items():
-    display(Markdown(f"### `{component}`\n\n{experiments.summary_table(group)}"))
+    display(Markdown(f"### `{component}`\n\n{experiment_log.summary_table(group)}"))
 
 # %% [markdown]
 # ## Entry details
@@ -67,8 +65,8 @@ for group in groups.values():
             Markdown(
                 f"### {entry.id}\n\n"
                 f"{entry.date}, commit `{entry.commit}`, profile `{entry.profile}`, component `{entry.component}`: "
-                f"**{experiments.status(entry)}**.\n\n"
+                f"**{experiment_log.status(entry)}**.\n\n"
                 f"*Change.* {entry.change}\n\n*Measured.* {entry.metric}\n\n"
-                f"{experiments.detail_table(entry)}\n\n*Why.* {entry.why}\n\n*Sources.* {sources}"
+                f"{experiment_log.detail_table(entry)}\n\n*Why.* {entry.why}\n\n*Sources.* {sources}"
             )
         )

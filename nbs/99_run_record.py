@@ -27,8 +27,8 @@ run_dir = "runs/cpu"
 # %% tags=["hide-input"]
 from IPython.display import Markdown, display
 
-from lmvid_lib import manifest
-from lmvid_lib.report import Captions
+from lmvid_lib.publish import manifest
+from lmvid_lib.report.captions import Captions
 
 OWN = "99_run_record"
 record = manifest.read(run_dir)

@@ -14,11 +14,14 @@ import numpy as np
 import pytest
 import torch
 
-from lmvid_lib import book, runner
 from lmvid_lib.models.factorization import FactorizationModel, ModelConfig
-from lmvid_lib.report import Captions, Claim, claims_table, pipeline_figure, read_claims, training_setup, write_claims
-from lmvid_lib.run_config import config_from_parameters, dataset_model_configs
-from lmvid_lib.tables import Table, markdown_table
+from lmvid_lib.models.run_config import config_from_parameters, dataset_model_configs
+from lmvid_lib.publish import notebooks, runner
+from lmvid_lib.report.captions import Captions
+from lmvid_lib.report.claims import Claim, claims_table, read_claims, write_claims
+from lmvid_lib.report.figures import pipeline_figure
+from lmvid_lib.report.runs import training_setup
+from lmvid_lib.report.tables import Table, markdown_table
 
 matplotlib.use("Agg")
 
@@ -30,11 +33,11 @@ def test_strip_progress_removes_tqdm_frames_and_keeps_other_stderr():
         "UserWarning: something worth reading\n"
         "landmarks: 5it [00:01,  3.20it/s]\rlandmarks: 9it [00:03, 2.91s/it]\n"
     )
-    assert book.strip_progress(text) == "UserWarning: something worth reading\n"
-    assert book.strip_progress("\rx:  50%|#####     | 1/2 [00:00<00:00, 3.2it/s]\n") == ""
-    assert book.strip_progress("plain text, 3 items [done]\n") == "plain text, 3 items [done]\n"
+    assert notebooks.strip_progress(text) == "UserWarning: something worth reading\n"
+    assert notebooks.strip_progress("\rx:  50%|#####     | 1/2 [00:00<00:00, 3.2it/s]\n") == ""
+    assert notebooks.strip_progress("plain text, 3 items [done]\n") == "plain text, 3 items [done]\n"
     # Bars with another unit ("batch/s") are progress too.
-    assert book.strip_progress("sequences:  33%|###  | 2/6 [00:00<00:00, 12.58batch/s]\nkept\n") == "kept\n"
+    assert notebooks.strip_progress("sequences:  33%|###  | 2/6 [00:00<00:00, 12.58batch/s]\nkept\n") == "kept\n"
 
 
 def test_literal_defaults_keep_order_and_skip_non_literals():
@@ -44,7 +47,7 @@ def test_literal_defaults_keep_order_and_skip_non_literals():
         "when": {"default": "time.time()"},
         "seed": {"default": "0"},
     }
-    defaults = book.literal_defaults(declared)
+    defaults = notebooks.literal_defaults(declared)
     assert defaults == {"profile": "cpu", "sizes": {"a": [1, 2]}, "seed": 0}
     assert list(defaults) == ["profile", "sizes", "seed"]
 
@@ -69,7 +72,7 @@ def test_book_runs_root_last_with_one_complete_relative_parameters_cell(tmp_path
     (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: book/00_intro\nchapters:\n  - file: book/01_a\n")
     (tmp_path / "params" / "t.yaml").write_text("common: {}\n")
     code = (
-        "import sys, lmvid_lib.runner as r, lmvid_lib.paths as p; from pathlib import Path;"
+        "import sys, lmvid_lib.publish.runner as r, lmvid_lib.paths as p; from pathlib import Path;"
         f"root=Path({str(tmp_path)!r}); p.PARAMS_DIR=root/'params';"
         "sys.exit(r.run('t', html=False, root=root))"
     )
@@ -86,7 +89,7 @@ def test_book_runs_root_last_with_one_complete_relative_parameters_cell(tmp_path
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     assert [o.text for o in outputs] == ["run_dir=runs/t width=3\n"]  # the stderr frames are gone
     params = {"profile": "t", "run_dir": "runs/t", "width": 3}
-    record = book.execution_record(tmp_path / "book" / "01_a.ipynb")
+    record = notebooks.execution_record(tmp_path / "book" / "01_a.ipynb")
     assert record["digest"] == runner.digest((tmp_path / "nbs" / "01_a.py").read_text(), params)
 
     again = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=240, check=False)
@@ -106,8 +109,14 @@ def test_execution_order_puts_the_root_notebook_after_the_chapters_and_the_run_r
         "    - file: book/01_a\n    - file: book/99_record\n    - file: book/90_notes\n  - chapters:\n"
         "    - file: book/02_b\n"
     )
-    assert book.toc_entries(tmp_path) == ["book/00_intro", "book/01_a", "book/99_record", "book/90_notes", "book/02_b"]
-    order = [c.stem for c in book.execution_order(book.chapters(tmp_path))]
+    assert notebooks.toc_entries(tmp_path) == [
+        "book/00_intro",
+        "book/01_a",
+        "book/99_record",
+        "book/90_notes",
+        "book/02_b",
+    ]
+    order = [c.stem for c in notebooks.execution_order(notebooks.chapters(tmp_path))]
     assert order == ["01_a", "02_b", "00_intro", "99_record"]
 
 
@@ -221,8 +230,8 @@ def test_training_setup_lists_the_dataset_models_from_their_configs():
 
 def test_run_inventory_lists_finished_runs_with_their_data(tmp_path):
     from lmvid_lib.io import atomic_write_json
-    from lmvid_lib.report import run_inventory
-    from lmvid_lib.run_config import TrainConfig, config_dict
+    from lmvid_lib.models.run_config import TrainConfig, config_dict
+    from lmvid_lib.report.runs import run_inventory
 
     for name, dataset, finished in (("pusher-spade-seed0", "pusher", True), ("walker-spade-seed0", "walker", False)):
         folder = tmp_path / "factorization" / name

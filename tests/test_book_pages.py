@@ -20,7 +20,7 @@ import nbformat
 import pytest
 from chromium import chromium_executable, serving
 
-from lmvid_lib.book import toc_entries
+from lmvid_lib.publish.notebooks import toc_entries
 
 REPO = Path(__file__).resolve().parent.parent
 HTML = REPO / "_build" / "html"

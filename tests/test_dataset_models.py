@@ -1,4 +1,4 @@
-"""Chapter 2's per-dataset models: `dataset_models` parsing (lmvid_lib.run_config.dataset_model_configs), the
+"""Chapter 2's per-dataset models: `dataset_models` parsing (lmvid_lib.models.run_config.dataset_model_configs), the
 profiles' entries, and the runs `python -m lmvid_lib.train --profile` trains."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 from lmvid_lib.config import load_profile
 from lmvid_lib.data.store import VideoSet, write_dataset
 from lmvid_lib.models.checkpoint import dataset_run
-from lmvid_lib.run_config import dataset_model_configs
+from lmvid_lib.models.run_config import dataset_model_configs
 from lmvid_lib.train import train_factorization
 from lmvid_lib.train.__main__ import profile_configs
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lmvid_lib import experiments as ex
+from lmvid_lib.publish import experiment_log as ex
 
 REPO = Path(__file__).resolve().parent.parent
 POINTER = re.compile(r"experiments/log\.yaml#([a-z0-9-]+)")

@@ -1,4 +1,4 @@
-"""The browser playground's export (lmvid_lib/export.py): the ONNX decoding path, run by onnxruntime on the CPU,
+"""The browser playground's export (lmvid_lib/web.py): the ONNX decoding path, run by onnxruntime on the CPU,
 matches the PyTorch decoder; `lmvid export-web` writes graphs, held-out samples and the index; bad runs fail clearly."""
 
 from __future__ import annotations
@@ -13,15 +13,16 @@ import pytest
 import torch
 from test_sequences import clips
 
-from lmvid_lib import cli, export, landmarks
+from lmvid_lib import cli, landmarks
 from lmvid_lib.data.frames import frames_to_input
 from lmvid_lib.data.store import VideoSet, write_dataset
 from lmvid_lib.io import atomic_write_json, save_checkpoint
 from lmvid_lib.models.dynamics import DynamicsConfig, LandmarkLSTM
 from lmvid_lib.models.files import LANDMARK_LSTM, save_model_file
 from lmvid_lib.models.rollout import rollout
+from lmvid_lib.models.run_config import TrainConfig, config_dict, load_config
 from lmvid_lib.models.sequences import render_sequence
-from lmvid_lib.run_config import TrainConfig, config_dict, load_config
+from lmvid_lib.publish import web
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 TOLERANCE = 1e-4
@@ -51,9 +52,9 @@ def run_graph(session, states: torch.Tensor, appearance: torch.Tensor) -> np.nda
 def test_graph_matches_the_pytorch_decoder_on_random_valid_states(tmp_path, tiny_model, overrides):
     model = tiny_model(seed=1, **overrides).eval()
     cfg = model.cfg
-    path = export.export_decoder(model, tmp_path / "decoder.onnx")
+    path = web.export_decoder(model, tmp_path / "decoder.onnx")
     graph = onnx.load(path)
-    assert [o.version for o in graph.opset_import if o.domain == ""] == [export.OPSET]
+    assert [o.version for o in graph.opset_import if o.domain == ""] == [web.OPSET]
     values = [*graph.graph.input, *graph.graph.output]
     shapes = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim] for v in values}
     k, c, size = cfg.n_landmarks, cfg.appearance_channels, cfg.image_size
@@ -64,7 +65,7 @@ def test_graph_matches_the_pytorch_decoder_on_random_valid_states(tmp_path, tiny
     appearance = torch.randn(32, 1, k, c, generator=torch.Generator().manual_seed(3))
     ours = np.stack([run_graph(session, s, a) for s, a in zip(states, appearance)])[:, 0]
     with torch.no_grad():
-        reference = export.DecoderPath(model)(states[:, 0], appearance[:, 0]).numpy()
+        reference = web.DecoderPath(model)(states[:, 0], appearance[:, 0]).numpy()
     assert np.abs(ours - reference).max() < TOLERANCE
     assert ours.min() >= 0 and ours.max() <= 1
     assert np.abs(ours[0] - ours[1]).max() > 1e-3  # the frames depend on the pose: the match above is not vacuous
@@ -104,11 +105,11 @@ def test_export_web_writes_graph_samples_and_rollout_that_onnxruntime_reproduces
     entry = index["models"][0]
     sample = json.loads((out / entry["sample"]).read_text())
     k, size = model.cfg.n_landmarks, model.cfg.image_size
-    assert sample["format"] == export.SAMPLE_FORMAT and sample["run"] == "pusher-spade-seed0"
+    assert sample["format"] == web.SAMPLE_FORMAT and sample["run"] == "pusher-spade-seed0"
     assert (sample["n_landmarks"], sample["image_size"], sample["channels"]) == (k, size, 3)
 
     indices = [f["index"] for f in sample["frames"]]
-    assert indices == np.linspace(0, 29, export.N_FRAMES).round().astype(int).tolist()
+    assert indices == np.linspace(0, 29, web.N_FRAMES).round().astype(int).tolist()
     states = torch.tensor([f["states"] for f in sample["frames"]])  # [16,K,5]
     appearance = torch.tensor([f["appearance"] for f in sample["frames"]])
     frames = test.frames[indices]
@@ -125,18 +126,18 @@ def test_export_web_writes_graph_samples_and_rollout_that_onnxruntime_reproduces
         assert np.abs(stored - reference.transpose(1, 2, 0) * 255).max() <= 0.5 + 1e-3
         assert np.array_equal(pixels(frame["image"], size, 3), source)  # the frames are already at the model's size
 
-    context = torch.tensor(sample["rollout"]["states"][: export.ROLLOUT_CONTEXT])
-    assert sample["rollout"]["context"] == export.ROLLOUT_CONTEXT
-    assert len(sample["rollout"]["states"]) == export.ROLLOUT_CONTEXT + export.ROLLOUT_STEPS
+    context = torch.tensor(sample["rollout"]["states"][: web.ROLLOUT_CONTEXT])
+    assert sample["rollout"]["context"] == web.ROLLOUT_CONTEXT
+    assert len(sample["rollout"]["states"]) == web.ROLLOUT_CONTEXT + web.ROLLOUT_STEPS
     torch.testing.assert_close(context[0], states[0])  # video 0 starts at frame 0, the first sample frame
-    predicted = torch.tensor(sample["rollout"]["states"][export.ROLLOUT_CONTEXT :])
-    torch.testing.assert_close(predicted, rollout(lstm, context[None], export.ROLLOUT_STEPS)[0])
+    predicted = torch.tensor(sample["rollout"]["states"][web.ROLLOUT_CONTEXT :])
+    torch.testing.assert_close(predicted, rollout(lstm, context[None], web.ROLLOUT_STEPS)[0])
 
 
 def test_sample_without_a_landmark_lstm_has_no_rollout(run_dir, tmp_path):
     runs, *_ = run_dir
     (runs / "dynamics" / "pusher-residual-seed0" / "model.pt").unlink()
-    out = export.export_web(runs, tmp_path / "models")
+    out = web.export_web(runs, tmp_path / "models")
     assert json.loads((out / "pusher.json").read_text())["rollout"] is None
 
 
@@ -145,11 +146,11 @@ def test_bad_run_folders_fail_clearly_and_keep_the_previous_export(tmp_path, cap
     out.mkdir()
     (out / "index.json").write_text("{}")
     with pytest.raises(FileNotFoundError, match="no factorization/"):
-        export.export_web(tmp_path / "nowhere", out)
+        web.export_web(tmp_path / "nowhere", out)
     unfinished = tmp_path / "runs" / "factorization" / "pusher-spade-seed0"
     atomic_write_json(unfinished / "config.json", config_dict(TrainConfig(dataset="pusher")))
     with pytest.raises(FileNotFoundError, match="no finished factorization run"):
-        export.export_web(tmp_path / "runs", out)
+        web.export_web(tmp_path / "runs", out)
     assert cli.main(["export-web", "--run-dir", str(tmp_path / "runs"), "--out", str(out)]) == 1
     assert "no finished factorization run" in capsys.readouterr().err
     assert [p.name for p in out.iterdir()] == ["index.json"] and (out / "index.json").read_text() == "{}"

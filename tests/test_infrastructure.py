@@ -13,9 +13,9 @@ import pytest
 import torch
 
 from lmvid_lib import io as lio
-from lmvid_lib.book import chapters
 from lmvid_lib.config import from_dict, load_profile, notebook_parameters
 from lmvid_lib.data import store
+from lmvid_lib.publish.notebooks import chapters
 from lmvid_lib.seed import seed_everything
 
 REPO = Path(__file__).resolve().parent.parent
@@ -143,7 +143,7 @@ def test_book_driver_names_failing_notebook_and_cell(tmp_path):
     (tmp_path / "book" / "intro.md").write_text("# intro\n")
     (tmp_path / "params" / "t.yaml").write_text("common: {}\n")
     code = (
-        "import sys, lmvid_lib.runner as r, lmvid_lib.paths as p; from pathlib import Path;"
+        "import sys, lmvid_lib.publish.runner as r, lmvid_lib.paths as p; from pathlib import Path;"
         f"root=Path({str(tmp_path)!r}); p.PARAMS_DIR=root/'params';"
         "sys.exit(r.run('t', html=False, root=root))"
     )
@@ -153,12 +153,12 @@ def test_book_driver_names_failing_notebook_and_cell(tmp_path):
 
 
 def test_book_passes_declared_common_keys_and_rejects_undeclared_section_keys(tmp_path):
-    from lmvid_lib import book
     from lmvid_lib.config import check_profile
+    from lmvid_lib.publish import notebooks
 
     data = {"common": {"seed": 3, "decoders": ["spade"]}, "02_x": {"steps": 5}}
     declared = {name: {"default": "0"} for name in ("seed", "steps", "profile", "run_dir")}
-    params = book.notebook_parameters(data, "02_x", declared, "p", "runs/p")
+    params = notebooks.notebook_parameters(data, "02_x", declared, "p", "runs/p")
     assert params == {"seed": 3, "steps": 5, "profile": "p", "run_dir": "runs/p"}
     with pytest.raises(ValueError, match=r"'02_x' sets \['steps'\].*02_x.py does not declare"):
         check_profile(data, {"02_x": {"seed"}, "03_y": {"decoders"}}, "p.yaml")

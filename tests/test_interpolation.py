@@ -13,8 +13,8 @@ from lmvid_lib.data.store import VideoSet, write_dataset
 from lmvid_lib.eval import interpolation as interp
 from lmvid_lib.eval.prediction import joint_error_by_horizon
 from lmvid_lib.io import atomic_write_json, save_checkpoint
+from lmvid_lib.models.run_config import TrainConfig, config_dict, load_config
 from lmvid_lib.models.sequences import render_sequence
-from lmvid_lib.run_config import TrainConfig, config_dict, load_config
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -198,7 +198,7 @@ def test_covariance_gap_is_zero_for_a_kept_shape_and_measures_a_turning_gaussian
 
 
 def test_strip_draws_one_panel_per_row_and_frame_and_the_landmark_paths():
-    from lmvid_lib import plotting_interpolation as plots
+    from lmvid_lib.report import interpolation_figures as plots
 
     states = random_states(n=1, t=5, k=3)[0]
     rows = {"real": torch.rand(5, 3, 16, 16), "ours": torch.rand(5, 3, 16, 16)}
@@ -216,8 +216,8 @@ def test_strip_draws_one_panel_per_row_and_frame_and_the_landmark_paths():
 
 
 def test_step_curves_draw_a_band_only_where_a_standard_error_is_given():
-    from lmvid_lib import plotting_interpolation as plots
-    from lmvid_lib.plotting import new_figure
+    from lmvid_lib.report import interpolation_figures as plots
+    from lmvid_lib.report.figures import new_figure
 
     ax = new_figure(4, 3).subplots()
     a, b = interp.METHODS["cholesky"], interp.METHODS["cross_fade"]

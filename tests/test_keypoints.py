@@ -15,10 +15,11 @@ from torch import nn
 from lmvid_lib.data.frames import frames_to_input
 from lmvid_lib.data.store import VideoSet
 from lmvid_lib.eval import keypoints as kp
-from lmvid_lib.eval import regression, table1
+from lmvid_lib.eval import regression
 from lmvid_lib.models.inference import extract_landmarks
 from lmvid_lib.models.pose import PoseOutput
-from lmvid_lib.tables import markdown_table
+from lmvid_lib.report import table1
+from lmvid_lib.report.tables import markdown_table
 
 
 # ------------------------------------------------------------------------------------------------------ regression

@@ -14,8 +14,9 @@ import torch
 import torch.nn.functional as F
 from torchvision.models.vgg import cfgs, make_layers
 
-from lmvid_lib import landmarks, losses
-from lmvid_lib.losses import (
+from lmvid_lib import landmarks
+from lmvid_lib.models import losses
+from lmvid_lib.models.losses import (
     LossConfig,
     PerceptualLoss,
     ReconstructionLoss,

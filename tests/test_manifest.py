@@ -10,8 +10,8 @@ import subprocess
 import pytest
 import torch
 
-from lmvid_lib import manifest
 from lmvid_lib.paths import MANIFEST, manifest_path
+from lmvid_lib.publish import manifest
 
 
 def test_git_state_of_a_checkout_clean_and_dirty_and_outside_one(tmp_path):

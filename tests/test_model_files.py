@@ -21,7 +21,7 @@ from lmvid_lib.models.files import (
     save_model_file,
 )
 from lmvid_lib.models.pixel_predictor import PixelPredictor, PixelPredictorConfig
-from lmvid_lib.run_config import TrainConfig, config_dict
+from lmvid_lib.models.run_config import TrainConfig, config_dict
 from lmvid_lib.seed import seed_everything
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -1,4 +1,4 @@
-"""The landmark playground without a browser (lmvid_lib.playground, lmvid_lib.plotting_playground): state in, frame
+"""The landmark playground without a browser (lmvid_lib.playground.core, lmvid_lib.playground.picture): state in, frame
 out."""
 
 from __future__ import annotations
@@ -14,8 +14,9 @@ from lmvid_lib.data.store import VideoSet, write_dataset
 from lmvid_lib.io import atomic_write_json, save_checkpoint
 from lmvid_lib.models.dynamics import ConstantVelocity, CopyLast, DynamicsConfig, LandmarkLSTM
 from lmvid_lib.models.files import LANDMARK_LSTM, save_model_file
+from lmvid_lib.models.run_config import TrainConfig, config_dict, load_config
 from lmvid_lib.models.sequences import render_sequence
-from lmvid_lib.playground import (
+from lmvid_lib.playground.core import (
     Playground,
     edited_context,
     landmark_influence,
@@ -27,8 +28,7 @@ from lmvid_lib.playground import (
     scale_landmark,
     sweep,
 )
-from lmvid_lib.plotting_playground import GAP, ellipse_outlines, picture_to_norm, playground_picture, png_bytes
-from lmvid_lib.run_config import TrainConfig, config_dict, load_config
+from lmvid_lib.playground.picture import GAP, ellipse_outlines, picture_to_norm, playground_picture, png_bytes
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

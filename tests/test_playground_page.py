@@ -25,9 +25,9 @@ import pytest
 import torch
 from chromium import chromium_executable, serving
 
-from lmvid_lib.book import toc_entries
-from lmvid_lib.export import ORT_DIST, SITE_MODELS, DecoderPath
 from lmvid_lib.models.checkpoint import load_trained
+from lmvid_lib.publish.notebooks import toc_entries
+from lmvid_lib.publish.web import ORT_DIST, SITE_MODELS, DecoderPath
 
 REPO = Path(__file__).resolve().parent.parent
 HTML = REPO / "_build" / "html"

@@ -20,8 +20,8 @@ from lmvid_lib.eval.regression import KeypointRegressor, fit_regressor
 from lmvid_lib.eval.scales import crop_centred_to_pixels
 from lmvid_lib.models.dynamics import CopyLast, DynamicsConfig, LandmarkLSTM
 from lmvid_lib.models.rollout import rollout
+from lmvid_lib.report.tables import markdown_table
 from lmvid_lib.seed import seed_everything
-from lmvid_lib.tables import markdown_table
 
 
 def random_states(n: int, t: int, k: int, seed: int = 0) -> torch.Tensor:

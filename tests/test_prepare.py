@@ -10,8 +10,8 @@ from fixtures_real import write_bair, write_kth
 
 from lmvid_lib import cli
 from lmvid_lib.data import kth, prepare, store
-from lmvid_lib.report import data_source
-from lmvid_lib.run_config import TrainConfig
+from lmvid_lib.models.run_config import TrainConfig
+from lmvid_lib.report.runs import data_source
 
 pytestmark = pytest.mark.filterwarnings(r"ignore:.*skipping 1 video\(s\) marked \*missing\*")
 

@@ -10,7 +10,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from lmvid_lib import book, config, runner
+from lmvid_lib import config
+from lmvid_lib.publish import notebooks, runner
 
 STEMS = ["01_data", "02_factorization", "90_what_we_tried", "00_intro"]
 
@@ -94,7 +95,7 @@ def test_profile_check_names_unknown_sections_common_keys_and_section_keys():
 
 
 def test_the_repository_profiles_pass_the_check():
-    declared = {c.stem: set(book.declared_parameters(c.source)) for c in book.chapters()}
+    declared = {c.stem: set(notebooks.declared_parameters(c.source)) for c in notebooks.chapters()}
     for profile in ("smoke", "cpu", "paper"):
         config.check_profile(config.load_profile(profile), declared, profile)
 
@@ -136,7 +137,7 @@ def _fake_root(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def fake_execute(monkeypatch):
-    """`book.execute` without a kernel: logs each notebook and writes the executed notebook with its record (a
+    """`notebooks.execute` without a kernel: logs each notebook and writes the executed notebook with its record (a
     notebook with `fail` set leaves a partial one without a record and raises, as papermill does)."""
     clock = itertools.count(1_000_000.0)
     calls = []
@@ -146,12 +147,12 @@ def fake_execute(monkeypatch):
         nb = nbformat.v4.new_notebook()
         if params["fail"]:
             nbformat.write(nb, chapter.output)
-            raise book.NotebookFailed(f"notebook nbs/{chapter.stem}.py failed in cell 2")
+            raise notebooks.NotebookFailed(f"notebook nbs/{chapter.stem}.py failed in cell 2")
         nb.metadata["lmvid"] = record | {"seconds": 0.5, "finished": next(clock)}
         nbformat.write(nb, chapter.output)
         return 0.5
 
-    monkeypatch.setattr(book, "execute", execute)
+    monkeypatch.setattr(notebooks, "execute", execute)
     return calls
 
 
@@ -206,7 +207,7 @@ def test_a_failure_stops_the_run_is_recorded_and_the_failed_notebook_reruns(tmp_
     record = json.loads((root / "runs" / "t" / "manifest.json").read_text())
     assert _statuses(record) == ["up to date", "failed", "pending"] and record["status"] == "failed"
     assert "failed in cell 2" in record["notebooks"]["02_b"]["error"]
-    assert book.execution_record(root / "book" / "02_b.ipynb") is None  # the partial notebook is no result
+    assert notebooks.execution_record(root / "book" / "02_b.ipynb") is None  # the partial notebook is no result
     record = _run(root)  # 02_b failed: never up to date, although its parameters are those of its last success
     assert fake_execute[-2:] == ["02_b", "00_intro"] and _statuses(record) == ["up to date", "ran", "ran"]
 
@@ -217,7 +218,7 @@ def test_an_interrupted_run_leaves_a_valid_manifest_that_says_so(tmp_path, monke
     def interrupted(*args):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(book, "execute", interrupted)
+    monkeypatch.setattr(notebooks, "execute", interrupted)
     with pytest.raises(KeyboardInterrupt):
         _run(root)
     record = json.loads((root / "runs" / "t" / "manifest.json").read_text())

@@ -15,8 +15,8 @@ from lmvid_lib.io import save_checkpoint
 from lmvid_lib.models import sequences
 from lmvid_lib.models.factorization import FactorizationModel
 from lmvid_lib.models.inference import extract_landmarks
+from lmvid_lib.models.run_config import TrainConfig, config_dict
 from lmvid_lib.models.sequences import extract_sequences, render_sequence, sequence_indices
-from lmvid_lib.run_config import TrainConfig, config_dict
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

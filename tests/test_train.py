@@ -17,11 +17,11 @@ from lmvid_lib.config import load_profile
 from lmvid_lib.data.datasets import open_dataset
 from lmvid_lib.data.store import VideoSet, write_dataset
 from lmvid_lib.io import load_checkpoint
-from lmvid_lib.losses import VGGWeightsMissing
 from lmvid_lib.models import Discriminator
 from lmvid_lib.models.checkpoint import load_trained
 from lmvid_lib.models.files import FACTORIZATION, read_model_file
-from lmvid_lib.run_config import config_from_parameters, with_global_batch
+from lmvid_lib.models.losses import VGGWeightsMissing
+from lmvid_lib.models.run_config import config_from_parameters, with_global_batch
 from lmvid_lib.train import read_metrics, train_factorization
 from lmvid_lib.train.__main__ import profile_configs
 
@@ -167,7 +167,7 @@ def test_continuing_a_run_equals_training_it_at_once(data_root, tmp_path):
 
 
 def test_learning_rate_schedules():
-    from lmvid_lib.run_config import TrainConfig
+    from lmvid_lib.models.run_config import TrainConfig
     from lmvid_lib.train.factorization import learning_rate
 
     constant = TrainConfig(lr=1e-3, steps=100, warmup_steps=10)

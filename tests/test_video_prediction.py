@@ -86,7 +86,7 @@ def test_predict_dataset_scores_every_predictor_on_the_papers_protocol(tmp_path,
     from lmvid_lib.data.store import write_dataset
     from lmvid_lib.eval.video_prediction import COPY_FRAME, LANDMARK_PREDICTORS, predict_dataset
     from lmvid_lib.io import atomic_write_json, save_checkpoint
-    from lmvid_lib.run_config import TrainConfig, config_dict, load_config
+    from lmvid_lib.models.run_config import TrainConfig, config_dict, load_config
     from lmvid_lib.train.dynamics import train_dynamics
 
     model = tiny_model(seed=0)

@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from lmvid_lib.models.dynamics import CopyLast
-from lmvid_lib.playground import Playground, rotate_landmark, scale_landmark
-from lmvid_lib.plotting_playground import GAP
-from lmvid_lib.widgets import Debouncer, PlaygroundApp
+from lmvid_lib.playground.core import Playground, rotate_landmark, scale_landmark
+from lmvid_lib.playground.picture import GAP
+from lmvid_lib.playground.widgets import Debouncer, PlaygroundApp
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lmvid_lib import runner
 from lmvid_lib.paths import manifest_path
+from lmvid_lib.publish import runner
 
 REPO = Path(__file__).resolve().parent.parent
 WORKFLOWS = sorted((REPO / ".github" / "workflows").glob("*.yml"))

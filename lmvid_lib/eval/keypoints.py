@@ -14,7 +14,7 @@ never has to leave a joint out.
 
 `evaluate_run` scores one finished training run (read with `lmvid_lib.models.checkpoint.load_trained`) on its own
 dataset, cached in `<run_dir>/keypoints/`; `find_runs` and `evaluate_table1` do so for every decoder x seed. Their
-results are summarised by `lmvid_lib.eval.table1` and drawn by `lmvid_lib.plotting`.
+results are summarised by `lmvid_lib.report.table1` and drawn by `lmvid_lib.report.figures`.
 
 Per-identity diagnostic (not the protocol, `KeypointEvalConfig.per_identity`): where every scored identity was seen in
 training, a second read-out fits one regressor per identity (`lmvid_lib.eval.regression.per_identity_predictions`).
@@ -55,8 +55,8 @@ from lmvid_lib.io import atomic_write_json
 from lmvid_lib.models.checkpoint import load_trained
 from lmvid_lib.models.factorization import FactorizationModel, ModelConfig
 from lmvid_lib.models.inference import extract_landmarks
+from lmvid_lib.models.run_config import TrainConfig, config_dict, run_path
 from lmvid_lib.paths import RunFiles, keypoints_cache
-from lmvid_lib.run_config import TrainConfig, config_dict, run_path
 from lmvid_lib.seed import seed_everything
 
 

@@ -42,7 +42,7 @@ class TrainingViews:
     partner_index: np.ndarray
 
     def columns(self) -> dict[str, torch.Tensor]:
-        """Column title -> images, in the order a figure shows them (`lmvid_lib.plotting.image_columns`)."""
+        """Column title -> images, in the order a figure shows them (`lmvid_lib.report.figures.image_columns`)."""
         return {
             "frame\n(target)": self.target,
             "pose input\n(colour jitter)": self.pose_input,

@@ -14,8 +14,8 @@ import torch
 from lmvid_lib.config import from_dict
 from lmvid_lib.models.factorization import FactorizationModel
 from lmvid_lib.models.files import FACTORIZATION, build_model, read_model_file
+from lmvid_lib.models.run_config import TrainConfig
 from lmvid_lib.paths import finished_runs, runs_of
-from lmvid_lib.run_config import TrainConfig
 
 
 def read_run_config(run: str | Path) -> TrainConfig:

@@ -1,7 +1,7 @@
 """Fully convolutional (PatchGAN-style) discriminator: 3 stride-2 conv layers (64, 128, 256), InstanceNorm, LeakyReLU.
 
 x: [B,channels,H,W] in [0,1] -> logits [B,1,H/8-1,W/8-1] (one real/fake logit per overlapping patch). Spectral norm on
-every conv by default, as in the decoder. Losses are in `lmvid_lib.losses` (`discriminator_loss`).
+every conv by default, as in the decoder. Losses are in `lmvid_lib.models.losses` (`discriminator_loss`).
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ from lmvid_lib.io import load_checkpoint, save_checkpoint
 from lmvid_lib.models.dynamics import DynamicsConfig, LandmarkLSTM
 from lmvid_lib.models.factorization import FactorizationModel
 from lmvid_lib.models.pixel_predictor import PixelPredictor, PixelPredictorConfig
-from lmvid_lib.run_config import TrainConfig
+from lmvid_lib.models.run_config import TrainConfig
 
 FACTORIZATION = "factorization"
 LANDMARK_LSTM = "landmark lstm"

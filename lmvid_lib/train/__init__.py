@@ -2,7 +2,8 @@
 (`train_factorization`, also multi-process DDP), the landmark LSTM (`train_dynamics`), the pixel predictor
 (`train.pixel_predictor`) and the structure detector (`train.structure`).
 
-A run's configuration lives in `lmvid_lib.run_config`; reading a finished run back in `lmvid_lib.models.checkpoint`.
+A run's configuration lives in `lmvid_lib.models.run_config`; reading a finished run back in
+`lmvid_lib.models.checkpoint`.
 """
 
 from lmvid_lib.train.dynamics import train_dynamics

@@ -5,9 +5,10 @@
     torchrun --nproc_per_node=8 -m lmvid_lib.train --profile paper
 
 With --profile, the runs are those notebook 02_factorization trains, one after the other: its `factorization` section
-for every decoder in `common: decoders` and every training seed in `common: seeds`, on the data of `common: seed`;
-then one SPADE model (the first seed) per entry of its `dataset_models` (`lmvid_lib.run_config.dataset_model_configs`).
-The configuration stays data: these flags only say where it is and where the runs go.
+for every decoder in `common: decoders` and every training seed in `common: seeds`, on the data of `common: seed`; then
+one SPADE model (the first seed) per entry of its `dataset_models`
+(`lmvid_lib.models.run_config.dataset_model_configs`). The configuration stays data: these flags only say where it is
+and where the runs go.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from pathlib import Path
 import yaml
 
 from lmvid_lib.config import notebook_parameters, profile_path
+from lmvid_lib.models.run_config import TrainConfig, config_from_parameters, dataset_model_configs, load_config
 from lmvid_lib.paths import default_run_dir, repo_path
-from lmvid_lib.run_config import TrainConfig, config_from_parameters, dataset_model_configs, load_config
 from lmvid_lib.train.distributed import shutdown_distributed
 from lmvid_lib.train.factorization import train_factorization
 

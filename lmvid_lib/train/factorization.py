@@ -40,11 +40,11 @@ from lmvid_lib.data.datasets import open_dataset
 from lmvid_lib.data.pairs import FrameSampler, make_training_batch
 from lmvid_lib.data.store import VideoSet
 from lmvid_lib.io import atomic_write_bytes
-from lmvid_lib.losses import ReconstructionLoss, discriminator_loss
 from lmvid_lib.models.discriminator import Discriminator
 from lmvid_lib.models.factorization import FactorizationModel
 from lmvid_lib.models.files import FACTORIZATION, model_payload
-from lmvid_lib.run_config import TrainConfig, config_dict, load_config, run_path, with_global_batch
+from lmvid_lib.models.losses import ReconstructionLoss, discriminator_loss
+from lmvid_lib.models.run_config import TrainConfig, config_dict, load_config, run_path, with_global_batch
 from lmvid_lib.seed import seed_everything
 from lmvid_lib.train.distributed import DistContext, init_distributed
 from lmvid_lib.train.runs import RunFolder, Trainer, train_loop

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import matplotlib as mpl
 import numpy as np
+import torch
 from matplotlib.animation import FuncAnimation
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -28,9 +29,10 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Ellipse
 
-from lmvid_lib import tables
+from lmvid_lib import landmarks
 from lmvid_lib.config import check_int
 from lmvid_lib.eval.scales import crop_centred_to_pixels
+from lmvid_lib.report import tables
 
 if TYPE_CHECKING:
     from lmvid_lib.eval.keypoints import KeypointEvalConfig, SplitResult
@@ -421,5 +423,48 @@ def landmark_rows(
             show_image(axes[r, c], images[c])
             draw_landmarks(axes[r, c], mu[c], _numpy(cov)[c], colors)
             axes[r, c].set_title(titles[c], fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def _tint(maps: np.ndarray, colors: np.ndarray) -> np.ndarray:
+    """maps [K,H,W] >= 0, colors [K,3] in [0,1] -> RGB [H,W,3]: each map scaled to its own maximum, tinted, summed."""
+    peak = maps.reshape(len(maps), -1).max(axis=1).clip(min=1e-12)
+    return np.clip(np.einsum("khw,kc->hwc", maps / peak[:, None, None], colors), 0.0, 1.0)
+
+
+def pipeline_figure(model: torch.nn.Module, frame: torch.Tensor, colors: np.ndarray, title: str) -> Any:
+    """frame [1,C,S,S] in [0,1] (the model's input) -> a 1x4 matplotlib figure: the frame, its K part maps, the K
+    Gaussian heatmaps fitted to them, and the frame decoded from those heatmaps with the frame's own appearance.
+    colors: [K,3] (or [K,4]) RGB(A) in [0,1], one per landmark. The model is run in eval mode, its mode restored."""
+    import matplotlib.pyplot as plt
+
+    if frame.ndim != 4 or frame.shape[0] != 1:
+        raise ValueError(f"frame must be [1,C,S,S], got {tuple(frame.shape)}")
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            out = model(frame, frame)
+    finally:
+        model.train(was_training)
+    size = frame.shape[-1]
+    parts = landmarks.part_probabilities(out["part_logits"].float())[0].cpu().numpy()
+    heat = landmarks.render_heatmaps(out["mu"].float(), out["cov"].float(), size, size)[0].cpu().numpy()
+    rgb = np.asarray(colors, dtype=np.float64)[:, :3]
+    panels = {
+        "frame (pose and appearance input)": frame[0],
+        "part maps (pose encoder)": _tint(parts, rgb),
+        "Gaussian landmarks (heatmaps)": _tint(heat, rgb),
+        "decoded frame": out["recon"][0].float(),
+    }
+    fig, axes = plt.subplots(1, 4, figsize=(11, 3.2))
+    for ax, (name, image) in zip(axes, panels.items()):
+        if isinstance(image, torch.Tensor):
+            image = image.clamp(0, 1).permute(1, 2, 0).cpu().numpy()
+        ax.imshow(image.squeeze(), cmap="gray" if image.shape[-1] == 1 else None, vmin=0, vmax=1)
+        ax.set_title(name, fontsize=10)
+        ax.axis("off")
+    fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig

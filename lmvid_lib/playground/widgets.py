@@ -1,4 +1,4 @@
-"""The landmark playground in JupyterLab: ipywidgets 8 controls around `lmvid_lib.playground.Playground`.
+"""The landmark playground in JupyterLab: ipywidgets 8 controls around `lmvid_lib.playground.core.Playground`.
 
 Controls: dataset model, held-out frame, landmark (a dropdown, or a click near it on the picture, through ipyevents),
 its position x / y, the scale and rotation of its covariance, reset, interpolation towards a target frame's pose
@@ -26,8 +26,8 @@ import torch
 from ipyevents import Event
 
 from lmvid_lib.config import check_int, check_number
-from lmvid_lib.playground import Playground, load_playground
-from lmvid_lib.plotting_playground import GAP, picture_to_norm, playground_picture, png_bytes
+from lmvid_lib.playground.core import Playground, load_playground
+from lmvid_lib.playground.picture import GAP, picture_to_norm, playground_picture, png_bytes
 
 
 class Cancellable(Protocol):

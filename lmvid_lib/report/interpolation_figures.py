@@ -1,7 +1,7 @@
 """Figures of the interpolation chapter (paper Fig. 6, Fig. 13): strips of interpolated frames with the landmarks'
 trajectories, and per-frame curves with a standard-error band.
 
-Kept apart from `lmvid_lib.plotting` (keypoint and landmark drawing primitives, reused here) so each chapter's
+Kept apart from `lmvid_lib.report.figures` (keypoint and landmark drawing primitives, reused here) so each chapter's
 figures live in their own module. Frames are float [T,C,H,W] in [0,1]; landmark states [T,K,5] (normalised means).
 """
 
@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 
 from lmvid_lib import landmarks
 from lmvid_lib.eval import predictors
-from lmvid_lib.plotting import draw_landmarks, landmark_colors, new_figure, show_image
+from lmvid_lib.report.figures import draw_landmarks, landmark_colors, new_figure, show_image
 
 PANEL = 1.4  # inches per frame of a strip
 LABEL_WIDTH = 1.6  # inches left of a strip for the row labels

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lmvid_lib.eval.keypoints import KeypointEvalConfig, KeypointResult
-from lmvid_lib.tables import markdown_table
+from lmvid_lib.report.tables import markdown_table
 
 # Published BBC Pose test accuracies at 6 px, quoted from Shih et al. 2019, Table 1 (mean ± std over 3 seeds, best).
 PAPER_BBC_TABLE1: tuple[tuple[str, str], ...] = (

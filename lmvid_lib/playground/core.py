@@ -5,7 +5,7 @@ A `Playground` holds a trained factorization model and a clip of frames with the
 `scale` and `rotate` edit one landmark, `interpolate_to` blends towards another frame's pose in Cholesky space (paper
 Eq. 7), `reset` restores the frame's own pose, and `render` decodes the pose with the selected frame's appearance
 vectors. Those are computed once per selected frame, so an update is one decoder pass. `rollout` continues the pose
-with the dataset's landmark LSTM (chapter 4). The ipywidgets front end is `lmvid_lib.widgets`.
+with the dataset's landmark LSTM (chapter 4). The ipywidgets front end is `lmvid_lib.playground.widgets`.
 
 Coordinates are normalised ([-1, 1], x right, y down), as everywhere in `lmvid_lib.landmarks`.
 """

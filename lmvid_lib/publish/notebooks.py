@@ -1,5 +1,5 @@
 """One notebook of the book: which pages `_toc.yml` names, in which order they run, their parameters, and how one is
-executed and made fit for the page. `lmvid run` (`lmvid_lib.runner`) drives a whole run with these.
+executed and made fit for the page. `lmvid run` (`lmvid_lib.publish.runner`) drives a whole run with these.
 
 For each chapter `book/<stem>` whose source is `nbs/<stem>.py`: jupytext -> papermill (parameters = the notebook's
 defaults, overlaid with the profile's `common` section and the notebook's section, and the run directory) ->
@@ -172,7 +172,7 @@ def strip_progress(text: str) -> str:
 def publish(executed: Path, root: Path, record: dict) -> None:
     """Make an executed notebook fit for the page and for download: no progress bars, only one parameters cell shown,
     and papermill's record of its input and output paths relative to `root` (no path of the build machine).
-    `record` (what `lmvid_lib.runner` needs to tell an up-to-date notebook) goes into the metadata as `lmvid`.
+    `record` (what `lmvid_lib.publish.runner` needs to tell an up-to-date notebook) goes into the metadata as `lmvid`.
 
     The notebook's own `parameters` cell (its defaults) gets the `remove-cell` tag; papermill's injected cell, which
     `execute` fills with every parameter, stays visible.

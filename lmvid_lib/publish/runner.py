@@ -1,16 +1,17 @@
 """`lmvid run` (and `make book`): execute the book's notebooks with papermill, resuming where an earlier run stopped,
-record the run in `<run_dir>/manifest.json` (`lmvid_lib.manifest`), then build the HTML book (warnings are errors).
+record the run in `<run_dir>/manifest.json` (`lmvid_lib.publish.manifest`), then build the HTML book (warnings are
+errors).
 
     lmvid run [--profile cpu] [--run-dir DIR] [--only 02,03] [--param NB.KEY=VALUE ...] [--force] [--no-html]
 
 Notebooks run in `_toc.yml` order, the root page after the chapters and the run record (`99_*`) last
-(`book.execution_order`). Before anything runs, the profile is checked against every notebook's parameters cell
+(`notebooks.execution_order`). Before anything runs, the profile is checked against every notebook's parameters cell
 (`config.check_profile`), and so are `--only` names (stems or their numeric prefixes, comma- or space-separated)
 and `--param` overrides (`NB.KEY=VALUE`, VALUE parsed as YAML, NB a stem, its prefix or `common`; a dotted KEY sets
 one entry of a mapping parameter): anything unknown is an error naming it and the valid ones.
 
 Resume: a selected notebook is skipped as up to date, unless `--force`, when its executed notebook
-`book/<stem>.ipynb` finished successfully (a failed or interrupted one carries no record: `book.execution_record`),
+`book/<stem>.ipynb` finished successfully (a failed or interrupted one carries no record: `notebooks.execution_record`),
 its recorded digest (of its source text and its effective parameters, profile and run dir included) is the current
 one, and it finished after every notebook before it in execution order whose executed notebook is current in the same
 sense: notebooks share state only through the run dir, so those are its inputs. A changed source or parameter, or a
@@ -36,8 +37,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lmvid_lib import book, config, manifest
+from lmvid_lib import config
 from lmvid_lib.paths import REPO, default_run_dir, manifest_path
+from lmvid_lib.publish import manifest, notebooks
 
 
 def resolve(name: str, stems: Sequence[str], what: str) -> str:
@@ -109,7 +111,7 @@ class Plan:
 
     profile: str
     run_dir: str  # as the notebooks get it
-    order: list[book.Chapter]  # every notebook of _toc.yml, in execution order
+    order: list[notebooks.Chapter]  # every notebook of _toc.yml, in execution order
     selected: list[str]
     parameters: dict[str, dict]  # the effective papermill parameters of each notebook
     seeds: dict[str, Any]
@@ -118,9 +120,9 @@ class Plan:
 def plan(profile: str, run_dir: str | None, only: Sequence[str], params: Sequence[str], root: Path) -> Plan:
     """Resolve `--only`, check the profile and the `--param` overrides against every parameters cell, and compute each
     notebook's effective parameters; any unknown name is a ValueError here, before anything runs."""
-    order = book.execution_order(book.chapters(root))
+    order = notebooks.execution_order(notebooks.chapters(root))
     selected = select([chapter.stem for chapter in order], only)
-    declared = {chapter.stem: book.declared_parameters(chapter.source) for chapter in order}
+    declared = {chapter.stem: notebooks.declared_parameters(chapter.source) for chapter in order}
     names = {stem: set(cell) for stem, cell in declared.items()}
     overrides = parse_params(params, names)
     data = config.load_profile(profile)
@@ -128,7 +130,7 @@ def plan(profile: str, run_dir: str | None, only: Sequence[str], params: Sequenc
     data["common"] = with_params(data["common"] or {}, overrides, "common")
     run_dir = run_dir_for(profile, run_dir, root)
     parameters = {
-        stem: with_params(book.notebook_parameters(data, stem, cell, str(profile), run_dir), overrides, stem)
+        stem: with_params(notebooks.notebook_parameters(data, stem, cell, str(profile), run_dir), overrides, stem)
         for stem, cell in declared.items()
     }
     seeds = {key: value for key, value in data["common"].items() if key in ("seed", "seeds")}
@@ -156,21 +158,21 @@ def run(
     for chapter in job.order:
         stem, entry = chapter.stem, record["notebooks"][chapter.stem]
         expected = digest(chapter.source.read_text(), job.parameters[stem])
-        done = book.execution_record(chapter.output)
+        done = notebooks.execution_record(chapter.output)
         if stem in job.selected and (force or not is_current(done, expected, newest_input)):
             entry["status"] = "running"
             manifest.write(record_path, record)
             print(f"{tag} {stem} ...", flush=True)
             try:
-                seconds = book.execute(chapter, job.parameters[stem], root, {"digest": expected})
+                seconds = notebooks.execute(chapter, job.parameters[stem], root, {"digest": expected})
             except KeyboardInterrupt:
                 _stop(record, entry, "interrupted", record_path)
                 raise
-            except book.NotebookFailed as exc:
+            except notebooks.NotebookFailed as exc:
                 entry["error"] = str(exc)
                 _stop(record, entry, "failed", record_path)
                 raise SystemExit(f"\n{tag} {exc}\nrun manifest: {shown_path}") from None
-            done = book.execution_record(chapter.output)
+            done = notebooks.execution_record(chapter.output)
             entry.update(status="ran", seconds=done["seconds"], finished=manifest.timestamp(done["finished"]))
             total += seconds
             print(f"{tag} {stem}: ran in {seconds:.1f} s", flush=True)
@@ -196,12 +198,12 @@ def _stop(record: dict, entry: dict, status: str, path: Path) -> None:
 
 def build_html(root: Path, tag: str, run_dir: str, profile: str) -> None:
     """`jupyter-book build` of `root` (warnings are errors) into `root/_build/html`, then the playground page's
-    models of `run_dir` and onnxruntime-web into the built site (`export.publish`)."""
-    from lmvid_lib import export  # torch.onnx and onnxscript load only for a build
+    models of `run_dir` and onnxruntime-web into the built site (`web.publish`)."""
+    from lmvid_lib.publish import web  # torch.onnx and onnxscript load only for a build
 
     jupyter_book = str(Path(sys.executable).parent / "jupyter-book")
     subprocess.run([jupyter_book, "build", str(root), "--path-output", str(root), "-W", "--keep-going"], check=True)
-    export.publish(run_dir, root / "_build" / "html", root, profile)
+    web.publish(run_dir, root / "_build" / "html", root, profile)
     print(f"{tag} HTML: {root / '_build' / 'html' / 'index.html'}", flush=True)
 
 

@@ -27,7 +27,7 @@ from typing import Any
 
 from lmvid_lib.io import atomic_write_json
 from lmvid_lib.paths import PYPROJECT, manifest_path
-from lmvid_lib.tables import markdown_table
+from lmvid_lib.report.tables import markdown_table
 
 
 def timestamp(seconds: float | None = None) -> str:

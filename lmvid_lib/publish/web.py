@@ -50,7 +50,7 @@ from lmvid_lib.models.inference import Codes, decode, decode_states, encode_fram
 from lmvid_lib.models.rollout import rollout
 from lmvid_lib.models.sequences import open_run_videos
 from lmvid_lib.paths import finished_runs, runs_of
-from lmvid_lib.report import data_source
+from lmvid_lib.report.runs import data_source
 
 OPSET = 18
 N_FRAMES = 16

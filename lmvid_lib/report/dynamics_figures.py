@@ -1,8 +1,8 @@
 """Chapter 4's figures: LSTM training curves, pose error and kept motion against the prediction horizon, Fig. 3-style
 strips of a prediction under its ground truth, and landmark trajectories.
 
-Built like `lmvid_lib.plotting` (Figure objects on an Agg canvas, never pyplot); frames are uint8 or floats in [0, 1]
-[..., H, W, C], landmark means in normalised coordinates are drawn at 0-based pixel centres.
+Built like `lmvid_lib.report.figures` (Figure objects on an Agg canvas, never pyplot); frames are uint8 or floats in [0,
+1] [..., H, W, C], landmark means in normalised coordinates are drawn at 0-based pixel centres.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 from lmvid_lib import landmarks
 from lmvid_lib.eval import predictors
 from lmvid_lib.eval.horizon import HorizonCurves
-from lmvid_lib.plotting import _frames, landmark_colors, new_figure, show_image
+from lmvid_lib.report.figures import _frames, landmark_colors, new_figure, show_image
 
 
 def plot_training_curves(

@@ -16,7 +16,7 @@ from PIL import Image, ImageDraw
 
 from lmvid_lib import landmarks
 from lmvid_lib.config import check_int
-from lmvid_lib.plotting import landmark_colors
+from lmvid_lib.report.figures import landmark_colors
 
 GAP = 8  # pixels between the two panels
 ELLIPSE_POINTS = 48  # vertices of an ellipse's outline

@@ -20,8 +20,8 @@ from typing import Any
 from lmvid_lib.config import check_choice, check_int, check_number, check_optional_int, from_dict
 from lmvid_lib.data.augment import AugmentConfig, validate_augment_config
 from lmvid_lib.data.datasets import DATASETS, EMBEDDED, check_dataset
-from lmvid_lib.losses import LossConfig
 from lmvid_lib.models.factorization import ModelConfig, validate_model_config
+from lmvid_lib.models.losses import LossConfig
 from lmvid_lib.paths import run_folder
 
 LR_SCHEDULES = ("constant", "cosine")

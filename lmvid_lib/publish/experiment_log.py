@@ -30,7 +30,7 @@ from typing import Any
 import yaml
 
 from lmvid_lib.paths import EXPERIMENT_LOG
-from lmvid_lib.tables import markdown_table
+from lmvid_lib.report.tables import markdown_table
 
 _ID = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")
 _COMMIT = re.compile(r"[0-9a-f]{7,40}")

@@ -1,0 +1,114 @@
+"""A run in words, for the book's prose and captions: `training_setup` (the model, inputs, loss and training of a
+factorization run, from its config, and the per-dataset models beside it), `data_source` (what a run trained on) and
+`run_inventory` (what a run directory holds)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from lmvid_lib.data.datasets import data_label
+from lmvid_lib.models.checkpoint import read_run_config
+from lmvid_lib.models.run_config import TrainConfig, config_dict
+from lmvid_lib.paths import finished_runs
+
+
+def data_source(cfg: TrainConfig) -> str:
+    """What a run trained on, for a caption (`data.datasets.data_label` of its dataset and data_root)."""
+    return data_label(cfg.dataset, cfg.data_root)
+
+
+def _flat(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat = {}
+    for key, value in mapping.items():
+        flat.update(_flat(value, f"{prefix}{key}.") if isinstance(value, Mapping) else {f"{prefix}{key}": value})
+    return flat
+
+
+# Settings a per-dataset model differs in by construction (its data and run), or that its sentence states anyway.
+_STATED = {"dataset", "data_root", "name", "model.decoder", "seed", "model.n_landmarks", "model.image_size"}
+_STATED |= {"model.channels", "steps"}
+
+
+def _dataset_models(main: TrainConfig, models: Mapping[str, TrainConfig]) -> str:
+    """Markdown list item: the per-dataset models, one line each (K, frames, steps, and every other setting that
+    differs from `main`, the main runs' config)."""
+    if not models:
+        return ""
+    base = _flat(config_dict(main))
+    first = next(iter(models.values()))
+    lines = [
+        f"- **One model per further dataset**, as the paper trains one per dataset: decoder `{first.model.decoder}`, "
+        f"seed {first.seed}, each in its own run folder:"
+    ]
+    for dataset, cfg in models.items():
+        m = cfg.model
+        flat = _flat(config_dict(cfg))
+        other = {
+            k: v for k, v in flat.items() if base.get(k) != v and k not in _STATED and k.split(".")[0] != "synthetic"
+        }
+        extra = f"; otherwise as above except {', '.join(f'{k} {v}' for k, v in other.items())}" if other else ""
+        lines.append(
+            f"  - `{dataset}` ({data_source(cfg)}): K = {m.n_landmarks} landmarks, {m.image_size}x{m.image_size} "
+            f"{'grayscale' if m.channels == 1 else 'RGB'} inputs, {cfg.steps} steps{extra}; run `{cfg.run_name}`."
+        )
+    return "\n" + "\n".join(lines)
+
+
+def training_setup(
+    cfg: TrainConfig,
+    profile: str,
+    decoders: Sequence[str],
+    seeds: Sequence[int],
+    run_dir: str,
+    dataset_models: Mapping[str, TrainConfig] | None = None,
+) -> str:
+    """Markdown: what a factorization run of `profile` trains (model, inputs, loss, schedule), every value from `cfg`,
+    saying which settings are the paper's and which are ours; then the per-dataset models, from their configs."""
+    m, loss, aug = cfg.model, cfg.loss, cfg.augment
+    source = "embedded synthetic stand-in" if cfg.data_root is None else "prepared real data"
+    top = m.decoder_max_resolution or m.image_size
+    wiring = (
+        " as in the paper"
+        if m.spade_condition == "heatmaps"
+        else " (ours; the paper conditions SPADE on the heatmaps only; the two are compared in *What we tried*)"
+    )
+    perceptual = (
+        " (VGG19, the paper's)"
+        if loss.perceptual == "vgg19"
+        else " (no VGG19: its ImageNet weights cannot be downloaded on the machines this profile is for)"
+    )
+    adversarial = " (ours: Eq. 6 has no weight on the adversarial term)" if loss.lambda_adv else " (no discriminator)"
+    return f"""**This run** (profile `{profile}`, dataset `{cfg.dataset}`, {source}):
+
+- **Model:** {m.image_size}x{m.image_size} inputs, K = {m.n_landmarks} landmarks, C = {m.appearance_channels} \
+appearance channels; pose U-Net widths {list(m.pose_widths)}; decoder widths {list(m.decoder_widths)} from \
+{m.decoder_resolution}x{m.decoder_resolution} up to {top}x{top}, then bilinear upsampling to the image. The SPADE \
+decoder is conditioned on `{m.spade_condition}`{wiring}.
+- **Inputs:** colour jitter (brightness, contrast, saturation {aug.brightness:g} / {aug.contrast:g} / \
+{aug.saturation:g}, hue {aug.hue:g}); TPS warp on a {aug.tps_grid}x{aug.tps_grid} grid (displacement std \
+{aug.tps_scale:g} half-widths); a temporal partner {aug.temporal_min}-{aug.temporal_max} frames away for \
+{aug.temporal_prob:.0%} of each batch.
+- **Loss:** perceptual `{loss.perceptual}`{perceptual}, MSE weight {loss.lambda_mse:g}, adversarial weight \
+{loss.lambda_adv:g}{adversarial}. Terms of ours, not in the paper: an edge loss (MSE of image gradients at 3 \
+scales) weight {loss.lambda_grad:g}; after Zhang et al. (2018), a *concentration* term (mean trace of the landmark \
+covariances) weight {loss.lambda_concentration:g} and a *separation* term (penalising landmark pairs closer than \
+about {loss.separation_sigma:g} image half-widths) weight {loss.lambda_separation:g}. The runs behind these \
+settings are in the appendix *What we tried*.
+- **Training:** {cfg.steps} steps of batch {cfg.batch_size * cfg.accumulate} per process \
+({cfg.accumulate} accumulated micro-batch(es) of {cfg.batch_size}), Adam lr {cfg.lr:g}; bf16 {cfg.bf16}, \
+channels_last {cfg.channels_last}, compile {cfg.compile}. Runs: decoders {list(decoders)} x seeds \
+{list(seeds)}, in `{run_dir}/factorization/`.""" + _dataset_models(cfg, dataset_models or {})
+
+
+def run_inventory(run_dir: str | Path) -> dict[str, list[str]]:
+    """What a run directory holds, for the introduction's data table: "factorization" -> the finished factorization
+    runs as "`<dataset>` (<data source>): <run name>", "dynamics" and "pixel" -> the finished landmark-LSTM and
+    pixel-predictor run names."""
+    factorization = []
+    for run in finished_runs(run_dir, "factorization"):
+        cfg = read_run_config(run)
+        factorization.append(f"`{cfg.dataset}` ({data_source(cfg)}): {run.name}")
+    finished = {kind: [run.name for run in finished_runs(run_dir, kind)] for kind in ("dynamics", "pixel")}
+    return {"factorization": factorization, **finished}
