@@ -45,18 +45,14 @@ tracked_landmarks = 3  # landmarks whose trajectories are drawn
 neighbour_stride = 5  # the training windows of the neighbour averages start every this many frames
 
 # %% tags=["hide-input"]
-import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from IPython.display import Markdown, display
 
 from lmvid_lib.config import from_dict
 from lmvid_lib.eval import horizon as hz
-from lmvid_lib.eval import predictability
-from lmvid_lib.eval.prediction import horizon_table, speed_kept_over
-from lmvid_lib.models.checkpoint import dataset_run, load_trained
-from lmvid_lib.models.dynamics import ConstantVelocity, CopyLast
-from lmvid_lib.models.files import LANDMARK_LSTM, load_model
+from lmvid_lib.eval import horizon_study as study_
+from lmvid_lib.eval.predictors import OURS, OURS_DIRECT
 from lmvid_lib.report import dynamics_figures, figures
 from lmvid_lib.report.captions import Captions
 from lmvid_lib.report.claims import Claim, write_claims
@@ -67,24 +63,11 @@ from lmvid_lib.train.dynamics import dataset_configs, load_dynamics_config, trai
 
 seed_everything(seed)
 captions = Captions(chapter=4)
-LINEAR = "linear forecast (diagnostic)"
 hcfg = from_dict(hz.HorizonConfig, horizon, "04_dynamics.horizon")
-horizons = tuple(t for t in (10, 30, 100) if t <= hcfg.horizon)  # scored horizons this profile reaches
-speed_span = (min(50, hcfg.horizon // 2), min(100, hcfg.horizon))  # where the kept motion is measured
 configs = dataset_configs(dynamics, dynamics_overrides, dynamics_datasets, "04_dynamics.dynamics_overrides")
 dataset_configs({}, dynamics_videos, dynamics_datasets, "04_dynamics.dynamics_videos")  # only checks the names
 shared = load_dynamics_config({**configs.get(dataset, dynamics), "dataset": dataset}, "04_dynamics.dynamics")
-n_inputs, n_future = shared.schedule()
-display(
-    Markdown(
-        f"**LSTM:** {shared.model.layers} x {shared.model.hidden} units + a linear layer, {shared.steps} steps of "
-        f"batch {shared.batch_size} at learning rate {shared.lr:g} (Adam), seed {shared.seed}; schedule on "
-        f"`{dataset}`: {n_inputs} inputs, {n_future} future. **Scored:** `{dataset}` held-out videos cut into "
-        f"windows of {hcfg.context} context + {hcfg.horizon} predicted frames every {hcfg.stride} frames; joints in "
-        f"pixels of the {hcfg.crop_size}x{hcfg.crop_size} crop, accuracy within {hcfg.threshold:g} px. "
-        f"Profile `{profile}`."
-    )
-)
+display(Markdown(study_.setup_sentence(shared, hcfg, dataset, profile)))
 
 # %% [markdown]
 # ## Training
@@ -109,21 +92,21 @@ for (name, residual), s in summaries.items():
     )
 
 # %% tags=["hide-input", "full-width"]
-fig, axes = plt.subplots(1, len(dynamics_datasets), figsize=(4.6 * len(dynamics_datasets), 3.6), squeeze=False)
-for ax, name in zip(axes[0], dynamics_datasets):
-    runs = {
-        "residual (ours)" if residual else "direct": read_metrics(summaries[(name, residual)]["run"])
-        for residual in (True, False)
+curves = {
+    name: {
+        label: read_metrics(summaries[(name, residual)]["run"])
+        for label, residual in ((OURS, True), (OURS_DIRECT, False))
     }
-    n, m = summaries[(name, True)]["schedule"]
-    dynamics_figures.plot_training_curves(ax, runs, f"{name}: {n} inputs, {m} future")
-fig.tight_layout()
+    for name in dynamics_datasets
+}
+schedules = {name: summaries[(name, True)]["schedule"] for name in dynamics_datasets}
 display(
     captions.figure(
-        fig,
+        dynamics_figures.training_curves_figure(curves, schedules),
         "LSTM training curves per dataset model: mean squared error of the predicted states (normalised per "
         "coordinate) on training clips (solid) and on clips of the held-out test videos (dashed); residual wiring "
-        f"(the paper's) and direct-state ablation. Synthetic stand-ins; profile `{profile}`.",
+        f"(the paper's) and direct-state ablation. Data: {study_.sources_sentence(run_dir, dynamics_datasets)}; "
+        f"profile `{profile}`.",
         full_width=True,
     )
 )
@@ -139,55 +122,32 @@ display(
 # a low error and no motion, which the error alone does not show.
 
 # %% tags=["hide-input"]
-run = dataset_run(run_dir, dataset)
-model, factor_cfg = load_trained(run, device)
-train = hz.video_states(run, "train", run_dir, hcfg, device, **(dynamics_videos.get(dataset) or {}))
-regressor = hz.fit_state_regressor(train.states, train.joints, hcfg.crop_size)
-predictors = {
-    "LSTM (ours)": load_model(summaries[(dataset, True)]["run"], kind=LANDMARK_LSTM),
-    "LSTM without residual": load_model(summaries[(dataset, False)]["run"], kind=LANDMARK_LSTM),
-    "copy-last": CopyLast(),
-    "constant velocity": ConstantVelocity(),
-}
-forecasts = {LINEAR: hz.fit_linear_forecast(train.windows(hcfg)[0], hcfg)}
-splits = {"test": "held-out frames", "val": "held-out attire"}
-held_out = {split: hz.video_states(run, split, run_dir, hcfg, device) for split in splits}
-windows = {split: held_out[split].windows(hcfg) for split in splits}
-results = {
-    split: hz.evaluate_predictors(predictors, regressor, *windows[split][:2], train.joints, hcfg, forecasts)
-    for split in splits
-}
-unit = f"px, {hcfg.crop_size}x{hcfg.crop_size} crop"
-for split, label in splits.items():
-    header, rows = horizon_table({k: v.as_tuple() for k, v in results[split].items()}, horizons)
+lstm_runs = {OURS: summaries[(dataset, True)]["run"], OURS_DIRECT: summaries[(dataset, False)]["run"]}
+study = study_.horizon_study(run_dir, dataset, hcfg, lstm_runs, dynamics_videos.get(dataset), device)
+for split, label in study_.SPLITS.items():
     display(
         captions.table(
-            markdown_table(header, rows),
-            f"Pose of the predicted landmarks against the true future joints, `{dataset}` {label} (synthetic "
-            f"stand-in; {len(windows[split][0])} windows, {hcfg.context} context frames): mean joint error ({unit}), "
-            f"% of joints within {hcfg.threshold:g} px, and predicted / real joint speed on the step into frame t. "
-            f"One deterministic prediction per window; profile `{profile}`.",
+            markdown_table(*study.table(split)),
+            f"Pose of the predicted landmarks against the true future joints, `{dataset}` {label} ({study.source}; "
+            f"{len(study.windows[split][0])} windows, {hcfg.context} context frames): mean joint error "
+            f"({study.unit}), % of joints within {hcfg.threshold:g} px, and predicted / real joint speed on the step "
+            f"into frame t. One deterministic prediction per window; profile `{profile}`.",
         )
     )
 
 # %% tags=["hide-input", "full-width"]
-fig, axes = plt.subplots(len(splits), 2, figsize=(11, 3.6 * len(splits)), squeeze=False)
-for row, (split, label) in zip(axes, splits.items()):
-    dynamics_figures.plot_horizon_curves(row[0], row[1], results[split], f"{dataset} {label}", unit)
-fig.tight_layout()
+labels = {split: f"{dataset} {label}" for split, label in study_.SPLITS.items()}
 display(
     captions.figure(
-        fig,
-        f"Joint error ({unit}) and kept joint speed (predicted / real) against the predicted frame t, for every "
-        f"predictor, on `{dataset}` held-out windows (synthetic stand-in; {hcfg.context} context frames, one "
+        dynamics_figures.horizon_figure(study.results, labels, study.unit),
+        f"Joint error ({study.unit}) and kept joint speed (predicted / real) against the predicted frame t, for every "
+        f"predictor, on `{dataset}` held-out windows ({study.source}; {hcfg.context} context frames, one "
         f"deterministic prediction each); the error axis is cut above the others where constant velocity diverges. "
         f"Profile `{profile}`.",
         full_width=True,
     )
 )
-verdicts = {split: hz.horizon_summary(results[split], "LSTM (ours)", horizons, speed_span) for split in splits}
-display(Markdown("\n\n".join(f"**{label}.** {verdicts[split]}" for split, label in splits.items())))
-display(Markdown(hz.predictability_note(results["test"], "LSTM (ours)", LINEAR, horizons, speed_span)))
+display(Markdown(study.verdicts()))
 
 # %% [markdown]
 # ### How much motion can an accurate prediction keep?
@@ -199,56 +159,37 @@ display(Markdown(hz.predictability_note(results["test"], "LSTM (ours)", LINEAR, 
 # average an LSTM is pulled toward.
 
 # %% tags=["hide-input"]
-neighbours = predictability.neighbour_curves(
-    hz.windows(train.joints, hcfg.length, neighbour_stride), windows["test"][1], hcfg.context, hcfg.threshold
-)
+neighbours, header, rows = study_.neighbour_study(study, neighbour_stride)
+span = study.speed_span
 display(
     captions.table(
-        markdown_table(*predictability.tradeoff_rows(neighbours, horizons, speed_span)),
+        markdown_table(header, rows),
         f"Averages of the real futures of the k nearest training windows (true joints of `{dataset}`, "
-        f"{len(train.joints)} training videos, windows every {neighbour_stride} frames; neighbours by the last "
-        f"context pose and its change) on the held-out-frames windows: mean joint error ({unit}) and predicted / real "
-        f"joint speed over frames {speed_span[0]}-{speed_span[1]}. Synthetic stand-in; profile `{profile}`.",
+        f"{len(study.train.joints)} training videos, windows every {neighbour_stride} frames; neighbours by the last "
+        f"context pose and its change) on the held-out-frames windows: mean joint error ({study.unit}) and predicted "
+        f"/ real joint speed over frames {span[0]}-{span[1]}. {study.source}; profile `{profile}`.",
     )
 )
-display(
-    Markdown(
-        predictability.tradeoff_note(
-            neighbours,
-            results["test"]["LSTM (ours)"],
-            "LSTM (ours)",
-            results["test"]["copy-last"],
-            horizons,
-            speed_span,
-        )
-    )
-)
+display(Markdown(study_.neighbour_note(study, neighbours)))
 
 # %% [markdown]
 # ## Predicted video (Fig. 3)
 #
 # The paper's Fig. 3 conditions on 2 frames of BBC Pose and predicts 98. Here: one held-out window per split, every
 # `strip_every`-th frame, the real video above the frames decoded from the LSTM's landmarks, drawn with the appearance
-# of the second conditioning frame (as the paper does for BBC, §3.1).
+# of the last conditioning frame.
 
 
 # %% tags=["hide-input", "full-width"]
 shown = np.arange(strip_every, hcfg.length + 1, strip_every)
-videos_shown = {}
-for split, label in splits.items():
-    states, _, frame_index = windows[split]
-    real, decoded, path = hz.decoded_prediction(
-        model, predictors["LSTM (ours)"], states[0], held_out[split].videos.frames[frame_index[0]], hcfg
-    )
-    videos_shown[split] = (real, decoded, path)
-    fig = dynamics_figures.prediction_strip(
-        {"real": real[shown - 1].permute(0, 2, 3, 1), "LSTM (ours)": decoded[shown - 1].permute(0, 2, 3, 1)},
-        shown.tolist(),
-    )
+videos_shown = {split: study_.decoded_window(study, split) for split in study_.SPLITS}
+for split, label in study_.SPLITS.items():
+    real, decoded, _ = videos_shown[split]
+    rows = {"real": real[shown - 1].permute(0, 2, 3, 1), OURS: decoded[shown - 1].permute(0, 2, 3, 1)}
     display(
         captions.figure(
-            fig,
-            f"Analogue of Fig. 3 on `{dataset}` {label} (synthetic stand-in): frames 1-{hcfg.context} condition the "
+            dynamics_figures.prediction_strip(rows, shown.tolist()),
+            f"Analogue of Fig. 3 on `{dataset}` {label} ({study.source}): frames 1-{hcfg.context} condition the "
             f"prediction, every {strip_every}th frame of {hcfg.horizon} predicted shown (titles: frame numbers), "
             f"real video above, frames decoded from the LSTM's landmarks below; profile `{profile}`.",
             full_width=True,
@@ -261,23 +202,18 @@ for split, label in splits.items():
 
 # %% tags=["hide-input"]
 real, decoded, path = videos_shown["test"]
-states = windows["test"][0][0, : hcfg.length]
+states = study.windows["test"][0][0, : hcfg.length]
 chosen = hz.most_moving_landmarks(states, tracked_landmarks)
-fig, ax = plt.subplots(figsize=(4.2, 4.2))
-dynamics_figures.plot_trajectories(
-    ax,
-    real[hcfg.context - 1].permute(1, 2, 0),
-    {"real": states, "LSTM (ours)": path.numpy()},
-    chosen,
-    factor_cfg.model.n_landmarks,
-    f"{dataset} held-out frames: {tracked_landmarks} most-moving landmarks",
-)
+frame = real[hcfg.context - 1].permute(1, 2, 0)
+title = f"{dataset} held-out frames: {tracked_landmarks} most-moving landmarks"
 display(
     captions.figure(
-        fig,
+        dynamics_figures.trajectories_figure(
+            frame, {"real": states, OURS: path.numpy()}, chosen, study.n_landmarks, title
+        ),
         f"Paths of the {tracked_landmarks} landmarks that move most in this window over {hcfg.length} frames (dot: "
         f"start): extracted from the real frames (solid) and predicted by the LSTM from {hcfg.context} frames "
-        f"(dashed), on the conditioning frame; `{dataset}` synthetic stand-in, profile `{profile}`.",
+        f"(dashed), on the conditioning frame; `{dataset}` ({study.source}), profile `{profile}`.",
     )
 )
 
@@ -288,32 +224,11 @@ display(
 side_by_side = torch.cat([real, decoded], -1).permute(0, 2, 3, 1)
 display(
     captions.figure(
-        figures.animate(side_by_side, fps=10, panel=4.0, frame_format="jpeg", title="real | LSTM (ours)"),
+        figures.animate(side_by_side, fps=10, panel=4.0, frame_format="jpeg", title=f"real | {OURS}"),
         f"`{dataset}` held-out frames, {hcfg.context} conditioning frames then {hcfg.horizon} predicted ones, "
-        f"10 frames per second (synthetic stand-in; profile `{profile}`).",
+        f"10 frames per second ({study.source}; profile `{profile}`).",
     )
 )
 
 # %% tags=["remove-cell"]
-headline = results["test"]
-t_far = horizons[-1]
-lstm_far, mean_far = headline["LSTM (ours)"].errors[t_far - 1], headline["mean pose"].errors[t_far - 1]
-write_claims(
-    run_dir,
-    "04_dynamics",
-    [
-        Claim(
-            claim="A landmark LSTM predicts long-range pose (2 -> 98 frames)",
-            paper="qualitative (Fig. 3: BBC Pose predictions that keep moving)",
-            ours=(
-                f"joint error at t={t_far}: {lstm_far:.1f} px (mean pose {mean_far:.1f}, copy-last "
-                f"{headline['copy-last'].errors[t_far - 1]:.1f}); keeps "
-                f"{100 * speed_kept_over(headline['LSTM (ours)'].speed_kept, *speed_span):.0f}% of the real speed over "
-                f"t={speed_span[0]}-{speed_span[1]}"
-            ),
-            dataset=f"{dataset} held-out frames (synthetic stand-in)",
-            profile=profile,
-            chapter="4",
-        )
-    ],
-)
+write_claims(run_dir, "04_dynamics", [Claim(**study.claim_fields(), profile=profile, chapter="4")])

@@ -45,12 +45,11 @@ structure_threshold = 3.0  # px of the stored frame within which a detected keyp
 # %% tags=["hide-input"]
 from functools import partial
 
-import matplotlib.pyplot as plt
-import numpy as np
 from IPython.display import Markdown, display
 
+from lmvid_lib.eval import prediction_study as ps
 from lmvid_lib.eval import video_prediction as vp
-from lmvid_lib.eval.metrics import rank_sequences, step_stats
+from lmvid_lib.eval.predictors import COPY_FRAME, OURS, PIXEL, REAL_FUTURE
 from lmvid_lib.models.checkpoint import read_run_config
 from lmvid_lib.models.files import PIXEL_PREDICTOR, load_model
 from lmvid_lib.models.rollout import rollout
@@ -59,7 +58,6 @@ from lmvid_lib.report import dynamics_figures
 from lmvid_lib.report import interpolation_figures as plots
 from lmvid_lib.report.captions import Captions
 from lmvid_lib.report.claims import Claim, write_claims
-from lmvid_lib.report.figures import new_figure
 from lmvid_lib.report.runs import data_source
 from lmvid_lib.report.tables import markdown_table
 from lmvid_lib.seed import seed_everything
@@ -69,9 +67,7 @@ from lmvid_lib.train.structure import train_dataset_detector
 
 seed_everything(seed)
 captions = Captions(chapter=5)
-PIXEL = "pixel LSTM (learned)"
-lpips_found = vp.available_lpips()
-lpips_nets = tuple(net for net, found in lpips_found.items() if found)
+lpips_nets = tuple(net for net, found in vp.available_lpips().items() if found)
 pixel_runs = {d: train_dataset_pixel_predictor(pixel, d, run_dir, device) for d in prediction_datasets}
 pixel_models = {d: load_model(s["run"], device, PIXEL_PREDICTOR) for d, s in pixel_runs.items()}
 results = {
@@ -79,40 +75,21 @@ results = {
     for d in prediction_datasets
 }
 sources = {d: data_source(read_run_config(r.run)) for d, r in results.items()}
-display(
-    Markdown(
-        "  \n".join(
-            f"**`{d}`** ({sources[d]}): {len(r.clips.indices)} test clips, {r.clips.context} conditioning frames, "
-            f"{r.clips.horizon} predicted, scored at {r.real.shape[-1]}x{r.real.shape[-1]}."
-            for d, r in results.items()
-        )
-        + (
-            f"  \nLPIPS ({', '.join(lpips_nets)}) from the ImageNet weights in torchvision's cache."
-            if lpips_nets
-            else "  \nLPIPS could not be computed on this machine: the ImageNet weights of its AlexNet and VGG16 "
-            "backbones are not in torchvision's cache, so the figures show SSIM and PSNR only."
-        )
-        + f"  \nProfile `{profile}`."
-    )
-)
+display(Markdown(ps.setup_sentence(results, sources, lpips_nets, profile)))
 
 # %% [markdown]
 # The pixel predictor's training: mean squared error of its predicted frames on training clips and on clips of the
 # test videos, per dataset.
 
 # %% tags=["hide-input", "full-width"]
-fig, axes = plt.subplots(1, len(pixel_runs), figsize=(4.6 * len(pixel_runs), 3.4), squeeze=False)
-for ax, (dataset, summary) in zip(axes[0], pixel_runs.items()):
-    n, m = summary["schedule"]
-    dynamics_figures.plot_training_curves(
-        ax, {PIXEL: read_metrics(summary["run"])}, f"{dataset}: {n} inputs, {m} future", "loss (pixel MSE)"
-    )
-fig.tight_layout()
+curves = {d: {PIXEL: read_metrics(s["run"])} for d, s in pixel_runs.items()}
+schedules = {d: s["schedule"] for d, s in pixel_runs.items()}
+steps = {s["steps"] for s in pixel_runs.values()}
 display(
     captions.figure(
-        fig,
-        f"Training of the pixel-space predictor per dataset ({summary['steps']} steps): per-pixel mean squared error "
-        f"on training clips (solid) and test clips (dashed); profile `{profile}`.",
+        dynamics_figures.training_curves_figure(curves, schedules, "loss (pixel MSE)"),
+        f"Training of the pixel-space predictor per dataset ({', '.join(map(str, sorted(steps)))} steps): per-pixel "
+        f"mean squared error on training clips (solid) and test clips (dashed); profile `{profile}`.",
         full_width=True,
     )
 )
@@ -124,66 +101,32 @@ display(
 # PSNR, lower for LPIPS. Frame numbers count from the first conditioning frame, as in the paper's plots.
 
 # %% tags=["hide-input", "full-width"]
-metric_names = ["SSIM", "PSNR (dB)"] + [f"LPIPS ({net}, lower is better)" for net in lpips_nets]
-
-
-def metric_values(scores: vp.VideoScores, metric: str) -> np.ndarray:
-    if metric.startswith("SSIM"):
-        return scores.ssim
-    if metric.startswith("PSNR"):
-        return scores.psnr
-    return scores.lpips[metric.split("(")[1].split(",")[0]]
-
-
+metrics = ps.metrics_shown(lpips_nets)
 for dataset, result in results.items():
-    fig = new_figure(5.0 * len(metric_names), 3.8)
-    for ax, metric in zip(fig.subplots(1, len(metric_names), squeeze=False)[0], metric_names):
-        curves = {}
-        for name, scores in result.scores.items():
-            stats = step_stats(metric_values(scores, metric))
-            curves[name] = (stats.mean, stats.se)
-        plots.plot_step_curves(
-            ax, curves, metric, f"{dataset}: {metric}", first=result.clips.context + 1, xlabel="frame number"
-        )
-    fig.tight_layout()
+    first = result.clips.context + 1
+    panels = {f"{dataset}: {m.label}": (ps.metric_curves(result, m), m.label, first) for m in metrics}
     display(
         captions.figure(
-            fig,
-            f"Analogue of Fig. {5 if dataset in ('pusher', 'bair') else 7}: per-frame scores of every predictor on "
-            f"`{dataset}` ({sources[dataset]}), mean ± standard error over {len(result.clips.indices)} test clips, "
+            plots.step_curves_figure(panels),
+            f"{ps.figure_number(dataset, 'scores')}: per-frame scores of every predictor on `{dataset}` "
+            f"({sources[dataset]}), mean ± standard error over {len(result.clips.indices)} test clips, "
             f"{result.clips.context} conditioning frames; one deterministic prediction per clip; profile `{profile}`.",
             full_width=True,
         )
     )
 
 # %% tags=["hide-input"]
-rows = []
-for dataset, result in results.items():
-    for name, scores in result.scores.items():
-        rows.append(
-            [f"`{dataset}`", name] + [f"{step_stats(metric_values(scores, m)).mean.mean():.3f}" for m in metric_names]
-        )
 display(
     captions.table(
-        markdown_table(["data", "predictor", *[f"mean {m}" for m in metric_names]], rows),
+        markdown_table(
+            ["data", "predictor", *[f"mean {m.label}" for m in metrics]], ps.mean_score_rows(results, metrics)
+        ),
         f"Scores averaged over every predicted frame and test clip (profile `{profile}`; "
         + "; ".join(f"`{d}`: {s}" for d, s in sources.items())
         + ").",
     )
 )
-best = {}
-for dataset, result in results.items():
-    ssim_means = {name: step_stats(s.ssim).mean for name, s in result.scores.items()}
-    best[dataset] = max(ssim_means, key=lambda n: ssim_means[n].mean())
-    sentences = [f"On `{dataset}`, the highest mean SSIM over all predicted frames is {best[dataset]}'s."]
-    for other in (PIXEL, vp.COPY_FRAME):
-        step = vp.overtaking_step(ssim_means[vp.OURS], ssim_means[other])
-        sentences.append(
-            f"From frame {step + result.clips.context} on, ours has a higher mean SSIM than the {other}."
-            if step is not None
-            else f"Ours does not end above the {other} in mean SSIM."
-        )
-    display(Markdown(" ".join(sentences)))
+display(Markdown("\n\n".join(ps.ssim_verdict(d, r, [PIXEL, COPY_FRAME]) for d, r in results.items())))
 
 # %% [markdown]
 # ## The hardest clips (Fig. 4, Fig. 8)
@@ -195,28 +138,16 @@ for dataset, result in results.items():
 
 # %% tags=["hide-input", "full-width"]
 for dataset, result in results.items():
-    ours = result.scores[vp.OURS]
-    ranking = rank_sequences(ours.lpips.get(lpips_nets[0]) if lpips_nets else None, ours.ssim)
-    shared = rank_sequences(
-        np.mean([s.lpips[lpips_nets[0]] for s in result.scores.values()], 0) if lpips_nets else None,
-        np.mean([s.ssim for s in result.scores.values()], 0),
-    )
-    shown = [f for f in strip_frames if result.clips.context < f <= result.clips.context + result.clips.horizon]
-    steps = [f - result.clips.context for f in shown]
-    picks = {
-        "our best clip": ranking.best,
-        "the worst clip over all predictors": shared.worst,
-        "our worst clip": ranking.worst,
-    }
+    picks, ranking = ps.clip_picks(result, lpips_nets)
+    shown, steps = ps.strip_steps(result, strip_frames)
     for title, clip in picks.items():
         rows = vp.strip_frames({"real": result.target, **result.predictions}, clip, steps)
-        fig = dynamics_figures.prediction_strip(rows, shown)
         display(
             captions.figure(
-                fig,
-                f"Analogue of Fig. {4 if dataset in ('pusher', 'bair') else 8}: `{dataset}` ({sources[dataset]}), "
-                f"{title} (clip {clip}; criterion: {ranking.description}), predicted frames at frame numbers "
-                f"{', '.join(map(str, shown))} after {result.clips.context} conditioning frames; profile `{profile}`.",
+                dynamics_figures.prediction_strip(rows, shown),
+                f"{ps.figure_number(dataset, 'clips')}: `{dataset}` ({sources[dataset]}), {title} (clip {clip}; "
+                f"criterion: {ranking.description}), predicted frames at frame numbers {', '.join(map(str, shown))} "
+                f"after {result.clips.context} conditioning frames; profile `{profile}`.",
                 full_width=True,
             )
         )
@@ -236,10 +167,8 @@ for dataset, result in results.items():
     found, joints, accuracy = train_dataset_detector(
         detector, dataset, train_videos, result.clips.videos, structure_threshold, run_dir
     )
-    names = [train_videos.keypoint_names[j] for j in joints]
-    accuracy_rows.append(
-        [f"`{dataset}`", ", ".join(names), f"{accuracy['error_px']:.2f}", f"{100 * accuracy['accuracy']:.0f}%"]
-    )
+    names = ", ".join(train_videos.keypoint_names[j] for j in joints)
+    accuracy_rows.append([f"`{dataset}`", names, f"{accuracy['error_px']:.2f}", f"{100 * accuracy['accuracy']:.0f}%"])
     structure[dataset] = vp.structure_curves(found, joints, result, structure_threshold)
 display(
     captions.table(
@@ -248,45 +177,28 @@ display(
         f"of the stored frame; profile `{profile}`.",
     )
 )
-fig = new_figure(5.2 * len(structure), 3.8)
-for ax, (dataset, curves) in zip(fig.subplots(1, len(structure), squeeze=False)[0], structure.items()):
-    plots.plot_step_curves(
-        ax,
-        {name: (c.errors, None) for name, c in curves.items()},
-        "detected keypoint error (px)",
-        f"{dataset}: structure of the predicted frames",
-        first=results[dataset].clips.context + 1,
-        xlabel="frame number",
+
+# %% tags=["hide-input", "full-width"]
+ylabel = "detected keypoint error (px)"
+panels = {
+    f"{d}: structure of the predicted frames": (
+        {n: (c.errors, None) for n, c in curves.items()},
+        ylabel,
+        results[d].clips.context + 1,
     )
-fig.tight_layout()
+    for d, curves in structure.items()
+}
 display(
     captions.figure(
-        fig,
+        plots.step_curves_figure(panels),
         "Keypoints found by the detector in every model's predicted frames against the true future keypoints (mean "
-        f"error, px of the stored frame); `{vp.REAL_FUTURE}` is the detector on the real frames. Profile `{profile}`.",
+        f"error, px of the stored frame); `{REAL_FUTURE}` is the detector on the real frames. Profile `{profile}`.",
         full_width=True,
     )
 )
-for dataset, curves in structure.items():
-    display(Markdown(vp.structure_sentence(dataset, curves, [vp.OURS, PIXEL, vp.COPY_FRAME])))
+display(Markdown("\n\n".join(vp.structure_sentence(d, c, [OURS, PIXEL, COPY_FRAME]) for d, c in structure.items())))
 
 # %% tags=["remove-cell"]
 headline = next(iter(results))
-ssim_means = {n: step_stats(s.ssim).mean for n, s in results[headline].scores.items()}
-write_claims(
-    run_dir,
-    "05_prediction",
-    [
-        Claim(
-            claim="Landmark-space prediction keeps structure over long horizons (per-frame SSIM)",
-            paper="Fig. 5, 7: higher SSIM/LPIPS than SVG/SAVP late in BAIR and KTH predictions",
-            ours=(
-                f"mean SSIM over the last predicted frame: ours {ssim_means[vp.OURS][-1]:.3f}, copy-last frame "
-                f"{ssim_means[vp.COPY_FRAME][-1]:.3f}"
-            ),
-            dataset=f"{headline} ({sources[headline]})",
-            profile=profile,
-            chapter="5",
-        )
-    ],
-)
+fields = ps.claim_fields(headline, sources[headline], results[headline])
+write_claims(run_dir, "05_prediction", [Claim(**fields, profile=profile, chapter="5")])

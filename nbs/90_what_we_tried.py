@@ -10,16 +10,18 @@
 #     name: python3
 # ---
 
-# %% [markdown] # Appendix A. What we tried  Every setting of the `cpu` profile that the paper does not fix (the edge
-# loss and the landmark terms that replace the perceptual loss on machines without VGG19 weights, the model sizes, the
-# step budget, the learning rate, the signer stand-in's identities, ...) was chosen by measuring it against
-# alternatives. This appendix is the record of those measurements: `experiments/log.yaml`, one entry per experiment,
-# with the commit it was measured on, the profile, what was changed, what was measured (the metric, its pixel scale and
-# the split), the numbers of each setting with its training seed and steps, the baselines they were compared with, and
-# whether the change was adopted and why. The record is checked when it is read
-# (`lmvid_lib.publish.experiment_log.load_log`); everything below is generated from it. Most entries are single training
-# seeds; the entries of component `common.seeds` show how far another seed moves the same configuration, which is the
-# scale below which differences are noise.
+# %% [markdown]
+# # Appendix A. What we tried
+#
+# Every setting of the `cpu` profile that the paper does not fix (the edge loss and the landmark terms that replace the
+# perceptual loss on machines without VGG19 weights, the model sizes, the step budget, the learning rate, the signer
+# stand-in's identities, ...) was chosen by measuring it against alternatives. This appendix is the record of those
+# measurements: `experiments/log.yaml`, one entry per experiment, with the commit it was measured on, the profile, what
+# was changed, what was measured (the metric, its pixel scale and the split), the numbers of each setting with its
+# training seed and steps, the baselines they were compared with, and whether the change was adopted and why. The record
+# is checked when it is read (`lmvid_lib.publish.experiment_log.load_log`); everything below is generated from it. Most
+# entries are single training seeds; the entries of component `common.seeds` show how far another seed moves the same
+# configuration, which is the scale below which differences are noise.
 
 # %% tags=["parameters"]
 profile = "cpu"  # passed by the book driver; the record does not depend on the profile

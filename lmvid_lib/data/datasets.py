@@ -1,10 +1,10 @@
 """The one dataset registry, and resolving a dataset name to a `VideoSet`.
 
-`DATASETS` holds every fact the book needs about a dataset name: the paper's dataset it is or stands for, whether it
-is an embedded stand-in (generated and cached under the run directory) or a real dataset read from a folder prepared
-once by `lmvid prepare` (`lmvid_lib.data.prepare`), its twin (stand-in <-> real), the landmark LSTM's training schedule
-(appendix A) and the video-prediction protocol (§3.2-3.3). `data_label` is the caption text every chapter uses, so a
-chapter run on prepared real data says so.
+`DATASETS` holds every fact the book needs about a dataset name: the paper's dataset it is or stands for, whether it is
+an embedded stand-in (generated and cached under the run directory) or a real dataset read from a folder prepared once
+by `lmvid prepare` (`lmvid_lib.data.prepare`), its twin (stand-in <-> real), the landmark LSTM's training schedule
+(appendix A), the video-prediction protocol (§3.2-3.3) and the paper's figures of it. `data_label` is the caption text
+every chapter uses, so a chapter run on prepared real data says so.
 """
 
 from __future__ import annotations
@@ -27,17 +27,18 @@ class Dataset:
     twin: str  # the real dataset an embedded one stands for; the stand-in of a real one
     schedule: tuple[int, int]  # the landmark LSTM's (n inputs, m future) training schedule, appendix A
     protocol: tuple[int, int] | None = None  # video prediction: (context, predicted) frames, §3.2 BAIR / §3.3 KTH
+    figures: tuple[int, int] | None = None  # the paper's figures of its predictions: (per-frame scores, clips)
 
 
 DATASETS: dict[str, Dataset] = {
     d.name: d
     for d in (
         Dataset("signer", "BBC Pose", True, "bbc", (10, 10)),
-        Dataset("pusher", "BAIR", True, "bair", (10, 0), (2, 28)),
-        Dataset("walker", "KTH", True, "kth", (10, 10), (10, 30)),
+        Dataset("pusher", "BAIR", True, "bair", (10, 0), (2, 28), (5, 4)),
+        Dataset("walker", "KTH", True, "kth", (10, 10), (10, 30), (7, 8)),
         Dataset("bbc", "BBC Pose", False, "signer", (10, 10)),
-        Dataset("bair", "BAIR", False, "pusher", (10, 0), (2, 28)),
-        Dataset("kth", "KTH", False, "walker", (10, 10), (10, 30)),
+        Dataset("bair", "BAIR", False, "pusher", (10, 0), (2, 28), (5, 4)),
+        Dataset("kth", "KTH", False, "walker", (10, 10), (10, 30), (7, 8)),
     )
 }
 EMBEDDED = tuple(name for name, d in DATASETS.items() if d.embedded)

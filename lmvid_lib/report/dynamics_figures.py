@@ -115,3 +115,35 @@ def plot_trajectories(
     ax.legend(fontsize="x-small", loc="lower right")
     ax.set_title(title, fontsize=9)
     return ax
+
+
+def training_curves_figure(
+    runs: Mapping[str, Mapping[str, Sequence[Mapping[str, float]]]],
+    schedules: Mapping[str, Sequence[int]],
+    ylabel: str = "loss (normalised state units, MSE)",
+) -> Figure:
+    """One panel per dataset of `runs` (dataset -> label -> metrics rows), titled with its (n inputs, m future)
+    schedule from `schedules`."""
+    fig = new_figure(4.6 * len(runs), 3.6)
+    for ax, (dataset, curves) in zip(fig.subplots(1, len(runs), squeeze=False)[0], runs.items()):
+        n, m = schedules[dataset]
+        plot_training_curves(ax, curves, f"{dataset}: {n} inputs, {m} future", ylabel)
+    fig.tight_layout()
+    return fig
+
+
+def horizon_figure(results: Mapping[str, Mapping[str, HorizonCurves]], labels: Mapping[str, str], unit: str) -> Figure:
+    """One row per split of `results` (split -> predictor -> curves): joint error and kept speed against t; `labels`:
+    split -> the row's title."""
+    fig = new_figure(11, 3.6 * len(results))
+    for row, (split, curves) in zip(fig.subplots(len(results), 2, squeeze=False), results.items()):
+        plot_horizon_curves(row[0], row[1], curves, labels[split], unit)
+    fig.tight_layout()
+    return fig
+
+
+def trajectories_figure(frame: Any, tracks: Mapping[str, Any], chosen: Sequence[int], k: int, title: str) -> Figure:
+    """`plot_trajectories` on a figure of its own."""
+    fig = new_figure(4.2, 4.2)
+    plot_trajectories(fig.subplots(), frame, tracks, chosen, k, title)
+    return fig

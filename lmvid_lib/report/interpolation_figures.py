@@ -95,3 +95,16 @@ def plot_step_curves(
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small")
     return ax
+
+
+def step_curves_figure(
+    panels: Mapping[str, tuple[Mapping[str, tuple[np.ndarray, np.ndarray | None]], str, int]],
+    xlabel: str = "frame number",
+) -> Figure:
+    """One `plot_step_curves` panel per entry of `panels` (title -> (curves, y label, number of the first frame)),
+    side by side."""
+    fig = new_figure(5.0 * len(panels), 3.8)
+    for ax, (title, (curves, ylabel, first)) in zip(fig.subplots(1, len(panels), squeeze=False)[0], panels.items()):
+        plot_step_curves(ax, curves, ylabel, title, first=first, xlabel=xlabel)
+    fig.tight_layout()
+    return fig

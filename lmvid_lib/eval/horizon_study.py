@@ -1,0 +1,171 @@
+"""Chapter 4's study, assembled: every predictor of one dataset with joints scored on its two held-out splits
+(`lmvid_lib.eval.horizon`), the motion an accurate deterministic prediction can keep (`lmvid_lib.eval.predictability`),
+and the sentences, tables and claim the chapter shows, all computed from the run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from torch import nn
+
+from lmvid_lib.data.datasets import data_label
+from lmvid_lib.eval import horizon as hz
+from lmvid_lib.eval import predictability
+from lmvid_lib.eval.prediction import horizon_table, speed_kept_over
+from lmvid_lib.eval.predictors import CONSTANT_VELOCITY, COPY_LAST, LINEAR_FORECAST, MEAN_POSE, OURS, OURS_DIRECT
+from lmvid_lib.eval.regression import KeypointRegressor
+from lmvid_lib.models.checkpoint import dataset_run, load_trained, read_run_config
+from lmvid_lib.models.dynamics import ConstantVelocity, CopyLast
+from lmvid_lib.models.factorization import FactorizationModel
+from lmvid_lib.models.files import LANDMARK_LSTM, load_model
+
+# split -> what it holds out (chapter 3's two held-out splits)
+SPLITS = {"test": "held-out frames", "val": "held-out attire"}
+
+
+@dataclass
+class HorizonStudy:
+    """One dataset's predictors scored against the horizon on each held-out split."""
+
+    dataset: str
+    source: str  # the caption label of its data (`data.datasets.data_label`)
+    cfg: hz.HorizonConfig
+    model: FactorizationModel
+    n_landmarks: int
+    train: hz.VideoStates
+    regressor: KeypointRegressor
+    predictors: dict[str, nn.Module]
+    held_out: dict[str, hz.VideoStates]
+    windows: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]  # split -> (states, joints, frame indices)
+    results: dict[str, dict[str, hz.HorizonCurves]]  # split -> predictor name -> curves
+
+    @property
+    def horizons(self) -> tuple[int, ...]:
+        """The scored horizons this profile reaches (of t = 10, 30, 100)."""
+        return tuple(t for t in (10, 30, 100) if t <= self.cfg.horizon)
+
+    @property
+    def speed_span(self) -> tuple[int, int]:
+        """Where the kept motion is measured: frames 50-100, or the second half of a shorter horizon."""
+        return min(50, self.cfg.horizon // 2), min(100, self.cfg.horizon)
+
+    @property
+    def unit(self) -> str:
+        return f"px, {self.cfg.crop_size}x{self.cfg.crop_size} crop"
+
+    def table(self, split: str) -> tuple[list[str], list[list[str]]]:
+        """(header, rows) of the horizon table of `split`."""
+        return horizon_table({k: v.as_tuple() for k, v in self.results[split].items()}, self.horizons)
+
+    def verdicts(self) -> str:
+        """Markdown: the computed verdict on each split, then what a linear forecast says about predictability."""
+        parts = [
+            f"**{label}.** {hz.horizon_summary(self.results[s], OURS, self.horizons, self.speed_span)}"
+            for s, label in SPLITS.items()
+        ]
+        note = hz.predictability_note(self.results["test"], OURS, LINEAR_FORECAST, self.horizons, self.speed_span)
+        return "\n\n".join([*parts, note])
+
+    def claim_fields(self) -> dict[str, str]:
+        """The chapter's claim row (claim, paper, ours, dataset), from the held-out-frames results."""
+        results, t = self.results["test"], self.horizons[-1]
+        kept = speed_kept_over(results[OURS].speed_kept, *self.speed_span)
+        return {
+            "claim": "A landmark LSTM predicts long-range pose (2 -> 98 frames)",
+            "paper": "qualitative (Fig. 3: BBC Pose predictions that keep moving)",
+            "ours": (
+                f"joint error at t={t}: {results[OURS].errors[t - 1]:.1f} px ({MEAN_POSE} "
+                f"{results[MEAN_POSE].errors[t - 1]:.1f}, {COPY_LAST} {results[COPY_LAST].errors[t - 1]:.1f}); keeps "
+                f"{100 * kept:.0f}% of the real speed over t={self.speed_span[0]}-{self.speed_span[1]}"
+            ),
+            "dataset": f"{self.dataset} held-out frames ({self.source})",
+        }
+
+
+def _predictors(lstm_runs: Mapping[str, str | Path], device: str) -> dict[str, nn.Module]:
+    lstms = {name: load_model(run, device, LANDMARK_LSTM) for name, run in lstm_runs.items()}
+    return {**lstms, COPY_LAST: CopyLast(), CONSTANT_VELOCITY: ConstantVelocity()}
+
+
+def horizon_study(
+    run_dir: str | Path,
+    dataset: str,
+    cfg: hz.HorizonConfig,
+    lstm_runs: Mapping[str, str | Path],
+    train_overrides: Mapping[str, Any] | None = None,
+    device: str = "cpu",
+) -> HorizonStudy:
+    """Score the LSTMs of `lstm_runs` ({OURS: run folder, OURS_DIRECT: run folder}), copy-last, constant velocity,
+    the linear forecast and the mean pose on `dataset`'s held-out splits, with the read-out fitted on its training
+    videos (with `train_overrides`, the synthetic overrides the LSTM trained on)."""
+    unknown = sorted(set(lstm_runs) - {OURS, OURS_DIRECT})
+    if unknown:
+        raise ValueError(f"lstm_runs: unknown predictor(s) {unknown}; known: {[OURS, OURS_DIRECT]}")
+    run = dataset_run(run_dir, dataset)
+    model, factor_cfg = load_trained(run, device)
+    train = hz.video_states(run, "train", run_dir, cfg, device, **dict(train_overrides or {}))
+    regressor = hz.fit_state_regressor(train.states, train.joints, cfg.crop_size)
+    predictors = _predictors(lstm_runs, device)
+    forecasts = {LINEAR_FORECAST: hz.fit_linear_forecast(train.windows(cfg)[0], cfg)}
+    held_out = {split: hz.video_states(run, split, run_dir, cfg, device) for split in SPLITS}
+    windows = {split: held_out[split].windows(cfg) for split in SPLITS}
+    results = {
+        split: hz.evaluate_predictors(predictors, regressor, *windows[split][:2], train.joints, cfg, forecasts)
+        for split in SPLITS
+    }
+    source = data_label(factor_cfg.dataset, factor_cfg.data_root)
+    k = factor_cfg.model.n_landmarks
+    return HorizonStudy(dataset, source, cfg, model, k, train, regressor, predictors, held_out, windows, results)
+
+
+def neighbour_study(study: HorizonStudy, stride: int) -> tuple[dict[int, hz.HorizonCurves], list[str], list[list[str]]]:
+    """Averages of the real futures of the k nearest training windows (windows every `stride` frames) on the
+    held-out-frames windows: (curves by k, table header, table rows)."""
+    cfg = study.cfg
+    train_windows = hz.windows(study.train.joints, cfg.length, stride)
+    neighbours = predictability.neighbour_curves(train_windows, study.windows["test"][1], cfg.context, cfg.threshold)
+    header, rows = predictability.tradeoff_rows(neighbours, study.horizons, study.speed_span)
+    return neighbours, header, rows
+
+
+def neighbour_note(study: HorizonStudy, neighbours: Mapping[int, hz.HorizonCurves]) -> str:
+    """The sentence comparing the neighbour averages with our LSTM and copy-last."""
+    results = study.results["test"]
+    return predictability.tradeoff_note(
+        neighbours, results[OURS], OURS, results[COPY_LAST], study.horizons, study.speed_span
+    )
+
+
+def decoded_window(study: HorizonStudy, split: str, window: int = 0) -> tuple[Any, Any, Any]:
+    """Window `window` of `split` as video: (real frames, frames decoded from our LSTM's prediction, its state path),
+    `hz.decoded_prediction` with the appearance of the last context frame."""
+    states, _, frame_index = study.windows[split]
+    frames = study.held_out[split].videos.frames[frame_index[window]]
+    return hz.decoded_prediction(study.model, study.predictors[OURS], states[window], frames, study.cfg)
+
+
+def setup_sentence(lstm: Any, cfg: hz.HorizonConfig, dataset: str, profile: str) -> str:
+    """Markdown: the LSTM's training (a `DynamicsTrainConfig`) and what is scored."""
+    n_inputs, n_future = lstm.schedule()
+    return (
+        f"**LSTM:** {lstm.model.layers} x {lstm.model.hidden} units + a linear layer, {lstm.steps} steps of "
+        f"batch {lstm.batch_size} at learning rate {lstm.lr:g} (Adam), seed {lstm.seed}; schedule on "
+        f"`{dataset}`: {n_inputs} inputs, {n_future} future. **Scored:** `{dataset}` held-out videos cut into "
+        f"windows of {cfg.context} context + {cfg.horizon} predicted frames every {cfg.stride} frames; joints in "
+        f"pixels of the {cfg.crop_size}x{cfg.crop_size} crop, accuracy within {cfg.threshold:g} px. "
+        f"Profile `{profile}`."
+    )
+
+
+def sources_sentence(run_dir: str | Path, datasets: list[str]) -> str:
+    """ "`signer`: embedded synthetic stand-in for BBC Pose; ...": the data of each dataset's factorization run."""
+    labels = []
+    for dataset in datasets:
+        cfg = read_run_config(dataset_run(run_dir, dataset))
+        labels.append(f"`{dataset}`: {data_label(cfg.dataset, cfg.data_root)}")
+    return "; ".join(labels)
