@@ -8,7 +8,7 @@ through it::
         factorization/<name>/           a factorization run (chapter 2)        } each a training run folder,
         dynamics/<name>/                a landmark-LSTM run (chapter 4)        } laid out as `RunFiles`
         pixel/<name>/                   a pixel-space predictor run (chapter 5) }
-        structure/<name>/               a structure-detector run (chapter 5)    }
+        detector/<name>/                a structure-detector run (chapter 5)    }
         keypoints/<name>.json           chapter 3's cached read-out results
         claims/<notebook>.json          each chapter's claims for the introduction's table
         manifest.json                   the run record (`publish.manifest`)
@@ -26,7 +26,7 @@ PYPROJECT = REPO / "pyproject.toml"
 RUNS = "runs"
 
 # The kinds of training run and the folder of the run directory each lives in.
-RUN_KINDS = ("factorization", "dynamics", "pixel", "structure")
+RUN_KINDS = ("factorization", "dynamics", "pixel", "detector")
 MANIFEST = "manifest.json"
 
 

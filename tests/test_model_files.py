@@ -3,11 +3,14 @@ kind key load with their kind inferred, and a wrong file is refused naming the f
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
 from lmvid_lib.io import load_checkpoint, save_checkpoint
 from lmvid_lib.models.checkpoint import load_trained
+from lmvid_lib.models.detector import DetectorConfig, KeypointDetector
 from lmvid_lib.models.dynamics import DynamicsConfig, LandmarkLSTM
 from lmvid_lib.models.factorization import FactorizationModel
 from lmvid_lib.models.files import (
@@ -15,6 +18,7 @@ from lmvid_lib.models.files import (
     KINDS,
     LANDMARK_LSTM,
     PIXEL_PREDICTOR,
+    STRUCTURE_DETECTOR,
     load_model,
     model_payload,
     read_model_file,
@@ -34,10 +38,13 @@ def models(tiny_model) -> dict[str, tuple[torch.nn.Module, dict]]:
     lstm = LandmarkLSTM(DynamicsConfig(n_landmarks=3, hidden=8, layers=1))
     lstm.state_std.fill_(0.5)  # a buffer, saved with the weights
     pixel = PixelPredictor(PixelPredictorConfig(channels=1, image_size=16, widths=[4], embedding=8, hidden=8, layers=1))
+    detector = KeypointDetector(DetectorConfig(widths=[4], context_layers=1), 1, 2, (8, 8))
+    sizes = {"config": dataclasses.asdict(detector.cfg), "channels": 1, "n_keypoints": 2, "frame_size": [8, 8]}
     return {
         FACTORIZATION: (factorization, {"config": config_dict(TrainConfig(model=factorization.cfg)), "step": 3}),
         LANDMARK_LSTM: (lstm, {"config": {"steps": 5}}),
         PIXEL_PREDICTOR: (pixel, {}),
+        STRUCTURE_DETECTOR: (detector, sizes),
     }
 
 
@@ -67,11 +74,16 @@ def test_files_without_a_kind_load_as_the_kind_they_were_written_as(tmp_path, ti
     built = models(tiny_model)
     factorization, extra = built[FACTORIZATION]
     lstm = built[LANDMARK_LSTM][0]
-    # what train_factorization and save_payload of models/dynamics wrote before model files had a kind
+    detector, sizes = built[STRUCTURE_DETECTOR]
+    # what train_factorization, save_payload of models/dynamics and the detector's trainer wrote before model files
+    # had a kind
     save_checkpoint(tmp_path / "f.pt", {"config": extra["config"], "model": factorization.state_dict(), "step": 3})
     save_checkpoint(tmp_path / "l.pt", {"model_config": dict(vars(lstm.cfg)), "model": lstm.state_dict()})
+    save_checkpoint(tmp_path / "d.pt", {**sizes, "model": detector.state_dict(), "step": 2})
     assert read_model_file(tmp_path / "f.pt").kind == FACTORIZATION
     assert read_model_file(tmp_path / "l.pt").kind == LANDMARK_LSTM
+    assert read_model_file(tmp_path / "d.pt").kind == STRUCTURE_DETECTOR
+    assert_same_weights(load_model(tmp_path / "d.pt", kind=STRUCTURE_DETECTOR), detector)
     assert_same_weights(load_model(tmp_path / "f.pt", kind=FACTORIZATION), factorization)
     assert_same_weights(load_model(tmp_path / "l.pt", kind=LANDMARK_LSTM), lstm)
 

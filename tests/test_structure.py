@@ -9,7 +9,6 @@ from test_train import assert_killed_sequence_run_resumes_bit_identically
 
 from lmvid_lib.eval.horizon import HorizonCurves
 from lmvid_lib.eval.structure import (
-    KeypointDetector,
     detect,
     detector_accuracy,
     in_frame,
@@ -18,6 +17,7 @@ from lmvid_lib.eval.structure import (
     structure_error,
 )
 from lmvid_lib.io import load_checkpoint
+from lmvid_lib.models.detector import KeypointDetector
 from lmvid_lib.train import structure as train_module
 from lmvid_lib.train.structure import train_detector
 
@@ -184,5 +184,5 @@ def test_a_finished_run_is_reused_and_a_changed_one_refused(tmp_path, monkeypatc
 
 
 def test_load_detector_names_a_run_without_model_file(tmp_path):
-    with pytest.raises(FileNotFoundError, match="has no model.pt"):
+    with pytest.raises(FileNotFoundError, match=rf"{tmp_path}/model.pt does not exist"):
         load_detector(tmp_path)

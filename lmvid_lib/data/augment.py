@@ -41,7 +41,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from lmvid_lib.config import check_choice, check_int, check_number
+from lmvid_lib.config import check_choice, check_int, check_number, is_int
 from lmvid_lib.landmarks import pixel_centres
 
 PADDING_MODES = ("border", "zeros", "reflection")
@@ -88,7 +88,7 @@ def validate_augment_config(cfg: AugmentConfig) -> None:
     check_choice(cfg.padding, "AugmentConfig.padding", PADDING_MODES)
     check_number(cfg.temporal_prob, "AugmentConfig.temporal_prob", 0, 1)
     check_int(cfg.temporal_min, "AugmentConfig.temporal_min")
-    if not isinstance(cfg.temporal_max, int) or cfg.temporal_max < cfg.temporal_min:
+    if not is_int(cfg.temporal_max, cfg.temporal_min):
         raise ValueError(
             f"AugmentConfig.temporal_max must be an int >= temporal_min={cfg.temporal_min}, got {cfg.temporal_max!r}"
         )

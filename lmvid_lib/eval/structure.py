@@ -19,71 +19,20 @@ soft-argmax needs no offset. Missing keypoints (NaN) are left out of the loss an
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 
 from lmvid_lib import landmarks
-from lmvid_lib.config import check_int, check_number, from_dict, is_int
+from lmvid_lib.config import check_int
 from lmvid_lib.data.frames import frames_to_input
 from lmvid_lib.eval.horizon import HorizonCurves, score_joints
 from lmvid_lib.eval.prediction import accuracy_by_horizon, joint_error_by_horizon
-from lmvid_lib.io import load_checkpoint
+from lmvid_lib.models.detector import DetectorConfig, KeypointDetector
+from lmvid_lib.models.files import STRUCTURE_DETECTOR, load_model
 from lmvid_lib.models.inference import inference
-
-
-@dataclass
-class DetectorConfig:
-    """The keypoint detector and its training. Frames must be a multiple of 2 ** len(widths) on each side."""
-
-    widths: list[int] = field(default_factory=lambda: [32, 64])  # stages: a 3x3 conv, then a stride-2 4x4 conv
-    context_layers: int = 2  # dilated 3x3 convs (dilation 2, 4, ...) at the smallest size: the receptive field
-    steps: int = 1000
-    batch_size: int = 32
-    lr: float = 5e-4  # 2e-3 left the pusher arm unlearned: experiments/log.yaml#detector-lr
-    seed: int = 0
-    device: str = "cpu"
-    log_every: int = 50  # metrics.csv rows
-    checkpoint_every: int = 200  # checkpoints/last.pt
-    progress: bool = True  # tqdm bar
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.widths, (list, tuple)) or not self.widths or not all(is_int(w, 1) for w in self.widths):
-            raise ValueError(f"DetectorConfig.widths must be a non-empty list of positive ints, got {self.widths!r}")
-        self.widths = list(self.widths)
-        minimum = {"context_layers": 0, "steps": 1, "batch_size": 1, "seed": 0, "log_every": 1, "checkpoint_every": 1}
-        for name, low in minimum.items():
-            check_int(getattr(self, name), f"DetectorConfig.{name}", low)
-        check_number(self.lr, "DetectorConfig.lr", 0, strict=True)
-
-    @property
-    def stride(self) -> int:
-        return 2 ** len(self.widths)
-
-
-def _act(conv: nn.Module, width: int) -> nn.Sequential:
-    return nn.Sequential(conv, nn.GroupNorm(1, width), nn.LeakyReLU(0.2))
-
-
-class KeypointDetector(nn.Module):
-    """Frames [B,C,H,W] in [0,1] -> keypoints [B,J,2], normalised (x, y in [-1,1]); built for one frame size."""
-
-    def __init__(self, cfg: DetectorConfig, channels: int, n_keypoints: int, frame_size: tuple[int, int]) -> None:
-        super().__init__()
-        self.cfg, self.channels, self.n_keypoints, self.frame_size = cfg, channels, n_keypoints, tuple(frame_size)
-        layers, c = [], channels
-        for w in cfg.widths:
-            layers += [_act(nn.Conv2d(c, w, 3, padding=1), w), _act(nn.Conv2d(w, w, 4, 2, 1), w)]
-            c = w
-        layers += [_act(nn.Conv2d(c, c, 3, padding=2**d, dilation=2**d), c) for d in range(1, cfg.context_layers + 1)]
-        self.body = nn.Sequential(*layers, nn.Conv2d(c, n_keypoints, 1))
-
-    def forward(self, frames: torch.Tensor) -> torch.Tensor:
-        return landmarks.fit_gaussians(self.body(frames))[0]
 
 
 def check_frames_keypoints(frames: object, keypoints: object, cfg: DetectorConfig) -> tuple[np.ndarray, np.ndarray]:
@@ -125,14 +74,8 @@ def keypoint_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 def load_detector(run: str | Path, device: str | None = None) -> KeypointDetector:
     """The trained detector of the run folder `run` (its model.pt), in eval mode on `device` (None: its config's)."""
-    path = Path(run) / "model.pt"
-    if not path.is_file():
-        raise FileNotFoundError(f"{Path(run)} has no model.pt: train it with lmvid_lib.train.structure.train_detector")
-    state = load_checkpoint(path, map_location="cpu")
-    cfg = from_dict(DetectorConfig, state["config"], str(path))
-    detector = KeypointDetector(cfg, state["channels"], state["n_keypoints"], tuple(state["frame_size"]))
-    detector.load_state_dict(state["model"])
-    return detector.to(device or cfg.device).eval()
+    detector = load_model(run, "cpu", STRUCTURE_DETECTOR)
+    return detector.to(device or detector.cfg.device).eval()
 
 
 def detect(detector: KeypointDetector, frames: torch.Tensor, batch_size: int = 256) -> np.ndarray:

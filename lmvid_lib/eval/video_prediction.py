@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from lmvid_lib.config import check_int
 from lmvid_lib.data.datasets import DATASETS
 from lmvid_lib.data.frames import frames_to_input
 from lmvid_lib.data.store import VideoSet
@@ -54,10 +55,7 @@ def protocol(dataset: str, context: int | None = None, horizon: int | None = Non
         raise ValueError(f"dataset {dataset!r} has no prediction protocol (known: {known}): give both")
     context = default[0] if context is None else context
     horizon = default[1] if horizon is None else horizon
-    for name, value in (("context", context), ("horizon", horizon)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return context, horizon
+    return check_int(context, "context"), check_int(horizon, "horizon")
 
 
 def video_clips(

@@ -15,12 +15,12 @@ from lmvid_lib.config import from_dict
 from lmvid_lib.models.factorization import FactorizationModel
 from lmvid_lib.models.files import FACTORIZATION, build_model, read_model_file
 from lmvid_lib.models.run_config import TrainConfig
-from lmvid_lib.paths import finished_runs, runs_of
+from lmvid_lib.paths import RunFiles, finished_runs, runs_of
 
 
 def read_run_config(run: str | Path) -> TrainConfig:
     """The TrainConfig of a run folder, from its config.json (no weights are read)."""
-    path = Path(run) / "config.json"
+    path = RunFiles(Path(run)).config
     if not path.is_file():
         raise FileNotFoundError(f"{Path(run)} has no config.json: not a factorization run folder, or not started")
     return from_dict(TrainConfig, json.loads(path.read_text()), str(path))

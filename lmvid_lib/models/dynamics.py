@@ -24,8 +24,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from lmvid_lib.config import check_int
 from lmvid_lib.models.rollout import SequencePredictor, State
-from lmvid_lib.paths import run_folder
+from lmvid_lib.paths import RunFiles, run_folder
 
 STATE_DIM = 5
 STD_FLOOR = 1e-3
@@ -45,9 +46,7 @@ class DynamicsConfig:
 
     def __post_init__(self) -> None:
         for name in ("n_landmarks", "layers", "hidden"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"DynamicsConfig.{name} must be a positive int, got {value!r}")
+            check_int(getattr(self, name), f"DynamicsConfig.{name}")
         if isinstance(self.dropout, bool) or not isinstance(self.dropout, (int, float)) or not 0 <= self.dropout < 1:
             raise ValueError(f"DynamicsConfig.dropout must be a number in [0, 1), got {self.dropout!r}")
         if not isinstance(self.predict_residual, bool):
@@ -148,6 +147,6 @@ def dynamics_run(run_dir: str | Path, dataset: str, predict_residual: bool = Tru
     """The folder of `dataset`'s landmark LSTM in `<run_dir>/dynamics/` (as chapter 4 names it:
     `<dataset>-<residual|direct>-seed<seed>`); FileNotFoundError naming it when it has no model.pt."""
     path = run_folder(run_dir, "dynamics", f"{dataset}-{'residual' if predict_residual else 'direct'}-seed{seed}")
-    if not (path / "model.pt").is_file():
+    if not RunFiles(path).model.is_file():
         raise FileNotFoundError(f"{path} has no model.pt: run chapter 4 (04_dynamics) of this profile first")
     return path

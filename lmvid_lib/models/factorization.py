@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from lmvid_lib import landmarks
+from lmvid_lib.config import check_int, is_int
 from lmvid_lib.models.appearance import AppearanceEncoder
 from lmvid_lib.models.decoder import SPADE_CONDITIONS, ConcatDecoder, SpadeDecoder
 from lmvid_lib.models.pose import PoseEncoder, PoseOutput
@@ -47,10 +48,6 @@ class ModelConfig:
         validate_model_config(self)
 
 
-def _positive_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
-
-
 def validate_model_config(cfg: ModelConfig) -> None:
     """Raise ValueError naming the offending ModelConfig parameter."""
     for name in (
@@ -61,8 +58,7 @@ def validate_model_config(cfg: ModelConfig) -> None:
         "decoder_resolution",
         "spade_hidden",
     ):
-        if not _positive_int(getattr(cfg, name)):
-            raise ValueError(f"ModelConfig.{name} must be a positive int, got {getattr(cfg, name)!r}")
+        check_int(getattr(cfg, name), f"ModelConfig.{name}")
     if cfg.channels not in (1, 3) or isinstance(cfg.channels, bool):
         raise ValueError(f"ModelConfig.channels must be 1 (grayscale) or 3 (RGB), got {cfg.channels!r}")
     if cfg.decoder not in DECODERS:
@@ -71,7 +67,7 @@ def validate_model_config(cfg: ModelConfig) -> None:
         raise ValueError(f"ModelConfig.spade_condition must be one of {SPADE_CONDITIONS}, got {cfg.spade_condition!r}")
     for name in ("pose_widths", "decoder_widths"):
         widths = getattr(cfg, name)
-        if not widths or not all(_positive_int(w) for w in widths):
+        if not widths or not all(is_int(w, 1) for w in widths):
             raise ValueError(f"ModelConfig.{name} must be a non-empty sequence of positive ints, got {widths!r}")
     if len(cfg.pose_widths) < 2:
         raise ValueError(f"ModelConfig.pose_widths needs at least 2 entries (down blocks), got {cfg.pose_widths!r}")
@@ -86,7 +82,7 @@ def validate_model_config(cfg: ModelConfig) -> None:
         value = getattr(cfg, name)
         if value is None and name == "decoder_max_resolution":
             continue
-        ratio = cfg.image_size // value if _positive_int(value) else 0
+        ratio = cfg.image_size // value if is_int(value, 1) else 0
         # >= 2: the decoder blocks' InstanceNorm needs more than one pixel.
         if not ratio or cfg.image_size % value or ratio & (ratio - 1) or value < 2:
             raise ValueError(

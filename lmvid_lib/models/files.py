@@ -4,7 +4,8 @@ A model file is a `torch.save` dict (read with weights_only=True) holding at lea
     kind          one of KINDS: which model it holds, hence how to build it
     model         the model's state dict (weights and buffers)
 and what that kind is built from: "config" (the run's TrainConfig as data) for a factorization model, "model_config"
-(the model's config dataclass as data) for the landmark LSTM and the pixel predictor. Trainers add what they like
+(the model's config dataclass as data) for the landmark LSTM and the pixel predictor, "config" (its DetectorConfig)
+with "channels", "n_keypoints" and "frame_size" for the structure detector. Trainers add what they like
 beside (the run config, step, global_batch, training-data digests); the loader reads only the above.
 
 Files written before the kind key existed still load (`_inferred_kind`): a file with "model_config" and no kind is a
@@ -23,14 +24,17 @@ from torch import nn
 
 from lmvid_lib.config import from_dict
 from lmvid_lib.io import load_checkpoint, save_checkpoint
+from lmvid_lib.models.detector import DetectorConfig, KeypointDetector
 from lmvid_lib.models.dynamics import DynamicsConfig, LandmarkLSTM
 from lmvid_lib.models.factorization import FactorizationModel
 from lmvid_lib.models.pixel_predictor import PixelPredictor, PixelPredictorConfig
 from lmvid_lib.models.run_config import TrainConfig
+from lmvid_lib.paths import RunFiles
 
 FACTORIZATION = "factorization"
 LANDMARK_LSTM = "landmark lstm"
 PIXEL_PREDICTOR = "pixel predictor"
+STRUCTURE_DETECTOR = "structure detector"
 
 
 def _factorization(payload: Mapping[str, Any], source: str) -> nn.Module:
@@ -45,10 +49,16 @@ def _pixel_predictor(payload: Mapping[str, Any], source: str) -> nn.Module:
     return PixelPredictor(from_dict(PixelPredictorConfig, payload["model_config"], f"{source}:model_config"))
 
 
+def _structure_detector(payload: Mapping[str, Any], source: str) -> nn.Module:
+    cfg = from_dict(DetectorConfig, payload["config"], f"{source}:config")
+    return KeypointDetector(cfg, payload["channels"], payload["n_keypoints"], tuple(payload["frame_size"]))
+
+
 KINDS: dict[str, tuple[str, Callable[[Mapping[str, Any], str], nn.Module]]] = {
     FACTORIZATION: ("config", _factorization),
     LANDMARK_LSTM: ("model_config", _landmark_lstm),
     PIXEL_PREDICTOR: ("model_config", _pixel_predictor),
+    STRUCTURE_DETECTOR: ("config", _structure_detector),
 }
 """kind -> (the payload entry its model is built from, the builder: (payload, file name) -> untrained model)."""
 
@@ -84,9 +94,12 @@ def _inferred_kind(payload: Mapping[str, Any], path: Path) -> str:
     if "kind" in payload:
         return payload["kind"]
     # Written before model files carried a kind: the landmark LSTM's had a model_config (the pixel predictor's always
-    # had their kind), the factorization trainer's only its config and weights.
+    # had their kind), the structure detector's its keypoint count, the factorization trainer's only its config and
+    # weights.
     if "model_config" in payload:
         return LANDMARK_LSTM
+    if "n_keypoints" in payload:
+        return STRUCTURE_DETECTOR
     if "config" in payload and "model" in payload:
         return FACTORIZATION
     raise ValueError(f"{path} is not a model file: it has no kind, and neither model_config nor config + model")
@@ -97,7 +110,7 @@ def read_model_file(path_or_run: str | Path, device: str | torch.device = "cpu",
     unless it holds that kind."""
     path = Path(path_or_run)
     if path.is_dir():
-        path = path / "model.pt"
+        path = RunFiles(path).model
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist: train the model first or check the path")
     payload = load_checkpoint(path, map_location=device)

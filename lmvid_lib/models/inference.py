@@ -15,6 +15,7 @@ import torch
 from tqdm import tqdm
 
 from lmvid_lib import landmarks
+from lmvid_lib.config import check_int
 from lmvid_lib.data.frames import frames_to_input
 
 
@@ -113,8 +114,7 @@ def encode_frames(
     _check_frames(frames)
     if indices is not None:
         frames = _Take(frames, np.asarray(indices, dtype=np.int64))
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    check_int(batch_size, "batch_size")
     device = next(model.parameters()).device if device is None else device
     size = image_size or model_image_size(model)
     parts: list[Codes] = []
@@ -145,8 +145,7 @@ def decode_states(
         )
     if appearance.ndim != 3 or appearance.shape[0] not in (1, len(states)) or appearance.shape[1] != k:
         raise ValueError(f"appearance must be [M={len(states)} or 1,{k},C], got {tuple(appearance.shape)}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    check_int(batch_size, "batch_size")
     device = next(model.parameters()).device
     appearance = appearance.to(device=device, dtype=torch.float32)
     frames = []

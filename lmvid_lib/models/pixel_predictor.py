@@ -21,11 +21,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from lmvid_lib.config import check_int, is_int
 from lmvid_lib.models.rollout import SequencePredictor, State
-
-
-def _positive_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
 
 
 @dataclass
@@ -41,9 +38,8 @@ class PixelPredictorConfig:
 
     def __post_init__(self) -> None:
         for name in ("channels", "image_size", "embedding", "hidden", "layers"):
-            if not _positive_int(getattr(self, name)):
-                raise ValueError(f"PixelPredictorConfig.{name} must be a positive int, got {getattr(self, name)!r}")
-        if not isinstance(self.widths, (list, tuple)) or not self.widths or not all(map(_positive_int, self.widths)):
+            check_int(getattr(self, name), f"PixelPredictorConfig.{name}")
+        if not isinstance(self.widths, (list, tuple)) or not self.widths or not all(is_int(w, 1) for w in self.widths):
             raise ValueError(
                 f"PixelPredictorConfig.widths must be a non-empty list of positive ints, got {self.widths!r}"
             )

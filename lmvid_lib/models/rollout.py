@@ -14,6 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from lmvid_lib.config import check_int
 from lmvid_lib.models.inference import inference
 
 State = Any  # what a predictor carries from one call to the next; None at the start of a sequence
@@ -39,8 +40,7 @@ def unroll(model: SequencePredictor, context: torch.Tensor, n_future: int) -> to
     `lmvid_lib.train.pixel_predictor`).
     """
     model.check_inputs(context, "context")
-    if isinstance(n_future, bool) or not isinstance(n_future, int) or n_future < 1:
-        raise ValueError(f"n_future must be a positive int, got {n_future!r}")
+    check_int(n_future, "n_future")
     predicted, state = model(context)
     current, outputs = predicted[:, -1:], [predicted]
     for _ in range(n_future - 1):

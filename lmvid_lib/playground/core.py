@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from lmvid_lib import landmarks
+from lmvid_lib.config import check_int, check_number, check_optional_int
 from lmvid_lib.models.checkpoint import dataset_run, load_trained
 from lmvid_lib.models.dynamics import dynamics_run
 from lmvid_lib.models.factorization import FactorizationModel
@@ -32,15 +33,11 @@ from lmvid_lib.models.sequences import open_run_videos
 def check_landmark(state: torch.Tensor, k: object) -> int:
     """`k` as an int index into the K landmarks of `state` [K,5]; ValueError naming `landmark` otherwise."""
     n = state.shape[0]
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 0 <= k < n:
-        raise ValueError(f"landmark must be an int in [0, {n}) (K = {n}), got {k!r}")
-    return int(k)
+    return check_int(k, "landmark", 0, n, what=f" (K = {n})")
 
 
 def _finite(value: object, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
-    return float(value)
+    return check_number(value, name)
 
 
 def move_landmark(state: torch.Tensor, k: int, x: float, y: float) -> torch.Tensor:
@@ -112,9 +109,8 @@ class Playground:
             )
         if frames.shape[-1] != model.cfg.channels:
             raise ValueError(f"frames have {frames.shape[-1]} channels, the model takes {model.cfg.channels}")
-        for name, value in (("context", context), ("batch_size", batch_size)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        check_int(context, "context")
+        check_int(batch_size, "batch_size")
         k = model.cfg.n_landmarks
         rollout_k = getattr(getattr(rollout_model, "cfg", None), "n_landmarks", k)
         if rollout_k != k:
@@ -141,9 +137,7 @@ class Playground:
         return encode_frames(self.model, self.frames, self.batch_size).states
 
     def _check_frame(self, i: object, name: str = "frame") -> int:
-        if isinstance(i, bool) or not isinstance(i, (int, np.integer)) or not 0 <= i < self.n_frames:
-            raise ValueError(f"{name} must be an int in [0, {self.n_frames}) (the clip's frames), got {i!r}")
-        return int(i)
+        return check_int(i, name, 0, self.n_frames, what=" (the clip's frames)")
 
     @property
     def state(self) -> torch.Tensor:
@@ -215,8 +209,7 @@ class Playground:
         to the selected one, shifted to end at that pose (`edited_context`)."""
         if self.rollout_model is None:
             raise RuntimeError("this playground has no rollout model: train the landmark LSTM (chapter 4) first")
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise ValueError(f"n must be a positive int (frames to predict), got {n!r}")
+        check_int(n, "n", what=" (frames to predict)")
         history = self.states[max(0, self.frame - self.context + 1) : self.frame + 1]
         context = edited_context(history, self.state)[None]
         # the model's device; a baseline without weights (CopyLast) runs where the context is
@@ -242,8 +235,7 @@ def sweep(state: torch.Tensor, k: int, steps: int, reach: float = 0.8) -> torch.
     """Landmark k of state [K,5] swept along x and back: [steps,K,5], x = x_k + reach sin(2 pi t / steps) kept within
     [-0.9, 0.9], everything else as in `state`; it starts at the landmark's own position, so a loop plays smoothly."""
     k = check_landmark(state, k)
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 2:
-        raise ValueError(f"steps must be an int >= 2, got {steps!r}")
+    check_int(steps, "steps", 2)
     t = torch.arange(steps, dtype=state.dtype)
     path = state.expand(steps, -1, -1).clone()
     path[:, k, 0] = (state[k, 0] + reach * torch.sin(2 * torch.pi * t / steps)).clamp(-0.9, 0.9)
@@ -276,10 +268,8 @@ def load_playground(
     run = dataset_run(run_dir, dataset)
     model, _ = load_trained(run, device)
     videos = open_run_videos(run, split, run_dir)
-    if isinstance(video, bool) or not isinstance(video, int) or not 0 <= video < videos.n_videos:
-        raise ValueError(f"video must be an int in [0, {videos.n_videos}) (videos of {dataset} {split}), got {video!r}")
-    if max_frames is not None and (isinstance(max_frames, bool) or not isinstance(max_frames, int) or max_frames < 1):
-        raise ValueError(f"max_frames must be a positive int or None, got {max_frames!r}")
+    check_int(video, "video", 0, videos.n_videos, what=f" (videos of {dataset} {split})")
+    check_optional_int(max_frames, "max_frames")
     start, end = int(videos.video_starts[video]), int(videos.video_starts[video + 1])
     frames = np.asarray(videos.frames[start : end if max_frames is None else min(end, start + max_frames)])
     try:

@@ -45,6 +45,7 @@ from lmvid_lib.models.factorization import FactorizationModel
 from lmvid_lib.models.files import FACTORIZATION, model_payload
 from lmvid_lib.models.losses import ReconstructionLoss, discriminator_loss
 from lmvid_lib.models.run_config import TrainConfig, config_dict, load_config, run_path, with_global_batch
+from lmvid_lib.paths import RunFiles
 from lmvid_lib.seed import seed_everything
 from lmvid_lib.train.distributed import DistContext, init_distributed
 from lmvid_lib.train.runs import RunFolder, Trainer, train_loop
@@ -117,7 +118,7 @@ class _Trainer(Trainer):
 
     def begin(self, start: int) -> None:
         self.wrap()
-        self.samples = sorted((self.out / "samples").glob("step_*.png"))
+        self.samples = sorted(RunFiles(self.out).samples.glob("step_*.png"))
         if start < self.cfg.steps and self.ctx.is_main:
             print(
                 f"{self.cfg.run_name}: global batch {self.global_batch} = {self.cfg.batch_size} per process x "
@@ -177,7 +178,7 @@ class _Trainer(Trainer):
     def after_step(self, step: int, last: bool) -> None:
         sample_every = self.cfg.sample_every
         if self.ctx.is_main and ((sample_every and step % sample_every == 0) or last):
-            self.samples.append(_save_samples(self.out / "samples" / f"step_{step:07d}.png", *self.shown))
+            self.samples.append(_save_samples(RunFiles(self.out).samples / f"step_{step:07d}.png", *self.shown))
 
     def _update(self, step: int) -> tuple[dict[str, float], dict[str, torch.Tensor], torch.Tensor]:
         """Training step `step` (1-based): one generator (and discriminator) update on this rank's slices of a global

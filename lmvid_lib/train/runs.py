@@ -24,6 +24,7 @@ from typing import Any
 import torch
 
 from lmvid_lib.io import atomic_write_bytes, atomic_write_json, load_checkpoint, save_checkpoint
+from lmvid_lib.paths import RunFiles
 from lmvid_lib.train.distributed import DistContext
 
 
@@ -69,7 +70,7 @@ def write_metrics_csv(path: Path, rows: list[dict[str, float]]) -> None:
 
 def read_metrics(run: str | Path) -> list[dict[str, float]]:
     """The rows of `<run>/metrics.csv` as dicts of floats."""
-    path = Path(run) / "metrics.csv"
+    path = RunFiles(Path(run)).metrics
     with open(path, newline="") as f:
         return [{k: float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(f)]
 
@@ -90,11 +91,11 @@ class RunFolder:
 
     @property
     def checkpoint(self) -> Path:
-        return self.out / "checkpoints" / "last.pt"
+        return RunFiles(self.out).checkpoint
 
     @property
     def model(self) -> Path:
-        return self.out / "model.pt"
+        return RunFiles(self.out).model
 
     def check(self, saved: Mapping[str, Any], path: Path) -> None:
         """ValueError if the run saved under config `saved` (read from `path`) cannot continue under this config."""
@@ -103,7 +104,7 @@ class RunFolder:
     def check_config_file(self) -> None:
         """`check` against config.json if there: call it before building anything costly, so a run that cannot
         resume fails at once."""
-        path = self.out / "config.json"
+        path = RunFiles(self.out).config
         if path.is_file():
             self.check(json.loads(path.read_text()), path)
 
@@ -212,7 +213,7 @@ def _resume(run: RunFolder, trainer: Trainer, ctx: DistContext, device: Any) -> 
     config.json written (by rank 0) for a new run."""
     if not run.checkpoint.is_file():
         if ctx.is_main:
-            atomic_write_json(run.out / "config.json", run.config)
+            atomic_write_json(RunFiles(run.out).config, run.config)
         return 0, [], []
     state = load_checkpoint(run.checkpoint, map_location=device)
     run.check_state(state, ctx.world_size)
@@ -253,7 +254,7 @@ def train_loop(
                 bar.set_postfix(loss=f"{row['loss']:.4f}")
                 window, tick = [], now
                 if ctx.is_main:
-                    write_metrics_csv(run.out / "metrics.csv", metrics)
+                    write_metrics_csv(RunFiles(run.out).metrics, metrics)
             trainer.after_step(step, last)
             if step % cfg.checkpoint_every == 0 or last:
                 if ctx.is_main:
@@ -269,8 +270,8 @@ def train_loop(
     ctx.barrier()
     summary = {
         "run": str(run.out),
-        "config": str(run.out / "config.json"),
-        "metrics": str(run.out / "metrics.csv"),
+        "config": str(RunFiles(run.out).config),
+        "metrics": str(RunFiles(run.out).metrics),
         "checkpoint": str(run.checkpoint),
         "model": str(run.model),
         "steps": cfg.steps,
@@ -280,5 +281,5 @@ def train_loop(
         **trainer.summary(),
     }
     if ctx.is_main:
-        atomic_write_json(run.out / "summary.json", summary)
+        atomic_write_json(RunFiles(run.out).summary, summary)
     return summary

@@ -25,8 +25,6 @@ from lmvid_lib.config import from_dict
 from lmvid_lib.data.frames import frames_to_input
 from lmvid_lib.data.store import VideoSet
 from lmvid_lib.eval.structure import (
-    DetectorConfig,
-    KeypointDetector,
     check_frames_keypoints,
     detector_accuracy,
     in_frame,
@@ -34,6 +32,9 @@ from lmvid_lib.eval.structure import (
     load_detector,
     structure_joints,
 )
+from lmvid_lib.models.detector import DetectorConfig, KeypointDetector
+from lmvid_lib.models.files import STRUCTURE_DETECTOR, model_payload
+from lmvid_lib.paths import run_folder
 from lmvid_lib.seed import seed_everything
 from lmvid_lib.train.runs import LossTrainer, RunFolder, train_loop
 
@@ -53,7 +54,7 @@ def _config_dict(cfg: DetectorConfig) -> dict[str, Any]:
 
 def detector_run_path(run_dir: str | Path, dataset: str, cfg: DetectorConfig) -> Path:
     """The folder of `dataset`'s detector run: `<run_dir>/detector/<dataset>-seed<seed>`."""
-    return Path(run_dir) / "detector" / f"{dataset}-seed{cfg.seed}"
+    return run_folder(run_dir, "detector", f"{dataset}-seed{cfg.seed}")
 
 
 def data_digest(frames: np.ndarray, keypoints: np.ndarray) -> str:
@@ -100,7 +101,8 @@ def train_detector(
 
     def payload() -> dict[str, Any]:
         sizes = {"channels": detector.channels, "n_keypoints": detector.n_keypoints}
-        return {"model": detector.state_dict(), **sizes, "frame_size": list(detector.frame_size)}
+        frame_size = list(detector.frame_size)
+        return model_payload(STRUCTURE_DETECTOR, detector, config=run.config, **sizes, frame_size=frame_size)
 
     trainer = LossTrainer(detector, opt, generator, batch_loss, payload)
     return train_loop(run, cfg, trainer, "keypoint detector", device=cfg.device)
