@@ -246,3 +246,21 @@ def test_load_playground_reads_a_run_and_its_landmark_lstm(tmp_path, tiny_model)
         load_playground(tmp_path / "runs", "pusher", video=2)
     with pytest.raises(FileNotFoundError, match=r"no finished factorization run on 'walker'.*pusher"):
         load_playground(tmp_path / "runs", "walker")
+
+
+def test_control_tour_applies_each_control_from_the_encoded_pose(model):
+    from lmvid_lib.playground.core import control_tour, update_seconds
+
+    pg = Playground(model, clip(6), CopyLast(), context=2)
+    pg.select_frame(1)
+    encoded = pg.state.clone()
+    states, titles = control_tour(pg, 0, 4, moved_to=(0.1, -0.2))
+    assert titles[:4] == ["as encoded", "landmark 0 2x wider", "... and turned 90°", "halfway to frame 4"]
+    assert len(states) == len(titles) == 7 and torch.equal(states[0], encoded)
+    torch.testing.assert_close(states[1][0, 2:], 2 * encoded[0, 2:])
+    torch.testing.assert_close(states[3], landmarks.interpolate(encoded, pg.states[4], [0.5])[0])
+    assert states[4][0, :2].tolist() == pytest.approx([0.1, -0.2])
+    assert torch.equal(states[5], states[4]) and torch.equal(pg.state, encoded)  # CopyLast; the playground reset
+    assert len(control_tour(Playground(model, clip(6)), 0, 4, (0.1, -0.2))[1]) == 4  # no rollout model
+    seconds = update_seconds(pg, states, 0, pg.render, n=2)
+    assert len(seconds) == 2 and all(s > 0 for s in seconds) and torch.equal(pg.state, encoded)

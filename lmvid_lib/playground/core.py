@@ -13,6 +13,8 @@ Coordinates are normalised ([-1, 1], x right, y down), as everywhere in `lmvid_l
 from __future__ import annotations
 
 import math
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -277,3 +279,41 @@ def load_playground(
     except FileNotFoundError:
         predictor = None
     return Playground(model, frames, predictor, context)
+
+
+def control_tour(playground: Playground, k: int, target: int, moved_to: tuple[float, float] | None = None) -> tuple:
+    """The playground's controls applied in turn to the selected frame's pose, each from that pose: landmark `k`
+    widened 2x, then also turned 90 degrees; the pose halfway to frame `target`'s; and, with a rollout model and
+    `moved_to` (x, y), landmark k moved there and the LSTM's frames 5 and 10 after it. Returns (states [M,K,5],
+    titles [M]); the playground is left reset."""
+    shown, titles = [playground.state], ["as encoded"]
+    playground.scale(k, 2.0)
+    shown.append(playground.state)
+    titles.append(f"landmark {k} 2x wider")
+    playground.rotate(k, math.pi / 2)
+    shown.append(playground.state)
+    titles.append("... and turned 90°")
+    playground.reset()
+    shown.append(playground.interpolate_to(target, 0.5))
+    titles.append(f"halfway to frame {target}")
+    playground.reset()
+    if playground.rollout_model is not None and moved_to is not None:
+        playground.move(k, *moved_to)
+        predicted = playground.rollout_states(10)
+        shown += [playground.state, predicted[4], predicted[9]]
+        titles += [f"landmark {k} moved", "LSTM: 5 frames on", "LSTM: 10 frames on"]
+        playground.reset()
+    return torch.stack(shown), titles
+
+
+def update_seconds(playground: Playground, path: torch.Tensor, k: int, draw: Callable[[], object], n: int = 5) -> list:
+    """Wall seconds of `n` playground updates: landmark k moved to its place at each of the first n states of `path`
+    [T,K,5], then `draw()` (decode and picture); the playground is left reset."""
+    seconds = []
+    for step in range(n):
+        start = time.perf_counter()
+        playground.move(k, float(path[step, k, 0]), float(path[step, k, 1]))
+        draw()
+        seconds.append(time.perf_counter() - start)
+    playground.reset()
+    return seconds

@@ -468,3 +468,24 @@ def pipeline_figure(model: torch.nn.Module, frame: torch.Tensor, colors: np.ndar
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def part_maps_figure(frame: np.ndarray, mu: np.ndarray, cov: np.ndarray, part_maps: np.ndarray) -> Figure:
+    """One frame [H,W,C] with its landmarks (mu [K,2], cov [K,2,2] in its pixels), then its K part maps [K,h,w],
+    each titled in its landmark's colour."""
+    k = len(part_maps)
+    colors = landmark_colors(k)
+    ncols = min(k + 1, 8)
+    nrows = -(-(k + 1) // ncols)
+    fig = new_figure(1.7 * ncols, 1.8 * nrows)
+    axes = fig.subplots(nrows, ncols, squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    show_image(axes[0, 0], frame)
+    draw_landmarks(axes[0, 0], mu, cov, colors)
+    axes[0, 0].set_title("frame + landmarks", fontsize=10)
+    for i in range(k):
+        axes.flat[i + 1].imshow(part_maps[i], cmap="magma")
+        axes.flat[i + 1].set_title(f"part map {i}", fontsize=10, color=colors[i])
+    fig.tight_layout()
+    return fig

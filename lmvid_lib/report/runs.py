@@ -112,3 +112,63 @@ def run_inventory(run_dir: str | Path) -> dict[str, list[str]]:
         factorization.append(f"`{cfg.dataset}` ({data_source(cfg)}): {run.name}")
     finished = {kind: [run.name for run in finished_runs(run_dir, kind)] for kind in ("dynamics", "pixel")}
     return {"factorization": factorization, **finished}
+
+
+def chapter_data_rows(
+    profile_data: Mapping[str, Any],
+    run_dir: str | Path,
+    dataset: str,
+    data_root: str | None,
+    decoders: Sequence[str],
+    seeds: Sequence[int],
+) -> list[list[str]]:
+    """The introduction's table of the data each chapter of a run used: (chapter, data, how) rows, from the profile
+    (`config.load_profile`) and what the run directory holds (`run_inventory`)."""
+
+    def section(stem: str) -> Mapping[str, Any]:
+        return profile_data.get(stem) or {}
+
+    inventory = run_inventory(run_dir)
+    presets = section("01_data").get("presets", [])
+    predicted = section("05_prediction").get("prediction_datasets", [])
+    interpolated = (section("06_interpolation").get("interpolation") or {}).get("datasets", [])
+
+    def names(items: Sequence[str]) -> str:
+        return ", ".join(f"`{d}`" for d in items) or "-"
+
+    return [
+        ["1. Data", f"{names(presets)} (synthetic stand-ins)" if presets else "-", "generated into the run directory"],
+        [
+            "2. Factorization",
+            "; ".join(inventory["factorization"]) or "-",
+            f"decoders {', '.join(decoders)} x seeds {list(seeds)} on `{dataset}`; one SPADE model per further dataset",
+        ],
+        [
+            "3. Landmarks as keypoints",
+            f"`{dataset}` ({data_label(dataset, data_root)}" + (f", `{data_root}`)" if data_root else ")"),
+            "held-out splits of the same data",
+        ],
+        [
+            "4. Landmark dynamics",
+            ", ".join(inventory["dynamics"]) or "-",
+            f"an LSTM and its direct-state ablation per dataset model; poses scored on held-out `{dataset}` videos",
+        ],
+        [
+            "5. Video prediction",
+            names(predicted),
+            "test clips; decoded landmark predictions, copy-last frame and the pixel predictor "
+            f"({', '.join(inventory['pixel']) or '-'}); a keypoint detector for structure",
+        ],
+        ["6. Interpolation", names(interpolated), "first -> last frame of clips of each dataset's test split"],
+    ]
+
+
+def budget_sentence(cfg: TrainConfig) -> str:
+    """What the learned landmarks of a factorization run cost: steps, batch, size and loss weights, in words."""
+    m, loss = cfg.model, cfg.loss
+    return (
+        f"The learned landmarks come from {cfg.steps} training steps of batch {cfg.batch_size} at "
+        f"{m.image_size}x{m.image_size} ({m.n_landmarks} landmarks, perceptual loss `{loss.perceptual}`, edge-loss "
+        f"weight {loss.lambda_grad:g}, landmark concentration / separation weights {loss.lambda_concentration:g} / "
+        f"{loss.lambda_separation:g})."
+    )

@@ -1,0 +1,173 @@
+"""The chapters' studies (`eval.horizon_study`, `eval.prediction_study`, `eval.interpolation_study`) and the report
+helpers the notebooks call: every sentence, table row and claim is computed from the results they are given."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from test_horizon import curves
+
+from lmvid_lib.eval import horizon_study as hs
+from lmvid_lib.eval import interpolation as interp
+from lmvid_lib.eval import interpolation_study as ist
+from lmvid_lib.eval import prediction_study as ps
+from lmvid_lib.eval.horizon import HorizonConfig
+from lmvid_lib.eval.metrics import rank_sequences
+from lmvid_lib.eval.predictors import (
+    CHOLESKY,
+    CONSTANT_VELOCITY,
+    COPY_FRAME,
+    COPY_LAST,
+    COVARIANCE,
+    CROSS_FADE,
+    JOINT_LERP,
+    LINEAR_FORECAST,
+    MEAN_POSE,
+    OURS,
+    PIXEL,
+    REAL_LANDMARKS,
+)
+from lmvid_lib.eval.video_prediction import DatasetPrediction, VideoClips, VideoScores
+from lmvid_lib.models.run_config import TrainConfig
+from lmvid_lib.report.figures import part_maps_figure
+from lmvid_lib.report.runs import budget_sentence, chapter_data_rows
+
+
+# ------------------------------------------------------------------------------------------------------- chapter 4
+def study(horizon: int = 30) -> hs.HorizonStudy:
+    t = np.arange(1, horizon + 1)
+    results = {
+        OURS: curves(10 + 0.05 * t, 0.4),
+        COPY_LAST: curves(8 + 0.1 * t, 0.0),
+        CONSTANT_VELOCITY: curves(5 + t, 1.0),
+        MEAN_POSE: curves(np.full(horizon, 14.0), 0.0),
+        LINEAR_FORECAST: curves(8 + 0.09 * t, 0.1),
+    }
+    cfg = HorizonConfig(context=2, horizon=horizon, stride=10, crop_size=64)
+    windows = {s: (np.zeros((3, cfg.length, 2, 5)), None, None) for s in hs.SPLITS}
+    return hs.HorizonStudy(
+        "signer", "a label", cfg, None, 2, None, None, {}, {}, windows, {s: results for s in hs.SPLITS}
+    )
+
+
+def test_horizon_study_reports_what_its_curves_say():
+    s = study(30)
+    assert s.horizons == (10, 30) and s.speed_span == (15, 30) and s.unit == "px, 64x64 crop"
+    header, rows = s.table("test")
+    assert [r[0] for r in rows] == [OURS, COPY_LAST, CONSTANT_VELOCITY, MEAN_POSE, LINEAR_FORECAST]
+    assert rows[0][1] == "10.5"  # ours at t = 10
+    verdicts = s.verdicts()
+    assert verdicts.startswith("**held-out frames.** At t = 10 / 30 the mean joint error of ours (landmark LSTM)")
+    assert "**held-out attire.**" in verdicts and "linear forecast" in verdicts
+    fields = s.claim_fields()
+    assert fields["ours"].startswith(f"joint error at t=30: 11.5 px ({MEAN_POSE} 14.0, {COPY_LAST} 11.0)")
+    assert fields["ours"].endswith("keeps 40% of the real speed over t=15-30")
+    assert fields["dataset"] == "signer held-out frames (a label)"
+    assert study(100).horizons == (10, 30, 100) and study(100).speed_span == (50, 100)
+
+
+def test_horizon_study_names_an_unknown_predictor_before_reading_anything(tmp_path):
+    with pytest.raises(ValueError, match=r"lstm_runs: unknown predictor\(s\) \['LSTM'\]"):
+        hs.horizon_study(tmp_path, "signer", HorizonConfig(), {"LSTM": tmp_path})
+
+
+# ------------------------------------------------------------------------------------------------------- chapter 5
+def prediction(context: int = 2, horizon: int = 4, n: int = 3) -> DatasetPrediction:
+    rng = np.random.default_rng(0)
+
+    def scores(level: float) -> VideoScores:
+        ssim = np.clip(level + 0.05 * rng.standard_normal((n, horizon)), 0, 1)
+        return VideoScores(ssim, 20 + 10 * ssim, {"alex": 1 - ssim})
+
+    clips = VideoClips(None, np.zeros((n, context + horizon), dtype=np.int64), None, context, horizon)
+    named = {OURS: scores(0.6), COPY_FRAME: scores(0.8), PIXEL: scores(0.4)}
+    real = torch.zeros(n, context + horizon, 3, 8, 8)
+    return DatasetPrediction("pusher", Path("run"), clips, real, {}, named)
+
+
+def test_metrics_are_keyed_not_parsed_from_their_labels():
+    metrics = ps.metrics_shown(("alex",))
+    assert [m.key for m in metrics] == ["ssim", "psnr", "alex"] and not metrics[2].higher_is_better
+    result = prediction()
+    curves_ = ps.metric_curves(result, metrics[2])
+    np.testing.assert_allclose(curves_[OURS][0], result.scores[OURS].lpips["alex"].mean(0))
+    rows = ps.mean_score_rows({"pusher": result}, metrics)
+    assert rows[0][:2] == ["`pusher`", OURS] and rows[0][2] == f"{result.scores[OURS].ssim.mean():.3f}"
+    assert len(rows) == 3 and all(len(r) == 5 for r in rows)
+
+
+def test_chapter_5_sentences_picks_and_figure_numbers_come_from_the_results():
+    result = prediction()
+    verdict = ps.ssim_verdict("pusher", result, [PIXEL, COPY_FRAME])
+    assert verdict.startswith(f"On `pusher`, the highest mean SSIM over all predicted frames is {COPY_FRAME}'s.")
+    assert f"than the {PIXEL}" in verdict and f"Ours does not end above the {COPY_FRAME}" in verdict
+    picks, ranking = ps.clip_picks(result, ())
+    assert ranking.criterion == "SSIM" and picks["our best clip"] == rank_sequences(None, result.scores[OURS].ssim).best
+    assert ps.clip_picks(result, ("alex",))[1].criterion == "LPIPS"
+    assert ps.figure_number("pusher", "scores") == "Analogue of Fig. 5" and ps.figure_number("kth", "clips").endswith(
+        "8"
+    )
+    assert ps.figure_number("signer", "scores") == "Predictions"
+    assert ps.strip_steps(result, [1, 2, 3, 6, 9]) == ([3, 6], [1, 4])
+    assert "LPIPS could not be computed" in ps.setup_sentence({"pusher": result}, {"pusher": "x"}, (), "smoke")
+    assert ps.claim_fields("pusher", "x", result)["dataset"] == "pusher (x)"
+
+
+# ------------------------------------------------------------------------------------------------------- chapter 6
+def interpolation_result(joints: bool = True) -> interp.SplitInterpolation:
+    states = torch.randn(2, 5, 3, 5, generator=torch.Generator().manual_seed(0))
+    states[..., 2] = states[..., 4] = 0.2
+    truth = torch.rand(2, 5, 1, 16, 16, generator=torch.Generator().manual_seed(1))
+    frames = {interp.GROUND_TRUTH: truth, "cholesky": truth * 0.9, "covariance": truth * 0.8, "cross_fade": truth}
+    errors = {CHOLESKY: np.full(5, 3.0), REAL_LANDMARKS: np.full(5, 2.0), JOINT_LERP: np.full(5, 1.0)}
+    errors[MEAN_POSE] = np.full(5, 6.0)
+    return interp.SplitInterpolation(
+        "signer", Path("run"), np.zeros((2, 5), dtype=np.int64), states, frames, errors if joints else None, 64
+    )
+
+
+def test_chapter_6_sentences_and_claims_come_from_the_results():
+    result = interpolation_result()
+    ssims = ist.ssim_scores({"signer": result})
+    assert set(ssims["signer"]) == {CHOLESKY, COVARIANCE, CROSS_FADE}
+    assert ist.between(ssims["signer"][CROSS_FADE]) == pytest.approx(1.0)
+    text = ist.ssim_sentences({"signer": result}, ssims, 2)
+    assert f"{ist.between(ssims['signer'][CHOLESKY]):.3f} with ours" in text and "with the cross-fade" in text
+    joints = ist.joint_sentences({"signer": result})
+    assert "3.0 px from the truth" in joints and "+1.0 px against the real middle frames' landmarks (2.0 px)" in joints
+    rows, columns, paths, clip = ist.strip_inputs(result, 3, 7)
+    assert columns == [0, 2, 4] and clip == 1 and set(rows) == {"real", CHOLESKY, COVARIANCE, CROSS_FADE}
+    torch.testing.assert_close(paths[CHOLESKY][[0, -1]], result.states[1][[0, -1]])
+    assert ist.table_steps(30) == [1, 7, 15, 22, 28]
+    cfg = interp.InterpolationConfig(length=5)
+    (fields,) = ist.claim_fields({"signer": result}, ssims, cfg, {"signer": "x"})
+    assert fields["dataset"] == "signer test (x), 2 clips of 5 frames" and "pixel cross-fade 1.000" in fields["ours"]
+
+
+# -------------------------------------------------------------------------------------------------- report helpers
+def test_chapter_data_rows_name_what_each_chapter_used(tmp_path):
+    profile = {"01_data": {"presets": ["signer"]}, "05_prediction": {"prediction_datasets": ["pusher"]}}
+    rows = chapter_data_rows(profile, tmp_path, "signer", None, ["spade"], [0])
+    assert [r[0][:2] for r in rows] == ["1.", "2.", "3.", "4.", "5.", "6."]
+    assert rows[0][1] == "`signer` (synthetic stand-ins)" and rows[4][1] == "`pusher`" and rows[5][1] == "-"
+    assert rows[2][1] == "`signer` (embedded synthetic stand-in for BBC Pose)"
+    sentence = budget_sentence(TrainConfig(steps=7))
+    assert sentence.startswith("The learned landmarks come from 7 training steps of batch 16 at 64x64")
+
+
+def test_part_maps_figure_has_the_frame_and_one_panel_per_map():
+    maps = np.random.default_rng(0).random((3, 8, 8))
+    fig = part_maps_figure(np.zeros((16, 16, 3), np.uint8), np.zeros((3, 2)), np.tile(np.eye(2), (3, 1, 1)), maps)
+    titled = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    assert titled == ["frame + landmarks", "part map 0", "part map 1", "part map 2"]
+
+
+def test_horizon_setup_sentence_states_the_lstm_and_the_protocol():
+    from lmvid_lib.train.dynamics import load_dynamics_config
+
+    lstm = load_dynamics_config({"dataset": "signer", "steps": 12})
+    text = hs.setup_sentence(lstm, HorizonConfig(context=2, horizon=30, stride=10, crop_size=64), "signer", "smoke")
+    assert "12 steps" in text and "`signer`: 10 inputs, 10 future" in text and "2 context + 30 predicted" in text
