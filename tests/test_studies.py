@@ -33,7 +33,7 @@ from lmvid_lib.eval.predictors import (
 from lmvid_lib.eval.video_prediction import DatasetPrediction, VideoClips, VideoScores
 from lmvid_lib.models.run_config import TrainConfig
 from lmvid_lib.report.figures import part_maps_figure
-from lmvid_lib.report.runs import budget_sentence, chapter_data_rows
+from lmvid_lib.report.runs import budget_sentence, chapter_data_rows, keypoint_setup
 
 
 # ------------------------------------------------------------------------------------------------------- chapter 4
@@ -171,3 +171,13 @@ def test_horizon_setup_sentence_states_the_lstm_and_the_protocol():
     lstm = load_dynamics_config({"dataset": "signer", "steps": 12})
     text = hs.setup_sentence(lstm, HorizonConfig(context=2, horizon=30, stride=10, crop_size=64), "signer", "smoke")
     assert "12 steps" in text and "`signer`: 10 inputs, 10 future" in text and "2 context + 30 predicted" in text
+
+
+def test_keypoint_setup_names_the_data_the_scale_and_where_the_runs_are(tmp_path):
+    from lmvid_lib.eval.keypoints import KeypointEvalConfig
+
+    cfg = KeypointEvalConfig().for_dataset("signer")
+    text = keypoint_setup(cfg, TrainConfig(), {"test": "held-out frames"}, ["spade"], [0, 1], tmp_path, "smoke")
+    assert "embedded synthetic `signer` set (embedded synthetic stand-in for BBC Pose; data seed 0" in text
+    assert f"generated under `{tmp_path / 'data'}`" in text and f"from `{tmp_path / 'factorization'}`" in text
+    assert "held-out frames (`test`)" in text and "1 decoder variant(s) x 2 seed(s) [0, 1]" in text

@@ -8,10 +8,15 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from lmvid_lib.data.datasets import data_label
-from lmvid_lib.models.checkpoint import read_run_config
+import numpy as np
+
+from lmvid_lib.data.datasets import data_label, dataset_splits
+from lmvid_lib.data.frames import frames_to_input
+from lmvid_lib.eval.keypoints import open_eval_sets
+from lmvid_lib.models.checkpoint import load_trained, read_run_config
 from lmvid_lib.models.run_config import TrainConfig, config_dict
-from lmvid_lib.paths import finished_runs
+from lmvid_lib.paths import data_dir, finished_runs, runs_of
+from lmvid_lib.report.figures import landmark_colors, pipeline_figure
 
 
 def data_source(cfg: TrainConfig) -> str:
@@ -171,4 +176,45 @@ def budget_sentence(cfg: TrainConfig) -> str:
         f"{m.image_size}x{m.image_size} ({m.n_landmarks} landmarks, perceptual loss `{loss.perceptual}`, edge-loss "
         f"weight {loss.lambda_grad:g}, landmark concentration / separation weights {loss.lambda_concentration:g} / "
         f"{loss.lambda_separation:g})."
+    )
+
+
+def method_figure(run: str | Path, run_dir: str | Path, device: str = "cpu") -> Any:
+    """The introduction's figure: the middle frame of the first held-out split of the factorization run `run`'s data
+    through its model (`figures.pipeline_figure`: frame, part maps, Gaussian heatmaps, decoded frame)."""
+    model, cfg = load_trained(run, device)
+    held_out = [s for s in dataset_splits(cfg.dataset, cfg.data_root) if s != cfg.split][:1]
+    videos = open_eval_sets(cfg, held_out, run_dir)[held_out[0] if held_out else "train"]
+    frame = np.array(videos.frames[len(videos.frames) // 2][None])
+    x = frames_to_input(frame, cfg.model.image_size, device)
+    colors = landmark_colors(cfg.model.n_landmarks)
+    return pipeline_figure(model, x, colors, title=f"{Path(run).name}, a held-out `{cfg.dataset}` frame")
+
+
+def keypoint_setup(
+    cfg: Any,
+    train_cfg: TrainConfig,
+    splits: Mapping[str, str],
+    decoders: Sequence[str],
+    seeds: Sequence[int],
+    run_dir: str | Path,
+    profile: str,
+) -> str:
+    """Markdown: chapter 3's data, pixel scale, runs and frame caps (`cfg`: a `KeypointEvalConfig`)."""
+    if train_cfg.data_root is None:
+        data = (
+            f"embedded synthetic `{train_cfg.dataset}` set ({data_label(train_cfg.dataset)}; data seed "
+            f"{train_cfg.data_seed}, shared by all runs, generated under `{data_dir(run_dir)}`)"
+        )
+    else:
+        data = f"{data_label(train_cfg.dataset, train_cfg.data_root)} in `{train_cfg.data_root}`"
+    caps = ", ".join(f"{name} = {getattr(cfg, name) or 'all'}" for name in ("max_train_frames", "max_test_frames"))
+    size = train_cfg.model.image_size
+    return (
+        f"**Dataset:** {data}; scored on {', '.join(f'{label} (`{s}`)' for s, label in splits.items())}.  \n"
+        f"**Pixel scale:** accuracy is measured in {cfg.unit} (`eval_scale={cfg.eval_scale!r}`), at a threshold of "
+        f"{cfg.threshold:g} px; the models see {size}x{size} inputs, and their normalised landmarks are converted to "
+        f"that crop's pixels.  \n**Runs:** {len(decoders)} decoder variant(s) x {len(seeds)} seed(s) {list(seeds)} "
+        f"from `{runs_of(run_dir, 'factorization')}` (profile `{profile}`; the paper uses 3 seeds).  \n"
+        f"**Frame caps** (evenly spaced annotated frames): {caps}."
     )
