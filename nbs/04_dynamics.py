@@ -74,8 +74,8 @@ display(Markdown(study_.setup_sentence(shared, hcfg, dataset, profile)))
 #
 # One LSTM per dataset model of chapter 2 and its direct-state ablation, each in `<run_dir>/dynamics/<name>/`. The
 # landmark sequences are extracted once by the dataset's pose encoder and cached beside its checkpoint; a finished LSTM
-# is reused and an interrupted one resumes. Each is validated on the landmark sequences of its dataset's held-out
-# test videos.
+# is reused and an interrupted one resumes. Each is validated on the landmark sequences of its dataset's validation
+# videos (`tune`: held out from training, never reported).
 
 # %%
 summaries = {
@@ -104,7 +104,7 @@ display(
     captions.figure(
         dynamics_figures.training_curves_figure(curves, schedules),
         "LSTM training curves per dataset model: mean squared error of the predicted states (normalised per "
-        "coordinate) on training clips (solid) and on clips of the held-out test videos (dashed); residual wiring "
+        "coordinate) on training clips (solid) and on clips of the validation videos (dashed); residual wiring "
         f"(the paper's) and direct-state ablation. Data: {study_.sources_sentence(run_dir, dynamics_datasets)}; "
         f"profile `{profile}`.",
         full_width=True,
@@ -156,14 +156,15 @@ display(Markdown(study.verdicts()))
 # and averaged futures cancel each other's motion. How much motion that average keeps can be measured without any
 # model: for each held-out window, average the real future joint paths of the k training windows whose two context
 # poses are nearest. k = 1 copies one real future (all of its motion); the k with the lowest error estimates the
-# average an LSTM is pulled toward.
+# average an LSTM is pulled toward. That k is chosen on the validation videos' windows (`tune`); the table reports the
+# held-out frames.
 
 # %% tags=["hide-input"]
-neighbours, header, rows = study_.neighbour_study(study, neighbour_stride)
+neighbours = study_.neighbour_study(study, neighbour_stride)
 span = study.speed_span
 display(
     captions.table(
-        markdown_table(header, rows),
+        markdown_table(neighbours.header, neighbours.rows),
         f"Averages of the real futures of the k nearest training windows (true joints of `{dataset}`, "
         f"{len(study.train.joints)} training videos, windows every {neighbour_stride} frames; neighbours by the last "
         f"context pose and its change) on the held-out-frames windows: mean joint error ({study.unit}) and predicted "

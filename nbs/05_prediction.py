@@ -79,7 +79,7 @@ display(Markdown(ps.setup_sentence(results, sources, lpips_nets, profile)))
 
 # %% [markdown]
 # The pixel predictor's training: mean squared error of its predicted frames on training clips and on clips of the
-# test videos, per dataset.
+# validation videos (`tune`, held out from training and never reported), per dataset.
 
 # %% tags=["hide-input", "full-width"]
 curves = {d: {PIXEL: read_metrics(s["run"])} for d, s in pixel_runs.items()}
@@ -89,7 +89,7 @@ display(
     captions.figure(
         dynamics_figures.training_curves_figure(curves, schedules, "loss (pixel MSE)"),
         f"Training of the pixel-space predictor per dataset ({', '.join(map(str, sorted(steps)))} steps): per-pixel "
-        f"mean squared error on training clips (solid) and test clips (dashed); profile `{profile}`.",
+        f"mean squared error on training clips (solid) and validation clips (dashed); profile `{profile}`.",
         full_width=True,
     )
 )

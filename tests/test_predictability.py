@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 
 from lmvid_lib.eval.horizon import HorizonCurves
-from lmvid_lib.eval.predictability import neighbour_curves, neighbour_forecasts, tradeoff_note, tradeoff_rows
+from lmvid_lib.eval.predictability import (
+    best_neighbours,
+    neighbour_curves,
+    neighbour_forecasts,
+    tradeoff_note,
+    tradeoff_rows,
+)
 
 
 def random_walks(n: int, length: int, seed: int) -> np.ndarray:
@@ -42,9 +48,12 @@ def test_tradeoff_table_and_note_are_computed_from_the_curves():
     header, rows = tradeoff_rows(neighbours, (10, 100), (50, 100))
     assert header[-1] == "speed kept t=50-100" and rows[1] == ["20", "17.5", "17.5", "0.36"]
     note = tradeoff_note(neighbours, curves(16.4, 0.11), "LSTM", curves(19.5, 0.0), (10, 100), (50, 100))
-    assert "k = 100 (17.0 px)" in note and "keeps 16%" in note
+    assert "t = 100 here with k = 100; on these windows it is 17.0 px off and keeps 16%" in note
     assert "no more than k = 20 futures (36%), 0.5 px less accurate" in note and "still better" in note
     assert note.endswith("LSTM keeps 11% over frames 50-100 (16.4 / 16.4 px at t = 10 / 100).")
+    chosen = tradeoff_note(neighbours, curves(16.4, 0.11), "LSTM", curves(19.5, 0.0), (10, 100), (50, 100), best=20)
+    assert "on the validation windows with k = 20; on these windows it is 17.5 px off and keeps 36%" in chosen
+    assert best_neighbours(neighbours, 100) == 100 and best_neighbours({**neighbours, 2: curves(1.0, 1.0)}, 10) == 2
     moving = {20: curves(17.0, 0.4)}
     assert "does not cost the motion" in tradeoff_note(
         moving, curves(16.4, 0.11), "LSTM", curves(19.5, 0.0), (10,), (50, 100)

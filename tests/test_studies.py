@@ -49,7 +49,7 @@ def study(horizon: int = 30) -> hs.HorizonStudy:
     cfg = HorizonConfig(context=2, horizon=horizon, stride=10, crop_size=64)
     windows = {s: (np.zeros((3, cfg.length, 2, 5)), None, None) for s in hs.SPLITS}
     return hs.HorizonStudy(
-        "signer", "a label", cfg, None, 2, None, None, {}, {}, windows, {s: results for s in hs.SPLITS}
+        "signer", "a label", cfg, None, 2, None, None, {}, {}, None, windows, {s: results for s in hs.SPLITS}
     )
 
 

@@ -19,7 +19,11 @@ SMALL = {
     "walker": dict(n_videos=6, n_frames=8),
 }
 CHANNELS = {"signer": 3, "pusher": 3, "walker": 1}
-SPLITS = {"signer": ("train", "test", "val"), "pusher": ("train", "test"), "walker": ("train", "test")}
+SPLITS = {
+    "signer": ("train", "tune", "test", "val"),
+    "pusher": ("train", "tune", "test"),
+    "walker": ("train", "tune", "test"),
+}
 # Documented default sizes of the other splits: signer max(identities used, n_videos // 2), else max(1, n_videos // 2).
 EVAL_VIDEOS = {"signer": 3, "pusher": 2, "walker": 3}
 
@@ -342,3 +346,18 @@ def test_cached_is_idempotent_and_keyed_by_overrides(tmp_path) -> None:
     np.testing.assert_array_equal(np.asarray(stored.frames), fresh.frames.reshape(-1, 64, 64, 1))
     np.testing.assert_array_equal(stored.keypoints, fresh.keypoints.reshape(-1, 14, 2))
     assert stored.meta["actions"] == fresh.actions
+
+
+@pytest.mark.parametrize("preset", ["signer", "pusher", "walker"])
+def test_tune_split_is_new_videos_of_the_training_distribution(preset: str) -> None:
+    """The validation split: videos never trained on or reported, of the identities / persons / scenes that train."""
+    sets = {split: synthetic.generate(preset, split, 0, **SMALL[preset]) for split in ("train", "tune", "test")}
+    train, tune, test = sets["train"], sets["tune"], sets["test"]
+    for other in (train, test):  # no frame of another split is a tune frame
+        assert not any(np.array_equal(tune.frames[0, 0], f) for f in other.frames[:, 0])
+    if preset == "pusher":  # a scene per video: tune scenes are new
+        assert not set(tune.video_ids) & (set(train.video_ids) | set(test.video_ids))
+    else:  # the training identities (signer, in their training attire) or persons (walker, whose test persons differ)
+        assert set(tune.video_ids) <= set(train.video_ids)
+    if preset == "walker":
+        assert not set(test.video_ids) & set(tune.video_ids)

@@ -42,6 +42,9 @@ DATASETS: dict[str, Dataset] = {
     )
 }
 EMBEDDED = tuple(name for name, d in DATASETS.items() if d.embedded)
+# The validation split: videos of the training distribution held out from training, on which every setting is chosen.
+# Named apart from BBC Pose's `val` videos (the held-out attire split the book reports) and from `test`.
+VALIDATION = "tune"
 REAL = tuple(name for name, d in DATASETS.items() if not d.embedded)
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from torch import nn
 
-from lmvid_lib.data.datasets import data_label
+from lmvid_lib.data.datasets import VALIDATION, data_label
 from lmvid_lib.eval import horizon as hz
 from lmvid_lib.eval import predictability
 from lmvid_lib.eval.prediction import horizon_table, speed_kept_over
@@ -41,6 +41,7 @@ class HorizonStudy:
     regressor: KeypointRegressor
     predictors: dict[str, nn.Module]
     held_out: dict[str, hz.VideoStates]
+    tune: hz.VideoStates  # the validation videos (`data.datasets.VALIDATION`): choices are made on them
     windows: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]  # split -> (states, joints, frame indices)
     results: dict[str, dict[str, hz.HorizonCurves]]  # split -> predictor name -> curves
 
@@ -113,6 +114,7 @@ def horizon_study(
     predictors = _predictors(lstm_runs, device)
     forecasts = {LINEAR_FORECAST: hz.fit_linear_forecast(train.windows(cfg)[0], cfg)}
     held_out = {split: hz.video_states(run, split, run_dir, cfg, device) for split in SPLITS}
+    tune = hz.video_states(run, VALIDATION, run_dir, cfg, device)
     windows = {split: held_out[split].windows(cfg) for split in SPLITS}
     results = {
         split: hz.evaluate_predictors(predictors, regressor, *windows[split][:2], train.joints, cfg, forecasts)
@@ -120,24 +122,47 @@ def horizon_study(
     }
     source = data_label(factor_cfg.dataset, factor_cfg.data_root)
     k = factor_cfg.model.n_landmarks
-    return HorizonStudy(dataset, source, cfg, model, k, train, regressor, predictors, held_out, windows, results)
+    return HorizonStudy(dataset, source, cfg, model, k, train, regressor, predictors, held_out, tune, windows, results)
 
 
-def neighbour_study(study: HorizonStudy, stride: int) -> tuple[dict[int, hz.HorizonCurves], list[str], list[list[str]]]:
-    """Averages of the real futures of the k nearest training windows (windows every `stride` frames) on the
-    held-out-frames windows: (curves by k, table header, table rows)."""
+@dataclass
+class NeighbourStudy:
+    """Averages of the real futures of the k nearest training windows: curves by k on the held-out-frames windows
+    (reported) and the k most accurate at the last horizon on the validation windows (chosen there)."""
+
+    curves: dict[int, hz.HorizonCurves]
+    best: int
+    header: list[str]
+    rows: list[list[str]]
+
+
+def neighbour_study(study: HorizonStudy, stride: int) -> NeighbourStudy:
+    """`NeighbourStudy` of training windows every `stride` frames: k chosen on the validation videos' windows, the
+    table of every k on the held-out-frames windows."""
     cfg = study.cfg
     train_windows = hz.windows(study.train.joints, cfg.length, stride)
-    neighbours = predictability.neighbour_curves(train_windows, study.windows["test"][1], cfg.context, cfg.threshold)
-    header, rows = predictability.tradeoff_rows(neighbours, study.horizons, study.speed_span)
-    return neighbours, header, rows
+
+    def curves(joints: np.ndarray) -> dict[int, hz.HorizonCurves]:
+        return predictability.neighbour_curves(train_windows, joints, cfg.context, cfg.threshold)
+
+    tune = curves(study.tune.windows(cfg)[1])
+    best = predictability.best_neighbours(tune, study.horizons[-1])
+    reported = curves(study.windows["test"][1])
+    header, rows = predictability.tradeoff_rows(reported, study.horizons, study.speed_span)
+    return NeighbourStudy(reported, best, header, rows)
 
 
-def neighbour_note(study: HorizonStudy, neighbours: Mapping[int, hz.HorizonCurves]) -> str:
-    """The sentence comparing the neighbour averages with our LSTM and copy-last."""
+def neighbour_note(study: HorizonStudy, neighbours: NeighbourStudy) -> str:
+    """The sentence comparing the neighbour averages (k chosen on validation) with our LSTM and copy-last."""
     results = study.results["test"]
     return predictability.tradeoff_note(
-        neighbours, results[OURS], OURS, results[COPY_LAST], study.horizons, study.speed_span
+        neighbours.curves,
+        results[OURS],
+        OURS,
+        results[COPY_LAST],
+        study.horizons,
+        study.speed_span,
+        best=neighbours.best,
     )
 
 

@@ -78,6 +78,11 @@ def tradeoff_rows(
     return header, rows
 
 
+def best_neighbours(curves: Mapping[int, HorizonCurves], t: int) -> int:
+    """The k whose average has the lowest error at predicted frame t (from 1): chosen on validation windows."""
+    return min(curves, key=lambda k: curves[k].errors[t - 1])
+
+
 def tradeoff_note(
     curves: Mapping[int, HorizonCurves],
     model_curves: HorizonCurves,
@@ -86,10 +91,12 @@ def tradeoff_note(
     horizons: Sequence[int],
     speed_span: tuple[int, int],
     bar: float = 1 / 3,
+    best: int | None = None,
 ) -> str:
-    """Markdown: the k whose average is most accurate at the last of `horizons`, the motion it keeps over
-    `speed_span`, the largest k that keeps `bar` of the real speed and whether that average still beats copy-last at
-    every horizon, and the motion `model` keeps. Every number from the curves."""
+    """Markdown: the k whose average is most accurate at the last of `horizons` (`best`, chosen on the validation
+    windows by `best_neighbours`; None: the most accurate on these curves), the motion it keeps over `speed_span`, the
+    largest k that keeps `bar` of the real speed and whether that average still beats copy-last at every horizon, and
+    the motion `model` keeps. Every number from the curves."""
     last = horizons[-1]
 
     def kept(c: HorizonCurves) -> float:
@@ -99,12 +106,14 @@ def tradeoff_note(
         return " / ".join(f"{c.errors[t - 1]:.1f}" for t in horizons)
 
     span, ts = f"frames {speed_span[0]}-{speed_span[1]}", " / ".join(map(str, horizons))
-    best = min(curves, key=lambda k: curves[k].errors[last - 1])
+    chosen = "on the validation windows" if best is not None else "here"
+    best = best_neighbours(curves, last) if best is None else best
     text = (
         f"What motion can an accurate deterministic prediction keep? Averaging the real future joint paths of the k "
         f"training windows whose context joints are nearest (true joints: an optimistic estimate that needs no model) "
-        f"is most accurate at t = {last} with k = {best} ({curves[best].errors[last - 1]:.1f} px), and that average "
-        f"keeps {100 * kept(curves[best]):.0f}% of the real joint speed over {span}."
+        f"is most accurate at t = {last} {chosen} with k = {best}; on these windows it is "
+        f"{curves[best].errors[last - 1]:.1f} px off and keeps {100 * kept(curves[best]):.0f}% of the real joint speed "
+        f"over {span}."
     )
     keeping = [k for k in curves if kept(curves[k]) >= bar]
     if kept(curves[best]) >= bar:

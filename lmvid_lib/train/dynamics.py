@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from lmvid_lib.config import check_int, check_number, check_optional_int, from_dict
-from lmvid_lib.data.datasets import DATASETS
+from lmvid_lib.data.datasets import DATASETS, VALIDATION
 from lmvid_lib.models.checkpoint import dataset_run
 from lmvid_lib.models.dynamics import DynamicsConfig, LandmarkLSTM, check_states
 from lmvid_lib.models.files import LANDMARK_LSTM, model_payload
@@ -219,14 +219,15 @@ def train_dataset_dynamics(
     length: int | None = None,
     device: str = "cpu",
 ) -> dict[str, Any]:
-    """Train (or resume, or report) the LSTM of `dataset` in `<run_dir>/dynamics/<dataset>-<residual|direct>-seed<s>`
-    on the landmark sequences its factorization model (`dataset_run`) extracts from the training split, validated on
-    the test split. `config`: a DynamicsTrainConfig mapping shared by every dataset (its dataset, device, K and wiring
-    are set here); `videos`: synthetic overrides of the training split (e.g. more videos of a stand-in); `length`:
-    cut videos into sequences of this many frames (None: whole videos, which must then have one length)."""
+    """Train (or resume, or report) the LSTM of `dataset` in `<run_dir>/dynamics/<dataset>-<residual|direct>-seed<s>` on
+    the landmark sequences its factorization model (`dataset_run`) extracts from the training split, validated on the
+    validation split (`data.datasets.VALIDATION`). `config`: a DynamicsTrainConfig mapping shared by every dataset (its
+    dataset, device, K and wiring are set here); `videos`: synthetic overrides of the training split (e.g. more videos
+    of a stand-in); `length`: cut videos into sequences of this many frames (None: whole videos, which must then have
+    one length)."""
     run = dataset_run(run_dir, dataset)
     states = extract_sequences(run, open_run_videos(run, "train", run_dir, **(videos or {})), length, device=device)
-    val = extract_sequences(run, open_run_videos(run, "test", run_dir), length, device=device)
+    val = extract_sequences(run, open_run_videos(run, VALIDATION, run_dir), length, device=device)
     model = {**dict(config.get("model", {})), "n_landmarks": int(states.shape[2]), "predict_residual": predict_residual}
     cfg = load_dynamics_config({**config, "dataset": dataset, "device": device, "model": model}, "dynamics")
     return train_dynamics(cfg, states, run_dir, val)

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from lmvid_lib.config import from_dict
+from lmvid_lib.data.datasets import VALIDATION
 from lmvid_lib.data.frames import frames_to_input
 from lmvid_lib.models.checkpoint import dataset_run, read_run_config
 from lmvid_lib.models.files import PIXEL_PREDICTOR, model_payload
@@ -189,12 +190,13 @@ def train_dataset_pixel_predictor(
     config: Mapping[str, Any], dataset: str, run_dir: str | Path, device: str = "cpu"
 ) -> dict[str, Any]:
     """Train (or resume, or report) the pixel predictor of `dataset` on the training videos of its chapter-2 model's
-    data (`dataset_run`), validated on the test videos, at that model's frame size and channels (so that it sees the
-    frames the landmark predictions are scored on). `config`: a PixelTrainConfig mapping shared by every dataset."""
+    data (`dataset_run`), validated on the validation videos (`data.datasets.VALIDATION`), at that model's frame size
+    and channels (so that it sees the frames the landmark predictions are scored on). `config`: a PixelTrainConfig
+    mapping shared by every dataset."""
     run = dataset_run(run_dir, dataset)
     factorization = read_run_config(run)
     frames, _ = open_run_videos(run, "train", run_dir).as_clips()
-    val, _ = open_run_videos(run, "test", run_dir).as_clips()
+    val, _ = open_run_videos(run, VALIDATION, run_dir).as_clips()
     size, channels = factorization.model.image_size, frames.shape[-1]
     if frames.shape[2:4] != (size, size):
         raise ValueError(

@@ -6,9 +6,11 @@ share is in `common.py`. This module holds the registry, generation (`generate`)
 (`prepare_synthetic`) and the cache keyed by seed and resolved config (`cache_key`, `cached`).
 
 Randomness: one `np.random.Generator` per (seed, preset, split, identity/video) from `np.random.SeedSequence`, so a
-video's content does not depend on how many other videos are generated, nor on any global RNG state.
-`n_videos` is the number of 'train' videos; the other splits have `n_eval_videos` (default: half, at least one per
-identity for signer). Generation speed: `benchmarks/bench_synthetic.py`.
+video's content does not depend on how many other videos are generated, nor on any global RNG state. `n_videos` is the
+number of 'train' videos; the other splits have `n_eval_videos` (default: half, at least one per identity for signer).
+`tune` is the validation split (`data.datasets.VALIDATION`): new videos of the training identities, persons and scene
+distribution, disjoint from every other split, on which settings are chosen. Generation speed:
+`benchmarks/bench_synthetic.py`.
 """
 
 from __future__ import annotations
@@ -50,12 +52,12 @@ __all__ = [
 ]
 
 # Bumped whenever the generator's output changes for the same parameters, so cached sets are regenerated.
-GENERATOR_VERSION = 3
+GENERATOR_VERSION = 4  # 4: every preset has a `tune` split (train and test unchanged)
 
 _PRESETS: dict[str, tuple[type, tuple[str, ...], Callable[..., SyntheticVideos]]] = {
-    "signer": (SignerConfig, ("train", "test", "val"), signer.generate_signer),
-    "pusher": (PusherConfig, ("train", "test"), pusher.generate_pusher),
-    "walker": (WalkerConfig, ("train", "test"), walker.generate_walker),
+    "signer": (SignerConfig, ("train", "tune", "test", "val"), signer.generate_signer),
+    "pusher": (PusherConfig, ("train", "tune", "test"), pusher.generate_pusher),
+    "walker": (WalkerConfig, ("train", "tune", "test"), walker.generate_walker),
 }
 
 

@@ -187,7 +187,7 @@ def _render_pusher(scene: dict[str, Any], m: dict[str, np.ndarray]) -> np.ndarra
 
 def generate_pusher(cfg: PusherConfig, split: str, seed: int) -> SyntheticVideos:
     n = cfg.n_videos if split == "train" else (cfg.n_eval_videos or max(1, cfg.n_videos // 2))
-    split_code = {"train": 0, "test": 1}[split]
+    split_code = {"train": 0, "test": 1, "tune": 2}[split]
     frames = np.empty((n, cfg.n_frames, cfg.size, cfg.size, 3), np.uint8)
     keypoints = np.full((n, cfg.n_frames, 4 + cfg.max_objects, 2), np.nan, np.float32)
     for v in range(n):
@@ -197,7 +197,8 @@ def generate_pusher(cfg: PusherConfig, split: str, seed: int) -> SyntheticVideos
         keypoints[v, :, :4] = np.stack([motion[j] for j in PUSHER_JOINTS[:4]], 1)
         keypoints[v, :, 4 : 4 + len(scene["radii"])] = motion["objects"]
         frames[v] = _render_pusher(scene, motion)
-    # Scenes are unique per video; test ids follow train ids so the splits never share one.
-    offset = 0 if split == "train" else cfg.n_videos
+    # Scenes are unique per video; test ids follow train ids, tune ids follow test ids, so no two splits share one.
+    n_test = cfg.n_eval_videos or max(1, cfg.n_videos // 2)
+    offset = {"train": 0, "test": cfg.n_videos, "tune": cfg.n_videos + n_test}[split]
     names = PUSHER_JOINTS[:4] + [f"object_{i + 1}" for i in range(cfg.max_objects)]
     return SyntheticVideos(frames, keypoints, names, np.arange(offset, offset + n, dtype=np.int64), "pusher", split)

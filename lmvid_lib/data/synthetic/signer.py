@@ -262,7 +262,7 @@ def _render_signer(
 def generate_signer(cfg: SignerConfig, split: str, seed: int) -> SyntheticVideos:
     n_ids = min(cfg.n_identities, cfg.n_videos)
     n = cfg.n_videos if split == "train" else (cfg.n_eval_videos or max(n_ids, cfg.n_videos // 2))
-    split_code = {"train": 0, "test": 1, "val": 2}[split]
+    split_code = {"train": 0, "test": 1, "val": 2, "tune": 3}[split]
     attire_index = 1 if split == "val" else 0
     idents = [_signer_identity(seed, i, cfg.size) for i in range(n_ids)]
     attires = [_signer_attire(seed, i, attire_index) for i in range(n_ids)]

@@ -396,8 +396,9 @@ def generate_walker(cfg: WalkerConfig, split: str, seed: int) -> SyntheticVideos
         )
     n_train_persons = cfg.n_persons - cfg.n_test_persons
     n = cfg.n_videos if split == "train" else (cfg.n_eval_videos or max(1, cfg.n_videos // 2))
-    split_code = {"train": 0, "test": 1}[split]
-    first, count = (0, n_train_persons) if split == "train" else (n_train_persons, cfg.n_test_persons)
+    split_code = {"train": 0, "test": 1, "tune": 2}[split]
+    # tune: new videos of the training persons (validation); test: the held-out persons (KTH's protocol)
+    first, count = (n_train_persons, cfg.n_test_persons) if split == "test" else (0, n_train_persons)
     frames = np.empty((n, cfg.n_frames, cfg.size, cfg.size, 1), np.uint8)
     keypoints = np.empty((n, cfg.n_frames, len(WALKER_JOINTS), 2), np.float32)
     # Actions cycle with the video index and persons with it too, shifted by one after each lcm(6, count) videos
