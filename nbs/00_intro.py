@@ -37,23 +37,18 @@ decoders = ["spade", "concat"]  # decoder variants the chapters train; the first
 seeds = [0]
 
 # %% tags=["hide-input"]
-import numpy as np
 from IPython.display import Markdown, display
 
 from lmvid_lib.config import load_profile
-from lmvid_lib.data.datasets import dataset_splits
-from lmvid_lib.data.frames import frames_to_input
-from lmvid_lib.eval.keypoints import find_runs, open_eval_sets
-from lmvid_lib.models.checkpoint import load_trained
-from lmvid_lib.report import figures
+from lmvid_lib.data.datasets import data_label
+from lmvid_lib.eval.keypoints import find_runs
 from lmvid_lib.report.captions import Captions
 from lmvid_lib.report.claims import claims_table, read_claims
-from lmvid_lib.report.figures import pipeline_figure
-from lmvid_lib.report.runs import run_inventory
+from lmvid_lib.report.runs import chapter_data_rows, method_figure
 from lmvid_lib.report.tables import markdown_table
 
 captions = Captions(chapter=None)
-data_kind = "synthetic stand-in" if data_root is None else "real data"
+source = data_label(dataset, data_root)
 
 # %% [markdown]
 # ## The method on one frame of this run
@@ -66,23 +61,13 @@ data_kind = "synthetic stand-in" if data_root is None else "real data"
 try:
     run = find_runs(run_dir, dataset, decoders[:1], seeds[:1])[decoders[0]][0]
 except FileNotFoundError:
-    run = None
-if run is None:
     display(Markdown(f"*No trained model in `{run_dir}` yet: run chapter 2 with profile `{profile}` first.*"))
 else:
-    model, train_cfg = load_trained(run, device)
-    held_out = [s for s in dataset_splits(dataset, data_root) if s != train_cfg.split][:1]
-    videos = open_eval_sets(train_cfg, held_out, run_dir)[held_out[0] if held_out else "train"]
-    frame = np.array(videos.frames[len(videos.frames) // 2][None])
-    x = frames_to_input(frame, train_cfg.model.image_size, device)
-    colors = figures.landmark_colors(train_cfg.model.n_landmarks)
-    fig = pipeline_figure(model, x, colors, title=f"{run.name}, a held-out `{dataset}` frame")
     display(
         captions.figure(
-            fig,
-            f"Frame -> part maps -> Gaussian landmarks -> decoded frame, drawn by "
-            f"{run.name} ({data_kind} `{dataset}`, profile `{profile}`). Analogue of the "
-            "paper's overview of its method (§2).",
+            method_figure(run, run_dir, device),
+            f"Frame -> part maps -> Gaussian landmarks -> decoded frame, drawn by {run.name} (`{dataset}`, {source}; "
+            f"profile `{profile}`). Analogue of the paper's overview of its method (§2).",
             full_width=True,
         )
     )
@@ -110,43 +95,10 @@ else:
 # compared with the paper.
 
 # %% tags=["hide-input"]
-presets = (load_profile(profile).get("01_data") or {}).get("presets", [])
-inventory = run_inventory(run_dir)
-interpolated = ((load_profile(profile).get("06_interpolation") or {}).get("interpolation") or {}).get("datasets", [])
-predicted = (load_profile(profile).get("05_prediction") or {}).get("prediction_datasets", [])
-trained_on = f"`{dataset}` ({data_kind}" + (f", `{data_root}`)" if data_root else ")")
-chapter_data = [
-    [
-        "1. Data",
-        ", ".join(f"`{p}`" for p in presets) + " (synthetic stand-ins)" if presets else "-",
-        "generated into the run directory",
-    ],
-    [
-        "2. Factorization",
-        "; ".join(inventory["factorization"]) or "-",
-        f"decoders {', '.join(decoders)} x seeds {list(seeds)} on `{dataset}`; one SPADE model per further dataset",
-    ],
-    ["3. Landmarks as keypoints", trained_on, "held-out splits of the same data"],
-    [
-        "4. Landmark dynamics",
-        ", ".join(inventory["dynamics"]) or "-",
-        f"an LSTM and its direct-state ablation per dataset model; poses scored on held-out `{dataset}` videos",
-    ],
-    [
-        "5. Video prediction",
-        ", ".join(f"`{d}`" for d in predicted) or "-",
-        "test clips; decoded landmark predictions, copy-last frame and the pixel predictor "
-        f"({', '.join(inventory['pixel']) or '-'}); a keypoint detector for structure",
-    ],
-    [
-        "6. Interpolation",
-        ", ".join(f"`{d}`" for d in interpolated) or "-",
-        "first -> last frame of clips of each dataset's test split",
-    ],
-]
+rows = chapter_data_rows(load_profile(profile), run_dir, dataset, data_root, decoders, seeds)
 display(
     captions.table(
-        markdown_table(["chapter", "data", "how"], chapter_data),
+        markdown_table(["chapter", "data", "how"], rows),
         f"The data each chapter of this run used (profile `{profile}`).",
     )
 )

@@ -77,7 +77,7 @@ configs = {
 }
 first = next(iter(configs.values()))
 others = dataset_model_configs(factorization, dataset_models, seeds[0], device, seed, main_dataset=dataset)
-source = "embedded synthetic stand-in" if data_root is None else "prepared real data"
+source = data_source(first)
 display(Markdown(training_setup(first, profile, decoders, seeds, run_dir, others)))
 
 # %% [markdown]
@@ -157,28 +157,14 @@ display(
 # A dataset with no held-out split (a prepared real set with only 'train') shows training frames instead.
 held_out = {split: sets[split] for split in held_out_splits} or {train_cfg.split: sets["train"]}
 split0, videos0 = next(iter(held_out.items()))
-frame = np.array(videos0.frames[len(videos0.frames) // 2 : len(videos0.frames) // 2 + 1])
+middle = len(videos0.frames) // 2
+frame = np.array(videos0.frames[middle : middle + 1])
 lm = frame_landmarks(model, frame, device)
-k = lm.part_maps.shape[1]
-colors = figures.landmark_colors(k)
-ncols = min(k + 1, 8)
-nrows = -(-(k + 1) // ncols)
-fig, axes = plt.subplots(nrows, ncols, figsize=(1.7 * ncols, 1.8 * nrows), squeeze=False)
-for ax in axes.flat:
-    ax.axis("off")
-figures.show_image(axes[0, 0], frame[0])
-figures.draw_landmarks(axes[0, 0], lm.mu[0], lm.cov[0], colors)
-axes[0, 0].set_title("frame + landmarks", fontsize=10)
-for i in range(k):
-    ax = axes.flat[i + 1]
-    ax.imshow(lm.part_maps[0, i], cmap="magma")
-    ax.set_title(f"part map {i}", fontsize=10, color=colors[i])
-fig.tight_layout()
+k, h, w = lm.part_maps.shape[1:]
 display(
     captions.figure(
-        fig,
-        f"{train_cfg.run_name}: the {k} part maps ({lm.part_maps.shape[2]}x"
-        f"{lm.part_maps.shape[3]} px) of `{split0}` frame {len(videos0.frames) // 2} ({source} "
+        figures.part_maps_figure(frame[0], lm.mu[0], lm.cov[0], lm.part_maps[0]),
+        f"{train_cfg.run_name}: the {k} part maps ({h}x{w} px) of `{split0}` frame {middle} ({source} "
         f"`{dataset}`, profile `{profile}`). No paper figure: the paper shows landmarks only.",
         full_width=True,
     )
@@ -204,7 +190,7 @@ for cfg in configs.values():
     shown = ", ".join(f"{split}: {videos.video_names[0]}" for split, videos in held_out.items())
     display(
         captions.figure(
-            figures.landmark_rows(rows, colors),
+            figures.landmark_rows(rows, figures.landmark_colors(cfg.model.n_landmarks)),
             f"{cfg.run_name}: {cfg.model.n_landmarks} landmarks (1-sigma ellipses) on held-out `{dataset}` frames "
             f"(videos {shown}; {source}, profile `{profile}`). Analogue of the paper's landmark figures on BBC Pose.",
             full_width=True,

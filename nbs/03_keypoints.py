@@ -57,6 +57,7 @@ from lmvid_lib.models.checkpoint import read_run_config
 from lmvid_lib.report import figures, table1
 from lmvid_lib.report.captions import Captions
 from lmvid_lib.report.claims import Claim, write_claims
+from lmvid_lib.report.runs import budget_sentence, data_source, keypoint_setup
 from lmvid_lib.seed import seed_everything
 
 seed_everything(seed)
@@ -65,26 +66,8 @@ cfg = from_dict(kp.KeypointEvalConfig, keypoints, "03_keypoints.keypoints").for_
 splits = kp.eval_splits(dataset)  # split name -> label
 runs = kp.find_runs(run_dir, dataset, decoders, seeds)
 train_cfg = read_run_config(runs[decoders[0]][0])  # model size, budget and joint names, shared by all runs
-source = (
-    f"embedded synthetic `{dataset}` set (data seed {train_cfg.data_seed}, shared by all runs, generated under "
-    f"`{run_dir}/data`)"
-    if data_root is None
-    else f"prepared `{dataset}` data in `{data_root}`"
-)
-data_kind = "synthetic stand-in" if data_root is None else "real data"
-caps = ", ".join(f"{name} = {getattr(cfg, name) or 'all'}" for name in ("max_train_frames", "max_test_frames"))
-display(
-    Markdown(
-        f"**Dataset:** {source}; scored on {', '.join(f'{label} (`{s}`)' for s, label in splits.items())}.  \n"
-        f"**Pixel scale:** accuracy is measured in {cfg.unit} (`eval_scale={cfg.eval_scale!r}`), at a threshold of "
-        f"{cfg.threshold:g} px; the models see {train_cfg.model.image_size}x{train_cfg.model.image_size} inputs, and "
-        f"their normalised landmarks are converted to that crop's pixels.  \n"
-        f"**Runs:** {len(decoders)} decoder variant(s) x {len(seeds)} seed(s) {list(seeds)} "
-        f"from `{run_dir}/factorization` "
-        f"(profile `{profile}`; the paper uses 3 seeds).  \n"
-        f"**Frame caps** (evenly spaced annotated frames): {caps}."
-    )
-)
+data_kind = data_source(train_cfg)
+display(Markdown(keypoint_setup(cfg, train_cfg, splits, decoders, seeds, run_dir, profile)))
 
 # %% [markdown]
 # ## Evaluation
@@ -158,14 +141,7 @@ margin = margins[headline_split]
 in_sample = table1.margin_over_baselines(results, learned, baselines, "train", "the training frames (in-sample)")
 sentences = [m.sentence(cfg) for m in margins.values()]
 sentences.append(f"On the training frames the regressor was fitted on, the margin is {in_sample.points:+.1f} points.")
-budget = (
-    f"The learned landmarks come from {train_cfg.steps} training steps of batch {train_cfg.batch_size} at "
-    f"{train_cfg.model.image_size}x{train_cfg.model.image_size} ({train_cfg.model.n_landmarks} landmarks, "
-    f"perceptual loss `{train_cfg.loss.perceptual}`, edge-loss weight {train_cfg.loss.lambda_grad:g}, "
-    f"landmark concentration / separation weights {train_cfg.loss.lambda_concentration:g} / "
-    f"{train_cfg.loss.lambda_separation:g})."
-)
-display(Markdown(" ".join(sentences) + " " + budget))
+display(Markdown(" ".join(sentences) + " " + budget_sentence(train_cfg)))
 joint_names = kp.open_eval_sets(train_cfg, [], run_dir)["train"].keypoint_names
 display(
     Markdown(

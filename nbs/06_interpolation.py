@@ -41,37 +41,22 @@ strip_sequence = 0  # which interpolated clip the strips show
 # %% tags=["hide-input"]
 import time
 
-import numpy as np
 from IPython.display import Markdown, display
 
 from lmvid_lib.config import from_dict
 from lmvid_lib.eval import interpolation as interp
-from lmvid_lib.eval.metrics import ssim, step_stats
-from lmvid_lib.models.checkpoint import read_run_config
+from lmvid_lib.eval import interpolation_study as study
 from lmvid_lib.report import interpolation_figures as plots
 from lmvid_lib.report.captions import Captions
 from lmvid_lib.report.claims import Claim, write_claims
-from lmvid_lib.report.figures import new_figure
 from lmvid_lib.report.tables import markdown_table
 
 captions = Captions(chapter=6)
 cfg = from_dict(interp.InterpolationConfig, interpolation, "06_interpolation.interpolation")
 start = time.perf_counter()
 results = {d: interp.interpolate_split(run_dir, d, cfg, device) for d in cfg.datasets}
-train_cfgs = {d: read_run_config(r.run) for d, r in results.items()}
-kinds = {d: "synthetic stand-in" if c.data_root is None else "real data" for d, c in train_cfgs.items()}
-display(
-    Markdown(
-        "  \n".join(
-            f"**`{d}`** ({kinds[d]}): {len(r.frame_indices)} clips of {cfg.length} frames from its `{cfg.split}` "
-            f"split, landmarks of `{r.run.name}` ({train_cfgs[d].model.n_landmarks} landmarks, "
-            f"{train_cfgs[d].steps} training steps), decoded at {train_cfgs[d].model.image_size}x"
-            f"{train_cfgs[d].model.image_size}."
-            for d, r in results.items()
-        )
-        + f"  \nInterpolated and decoded in {time.perf_counter() - start:.1f} s (profile `{profile}`)."
-    )
-)
+sources = study.sources(results)
+display(Markdown(study.setup_sentence(results, cfg, time.perf_counter() - start, profile)))
 
 # %% [markdown]
 # ## Interpolated clips (Fig. 6)
@@ -82,19 +67,11 @@ display(
 
 # %% tags=["hide-input", "full-width"]
 for dataset, result in results.items():
-    columns = np.round(np.linspace(0, cfg.length - 1, strip_columns)).astype(int).tolist()
-    clip = min(strip_sequence, len(result.frame_indices) - 1)
-    rows = {"real": result.frames[interp.GROUND_TRUTH][clip]}
-    rows.update({label: result.frames[key][clip] for key, label in interp.METHODS.items()})
-    paths = {
-        "real": result.states[clip],
-        interp.METHODS["cholesky"]: interp.cholesky_path(result.states[clip : clip + 1])[0],
-        interp.METHODS["covariance"]: interp.covariance_path(result.states[clip : clip + 1])[0],
-    }
+    rows, columns, paths, clip = study.strip_inputs(result, strip_columns, strip_sequence)
     display(
         captions.figure(
             plots.plot_interpolation_strip(rows, columns, paths),
-            f"Analogue of Fig. 6: `{dataset}` ({kinds[dataset]}), clip {clip} of the `{cfg.split}` split, frames "
+            f"Analogue of Fig. 6: `{dataset}` ({sources[dataset]}), clip {clip} of the `{cfg.split}` split, frames "
             f"{columns[0]} -> {columns[-1]}; only the first and last frames are given. Landmark paths and one-sigma "
             f"ellipses on the landmark rows; profile `{profile}`.",
             full_width=True,
@@ -110,52 +87,31 @@ for dataset, result in results.items():
 # price of going through landmarks; the frames between the ends are the test.
 
 # %% tags=["hide-input", "full-width"]
-ssims = {d: r.scores(ssim) for d, r in results.items()}
-fig = new_figure(5.2 * len(results), 3.6)
-for ax, (dataset, scores) in zip(fig.subplots(1, len(results), squeeze=False)[0], ssims.items()):
-    stats = {label: step_stats(values) for label, values in scores.items()}
-    curves = {label: (s.mean, s.se) for label, s in stats.items()}
-    plots.plot_step_curves(ax, curves, "SSIM", f"{dataset} ({len(results[dataset].frame_indices)} clips)")
-fig.tight_layout()
+ssims = study.ssim_scores(results)
+xlabel = "frame t (0 and T-1: the given end frames)"
+panels = {f"{d} ({len(results[d].frame_indices)} clips)": (study.curves(s), "SSIM", 0) for d, s in ssims.items()}
 display(
     captions.figure(
-        fig,
+        plots.step_curves_figure(panels, xlabel),
         f"Analogue of Fig. 13: SSIM of each interpolated frame against the real one, mean ± standard error (band) over "
-        f"the clips of each `{cfg.split}` split ({', '.join(f'`{d}`, {kinds[d]}' for d in results)}); "
+        f"the clips of each `{cfg.split}` split ({', '.join(f'`{d}`, {sources[d]}' for d in results)}); "
         f"profile `{profile}`.",
         full_width=True,
     )
 )
-steps = sorted({1, cfg.length // 4, cfg.length // 2, 3 * cfg.length // 4, cfg.length - 2})
+
+# %% tags=["hide-input"]
+steps = study.table_steps(cfg.length)
 for dataset, scores in ssims.items():
     display(
         captions.table(
             markdown_table(*interp.score_table(scores, steps)),
-            f"SSIM on `{dataset}` ({kinds[dataset]}), mean ± standard error over {len(results[dataset].frame_indices)} "
-            f"clips of {cfg.length} frames; the last column averages each clip's frames between the given ends. "
-            f"Profile `{profile}`.",
+            f"SSIM on `{dataset}` ({sources[dataset]}), mean ± standard error over "
+            f"{len(results[dataset].frame_indices)} clips of {cfg.length} frames; the last column averages each clip's "
+            f"frames between the given ends. Profile `{profile}`.",
         )
     )
-
-
-def between(scores):
-    """Mean over clips of each clip's mean SSIM between the two given frames."""
-    return float(scores[:, 1:-1].mean())
-
-
-sentences = []
-for dataset, scores in ssims.items():
-    values = {label: between(v) for label, v in scores.items()}
-    ours, cov, fade = (values[interp.METHODS[k]] for k in ("cholesky", "covariance", "cross_fade"))
-    sentences.append(
-        f"On `{dataset}`, the frames between the ends reach a mean SSIM of {ours:.3f} with ours, {cov:.3f} in "
-        f"covariance space ({ours - cov:+.3f} for ours) and {fade:.3f} with the cross-fade "
-        f"({ours - fade:+.3f} for ours). Between the ends, the covariances of ours and of the covariance path differ "
-        f"by {interp.covariance_gap(results[dataset].states):.1%} on average (relative Frobenius norm)."
-    )
-    ours_scores, fade_scores = (scores[interp.METHODS[k]] for k in ("cholesky", "cross_fade"))
-    sentences.append(interp.middle_sentence(ours_scores, fade_scores, cfg.length // 2))
-display(Markdown(" ".join(sentences)))
+display(Markdown(study.ssim_sentences(results, ssims, cfg.length // 2)))
 
 # %% [markdown]
 # ## Are the interpolated poses the true middle poses?
@@ -171,46 +127,33 @@ display(Markdown(" ".join(sentences)))
 
 # %% tags=["hide-input", "full-width"]
 scored = {d: r for d, r in results.items() if r.joint_errors is not None}
+ylabels = {d: f"mean joint error (px of the {r.frame_size}x{r.frame_size} frame)" for d, r in scored.items()}
+panels = {d: ({label: (e, None) for label, e in r.joint_errors.items()}, ylabels[d], 0) for d, r in scored.items()}
 if scored:
-    fig = new_figure(5.2 * len(scored), 3.6)
-    for ax, (dataset, result) in zip(fig.subplots(1, len(scored), squeeze=False)[0], scored.items()):
-        curves = {label: (errors, None) for label, errors in result.joint_errors.items()}
-        plots.plot_step_curves(
-            ax, curves, f"mean joint error (px of the {result.frame_size}x{result.frame_size} frame)", dataset
-        )
-    fig.tight_layout()
     display(
         captions.figure(
-            fig,
+            plots.step_curves_figure(panels, xlabel),
             "Mean joint error of the interpolated poses against the true joints of each frame, pixels of the stored "
-            f"frame ({', '.join(f'`{d}` {r.frame_size}x{r.frame_size}, {kinds[d]}' for d, r in scored.items())}); "
+            f"frame ({', '.join(f'`{d}` {r.frame_size}x{r.frame_size}, {sources[d]}' for d, r in scored.items())}); "
             f"profile `{profile}`.",
             full_width=True,
         )
     )
-    for dataset, result in scored.items():
-        display(
-            captions.table(
-                markdown_table(*interp.step_table(result.joint_errors, steps)),
-                f"Mean joint error on `{dataset}` ({kinds[dataset]}) in pixels of the {result.frame_size}x"
-                f"{result.frame_size} frame, over {len(result.frame_indices)} clips; the last column averages the "
-                f"frames between the given ends. Profile `{profile}`.",
-            )
-        )
-    sentences = []
-    for dataset, result in scored.items():
-        e = {label: float(np.nanmean(curve[1:-1])) for label, curve in result.joint_errors.items()}
-        ours, real = e[interp.METHODS["cholesky"]], e[interp.REAL_LANDMARKS]
-        lerp, mean = e[interp.JOINT_LERP], e[interp.MEAN_POSE]
-        sentences.append(
-            f"On `{dataset}`, between the ends, the joints read off our interpolation are {ours:.1f} px from the truth "
-            f"on average: {ours - real:+.1f} px against the real middle frames' landmarks ({real:.1f} px), "
-            f"{ours - lerp:+.1f} px against the straight-line interpolation of the true joints ({lerp:.1f} px), and "
-            f"{ours - mean:+.1f} px against the mean training pose ({mean:.1f} px)."
-        )
-    display(Markdown(" ".join(sentences)))
 else:
     display(Markdown("*None of these datasets has ground-truth joints: the pose comparison is skipped.*"))
+
+# %% tags=["hide-input"]
+for dataset, result in scored.items():
+    display(
+        captions.table(
+            markdown_table(*interp.step_table(result.joint_errors, steps)),
+            f"Mean joint error on `{dataset}` ({sources[dataset]}) in pixels of the {result.frame_size}x"
+            f"{result.frame_size} frame, over {len(result.frame_indices)} clips; the last column averages the "
+            f"frames between the given ends. Profile `{profile}`.",
+        )
+    )
+if scored:
+    display(Markdown(study.joint_sentences(scored)))
 
 # %% [markdown]
 # ## Reading the numbers
@@ -228,18 +171,5 @@ else:
 
 # %% tags=["remove-cell"]
 # The claim this chapter tests, with this run's numbers, for the reproduction table of the introduction.
-claims = []
-for dataset, scores in ssims.items():
-    values = {label: between(v) for label, v in scores.items()}
-    claims.append(
-        Claim(
-            claim="First->last interpolation of Cholesky-space landmark states: SSIM of the frames between the ends",
-            paper="Fig. 13: per-frame SSIM of BAIR first->last interpolations (a plot; no number quoted here)",
-            ours=", ".join(f"{label} {value:.3f}" for label, value in values.items()),
-            dataset=f"{dataset} {cfg.split} ({kinds[dataset]}), {len(results[dataset].frame_indices)} clips of "
-            f"{cfg.length} frames",
-            profile=profile,
-            chapter="6",
-        )
-    )
-write_claims(run_dir, "06_interpolation", claims)
+fields = study.claim_fields(results, ssims, cfg, sources)
+write_claims(run_dir, "06_interpolation", [Claim(**f, profile=profile, chapter="6") for f in fields])

@@ -43,15 +43,18 @@ models = ["signer", "pusher", "walker"]  # the dataset models the live playgroun
 live = True  # build the live playground; the book build sets false (params/*.yaml): no kernel runs on a static page
 
 # %% tags=["hide-input"]
-import math
-import time
-
 import numpy as np
-import torch
 from IPython.display import Markdown, display
 
 from lmvid_lib.paths import repo_path
-from lmvid_lib.playground.core import landmark_influence, load_playground, local_change, sweep
+from lmvid_lib.playground.core import (
+    control_tour,
+    landmark_influence,
+    load_playground,
+    local_change,
+    sweep,
+    update_seconds,
+)
 from lmvid_lib.playground.picture import GAP, playground_picture
 from lmvid_lib.report import figures
 from lmvid_lib.report.captions import Captions
@@ -102,13 +105,7 @@ display(
 reference = pg.render()
 far_step = int((path[:, k, 0] - pg.state[k, 0]).abs().argmax())
 near, far = local_change(reference, decoded[far_step], path[[0, far_step], k, :2], radius=0.2)
-update = []
-for step in range(5):
-    start = time.perf_counter()
-    pg.move(k, float(path[step, k, 0]), float(path[step, k, 1]))
-    playground_picture(original, pg.render(), pg.state, k, panel)
-    update.append(time.perf_counter() - start)
-pg.reset()
+update = update_seconds(pg, path, k, lambda: playground_picture(original, pg.render(), pg.state, k, panel))
 ranked = influence.argsort(descending=True)
 display(
     Markdown(
@@ -131,24 +128,7 @@ display(
 
 # %% tags=["hide-input", "full-width"]
 target = min(pg.n_frames - 1, frame + pg.n_frames // 2)
-shown, titles = [pg.state], ["as encoded"]
-pg.scale(k, 2.0)
-shown.append(pg.state)
-titles.append(f"landmark {k} 2x wider")
-pg.rotate(k, math.pi / 2)
-shown.append(pg.state)
-titles.append("... and turned 90°")
-pg.reset()
-shown.append(pg.interpolate_to(target, 0.5))
-titles.append(f"halfway to frame {target}")
-pg.reset()
-if pg.rollout_model is not None:
-    pg.move(k, float(path[far_step, k, 0]), float(path[far_step, k, 1]))
-    predicted = pg.rollout_states(10)
-    shown += [pg.state, predicted[4], predicted[9]]
-    titles += [f"landmark {k} moved", "LSTM: 5 frames on", "LSTM: 10 frames on"]
-    pg.reset()
-shown = torch.stack(shown)
+shown, titles = control_tour(pg, k, target, (float(path[far_step, k, 0]), float(path[far_step, k, 1])))
 frames = [
     playground_picture(original, f, s, k, panel)[:, panel + GAP :] for f, s in zip(pg.render_states(shown), shown)
 ]
