@@ -126,13 +126,13 @@ def available_lpips(nets: tuple[str, ...] = ("alex", "vgg")) -> dict[str, bool]:
 
 def lpips_backbones(required: bool = False, nets: tuple[str, ...] = ("alex", "vgg")) -> tuple[str, ...]:
     """The LPIPS backbones of `nets` whose ImageNet weights are cached (chapter 5 scores those). With `required`
-    (the paper profile: LPIPS is the paper's main video metric, Sec. 3.2-3.3) a missing one is an error instead:
+    (the paper profile: the paper scores its predictions by LPIPS, Sec. 3.2-3.3) a missing one is an error instead:
     one LPIPSWeightsUnavailable naming every missing file and the folder to place them in."""
     found = available_lpips(nets)
     missing = [metrics.lpips_backbone_file(net) for net, ok in found.items() if not ok]
     if required and missing:
         raise metrics.LPIPSWeightsUnavailable(
-            f"require_lpips: LPIPS is the paper's main video metric, and torchvision's cache lacks "
+            f"require_lpips: the paper scores predictions by LPIPS (Sec. 3.2-3.3), and torchvision's cache lacks "
             f"{', '.join(path.name for path in missing)}: place them in {missing[0].parent} "
             "(torch.hub.get_dir()/checkpoints; set TORCH_HOME to use another cache), or set "
             "05_prediction.require_lpips: false to score without LPIPS"
