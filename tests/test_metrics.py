@@ -234,6 +234,55 @@ def test_lpips_rejects_an_unknown_network():
         metrics.lpips(frames, frames, "squeeze")
 
 
+def _example_patches(shared_dir) -> tuple[np.ndarray, ...]:
+    """The LPIPS repository's ex_ref, ex_p0, ex_p1 (../shared/fixtures/lpips_examples): uint8 [H,W,3] each."""
+    folder = shared_dir / "fixtures" / "lpips_examples"
+    return tuple(np.asarray(Image.open(folder / f"{n}.png").convert("RGB")) for n in ("ex_ref", "ex_p0", "ex_p1"))
+
+
+def _as_frames(*patches: np.ndarray) -> torch.Tensor:
+    """uint8 [H,W,3] patches -> float [1,len,3,H,W] in [0,1], the frames `metrics.lpips` takes."""
+    return torch.from_numpy(np.stack(patches)).permute(0, 3, 1, 2)[None].float() / 255
+
+
+def test_lpips_is_the_authors_two_image_pipeline(shared_dir, monkeypatch, tmp_path):
+    """`metrics.lpips` on [0,1] frames equals the lpips package scoring the same patches as its lpips_2imgs.py does
+    (lpips.im2tensor: uint8 -> [-1,1]; LPIPS(net='alex', version='0.1') building its own trunk and heads), with one
+    (random) AlexNet as torchvision's cached checkpoint and as the package's `pretrained=True` trunk: the scaling,
+    channel order, trunk layer mapping and heads are the authors', whatever the weights."""
+    import lpips as lpips_package
+    import torchvision
+
+    torch.manual_seed(3)
+    alexnet = torchvision.models.alexnet(weights=None)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    cache = metrics.lpips_backbone_file("alex")
+    cache.parent.mkdir(parents=True)
+    torch.save(alexnet.state_dict(), cache)
+    monkeypatch.setattr(torchvision.models, "alexnet", lambda pretrained=False, **_: alexnet)
+    reference = lpips_package.LPIPS(net="alex", version="0.1", verbose=False).eval()
+
+    ref, p0, p1 = _example_patches(shared_dir)
+    ours = metrics.lpips(_as_frames(p0, p1), _as_frames(ref, ref), "alex")[0]
+    with torch.no_grad():
+        theirs = [reference(lpips_package.im2tensor(ref), lpips_package.im2tensor(p)).item() for p in (p0, p1)]
+    np.testing.assert_allclose(ours.numpy(), theirs, rtol=1e-4, atol=1e-6)
+
+
+PUBLISHED_ALEX = {"ex_p0": 0.722, "ex_p1": 0.138}  # richzhang/PerceptualSimilarity README: lpips_2imgs.py, v0.1
+
+
+def test_real_lpips_matches_the_published_example_distances(shared_dir):
+    """With torchvision's ImageNet AlexNet cached: d(ex_ref, ex_p0) and d(ex_ref, ex_p1) are the LPIPS repository's
+    published 0.722 and 0.138, within 0.005."""
+    backbone = metrics.lpips_backbone_file("alex")
+    if not backbone.is_file():
+        pytest.skip(f"the AlexNet ImageNet weights are not in torchvision's cache: no {backbone}")
+    ref, p0, p1 = _example_patches(shared_dir)
+    values = metrics.lpips(_as_frames(p0, p1), _as_frames(ref, ref), "alex")[0].tolist()
+    assert values == pytest.approx(list(PUBLISHED_ALEX.values()), abs=0.005)
+
+
 @pytest.mark.parametrize("net", ["alex", "vgg"])
 def test_real_lpips_ranks_the_published_example_pair(shared_dir, net):
     """With the ImageNet weights in the cache (not on CI): p1 is the closer patch to ex_ref, as published."""

@@ -14,7 +14,7 @@ from lmvid_lib.eval import horizon_study as hs
 from lmvid_lib.eval import interpolation as interp
 from lmvid_lib.eval import interpolation_study as ist
 from lmvid_lib.eval import prediction_study as ps
-from lmvid_lib.eval.horizon import HorizonConfig
+from lmvid_lib.eval.horizon import HorizonConfig, HorizonCurves
 from lmvid_lib.eval.metrics import rank_sequences
 from lmvid_lib.eval.predictors import (
     CHOLESKY,
@@ -28,6 +28,7 @@ from lmvid_lib.eval.predictors import (
     MEAN_POSE,
     OURS,
     PIXEL,
+    REAL_FUTURE,
     REAL_LANDMARKS,
 )
 from lmvid_lib.eval.video_prediction import DatasetPrediction, VideoClips, VideoScores
@@ -75,6 +76,11 @@ def test_horizon_study_names_an_unknown_predictor_before_reading_anything(tmp_pa
 
 
 # ------------------------------------------------------------------------------------------------------- chapter 5
+def flat(error: float, horizon: int = 4) -> HorizonCurves:
+    """Structure curves with a constant detected-keypoint error (px)."""
+    return HorizonCurves(np.full(horizon, error), np.zeros(horizon), np.zeros(horizon - 1))
+
+
 def prediction(context: int = 2, horizon: int = 4, n: int = 3) -> DatasetPrediction:
     rng = np.random.default_rng(0)
 
@@ -113,7 +119,54 @@ def test_chapter_5_sentences_picks_and_figure_numbers_come_from_the_results():
     assert ps.figure_number("signer", "scores") == "Predictions"
     assert ps.strip_steps(result, [1, 2, 3, 6, 9]) == ([3, 6], [1, 4])
     assert "LPIPS could not be computed" in ps.setup_sentence({"pusher": result}, {"pusher": "x"}, (), "smoke")
-    assert ps.claim_fields("pusher", "x", result)["dataset"] == "pusher (x)"
+    assert ps.claim_fields("pusher", "x", result, None, ())["dataset"] == "pusher (x)"
+
+
+def against_pixel(ours: dict[str, list[float]], pixel: dict[str, list[float]], n: int = 2) -> DatasetPrediction:
+    """Results whose per-frame means are `ours` / `pixel` ({"ssim" | LPIPS backbone: [horizon]}), 2 context frames."""
+
+    def scores(means: dict[str, list[float]]) -> VideoScores:
+        every = {k: np.tile(v, (n, 1)) for k, v in means.items()}
+        return VideoScores(every.pop("ssim"), np.zeros((n, len(means["ssim"]))), every)
+
+    horizon = len(ours["ssim"])
+    clips = VideoClips(None, np.zeros((n, 2 + horizon), dtype=np.int64), None, 2, horizon)
+    named = {OURS: scores(ours), PIXEL: scores(pixel), COPY_FRAME: scores(ours)}
+    return DatasetPrediction("walker", Path("run"), clips, torch.zeros(n, 2 + horizon, 1, 8, 8), {}, named)
+
+
+def test_the_claim_compares_ours_with_the_pixel_predictor_on_what_the_paper_claims():
+    result = against_pixel(
+        {"ssim": [0.5] * 4, "alex": [0.5, 0.5, 0.2, 0.2], "vgg": [0.1] * 4},
+        {"ssim": [0.6] * 4, "alex": [0.3] * 4, "vgg": [0.3] * 4},
+    )
+    structure = {REAL_FUTURE: flat(2.0), OURS: flat(4.0), PIXEL: flat(9.0), COPY_FRAME: flat(1.0)}
+    verdict = ps.pixel_verdict(result, structure, ("alex", "vgg"))
+    assert verdict.startswith(f"against the {PIXEL}: LPIPS (alex): ours lower from frame 5 on (last frame 0.200 vs")
+    assert "LPIPS (vgg): ours lower at every predicted frame" in verdict
+    assert "SSIM: ours never higher (last frame 0.500 vs 0.600)" in verdict
+    assert verdict.endswith("structure (detected-keypoint error): ours 4.0 px, theirs 9.0 px (real frames 2.0)")
+    fields = ps.claim_fields("walker", "x", result, structure, ("alex", "vgg"))
+    assert fields["ours"] == verdict and fields["paper"] == ps.PAPER_PREDICTION_CLAIM
+    assert fields["paper"].startswith("Sec. 3.2-3.3") and "SSIM is consistently lower" in fields["paper"]
+    assert "copy" not in fields["ours"]  # the opponent is the learned pixel predictor, not the copied frame
+
+    blind = {**structure, REAL_FUTURE: flat(4.0)}
+    without = ps.pixel_verdict(result, blind, ())
+    assert without.startswith(f"against the {PIXEL}: LPIPS: not computed") and "alex" not in without
+    assert without.endswith("so this says nothing")
+    assert ps.pixel_verdict(result, None, ()).endswith("structure: not measured (no true keypoints)")
+    with pytest.raises(ValueError, match="opponent 'nobody' was not scored on walker"):
+        ps.pixel_verdict(result, None, (), opponent="nobody")
+
+
+def test_frame_comparison_says_where_ours_is_better():
+    other = np.full(4, 0.5)
+    assert ps.frame_comparison(np.array([0.6, 0.4, 0.6, 0.4]), other, "higher", 10) == (
+        "ours higher at 2 of 4 predicted frames, not at the last"
+    )
+    assert ps.frame_comparison(np.array([0.4, 0.6, 0.6, 0.6]), other, "higher", 10) == "ours higher from frame 12 on"
+    assert ps.frame_comparison(np.array([0.6] * 4), other, "lower", 10) == "ours never lower"
 
 
 # ------------------------------------------------------------------------------------------------------- chapter 6

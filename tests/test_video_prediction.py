@@ -12,6 +12,7 @@ from lmvid_lib.eval import metrics
 from lmvid_lib.eval.video_prediction import (
     copy_last_frame,
     landmark_video,
+    lpips_backbones,
     overtaking_step,
     protocol,
     real_video,
@@ -71,6 +72,27 @@ def test_scores_leave_out_lpips_without_weights(tmp_path, monkeypatch):
     assert np.isinf(scores.psnr).all() and np.allclose(scores.ssim, 1.0)
     noisy = (target + 0.1).clamp(0, 1)
     np.testing.assert_allclose(score_video(noisy, target).ssim, metrics.ssim(noisy, target).numpy())
+
+
+def test_the_paper_profile_refuses_chapter_5_without_both_lpips_backbones(tmp_path, monkeypatch):
+    from lmvid_lib.config import load_profile, notebook_parameters
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    assert lpips_backbones() == ()
+    with pytest.raises(metrics.LPIPSWeightsUnavailable) as info:
+        lpips_backbones(required=True)
+    folder = tmp_path / "hub" / "checkpoints"
+    assert f"alexnet-owt-7be5be79.pth, vgg16-397923af.pth: place them in {folder}" in str(info.value)
+    assert "require_lpips" in str(info.value) and list(tmp_path.rglob("*")) == []  # nothing downloaded
+    folder.mkdir(parents=True)
+    (folder / "alexnet-owt-7be5be79.pth").write_bytes(b"")
+    assert lpips_backbones() == ("alex",)
+    with pytest.raises(metrics.LPIPSWeightsUnavailable, match=r"lacks vgg16-397923af\.pth: place"):
+        lpips_backbones(required=True)
+    (folder / "vgg16-397923af.pth").write_bytes(b"")
+    assert lpips_backbones(required=True) == ("alex", "vgg")
+    assert notebook_parameters("paper", "05_prediction")["require_lpips"] is True
+    assert not any(load_profile(p).get("05_prediction", {}).get("require_lpips") for p in ("cpu", "smoke"))
 
 
 def test_overtaking_step_is_where_ours_stays_ahead():

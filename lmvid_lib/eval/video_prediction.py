@@ -124,6 +124,22 @@ def available_lpips(nets: tuple[str, ...] = ("alex", "vgg")) -> dict[str, bool]:
     return {net: metrics.lpips_backbone_file(net).is_file() for net in nets}
 
 
+def lpips_backbones(required: bool = False, nets: tuple[str, ...] = ("alex", "vgg")) -> tuple[str, ...]:
+    """The LPIPS backbones of `nets` whose ImageNet weights are cached (chapter 5 scores those). With `required`
+    (the paper profile: the paper scores its predictions by LPIPS, Sec. 3.2-3.3) a missing one is an error instead:
+    one LPIPSWeightsUnavailable naming every missing file and the folder to place them in."""
+    found = available_lpips(nets)
+    missing = [metrics.lpips_backbone_file(net) for net, ok in found.items() if not ok]
+    if required and missing:
+        raise metrics.LPIPSWeightsUnavailable(
+            f"require_lpips: the paper scores predictions by LPIPS (Sec. 3.2-3.3), and torchvision's cache lacks "
+            f"{', '.join(path.name for path in missing)}: place them in {missing[0].parent} "
+            "(torch.hub.get_dir()/checkpoints; set TORCH_HOME to use another cache), or set "
+            "05_prediction.require_lpips: false to score without LPIPS"
+        )
+    return tuple(net for net, ok in found.items() if ok)
+
+
 def overtaking_step(ours: np.ndarray, other: np.ndarray, higher_is_better: bool = True) -> int | None:
     """The first predicted frame (1-based) from which `ours` stays better than `other` (per-step means [T]) up to
     the last frame, or None if it is not better at the last frame."""
@@ -216,15 +232,27 @@ def structure_curves(
     return {name: structure_error(detector, frames, true, threshold) for name, frames in videos.items()}
 
 
+def structure_means(curves: Mapping[str, HorizonCurves]) -> tuple[dict[str, float], float]:
+    """({predictor: mean detected-keypoint error over its predicted frames (px)}, the same on the real future frames
+    (REAL_FUTURE, the detector's own error))."""
+    means = {name: float(np.nanmean(c.errors)) for name, c in curves.items() if name != REAL_FUTURE}
+    return means, float(np.nanmean(curves[REAL_FUTURE].errors))
+
+
+def structure_says_nothing(floor: float, best: float) -> bool:
+    """Whether the detector is no closer to the truth on the real frames (`floor`, px) than on the best prediction
+    (`best`, px; within 0.1 px): then it cannot tell kept structure from lost."""
+    return floor >= best - 0.1
+
+
 def structure_sentence(dataset: str, curves: Mapping[str, HorizonCurves], named: list[str]) -> str:
     """Which prediction keeps the structure best (lowest mean detected-keypoint error over the predicted frames),
     with the `named` predictors' and the real frames' errors; or, when the detector is no closer to the truth on the
     real frames than on the best prediction, that the comparison says nothing on this dataset."""
-    means = {name: float(np.nanmean(c.errors)) for name, c in curves.items() if name != REAL_FUTURE}
-    floor = float(np.nanmean(curves[REAL_FUTURE].errors))
+    means, floor = structure_means(curves)
     keeper = min(means, key=means.get)
     others = ", ".join(f"{name} {means[name]:.1f}" for name in named)
-    if floor >= means[keeper] - 0.1:
+    if structure_says_nothing(floor, means[keeper]):
         return (
             f"On `{dataset}` the detector misses the true keypoints by {floor:.1f} px on the real frames themselves, "
             f"no better than on the predictions ({others}): this dataset's structure comparison says nothing."
