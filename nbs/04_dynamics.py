@@ -129,7 +129,7 @@ for split, label in study_.SPLITS.items():
         captions.table(
             markdown_table(*study.table(split)),
             f"Pose of the predicted landmarks against the true future joints, `{dataset}` {label} ({study.source}; "
-            f"{len(study.windows[split][0])} windows, {hcfg.context} context frames): mean joint error "
+            f"{study.sample_sentence(split)}, {hcfg.context} context frames): mean over the windows of the joint error "
             f"({study.unit}), % of joints within {hcfg.threshold:g} px, and predicted / real joint speed on the step "
             f"into frame t. One deterministic prediction per window; profile `{profile}`.",
         )
@@ -141,9 +141,9 @@ display(
     captions.figure(
         dynamics_figures.horizon_figure(study.results, labels, study.unit),
         f"Joint error ({study.unit}) and kept joint speed (predicted / real) against the predicted frame t, for every "
-        f"predictor, on `{dataset}` held-out windows ({study.source}; {hcfg.context} context frames, one "
-        f"deterministic prediction each); the error axis is cut above the others where constant velocity diverges. "
-        f"Profile `{profile}`.",
+        f"predictor, on `{dataset}` held-out windows ({study.source}; {study.sample_sentence()}; {hcfg.context} "
+        f"context frames, one deterministic prediction each; means over the windows); the error axis is cut above "
+        f"the others where constant velocity diverges. Profile `{profile}`.",
         full_width=True,
     )
 )
@@ -167,8 +167,9 @@ display(
         markdown_table(neighbours.header, neighbours.rows),
         f"Averages of the real futures of the k nearest training windows (true joints of `{dataset}`, "
         f"{len(study.train.joints)} training videos, windows every {neighbour_stride} frames; neighbours by the last "
-        f"context pose and its change) on the held-out-frames windows: mean joint error ({study.unit}) and predicted "
-        f"/ real joint speed over frames {span[0]}-{span[1]}. {study.source}; profile `{profile}`.",
+        f"context pose and its change) on the held-out-frames windows ({study.sample_sentence('test')}): mean joint "
+        f"error ({study.unit}) and predicted / real joint speed over frames {span[0]}-{span[1]}. {study.source}; "
+        f"profile `{profile}`.",
     )
 )
 display(Markdown(study_.neighbour_note(study, neighbours)))

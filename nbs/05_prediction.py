@@ -98,8 +98,10 @@ display(
 # %% [markdown]
 # ## Per-frame scores (Fig. 5, Fig. 7)
 #
-# Mean over the test clips at every predicted frame, with a band of one standard error. Higher is better for SSIM and
-# PSNR, lower for LPIPS. Frame numbers count from the first conditioning frame, as in the paper's plots.
+# Mean at every predicted frame, with a band of one standard error. The clips cut from one test video share its scene,
+# so they are not independent: each video's clips are averaged first, and the mean and its standard error are taken
+# over the videos (ours). Higher is better for SSIM and PSNR, lower for LPIPS. Frame numbers count from the first
+# conditioning frame, as in the paper's plots.
 
 # %% tags=["hide-input", "full-width"]
 metrics = ps.metrics_shown(lpips_nets)
@@ -110,7 +112,8 @@ for dataset, result in results.items():
         captions.figure(
             plots.step_curves_figure(panels),
             f"{ps.figure_number(dataset, 'scores')}: per-frame scores of every predictor on `{dataset}` "
-            f"({sources[dataset]}), mean ± standard error over {len(result.clips.indices)} test clips, "
+            f"({sources[dataset]}), mean ± standard error over {result.clips.n_videos} test videos (each the mean "
+            f"of its clips; {len(result.clips.indices)} clips in all), "
             f"{result.clips.context} conditioning frames; one deterministic prediction per clip; profile `{profile}`.",
             full_width=True,
         )
@@ -122,9 +125,8 @@ display(
         markdown_table(
             ["data", "predictor", *[f"mean {m.label}" for m in metrics]], ps.mean_score_rows(results, metrics)
         ),
-        f"Scores averaged over every predicted frame and test clip (profile `{profile}`; "
-        + "; ".join(f"`{d}`: {s}" for d, s in sources.items())
-        + ").",
+        f"Scores averaged over every predicted frame and test video (each the mean of its clips; profile "
+        f"`{profile}`; " + "; ".join(f"`{d}`: {s}" for d, s in sources.items()) + ").",
     )
 )
 display(Markdown("\n\n".join(ps.ssim_verdict(d, r, [PIXEL, COPY_FRAME]) for d, r in results.items())))
@@ -132,22 +134,23 @@ display(Markdown("\n\n".join(ps.ssim_verdict(d, r, [PIXEL, COPY_FRAME]) for d, r
 # %% [markdown]
 # ## The hardest clips (Fig. 4, Fig. 8)
 #
-# The paper shows the sequences each model predicts best and worst, by time-averaged LPIPS. Here the criterion is
-# printed with the figure (SSIM when LPIPS cannot be computed): for each dataset, the clip our prediction gets best,
-# the clip that is worst on average over all predictors, and the clip our prediction gets worst, at a few frame
-# numbers; the real clip on top.
+# The paper picks its clips by LPIPS; its worst clip (Fig. 4, 15) is one on which every model has its worst frame at
+# some step. We show, for each dataset, the clip our prediction gets best, the clip that is worst on average over all
+# predictors (our rule: the time-averaged score), the worst clip by the paper's rule (in our reading: the clip holding
+# the single worst frame of the most predictors), and the clip our prediction gets worst, at a few frame numbers; the
+# real clip on top. Each caption names its rule; SSIM replaces LPIPS (our fallback) when LPIPS cannot be computed.
 
 # %% tags=["hide-input", "full-width"]
 for dataset, result in results.items():
-    picks, ranking = ps.clip_picks(result, lpips_nets)
+    picks = ps.clip_picks(result, lpips_nets)
     shown, steps = ps.strip_steps(result, strip_frames)
-    for title, clip in picks.items():
-        rows = vp.strip_frames({"real": result.target, **result.predictions}, clip, steps)
+    for title, pick in picks.items():
+        rows = vp.strip_frames({"real": result.target, **result.predictions}, pick.clip, steps)
         display(
             captions.figure(
                 dynamics_figures.prediction_strip(rows, shown),
-                f"{ps.figure_number(dataset, 'clips')}: `{dataset}` ({sources[dataset]}), {title} (clip {clip}; "
-                f"criterion: {ranking.description}), predicted frames at frame numbers {', '.join(map(str, shown))} "
+                f"{ps.figure_number(dataset, 'clips')}: `{dataset}` ({sources[dataset]}), {title} (clip "
+                f"{pick.clip}; {pick.rule}), predicted frames at frame numbers {', '.join(map(str, shown))} "
                 f"after {result.clips.context} conditioning frames; profile `{profile}`.",
                 full_width=True,
             )

@@ -15,7 +15,7 @@
 #
 # Given only the first and the last frame of a clip, make up the frames in between. The paper does it in landmark
 # space: each landmark is a Gaussian, written as a state (mu, L) with L the Cholesky factor of its covariance, and the
-# states of the two end frames are interpolated linearly (Eq. 7); the decoder then draws every in-between pose with the
+# states of the two end frames are interpolated linearly (Eq. 7) and decoded, here (ours: the paper names none) with the
 # appearance of the first frame. On BAIR it interpolates from the first to the last frame of the 30-frame clips.
 #
 # We compare three ways on the same clips:

@@ -313,6 +313,51 @@ def test_step_stats_match_a_hand_computation_and_cap_psnr():
     assert np.isnan(single.se).all() and single.n_capped == 0
 
 
+def test_step_stats_take_the_source_videos_as_the_units():
+    # four windows: three of video "a" (close to each other), one of video "b"
+    values = np.array([[1.0, 10.0], [2.0, 11.0], [3.0, 12.0], [9.0, 30.0]])
+    stats = metrics.step_stats(values, ["a", "a", "a", "b"])
+    np.testing.assert_allclose(stats.mean, [(2.0 + 9.0) / 2, (11.0 + 30.0) / 2])  # video means first
+    np.testing.assert_allclose(stats.se, [abs(9.0 - 2.0) / 2, abs(30.0 - 11.0) / 2])  # std of 2 means / sqrt(2)
+    assert (stats.n_sequences, stats.n_videos) == (4, 2)
+    independent = metrics.step_stats(values)  # windows as independent units: a smaller, wrong standard error
+    assert independent.n_videos == 4 and (independent.se < stats.se).all()
+    np.testing.assert_allclose(metrics.step_stats(values, [0, 1, 2, 3]).se, independent.se)
+    one_video = metrics.step_stats(values[:3], np.zeros(3))
+    np.testing.assert_allclose(one_video.mean, [2.0, 11.0])
+    assert one_video.n_videos == 1 and np.isnan(one_video.se).all()
+    with pytest.raises(ValueError, match="groups must name the video of each of the 4 sequences"):
+        metrics.step_stats(values, [0, 1])
+
+
+def test_the_paper_worst_clip_rule_in_our_reading():
+    # three clips x two steps; each model's single worst frame (highest LPIPS):
+    # a -> clip 1, b -> clip 1, c -> clip 2; clip 0 is bad on average for all but holds no model's worst frame
+    lpips = {
+        "a": np.array([[0.6, 0.6], [0.1, 0.9], [0.2, 0.3]]),
+        "b": np.array([[0.5, 0.5], [0.8, 0.0], [0.1, 0.2]]),
+        "c": np.array([[0.7, 0.7], [0.0, 0.1], [0.9, 0.0]]),
+    }
+    pick = metrics.worst_frame_clip(lpips, "LPIPS")
+    assert pick.clip == 1 and pick.holders == ("a", "b") and pick.n_models == 3
+    assert "the paper's rule (Fig. 4, 15" in pick.description and "2 of 3" in pick.description
+    assert "fallback" not in pick.description
+    time_averaged = metrics.rank_sequences(np.mean(list(lpips.values()), 0))
+    assert time_averaged.worst == 0  # our rule picks another clip
+    # SSIM (lower is worse): the same clips as 1 - LPIPS; labelled our fallback
+    by_ssim = metrics.worst_frame_clip({k: 1 - v for k, v in lpips.items()}, "SSIM")
+    assert by_ssim.clip == 1 and "SSIM (our fallback" in by_ssim.description
+    # a tie in held worst frames (one each) is broken by the summed rank of each clip's worst frame
+    tie = {"a": np.array([[0.9], [0.5], [0.0]]), "b": np.array([[0.6], [0.8], [0.0]])}
+    assert metrics.worst_frame_clip(tie, "LPIPS").clip == 0  # ranks: clip 0 -> 0 + 1, clip 1 -> 1 + 0; lower index
+    tie["c"] = np.array([[0.1], [0.7], [0.8]])  # c's worst is clip 2; clip 1 is c's second worst
+    assert metrics.worst_frame_clip(tie, "LPIPS").clip == 1  # ranks: clip 0: 0+1+2, clip 1: 1+0+1, clip 2: 2+2+0
+    with pytest.raises(ValueError, match="criterion"):
+        metrics.worst_frame_clip(lpips, "PSNR")
+    with pytest.raises(ValueError, match="same clips"):
+        metrics.worst_frame_clip({"a": np.zeros((2, 2)), "b": np.zeros((3, 2))}, "LPIPS")
+
+
 @pytest.mark.parametrize("bad", [[[1.0, math.nan]], [[1.0, -math.inf]], [1.0, 2.0]])
 def test_step_stats_rejects_nan_negative_infinity_and_wrong_shapes(bad):
     with pytest.raises(ValueError, match="values"):

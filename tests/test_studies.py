@@ -10,12 +10,13 @@ import pytest
 import torch
 from test_horizon import curves
 
+from lmvid_lib.data.store import VideoSet
 from lmvid_lib.eval import horizon_study as hs
 from lmvid_lib.eval import interpolation as interp
 from lmvid_lib.eval import interpolation_study as ist
 from lmvid_lib.eval import prediction_study as ps
-from lmvid_lib.eval.horizon import HorizonConfig, HorizonCurves
-from lmvid_lib.eval.metrics import rank_sequences
+from lmvid_lib.eval.horizon import HorizonConfig, HorizonCurves, VideoStates
+from lmvid_lib.eval.metrics import rank_sequences, step_stats, worst_frame_clip
 from lmvid_lib.eval.predictors import (
     CHOLESKY,
     CONSTANT_VELOCITY,
@@ -37,6 +38,14 @@ from lmvid_lib.report.figures import part_maps_figure
 from lmvid_lib.report.runs import budget_sentence, chapter_data_rows, keypoint_setup
 
 
+def video_set(lengths: list[int]) -> VideoSet:
+    """Videos of the given lengths of blank 1x1 frames: what the studies read of a split are its video boundaries."""
+    m = sum(lengths)
+    starts = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    ids = np.arange(len(lengths), dtype=np.int64)
+    return VideoSet(np.zeros((m, 1, 1, 1), np.uint8), starts, ids, np.arange(m, dtype=np.int64))
+
+
 # ------------------------------------------------------------------------------------------------------- chapter 4
 def study(horizon: int = 30) -> hs.HorizonStudy:
     t = np.arange(1, horizon + 1)
@@ -49,8 +58,9 @@ def study(horizon: int = 30) -> hs.HorizonStudy:
     }
     cfg = HorizonConfig(context=2, horizon=horizon, stride=10, crop_size=64)
     windows = {s: (np.zeros((3, cfg.length, 2, 5)), None, None) for s in hs.SPLITS}
+    held_out = {s: VideoStates(video_set([cfg.length] * 2), None, None) for s in hs.SPLITS}
     return hs.HorizonStudy(
-        "signer", "a label", cfg, None, 2, None, None, {}, {}, None, windows, {s: results for s in hs.SPLITS}
+        "signer", "a label", cfg, None, 2, None, None, {}, held_out, None, windows, {s: results for s in hs.SPLITS}
     )
 
 
@@ -66,8 +76,20 @@ def test_horizon_study_reports_what_its_curves_say():
     fields = s.claim_fields()
     assert fields["ours"].startswith(f"joint error at t=30: 11.5 px ({MEAN_POSE} 14.0, {COPY_LAST} 11.0)")
     assert fields["ours"].endswith("keeps 40% of the real speed over t=15-30")
-    assert fields["dataset"] == "signer held-out frames (a label)"
+    assert fields["dataset"] == "signer held-out frames (a label), 3 windows of 2 videos"
+    assert fields["claim"].endswith("(2 -> 30 frames)")  # the row says the horizon it scores
+    assert s.sample_sentence() == "held-out frames: 3 windows of 2 videos; held-out attire: 3 windows of 2 videos"
     assert study(100).horizons == (10, 30, 100) and study(100).speed_span == (50, 100)
+
+
+def test_the_paper_horizon_is_scored_and_said_as_2_to_98():
+    default = HorizonConfig()
+    assert (default.context, default.horizon) == (2, 98)  # Fig. 3: 98 frames predicted from 2
+    s = study(98)
+    assert s.horizons == (10, 30, 98) and s.speed_span == (50, 98)
+    fields = s.claim_fields()
+    assert "(2 -> 98 frames)" in fields["claim"] and fields["ours"].startswith("joint error at t=98:")
+    assert "At t = 10 / 30 / 98" in s.verdicts()
 
 
 def test_horizon_study_names_an_unknown_predictor_before_reading_anything(tmp_path):
@@ -88,7 +110,9 @@ def prediction(context: int = 2, horizon: int = 4, n: int = 3) -> DatasetPredict
         ssim = np.clip(level + 0.05 * rng.standard_normal((n, horizon)), 0, 1)
         return VideoScores(ssim, 20 + 10 * ssim, {"alex": 1 - ssim})
 
-    clips = VideoClips(None, np.zeros((n, context + horizon), dtype=np.int64), None, context, horizon)
+    length = context + horizon  # clips 0 .. n-2 come from video 0, the last clip from video 1
+    videos = video_set([(n - 1) * length, length])
+    clips = VideoClips(videos, np.arange(n * length, dtype=np.int64).reshape(n, length), None, context, horizon)
     named = {OURS: scores(0.6), COPY_FRAME: scores(0.8), PIXEL: scores(0.4)}
     real = torch.zeros(n, context + horizon, 3, 8, 8)
     return DatasetPrediction("pusher", Path("run"), clips, real, {}, named)
@@ -99,9 +123,13 @@ def test_metrics_are_keyed_not_parsed_from_their_labels():
     assert [m.key for m in metrics] == ["ssim", "psnr", "alex"] and not metrics[2].higher_is_better
     result = prediction()
     curves_ = ps.metric_curves(result, metrics[2])
-    np.testing.assert_allclose(curves_[OURS][0], result.scores[OURS].lpips["alex"].mean(0))
+    lpips = result.scores[OURS].lpips["alex"]
+    by_video = (lpips[:-1].mean(0) + lpips[-1]) / 2  # the clips of one video are one unit
+    np.testing.assert_allclose(curves_[OURS][0], by_video)
+    np.testing.assert_allclose(curves_[OURS][1], np.abs(lpips[:-1].mean(0) - lpips[-1]) / 2)  # SE of 2 video means
+    ssim = result.scores[OURS].ssim
     rows = ps.mean_score_rows({"pusher": result}, metrics)
-    assert rows[0][:2] == ["`pusher`", OURS] and rows[0][2] == f"{result.scores[OURS].ssim.mean():.3f}"
+    assert rows[0][:2] == ["`pusher`", OURS] and rows[0][2] == f"{((ssim[:-1].mean(0) + ssim[-1]) / 2).mean():.3f}"
     assert len(rows) == 3 and all(len(r) == 5 for r in rows)
 
 
@@ -110,9 +138,20 @@ def test_chapter_5_sentences_picks_and_figure_numbers_come_from_the_results():
     verdict = ps.ssim_verdict("pusher", result, [PIXEL, COPY_FRAME])
     assert verdict.startswith(f"On `pusher`, the highest mean SSIM over all predicted frames is {COPY_FRAME}'s.")
     assert f"than the {PIXEL}" in verdict and f"Ours does not end above the {COPY_FRAME}" in verdict
-    picks, ranking = ps.clip_picks(result, ())
-    assert ranking.criterion == "SSIM" and picks["our best clip"] == rank_sequences(None, result.scores[OURS].ssim).best
-    assert ps.clip_picks(result, ("alex",))[1].criterion == "LPIPS"
+    picks = ps.clip_picks(result, ())
+    assert picks["our best clip"].clip == rank_sequences(None, result.scores[OURS].ssim).best
+    assert (
+        picks["our best clip"].rule.startswith("our rule: time-averaged SSIM")
+        and "our fallback" in picks["our best clip"].rule
+    )
+    paper = picks["the worst clip by the paper's rule"]
+    by_ssim = {name: s.ssim for name, s in result.scores.items()}
+    assert paper.clip == worst_frame_clip(by_ssim, "SSIM").clip
+    assert paper.rule.startswith("the paper's rule (Fig. 4, 15") and "SSIM (our fallback" in paper.rule
+    with_lpips = ps.clip_picks(result, ("alex",))
+    assert "LPIPS" in with_lpips["our worst clip"].rule and "fallback" not in with_lpips["our worst clip"].rule
+    by_lpips = {name: s.lpips["alex"] for name, s in result.scores.items()}
+    assert with_lpips["the worst clip by the paper's rule"].clip == worst_frame_clip(by_lpips, "LPIPS").clip
     assert ps.figure_number("pusher", "scores") == "Analogue of Fig. 5" and ps.figure_number("kth", "clips").endswith(
         "8"
     )
@@ -130,7 +169,9 @@ def against_pixel(ours: dict[str, list[float]], pixel: dict[str, list[float]], n
         return VideoScores(every.pop("ssim"), np.zeros((n, len(means["ssim"]))), every)
 
     horizon = len(ours["ssim"])
-    clips = VideoClips(None, np.zeros((n, 2 + horizon), dtype=np.int64), None, 2, horizon)
+    length = 2 + horizon  # one source video per clip
+    indices = np.arange(n * length, dtype=np.int64).reshape(n, length)
+    clips = VideoClips(video_set([length] * n), indices, None, 2, horizon)
     named = {OURS: scores(ours), PIXEL: scores(pixel), COPY_FRAME: scores(ours)}
     return DatasetPrediction("walker", Path("run"), clips, torch.zeros(n, 2 + horizon, 1, 8, 8), {}, named)
 
@@ -178,7 +219,14 @@ def interpolation_result(joints: bool = True) -> interp.SplitInterpolation:
     errors = {CHOLESKY: np.full(5, 3.0), REAL_LANDMARKS: np.full(5, 2.0), JOINT_LERP: np.full(5, 1.0)}
     errors[MEAN_POSE] = np.full(5, 6.0)
     return interp.SplitInterpolation(
-        "signer", Path("run"), np.zeros((2, 5), dtype=np.int64), states, frames, errors if joints else None, 64
+        "signer",
+        Path("run"),
+        np.zeros((2, 5), dtype=np.int64),
+        states,
+        frames,
+        errors if joints else None,
+        64,
+        np.array([0, 1]),
     )
 
 
@@ -197,7 +245,21 @@ def test_chapter_6_sentences_and_claims_come_from_the_results():
     assert ist.table_steps(30) == [1, 7, 15, 22, 28]
     cfg = interp.InterpolationConfig(length=5)
     (fields,) = ist.claim_fields({"signer": result}, ssims, cfg, {"signer": "x"})
-    assert fields["dataset"] == "signer test (x), 2 clips of 5 frames" and "pixel cross-fade 1.000" in fields["ours"]
+    assert fields["dataset"] == "signer test (x), 2 clips of 5 frames from 2 videos"
+    assert "pixel cross-fade 1.000" in fields["ours"]
+
+
+def test_chapter_6_standard_errors_are_over_the_clips_source_videos():
+    scores = {CHOLESKY: np.array([[0.0, 0.2, 0.4], [0.0, 0.4, 0.6], [0.0, 0.9, 1.0]])}
+    videos = np.array([3, 3, 8])  # two clips of video 3, one of video 8
+    mean, se = ist.curves(scores, videos)[CHOLESKY]
+    np.testing.assert_allclose(mean, [0.0, (0.3 + 0.9) / 2, (0.5 + 1.0) / 2])
+    np.testing.assert_allclose(se, [0.0, 0.3, 0.25])  # std (ddof 1) of two video means / sqrt(2)
+    assert ist.between(scores[CHOLESKY], videos) == pytest.approx((0.3 + 0.9) / 2)
+    assert ist.between(scores[CHOLESKY]) == pytest.approx(0.5)  # without groups: every clip its own unit
+    _, rows = interp.score_table(scores, [1], digits=2, groups=videos)
+    assert rows == [[CHOLESKY, "0.60 ± 0.30", "0.60 ± 0.30"]]
+    assert step_stats(scores[CHOLESKY], videos).n_videos == 2
 
 
 # -------------------------------------------------------------------------------------------------- report helpers

@@ -3,13 +3,14 @@ given, the frames between are made up.
 
 Three ways, on batches of sequences: **ours**, linear interpolation of the landmark states in Cholesky space
 (`cholesky_path`, paper Eq. 7); the baseline that interpolates means and covariances directly (`covariance_path`);
-both decoded with the FIRST frame's appearance (`models.sequences.render_sequence`; `covariance_gap` says how far
+both decoded with the FIRST frame's appearance (ours: the paper does not say whose appearance it draws with;
+`models.sequences.render_sequence`; `covariance_gap` says how far
 apart their Gaussians are); and a pixel cross-fade of the two real end frames (`cross_fade`). Where the data has
 ground-truth joints, interpolated poses are scored against the true middle frames (`joint_errors`): chapter 3's linear
 read-out maps landmarks to joints, with its rule for missing joints (`lmvid_lib.eval.regression`). `interpolate_split`
 runs all of it on the test split of one dataset's factorization run; `score_table` tabulates a per-frame metric's
-mean and standard error over sequences (`eval.metrics.step_stats`, Fig. 13), `end_to_middle_drop` how much it falls
-from the given ends to the middle and `middle_sentence` says it in words.
+mean and standard error over the clips' source videos (`eval.metrics.step_stats`, Fig. 13), `end_to_middle_drop` how
+much it falls from the given ends to the middle and `middle_sentence` says it in words.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -190,6 +192,12 @@ class SplitInterpolation:
     frames: dict[str, torch.Tensor]  # GROUND_TRUTH and each METHODS key -> [N,T,C,S,S] in [0,1], S = model input
     joint_errors: dict[str, np.ndarray] | None  # label -> [T] (None: the data has no keypoints)
     frame_size: int  # side of the stored frames, the pixel unit of joint_errors
+    clip_videos: np.ndarray  # int64 [N]: the split video each clip is cut from, the unit of the standard errors
+
+    @property
+    def n_videos(self) -> int:
+        """How many source videos the clips come from."""
+        return len(np.unique(self.clip_videos))
 
     def scores(self, metric: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> dict[str, torch.Tensor]:
         """METHODS label -> metric(pred, ground truth) per frame [N,T] (e.g. `eval.metrics.ssim`)."""
@@ -229,7 +237,8 @@ def interpolate_split(
         regressor, mean_pose = _fit_regressor(model, sets["train"], cfg, frame_size, device)
         true_joints = pixels_to_crop_centred(np.asarray(videos.keypoints)[indices], frame_size, frame_size)
         errors = joint_errors(regressor, states, true_joints, frame_size, mean_pose)
-    return SplitInterpolation(dataset, run, indices, states, frames, errors, frame_size)
+    clip_videos = videos.frame_video[indices[:, 0]]
+    return SplitInterpolation(dataset, run, indices, states, frames, errors, frame_size, clip_videos)
 
 
 def step_table(
@@ -276,17 +285,18 @@ def middle_sentence(ours: torch.Tensor | np.ndarray, fade: torch.Tensor | np.nda
 
 
 def score_table(
-    scores: Mapping[str, torch.Tensor | np.ndarray], steps: list[int], digits: int = 3
+    scores: Mapping[str, torch.Tensor | np.ndarray], steps: list[int], digits: int = 3, groups: Any = None
 ) -> tuple[list[str], list[list[str]]]:
     """(header, rows) for `tables.markdown_table`: label -> per-frame scores [N,T] (e.g. SSIM), one row per label with
-    "mean ± standard error" over the N sequences at each frame index of `steps`, and of each sequence's mean over the
-    frames strictly between the ends."""
+    "mean ± standard error" at each frame index of `steps`, and of each sequence's mean over the frames strictly
+    between the ends; over the source videos `groups` [N] (`SplitInterpolation.clip_videos`; None: every sequence its
+    own video), as `metrics.step_stats`."""
     header = ["", *[f"t = {t}" for t in steps], "mean, t = 1..T-2"]
     rows = []
     for label, values in scores.items():
         values = np.asarray(values.detach().cpu() if isinstance(values, torch.Tensor) else values, dtype=np.float64)
-        per_step = step_stats(values)
-        between = step_stats(values[:, 1:-1].mean(axis=1, keepdims=True))
+        per_step = step_stats(values, groups)
+        between = step_stats(values[:, 1:-1].mean(axis=1, keepdims=True), groups)
         cells = [(per_step.mean[t], per_step.se[t]) for t in steps] + [(between.mean[0], between.se[0])]
         rows.append([label, *[f"{m:.{digits}f} ± {s:.{digits}f}" for m, s in cells]])
     return header, rows

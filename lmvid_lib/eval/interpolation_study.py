@@ -12,7 +12,7 @@ import torch
 
 from lmvid_lib.data.datasets import data_label
 from lmvid_lib.eval import interpolation as interp
-from lmvid_lib.eval.metrics import ssim, step_stats
+from lmvid_lib.eval.metrics import ssim, step_stats, video_means
 from lmvid_lib.eval.predictors import CHOLESKY, COVARIANCE, CROSS_FADE, JOINT_LERP, MEAN_POSE, REAL_LANDMARKS
 from lmvid_lib.models.checkpoint import read_run_config
 
@@ -33,8 +33,8 @@ def setup_sentence(results: Results, cfg: interp.InterpolationConfig, seconds: f
         size = train.model.image_size
         lines.append(
             f"**`{d}`** ({data_label(train.dataset, train.data_root)}): {len(r.frame_indices)} clips of {cfg.length} "
-            f"frames from its `{cfg.split}` split, landmarks of `{r.run.name}` ({train.model.n_landmarks} landmarks, "
-            f"{train.steps} training steps), decoded at {size}x{size}."
+            f"frames from {r.n_videos} videos of its `{cfg.split}` split, landmarks of `{r.run.name}` "
+            f"({train.model.n_landmarks} landmarks, {train.steps} training steps), decoded at {size}x{size}."
         )
     return "  \n".join([*lines, f"Interpolated and decoded in {seconds:.1f} s (profile `{profile}`)."])
 
@@ -63,9 +63,10 @@ def ssim_scores(results: Results) -> dict[str, dict[str, torch.Tensor]]:
     return {d: r.scores(ssim) for d, r in results.items()}
 
 
-def curves(scores: Mapping[str, Any]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """label -> (per-frame mean, standard error) over the clips of per-frame scores [N,T]."""
-    stats = {label: step_stats(values) for label, values in scores.items()}
+def curves(scores: Mapping[str, Any], groups: Any = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """label -> (per-frame mean, standard error) of per-frame scores [N,T], over the clips' source videos `groups`
+    [N] (`SplitInterpolation.clip_videos`; None: every clip its own video), as `metrics.step_stats`."""
+    stats = {label: step_stats(values, groups) for label, values in scores.items()}
     return {label: (s.mean, s.se) for label, s in stats.items()}
 
 
@@ -74,9 +75,11 @@ def table_steps(length: int) -> list[int]:
     return sorted({1, length // 4, length // 2, 3 * length // 4, length - 2})
 
 
-def between(scores: Any) -> float:
-    """Mean over clips of each clip's mean score between the two given frames: [N,T] -> float."""
-    return float(np.asarray(scores, dtype=np.float64)[:, 1:-1].mean())
+def between(scores: Any, groups: Any = None) -> float:
+    """Mean of each clip's mean score between the two given frames, over the clips' source videos `groups` [N]
+    (None: over the clips): [N,T] -> float."""
+    values = np.asarray(scores, dtype=np.float64)[:, 1:-1].mean(1)
+    return float(video_means(values, groups).mean())
 
 
 def ssim_sentences(results: Results, ssims: Mapping[str, Mapping[str, Any]], middle: int) -> str:
@@ -84,7 +87,8 @@ def ssim_sentences(results: Results, ssims: Mapping[str, Mapping[str, Any]], mid
     the two landmark paths' covariances are, and where ours stands against the cross-fade at frame `middle`."""
     sentences = []
     for dataset, scores in ssims.items():
-        ours, cov, fade = (between(scores[label]) for label in (CHOLESKY, COVARIANCE, CROSS_FADE))
+        videos = results[dataset].clip_videos
+        ours, cov, fade = (between(scores[label], videos) for label in (CHOLESKY, COVARIANCE, CROSS_FADE))
         gap = interp.covariance_gap(results[dataset].states)
         sentences.append(
             f"On `{dataset}`, the frames between the ends reach a mean SSIM of {ours:.3f} with ours, {cov:.3f} in "
@@ -118,15 +122,16 @@ def claim_fields(
     """One claim row per dataset (claim, paper, ours, dataset): the mean SSIM between the ends of every method."""
     rows = []
     for dataset, scores in ssims.items():
-        values = {label: between(v) for label, v in scores.items()}
+        result = results[dataset]
+        values = {label: between(v, result.clip_videos) for label, v in scores.items()}
         rows.append(
             {
                 "claim": "First->last interpolation of Cholesky-space landmark states: SSIM of the frames between the "
                 "ends",
                 "paper": "Fig. 13: per-frame SSIM of BAIR first->last interpolations (a plot; no number quoted here)",
                 "ours": ", ".join(f"{label} {value:.3f}" for label, value in values.items()),
-                "dataset": f"{dataset} {cfg.split} ({labels[dataset]}), {len(results[dataset].frame_indices)} clips of "
-                f"{cfg.length} frames",
+                "dataset": f"{dataset} {cfg.split} ({labels[dataset]}), {len(result.frame_indices)} clips of "
+                f"{cfg.length} frames from {result.n_videos} videos",
             }
         )
     return rows

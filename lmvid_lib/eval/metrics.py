@@ -14,17 +14,20 @@ and returns [N,T] on that device, one value per frame. No gradients are kept: th
   (`torch.hub.get_dir()/checkpoints`); when the file is not there, `LPIPSWeightsUnavailable` names it. Nothing is
   ever downloaded.
 
-`step_stats` turns [N,T] values into a per-step mean and standard error over sequences; `rank_sequences` orders the
-sequences by time-averaged LPIPS (SSIM when LPIPS is unavailable) and says which criterion it used.
+`step_stats` turns [N,T] values into a per-step mean and standard error over source videos (the sequences cut from one
+video are one unit); `rank_sequences` orders the sequences by time-averaged LPIPS (SSIM when LPIPS is unavailable) and
+says which criterion it used (ours: the time average); `worst_frame_clip` is our reading of the paper's worst-clip
+rule (Fig. 4, 15): the clip that holds the single worst frame of the most models.
 """
 
 from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -229,11 +232,12 @@ def _lpips_distance(pred: torch.Tensor, target: torch.Tensor, network: torch.nn.
 # ------------------------------------------------------------------------------------------------------ aggregation
 @dataclass(frozen=True)
 class StepStats:
-    """A metric over sequences, per prediction step."""
+    """A metric over sequences, per prediction step, with the source videos as the statistical units."""
 
-    mean: np.ndarray  # [T] float64
-    se: np.ndarray  # [T] standard error of the mean: sample std (ddof 1) / sqrt(N); NaN when N = 1
-    n_sequences: int
+    mean: np.ndarray  # [T] float64: mean over the videos of each video's mean over its sequences
+    se: np.ndarray  # [T] standard error of that mean: std of the video means (ddof 1) / sqrt(V); NaN when V = 1
+    n_sequences: int  # N: the sequences (clips, windows) scored
+    n_videos: int  # V: the source videos they were cut from
     n_capped: int  # values above PSNR_CAP_DB (+inf: exact frames) counted as PSNR_CAP_DB
 
 
@@ -249,19 +253,38 @@ def _values(name: str, values: torch.Tensor | np.ndarray) -> np.ndarray:
     return arr
 
 
-def step_stats(values: torch.Tensor | np.ndarray) -> StepStats:
-    """Per-step mean and standard error over sequences: [N,T] -> StepStats with mean, se [T].
+def video_means(values: np.ndarray, groups: Any = None) -> np.ndarray:
+    """Each source video's mean over its sequences: values [N,...] and groups [N] (the video of each sequence, any
+    hashable labels; None: every sequence is its own video) -> [V,...], videos in sorted label order."""
+    values = np.asarray(values, dtype=np.float64)
+    if groups is None:
+        return values
+    groups = np.asarray(groups)
+    if groups.shape != values.shape[:1]:
+        raise ValueError(f"groups must name the video of each of the {len(values)} sequences, got shape {groups.shape}")
+    _, video, counts = np.unique(groups, return_inverse=True, return_counts=True)
+    sums = np.zeros((len(counts), *values.shape[1:]))
+    np.add.at(sums, video.ravel(), values)
+    return sums / counts.reshape(-1, *[1] * (values.ndim - 1))
 
+
+def step_stats(values: torch.Tensor | np.ndarray, groups: Any = None) -> StepStats:
+    """Per-step mean and standard error over source videos: values [N,T], groups [N] -> StepStats with mean, se [T].
+
+    Sequences (clips, windows) cut from one video share its scene and motion, so they are not independent samples:
+    each video's sequences are averaged first (`video_means`; `groups` names the source video of each sequence, None
+    makes every sequence its own video) and the mean and its standard error are taken over the V video means. With
+    the same number of sequences per video the mean is the plain mean over sequences.
     Values above PSNR_CAP_DB count as PSNR_CAP_DB: +inf (the PSNR of a frame equal to its target) and near-exact
     frames alike, so every sequence stays in every step's mean and an exact frame never counts less than a near-exact
     one (SSIM and LPIPS never reach the cap); `n_capped` says how many values were capped, for the caption.
     """
     arr = _values("values", values)
     capped = arr > PSNR_CAP_DB
-    arr = np.minimum(arr, PSNR_CAP_DB)
-    n = arr.shape[0]
-    se = arr.std(0, ddof=1) / math.sqrt(n) if n > 1 else np.full(arr.shape[1], np.nan)
-    return StepStats(mean=arr.mean(0), se=se, n_sequences=n, n_capped=int(capped.sum()))
+    per_video = video_means(np.minimum(arr, PSNR_CAP_DB), groups)
+    v = per_video.shape[0]
+    se = per_video.std(0, ddof=1) / math.sqrt(v) if v > 1 else np.full(arr.shape[1], np.nan)
+    return StepStats(mean=per_video.mean(0), se=se, n_sequences=arr.shape[0], n_videos=v, n_capped=int(capped.sum()))
 
 
 @dataclass(frozen=True)
@@ -291,7 +314,8 @@ def rank_sequences(
     lpips_values: torch.Tensor | np.ndarray | None = None, ssim_values: torch.Tensor | np.ndarray | None = None
 ) -> SequenceRanking:
     """Order sequences by time-averaged LPIPS [N,T] (lower is better) or, when LPIPS is unavailable (None), by
-    time-averaged SSIM [N,T] (higher is better), as the paper picks the best and worst sequences of Fig. 4 and 8."""
+    time-averaged SSIM [N,T] (higher is better). The time average is ours; the paper ranks by LPIPS, and its worst
+    clips (Fig. 4, 15) by another rule (`worst_frame_clip`); SSIM is our fallback where LPIPS is unavailable."""
     if lpips_values is not None:
         scores, criterion = _values("lpips_values", lpips_values).mean(1), "LPIPS"
         order = np.argsort(scores, kind="stable")
@@ -301,3 +325,53 @@ def rank_sequences(
     else:
         raise ValueError("rank_sequences needs lpips_values or ssim_values")
     return SequenceRanking(order=order, scores=scores, criterion=criterion)
+
+
+@dataclass(frozen=True)
+class WorstFrameClip:
+    """The clip our reading of the paper's worst-clip rule picks (`worst_frame_clip`)."""
+
+    clip: int
+    criterion: str  # "LPIPS", or "SSIM" (our fallback)
+    holders: tuple[str, ...]  # the models whose single worst (clip, step) frame lies in `clip`
+    n_models: int
+
+    @property
+    def description(self) -> str:
+        """The rule as a figure prints it, labelled as the paper's rule in our reading (and SSIM as our fallback)."""
+        fallback = " (our fallback: LPIPS unavailable)" if self.criterion == "SSIM" else ""
+        return (
+            f"the paper's rule (Fig. 4, 15: a clip on which every model has its worst frame), in our reading: the clip "
+            f"holding the worst frame by {self.criterion}{fallback} of the most models, here {len(self.holders)} of "
+            f"{self.n_models}; ties by summed rank of each clip's worst frame"
+        )
+
+
+def worst_frame_clip(scores: Mapping[str, Any], criterion: Literal["LPIPS", "SSIM"]) -> WorstFrameClip:
+    """Our reading of the paper's worst-clip rule (Fig. 4, 15: "a clip on which every model has its worst frame at
+    some step"), from model name -> per-frame scores [N,T] of the same clips (LPIPS: higher is worse; SSIM: lower).
+
+    For each model, its clip scores are the worst frame of each clip (max over steps of LPIPS, min of SSIM), and its
+    single worst (clip, step) frame lies in the clip where that score is worst. The rule picks the clip holding the
+    most models' single worst frame (every model's when one clip holds them all, the paper's case); ties are broken by
+    the smallest sum over models of the clip's rank by its worst frame (0 = that model's worst clip), then by the
+    lower clip index. The paper does not define it further: this computation is ours.
+    """
+    if criterion not in ("LPIPS", "SSIM"):
+        raise ValueError(f"criterion must be 'LPIPS' or 'SSIM', got {criterion!r}")
+    if not scores:
+        raise ValueError("scores is empty: the rule needs at least one model")
+    # each model's worst frame per clip, as a badness (higher is worse): LPIPS itself, SSIM negated
+    sign = 1.0 if criterion == "LPIPS" else -1.0
+    worst = {name: (sign * _values(f"scores[{name!r}]", v)).max(1) for name, v in scores.items()}
+    sizes = {len(w) for w in worst.values()}
+    if len(sizes) != 1:
+        raise ValueError(f"scores must cover the same clips for every model, got clip counts {sorted(sizes)}")
+    badness = np.stack(list(worst.values()))  # [M,N], higher is worse
+    holder = badness.argmax(1)  # [M]: the clip of each model's single worst frame (first on ties)
+    holds = np.bincount(holder, minlength=badness.shape[1])
+    ranks = np.argsort(np.argsort(-badness, 1, kind="stable"), 1, kind="stable").sum(0)  # [N]
+    order = np.lexsort((np.arange(badness.shape[1]), ranks, -holds))
+    clip = int(order[0])
+    names = tuple(name for name, h in zip(worst, holder) if h == clip)
+    return WorstFrameClip(clip=clip, criterion=criterion, holders=names, n_models=len(worst))

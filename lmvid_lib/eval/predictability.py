@@ -5,7 +5,8 @@ training windows whose context joints are closest, and add that average to the w
 (`neighbour_forecasts`). k = 1 copies one real future: all of its motion, a large error. Growing k averages over more
 of the futures that the context leaves open: the error falls towards what the context predicts at all, and the motion
 falls with it, because averaged futures cancel. The k with the lowest error estimates the conditional mean, which is
-what a deterministic predictor trained on mean squared error (the paper's LSTM) is pulled toward; `tradeoff_note`
+what a deterministic predictor trained on mean squared error is pulled toward (our LSTM's loss; the paper does not
+name the LSTM's loss); `tradeoff_note`
 says, from the run, how much motion that average keeps and what keeping more would cost. The neighbours are found on
 true joints (no landmarks, no read-out), so the estimate is optimistic: no landmark predictor has that context.
 """
@@ -132,8 +133,8 @@ def tradeoff_note(
         text += f" No average of k >= {min(curves)} futures keeps {100 * bar:.0f}% of it."
     if kept(curves[best]) < bar:
         text += (
-            " Mean squared error, the loss of the paper's LSTM, prefers the most accurate average, so its training "
-            "pulls the prediction toward that little motion."
+            " Mean squared error, the loss we train the LSTM with (ours: the paper does not name its loss), prefers "
+            "the most accurate average, so its training pulls the prediction toward that little motion."
         )
     text += f" {model} keeps {100 * kept(model_curves):.0f}% over {span} ({at(model_curves)} px at t = {ts})."
     return text

@@ -117,7 +117,7 @@ def speed_kept_over(ratios: Any, start: int, stop: int, first: int = 1) -> float
 
 
 def horizon_table(
-    results: Mapping[str, tuple[Any, Any, Any]], horizons: Sequence[int] = (10, 30, 100), first: int = 1
+    results: Mapping[str, tuple[Any, Any, Any]], horizons: Sequence[int] = (10, 30, 98), first: int = 1
 ) -> tuple[list[str], list[list[str]]]:
     """(header, rows) for `lmvid_lib.report.tables.markdown_table`: one row per model of `results` (name -> (errors [T],
     accuracies [T], speed ratios [T-1]), all models with the same T), columns per horizon t: error in px, accuracy in

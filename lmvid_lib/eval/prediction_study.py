@@ -1,7 +1,8 @@
 """Chapter 5's study, assembled from `lmvid_lib.eval.video_prediction`'s results: the per-frame metric curves by
-metric, the mean-score table, the verdict sentences, the clips the paper's Fig. 4 / 8 rule picks, and the claim row
-(ours against the learned pixel predictor on what Sec. 3.2-3.3 claim), all computed from the run. Metrics are keyed
-by `Metric` (never parsed back from a display label)."""
+metric (standard errors over source videos), the mean-score table, the verdict sentences, the clips the Fig. 4 / 8
+strips show (by our rule and by our reading of the paper's), and the claim row (ours against the learned pixel
+predictor on what Sec. 3.2-3.3 claim), all computed from the run. Metrics are keyed by `Metric` (never parsed back
+from a display label)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import numpy as np
 
 from lmvid_lib.data.datasets import dataset_info
 from lmvid_lib.eval.horizon import HorizonCurves
-from lmvid_lib.eval.metrics import SequenceRanking, rank_sequences, step_stats
+from lmvid_lib.eval.metrics import rank_sequences, step_stats, worst_frame_clip
 from lmvid_lib.eval.predictors import OURS, PIXEL
 from lmvid_lib.eval.video_prediction import (
     DatasetPrediction,
@@ -45,20 +46,27 @@ def metrics_shown(lpips_nets: Sequence[str]) -> list[Metric]:
 
 
 def metric_curves(result: DatasetPrediction, metric: Metric) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Predictor name -> (per-frame mean [horizon], standard error [horizon]) of `metric` over the clips."""
+    """Predictor name -> (per-frame mean [horizon], standard error [horizon]) of `metric`, over the clips' source
+    videos (`metrics.step_stats`: the clips of one video are one unit)."""
     curves = {}
     for name, scores in result.scores.items():
-        stats = step_stats(metric.values(scores))
+        stats = step_stats(metric.values(scores), result.clips.clip_videos)
         curves[name] = (stats.mean, stats.se)
     return curves
 
 
+def _ssim_means(result: DatasetPrediction) -> dict[str, np.ndarray]:
+    """Predictor name -> per-frame mean SSIM [horizon] over the source videos."""
+    return {name: step_stats(s.ssim, result.clips.clip_videos).mean for name, s in result.scores.items()}
+
+
 def mean_score_rows(results: Mapping[str, DatasetPrediction], metrics: Sequence[Metric]) -> list[list[str]]:
-    """One row per dataset and predictor: the metrics averaged over every predicted frame and clip."""
+    """One row per dataset and predictor: the metrics averaged over every predicted frame and source video."""
     rows = []
     for dataset, result in results.items():
+        videos = result.clips.clip_videos
         for name, scores in result.scores.items():
-            means = [f"{step_stats(m.values(scores)).mean.mean():.3f}" for m in metrics]
+            means = [f"{step_stats(m.values(scores), videos).mean.mean():.3f}" for m in metrics]
             rows.append([f"`{dataset}`", name, *means])
     return rows
 
@@ -66,7 +74,7 @@ def mean_score_rows(results: Mapping[str, DatasetPrediction], metrics: Sequence[
 def ssim_verdict(dataset: str, result: DatasetPrediction, others: Sequence[str]) -> str:
     """Which predictor has the highest mean SSIM over all predicted frames, and from which frame ours stays above
     each of `others`."""
-    means = {name: step_stats(s.ssim).mean for name, s in result.scores.items()}
+    means = _ssim_means(result)
     best = max(means, key=lambda n: means[n].mean())
     sentences = [f"On `{dataset}`, the highest mean SSIM over all predicted frames is {best}'s."]
     for other in others:
@@ -79,9 +87,18 @@ def ssim_verdict(dataset: str, result: DatasetPrediction, others: Sequence[str])
     return " ".join(sentences)
 
 
-def clip_picks(result: DatasetPrediction, lpips_nets: Sequence[str]) -> tuple[dict[str, int], SequenceRanking]:
-    """{title: clip index} of our best clip, the clip worst on average over all predictors and our worst clip, by
-    time-averaged LPIPS of the first backbone found (SSIM without LPIPS), and our ranking (its description)."""
+@dataclass(frozen=True)
+class ClipPick:
+    """A clip shown in the Fig. 4 / 8 strips and the rule that picked it, as the caption prints it."""
+
+    clip: int
+    rule: str
+
+
+def clip_picks(result: DatasetPrediction, lpips_nets: Sequence[str]) -> dict[str, ClipPick]:
+    """{title: ClipPick} by LPIPS of the first backbone found (SSIM, our fallback, without LPIPS): our best clip, the
+    worst clip over all predictors by our rule (time-averaged score averaged over the predictors), the worst clip by
+    our reading of the paper's rule (Fig. 4, 15: `metrics.worst_frame_clip` over every predictor), our worst clip."""
     net = lpips_nets[0] if lpips_nets else None
     ours = result.scores[OURS]
     ranking = rank_sequences(ours.lpips.get(net) if net else None, ours.ssim)
@@ -89,9 +106,18 @@ def clip_picks(result: DatasetPrediction, lpips_nets: Sequence[str]) -> tuple[di
     shared = rank_sequences(
         np.mean([s.lpips[net] for s in every], 0) if net else None, np.mean([s.ssim for s in every], 0)
     )
-    picks = {"our best clip": ranking.best, "the worst clip over all predictors": shared.worst}
-    picks["our worst clip"] = ranking.worst
-    return picks, ranking
+    per_model = {name: s.lpips[net] if net else s.ssim for name, s in result.scores.items()}
+    paper = worst_frame_clip(per_model, "LPIPS" if net else "SSIM")
+    fallback = "" if net else ", our fallback: LPIPS unavailable"
+    ours_rule = f"our rule: {ranking.description}"
+    return {
+        "our best clip": ClipPick(ranking.best, f"{ours_rule} of {OURS}{fallback}"),
+        "the worst clip over all predictors": ClipPick(
+            shared.worst, f"{ours_rule}, averaged over every predictor{fallback}"
+        ),
+        "the worst clip by the paper's rule": ClipPick(paper.clip, paper.description),
+        "our worst clip": ClipPick(ranking.worst, f"{ours_rule} of {OURS}{fallback}"),
+    }
 
 
 def figure_number(dataset: str, which: str) -> str:
@@ -139,7 +165,8 @@ def pixel_verdict(
         )
     context, parts = result.clips.context, []
     for metric in [Metric(net, f"LPIPS ({net})", False) for net in lpips_nets] + [Metric("ssim", "SSIM")]:
-        ours, other = (step_stats(metric.values(result.scores[n])).mean for n in (OURS, opponent))
+        videos = result.clips.clip_videos  # means over source videos, as every chapter-5 number
+        ours, other = (step_stats(metric.values(result.scores[n]), videos).mean for n in (OURS, opponent))
         better = "higher" if metric.higher_is_better else "lower"
         parts.append(
             f"{metric.label}: {frame_comparison(ours, other, better, context)} "
@@ -183,7 +210,8 @@ def setup_sentence(
 ) -> str:
     """Markdown: each dataset's clips and protocol, and which LPIPS backbones could be computed."""
     lines = [
-        f"**`{d}`** ({sources[d]}): {len(r.clips.indices)} test clips, {r.clips.context} conditioning frames, "
+        f"**`{d}`** ({sources[d]}): {len(r.clips.indices)} test clips of {r.clips.n_videos} test videos, "
+        f"{r.clips.context} conditioning frames, "
         f"{r.clips.horizon} predicted, scored at {r.real.shape[-1]}x{r.real.shape[-1]}."
         for d, r in results.items()
     ]

@@ -46,6 +46,17 @@ class VideoClips:
     context: int
     horizon: int
 
+    @property
+    def clip_videos(self) -> np.ndarray:
+        """int64 [N]: the source video of each clip (`videos.frame_video` of its first frame), the unit of the
+        standard errors (`metrics.step_stats`)."""
+        return self.videos.frame_video[self.indices[:, 0]]
+
+    @property
+    def n_videos(self) -> int:
+        """How many source videos the clips come from."""
+        return len(np.unique(self.clip_videos))
+
 
 def protocol(dataset: str, context: int | None = None, horizon: int | None = None) -> tuple[int, int]:
     """(context, horizon) of `dataset`: the paper's, or the given values where not None."""
