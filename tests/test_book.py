@@ -91,9 +91,9 @@ def test_book_runs_root_last_with_one_complete_relative_parameters_cell(tmp_path
     assert [o.text for o in outputs] == ["run_dir=runs/t width=3\n"]  # the stderr frames are gone
     params = {"profile": "t", "run_dir": "runs/t", "width": 3}
     record = notebooks.execution_record(tmp_path / "book" / "01_a.ipynb")
-    code = code_digest(tmp_path / "lmvid_lib")  # the fake repository's library: none
-    assert record["digest"] == runner.digest((tmp_path / "nbs" / "01_a.py").read_text(), params, code)
-    assert record["code_digest"] == code
+    library = code_digest(tmp_path / "lmvid_lib")  # the fake repository's library: none
+    assert record["digest"] == runner.digest((tmp_path / "nbs" / "01_a.py").read_text(), params, library)
+    assert record["code_digest"] == library
     assert not (tmp_path / "book" / "01_a.failed.ipynb").exists()  # a success leaves no partial notebook
 
     again = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=240, check=False)
