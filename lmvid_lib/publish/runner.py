@@ -3,6 +3,7 @@ record the run in `<run_dir>/manifest.json` (`lmvid_lib.publish.manifest`), then
 errors).
 
     lmvid run [--profile cpu] [--run-dir DIR] [--only 02,03] [--param NB.KEY=VALUE ...] [--force] [--no-html]
+              [--reuse-stale-runs]
 
 Notebooks run in `_toc.yml` order, the root page after the chapters and the run record (`99_*`) last
 (`notebooks.execution_order`). Before anything runs, the profile is checked against every notebook's parameters cell
