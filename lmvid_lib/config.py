@@ -35,10 +35,7 @@ def from_dict(cls: type[T], mapping: Mapping[str, Any] | None, name: str | None 
     """
     name = name or cls.__name__
     mapping = dict(mapping or {})
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(mapping) - set(fields))
-    if unknown:
-        raise ValueError(f"{name}: unknown parameter(s) {unknown}; known: {sorted(fields)}")
+    _check_fields(cls, mapping, name)
     hints = typing.get_type_hints(cls)
     kwargs = {}
     for key, value in mapping.items():
@@ -47,6 +44,24 @@ def from_dict(cls: type[T], mapping: Mapping[str, Any] | None, name: str | None 
             value = from_dict(hint, value, f"{name}.{key}")
         kwargs[key] = value
     return cls(**kwargs)
+
+
+def _check_fields(cls: type, mapping: Mapping[str, Any], name: str) -> None:
+    fields = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(mapping) - set(fields))
+    if unknown:
+        raise ValueError(f"{name}: unknown parameter(s) {unknown}; known: {sorted(fields)}")
+
+
+def check_keys(cls: type, mapping: Mapping[str, Any], name: str) -> None:
+    """The key check of `from_dict(cls, mapping, name)` alone, nested dataclass fields included, without building
+    `cls` (so values the notebook completes later are not judged): a ValueError naming an unknown key and the known
+    ones."""
+    _check_fields(cls, mapping, name)
+    hints = typing.get_type_hints(cls)
+    for key, value in mapping.items():
+        if dataclasses.is_dataclass(hints.get(key)) and isinstance(value, Mapping):
+            check_keys(hints[key], value, f"{name}.{key}")
 
 
 def profile_path(profile: str | Path) -> Path:

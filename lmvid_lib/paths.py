@@ -16,10 +16,12 @@ through it::
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+PACKAGE = REPO / "lmvid_lib"
 PARAMS_DIR = REPO / "params"
 EXPERIMENT_LOG = REPO / "experiments" / "log.yaml"
 PYPROJECT = REPO / "pyproject.toml"
@@ -28,6 +30,17 @@ RUNS = "runs"
 # The kinds of training run and the folder of the run directory each lives in.
 RUN_KINDS = ("factorization", "dynamics", "pixel", "detector")
 MANIFEST = "manifest.json"
+
+
+def code_digest(package: Path = PACKAGE) -> str:
+    """sha256 of the library code: every `.py` file under `package` (its path relative to `package` and its bytes, as
+    they are on disk now, committed or not), in path order. What an executed notebook and a trained run record as the
+    code that made them; a change to any library file changes it (a coarse rule, ours: it does not follow imports)."""
+    digest = hashlib.sha256()
+    for path in sorted(package.rglob("*.py")):
+        digest.update(f"{path.relative_to(package).as_posix()}\0".encode())
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
 
 
 def repo_path(path: str | Path) -> Path:

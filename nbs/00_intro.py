@@ -85,7 +85,7 @@ else:
 # | profile | runs on | its numbers |
 # |---|---|---|
 # | `smoke` | CI, 2 CPU cores, minutes | prove that the code runs; they mean nothing |
-# | `cpu` (default) | a laptop, 2 CPU cores, about 20 minutes | small models and data with meaningful results |
+# | `cpu` (default) | a laptop, 2 CPU cores | small models and data with meaningful results |
 # | `paper` | a GPU server | the paper's settings |
 #
 # The paper's datasets (BBC Pose, BAIR robot pushing, KTH actions) are not redistributable, so every experiment also

@@ -19,6 +19,11 @@
 # notebook, so an interrupted run leaves a valid one, and a rerun skips the notebooks that are up to date (see the
 # README, "Reruns"). This page renders the record as it stood when this page started, so its own row is not
 # in the tables: the record it renders was written before it ran.
+#
+# A page counts as made from the named commit when the checkout was clean and its executed notebook is what this
+# run's notebook source, parameters and library code make (the library code as a digest of every `.py` file under
+# `lmvid_lib/`), and every training run in the run directory was trained by that code; the paragraph below the
+# summary says whether every page was, or lists those that were not.
 
 # %% tags=["parameters"]
 profile = "cpu"  # passed by the book driver
@@ -34,6 +39,7 @@ OWN = "99_run_record"
 record = manifest.read(run_dir)
 captions = Captions(chapter=None)
 display(Markdown(manifest.summary(record, own=OWN)))
+display(Markdown(manifest.provenance(record, own=OWN, run_dir=run_dir)))
 
 # %% [markdown]
 # ## Notebooks

@@ -16,6 +16,7 @@ import torch
 
 from lmvid_lib.models.factorization import FactorizationModel, ModelConfig
 from lmvid_lib.models.run_config import config_from_parameters, dataset_model_configs
+from lmvid_lib.paths import code_digest
 from lmvid_lib.publish import notebooks, runner
 from lmvid_lib.report.captions import Captions
 from lmvid_lib.report.claims import Claim, claims_table, read_claims, write_claims
@@ -90,7 +91,10 @@ def test_book_runs_root_last_with_one_complete_relative_parameters_cell(tmp_path
     assert [o.text for o in outputs] == ["run_dir=runs/t width=3\n"]  # the stderr frames are gone
     params = {"profile": "t", "run_dir": "runs/t", "width": 3}
     record = notebooks.execution_record(tmp_path / "book" / "01_a.ipynb")
-    assert record["digest"] == runner.digest((tmp_path / "nbs" / "01_a.py").read_text(), params)
+    library = code_digest(tmp_path / "lmvid_lib")  # the fake repository's library: none
+    assert record["digest"] == runner.digest((tmp_path / "nbs" / "01_a.py").read_text(), params, library)
+    assert record["code_digest"] == library
+    assert not (tmp_path / "book" / "01_a.failed.ipynb").exists()  # a success leaves no partial notebook
 
     again = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=240, check=False)
     assert again.returncode == 0, again.stderr

@@ -10,6 +10,7 @@ import torch
 from test_train import assert_killed_sequence_run_resumes_bit_identically, schedule_calls
 
 from lmvid_lib import landmarks
+from lmvid_lib.io import load_checkpoint
 from lmvid_lib.models.dynamics import (
     ConstantVelocity,
     CopyLast,
@@ -18,10 +19,12 @@ from lmvid_lib.models.dynamics import (
 )
 from lmvid_lib.models.files import LANDMARK_LSTM, load_model, read_model_file
 from lmvid_lib.models.rollout import rollout
+from lmvid_lib.paths import code_digest
 from lmvid_lib.seed import seed_everything
 from lmvid_lib.train import dynamics as train_module
 from lmvid_lib.train import read_metrics, train_dynamics
 from lmvid_lib.train.dynamics import prediction_loss
+from lmvid_lib.train.runs import REUSE_STALE_RUNS, trained_by
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -169,6 +172,34 @@ def test_resuming_with_another_config_or_other_states_is_refused(tmp_path):
         train_dynamics(config(steps=8, lr=0.01), states, tmp_path)
     with pytest.raises(ValueError, match="other states"):
         train_dynamics(config(steps=12), states + 0.01, tmp_path)
+
+
+def test_a_run_trained_by_other_library_code_is_refused_unless_a_finished_one_is_reused(tmp_path, monkeypatch):
+    states = waves(16, 20)
+    summary = train_dynamics(config(steps=4), states, tmp_path)
+    code = code_digest()
+    assert summary["code_digest"] == code and trained_by(summary["run"]) == code
+    assert load_checkpoint(summary["checkpoint"])["code_digest"] == load_checkpoint(summary["model"])["code_digest"]
+    assert train_dynamics(config(steps=4), states, tmp_path)["resumed_from"] == 4  # the same code reuses it
+
+    state = load_checkpoint(summary["checkpoint"])
+    torch.save({**state, "code_digest": "0" * 64}, summary["checkpoint"])  # as if trained by other code
+    monkeypatch.delenv(REUSE_STALE_RUNS, raising=False)
+    stale = rf"last.pt was trained by other library code \(code digest 000000000000, now {code[:12]}\): delete .*signer"
+    with pytest.raises(ValueError, match=stale + r".*--reuse-stale-runs"):
+        train_dynamics(config(steps=4), states, tmp_path)
+    monkeypatch.setenv(REUSE_STALE_RUNS, "1")
+    reused = train_dynamics(config(steps=4), states, tmp_path)  # a finished run, as it is
+    assert reused["resumed_from"] == 4 and reused["final"] == summary["final"] and reused["code_digest"] == "0" * 64
+    assert trained_by(summary["run"]) == "0" * 64  # the run record can list it
+    with pytest.raises(ValueError, match=r"other library code .*an unfinished run is never continued by other code"):
+        train_dynamics(config(steps=8), states, tmp_path)
+
+    del state["code_digest"]  # a run from before code digests were recorded
+    torch.save(state, summary["checkpoint"])
+    monkeypatch.delenv(REUSE_STALE_RUNS)
+    with pytest.raises(ValueError, match=r"other library code \(no code digest recorded, now "):
+        train_dynamics(config(steps=4), states, tmp_path)
 
 
 @pytest.mark.parametrize(

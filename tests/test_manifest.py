@@ -10,7 +10,7 @@ import subprocess
 import pytest
 import torch
 
-from lmvid_lib.paths import MANIFEST, manifest_path
+from lmvid_lib.paths import MANIFEST, RunFiles, manifest_path, run_folder
 from lmvid_lib.publish import manifest
 
 
@@ -95,3 +95,42 @@ def test_tables_leave_out_the_rendering_page_and_count_from_the_record(tmp_path)
     record["git"] = {"commit": None, "dirty": None, "reason": "not a git checkout (no .git)"}
     assert "outside a git checkout" in manifest.summary(record, own="99_run_record")
     assert "| uncommitted changes | unknown |" in manifest.environment_table(record)
+
+
+def _finished_run(run_dir, kind: str, name: str, code: str | None) -> None:
+    folder = run_folder(run_dir, kind, name)
+    folder.mkdir(parents=True)
+    (folder / RunFiles.MODEL).write_bytes(b"")
+    (folder / "summary.json").write_text(json.dumps({} if code is None else {"code_digest": code}))
+
+
+def test_provenance_says_every_page_came_from_the_commit_or_lists_what_did_not(tmp_path):
+    record = _record(tmp_path)
+    record.update(code_digest="c" * 64, order=["01_a", "02_b", "99_run_record"])
+    record["git"] = {"commit": "0123456789abcdef", "dirty": False}
+    record["notebooks"] = {
+        "01_a": {"status": "ran", "code_digest": "c" * 64, "current": True},
+        "02_b": {"status": "up to date", "code_digest": "c" * 64, "current": True},
+        "99_run_record": {"status": "running"},
+    }
+    _finished_run(tmp_path, "factorization", "signer-spade-seed0", "c" * 64)
+    text = manifest.provenance(record, own="99_run_record", run_dir=tmp_path)
+    assert text.startswith("Every page of this book came from commit `0123456789ab`, library code digest `cccccccc")
+
+    record["git"]["dirty"] = True
+    record["notebooks"]["02_b"] = {"status": "not selected", "code_digest": "d" * 64, "current": False}
+    record["notebooks"]["01_a"]["current"] = False  # e.g. its source changed since
+    _finished_run(tmp_path, "dynamics", "signer", "e" * 64)
+    _finished_run(tmp_path, "pixel", "pusher", None)
+    text = manifest.provenance(record, own="99_run_record", run_dir=tmp_path)
+    assert text.startswith("Not every page of this book came from commit `0123456789ab`")
+    assert "- the checkout had uncommitted changes" in text
+    assert "- page `01_a` (ran; made by library code `cccccccccccc`;" in text
+    assert "- page `02_b` (not selected; made by library code `dddddddddddd`;" in text
+    assert "- training run `dynamics/signer` (trained by library code `eeeeeeeeeeee`)" in text
+    assert "- training run `pixel/pusher` (trained by library code unrecorded)" in text
+    assert "signer-spade-seed0" not in text and "99_run_record" not in text
+    assert "| library code digest | `" + "c" * 64 + "` |" in manifest.environment_table(record)
+
+    del record["code_digest"]  # a manifest from before code digests
+    assert "this run recorded no library code digest" in manifest.provenance(record, "99_run_record", tmp_path)

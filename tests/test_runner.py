@@ -3,15 +3,20 @@ changed notebook reruns, and so does everything after it), the manifest it keeps
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
+import os
+import re
 from pathlib import Path
 
 import nbformat
 import pytest
 
 from lmvid_lib import config
+from lmvid_lib.paths import REPO, code_digest
 from lmvid_lib.publish import notebooks, runner
+from lmvid_lib.train.runs import REUSE_STALE_RUNS
 
 STEMS = ["01_data", "02_factorization", "90_what_we_tried", "00_intro"]
 
@@ -116,8 +121,9 @@ def test_is_current_needs_a_record_the_same_digest_and_a_later_finish():
     assert not runner.is_current(record, "d", 10.0)  # an input finished as late: rerun
     assert not runner.is_current(record, "e", 0.0)
     assert not runner.is_current(None, "d", 0.0)
-    assert runner.digest("x = 1\n", {"a": 1, "b": 2}) == runner.digest("x = 1\n", {"b": 2, "a": 1})
-    assert runner.digest("x = 1\n", {"a": 1}) != runner.digest("x = 2\n", {"a": 1})
+    assert runner.digest("x = 1\n", {"a": 1, "b": 2}, "c") == runner.digest("x = 1\n", {"b": 2, "a": 1}, "c")
+    assert runner.digest("x = 1\n", {"a": 1}, "c") != runner.digest("x = 2\n", {"a": 1}, "c")
+    assert runner.digest("x = 1\n", {"a": 1}, "c") != runner.digest("x = 1\n", {"a": 1}, "d")  # the library code
 
 
 def _fake_root(tmp_path: Path) -> Path:
@@ -140,13 +146,14 @@ def fake_execute(monkeypatch):
     """`notebooks.execute` without a kernel: logs each notebook and writes the executed notebook with its record (a
     notebook with `fail` set leaves a partial one without a record and raises, as papermill does)."""
     clock = itertools.count(1_000_000.0)
-    calls = []
+    calls = _Calls()
 
     def execute(chapter, params, root, record):
         calls.append(chapter.stem)
         nb = nbformat.v4.new_notebook()
+        calls.environment.append(os.environ.get(REUSE_STALE_RUNS))
         if params["fail"]:
-            nbformat.write(nb, chapter.output)
+            nbformat.write(nb, chapter.partial)
             raise notebooks.NotebookFailed(f"notebook nbs/{chapter.stem}.py failed in cell 2")
         nb.metadata["lmvid"] = record | {"seconds": 0.5, "finished": next(clock)}
         nbformat.write(nb, chapter.output)
@@ -156,8 +163,18 @@ def fake_execute(monkeypatch):
     return calls
 
 
-def _run(root: Path, *args: str) -> dict:
-    runner.run(str(root / "params" / "t.yaml"), None, *_split(args), html=False, root=root)
+class _Calls(list):
+    """The stems `fake_execute` ran, in order; `environment`: REUSE_STALE_RUNS as each of them saw it."""
+
+    def __init__(self):
+        super().__init__()
+        self.environment = []
+
+
+def _run(root: Path, *args: str, reuse_stale_runs: bool = False) -> dict:
+    runner.run(
+        str(root / "params" / "t.yaml"), None, *_split(args), html=False, root=root, reuse_stale_runs=reuse_stale_runs
+    )
     return json.loads((root / "runs" / "t" / "manifest.json").read_text())
 
 
@@ -207,9 +224,125 @@ def test_a_failure_stops_the_run_is_recorded_and_the_failed_notebook_reruns(tmp_
     record = json.loads((root / "runs" / "t" / "manifest.json").read_text())
     assert _statuses(record) == ["up to date", "failed", "pending"] and record["status"] == "failed"
     assert "failed in cell 2" in record["notebooks"]["02_b"]["error"]
-    assert notebooks.execution_record(root / "book" / "02_b.ipynb") is None  # the partial notebook is no result
-    record = _run(root)  # 02_b failed: never up to date, although its parameters are those of its last success
+    good = notebooks.execution_record(root / "book" / "02_b.ipynb")  # the last success stays
+    assert good is not None and good["digest"] == runner.digest(
+        (root / "nbs" / "02_b.py").read_text(), _run_params(root, "02_b"), code_digest(root / "lmvid_lib")
+    )
+    assert notebooks.execution_record(root / "book" / "02_b.failed.ipynb") is None  # the partial one is no result
+    with pytest.raises(SystemExit):
+        _run(root, "02.fail=true")  # the failed parameters never count as up to date
+    assert fake_execute[-1] == "02_b"
+    record = _run(root)  # the parameters of the last success: its notebook is current
+    assert _statuses(record) == ["up to date"] * 3
+    record = _run(root, "02.width=6")
     assert fake_execute[-2:] == ["02_b", "00_intro"] and _statuses(record) == ["up to date", "ran", "ran"]
+
+
+def _run_params(root: Path, stem: str) -> dict:
+    return runner.plan(str(root / "params" / "t.yaml"), None, [], [], root).parameters[stem]
+
+
+def test_a_library_change_reruns_every_notebook_and_the_manifest_names_the_code(tmp_path, fake_execute):
+    root = _fake_root(tmp_path)
+    (root / "lmvid_lib").mkdir()
+    (root / "lmvid_lib" / "core.py").write_text("x = 1\n")
+    first = _run(root)
+    assert first["code_digest"] == code_digest(root / "lmvid_lib") and first["reuse_stale_runs"] is False
+    assert {e["code_digest"] for e in first["notebooks"].values()} == {first["code_digest"]}
+    assert all(e["current"] for e in first["notebooks"].values())
+    assert _statuses(_run(root)) == ["up to date"] * 3
+    (root / "lmvid_lib" / "core.py").write_text("x = 2\n")  # the library alone changes
+    record = _run(root, "only=01")
+    assert fake_execute[3:] == ["01_a"] and record["code_digest"] != first["code_digest"]
+    later = record["notebooks"]["02_b"]
+    assert later["status"] == "not selected" and later["code_digest"] == first["code_digest"] and not later["current"]
+    assert _statuses(_run(root)) == ["up to date", "ran", "ran"]
+
+
+def test_reuse_stale_runs_reaches_the_notebooks_and_the_manifest_only_for_that_run(tmp_path, fake_execute):
+    root = _fake_root(tmp_path)
+    record = _run(root, reuse_stale_runs=True)
+    assert record["reuse_stale_runs"] is True and fake_execute.environment == ["1"] * 3
+    assert os.environ.get(REUSE_STALE_RUNS) is None  # restored after the run
+    _run(root, "force")
+    assert fake_execute.environment[3:] == [None] * 3
+
+
+def test_code_digest_covers_every_python_file_of_the_package(tmp_path):
+    package = tmp_path / "pkg"
+    (package / "sub").mkdir(parents=True)
+    (package / "a.py").write_text("x = 1\n")
+    before = code_digest(package)
+    assert re.fullmatch(r"[0-9a-f]{64}", before) and code_digest(package) == before
+    (package / "sub" / "__pycache__").mkdir()
+    (package / "sub" / "__pycache__" / "a.cpython-312.pyc").write_bytes(b"\0")
+    (package / "notes.txt").write_text("not code")
+    assert code_digest(package) == before  # bytecode and other files are not the code
+    (package / "sub" / "b.py").write_text("")
+    assert code_digest(package) != before  # a new module, committed or not
+    (package / "sub" / "b.py").unlink()
+    (package / "a.py").write_text("x = 2\n")
+    assert code_digest(package) not in (before, code_digest(tmp_path / "other"))
+
+
+@dataclasses.dataclass
+class _Inner:
+    k: int = 1
+
+
+@dataclasses.dataclass
+class _Outer:
+    steps: int = 1
+    inner: _Inner = dataclasses.field(default_factory=_Inner)
+    free: dict = dataclasses.field(default_factory=dict)  # a plain mapping: its keys are not checked
+
+
+def test_mapping_parameters_are_checked_against_their_dataclass():
+    configs = {("02_x", "cfg"): _Outer}
+    runner.check_mappings({"02_x": {"cfg": {"steps": 3, "inner": {"k": 2}, "free": {"any": 1}}}}, configs)
+    runner.check_mappings({"02_x": {"cfg": {}}, "03_y": {"cfg": {"stepz": 1}}}, configs)  # another notebook's
+    with pytest.raises(
+        ValueError, match=r"02_x\.cfg: unknown parameter\(s\) \['stepz'\]; known: \['free', 'inner', 'st"
+    ):
+        runner.check_mappings({"02_x": {"cfg": {"stepz": 3}}}, configs)
+    with pytest.raises(ValueError, match=r"02_x\.cfg\.inner: unknown parameter\(s\) \['j'\]; known: \['k'\]"):
+        runner.check_mappings({"02_x": {"cfg": {"inner": {"j": 2}}}}, configs)
+
+
+@pytest.mark.parametrize(
+    "item, message",
+    [
+        (
+            "02.factorization.stepz=5",
+            r"02_factorization\.factorization: unknown parameter\(s\) \['stepz'\]; known: .*'steps'",
+        ),
+        ("02.factorization.model.n_landmark=5", r"factorization\.model: unknown parameter\(s\) \['n_landmark'\]"),
+        ("04.horizon.contxt=5", r"04_dynamics\.horizon: unknown parameter\(s\) \['contxt'\]"),
+        ("05.detector.stpes=5", r"05_prediction\.detector: unknown parameter\(s\) \['stpes'\]"),
+    ],
+)
+def test_a_misspelt_key_inside_a_mapping_param_stops_the_plan(item, message):
+    with pytest.raises(ValueError, match=message):
+        runner.plan("smoke", None, [], [item], REPO)
+
+
+def test_the_mapping_registry_names_parameters_the_notebooks_declare_with_their_dataclass():
+    """Each registered (notebook, parameter) is declared by that notebook, whose parameters cell names the dataclass
+    the mapping fills, and every profile passes the check (`plan` runs it)."""
+    for (stem, name), cls in runner.MAPPING_CONFIGS.items():
+        line = next(
+            (line for line in (REPO / "nbs" / f"{stem}.py").read_text().splitlines() if line.startswith(f"{name} = ")),
+            None,
+        )
+        assert line is not None, f"nbs/{stem}.py declares no {name}"
+        assert cls.__name__ in line, f"nbs/{stem}.py: {line!r} does not name {cls.__name__}"
+        assert dataclasses.is_dataclass(cls)
+    assert (
+        runner.plan("smoke", None, [], ["02.factorization.steps=5"], REPO).parameters["02_factorization"][
+            "factorization"
+        ]["steps"]
+        == 5
+    )
 
 
 def test_an_interrupted_run_leaves_a_valid_manifest_that_says_so(tmp_path, monkeypatch):
@@ -240,16 +373,20 @@ def test_a_real_failing_notebook_names_its_cell_and_keeps_its_partial_output(tmp
     (root / "_toc.yml").write_text("format: jb-book\nroot: book/intro\nchapters:\n  - file: book/02_b\n")
     (root / "book" / "intro.md").write_text("# intro\n")
     (root / "params" / "t.yaml").write_text("common: {}\n")
-    (root / "nbs" / "02_b.py").write_text(
-        '# %% tags=["parameters"]\nprofile = "x"\nrun_dir = ""\n\n# %%\nprint("first")\n\n# %%\n'
-        'raise ValueError("boom")\n'
-    )
+    good_source = '# %% tags=["parameters"]\nprofile = "x"\nrun_dir = ""\n\n# %%\nprint("first")\n'
+    (root / "nbs" / "02_b.py").write_text(good_source)
+    runner.run(str(root / "params" / "t.yaml"), html=False, root=root)  # a good run first
+    good = (root / "book" / "02_b.ipynb").read_bytes()
+    (root / "nbs" / "02_b.py").write_text(good_source + '\n# %%\nraise ValueError("boom")\n')
     with pytest.raises(SystemExit) as failure:
         runner.run(str(root / "params" / "t.yaml"), html=False, root=root)
     message = str(failure.value)
     assert 'nbs/02_b.py failed in cell 3 (counting from 1, starting `raise ValueError("boom")`)' in message
-    assert "ValueError: boom" in message and "partial output: book/02_b.ipynb" in message
-    partial = nbformat.read(root / "book" / "02_b.ipynb", as_version=4)
+    assert "ValueError: boom" in message and "partial output: book/02_b.failed.ipynb" in message
+    assert "book/02_b.ipynb keeps the last successful run" in message
+    assert (root / "book" / "02_b.ipynb").read_bytes() == good  # the last success is kept as it was
+    assert notebooks.execution_record(root / "book" / "02_b.ipynb") is not None
+    partial = nbformat.read(root / "book" / "02_b.failed.ipynb", as_version=4)
     assert [o.get("text") for c in partial.cells if c.cell_type == "code" for o in c.outputs][:1] == ["first\n"]
     assert any(o.output_type == "error" for c in partial.cells if c.cell_type == "code" for o in c.outputs)
     assert "lmvid" not in partial.metadata
@@ -257,6 +394,11 @@ def test_a_real_failing_notebook_names_its_cell_and_keeps_its_partial_output(tmp
     assert (
         record["notebooks"]["02_b"]["status"] == "failed" and "ValueError: boom" in record["notebooks"]["02_b"]["error"]
     )
+    (root / "nbs" / "02_b.py").write_text(good_source + "\n# %%\nx = 1\n")
+    runner.run(str(root / "params" / "t.yaml"), html=False, root=root)  # a success replaces the page, the partial goes
+    assert not (root / "book" / "02_b.failed.ipynb").exists() and (root / "book" / "02_b.ipynb").read_bytes() != good
+    published = nbformat.read(root / "book" / "02_b.ipynb", as_version=4).metadata
+    assert published["papermill"]["output_path"] == "book/02_b.ipynb" and "lmvid" in published
 
 
 def test_lmvid_run_is_a_subcommand_of_the_console_script(capsys):

@@ -7,9 +7,14 @@ running), `status` (running | ok | failed | interrupted), `git` ({commit, dirty}
 git checkout), `python`, `packages` ({name: {pinned, installed}}: the pins of pyproject.toml as installed, null when
 not installed), `torch` ({version, cuda, device: the CUDA device name or "cpu", cpu: the CPU model, threads}),
 `seeds` (the seed keys of the profile's `common` section), `order` (the stems in execution order), `notebooks`
-({stem: {status, seconds, finished, error}}; status: pending | not selected | running | ran | up to date | failed |
-interrupted; an up-to-date notebook keeps the seconds and finish time of the run that executed it) and `parameters`
-({stem: the effective papermill parameters}).
+({stem: {status, seconds, finished, error, code_digest, current}}; status: pending | not selected | running | ran |
+up to date | failed | interrupted; an up-to-date notebook keeps the seconds and finish time of the run that executed
+it; code_digest: the library code its executed notebook in `book/` was made by, null without one; current: whether
+that notebook is what this run's source, parameters and code make, `runner.is_current`) and `parameters` ({stem: the
+effective papermill parameters}). The runner adds `code_digest` (the library code of this run, `paths.code_digest`)
+and `reuse_stale_runs` (whether the notebooks could reuse training runs made by other code).
+
+`provenance` says whether every page came from the named commit, or which did not.
 """
 
 from __future__ import annotations
@@ -26,8 +31,9 @@ from pathlib import Path
 from typing import Any
 
 from lmvid_lib.io import atomic_write_json
-from lmvid_lib.paths import PYPROJECT, manifest_path
+from lmvid_lib.paths import PYPROJECT, RUN_KINDS, finished_runs, manifest_path, runs_of
 from lmvid_lib.report.tables import markdown_table
+from lmvid_lib.train.runs import trained_by
 
 
 def timestamp(seconds: float | None = None) -> str:
@@ -167,12 +173,14 @@ def notebooks_table(manifest: Mapping[str, Any], own: str) -> str:
 
 
 def environment_table(manifest: Mapping[str, Any]) -> str:
-    """Markdown: code version, Python, torch, device, CPU and the profile's seeds."""
+    """Markdown: code version (commit, uncommitted changes, library code digest), Python, torch, device, CPU and the
+    profile's seeds."""
     git, torch = manifest["git"], manifest["torch"]
     commit = git["commit"] or f"none: {git['reason']}"
     rows = [
         ["git commit", f"`{commit}`"],
         ["uncommitted changes", {True: "yes", False: "no", None: "unknown"}[git["dirty"]]],
+        ["library code digest", f"`{manifest['code_digest']}`" if manifest.get("code_digest") else "not recorded"],
         ["Python", manifest["python"]],
         ["torch", f"{torch['version']} (CUDA build {torch['cuda'] or 'none'})"],
         ["device", torch["device"]],
@@ -211,3 +219,48 @@ def parameters_table(manifest: Mapping[str, Any], skip: Collection[str] = ("prof
         for key, value in flat({k: v for k, v in params.items() if k not in skip}).items()
     ]
     return markdown_table(["notebook", "parameter", "value"], rows)
+
+
+def stale_runs(run_dir: str | Path, code: str) -> list[tuple[str, str | None]]:
+    """[(`<kind>/<name>`, the code digest that trained it: None when unrecorded)] for every finished training run in
+    `run_dir` that library code `code` did not train."""
+    result = []
+    for kind in RUN_KINDS:
+        for folder in finished_runs(run_dir, kind):
+            trained = trained_by(folder)
+            if trained != code:
+                result.append((folder.relative_to(runs_of(run_dir, kind).parent).as_posix(), trained))
+    return result
+
+
+def _short(code: str | None) -> str:
+    return f"`{code[:12]}`" if code else "unrecorded"
+
+
+def provenance(manifest: Mapping[str, Any], own: str, run_dir: str | Path) -> str:
+    """Markdown: whether every page other than `own` came from the manifest's commit, i.e. the checkout was clean,
+    every page's executed notebook is current (made by this run's source, parameters and library code, in this run or
+    an earlier one) and every finished training run in `run_dir` was trained by that code; else a list of what was
+    not."""
+    git, code = manifest["git"], manifest.get("code_digest")
+    named = f"commit `{git['commit'][:12]}`" if git["commit"] else "the code of this build (not a git checkout)"
+    problems = ["the checkout had uncommitted changes, so no page is exactly the commit's"] if git["dirty"] else []
+    for stem in manifest["order"]:
+        entry = manifest["notebooks"][stem]
+        if stem != own and not (entry.get("current") and entry.get("code_digest") == code):
+            made = f"made by library code {_short(entry['code_digest'])}" if entry.get("code_digest") else "never made"
+            problems.append(
+                f"page `{stem}` ({entry['status']}; {made}; not what this run's source, parameters and code make)"
+            )
+    for run, trained in stale_runs(run_dir, code) if code else []:
+        problems.append(f"training run `{run}` (trained by library code {_short(trained)})")
+    if code is None:
+        problems.append("this run recorded no library code digest")
+    if not problems:
+        return (
+            f"Every page of this book came from {named}, library code digest `{code[:12]}`: every notebook was "
+            "executed from its current source and parameters by that code, from a clean checkout (in this run or, when "
+            "up to date, an earlier one), and every training run in the run directory was trained by that code."
+        )
+    listed = "\n".join(f"- {problem}" for problem in problems)
+    return f"Not every page of this book came from {named} (library code digest {_short(code)}):\n\n{listed}"

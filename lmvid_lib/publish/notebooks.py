@@ -5,7 +5,8 @@ For each chapter `book/<stem>` whose source is `nbs/<stem>.py`: jupytext -> pape
 defaults, overlaid with the profile's `common` section and the notebook's section, and the run directory) ->
 `book/<stem>.ipynb`. The book's root page, when it is a notebook, runs after the chapters: it summarises the result
 files they write; the run record (`99_*`) runs last. A failing notebook raises one message naming the notebook, the
-cell and the partial executed notebook.
+cell and the partial executed notebook, `book/<stem>.failed.ipynb` (`Chapter.partial`; `_config.yml` keeps it out of
+the book); `book/<stem>.ipynb` is only ever replaced by a successful run, so it keeps the last one.
 
 What the reader gets differs from what the terminal gets: progress bars (stderr) stream live to the terminal of
 `make book` and are removed from the executed notebook, and the notebook's own defaults cell is removed from the page
@@ -33,6 +34,11 @@ class Chapter:
     source: Path
     output: Path
     is_root: bool = False
+
+    @property
+    def partial(self) -> Path:
+        """Where papermill writes while the notebook runs; what a failed or interrupted run leaves for inspection."""
+        return self.output.with_suffix(".failed.ipynb")
 
 
 def toc_entries(root: Path = REPO) -> list[str]:
@@ -88,10 +94,12 @@ class NotebookFailed(RuntimeError):
 
 
 def execute(chapter: Chapter, params: dict, root: Path, record: dict) -> float:
-    """Run `chapter` with papermill into `chapter.output`, publish it with `record` in its `lmvid` metadata.
+    """Run `chapter` with papermill into `chapter.partial`; when it succeeds, publish it with `record` in its `lmvid`
+    metadata and move it to `chapter.output`.
 
     Returns the wall time in seconds. On failure raises NotebookFailed; the partial executed notebook (cells up to the
-    failing one, with its traceback) stays at `chapter.output`, without the `lmvid` record, so it is never up to date.
+    failing one, with its traceback) stays at `chapter.partial`, and `chapter.output`, the last successful run's, is
+    left as it was.
     """
     import jupytext
     import papermill
@@ -104,7 +112,7 @@ def execute(chapter: Chapter, params: dict, root: Path, record: dict) -> float:
     try:
         papermill.execute_notebook(
             str(source_ipynb),
-            str(chapter.output),
+            str(chapter.partial),
             parameters=params,
             kernel_name="python3",
             language="python",
@@ -114,22 +122,24 @@ def execute(chapter: Chapter, params: dict, root: Path, record: dict) -> float:
             stderr_file=sys.stderr,
         )
     except PapermillExecutionError as exc:
-        number, first_line = _source_cell(chapter.output, exc.cell_index)
+        number, first_line = _source_cell(chapter.partial, exc.cell_index)
+        kept = f"; {chapter.output.relative_to(root)} keeps the last successful run" if chapter.output.is_file() else ""
         raise NotebookFailed(
             f"notebook {chapter.source.relative_to(root)} failed in cell {number} (counting from 1, "
             f"starting `{first_line}`): {exc.ename}: {exc.evalue}\n"
-            f"partial output: {chapter.output.relative_to(root)}"
+            f"partial output: {chapter.partial.relative_to(root)}{kept}"
         ) from None
     finally:
         source_ipynb.unlink(missing_ok=True)
     seconds = time.perf_counter() - start
-    publish(chapter.output, root, record | {"seconds": round(seconds, 3), "finished": time.time()})
+    publish(chapter.partial, root, record | {"seconds": round(seconds, 3), "finished": time.time()}, chapter.output)
+    chapter.partial.replace(chapter.output)
     return seconds
 
 
 def execution_record(executed: Path) -> dict | None:
     """The `lmvid` record `execute` leaves in a successfully executed notebook; None for a missing, partial (failed or
-    interrupted) or unreadable one."""
+    interrupted: `Chapter.partial`) or unreadable one."""
     import nbformat
 
     try:
@@ -169,9 +179,10 @@ def strip_progress(text: str) -> str:
     return "" if not kept.strip() else re.sub(r"\n{2,}", "\n", kept).lstrip("\n")
 
 
-def publish(executed: Path, root: Path, record: dict) -> None:
+def publish(executed: Path, root: Path, record: dict, output: Path | None = None) -> None:
     """Make an executed notebook fit for the page and for download: no progress bars, only one parameters cell shown,
-    and papermill's record of its input and output paths relative to `root` (no path of the build machine).
+    and papermill's record of its input and output paths relative to `root` (no path of the build machine; the output
+    path is `output`, where the notebook will be published, when given).
     `record` (what `lmvid_lib.publish.runner` needs to tell an up-to-date notebook) goes into the metadata as `lmvid`.
 
     The notebook's own `parameters` cell (its defaults) gets the `remove-cell` tag; papermill's injected cell, which
@@ -183,6 +194,8 @@ def publish(executed: Path, root: Path, record: dict) -> None:
 
     nb = nbformat.read(executed, as_version=4)
     paths = nb.metadata.get("papermill", {})
+    if output is not None and paths.get("output_path"):
+        paths["output_path"] = str(output)
     for key in ("input_path", "output_path"):
         if paths.get(key) and Path(paths[key]).is_absolute():
             paths[key] = Path(paths[key]).relative_to(root).as_posix()

@@ -3,6 +3,7 @@ record the run in `<run_dir>/manifest.json` (`lmvid_lib.publish.manifest`), then
 errors).
 
     lmvid run [--profile cpu] [--run-dir DIR] [--only 02,03] [--param NB.KEY=VALUE ...] [--force] [--no-html]
+              [--reuse-stale-runs]
 
 Notebooks run in `_toc.yml` order, the root page after the chapters and the run record (`99_*`) last
 (`notebooks.execution_order`). Before anything runs, the profile is checked against every notebook's parameters cell
@@ -10,36 +11,64 @@ Notebooks run in `_toc.yml` order, the root page after the chapters and the run 
 and `--param` overrides (`NB.KEY=VALUE`, VALUE parsed as YAML, NB a stem, its prefix or `common`; a dotted KEY sets
 one entry of a mapping parameter): anything unknown is an error naming it and the valid ones.
 
+A mapping parameter that fills a config dataclass (`MAPPING_CONFIGS`: `02_factorization.factorization` ->
+`TrainConfig`, ...) is checked against that dataclass's fields too (`config.check_keys`), so a misspelt key inside it
+(`02.factorization.stepz=5`) is an error naming it and the valid ones before any notebook starts.
+
 Resume: a selected notebook is skipped as up to date, unless `--force`, when its executed notebook
-`book/<stem>.ipynb` finished successfully (a failed or interrupted one carries no record: `notebooks.execution_record`),
-its recorded digest (of its source text and its effective parameters, profile and run dir included) is the current
-one, and it finished after every notebook before it in execution order whose executed notebook is current in the same
-sense: notebooks share state only through the run dir, so those are its inputs. A changed source or parameter, or a
-rerun notebook, therefore reruns that notebook and every one after it. A change in `lmvid_lib` alone does not:
-`--force` reruns.
+`book/<stem>.ipynb` finished successfully (only a successful run writes it: `notebooks.execute`), its recorded digest
+(of its source text, its effective parameters, profile and run dir included, and the library code: `paths.code_digest`
+of every `.py` file under `lmvid_lib/`) is the current one, and it finished after every notebook before it in
+execution order whose executed notebook is current in the same sense: notebooks share state only through the run dir,
+so those are its inputs. A changed source, parameter or library file, or a rerun notebook, therefore reruns that
+notebook and every one after it. A library change also makes the trained runs of the run dir stale: a trainer refuses
+to reuse a run trained by other code (`train.runs.check_code`) unless `--reuse-stale-runs` lets the notebooks reuse
+finished ones as they are; the manifest and the run record say so.
 
 Run dir: `runs/<profile>` by default. A run dir inside the repository reaches the notebooks relative to it, so pages
 never show the build machine's paths; one outside it reaches them as an absolute path, which the pages then show.
 Progress bars stream to this terminal; each notebook's status (ran / skipped (up to date) / failed) and wall time is
-printed. The first failure stops the run, naming the notebook, the failing cell and the partial executed notebook.
+printed. The first failure stops the run, naming the notebook, the failing cell and the partial executed notebook
+(`book/<stem>.failed.ipynb`; `book/<stem>.ipynb` keeps the last successful run's).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
+import os
 import re
 import subprocess
 import sys
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from lmvid_lib import config
-from lmvid_lib.paths import REPO, default_run_dir, manifest_path
+from lmvid_lib.eval.horizon import HorizonConfig
+from lmvid_lib.eval.interpolation import InterpolationConfig
+from lmvid_lib.eval.keypoints import KeypointEvalConfig
+from lmvid_lib.models.detector import DetectorConfig
+from lmvid_lib.models.run_config import TrainConfig
+from lmvid_lib.paths import PACKAGE, REPO, code_digest, default_run_dir, manifest_path
 from lmvid_lib.publish import manifest, notebooks
+from lmvid_lib.train.dynamics import DynamicsTrainConfig
+from lmvid_lib.train.pixel_predictor import PixelTrainConfig
+from lmvid_lib.train.runs import REUSE_STALE_RUNS
+
+# (notebook stem, mapping parameter) -> the config dataclass the notebook fills from it with `config.from_dict`
+MAPPING_CONFIGS: dict[tuple[str, str], type] = {
+    ("02_factorization", "factorization"): TrainConfig,
+    ("03_keypoints", "keypoints"): KeypointEvalConfig,
+    ("04_dynamics", "dynamics"): DynamicsTrainConfig,
+    ("04_dynamics", "horizon"): HorizonConfig,
+    ("05_prediction", "pixel"): PixelTrainConfig,
+    ("05_prediction", "detector"): DetectorConfig,
+    ("06_interpolation", "interpolation"): InterpolationConfig,
+}
 
 
 def resolve(name: str, stems: Sequence[str], what: str) -> str:
@@ -93,9 +122,19 @@ def run_dir_for(profile: str, run_dir: str | None, root: Path) -> str:
     return path.relative_to(base).as_posix() if path.is_relative_to(base) else str(path)
 
 
-def digest(source: str, params: Mapping[str, Any]) -> str:
-    """sha256 of a notebook's source text and its effective parameters: what its executed notebook was made from."""
-    text = json.dumps({"source": source, "parameters": params}, sort_keys=True, default=str)
+def check_mappings(parameters: Mapping[str, Mapping[str, Any]], configs: Mapping[tuple[str, str], type]) -> None:
+    """ValueError naming the first key of a mapping parameter (`configs`: (stem, parameter) -> dataclass) that its
+    dataclass does not have, nested dataclasses included, and the valid ones (`config.check_keys`)."""
+    for (stem, name), cls in configs.items():
+        value = parameters.get(stem, {}).get(name)
+        if isinstance(value, Mapping):
+            config.check_keys(cls, value, f"{stem}.{name}")
+
+
+def digest(source: str, params: Mapping[str, Any], code: str) -> str:
+    """sha256 of a notebook's source text, its effective parameters and the library's code digest (`code`): what its
+    executed notebook was made from."""
+    text = json.dumps({"source": source, "parameters": params, "code": code}, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -133,6 +172,7 @@ def plan(profile: str, run_dir: str | None, only: Sequence[str], params: Sequenc
         stem: with_params(notebooks.notebook_parameters(data, stem, cell, str(profile), run_dir), overrides, stem)
         for stem, cell in declared.items()
     }
+    check_mappings(parameters, MAPPING_CONFIGS)
     seeds = {key: value for key, value in data["common"].items() if key in ("seed", "seeds")}
     return Plan(str(profile), run_dir, order, selected, parameters, seeds)
 
@@ -145,11 +185,15 @@ def run(
     force: bool = False,
     html: bool = True,
     root: Path = REPO,
+    reuse_stale_runs: bool = False,
 ) -> int:
     """Execute the selected notebooks that are not up to date, writing the manifest before and after each; then build
-    the HTML. A failing notebook raises SystemExit with its message (the manifest says `failed`)."""
+    the HTML. A failing notebook raises SystemExit with its message (the manifest says `failed`).
+    `reuse_stale_runs`: the notebooks may reuse finished training runs made by other library code."""
     job = plan(profile, run_dir, only, params, root)
+    code = code_digest(root / PACKAGE.name)
     record = manifest.new(root, job.profile, job.run_dir, job.seeds, job.parameters, job.selected)
+    record.update(code_digest=code, reuse_stale_runs=reuse_stale_runs)
     record_path, shown_path = manifest_path(root / job.run_dir), manifest_path(job.run_dir)
     tag = f"[run:{config.profile_path(profile).stem}]"
     manifest.write(record_path, record)
@@ -157,14 +201,17 @@ def run(
     newest_input, total = 0.0, 0.0
     for chapter in job.order:
         stem, entry = chapter.stem, record["notebooks"][chapter.stem]
-        expected = digest(chapter.source.read_text(), job.parameters[stem])
+        expected = digest(chapter.source.read_text(), job.parameters[stem], code)
         done = notebooks.execution_record(chapter.output)
         if stem in job.selected and (force or not is_current(done, expected, newest_input)):
             entry["status"] = "running"
             manifest.write(record_path, record)
             print(f"{tag} {stem} ...", flush=True)
             try:
-                seconds = notebooks.execute(chapter, job.parameters[stem], root, {"digest": expected})
+                with _environment(REUSE_STALE_RUNS, "1" if reuse_stale_runs else None):
+                    seconds = notebooks.execute(
+                        chapter, job.parameters[stem], root, {"digest": expected, "code_digest": code}
+                    )
             except KeyboardInterrupt:
                 _stop(record, entry, "interrupted", record_path)
                 raise
@@ -179,6 +226,7 @@ def run(
         elif stem in job.selected:
             entry.update(status="up to date", seconds=done["seconds"], finished=manifest.timestamp(done["finished"]))
             print(f"{tag} {stem}: skipped (up to date, executed {entry['finished']})", flush=True)
+        entry.update(code_digest=(done or {}).get("code_digest"), current=is_current(done, expected, newest_input))
         if is_current(done, expected, 0.0):
             newest_input = max(newest_input, done["finished"])
         manifest.write(record_path, record)
@@ -188,6 +236,25 @@ def run(
     if html:
         build_html(root, tag, job.run_dir, job.profile)
     return 0
+
+
+@contextlib.contextmanager
+def _environment(name: str, value: str | None) -> Iterator[None]:
+    """Environment variable `name` set to `value` (None: unset) for the notebook kernels started inside, restored
+    after."""
+    before = os.environ.get(name)
+    _set_environment(name, value)
+    try:
+        yield
+    finally:
+        _set_environment(name, before)
+
+
+def _set_environment(name: str, value: str | None) -> None:
+    if value is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = value
 
 
 def _stop(record: dict, entry: dict, status: str, path: Path) -> None:
@@ -223,7 +290,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--force", action="store_true", help="rerun notebooks that are up to date")
     parser.add_argument("--no-html", action="store_true", help="execute notebooks only")
+    parser.add_argument(
+        "--reuse-stale-runs",
+        action="store_true",
+        help="reuse finished training runs made by other library code as they are (the run record lists them)",
+    )
 
 
 def run_parsed(args: argparse.Namespace, root: Path = REPO) -> int:
-    return run(args.profile, args.run_dir, args.only, args.params, args.force, not args.no_html, root)
+    return run(
+        args.profile, args.run_dir, args.only, args.params, args.force, not args.no_html, root, args.reuse_stale_runs
+    )

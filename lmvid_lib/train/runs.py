@@ -8,6 +8,13 @@ validation, seconds per step), checkpoints/last.pt (every `checkpoint_every` ste
 Calling a trainer again on the same folder resumes from last.pt, or returns the summary of a finished run; a changed
 config (`RunFolder.check`, up to the keys that may change) or other training data (`RunFolder.data`) is refused. A
 trainer brings only what is its own, as a `Trainer`: one optimisation step, its state, its model file.
+
+The code that trained a run is part of what it is: last.pt, model.pt and summary.json record the library's code digest
+(`paths.code_digest`), and a run trained by other code is refused (`check_code`) with an error naming the folder and
+both digests: delete the folder to retrain it, or use another run_dir. Retraining is never silent (it would break a
+profile's time budget); a finished run may instead be reused as it is when the environment sets
+LMVID_REUSE_STALE_RUNS=1 (`lmvid run --reuse-stale-runs`), and the book's run record then lists it. An unfinished run
+is never continued by other code: its steps would mix two codes.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -24,7 +32,7 @@ from typing import Any
 import torch
 
 from lmvid_lib.io import atomic_write_bytes, atomic_write_json, load_checkpoint, save_checkpoint
-from lmvid_lib.paths import RunFiles
+from lmvid_lib.paths import RunFiles, code_digest
 from lmvid_lib.train.distributed import DistContext
 
 
@@ -42,6 +50,38 @@ def set_rng_state(state: Mapping[str, Any], generator: torch.Generator) -> None:
     generator.set_state(state["generator"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+REUSE_STALE_RUNS = "LMVID_REUSE_STALE_RUNS"  # "1": a finished run trained by other library code is reused as it is
+
+
+def reuse_stale_runs() -> bool:
+    """Whether this process may reuse finished runs trained by other library code (REUSE_STALE_RUNS is "1")."""
+    return os.environ.get(REUSE_STALE_RUNS, "") == "1"
+
+
+def check_code(saved: str | None, now: str, finished: bool, path: Path, folder: Path) -> None:
+    """Raise ValueError unless a run whose last.pt (`path`) records code digest `saved` (None: none recorded) may go on
+    under the library code of digest `now`: the same code, or a `finished` run while `reuse_stale_runs()`."""
+    if saved == now or (finished and reuse_stale_runs()):
+        return
+    was = f"code digest {saved[:12]}" if saved else "no code digest recorded"
+    how = (
+        f"delete {folder} to retrain it, give the run another run_dir, or reuse it as it is with "
+        f"`lmvid run --reuse-stale-runs` (environment {REUSE_STALE_RUNS}=1)"
+        if finished
+        else f"delete {folder} to retrain it or give the run another run_dir (an unfinished run is never continued by "
+        "other code)"
+    )
+    raise ValueError(f"{path} was trained by other library code ({was}, now {now[:12]}): {how}")
+
+
+def trained_by(folder: str | Path) -> str | None:
+    """The code digest a finished run's summary.json records (None: not recorded, or no summary)."""
+    path = RunFiles(Path(folder)).summary
+    if not path.is_file():
+        return None
+    return json.loads(path.read_text()).get("code_digest")
 
 
 def check_resumable(saved: Mapping[str, Any], now: Mapping[str, Any], free: Iterable[str], path: Path) -> None:
@@ -88,6 +128,7 @@ class RunFolder:
     comparable: Callable[[Mapping[str, Any], str], dict[str, Any]]
     resumable: Iterable[str]
     data: tuple[str, str] | None = None
+    code: str = field(default_factory=code_digest)  # the library code training it now
 
     @property
     def checkpoint(self) -> Path:
@@ -112,8 +153,9 @@ class RunFolder:
         """The data digest as stored in last.pt and model.pt: {"<kind>_digest": digest}, or nothing."""
         return {} if self.data is None else {f"{self.data[0]}_digest": self.data[1]}
 
-    def check_state(self, state: Mapping[str, Any], world_size: int) -> None:
-        """ValueError if last.pt's `state` was written under another config, data or number of processes."""
+    def check_state(self, state: Mapping[str, Any], world_size: int, finished: bool = False) -> None:
+        """ValueError if last.pt's `state` was written under another config, data, library code (`check_code`;
+        `finished`: no step is left to train) or number of processes."""
         path = self.checkpoint
         self.check(state["config"], path)
         if self.data is not None:
@@ -126,6 +168,7 @@ class RunFolder:
         saved_world = state.get("world_size", 1)  # a run before the loop stored it had one process
         if saved_world != world_size:
             raise ValueError(f"{path} was written by {saved_world} processes, this run has {world_size}")
+        check_code(state.get("code_digest"), self.code, finished, path, self.out)
 
 
 class Trainer:
@@ -208,18 +251,22 @@ class LossTrainer(Trainer):
         return dict(self.extra)
 
 
-def _resume(run: RunFolder, trainer: Trainer, ctx: DistContext, device: Any) -> tuple[int, list, list]:
-    """(step, metrics rows, the window of unlogged step metrics) of last.pt, loaded into `trainer`; (0, [], []) and
-    config.json written (by rank 0) for a new run."""
+def _resume(
+    run: RunFolder, trainer: Trainer, ctx: DistContext, device: Any, steps: int
+) -> tuple[int, list, list, str | None]:
+    """(step, metrics rows, the window of unlogged step metrics, the code digest that trained it: None when not
+    recorded) of last.pt, loaded into `trainer`; (0, [], [], the current code digest) and config.json written (by
+    rank 0) for a new run. `steps`: the steps the run is to have."""
     if not run.checkpoint.is_file():
         if ctx.is_main:
             atomic_write_json(RunFiles(run.out).config, run.config)
-        return 0, [], []
+        return 0, [], [], run.code
     state = load_checkpoint(run.checkpoint, map_location=device)
-    run.check_state(state, ctx.world_size)
+    step = int(state["step"])
+    run.check_state(state, ctx.world_size, finished=step >= steps)
     trainer.load_state_dict(state)
     set_rng_state(state["rng"], trainer.generator)
-    return int(state["step"]), list(state["metrics"]), list(state["window"])
+    return step, list(state["metrics"]), list(state["window"]), state.get("code_digest")
 
 
 def _window_mean(window: list[dict[str, float]], ctx: DistContext, device: Any) -> dict[str, float]:
@@ -237,7 +284,7 @@ def train_loop(
     from tqdm import tqdm
 
     ctx = ctx or DistContext()
-    start, metrics, window = _resume(run, trainer, ctx, device)
+    start, metrics, window, trained = _resume(run, trainer, ctx, device, cfg.steps)
     trainer.begin(start)
     started = time.perf_counter()
     if start < cfg.steps:
@@ -259,13 +306,15 @@ def train_loop(
             if step % cfg.checkpoint_every == 0 or last:
                 if ctx.is_main:
                     # window: the steps since the last logged row, so that resumed rows average the same steps
-                    state = {"step": step, "window": window, "config": run.config, **run.data_entry()}
+                    state = {"step": step, "window": window, "config": run.config, "code_digest": run.code}
+                    state.update(run.data_entry())
                     state.update(trainer.state_dict(), rng=rng_state(trainer.generator), metrics=metrics)
                     save_checkpoint(run.checkpoint, {**state, "world_size": ctx.world_size})
                 ctx.barrier()
         bar.close()
         if ctx.is_main:
-            payload = {**trainer.model_file(), "config": run.config, "step": cfg.steps, **run.data_entry()}
+            payload = {**trainer.model_file(), "config": run.config, "step": cfg.steps, "code_digest": run.code}
+            payload.update(run.data_entry())
             save_checkpoint(run.model, payload)
     ctx.barrier()
     summary = {
@@ -278,6 +327,7 @@ def train_loop(
         "resumed_from": start,
         "seconds": time.perf_counter() - started,
         "final": metrics[-1] if metrics else {},
+        "code_digest": trained,  # the code that trained it: the current one, unless a stale run was reused
         **trainer.summary(),
     }
     if ctx.is_main:
