@@ -89,13 +89,14 @@ for dataset, result in results.items():
 # %% tags=["hide-input", "full-width"]
 ssims = study.ssim_scores(results)
 xlabel = "frame t (0 and T-1: the given end frames)"
-panels = {f"{d} ({len(results[d].frame_indices)} clips)": (study.curves(s), "SSIM", 0) for d, s in ssims.items()}
+titles = {d: f"{d} ({len(r.frame_indices)} clips of {r.n_videos} videos)" for d, r in results.items()}
+panels = {titles[d]: (study.curves(s, results[d].clip_videos), "SSIM", 0) for d, s in ssims.items()}
 display(
     captions.figure(
         plots.step_curves_figure(panels, xlabel),
         f"Analogue of Fig. 13: SSIM of each interpolated frame against the real one, mean ± standard error (band) over "
-        f"the clips of each `{cfg.split}` split ({', '.join(f'`{d}`, {sources[d]}' for d in results)}); "
-        f"profile `{profile}`.",
+        f"the source videos of each `{cfg.split}` split (each video's clips averaged first; "
+        f"{', '.join(f'`{d}`, {sources[d]}' for d in results)}); profile `{profile}`.",
         full_width=True,
     )
 )
@@ -105,10 +106,10 @@ steps = study.table_steps(cfg.length)
 for dataset, scores in ssims.items():
     display(
         captions.table(
-            markdown_table(*interp.score_table(scores, steps)),
-            f"SSIM on `{dataset}` ({sources[dataset]}), mean ± standard error over "
-            f"{len(results[dataset].frame_indices)} clips of {cfg.length} frames; the last column averages each clip's "
-            f"frames between the given ends. Profile `{profile}`.",
+            markdown_table(*interp.score_table(scores, steps, groups=results[dataset].clip_videos)),
+            f"SSIM on `{dataset}` ({sources[dataset]}), mean ± standard error over {results[dataset].n_videos} videos "
+            f"({len(results[dataset].frame_indices)} clips of {cfg.length} frames; each video's clips averaged first); "
+            f"the last column averages each clip's frames between the given ends. Profile `{profile}`.",
         )
     )
 display(Markdown(study.ssim_sentences(results, ssims, cfg.length // 2)))
