@@ -55,7 +55,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Markdown, display
 
-from lmvid_lib.data.datasets import dataset_info, dataset_splits
+from lmvid_lib.data.datasets import dataset_info, reported_splits
 from lmvid_lib.eval.keypoints import open_eval_sets
 from lmvid_lib.eval.views import frame_landmarks, landmark_strip, training_views
 from lmvid_lib.models.checkpoint import load_trained
@@ -133,7 +133,7 @@ display(
 
 # %% tags=["hide-input", "full-width"]
 model, train_cfg = load_trained(summaries[first.run_name]["run"], device)
-held_out_splits = [split for split in dataset_splits(dataset, data_root) if split != train_cfg.split]
+held_out_splits = list(reported_splits(dataset, data_root, train_cfg.split))
 sets = open_eval_sets(train_cfg, held_out_splits, run_dir)
 views = training_views(model, sets["train"], train_cfg.augment, n_examples, seed, device)
 display(
@@ -213,7 +213,7 @@ if not others:
     display(Markdown(f"*Profile `{profile}` names no further dataset (`dataset_models`).*"))
 for name, cfg in others.items():
     other_model, _ = load_trained(summaries[cfg.run_name]["run"], device)
-    split = next(s for s in dataset_splits(cfg.dataset, cfg.data_root) if s != cfg.split)
+    split = next(iter(reported_splits(cfg.dataset, cfg.data_root, cfg.split)))
     videos = open_eval_sets(cfg, [split], run_dir)[split]
     settings = (
         f"K = {cfg.model.n_landmarks}, {cfg.model.image_size}x{cfg.model.image_size} px, {cfg.steps} steps of batch "

@@ -10,7 +10,7 @@ import torch
 
 from lmvid_lib import landmarks
 from lmvid_lib.data.augment import AugmentConfig
-from lmvid_lib.data.datasets import dataset_splits
+from lmvid_lib.data.datasets import dataset_splits, reported_splits
 from lmvid_lib.data.pairs import load_frames
 from lmvid_lib.data.store import VideoSet, write_dataset
 from lmvid_lib.eval.views import frame_landmarks, landmark_strip, training_views
@@ -83,7 +83,11 @@ def test_frame_landmarks_are_the_encoders_landmarks_in_frame_pixels(tiny_model):
 
 
 def test_dataset_splits(tmp_path: Path):
-    assert dataset_splits("signer") == ("train", "test", "val")
+    assert dataset_splits("signer") == ("train", "tune", "test", "val")
+    assert reported_splits("signer") == ("test", "val") and reported_splits("walker", train_split="tune") == (
+        "train",
+        "test",
+    )
     assert "train" in dataset_splits("pusher") and "test" in dataset_splits("pusher")
     root = write_dataset(
         tmp_path / "bair",

@@ -128,3 +128,9 @@ def dataset_splits(dataset: str, data_root: str | Path | None = None) -> tuple[s
     from lmvid_lib.data import synthetic
 
     return synthetic.splits(dataset)
+
+
+def reported_splits(dataset: str, data_root: str | Path | None = None, train_split: str = "train") -> tuple[str, ...]:
+    """The held-out splits a chapter reports: every split of `dataset` but the one it trains on and the validation
+    split (`VALIDATION`, only ever used to choose settings)."""
+    return tuple(s for s in dataset_splits(dataset, data_root) if s not in (train_split, VALIDATION))

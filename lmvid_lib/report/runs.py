@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from lmvid_lib.data.datasets import data_label, dataset_splits
+from lmvid_lib.data.datasets import data_label, reported_splits
 from lmvid_lib.data.frames import frames_to_input
 from lmvid_lib.eval.keypoints import open_eval_sets
 from lmvid_lib.models.checkpoint import load_trained, read_run_config
@@ -183,7 +183,7 @@ def method_figure(run: str | Path, run_dir: str | Path, device: str = "cpu") -> 
     """The introduction's figure: the middle frame of the first held-out split of the factorization run `run`'s data
     through its model (`figures.pipeline_figure`: frame, part maps, Gaussian heatmaps, decoded frame)."""
     model, cfg = load_trained(run, device)
-    held_out = [s for s in dataset_splits(cfg.dataset, cfg.data_root) if s != cfg.split][:1]
+    held_out = list(reported_splits(cfg.dataset, cfg.data_root, cfg.split))[:1]
     videos = open_eval_sets(cfg, held_out, run_dir)[held_out[0] if held_out else "train"]
     frame = np.array(videos.frames[len(videos.frames) // 2][None])
     x = frames_to_input(frame, cfg.model.image_size, device)
