@@ -88,7 +88,8 @@ summaries = {
 for (name, residual), s in summaries.items():
     print(
         f"{name} {'residual' if residual else 'direct'}: {s['steps']} steps, {s['schedule'][0]} inputs / "
-        f"{s['schedule'][1]} future, loss {s['final']['loss']:.3f}, held-out {s['final']['val_loss']:.3f}"
+        f"{s['schedule'][1]} future, loss {s['final']['loss']:.3f}, "
+        f"validation {s['final'].get('val_loss', float('nan')):.3f}"
     )
 
 # %% tags=["hide-input", "full-width"]

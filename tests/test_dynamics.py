@@ -254,3 +254,28 @@ def test_dynamics_run_is_where_training_puts_the_model_and_a_missing_one_is_name
     assert summary["run"] == str(dynamics_run(tmp_path, "walker"))
     with pytest.raises(FileNotFoundError, match="walker-direct-seed0 has no model.pt: run chapter 4"):
         dynamics_run(tmp_path, "walker", predict_residual=False)
+
+
+def test_a_dataset_without_a_validation_split_trains_unvalidated_never_on_test(tmp_path, tiny_model):
+    """A prepared set with train and test only (no `tune` yet): the LSTM trains with no held-out loss rather than
+    one computed on the test split; an embedded stand-in validates on its `tune` split."""
+    from test_sequences import clips
+
+    from lmvid_lib.data.datasets import has_validation
+    from lmvid_lib.data.store import VideoSet, write_dataset
+    from lmvid_lib.io import atomic_write_json, save_checkpoint
+    from lmvid_lib.models.run_config import TrainConfig, config_dict, load_config
+    from lmvid_lib.train.dynamics import train_dataset_dynamics
+
+    model = tiny_model(seed=0)
+    splits = {s: VideoSet.from_clips(clips(3, 24, seed=i), np.arange(3)) for i, s in enumerate(("train", "test"))}
+    data = write_dataset(tmp_path / "data", "bair", splits, {"test": True}, None)
+    assert not has_validation("bair", data) and has_validation("pusher")
+    model_cfg = config_dict(TrainConfig(model=model.cfg))["model"]
+    cfg = load_config({"model": model_cfg, "dataset": "bair", "data_root": str(data)})
+    run = tmp_path / "runs" / "factorization" / "bair-spade-seed0"
+    atomic_write_json(run / "config.json", config_dict(cfg))
+    save_checkpoint(run / "model.pt", {"config": config_dict(cfg), "model": model.state_dict()})
+    settings = {"steps": 2, "log_every": 1, "progress": False, "model": {"hidden": 8, "layers": 1}}
+    summary = train_dataset_dynamics(settings, "bair", tmp_path / "runs")
+    assert summary["final"]["step"] == 2 and "val_loss" not in summary["final"]

@@ -48,7 +48,11 @@ def test_tradeoff_table_and_note_are_computed_from_the_curves():
     header, rows = tradeoff_rows(neighbours, (10, 100), (50, 100))
     assert header[-1] == "speed kept t=50-100" and rows[1] == ["20", "17.5", "17.5", "0.36"]
     note = tradeoff_note(neighbours, curves(16.4, 0.11), "LSTM", curves(19.5, 0.0), (10, 100), (50, 100))
-    assert "t = 100 here with k = 100; on these windows it is 17.0 px off and keeps 16%" in note
+    assert (
+        "t = 100 here (no validation split: chosen on these windows) with k = 100; on these windows it is 17.0 px "
+        in note
+    )
+    assert "off and keeps 16%" in note
     assert "no more than k = 20 futures (36%), 0.5 px less accurate" in note and "still better" in note
     assert note.endswith("LSTM keeps 11% over frames 50-100 (16.4 / 16.4 px at t = 10 / 100).")
     chosen = tradeoff_note(neighbours, curves(16.4, 0.11), "LSTM", curves(19.5, 0.0), (10, 100), (50, 100), best=20)

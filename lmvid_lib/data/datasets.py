@@ -130,6 +130,11 @@ def dataset_splits(dataset: str, data_root: str | Path | None = None) -> tuple[s
     return synthetic.splits(dataset)
 
 
+def has_validation(dataset: str, data_root: str | Path | None = None) -> bool:
+    """Whether `dataset` has the validation split (every embedded stand-in; a prepared real set not yet)."""
+    return VALIDATION in dataset_splits(dataset, data_root)
+
+
 def reported_splits(dataset: str, data_root: str | Path | None = None, train_split: str = "train") -> tuple[str, ...]:
     """The held-out splits a chapter reports: every split of `dataset` but the one it trains on and the validation
     split (`VALIDATION`, only ever used to choose settings)."""

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from torch import nn
 
-from lmvid_lib.data.datasets import VALIDATION, data_label
+from lmvid_lib.data.datasets import VALIDATION, data_label, has_validation
 from lmvid_lib.eval import horizon as hz
 from lmvid_lib.eval import predictability
 from lmvid_lib.eval.prediction import horizon_table, speed_kept_over
@@ -41,7 +41,7 @@ class HorizonStudy:
     regressor: KeypointRegressor
     predictors: dict[str, nn.Module]
     held_out: dict[str, hz.VideoStates]
-    tune: hz.VideoStates  # the validation videos (`data.datasets.VALIDATION`): choices are made on them
+    tune: hz.VideoStates | None  # the validation videos (`data.datasets.VALIDATION`): choices are made on them
     windows: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]  # split -> (states, joints, frame indices)
     results: dict[str, dict[str, hz.HorizonCurves]]  # split -> predictor name -> curves
 
@@ -127,7 +127,8 @@ def horizon_study(
     predictors = _predictors(lstm_runs, device)
     forecasts = {LINEAR_FORECAST: hz.fit_linear_forecast(train.windows(cfg)[0], cfg)}
     held_out = {split: hz.video_states(run, split, run_dir, cfg, device) for split in SPLITS}
-    tune = hz.video_states(run, VALIDATION, run_dir, cfg, device)
+    has_tune = has_validation(factor_cfg.dataset, factor_cfg.data_root)
+    tune = hz.video_states(run, VALIDATION, run_dir, cfg, device) if has_tune else None
     windows = {split: held_out[split].windows(cfg) for split in SPLITS}
     results = {
         split: hz.evaluate_predictors(predictors, regressor, *windows[split][:2], train.joints, cfg, forecasts)
@@ -144,7 +145,7 @@ class NeighbourStudy:
     (reported) and the k most accurate at the last horizon on the validation windows (chosen there)."""
 
     curves: dict[int, hz.HorizonCurves]
-    best: int
+    best: int | None  # None: no validation split, so no k was chosen apart from the reported windows
     header: list[str]
     rows: list[list[str]]
 
@@ -158,9 +159,10 @@ def neighbour_study(study: HorizonStudy, stride: int) -> NeighbourStudy:
     def curves(joints: np.ndarray) -> dict[int, hz.HorizonCurves]:
         return predictability.neighbour_curves(train_windows, joints, cfg.context, cfg.threshold)
 
-    tune = curves(study.tune.windows(cfg)[1])
-    best = predictability.best_neighbours(tune, study.horizons[-1])
     reported = curves(study.windows["test"][1])
+    # without a validation split k is chosen on the reported windows, and the note says so (best None)
+    tune = curves(study.tune.windows(cfg)[1]) if study.tune is not None else None
+    best = predictability.best_neighbours(tune, study.horizons[-1]) if tune is not None else None
     header, rows = predictability.tradeoff_rows(reported, study.horizons, study.speed_span)
     return NeighbourStudy(reported, best, header, rows)
 

@@ -107,7 +107,7 @@ def tradeoff_note(
         return " / ".join(f"{c.errors[t - 1]:.1f}" for t in horizons)
 
     span, ts = f"frames {speed_span[0]}-{speed_span[1]}", " / ".join(map(str, horizons))
-    chosen = "on the validation windows" if best is not None else "here"
+    chosen = "on the validation windows" if best is not None else "here (no validation split: chosen on these windows)"
     best = best_neighbours(curves, last) if best is None else best
     text = (
         f"What motion can an accurate deterministic prediction keep? Averaging the real future joint paths of the k "

@@ -25,8 +25,8 @@ import numpy as np
 import torch
 
 from lmvid_lib.config import check_int, check_number, check_optional_int, from_dict
-from lmvid_lib.data.datasets import DATASETS, VALIDATION
-from lmvid_lib.models.checkpoint import dataset_run
+from lmvid_lib.data.datasets import DATASETS, VALIDATION, has_validation
+from lmvid_lib.models.checkpoint import dataset_run, read_run_config
 from lmvid_lib.models.dynamics import DynamicsConfig, LandmarkLSTM, check_states
 from lmvid_lib.models.files import LANDMARK_LSTM, model_payload
 from lmvid_lib.models.rollout import unroll
@@ -227,7 +227,13 @@ def train_dataset_dynamics(
     one length)."""
     run = dataset_run(run_dir, dataset)
     states = extract_sequences(run, open_run_videos(run, "train", run_dir, **(videos or {})), length, device=device)
-    val = extract_sequences(run, open_run_videos(run, VALIDATION, run_dir), length, device=device)
+    data = read_run_config(run)
+    # without a validation split (a prepared real set, for now) the LSTM trains unvalidated: never on test
+    val = (
+        extract_sequences(run, open_run_videos(run, VALIDATION, run_dir), length, device=device)
+        if has_validation(data.dataset, data.data_root)
+        else None
+    )
     model = {**dict(config.get("model", {})), "n_landmarks": int(states.shape[2]), "predict_residual": predict_residual}
     cfg = load_dynamics_config({**config, "dataset": dataset, "device": device, "model": model}, "dynamics")
     return train_dynamics(cfg, states, run_dir, val)

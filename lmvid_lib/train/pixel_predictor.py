@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from lmvid_lib.config import from_dict
-from lmvid_lib.data.datasets import VALIDATION
+from lmvid_lib.data.datasets import VALIDATION, has_validation
 from lmvid_lib.data.frames import frames_to_input
 from lmvid_lib.models.checkpoint import dataset_run, read_run_config
 from lmvid_lib.models.files import PIXEL_PREDICTOR, model_payload
@@ -196,7 +196,9 @@ def train_dataset_pixel_predictor(
     run = dataset_run(run_dir, dataset)
     factorization = read_run_config(run)
     frames, _ = open_run_videos(run, "train", run_dir).as_clips()
-    val, _ = open_run_videos(run, VALIDATION, run_dir).as_clips()
+    # without a validation split (a prepared real set, for now) it trains unvalidated: never on test
+    has_val = has_validation(factorization.dataset, factorization.data_root)
+    val = open_run_videos(run, VALIDATION, run_dir).as_clips()[0] if has_val else None
     size, channels = factorization.model.image_size, frames.shape[-1]
     if frames.shape[2:4] != (size, size):
         raise ValueError(
