@@ -27,7 +27,8 @@
 #
 # The paper's central claim is tested against a **learned pixel-space predictor**: a deterministic
 # encoder-LSTM-decoder on frames in the style of SVG's and SAVP's deterministic variants (skip connections from the
-# last conditioning frame), trained on the same stand-in frames with the same n-inputs / m-future schedule as the
+# last conditioning frame), trained on the same stand-in frames with SVG's schedules (BAIR: 2 inputs, 10 future; KTH:
+# 10 and 10), so that it learns from its own predictions fed back, as it is scored, and with the same batch as the
 # landmark LSTM. The paper's own curves belong to other data and models and are not redrawn here.
 
 # %% tags=["parameters"]

@@ -168,6 +168,11 @@ def test_frames_of_the_wrong_kind_are_named():
         rollout(model, torch.rand(2, 3, 1, SIZE, SIZE), 0)
 
 
-def test_default_schedules_are_the_landmark_lstms():
+def test_default_schedules_are_svgs_and_always_feed_frames_back():
     schedule = lambda dataset: train_module.load_pixel_config({"dataset": dataset}).schedule()  # noqa: E731
-    assert [schedule(d) for d in ("pusher", "walker", "bair", "kth")] == [(10, 0), (10, 10), (10, 0), (10, 10)]
+    assert [schedule(d) for d in ("pusher", "walker", "bair", "kth")] == [(2, 10), (10, 10), (2, 10), (10, 10)]
+    assert all(schedule(d)[1] > 0 for d in ("signer", "pusher", "walker", "bbc", "bair", "kth"))
+    # the landmark LSTM keeps the paper's (appendix A): BAIR without fed-back states
+    from lmvid_lib.train.dynamics import load_dynamics_config
+
+    assert load_dynamics_config({"dataset": "pusher"}).schedule() == (10, 0)

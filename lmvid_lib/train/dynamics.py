@@ -58,9 +58,13 @@ class SequenceTrainConfig:
     checkpoint_every: int = 100
     progress: bool = True  # tqdm bar
 
+    def default_schedule(self) -> tuple[int, int] | None:
+        """The dataset's (n inputs, m future) for this model: the landmark LSTM's (appendix A), None if unknown."""
+        return DATASETS[self.dataset].schedule if self.dataset in DATASETS else None
+
     def schedule(self) -> tuple[int, int]:
-        """(n inputs, m future): the config's, or the dataset's defaults where None."""
-        default = DATASETS[self.dataset].schedule if self.dataset in DATASETS else None
+        """(n inputs, m future): the config's, or the dataset's defaults (`default_schedule`) where None."""
+        default = self.default_schedule()
         if default is None and (self.n_inputs is None or self.n_future is None):
             raise ValueError(
                 f"dataset {self.dataset!r} has no default schedule (known: {sorted(DATASETS)}): "

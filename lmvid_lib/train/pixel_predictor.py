@@ -1,10 +1,12 @@
-"""Training the pixel-space predictor (`lmvid_lib.models.pixel_predictor`) with the landmark LSTM's schedule.
+"""Training the pixel-space predictor (`lmvid_lib.models.pixel_predictor`), the baseline of chapter 5.
 
-Each training example is a clip of n + m consecutive frames x_0 .. x_{n+m-1} of one video, as for the landmark LSTM
-(`lmvid_lib.train.dynamics`, the same schedule per dataset, `data.datasets.DATASETS`, and the same clip sampling): the
-model makes the n + m - 1 predictions x_1 .. x_{n+m-1}, reading the ground truth x_0 .. x_{n-1} for its first n steps
-(the skips come from x_{n-1}, the last ground-truth frame) and its own predictions for the remaining m - 1. The loss is
-the mean squared error of all predicted pixels in [0, 1] (L2, as SVG's deterministic model). Adam.
+Each training example is a clip of n + m consecutive frames x_0 .. x_{n+m-1} of one video, sampled as for the
+landmark LSTM (`lmvid_lib.train.dynamics`): the model makes the n + m - 1 predictions x_1 .. x_{n+m-1}, reading the
+ground truth x_0 .. x_{n-1} for its first n steps (the skips come from x_{n-1}, the last ground-truth frame) and its
+own predictions for the remaining m - 1. Its schedule is SVG's (`Dataset.pixel_schedule`: BAIR 2 in / 10 future, KTH
+10 / 10), so it always trains with its own frames fed back, as it is scored; the landmark LSTM keeps the paper's
+(appendix A). The loss is the mean squared error of all predicted pixels in [0, 1] (L2, as SVG's deterministic model).
+Adam.
 
 A run lives in `<run_dir>/pixel/<dataset>-seed<seed>/` (config.json, metrics.csv, checkpoints/last.pt, model.pt,
 summary.json) and resumes like the other trainers (`lmvid_lib.train.runs`): calling `train_pixel_predictor` again
@@ -25,7 +27,7 @@ import numpy as np
 import torch
 
 from lmvid_lib.config import from_dict
-from lmvid_lib.data.datasets import VALIDATION, has_validation
+from lmvid_lib.data.datasets import DATASETS, VALIDATION, has_validation
 from lmvid_lib.data.frames import frames_to_input
 from lmvid_lib.models.checkpoint import dataset_run, read_run_config
 from lmvid_lib.models.files import PIXEL_PREDICTOR, model_payload
@@ -48,10 +50,14 @@ _HASH_FRAMES = 256  # frames hashed per read, so that a memmapped split is never
 
 @dataclass
 class PixelTrainConfig(SequenceTrainConfig):
-    dataset: str = "pusher"  # names the default schedule (`data.datasets.DATASETS`) and the run
+    dataset: str = "pusher"  # names the default schedule (`Dataset.pixel_schedule`) and the run
     steps: int = 2000
     batch_size: int = 16
     model: PixelPredictorConfig = field(default_factory=PixelPredictorConfig)
+
+    def default_schedule(self) -> tuple[int, int] | None:
+        """The dataset's pixel-predictor schedule (`Dataset.pixel_schedule`: SVG's, with fed-back frames)."""
+        return DATASETS[self.dataset].pixel_schedule if self.dataset in DATASETS else None
 
     @property
     def run_name(self) -> str:
