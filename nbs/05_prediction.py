@@ -60,7 +60,7 @@ from lmvid_lib.report import dynamics_figures
 from lmvid_lib.report import interpolation_figures as plots
 from lmvid_lib.report.captions import Captions
 from lmvid_lib.report.claims import Claim, write_claims
-from lmvid_lib.report.runs import data_source
+from lmvid_lib.report.runs import budget_sentence_pixel, data_source
 from lmvid_lib.report.tables import markdown_table
 from lmvid_lib.seed import seed_everything
 from lmvid_lib.train import read_metrics
@@ -87,11 +87,13 @@ display(Markdown(ps.setup_sentence(results, sources, lpips_nets, profile)))
 curves = {d: {PIXEL: read_metrics(s["run"])} for d, s in pixel_runs.items()}
 schedules = {d: s["schedule"] for d, s in pixel_runs.items()}
 steps = {s["steps"] for s in pixel_runs.values()}
+budgets = "; ".join(budget_sentence_pixel(run_dir, d, s["run"]) for d, s in pixel_runs.items())
 display(
     captions.figure(
         dynamics_figures.training_curves_figure(curves, schedules, "loss (pixel MSE)"),
         f"Training of the pixel-space predictor per dataset ({', '.join(map(str, sorted(steps)))} steps): per-pixel "
-        f"mean squared error on training clips (solid) and validation clips (dashed); profile `{profile}`.",
+        f"mean squared error on training clips (solid) and validation clips (dashed); profile `{profile}`. Training "
+        f"budgets on the machine that built this page: {budgets}.",
         full_width=True,
     )
 )

@@ -296,3 +296,26 @@ def test_keypoint_setup_names_the_data_the_scale_and_where_the_runs_are(tmp_path
     assert "embedded synthetic `signer` set (embedded synthetic stand-in for BBC Pose; data seed 0" in text
     assert f"generated under `{tmp_path / 'data'}`" in text and f"from `{tmp_path / 'factorization'}`" in text
     assert "held-out frames (`test`)" in text and "1 decoder variant(s) x 2 seed(s) [0, 1]" in text
+
+
+def test_training_budgets_are_read_from_the_runs_metrics(tmp_path):
+    from lmvid_lib.io import atomic_write_json
+    from lmvid_lib.models.run_config import config_dict
+    from lmvid_lib.report.runs import budget_sentence_pixel
+    from lmvid_lib.train.runs import training_seconds, write_metrics_csv
+
+    def run(folder: Path, rows: list[tuple[int, float]]) -> Path:
+        write_metrics_csv(folder / "metrics.csv", [{"step": s, "loss": 1.0, "sec_per_step": t} for s, t in rows])
+        (folder / "model.pt").write_bytes(b"")
+        return folder
+
+    factorization = run(tmp_path / "factorization" / "pusher-spade-seed0", [(10, 1.0), (20, 2.0)])
+    atomic_write_json(factorization / "config.json", config_dict(TrainConfig(dataset="pusher")))
+    run(tmp_path / "dynamics" / "pusher-residual-seed0", [(5, 2.0)])
+    pixel = run(tmp_path / "pixel" / "pusher-seed0", [(10, 3.0)])
+    assert training_seconds(factorization) == 10 * 1.0 + 10 * 2.0
+    text = budget_sentence_pixel(tmp_path, "pusher", pixel)
+    assert text == (
+        "`pusher`: the pixel predictor trained 30 s, 75% of the landmark route's 40 s (factorization model 30 s + "
+        "landmark LSTM 10 s)"
+    )

@@ -13,10 +13,12 @@ import numpy as np
 from lmvid_lib.data.datasets import data_label, reported_splits
 from lmvid_lib.data.frames import frames_to_input
 from lmvid_lib.eval.keypoints import open_eval_sets
-from lmvid_lib.models.checkpoint import load_trained, read_run_config
+from lmvid_lib.models.checkpoint import dataset_run, load_trained, read_run_config
+from lmvid_lib.models.dynamics import dynamics_run
 from lmvid_lib.models.run_config import TrainConfig, config_dict
 from lmvid_lib.paths import data_dir, finished_runs, runs_of
 from lmvid_lib.report.figures import landmark_colors, pipeline_figure
+from lmvid_lib.train.runs import training_seconds
 
 
 def data_source(cfg: TrainConfig) -> str:
@@ -217,4 +219,17 @@ def keypoint_setup(
         f"that crop's pixels.  \n**Runs:** {len(decoders)} decoder variant(s) x {len(seeds)} seed(s) {list(seeds)} "
         f"from `{runs_of(run_dir, 'factorization')}` (profile `{profile}`; the paper uses 3 seeds).  \n"
         f"**Frame caps** (evenly spaced annotated frames): {caps}."
+    )
+
+
+def budget_sentence_pixel(run_dir: str | Path, dataset: str, pixel_run: str | Path) -> str:
+    """The training budgets of chapter 5's two routes on `dataset`, in seconds on the machine that trained them: the
+    pixel predictor's against the landmark route's (its factorization model and its residual landmark LSTM)."""
+    factorization = training_seconds(dataset_run(run_dir, dataset))
+    lstm = training_seconds(dynamics_run(run_dir, dataset))
+    pixel, route = training_seconds(pixel_run), factorization + lstm
+    verdict = "at least" if pixel >= route else f"{100 * pixel / route:.0f}% of"
+    return (
+        f"`{dataset}`: the pixel predictor trained {pixel:.0f} s, {verdict} the landmark route's {route:.0f} s "
+        f"(factorization model {factorization:.0f} s + landmark LSTM {lstm:.0f} s)"
     )

@@ -333,3 +333,13 @@ def train_loop(
     if ctx.is_main:
         atomic_write_json(RunFiles(run.out).summary, summary)
     return summary
+
+
+def training_seconds(run: str | Path) -> float:
+    """Wall seconds a run's training steps took, from its metrics.csv (each row's seconds per step times the steps
+    since the previous row): the budget it was given on the machine that trained it."""
+    total, previous = 0.0, 0
+    for row in read_metrics(run):
+        total += row["sec_per_step"] * (row["step"] - previous)
+        previous = row["step"]
+    return total
