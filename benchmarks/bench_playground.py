@@ -14,7 +14,6 @@ import io
 import statistics
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -25,11 +24,12 @@ from lmvid_lib.landmarks import from_state, gaussians_to_pixels
 from lmvid_lib.models.checkpoint import dataset_run, load_trained
 from lmvid_lib.models.factorization import FactorizationModel, ModelConfig
 from lmvid_lib.models.sequences import render_sequence
+from lmvid_lib.paths import default_run_dir, repo_path
 from lmvid_lib.playground.core import Playground
 from lmvid_lib.playground.picture import playground_picture, png_bytes
 from lmvid_lib.report.figures import draw_landmarks, new_figure, show_image
 
-RUN_DIR = Path(__file__).resolve().parent.parent / "runs" / "cpu"
+RUN_DIR = repo_path(default_run_dir("cpu"))
 REPEATS = 15
 PANEL = 256  # pixels per panel, as the live playground draws them
 BUDGET = 0.3  # seconds per update

@@ -30,11 +30,11 @@ from benchmarks.common import verdict
 from lmvid_lib import landmarks
 from lmvid_lib.config import from_dict, load_profile
 from lmvid_lib.models.factorization import FactorizationModel, ModelConfig
+from lmvid_lib.paths import REPO
 from lmvid_lib.publish.web import ORT_DIST, ORT_FILES, SITE_ORT, DecoderPath, export_decoder
 from lmvid_lib.seed import seed_everything
 from tests.chromium import chromium_executable, serving
 
-REPO = Path(__file__).resolve().parent.parent
 PLAYGROUND = REPO / "book" / "_static" / "playground"
 RENDERS = 50
 BUDGET_MS = 30.0  # cpu profile size, 2 cores (the issue)

@@ -106,7 +106,7 @@ settings are in the appendix *What we tried*.
 - **Training:** {cfg.steps} steps of batch {cfg.batch_size * cfg.accumulate} per process \
 ({cfg.accumulate} accumulated micro-batch(es) of {cfg.batch_size}), Adam lr {cfg.lr:g}; bf16 {cfg.bf16}, \
 channels_last {cfg.channels_last}, compile {cfg.compile}. Runs: decoders {list(decoders)} x seeds \
-{list(seeds)}, in `{run_dir}/factorization/`.""" + _dataset_models(cfg, dataset_models or {})
+{list(seeds)}, in `{runs_of(run_dir, "factorization")}/`.""" + _dataset_models(cfg, dataset_models or {})
 
 
 def run_inventory(run_dir: str | Path) -> dict[str, list[str]]:
