@@ -1,9 +1,9 @@
 """Landmark playground: one update (move a landmark, decode, draw, encode the PNG) at the cpu profile's model size.
 
-The issue's budget: an update under 0.3 s on 2 CPU cores. Ours (`Playground` + `plotting_playground`) decodes with
+The issue's budget: an update under 0.3 s on 2 CPU cores. Ours (`Playground` + `playground.picture`) decodes with
 the selected frame's appearance vectors computed once, and draws with PIL. Side by side, in the same run: the update
 through `render_sequence` (which encodes the appearance frame again on every call) and the picture drawn with
-matplotlib (`plotting.show_image` + `draw_landmarks` on two panels, saved as PNG). Median of REPEATS updates each.
+matplotlib (`report.figures.show_image` + `draw_landmarks` on two panels, saved as PNG). Median of REPEATS updates each.
 Uses the signer model of `runs/cpu` when chapter 2 has trained it, else a fresh model of the cpu profile's config
 (random weights time the same).
 """

@@ -1,10 +1,10 @@
 """The playground's re-render in headless Chromium (onnxruntime-web, wasm), at the cpu and paper profiles' model sizes.
 
-One re-render is what the page does on a pointer move: `Decoder.run` of the exported graph (lmvid_lib/export.py) and
-`drawFrame` into the canvas (book/_static/playground/decoder.mjs), awaited one after another; the median of 50 is
-printed, with the same graph in onnxruntime (Python, CPU) and the PyTorch decoder path side by side, all on one
-thread (the page has one wasm thread unless it is cross-origin isolated). The issue's budget: under 30 ms at the cpu
-profile's size on 2 cores. Weights are random (a profile's model config, seed 0): the time does not depend on them.
+One re-render is what the page does on a pointer move: `Decoder.run` of the exported graph (lmvid_lib/publish/web.py)
+and `drawFrame` into the canvas (book/_static/playground/decoder.mjs), awaited one after another; the median of 50 is
+printed, with the same graph in onnxruntime (Python, CPU) and the PyTorch decoder path side by side, all on one thread
+(the page has one wasm thread unless it is cross-origin isolated). The issue's budget: under 30 ms at the cpu profile's
+size on 2 cores. Weights are random (a profile's model config, seed 0): the time does not depend on them.
 
 `make bench` times the cpu size (about half a minute); the paper size takes seconds per render (minutes in all):
 `python -m benchmarks.bench_playground_web --paper` adds it.

@@ -19,6 +19,7 @@ import sys
 import typing
 
 from lmvid_lib.data import prepare
+from lmvid_lib.data.datasets import REAL
 from lmvid_lib.publish import runner, web
 
 
@@ -64,7 +65,7 @@ def _prepare(args: argparse.Namespace) -> int:
 
 
 def _describe_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("dataset", choices=prepare.DATASETS)
+    parser.add_argument("dataset", choices=REAL)
     parser.add_argument("data_root")
 
 

@@ -93,7 +93,7 @@ def manifest_path(run_dir: str | Path) -> Path:
 
 @dataclass(frozen=True)
 class RunFiles:
-    """The files of one training run folder, as every trainer writes them (`train.loop`)."""
+    """The files of one training run folder, as every trainer writes them (`train.runs.train_loop`)."""
 
     MODEL = "model.pt"
     folder: Path

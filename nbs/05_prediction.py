@@ -93,7 +93,7 @@ display(
         dynamics_figures.training_curves_figure(curves, schedules, "loss (pixel MSE)"),
         f"Training of the pixel-space predictor per dataset ({', '.join(map(str, sorted(steps)))} steps): per-pixel "
         f"mean squared error on training clips (solid) and validation clips (dashed); profile `{profile}`. Training "
-        f"budgets on the machine that built this page: {budgets}.",
+        f"budgets, each on the machine that trained the run: {budgets}.",
         full_width=True,
     )
 )

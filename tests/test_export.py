@@ -1,4 +1,4 @@
-"""The browser playground's export (lmvid_lib/web.py): the ONNX decoding path, run by onnxruntime on the CPU,
+"""The browser playground's export (lmvid_lib/publish/web.py): the ONNX decoding path, run by onnxruntime on the CPU,
 matches the PyTorch decoder; `lmvid export-web` writes graphs, held-out samples and the index; bad runs fail clearly."""
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from lmvid_lib.data.frames import frames_to_input
 from lmvid_lib.data.store import VideoSet
 from lmvid_lib.eval import keypoints as kp
 from lmvid_lib.eval import regression
-from lmvid_lib.models.inference import extract_landmarks
+from lmvid_lib.models.inference import encode_frames
 from lmvid_lib.models.pose import PoseOutput
 from lmvid_lib.report import table1
 from lmvid_lib.report.tables import markdown_table
@@ -139,19 +139,20 @@ def test_mean_pose_is_each_joints_mean_over_the_frames_where_it_is_known():
 
 
 # ------------------------------------------------------------------------------------------------------ extraction
-def test_extract_landmarks_matches_the_model_and_handles_a_batch_remainder(tiny_model):
+def test_encode_frames_matches_the_model_and_handles_a_batch_remainder(tiny_model):
     model = tiny_model()
     model.train()
     frames = np.random.default_rng(3).integers(0, 256, size=(7, 16, 16, 3), dtype=np.uint8)
-    mu, cov = extract_landmarks(model, frames, batch_size=3, progress=False)  # batches of 3, 3, 1
+    codes = encode_frames(model, frames, batch_size=3)  # batches of 3, 3, 1
+    mu, cov = codes.mu.numpy(), codes.cov.numpy()
     assert mu.shape == (7, 3, 2) and cov.shape == (7, 3, 2, 2)
-    assert model.training, "extract_landmarks must restore the model's mode"
+    assert model.training, "encode_frames must restore the model's mode"
     with torch.no_grad():
         direct = model.encode_pose(torch.from_numpy(frames).permute(0, 3, 1, 2).float() / 255)
     np.testing.assert_allclose(mu, direct.mu.numpy(), atol=1e-5)
     np.testing.assert_allclose(cov, direct.cov.numpy(), atol=1e-5)
     with pytest.raises(ValueError, match="frames must be a uint8"):
-        extract_landmarks(model, frames.astype(np.float32))
+        encode_frames(model, frames.astype(np.float32))
 
 
 class _DropoutPose(nn.Module):
@@ -167,9 +168,9 @@ class _DropoutPose(nn.Module):
         return PoseOutput(torch.zeros(len(x), 1, 2, 2), m, torch.eye(2).expand(len(x), 1, 2, 2))
 
 
-def test_extract_landmarks_runs_in_eval_mode_and_resizes_like_training():
+def test_encode_frames_runs_in_eval_mode_and_resizes_like_training():
     frames = np.random.default_rng(4).integers(0, 256, size=(5, 24, 24, 3), dtype=np.uint8)
-    mu, _ = extract_landmarks(_DropoutPose(), frames, batch_size=2, image_size=16, progress=False)
+    mu = encode_frames(_DropoutPose(), frames, batch_size=2, image_size=16, appearance=False).mu.numpy()
     x = frames_to_input(frames, 16, "cpu")
     np.testing.assert_allclose(mu[:, 0], x.mean(dim=(2, 3))[:, :2].numpy(), atol=1e-6)
 
@@ -236,8 +237,8 @@ def test_evaluate_with_a_model_and_cached_results(tmp_path, tiny_model):
     assert again.splits["test"].accuracy == first.splits["test"].accuracy
     kp.cached_result(tmp_path / "r.json", {"run": "b"}, compute)  # another key recomputes
     assert len(calls) == 2
-    # The model's landmarks reproduce what extract_landmarks gives for the same frames.
-    mu, _ = extract_landmarks(model, test.frames, image_size=16, progress=False)
+    # The model's landmarks reproduce what encode_frames gives for the same frames.
+    mu = encode_frames(model, test.frames, image_size=16).mu.numpy()
     np.testing.assert_allclose(first.splits["test"].pred, first.regressor.predict(mu * 64), atol=1e-6)
 
 

@@ -14,7 +14,7 @@ from lmvid_lib.data.store import VideoSet
 from lmvid_lib.io import save_checkpoint
 from lmvid_lib.models import sequences
 from lmvid_lib.models.factorization import FactorizationModel
-from lmvid_lib.models.inference import extract_landmarks
+from lmvid_lib.models.inference import encode_frames
 from lmvid_lib.models.run_config import TrainConfig, config_dict
 from lmvid_lib.models.sequences import extract_sequences, render_sequence, sequence_indices
 
@@ -65,8 +65,7 @@ def test_extract_sequences_are_the_states_of_the_landmarks_and_are_cached(tmp_pa
     run = save_run(tmp_path / "run", model)
     states = extract_sequences(run, videos, length=5, batch_size=4, progress=False)
     assert states.shape == (6, 5, 3, 5) and states.dtype == np.float32
-    mu, cov = extract_landmarks(model, videos.frames, progress=False)
-    expected = landmarks.to_state(torch.from_numpy(mu), torch.from_numpy(cov)).numpy().reshape(6, 5, 3, 5)
+    expected = encode_frames(model, videos.frames).states.numpy().reshape(6, 5, 3, 5)
     np.testing.assert_allclose(states, expected, atol=1e-6)
     cached = list((run / "sequences").glob("*.npy"))
     assert len(cached) == 1
@@ -83,10 +82,8 @@ def test_extract_sequences_are_the_states_of_the_landmarks_and_are_cached(tmp_pa
     retrained = extract_sequences(run, videos, length=5, progress=False)
     assert len(list((run / "sequences").glob("*.npy"))) == 2
     assert not np.allclose(retrained, states)
-    mu, cov = extract_landmarks(tiny_model(seed=1), videos.frames, progress=False)
-    np.testing.assert_allclose(
-        retrained.reshape(-1, 3, 5), landmarks.to_state(torch.from_numpy(mu), torch.from_numpy(cov)), atol=1e-6
-    )
+    again = encode_frames(tiny_model(seed=1), videos.frames).states
+    np.testing.assert_allclose(retrained.reshape(-1, 3, 5), again, atol=1e-6)
     # Other frames (other data, same selection): a new entry too.
     other = VideoSet.from_clips(clips(seed=1), np.arange(3))
     assert sequences.cache_path(run, other, sequence_indices(other, 5)) != sequences.cache_path(

@@ -14,7 +14,7 @@ from lmvid_lib.data.datasets import dataset_splits, reported_splits
 from lmvid_lib.data.pairs import load_frames
 from lmvid_lib.data.store import VideoSet, write_dataset
 from lmvid_lib.eval.views import frame_landmarks, landmark_strip, training_views
-from lmvid_lib.models.inference import extract_landmarks
+from lmvid_lib.models.inference import encode_frames
 
 AUGMENT = AugmentConfig(temporal_min=2, temporal_max=4)
 
@@ -67,7 +67,8 @@ def test_frame_landmarks_are_the_encoders_landmarks_in_frame_pixels(tiny_model):
     videos, model = moving_squares(size=32), tiny_model(image_size=16)
     frames = np.array(videos.frames[:6])
     lm = frame_landmarks(model, frames)
-    mu_norm, cov_norm = extract_landmarks(model, frames, progress=False)
+    codes = encode_frames(model, frames)
+    mu_norm, cov_norm = codes.mu.numpy(), codes.cov.numpy()
     assert lm.mu.shape == (6, 3, 2) and lm.cov.shape == (6, 3, 2, 2) and lm.part_maps.shape == (6, 3, 8, 8)
     # Pixel centres of a 32-wide frame: x_pix = ((x + 1) * 32 - 1) / 2; covariances scale by (32 / 2)^2.
     np.testing.assert_allclose(lm.mu, ((mu_norm + 1) * 32 - 1) / 2, rtol=1e-5, atol=1e-4)

@@ -129,7 +129,7 @@ def load_frames(
     videoset: VideoSet, index: torch.Tensor | np.ndarray, device: torch.device | str, image_size: int | None = None
 ) -> torch.Tensor:
     """Stored frames `index` [B] as float32 [B,C,S,S] in [0,1] on `device`, converted by
-    `lmvid_lib.models.inference.frames_to_input` (S = image_size; None keeps the stored size)."""
+    `lmvid_lib.data.frames.frames_to_input` (S = image_size; None keeps the stored size)."""
     idx = np.asarray(index.cpu() if isinstance(index, torch.Tensor) else index, dtype=np.int64)
     # Fancy indexing a memmap reads only the needed frames; sorted reads are sequential on disk.
     order = np.argsort(idx, kind="stable")

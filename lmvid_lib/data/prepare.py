@@ -28,11 +28,9 @@ from tqdm.auto import tqdm
 
 from lmvid_lib.config import from_dict
 from lmvid_lib.data import bair, bbc, kth, store
-from lmvid_lib.data.datasets import REAL
 
 # Bump when the prepared content changes for the same source and options, so old sets are rebuilt, not reused.
 TOOL_VERSION = 2  # 2: BBC train/val cropped per frame like test, crops in crops.npy
-DATASETS = REAL  # the real datasets, each prepared by its own module
 
 
 # --------------------------------------------------------------------------------------------------------- options

@@ -49,10 +49,9 @@ class HorizonConfig:
     crop_size: int = 128  # joints in crop-centred pixels of this crop (the signer's native frame)
 
     def __post_init__(self) -> None:
-        for name in ("context", "horizon", "stride", "crop_size"):
+        for name in ("context", "stride", "crop_size"):
             check_int(getattr(self, name), f"HorizonConfig.{name}")
-        if self.horizon < 2:
-            raise ValueError(f"HorizonConfig.horizon must be >= 2 (speed needs two frames), got {self.horizon}")
+        check_int(self.horizon, "HorizonConfig.horizon", 2, what=" (speed needs two frames)")
         check_number(self.threshold, "HorizonConfig.threshold", 0, strict=True)
 
     @property
@@ -230,8 +229,8 @@ def evaluate_predictors(
 
 
 def decorrelation_frame(results: Mapping[str, HorizonCurves], first: int = 1) -> int | None:
-    """The first predicted frame at which a frozen pose (`copy-last`) is no closer to the truth than the training
-    mean pose: from there on the present pose says nothing about the future one. None if that never happens."""
+    """The first predicted frame at which a frozen pose (`predictors.COPY_LAST`) is no closer to the truth than the
+    training mean pose: from there on the present pose says nothing about the future one. None if that never happens."""
     later = np.flatnonzero(results[COPY_LAST].errors >= results[MEAN_POSE].errors)
     return None if len(later) == 0 else first + int(later[0])
 

@@ -33,7 +33,7 @@ from lmvid_lib.eval.predictors import CHOLESKY, COVARIANCE, CROSS_FADE, JOINT_LE
 from lmvid_lib.eval.regression import KeypointRegressor, fit_regressor, mean_pose_baseline
 from lmvid_lib.eval.scales import landmarks_to_crop_centred, pixels_to_crop_centred
 from lmvid_lib.models.checkpoint import dataset_run, load_trained
-from lmvid_lib.models.inference import extract_landmarks
+from lmvid_lib.models.inference import encode_frames
 from lmvid_lib.models.sequences import extract_sequences, render_sequence, sequence_indices
 
 # method key -> its display name (`eval.predictors`)
@@ -211,7 +211,7 @@ def _fit_regressor(
     """Regressor from the model's landmarks to the true joints of evenly spaced training frames, and their mean pose
     [J,2] (crop-centred pixels of the stored frame)."""
     fit = evenly_spaced(len(train.frames), cfg.max_fit_frames)
-    mu, _ = extract_landmarks(model, train.frames[fit], cfg.batch_size, device, progress=False)
+    mu = encode_frames(model, train.frames, cfg.batch_size, indices=fit, device=device).mu.numpy()
     truth = pixels_to_crop_centred(train.keypoints[fit], frame_size, frame_size)
     return fit_regressor(landmarks_to_crop_centred(mu, frame_size), truth), mean_pose_baseline(truth, 1)[0]
 

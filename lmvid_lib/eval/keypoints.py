@@ -54,7 +54,7 @@ from lmvid_lib.eval.scales import (
 from lmvid_lib.io import atomic_write_json
 from lmvid_lib.models.checkpoint import load_trained
 from lmvid_lib.models.factorization import FactorizationModel, ModelConfig
-from lmvid_lib.models.inference import extract_landmarks
+from lmvid_lib.models.inference import encode_frames
 from lmvid_lib.models.run_config import TrainConfig, config_dict, run_path
 from lmvid_lib.paths import RunFiles, keypoints_cache
 from lmvid_lib.seed import seed_everything
@@ -246,7 +246,10 @@ def evaluate_landmarks(
     landmarks = {}
     for name, videos in sets.items():
         if isinstance(source, torch.nn.Module):
-            mu, _ = extract_landmarks(source, videos.frames[indices[name]], cfg.batch_size, device, progress=progress)
+            codes = encode_frames(
+                source, videos.frames, cfg.batch_size, indices=indices[name], device=device, progress=progress
+            )
+            mu = codes.mu.numpy()
         elif name in source:
             mu = as_points(f"landmarks[{name!r}]", source[name])
             if len(mu) != len(indices[name]):

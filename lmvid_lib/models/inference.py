@@ -159,16 +159,3 @@ def decode_states(
             )
             frames.append(decode(model, chunk, vectors).float().cpu())
     return torch.cat(frames)
-
-
-def extract_landmarks(
-    model: torch.nn.Module,
-    frames: np.ndarray,
-    batch_size: int = 64,
-    device: torch.device | str | None = None,
-    image_size: int | None = None,
-    progress: bool = True,
-) -> tuple[np.ndarray, np.ndarray]:
-    """`encode_frames`' landmarks as arrays: uint8 frames [M,H,W,C] -> (mu [M,K,2] in [-1,1], cov [M,K,2,2])."""
-    codes = encode_frames(model, frames, batch_size, device=device, image_size=image_size, progress=progress)
-    return codes.mu.numpy(), codes.cov.numpy()

@@ -3,7 +3,7 @@
 Controls: dataset model, held-out frame, landmark (a dropdown, or a click near it on the picture, through ipyevents),
 its position x / y, the scale and rotation of its covariance, reset, interpolation towards a target frame's pose
 (alpha), and a button that plays the landmark LSTM's rollout from the pose shown. The picture is the original frame
-beside the decoded one with every landmark drawn (`plotting_playground.playground_picture`), sent as a PNG to an
+beside the decoded one with every landmark drawn (`playground.picture.playground_picture`), sent as a PNG to an
 `ipywidgets.Image`.
 
 Sliders send a value on every step of a drag; their changes are collected and applied once, `wait` seconds after the

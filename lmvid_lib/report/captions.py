@@ -50,7 +50,7 @@ class Captions:
         self.n_tables = 0
 
     def figure(self, fig: Any, caption: str, full_width: bool = False) -> Figure:
-        """`fig`: a matplotlib figure, or an HTML fragment (e.g. an animation from `plotting.animate`)."""
+        """`fig`: a matplotlib figure, or an HTML fragment (e.g. an animation from `report.figures.animate`)."""
         self.n_figures += 1
         body = fig if isinstance(fig, str) else png_html(fig)
         return Figure(body, f"**Figure {self.prefix}{self.n_figures}.** {caption}", full_width)

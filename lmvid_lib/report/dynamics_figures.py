@@ -33,7 +33,7 @@ def plot_training_curves(
         steps = [r["step"] for r in rows]
         ax.plot(steps, [r["loss"] for r in rows], color=f"C{i}", label=f"{label}: training")
         if rows and "val_loss" in rows[0]:
-            ax.plot(steps, [r["val_loss"] for r in rows], color=f"C{i}", linestyle="--", label=f"{label}: held-out")
+            ax.plot(steps, [r["val_loss"] for r in rows], color=f"C{i}", linestyle="--", label=f"{label}: validation")
     ax.set_xlabel("training step")
     ax.set_ylabel(ylabel)
     ax.set_yscale("log")

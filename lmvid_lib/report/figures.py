@@ -32,6 +32,7 @@ from matplotlib.patches import Ellipse
 from lmvid_lib import landmarks
 from lmvid_lib.config import check_int
 from lmvid_lib.eval.scales import crop_centred_to_pixels
+from lmvid_lib.models.inference import inference
 from lmvid_lib.report import tables
 
 if TYPE_CHECKING:
@@ -437,17 +438,10 @@ def pipeline_figure(model: torch.nn.Module, frame: torch.Tensor, colors: np.ndar
     """frame [1,C,S,S] in [0,1] (the model's input) -> a 1x4 matplotlib figure: the frame, its K part maps, the K
     Gaussian heatmaps fitted to them, and the frame decoded from those heatmaps with the frame's own appearance.
     colors: [K,3] (or [K,4]) RGB(A) in [0,1], one per landmark. The model is run in eval mode, its mode restored."""
-    import matplotlib.pyplot as plt
-
     if frame.ndim != 4 or frame.shape[0] != 1:
         raise ValueError(f"frame must be [1,C,S,S], got {tuple(frame.shape)}")
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            out = model(frame, frame)
-    finally:
-        model.train(was_training)
+    with inference(model):
+        out = model(frame, frame)
     size = frame.shape[-1]
     parts = landmarks.part_probabilities(out["part_logits"].float())[0].cpu().numpy()
     heat = landmarks.render_heatmaps(out["mu"].float(), out["cov"].float(), size, size)[0].cpu().numpy()
@@ -458,8 +452,8 @@ def pipeline_figure(model: torch.nn.Module, frame: torch.Tensor, colors: np.ndar
         "Gaussian landmarks (heatmaps)": _tint(heat, rgb),
         "decoded frame": out["recon"][0].float(),
     }
-    fig, axes = plt.subplots(1, 4, figsize=(11, 3.2))
-    for ax, (name, image) in zip(axes, panels.items()):
+    fig = new_figure(11, 3.2)
+    for ax, (name, image) in zip(fig.subplots(1, 4), panels.items()):
         if isinstance(image, torch.Tensor):
             image = image.clamp(0, 1).permute(1, 2, 0).cpu().numpy()
         ax.imshow(image.squeeze(), cmap="gray" if image.shape[-1] == 1 else None, vmin=0, vmax=1)

@@ -174,7 +174,7 @@ def budget_sentence(cfg: TrainConfig) -> str:
     """What the learned landmarks of a factorization run cost: steps, batch, size and loss weights, in words."""
     m, loss = cfg.model, cfg.loss
     return (
-        f"The learned landmarks come from {cfg.steps} training steps of batch {cfg.batch_size} at "
+        f"The learned landmarks come from {cfg.steps} training steps of batch {cfg.batch_size * cfg.accumulate} at "
         f"{m.image_size}x{m.image_size} ({m.n_landmarks} landmarks, perceptual loss `{loss.perceptual}`, edge-loss "
         f"weight {loss.lambda_grad:g}, landmark concentration / separation weights {loss.lambda_concentration:g} / "
         f"{loss.lambda_separation:g})."

@@ -29,6 +29,7 @@ from lmvid_lib.data.datasets import DATASETS, VALIDATION, has_validation
 from lmvid_lib.models.checkpoint import dataset_run, read_run_config
 from lmvid_lib.models.dynamics import DynamicsConfig, LandmarkLSTM, check_states
 from lmvid_lib.models.files import LANDMARK_LSTM, model_payload
+from lmvid_lib.models.inference import inference
 from lmvid_lib.models.rollout import unroll
 from lmvid_lib.models.sequences import extract_sequences, open_run_videos
 from lmvid_lib.paths import run_folder
@@ -157,12 +158,8 @@ def _as_states(states: np.ndarray | torch.Tensor, name: str, cfg: DynamicsTrainC
 
 
 def _validation_loss(model: LandmarkLSTM, clips: torch.Tensor, n_inputs: int) -> float:
-    was_training = model.training
-    model.eval()
-    with torch.no_grad():
-        loss = float(prediction_loss(model, clips, n_inputs))
-    model.train(was_training)
-    return loss
+    with inference(model):
+        return float(prediction_loss(model, clips, n_inputs))
 
 
 def train_dynamics(

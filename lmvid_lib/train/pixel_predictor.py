@@ -31,6 +31,7 @@ from lmvid_lib.data.datasets import DATASETS, VALIDATION, has_validation
 from lmvid_lib.data.frames import frames_to_input
 from lmvid_lib.models.checkpoint import dataset_run, read_run_config
 from lmvid_lib.models.files import PIXEL_PREDICTOR, model_payload
+from lmvid_lib.models.inference import inference
 from lmvid_lib.models.pixel_predictor import PixelPredictor, PixelPredictorConfig
 from lmvid_lib.models.rollout import unroll
 from lmvid_lib.models.sequences import open_run_videos
@@ -130,13 +131,11 @@ def _validation_loss(model: PixelPredictor, val: np.ndarray, cfg: PixelTrainConf
     n, m = cfg.schedule()
     videos = min(len(val), VALIDATION_CLIPS)
     index = np.arange(videos)[:, None] * val.shape[1] + np.arange(n + m)
-    was_training, total = model.training, 0.0
-    model.eval()
-    with torch.no_grad():
+    total = 0.0
+    with inference(model):
         for start in range(0, videos, cfg.batch_size):
             part = index[start : start + cfg.batch_size]
             total += float(prediction_loss(model, clip_tensor(val, part, cfg.device), n)) * len(part)
-    model.train(was_training)
     return total / videos
 
 

@@ -22,8 +22,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from lmvid_lib import __version__
 from lmvid_lib.config import check_int, from_dict
 from lmvid_lib.data.store import is_prepared, write_dataset
@@ -87,8 +85,7 @@ def generate(preset: str, split: str, seed: int = 0, **overrides: Any) -> Synthe
     cfg = preset_config(preset, **overrides)
     if split not in _PRESETS[preset][1]:
         raise ValueError(f"split: preset {preset!r} has no split {split!r}; known: {list(_PRESETS[preset][1])}")
-    if not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    check_int(seed, "seed", 0)
     videos = _PRESETS[preset][2](cfg, split, int(seed))
     videos.meta = {"seed": int(seed), "params": dataclasses.asdict(cfg), "generator_version": GENERATOR_VERSION}
     return videos
