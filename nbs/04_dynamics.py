@@ -125,7 +125,7 @@ display(
 # %% tags=["hide-input"]
 lstm_runs = {OURS: summaries[(dataset, True)]["run"], OURS_DIRECT: summaries[(dataset, False)]["run"]}
 study = study_.horizon_study(run_dir, dataset, hcfg, lstm_runs, dynamics_videos.get(dataset), device)
-for split, label in study_.SPLITS.items():
+for split, label in study.splits.items():
     display(
         captions.table(
             markdown_table(*study.table(split)),
@@ -137,7 +137,7 @@ for split, label in study_.SPLITS.items():
     )
 
 # %% tags=["hide-input", "full-width"]
-labels = {split: f"{dataset} {label}" for split, label in study_.SPLITS.items()}
+labels = {split: f"{dataset} {label}" for split, label in study.splits.items()}
 display(
     captions.figure(
         dynamics_figures.horizon_figure(study.results, labels, study.unit),
@@ -185,8 +185,8 @@ display(Markdown(study_.neighbour_note(study, neighbours)))
 
 # %% tags=["hide-input", "full-width"]
 shown = np.arange(strip_every, hcfg.length + 1, strip_every)
-videos_shown = {split: study_.decoded_window(study, split) for split in study_.SPLITS}
-for split, label in study_.SPLITS.items():
+videos_shown = {split: study_.decoded_window(study, split) for split in study.splits}
+for split, label in study.splits.items():
     real, decoded, _ = videos_shown[split]
     rows = {"real": real[shown - 1].permute(0, 2, 3, 1), OURS: decoded[shown - 1].permute(0, 2, 3, 1)}
     display(
@@ -204,8 +204,8 @@ for split, label in study_.SPLITS.items():
 # frames) against predicted, drawn over the conditioning frame.
 
 # %% tags=["hide-input"]
-real, decoded, path = videos_shown["test"]
-states = study.windows["test"][0][0, : hcfg.length]
+real, decoded, path = videos_shown[study.first]
+states = study.windows[study.first][0][0, : hcfg.length]
 chosen = hz.most_moving_landmarks(states, tracked_landmarks)
 frame = real[hcfg.context - 1].permute(1, 2, 0)
 title = f"{dataset} held-out frames: {tracked_landmarks} most-moving landmarks"

@@ -56,7 +56,9 @@ def test_prepare_then_open_split_gives_the_written_sequences(bair_root, tmp_path
     dst = prepare_bair(root, tmp_path / "prepared", progress=False)
     expect = {
         "train": ["train/traj_0_to_255.tfrecords", "train/traj_512_to_767.tfrecords"],
-        "val": ["train/traj_256_to_511.tfrecords"],
+        "tune": [
+            "train/traj_256_to_511.tfrecords"
+        ],  # SAVP's val file: the validation split, named apart from BBC's val
         "test": ["test/traj_0_to_255.tfrecords"],
     }
     for split, rels in expect.items():

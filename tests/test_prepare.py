@@ -10,6 +10,7 @@ from fixtures_real import write_bair, write_kth
 
 from lmvid_lib import cli
 from lmvid_lib.data import kth, prepare, store
+from lmvid_lib.data.datasets import HELD_OUT_FRAMES, VALIDATION
 from lmvid_lib.models.run_config import TrainConfig
 from lmvid_lib.report.runs import data_source
 
@@ -124,7 +125,7 @@ def test_cli_prepare_and_describe(tmp_path, capsys):
     dst = tmp_path / "out"
     assert cli.main(["prepare", "bair", "--src", str(src), "--dst", str(dst), "--no-progress", "--camera", "main"]) == 0
     out = capsys.readouterr().out
-    assert "| val | 1 | 3 | 64x64x3 | no |" in out
+    assert "| tune | 1 | 3 | 64x64x3 | no |" in out
     index = json.loads((dst / "index.json").read_text())
     assert index["dataset"] == "bair" and index["provenance"]["options"]["camera"] == "main"
     assert cli.main(["prepare", "bair", "--src", str(src), "--dst", str(dst), "--no-progress", "--camera", "main"]) == 0
@@ -176,6 +177,39 @@ def test_bbc_subset_of_splits(tmp_path):
     assert "| train | 1 | 2 | 32x32x3 | yes | frame |" in prepare.describe("bbc", dst)
     assert list(store.read_index(dst)["splits"]) == ["train"]
     assert np.isfinite(videos.keypoints).all()
+
+
+def test_bbc_training_videos_give_the_held_out_frames_and_the_validation_split_as_disjoint_blocks(tmp_path):
+    from fixtures_real import write_bbc
+
+    rows = np.arange(100, 123)  # 23 annotated frames of one training video, in frame order
+    parts = prepare.bbc_video_parts("train", rows)
+    assert list(parts) == ["train", HELD_OUT_FRAMES, VALIDATION]
+    assert np.array_equal(np.concatenate(list(parts.values())), rows)  # disjoint, nothing lost, in time order
+    assert [len(p) for p in parts.values()] == [19, 2, 2]
+    assert list(prepare.bbc_video_parts("val", rows)) == ["val"]  # other videos stay whole
+    write_bbc(tmp_path / "bbc", {1: list(range(1, 21)), 2: list(range(1, 11))})
+    dst = prepare.prepare_bbc(tmp_path / "bbc", tmp_path / "p", progress=False, splits=("train",), out_size=32)
+    sets = {s: store.open_split(dst, s) for s in ("train", HELD_OUT_FRAMES, VALIDATION)}
+    assert {s: v.frame_numbers.tolist() for s, v in sets.items()} == {
+        "train": [*range(1, 17), *range(1, 9)],
+        HELD_OUT_FRAMES: [17, 18, 9],
+        VALIDATION: [19, 20, 10],
+    }
+    assert all(v.video_ids.tolist() == [1, 2] for v in sets.values())
+    assert "held_out_frames = the first of those" in store.read_index(dst)["provenance"]["split_rule"]
+
+
+def test_kth_validation_is_every_nth_training_video_file(tmp_path, monkeypatch):
+    videos = {f"person0{p}_{a}_d1": [(1, 12)] for p, a in ((1, "boxing"), (1, "walking"), (3, "running"))}
+    write_kth(tmp_path / "kth", {**videos, "person20_walking_d2": [(2, 10)]}, n_frames=12, codec="rawvideo")
+    monkeypatch.setattr(prepare, "KTH_VALIDATION_EVERY", 2)
+    dst = prepare.prepare("kth", tmp_path / "kth", tmp_path / "prepared", progress=False)
+    train, tune = (store.open_split(dst, s) for s in ("train", VALIDATION))
+    files = {s: {name.split("#")[0] for name in v.video_names} for s, v in (("train", train), (VALIDATION, tune))}
+    assert files["train"] and files[VALIDATION] and not files["train"] & files[VALIDATION]
+    assert set(tune.video_ids) <= set(kth.person_split("savp")["train"])  # the training persons, other recordings
+    assert "tune = one in every 2 training video files" in store.read_index(dst)["provenance"]["split_rule"]
 
 
 @pytest.mark.parametrize("convention, persons", [("savp", "test 17-25"), ("svg", "test 21-25")])

@@ -47,7 +47,8 @@ def video_set(lengths: list[int]) -> VideoSet:
 
 
 # ------------------------------------------------------------------------------------------------------- chapter 4
-def study(horizon: int = 30) -> hs.HorizonStudy:
+def study(horizon: int = 30, dataset: str = "signer") -> hs.HorizonStudy:
+    splits = hs.horizon_splits(dataset)
     t = np.arange(1, horizon + 1)
     results = {
         OURS: curves(10 + 0.05 * t, 0.4),
@@ -57,11 +58,21 @@ def study(horizon: int = 30) -> hs.HorizonStudy:
         LINEAR_FORECAST: curves(8 + 0.09 * t, 0.1),
     }
     cfg = HorizonConfig(context=2, horizon=horizon, stride=10, crop_size=64)
-    windows = {s: (np.zeros((3, cfg.length, 2, 5)), None, None) for s in hs.SPLITS}
-    held_out = {s: VideoStates(video_set([cfg.length] * 2), None, None) for s in hs.SPLITS}
+    windows = {s: (np.zeros((3, cfg.length, 2, 5)), None, None) for s in splits}
+    held_out = {s: VideoStates(video_set([cfg.length] * 2), None, None) for s in splits}
     return hs.HorizonStudy(
-        "signer", "a label", cfg, None, 2, None, None, {}, held_out, None, windows, {s: results for s in hs.SPLITS}
+        dataset, "a label", cfg, None, 2, None, None, {}, held_out, None, windows, {s: results for s in splits}, splits
     )
+
+
+def test_chapter_4_reports_the_signer_test_videos_and_bbc_pose_held_out_frames_of_its_training_videos():
+    assert hs.horizon_splits("signer") == {"test": "held-out frames", "val": "held-out attire"}
+    assert hs.horizon_splits("bbc") == {"held_out_frames": "held-out frames", "val": "held-out attire"}
+    real = study(30, "bbc")
+    assert real.first == "held_out_frames"
+    assert real.claim_fields()["dataset"] == "bbc held-out frames (a label), 3 windows of 2 videos"
+    with pytest.raises(ValueError, match=r"needs true joints on held-out splits: \['signer', 'bbc'\], got 'pusher'"):
+        hs.horizon_splits("pusher")
 
 
 def test_horizon_study_reports_what_its_curves_say():

@@ -28,9 +28,18 @@ from tqdm.auto import tqdm
 
 from lmvid_lib.config import from_dict
 from lmvid_lib.data import bair, bbc, kth, store
+from lmvid_lib.data.datasets import HELD_OUT_FRAMES, VALIDATION
 
 # Bump when the prepared content changes for the same source and options, so old sets are rebuilt, not reused.
-TOOL_VERSION = 2  # 2: BBC train/val cropped per frame like test, crops in crops.npy
+# 2: BBC train/val cropped per frame like test, crops in crops.npy; 3: a validation split in every set (BAIR's val
+# file renamed, KTH's from training videos, BBC's from the training videos' frames) and BBC's held-out frames
+TOOL_VERSION = 3
+# Of each BBC Pose training video, the annotated frames in time order are cut into this many equal blocks; the last
+# two are held out (ours: the paper holds out frames of the training videos, appendix C, without saying which), as
+# blocks so that near-identical neighbouring frames do not sit on both sides.
+BBC_BLOCKS = 10
+# KTH: every this-many-th training video file (all its subsequences) is the validation split (ours).
+KTH_VALIDATION_EVERY = 10
 
 
 # --------------------------------------------------------------------------------------------------------- options
@@ -217,37 +226,60 @@ def _check_bbc_options(opts: BBCOptions) -> None:
         )
 
 
+def bbc_video_parts(split: str, rows: np.ndarray) -> dict[str, np.ndarray]:
+    """Stored split -> the rows (sorted by frame number) of one BBC Pose video of `split` it holds: a training
+    video gives its first BBC_BLOCKS - 2 blocks to `train`, the next to `HELD_OUT_FRAMES` and the last to the
+    validation split; any other video stays whole in its split. Empty parts are left out."""
+    if split != "train":
+        return {split: rows}
+    blocks = np.array_split(rows, BBC_BLOCKS)
+    parts = {"train": np.concatenate(blocks[:-2]), HELD_OUT_FRAMES: blocks[-2], VALIDATION: blocks[-1]}
+    return {name: part for name, part in parts.items() if len(part)}
+
+
+def _bbc_modes(split: str, opts: BBCOptions) -> dict[str, str]:
+    """Stored split -> its crop mode for the parts of `split`: per-frame crops, and a video crop of the training part
+    where asked for."""
+    parts = ("train", HELD_OUT_FRAMES, VALIDATION) if split == "train" else (split,)
+    modes = {part: "frame" for part in parts}
+    if split in opts.video_crop_splits:
+        modes[split + bbc.VIDEO_CROP_SUFFIX] = "video"
+    return modes
+
+
 def _build_bbc(src: Path, scratch: Path, opts: BBCOptions, progress: bool):
     _check_bbc_options(opts)
     annotations = {split: bbc.load_annotations(src, split) for split in opts.splits}  # all .mat errors before any jpg
     frame_hw: tuple[int, int] | None = None
     splits = {}
     for split, ann in annotations.items():
-        modes = {split: "frame"}  # stored split -> its crop; every frame is read once and cropped for each
-        if split in opts.video_crop_splits:
-            modes[split + bbc.VIDEO_CROP_SUFFIX] = "video"
+        modes = _bbc_modes(split, opts)  # stored split -> its crop; every frame is read once and cropped for each
         builders = {name: SplitBuilder(scratch, name, (opts.out_size, opts.out_size, 3)) for name in modes}
         boxes: dict[str, list[np.ndarray]] = {name: [] for name in modes}
         bar = tqdm(total=len(ann), desc=f"bbc {split}", unit="frame", disable=not progress)
-        for vid, rows in ann.videos():
-            joints = ann.joints[rows]
-            crops = {name: _bbc_crops(joints, mode, opts) for name, mode in modes.items()}
-            for name in modes:
-                builders[name].start_video(f"video{vid}", vid)
-                boxes[name].append(crops[name].as_array())
-            for k, row in enumerate(rows):
-                frame = bbc.read_frame(bbc.frame_path(src, vid, ann.frame_ids[row]), frame_hw)
-                frame_hw = frame.shape[:2]
-                for name in modes:
-                    crop = crops[name][k]
-                    builders[name].add_frames(
-                        crop.crop_image(frame, opts.pad)[None],
-                        ann.frame_ids[row : row + 1],
-                        crop.to_crop_pixels(joints[k])[None],
-                    )
-                bar.update()
+        for vid, video_rows in ann.videos():
+            for part, rows in bbc_video_parts(split, video_rows).items():
+                names = [part] + [n for n, mode in modes.items() if mode == "video" and part == split]
+                joints = ann.joints[rows]
+                crops = {name: _bbc_crops(joints, modes[name], opts) for name in names}
+                for name in names:
+                    builders[name].start_video(f"video{vid}", vid)
+                    boxes[name].append(crops[name].as_array())
+                for k, row in enumerate(rows):
+                    frame = bbc.read_frame(bbc.frame_path(src, vid, ann.frame_ids[row]), frame_hw)
+                    frame_hw = frame.shape[:2]
+                    for name in names:
+                        crop = crops[name][k]
+                        builders[name].add_frames(
+                            crop.crop_image(frame, opts.pad)[None],
+                            ann.frame_ids[row : row + 1],
+                            crop.to_crop_pixels(joints[k])[None],
+                        )
+                    bar.update()
         bar.close()
         for name, mode in modes.items():
+            if builders[name].n_frames == 0 and name in (HELD_OUT_FRAMES, VALIDATION):
+                continue  # videos too short to hold frames out (a partial copy): no such split
             builders[name].meta = {
                 "crop_mode": mode,
                 "crop_margin": opts.margin if mode == "frame" else opts.video_margin,
@@ -256,9 +288,11 @@ def _build_bbc(src: Path, scratch: Path, opts: BBCOptions, progress: bool):
             }
             splits[name] = builders[name].videoset(bbc.JOINT_NAMES, np.concatenate(boxes[name] or [np.zeros((0, 3))]))
     rule = (
-        "train = bbcpose.mat train_frames of videos 1-10, val = videos 11-15, test = results.mat ground truth "
-        "(videos 16-20); frames are the annotated frames only, each cropped around its own keypoints "
-        f"({opts.margin:g} px from the centre of their box)"
+        f"train = bbcpose.mat train_frames of videos 1-10 but the last two of {BBC_BLOCKS} blocks of each video in "
+        f"time, {HELD_OUT_FRAMES} = the first of those (the paper's held-out frames of the training videos), "
+        f"{VALIDATION} = the last (validation, where settings are chosen), val = videos 11-15 (held-out attire), "
+        "test = results.mat ground truth (videos 16-20); frames are the annotated frames only, each cropped around its "
+        f"own keypoints ({opts.margin:g} px from the centre of their box)"
     )
     if opts.video_crop_splits:
         rule += (
@@ -275,7 +309,10 @@ def prepare_bbc(src: str | Path, dst: str | Path, force: bool = False, progress:
 
 # ----------------------------------------------------------------------------------------------------------- BAIR
 def _build_bair(src: Path, scratch: Path, opts: BAIROptions, progress: bool):
-    files = bair.split_files(src, opts.val_file)
+    # SAVP's val file is the validation split, stored as VALIDATION: BBC Pose's `val` is a reported split
+    files = {
+        VALIDATION if name == "val" else name: paths for name, paths in bair.split_files(src, opts.val_file).items()
+    }
     splits = {}
     for split, paths in files.items():
         paths = paths if opts.max_files is None else paths[: opts.max_files]
@@ -288,7 +325,8 @@ def _build_bair(src: Path, scratch: Path, opts: BAIROptions, progress: bool):
         builder.meta = {"files": [p.relative_to(src).as_posix() for p in paths], "camera": opts.camera}
         splits[split] = builder.videoset()
     rule = (
-        f"train = softmotion30_44k/train except {opts.val_file} (val, as SAVP), test = softmotion30_44k/test; "
+        f"train = softmotion30_44k/train except {opts.val_file} ({VALIDATION}: validation, SAVP's val file), "
+        "test = softmotion30_44k/test; "
         "video_ids are trajectory numbers from the file names"
     )
     return splits, {"split_rule": rule}, []
@@ -305,6 +343,10 @@ def _build_kth(src: Path, scratch: Path, opts: KTHOptions, progress: bool):
     seq_path = Path(opts.sequences) if opts.sequences else src / "00sequences.txt"
     sequences = kth.parse_sequences(seq_path)
     by_split = {name: [v for v in sequences if kth.person_of(v) in ids] for name, ids in persons.items()}
+    # validation: every KTH_VALIDATION_EVERY-th training video file, so the training persons in other recordings
+    by_split[VALIDATION] = by_split["train"][KTH_VALIDATION_EVERY - 1 :: KTH_VALIDATION_EVERY]
+    by_split["train"] = [v for v in by_split["train"] if v not in set(by_split[VALIDATION])]
+    by_split = {name: videos for name, videos in by_split.items() if videos or name != VALIDATION}  # a partial copy
     # Every listed video of the chosen persons must exist before anything is decoded.
     paths = {v: kth.video_path(src, v) for vids in by_split.values() for v in vids}
     splits = {}
@@ -320,7 +362,8 @@ def _build_kth(src: Path, scratch: Path, opts: KTHOptions, progress: bool):
         builder.meta = {"ranges": ranges_meta, "actions": [kth.action_of(n.split("#")[0]) for n in builder.video_names]}
         splits[split] = builder.videoset()
     rule = (
-        f"persons {kth.describe_split(opts.convention)} ({opts.convention.upper()} convention); one stored video "
+        f"persons {kth.describe_split(opts.convention)} ({opts.convention.upper()} convention), {VALIDATION} = one in "
+        f"every {KTH_VALIDATION_EVERY} training video files (validation); one stored video "
         "per 00sequences.txt subsequence (1-based inclusive ranges), grayscale, plain resize"
     )
     return splits, {"split_rule": rule, "sequences_file": str(seq_path.resolve())}, []

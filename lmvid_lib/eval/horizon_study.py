@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from torch import nn
 
-from lmvid_lib.data.datasets import VALIDATION, data_label, has_validation
+from lmvid_lib.data.datasets import DATASETS, VALIDATION, data_label, dataset_info, has_validation
 from lmvid_lib.eval import horizon as hz
 from lmvid_lib.eval import predictability
 from lmvid_lib.eval.prediction import horizon_table, speed_kept_over
@@ -25,7 +25,18 @@ from lmvid_lib.models.factorization import FactorizationModel
 from lmvid_lib.models.files import LANDMARK_LSTM, load_model
 
 # split -> what it holds out (chapter 3's two held-out splits)
-SPLITS = {"test": "held-out frames", "val": "held-out attire"}
+
+
+def horizon_splits(dataset: str) -> dict[str, str]:
+    """Split -> label of the held-out splits chapter 4 reports on `dataset` (`data.datasets.Dataset.held_out`): the
+    held-out frames first, then held-out attire; a ValueError for a dataset without them."""
+    splits = dict(dataset_info(dataset).held_out)
+    if not splits:
+        known = [name for name, d in DATASETS.items() if d.held_out]
+        raise ValueError(
+            f"dataset: the pose horizon study needs true joints on held-out splits: {known}, got {dataset!r}"
+        )
+    return splits
 
 
 @dataclass
@@ -44,6 +55,12 @@ class HorizonStudy:
     tune: hz.VideoStates | None  # the validation videos (`data.datasets.VALIDATION`): choices are made on them
     windows: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]  # split -> (states, joints, frame indices)
     results: dict[str, dict[str, hz.HorizonCurves]]  # split -> predictor name -> curves
+    splits: dict[str, str]  # the reported splits (`horizon_splits`): split -> label, the held-out frames first
+
+    @property
+    def first(self) -> str:
+        """The held-out-frames split: the chapter's claim, note and neighbour table are computed there."""
+        return next(iter(self.splits))
 
     @property
     def horizons(self) -> tuple[int, ...]:
@@ -66,7 +83,7 @@ class HorizonStudy:
         """ "40 windows of 4 videos" for `split`, or for every split ("held-out frames: ...; held-out attire: ...")."""
         if split is not None:
             return f"{len(self.windows[split][0])} windows of {self.n_videos(split)} videos"
-        return "; ".join(f"{label}: {self.sample_sentence(s)}" for s, label in SPLITS.items())
+        return "; ".join(f"{label}: {self.sample_sentence(s)}" for s, label in self.splits.items())
 
     @property
     def unit(self) -> str:
@@ -80,14 +97,14 @@ class HorizonStudy:
         """Markdown: the computed verdict on each split, then what a linear forecast says about predictability."""
         parts = [
             f"**{label}.** {hz.horizon_summary(self.results[s], OURS, self.horizons, self.speed_span)}"
-            for s, label in SPLITS.items()
+            for s, label in self.splits.items()
         ]
-        note = hz.predictability_note(self.results["test"], OURS, LINEAR_FORECAST, self.horizons, self.speed_span)
+        note = hz.predictability_note(self.results[self.first], OURS, LINEAR_FORECAST, self.horizons, self.speed_span)
         return "\n\n".join([*parts, note])
 
     def claim_fields(self) -> dict[str, str]:
         """The chapter's claim row (claim, paper, ours, dataset), from the held-out-frames results."""
-        results, t = self.results["test"], self.horizons[-1]
+        results, t = self.results[self.first], self.horizons[-1]
         kept = speed_kept_over(results[OURS].speed_kept, *self.speed_span)
         return {
             "claim": f"A landmark LSTM predicts long-range pose ({self.cfg.context} -> {self.cfg.horizon} frames)",
@@ -97,7 +114,7 @@ class HorizonStudy:
                 f"{results[MEAN_POSE].errors[t - 1]:.1f}, {COPY_LAST} {results[COPY_LAST].errors[t - 1]:.1f}); keeps "
                 f"{100 * kept:.0f}% of the real speed over t={self.speed_span[0]}-{self.speed_span[1]}"
             ),
-            "dataset": f"{self.dataset} held-out frames ({self.source}), {self.sample_sentence('test')}",
+            "dataset": f"{self.dataset} held-out frames ({self.source}), {self.sample_sentence(self.first)}",
         }
 
 
@@ -122,21 +139,24 @@ def horizon_study(
         raise ValueError(f"lstm_runs: unknown predictor(s) {unknown}; known: {[OURS, OURS_DIRECT]}")
     run = dataset_run(run_dir, dataset)
     model, factor_cfg = load_trained(run, device)
+    splits = horizon_splits(factor_cfg.dataset)
     train = hz.video_states(run, "train", run_dir, cfg, device, **dict(train_overrides or {}))
     regressor = hz.fit_state_regressor(train.states, train.joints, cfg.crop_size)
     predictors = _predictors(lstm_runs, device)
     forecasts = {LINEAR_FORECAST: hz.fit_linear_forecast(train.windows(cfg)[0], cfg)}
-    held_out = {split: hz.video_states(run, split, run_dir, cfg, device) for split in SPLITS}
+    held_out = {split: hz.video_states(run, split, run_dir, cfg, device) for split in splits}
     has_tune = has_validation(factor_cfg.dataset, factor_cfg.data_root)
     tune = hz.video_states(run, VALIDATION, run_dir, cfg, device) if has_tune else None
-    windows = {split: held_out[split].windows(cfg) for split in SPLITS}
+    windows = {split: held_out[split].windows(cfg) for split in splits}
     results = {
         split: hz.evaluate_predictors(predictors, regressor, *windows[split][:2], train.joints, cfg, forecasts)
-        for split in SPLITS
+        for split in splits
     }
     source = data_label(factor_cfg.dataset, factor_cfg.data_root)
     k = factor_cfg.model.n_landmarks
-    return HorizonStudy(dataset, source, cfg, model, k, train, regressor, predictors, held_out, tune, windows, results)
+    return HorizonStudy(
+        dataset, source, cfg, model, k, train, regressor, predictors, held_out, tune, windows, results, splits
+    )
 
 
 @dataclass
@@ -159,7 +179,7 @@ def neighbour_study(study: HorizonStudy, stride: int) -> NeighbourStudy:
     def curves(joints: np.ndarray) -> dict[int, hz.HorizonCurves]:
         return predictability.neighbour_curves(train_windows, joints, cfg.context, cfg.threshold)
 
-    reported = curves(study.windows["test"][1])
+    reported = curves(study.windows[study.first][1])
     # without a validation split k is chosen on the reported windows, and the note says so (best None)
     tune = curves(study.tune.windows(cfg)[1]) if study.tune is not None else None
     best = predictability.best_neighbours(tune, study.horizons[-1]) if tune is not None else None
@@ -169,7 +189,7 @@ def neighbour_study(study: HorizonStudy, stride: int) -> NeighbourStudy:
 
 def neighbour_note(study: HorizonStudy, neighbours: NeighbourStudy) -> str:
     """The sentence comparing the neighbour averages (k chosen on validation) with our LSTM and copy-last."""
-    results = study.results["test"]
+    results = study.results[study.first]
     return predictability.tradeoff_note(
         neighbours.curves,
         results[OURS],

@@ -46,6 +46,8 @@ class SignerConfig:
     # identities: one identity per video.
     n_identities: int = 12
     n_eval_videos: int | None = None  # videos in 'test' and 'val'; None = max(identities used, n_videos // 2)
+    # False: sleeves in the shirt's own texture, the alternative measured in experiments/log.yaml#sleeves-tune
+    plain_sleeves: bool = True
 
 
 @dataclass
@@ -200,7 +202,12 @@ def _signer_motion(rng: np.random.Generator, ident: _Identity, n: int) -> dict[s
 
 
 def _render_signer(
-    ident: _Identity, attire: _Attire, m: dict[str, np.ndarray], sl: slice, arm_order: tuple[int, int]
+    ident: _Identity,
+    attire: _Attire,
+    m: dict[str, np.ndarray],
+    sl: slice,
+    arm_order: tuple[int, int],
+    plain_sleeves: bool = True,
 ) -> np.ndarray:
     """Render frames `sl` of one video -> uint8 [B,H,W,3]."""
     k = ident.scale
@@ -238,7 +245,7 @@ def _render_signer(
     mouth = g["head"] + rotate(tilt, np.array([0.0, 7.0 * k])) + turn * 1.5
     side_vec = rotate(tilt, np.array([3.0 * k, 0.0]))
     canvas.paint(render.capsule(mouth - side_vec, mouth + side_vec, 1.0 * k), np.array([0.55, 0.2, 0.2]))
-    sleeve = attire.shirt2 * 0.8
+    sleeve = attire.shirt2 * 0.8 if plain_sleeves else shirt
     forearm_colour = ident.skin if attire.short_sleeves else sleeve
     for side in arm_order:
         name = "right" if side == -1 else "left"
@@ -277,5 +284,5 @@ def generate_signer(cfg: SignerConfig, split: str, seed: int) -> SyntheticVideos
         keypoints[v] = np.stack([motion[j] for j in SIGNER_JOINTS], 1)
         for start in range(0, cfg.n_frames, CHUNK):
             sl = slice(start, min(start + CHUNK, cfg.n_frames))
-            frames[v, sl] = _render_signer(ident, attires[video_ids[v]], motion, sl, order)
+            frames[v, sl] = _render_signer(ident, attires[video_ids[v]], motion, sl, order, cfg.plain_sleeves)
     return SyntheticVideos(frames, keypoints, list(SIGNER_JOINTS), video_ids.astype(np.int64), "signer", split)
