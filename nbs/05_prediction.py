@@ -28,8 +28,10 @@
 # The paper's central claim is tested against a **learned pixel-space predictor**: a deterministic
 # encoder-LSTM-decoder on frames in the style of SVG's and SAVP's deterministic variants (skip connections from the
 # last conditioning frame), trained on the same stand-in frames with SVG's schedules (BAIR: 2 inputs, 10 future; KTH:
-# 10 and 10), so that it learns from its own predictions fed back, as it is scored, and with the same batch as the
-# landmark LSTM. The paper's own curves belong to other data and models and are not redrawn here.
+# 10 and 10), so that it learns from its own predictions fed back, as it is scored, with the same batch as the
+# landmark LSTM, and with at least the training FLOPs of the whole landmark route (the factorization model and the
+# LSTM; `benchmarks/bench_budgets.py`), so that it gets the same chance. The paper's own curves belong to other data
+# and models and are not redrawn here.
 
 # %% tags=["parameters"]
 profile = "cpu"
@@ -40,6 +42,7 @@ prediction_datasets = ["pusher", "walker"]  # the BAIR and KTH stand-ins (bair, 
 max_clips = None  # test clips per dataset (None: all)
 strip_frames = [2, 8, 16, 24, 30]  # Fig. 4: frame numbers of the worst-sequence strip (context frames included)
 pixel = {}  # PixelTrainConfig mapping shared by every dataset: the learned pixel-space predictor
+pixel_overrides = {}  # dataset -> PixelTrainConfig keys over `pixel` (e.g. steps, to match the landmark route's budget)
 detector = {}  # DetectorConfig mapping: the supervised keypoint detector that measures structure
 structure_threshold = 3.0  # px of the stored frame within which a detected keypoint counts as right
 require_lpips = False  # True: stop here unless both LPIPS backbones (AlexNet, VGG16) have their ImageNet weights
@@ -64,13 +67,15 @@ from lmvid_lib.report.runs import budget_sentence_pixel, data_source
 from lmvid_lib.report.tables import markdown_table
 from lmvid_lib.seed import seed_everything
 from lmvid_lib.train import read_metrics
+from lmvid_lib.train.dynamics import dataset_configs
 from lmvid_lib.train.pixel_predictor import train_dataset_pixel_predictor
 from lmvid_lib.train.structure import train_dataset_detector
 
 seed_everything(seed)
 captions = Captions(chapter=5)
 lpips_nets = vp.lpips_backbones(required=require_lpips)
-pixel_runs = {d: train_dataset_pixel_predictor(pixel, d, run_dir, device) for d in prediction_datasets}
+pixel_configs = dataset_configs(pixel, pixel_overrides, prediction_datasets, "pixel")
+pixel_runs = {d: train_dataset_pixel_predictor(pixel_configs[d], d, run_dir, device) for d in prediction_datasets}
 pixel_models = {d: load_model(s["run"], device, PIXEL_PREDICTOR) for d, s in pixel_runs.items()}
 results = {
     d: vp.predict_dataset(run_dir, d, max_clips, lpips_nets, {PIXEL: partial(rollout, pixel_models[d])}, device=device)

@@ -18,8 +18,11 @@
 # stand-in's identities, ...) was chosen by measuring it against alternatives. This appendix is the record of those
 # measurements: `experiments/log.yaml`, one entry per experiment, with the commit it was measured on, the profile, what
 # was changed, what was measured (the metric, its pixel scale and the split), the numbers of each setting with its
-# training seed and steps, the baselines they were compared with, and whether the change was adopted and why. The record
-# is checked when it is read (`lmvid_lib.publish.experiment_log.load_log`); everything below is generated from it. Most
+# split, training seed and steps, the baselines they were compared with, the split whose numbers decided, and whether
+# the change was adopted and why. Choices are made on the validation split `tune` only: an earlier choice made on test
+# numbers is superseded by its re-measurement on `tune`, and the record is refused when it is read
+# (`lmvid_lib.publish.experiment_log.load_log`) if an adopted choice rests on a reported split. Everything below is
+# generated from it. Most
 # entries are single training seeds; the entries of component `common.seeds` show how far another seed moves the same
 # configuration, which is the scale below which differences are noise.
 
@@ -41,7 +44,7 @@ display(
         f"The record holds {len(entries)} entries over {len(groups)} components, measured from "
         f"{min(e.date for e in entries)} to {max(e.date for e in entries)}: {len(adopted)} were adopted when measured "
         f"({len(current)} of them still current, {len(adopted) - len(current)} superseded by a later entry) and "
-        f"{len(entries) - len(adopted)} were not."
+        f"{len(entries) - len(adopted)} were not. {experiment_log.decision_sentence(entries)}"
     )
 )
 
@@ -67,7 +70,7 @@ for group in groups.values():
             Markdown(
                 f"### {entry.id}\n\n"
                 f"{entry.date}, commit `{entry.commit}`, profile `{entry.profile}`, component `{entry.component}`: "
-                f"**{experiment_log.status(entry)}**.\n\n"
+                f"**{experiment_log.status(entry)}**, decided on `{entry.decided_on}`.\n\n"
                 f"*Change.* {entry.change}\n\n*Measured.* {entry.metric}\n\n"
                 f"{experiment_log.detail_table(entry)}\n\n*Why.* {entry.why}\n\n*Sources.* {sources}"
             )

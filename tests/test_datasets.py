@@ -45,7 +45,7 @@ def _prepare_kth(tmp_path):
 
 CASES = [
     ("bbc", "signer", _prepare_bbc, ("train", "val", "test")),
-    ("bair", "pusher", _prepare_bair, ("train", "val", "test")),
+    ("bair", "pusher", _prepare_bair, ("train", "tune", "test")),  # both validate on tune
     ("kth", "walker", _prepare_kth, ("train", "test")),
 ]
 

@@ -33,8 +33,10 @@ def _entry(**overrides) -> dict:
                 "elbows": "51-53",
             },
         ],
-        "baselines": [{"setting": "untrained encoder", "held_out_frames": 31.2}],
+        "baselines": [{"setting": "untrained encoder", "held_out_frames": 31.2, "split": "train"}],
         "adopted": True,
+        "decided_on": "tune",
+        "split": "tune",
         "why": "Measured on the cpu profile.",
     }
     entry.update(overrides)
@@ -113,6 +115,16 @@ def test_yaml_dates_and_text_dates_both_load(tmp_path):
             r"baselines\[0\]: held_out_frames must be a",
         ),
         ({"baselines": [{"held_out_frames": 40.0}]}, r"baselines\[0\]: setting must be a non-empty text"),
+        ({"split": "validation"}, r"split must be one of \['train', 'tune'"),
+        ({"split": None}, r"results\[0\]: split is missing \(the row's or the entry's\)"),
+        ({"baselines": [{"setting": "x", "split": ["test", "dev"], "a": 1.0}]}, r"baselines\[0\]: split must be"),
+        ({"decided_on": "tuning"}, r"decided_on must be one of"),
+        ({"decided_on": "test"}, r"decided_on is 'test' but no row was measured there \(rows: \['train', 'tune'\]\)"),
+        (
+            {"decided_on": "test", "split": "test"},
+            r"adopted, but decided on 'test' and not superseded by a re-measurement",
+        ),
+        ({"decided_on": "val", "split": ["test", "val"]}, r"adopted, but decided on 'val'"),
     ],
 )
 def test_a_malformed_entry_is_named_with_file_index_id_and_key(tmp_path, change, message):
@@ -137,6 +149,33 @@ def test_a_missing_key_and_a_duplicate_id_are_named(tmp_path):
         ex.load_log(tmp_path / "nope.yaml")
 
 
+def test_an_adopted_choice_made_on_a_reported_split_must_be_re_decided_on_validation(tmp_path):
+    on_test = _entry(id="on-test", split="test", decided_on="test")
+    with pytest.raises(ex.ExperimentLogError, match=r"entry 0 \('on-test'\): adopted, but decided on 'test'"):
+        ex.load_log(_write(tmp_path, [on_test]))
+    # superseded by another choice on test: still rejected; by its re-measurement on tune: accepted
+    again = _entry(id="again-on-test", split="test", decided_on="test")
+    with pytest.raises(ex.ExperimentLogError, match="'on-test'"):
+        ex.load_log(_write(tmp_path, [{**on_test, "superseded_by": "again-on-test"}, again]))
+    entries = ex.load_log(_write(tmp_path, [{**on_test, "superseded_by": "re-measured"}, _entry(id="re-measured")]))
+    assert [(e.decided_on, e.results[0].split) for e in entries] == [("test", ("test",)), ("tune", ("tune",))]
+    # a rejected setting measured on test is history, not a choice in the profile
+    assert ex.load_log(_write(tmp_path, [{**on_test, "adopted": False}]))[0].adopted is False
+    # so is a decision on time or cost, measured on no split
+    timing = _entry(id="timing", split="none", decided_on="none")
+    assert ex.load_log(_write(tmp_path, [timing]))[0].results[1].split == ("none",)
+
+
+def test_the_real_record_says_where_every_number_was_measured():
+    entries = ex.load_log()
+    assert all(row.split for e in entries for row in (*e.results, *e.baselines))
+    adopted_on_tune = [e for e in entries if e.adopted and e.decided_on == "tune"]
+    assert adopted_on_tune, "the re-measurements on validation are in the record"
+    for entry in entries:
+        if entry.adopted and entry.decided_on in ex.REPORTED_SPLITS:
+            assert entry.superseded_by is not None, entry.id
+
+
 def test_summary_table_has_one_row_per_entry_with_its_numbers_and_status(tmp_path):
     old = _entry(id="old-run", date="2026-11-25", adopted=True, superseded_by="spade-condition")
     rejected = _entry(id="rejected", adopted=False)
@@ -155,11 +194,23 @@ def test_detail_table_has_a_column_per_value_and_blanks_where_a_row_has_none(tmp
     (entry,) = ex.load_log(_write(tmp_path, [_entry()]))
     header, _, *rows = ex.detail_table(entry).splitlines()
     cells = [c.strip() for c in header.strip("|").split("|")]
-    assert cells == ["", "setting", "seed", "steps", "held_out_frames", "held_out_attire", "wrists", "elbows", "note"]
+    assert cells == [
+        "",
+        "setting",
+        "split",
+        "seed",
+        "steps",
+        "held_out_frames",
+        "held_out_attire",
+        "wrists",
+        "elbows",
+        "note",
+    ]
     assert len(rows) == 3
     assert [c.strip() for c in rows[1].strip("|").split("|")] == [
         "result",
         "heatmaps_appearance",
+        "tune",
         "mean of 0, 1",
         "1500",
         "62.6",
@@ -168,7 +219,7 @@ def test_detail_table_has_a_column_per_value_and_blanks_where_a_row_has_none(tmp
         "51-53",
         "",
     ]
-    assert rows[2].startswith("| baseline | untrained encoder |  |  | 31.2 |")
+    assert rows[2].startswith("| baseline | untrained encoder | train |  |  | 31.2 |")
 
 
 def test_by_component_sorts_components_and_dates():

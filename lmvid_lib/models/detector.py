@@ -23,7 +23,7 @@ class DetectorConfig:
     context_layers: int = 2  # dilated 3x3 convs (dilation 2, 4, ...) at the smallest size: the receptive field
     steps: int = 1000
     batch_size: int = 32
-    lr: float = 5e-4  # 2e-3 left the pusher arm unlearned: experiments/log.yaml#detector-lr
+    lr: float = 5e-4  # 2e-3 leaves the pusher arm unlearned: experiments/log.yaml#detector-tune
     seed: int = 0
     device: str = "cpu"
     log_every: int = 50  # metrics.csv rows

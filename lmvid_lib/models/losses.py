@@ -14,14 +14,14 @@ MSE + adversarial only. Only the 10 convs up to relu4_2 are built and loaded (th
 Edge loss (our addition, not in the paper; `lambda_grad`, default 0): the MSE between the finite-difference image
 gradients of reconstruction and target at 3 scales. Without VGG19 weights (the CPU profiles) MSE alone hardly cares
 where thin, low-contrast parts such as arms are; weighting edges is a VGG-free stand-in for the perceptual loss.
-Measured: experiments/log.yaml#edge-loss.
+Measured: experiments/log.yaml#edge-loss (test), re-measured on validation in #signer-settings-tune.
 
 Landmark regularisers (ours, not in Shih et al.; both default 0), after the concentration and separation constraints
 of Zhang et al., "Unsupervised discovery of object landmarks as structural representations" (CVPR 2018):
 `lambda_concentration` times the mean trace of the landmark covariances (a simpler spread measure than theirs), and
 `lambda_separation` times the mean over landmark pairs of exp(-|mu_i - mu_j|^2 / (2 separation_sigma^2)). They keep
 part maps compact and landmarks apart, so that none paints the background with a diffuse map and few crowd one part.
-Measured: experiments/log.yaml#landmark-terms.
+Measured: experiments/log.yaml#landmark-terms (test), re-measured on validation in #signer-settings-tune.
 
 Adversarial loss: the standard GAN objective log D(x) + log(1 - D(G(z))) in its non-saturating form, through
 BCE-with-logits on the discriminator's patch logits.

@@ -6,14 +6,19 @@ The record is a YAML list of entries; each is checked into an `Entry` by `load_l
   id (slug: lowercase letters, digits, hyphens; unique), date (YYYY-MM-DD), commit (7-40 hex digits, or "unknown"),
   profile, component (e.g. "02_factorization.loss"), change (what was tried), metric (what was measured, with its
   pixel scale and split), results (a non-empty list of rows), baselines (a list of rows, may be empty),
-  adopted (true | false), why (one or two sentences),
-  optionally superseded_by (the id of a later entry that replaced it) and sources (where the numbers were first
-  written down).
+  adopted (true | false), decided_on (the split whose numbers made the choice, `SPLITS`), why (one or two sentences),
+  optionally split (the split of every row that names none), superseded_by (the id of a later entry that replaced it)
+  and sources (where the numbers were first written down).
 
-A row is a mapping with `setting` (text), optionally `seed` (an int, or a list of ints for a mean over seeds),
+A row is a mapping with `setting` (text), its `split` (one of `SPLITS` or a list of them, for a row with values on
+several; may be left to the entry's `split`), optionally `seed` (an int, or a list of ints for a mean over seeds),
 `steps` (an int) and `note` (text), and any number of measured values: a number, a list of numbers, or a range
 written as text ("51-53"). A row carries at least one value or a note. Values are kept as the sources wrote them;
 their unit is the one the entry's `metric` names.
+
+Choose on validation, report test once: an adopted entry decided on a reported split (`REPORTED_SPLITS`: test, and
+val = held-out attire) or on an unrecorded one is an error, unless a later entry decided on validation (or on no split:
+speed, cost) supersedes it, so that the choice in the profile rests on the re-measurement (`check_decisions`).
 
 `summary_table` and `detail_table` render entries as markdown for the book's appendix (nbs/90_what_we_tried.py).
 """
@@ -37,9 +42,14 @@ _COMMIT = re.compile(r"[0-9a-f]{7,40}")
 _VALUE_NAME = re.compile(r"[a-z][a-z0-9_]*")
 _RANGE = re.compile(r"-?\d+(\.\d+)?-\d+(\.\d+)?")
 _TEXT_KEYS = ("id", "commit", "profile", "component", "change", "metric", "why")
-_REQUIRED = (*_TEXT_KEYS, "date", "results", "baselines", "adopted")
-_OPTIONAL = ("superseded_by", "sources")
-_ROW_KEYS = ("setting", "seed", "steps", "note")
+_REQUIRED = (*_TEXT_KEYS, "date", "results", "baselines", "adopted", "decided_on")
+_OPTIONAL = ("split", "superseded_by", "sources")
+_ROW_KEYS = ("setting", "split", "seed", "steps", "note")
+# Where a number was measured: the training split, the validation split (`data.datasets.VALIDATION`), the reported
+# splits (test; val = held-out attire), "none" (no data split: step time, memory, determinism) and "unknown" (an early
+# entry whose source did not say).
+SPLITS = ("train", "tune", "test", "val", "none", "unknown")
+REPORTED_SPLITS = ("test", "val")
 
 Value = int | float | str | tuple[int | float, ...]
 
@@ -57,6 +67,7 @@ class Row:
     steps: int | None
     values: dict[str, Value]  # measured values by name, in the order written
     note: str = ""
+    split: tuple[str, ...] = ("unknown",)  # where the values were measured (`SPLITS`)
 
 
 @dataclass(frozen=True)
@@ -74,6 +85,7 @@ class Entry:
     baselines: tuple[Row, ...]
     adopted: bool
     why: str
+    decided_on: str = "unknown"  # the split whose numbers made the choice (`SPLITS`)
     superseded_by: str | None = None
     sources: tuple[str, ...] = ()
 
@@ -96,6 +108,7 @@ def load_log(path: str | Path = EXPERIMENT_LOG) -> list[Entry]:
         raise ExperimentLogError(f"{path}: expected a non-empty list of entries, got {type(raw).__name__}")
     entries = [parse_entry(item, f"{path}: entry {index}") for index, item in enumerate(raw)]
     check_links(entries, str(path))
+    check_decisions(entries, str(path))
     return entries
 
 
@@ -119,9 +132,19 @@ def parse_entry(raw: Any, where: str) -> Entry:
         raise ExperimentLogError(f"{where}: commit must be 7-40 hex digits or 'unknown', got {raw['commit']!r}")
     if not isinstance(raw["adopted"], bool):
         raise ExperimentLogError(f"{where}: adopted must be true or false, got {raw['adopted']!r}")
-    results = _rows(raw["results"], f"{where}: results")
+    default = None if raw.get("split") is None else _split(raw["split"], f"{where}: split")
+    results = _rows(raw["results"], f"{where}: results", default)
     if not results:
         raise ExperimentLogError(f"{where}: results must list at least one row")
+    baselines = _rows(raw["baselines"], f"{where}: baselines", default)
+    decided_on = raw["decided_on"]
+    if decided_on not in SPLITS:
+        raise ExperimentLogError(f"{where}: decided_on must be one of {list(SPLITS)}, got {decided_on!r}")
+    measured = {split for row in (*results, *baselines) for split in row.split}
+    if decided_on not in ("none", "unknown") and decided_on not in measured:
+        raise ExperimentLogError(
+            f"{where}: decided_on is {decided_on!r} but no row was measured there (rows: {sorted(measured)})"
+        )
     superseded_by = raw.get("superseded_by")
     if superseded_by is not None:
         _text(superseded_by, f"{where}: superseded_by")
@@ -139,9 +162,10 @@ def parse_entry(raw: Any, where: str) -> Entry:
         change=raw["change"].strip(),
         metric=raw["metric"].strip(),
         results=results,
-        baselines=_rows(raw["baselines"], f"{where}: baselines"),
+        baselines=baselines,
         adopted=raw["adopted"],
         why=raw["why"].strip(),
+        decided_on=decided_on,
         superseded_by=superseded_by,
         sources=tuple(sources),
     )
@@ -161,6 +185,27 @@ def check_links(entries: Sequence[Entry], name: str) -> None:
             )
         if entry.superseded_by == entry.id:
             raise ExperimentLogError(f"{name}: entry {index} ({entry.id!r}): an entry cannot supersede itself")
+
+
+def check_decisions(entries: Sequence[Entry], name: str) -> None:
+    """No adopted entry rests on a reported split: one decided on test, val (held-out attire) or an unrecorded split
+    must be superseded (through its `superseded_by` chain) by an entry decided on validation, training data or no split;
+    ExperimentLogError naming the entry if not."""
+    by_id = {entry.id: entry for entry in entries}
+    for index, entry in enumerate(entries):
+        if not entry.adopted or entry.decided_on not in (*REPORTED_SPLITS, "unknown"):
+            continue
+        later, seen = entry, {entry.id}
+        while later.superseded_by is not None and later.superseded_by not in seen:
+            later = by_id[later.superseded_by]
+            seen.add(later.id)
+            if later.decided_on not in (*REPORTED_SPLITS, "unknown"):
+                break
+        else:
+            raise ExperimentLogError(
+                f"{name}: entry {index} ({entry.id!r}): adopted, but decided on {entry.decided_on!r} and not "
+                "superseded by a re-measurement on validation: choose on 'tune', report test once"
+            )
 
 
 def _text(value: Any, where: str) -> str:
@@ -185,13 +230,22 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _rows(raw: Any, where: str) -> tuple[Row, ...]:
+def _split(value: Any, where: str) -> tuple[str, ...]:
+    """A split name or a non-empty list of them -> a tuple of `SPLITS` names."""
+    names = value if isinstance(value, list) and value else [value]
+    for name in names:
+        if name not in SPLITS:
+            raise ExperimentLogError(f"{where} must be one of {list(SPLITS)} or a list of them, got {value!r}")
+    return tuple(names)
+
+
+def _rows(raw: Any, where: str, split: tuple[str, ...] | None = None) -> tuple[Row, ...]:
     if not isinstance(raw, list):
         raise ExperimentLogError(f"{where} must be a list of rows, got {type(raw).__name__}")
-    return tuple(_row(item, f"{where}[{i}]") for i, item in enumerate(raw))
+    return tuple(_row(item, f"{where}[{i}]", split) for i, item in enumerate(raw))
 
 
-def _row(raw: Any, where: str) -> Row:
+def _row(raw: Any, where: str, default_split: tuple[str, ...] | None = None) -> Row:
     if not isinstance(raw, Mapping):
         raise ExperimentLogError(f"{where} must be a mapping with a 'setting', got {raw!r}")
     setting = _text(raw.get("setting"), f"{where}: setting")
@@ -206,10 +260,13 @@ def _row(raw: Any, where: str) -> Row:
     note = raw.get("note", "")
     if note != "":
         _text(note, f"{where}: note")
+    if raw.get("split") is None and default_split is None:
+        raise ExperimentLogError(f"{where}: split is missing (the row's or the entry's): one of {list(SPLITS)}")
+    split = default_split if raw.get("split") is None else _split(raw["split"], f"{where}: split")
     values = {key: _value(key, value, where) for key, value in raw.items() if key not in _ROW_KEYS}
     if not values and not note:
         raise ExperimentLogError(f"{where}: a row needs at least one measured value or a note")
-    return Row(setting=setting, seed=seed, steps=steps, values=values, note=note)
+    return Row(setting=setting, seed=seed, steps=steps, values=values, note=note, split=split)
 
 
 def _value(name: Any, value: Any, where: str) -> Value:
@@ -239,6 +296,20 @@ def status(entry: Entry) -> str:
     if not entry.adopted:
         return "not adopted"
     return f"adopted, then superseded by {entry.superseded_by}" if entry.superseded_by else "adopted"
+
+
+def decision_sentence(entries: Sequence[Entry]) -> str:
+    """Which split decided the adopted entries: on validation, on training data, on no split (speed, cost), and on
+    a reported split (test / val) then re-decided on validation by a superseding entry (`check_decisions`)."""
+    adopted = [e for e in entries if e.adopted]
+    count = {split: sum(e.decided_on == split for e in adopted) for split in SPLITS}
+    reported = sum(count[s] for s in (*REPORTED_SPLITS, "unknown"))
+    return (
+        f"Of the {len(adopted)} adopted entries, {count['tune']} were decided on the validation split `tune`, "
+        f"{count['train']} on training data and {count['none']} on no data split (speed, memory, cost, equality "
+        f"checks); {reported} were decided on a reported split (test or held-out attire) or an unrecorded one before "
+        "the validation splits existed, and each of those is superseded by its re-measurement on `tune`."
+    )
 
 
 def by_component(entries: Sequence[Entry]) -> dict[str, list[Entry]]:
@@ -275,20 +346,21 @@ def result_summary(entry: Entry) -> str:
 
 
 def summary_table(entries: Sequence[Entry]) -> str:
-    """Markdown table, one row per entry: date, id, change, results, status, why."""
-    rows = [(e.date, e.id, e.change, result_summary(e), status(e), e.why) for e in entries]
-    return markdown_table(("date", "id", "change", "results", "status", "why"), rows)
+    """Markdown table, one row per entry: date, id, change, results, the split that decided, status, why."""
+    rows = [(e.date, e.id, e.change, result_summary(e), e.decided_on, status(e), e.why) for e in entries]
+    return markdown_table(("date", "id", "change", "results", "decided on", "status", "why"), rows)
 
 
 def detail_table(entry: Entry) -> str:
     """Markdown table of one entry's results and baselines: one column per measured value name, blanks where absent."""
     rows = [("result", r) for r in entry.results] + [("baseline", r) for r in entry.baselines]
     names = list(dict.fromkeys(name for _, row in rows for name in row.values))
-    header = ("", "setting", "seed", "steps", *names, "note")
+    header = ("", "setting", "split", "seed", "steps", *names, "note")
     cells = [
         (
             role,
             row.setting,
+            ", ".join(row.split),
             _seed_text(row.seed),
             "" if row.steps is None else str(row.steps),
             *(format_value(row.values[n]) if n in row.values else "" for n in names),
@@ -296,4 +368,4 @@ def detail_table(entry: Entry) -> str:
         )
         for role, row in rows
     ]
-    return markdown_table(header, cells, right_align=[False, False, False, True, *[True] * len(names), False])
+    return markdown_table(header, cells, right_align=[False, False, False, False, True, *[True] * len(names), False])

@@ -64,9 +64,13 @@ def preset_config(preset: str, **overrides: Any) -> Any:
     if preset not in _PRESETS:
         raise ValueError(f"preset: unknown synthetic preset {preset!r}; known: {sorted(_PRESETS)}")
     cfg = from_dict(_PRESETS[preset][0], overrides, f"synthetic preset {preset!r}")
-    for f in dataclasses.fields(cfg):  # every field is a count or a size
+    for f in dataclasses.fields(cfg):  # every field is a count or a size, or a switch
         value = getattr(cfg, f.name)
         if value is None and f.name == "n_eval_videos":  # None: the documented default
+            continue
+        if isinstance(f.default, bool):
+            if not isinstance(value, bool):
+                raise ValueError(f"synthetic preset {preset!r}: {f.name} must be true or false, got {value!r}")
             continue
         check_int(value, f"synthetic preset {preset!r}: {f.name}")
     if cfg.size < 32:

@@ -46,7 +46,7 @@ class SignerConfig:
     # identities: one identity per video.
     n_identities: int = 12
     n_eval_videos: int | None = None  # videos in 'test' and 'val'; None = max(identities used, n_videos // 2)
-    # False: sleeves in the shirt's own texture, the alternative measured in experiments/log.yaml#sleeves-tune
+    # False: sleeves in the shirt's own texture, the alternative measured in experiments/log.yaml#signer-settings-tune
     plain_sleeves: bool = True
 
 
