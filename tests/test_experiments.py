@@ -166,6 +166,25 @@ def test_an_adopted_choice_made_on_a_reported_split_must_be_re_decided_on_valida
     assert ex.load_log(_write(tmp_path, [timing]))[0].results[1].split == ("none",)
 
 
+def test_the_decision_sentence_counts_what_decided_each_adopted_entry(tmp_path):
+    old = _entry(id="old", split="test", decided_on="test", superseded_by="timing")
+    entries = [
+        _entry(id="on-tune"),
+        _entry(id="timing", split="none", decided_on="none"),
+        old,
+        _entry(id="older", split="val", decided_on="val", superseded_by="on-tune"),
+        _entry(id="rejected", split="test", decided_on="test", adopted=False),
+    ]
+    sentence = ex.decision_sentence(ex.load_log(_write(tmp_path, entries)))
+    assert sentence.startswith("Of the 4 adopted entries, 1 were decided on the validation split `tune`, 0 on training")
+    assert "and 1 on no data split" in sentence
+    assert sentence.endswith(
+        "2 were decided on a reported split (test or held-out attire) or an unrecorded one "
+        "before the validation splits existed, and 1 of those are superseded by a re-measurement "
+        "on `tune`, 1 by a decision on no data split."
+    )
+
+
 def test_the_real_record_says_where_every_number_was_measured():
     entries = ex.load_log()
     assert all(row.split for e in entries for row in (*e.results, *e.baselines))
