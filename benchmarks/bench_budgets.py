@@ -28,8 +28,8 @@ from lmvid_lib.models.factorization import FactorizationModel
 from lmvid_lib.models.pixel_predictor import PixelPredictor
 from lmvid_lib.models.run_config import dataset_model_configs
 from lmvid_lib.train import dynamics, pixel_predictor
-from lmvid_lib.train.dynamics import dataset_configs, load_dynamics_config
-from lmvid_lib.train.pixel_predictor import load_pixel_config
+from lmvid_lib.train.dynamics import dataset_configs, dataset_dynamics_config
+from lmvid_lib.train.pixel_predictor import dataset_pixel_config
 
 PROFILES = ("cpu", "paper")
 
@@ -52,27 +52,15 @@ def route_flops(profile: str, dataset: str) -> dict[str, Any]:
     batch = {key: torch.rand(shape) for key in ("pose_input", "appearance_input", "target")}
     per_sample = training_step_flops(FactorizationModel(factor.model), batch)
     dyn = params["04_dynamics"]
-    lstm_cfg = load_dynamics_config(
-        {
-            **dataset_configs(dyn["dynamics"], dyn.get("dynamics_overrides", {}), dyn["dynamics_datasets"])[dataset],
-            "dataset": dataset,
-            "model": {**dyn["dynamics"].get("model", {}), "n_landmarks": factor.model.n_landmarks},
-        },
-    )
+    shared = dataset_configs(dyn["dynamics"], dyn.get("dynamics_overrides", {}), dyn["dynamics_datasets"])[dataset]
+    lstm_cfg = dataset_dynamics_config(shared, dataset, factor.model.n_landmarks)
     n, m = lstm_cfg.schedule()
     lstm = LandmarkLSTM(lstm_cfg.model)
     states = torch.randn(1, n + m, factor.model.n_landmarks, 5)
     lstm_step = loss_flops(lambda: dynamics.prediction_loss(lstm, states, n))
     pix = params["05_prediction"]
-    pixel_cfg = load_pixel_config(
-        {
-            **dataset_configs(pix.get("pixel", {}), pix.get("pixel_overrides", {}), pix["prediction_datasets"])[
-                dataset
-            ],
-            "dataset": dataset,
-            "model": {**pix.get("pixel", {}).get("model", {}), "channels": channels, "image_size": size},
-        },
-    )
+    shared = dataset_configs(pix.get("pixel", {}), pix.get("pixel_overrides", {}), pix["prediction_datasets"])[dataset]
+    pixel_cfg = dataset_pixel_config(shared, dataset, channels, size)
     pn, pm = pixel_cfg.schedule()
     model = PixelPredictor(pixel_cfg.model)
     clips = torch.rand(1, pn + pm, channels, size, size)

@@ -6,7 +6,7 @@ Each group trains the profile's setting and the alternatives it was once chosen 
 other settings unchanged (`params/cpu.yaml`), and prints one YAML list of rows (setting, split, measured values)
 for `experiments/log.yaml`. Groups: signer (chapter 2's signer model: conditioning, landmark terms, edge term),
 pusher (steps), walker (separation term), lstm (chapter 4's signer schedule and videos), detector (chapter 5's
-learning rate), pixel (chapter 5's pixel-predictor schedule on BAIR's stand-in). Runs are resumable in the run dir.
+learning rate and steps), pixel (chapter 5's pixel-predictor schedule on BAIR's stand-in). Runs are resumable in the run dir.
 """
 
 from __future__ import annotations
@@ -28,13 +28,14 @@ from lmvid_lib.eval.keypoints import KeypointEvalConfig, evaluate_run  # noqa: E
 from lmvid_lib.eval.prediction import speed_kept_over  # noqa: E402
 from lmvid_lib.eval.predictors import COPY_LAST, MEAN_POSE  # noqa: E402
 from lmvid_lib.eval.regression import fit_regressor, keypoint_errors, known_mean, mean_pose_baseline  # noqa: E402
-from lmvid_lib.eval.scales import pixels_to_crop_centred  # noqa: E402
+from lmvid_lib.eval.scales import landmarks_to_crop_centred, pixels_to_crop_centred  # noqa: E402
 from lmvid_lib.eval.video_prediction import protocol, real_video, score_video, video_clips  # noqa: E402
+from lmvid_lib.models.checkpoint import load_trained  # noqa: E402
 from lmvid_lib.models.dynamics import CopyLast  # noqa: E402
 from lmvid_lib.models.files import LANDMARK_LSTM, load_model  # noqa: E402
 from lmvid_lib.models.inference import encode_frames  # noqa: E402
 from lmvid_lib.models.rollout import rollout  # noqa: E402
-from lmvid_lib.models.run_config import config_from_parameters, dataset_model_configs  # noqa: E402
+from lmvid_lib.models.run_config import config_dict, config_from_parameters, dataset_model_configs  # noqa: E402
 from lmvid_lib.models.sequences import open_run_videos  # noqa: E402
 from lmvid_lib.seed import seed_everything  # noqa: E402
 from lmvid_lib.train import train_factorization  # noqa: E402
@@ -64,14 +65,18 @@ def _train_dataset_model(run_dir: Path, dataset: str, name: str | None, over: di
     models = _merge(CPU["02_factorization"]["dataset_models"], {dataset: {"factorization": over}})
     cfg = dataset_model_configs(FACTORIZATION, {dataset: models[dataset]}, 0, "cpu", 0)[dataset]
     if name:
-        cfg = config_from_parameters({**_as_mapping(cfg), "name": name})
+        cfg = config_from_parameters({**config_dict(cfg), "name": name})
     return Path(train_factorization(cfg, run_dir)["run"])
 
 
-def _as_mapping(cfg: Any) -> dict[str, Any]:
-    from lmvid_lib.models.run_config import config_dict
-
-    return config_dict(cfg)
+def _beside(run: Path, out: Path) -> Path:
+    """A run dir `out` whose chapter-2 model of the run's dataset is `run` (linked), so that a trainer that finds its
+    factorization model by dataset (`dataset_run`) trains a variant there."""
+    link = out / "factorization" / run.name
+    link.parent.mkdir(parents=True, exist_ok=True)
+    if not link.exists():
+        link.symlink_to(run.resolve())
+    return out
 
 
 def group_signer(run_dir: Path) -> list[dict[str, Any]]:
@@ -116,8 +121,6 @@ def group_signer(run_dir: Path) -> list[dict[str, Any]]:
 def readout_errors(run: Path, run_dir: Path, max_train: int = 1500, max_eval: int = 600) -> dict[str, Any]:
     """A linear read-out from the landmarks of `run` to each true keypoint (fitted per joint where it is known on
     `max_train` training frames), scored on `max_eval` tune frames: mean error (px of the stored frame) per joint."""
-    from lmvid_lib.models.checkpoint import load_trained
-
     model, _ = load_trained(run)
     sets = {s: open_run_videos(run, s, run_dir) for s in ("train", VALIDATION)}
     points = {}
@@ -126,8 +129,10 @@ def readout_errors(run: Path, run_dir: Path, max_train: int = 1500, max_eval: in
         index = np.round(np.linspace(0, len(videos.frames) - 1, min(cap, len(videos.frames)))).astype(np.int64)
         side = videos.frames.shape[1]
         mu = encode_frames(model, videos.frames, indices=index, progress=False).mu.numpy()
-        lm = (mu + 1.0) * side / 2.0 - side / 2.0  # normalised [-1, 1] -> px about the frame centre
-        points[split] = (lm, pixels_to_crop_centred(np.asarray(videos.keypoints)[index], side, side))
+        points[split] = (
+            landmarks_to_crop_centred(mu, side),
+            pixels_to_crop_centred(np.asarray(videos.keypoints)[index], side, side),
+        )
     regressor = fit_regressor(*points["train"])
     truth = points[VALIDATION][1]
     errors = keypoint_errors(regressor.predict(points[VALIDATION][0]), truth)
@@ -176,11 +181,7 @@ def group_lstm(run_dir: Path) -> list[dict[str, Any]]:
     states, joints, _ = tune.windows(cfg)
     rows, shown = [], [10, 30, cfg.horizon]
     for i, (setting, (over, videos)) in enumerate(variants.items()):
-        out = run_dir / f"lstm-{i}"
-        (out / "factorization").mkdir(parents=True, exist_ok=True)
-        link = out / "factorization" / "signer-spade-seed0"
-        if not link.exists():
-            link.symlink_to(run.resolve())
+        out = _beside(run, run_dir / f"lstm-{i}")
         summary = train_dataset_dynamics({**base, **over}, "signer", out, videos=videos)
         lstm = load_model(summary["run"], "cpu", LANDMARK_LSTM)
         results = hz.evaluate_predictors(
@@ -228,11 +229,9 @@ def group_pixel(run_dir: Path) -> list[dict[str, Any]]:
     rows = []
     # 2 / 10 at 500 steps: about the FLOPs of 10 / 10 at 300 (12 against 20 frames a clip), for an equal budget
     for n_in, n_future, steps in ((2, 10, 300), (10, 10, 300), (2, 26, 300), (2, 10, 500)):
-        out = run_dir / (f"pixel-{n_in}-{n_future}" if steps == 300 else f"pixel-{n_in}-{n_future}-{steps}")
-        (out / "factorization").mkdir(parents=True, exist_ok=True)
-        link = out / "factorization" / "pusher-spade-seed0"
-        if not link.exists():
-            link.symlink_to(run.resolve())
+        out = _beside(
+            run, run_dir / (f"pixel-{n_in}-{n_future}" if steps == 300 else f"pixel-{n_in}-{n_future}-{steps}")
+        )
         summary = train_dataset_pixel_predictor(
             {**CPU["05_prediction"]["pixel"], "n_inputs": n_in, "n_future": n_future, "steps": steps}, "pusher", out
         )

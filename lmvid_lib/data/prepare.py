@@ -344,8 +344,9 @@ def _build_kth(src: Path, scratch: Path, opts: KTHOptions, progress: bool):
     sequences = kth.parse_sequences(seq_path)
     by_split = {name: [v for v in sequences if kth.person_of(v) in ids] for name, ids in persons.items()}
     # validation: every KTH_VALIDATION_EVERY-th training video file, so the training persons in other recordings
-    by_split[VALIDATION] = by_split["train"][KTH_VALIDATION_EVERY - 1 :: KTH_VALIDATION_EVERY]
-    by_split["train"] = [v for v in by_split["train"] if v not in set(by_split[VALIDATION])]
+    held_out = set(by_split["train"][KTH_VALIDATION_EVERY - 1 :: KTH_VALIDATION_EVERY])
+    by_split[VALIDATION] = [v for v in by_split["train"] if v in held_out]
+    by_split["train"] = [v for v in by_split["train"] if v not in held_out]
     by_split = {name: videos for name, videos in by_split.items() if videos or name != VALIDATION}  # a partial copy
     # Every listed video of the chosen persons must exist before anything is decoded.
     paths = {v: kth.video_path(src, v) for vids in by_split.values() for v in vids}

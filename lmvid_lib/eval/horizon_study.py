@@ -24,8 +24,6 @@ from lmvid_lib.models.dynamics import ConstantVelocity, CopyLast
 from lmvid_lib.models.factorization import FactorizationModel
 from lmvid_lib.models.files import LANDMARK_LSTM, load_model
 
-# split -> what it holds out (chapter 3's two held-out splits)
-
 
 def horizon_splits(dataset: str) -> dict[str, str]:
     """Split -> label of the held-out splits chapter 4 reports on `dataset` (`data.datasets.Dataset.held_out`): the

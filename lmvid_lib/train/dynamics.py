@@ -235,9 +235,17 @@ def train_dataset_dynamics(
         if has_validation(data.dataset, data.data_root)
         else None
     )
-    model = {**dict(config.get("model", {})), "n_landmarks": int(states.shape[2]), "predict_residual": predict_residual}
-    cfg = load_dynamics_config({**config, "dataset": dataset, "device": device, "model": model}, "dynamics")
+    cfg = dataset_dynamics_config(config, dataset, int(states.shape[2]), predict_residual, device)
     return train_dynamics(cfg, states, run_dir, val)
+
+
+def dataset_dynamics_config(
+    config: Mapping[str, Any], dataset: str, n_landmarks: int, predict_residual: bool = True, device: str = "cpu"
+) -> DynamicsTrainConfig:
+    """The DynamicsTrainConfig `train_dataset_dynamics` trains `dataset`'s LSTM with: the shared `config` mapping
+    with the dataset, device, K of its factorization model and the wiring set."""
+    model = {**dict(config.get("model", {})), "n_landmarks": n_landmarks, "predict_residual": predict_residual}
+    return load_dynamics_config({**config, "dataset": dataset, "device": device, "model": model}, "dynamics")
 
 
 def dataset_configs(

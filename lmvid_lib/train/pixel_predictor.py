@@ -210,6 +210,14 @@ def train_dataset_pixel_predictor(
             f"{dataset}'s frames are {frames.shape[2]}x{frames.shape[3]} but its model sees {size}x{size}: the pixel "
             "predictor must predict the frames the landmark predictions are scored on"
         )
-    model = {**dict(config.get("model", {})), "channels": int(channels), "image_size": size}
-    cfg = load_pixel_config({**config, "dataset": dataset, "device": device, "model": model}, "pixel")
+    cfg = dataset_pixel_config(config, dataset, int(channels), size, device)
     return train_pixel_predictor(cfg, frames, run_dir, val)
+
+
+def dataset_pixel_config(
+    config: Mapping[str, Any], dataset: str, channels: int, image_size: int, device: str = "cpu"
+) -> PixelTrainConfig:
+    """The PixelTrainConfig `train_dataset_pixel_predictor` trains `dataset`'s predictor with: the shared `config`
+    mapping with the dataset, device and the frames' channels and size set."""
+    model = {**dict(config.get("model", {})), "channels": channels, "image_size": image_size}
+    return load_pixel_config({**config, "dataset": dataset, "device": device, "model": model}, "pixel")
