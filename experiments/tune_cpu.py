@@ -6,7 +6,8 @@ Each group trains the profile's setting and the alternatives it was once chosen 
 other settings unchanged (`params/cpu.yaml`), and prints one YAML list of rows (setting, split, measured values)
 for `experiments/log.yaml`. Groups: signer (chapter 2's signer model: conditioning, landmark terms, edge term),
 pusher (steps), walker (separation term), lstm (chapter 4's signer schedule and videos), detector (chapter 5's
-learning rate and steps), pixel (chapter 5's pixel-predictor schedule on BAIR's stand-in). Runs are resumable in the run dir.
+learning rate and steps), pixel (chapter 5's pixel-predictor schedule on BAIR's stand-in). Runs are resumable in
+the run dir.
 """
 
 from __future__ import annotations
