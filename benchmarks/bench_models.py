@@ -13,6 +13,8 @@
     about half a minute a step.
 (3) Augmentation (colour jitter of the pose input + TPS warp of the appearance input, `lmvid_lib.data.augment`) at
     the timed batch and image size, as a share of that training step. Target < 5%.
+(4) The scene decoder's training step (ours: pose encoder frozen, as `TrainConfig.landmarks_from` trains it) beside
+    the paper decoder's full step, at the cpu and paper profiles' model sizes. No target: its cost, stated.
 
 Only measure on an idle machine: a loaded one gives a fraction of the ratio. At the cpu widths elementwise ops
 (InstanceNorm, ReLU, SPADE's (1 + gamma) * x + beta, resizing, the Adam update), which the FLOP counter does not count,
@@ -21,6 +23,7 @@ take a visible share of the step (the printed op breakdown). Measured: experimen
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
@@ -306,9 +309,32 @@ def _gpu_row(profile: str, cfg: ModelConfig, augment: AugmentConfig, batch: int,
     )
 
 
+def bench_scene_step() -> None:
+    """(4) The scene decoder's training step beside the paper decoder's, at the cpu and paper profiles' model sizes:
+    as `landmarks_from` trains it, its pose encoder frozen (forward only), the rest updated; CPU fp32, the batch of
+    `_cpu_batch`."""
+    cpu = torch.device("cpu")
+    print("\n(4) Scene decoder (ours) step on the frozen landmarks vs the paper decoder's full step, CPU fp32:")
+    for profile in ("cpu", "paper"):
+        cfg, _, batch, _ = profile_settings(profile)
+        timed, _ = _cpu_batch(cfg, batch)
+        torch.manual_seed(0)
+        data = _batch(cfg, timed, cpu)
+        paper = FactorizationModel(cfg)
+        scene = FactorizationModel(dataclasses.replace(cfg, decoder="scene"))
+        scene.pose_encoder.requires_grad_(False)
+        times = side_by_side({"paper": _step_fn(paper, data, False), "scene": _step_fn(scene, data, False)}, repeat=3)
+        print(
+            f"    {profile:6} {cfg.image_size}px K={cfg.n_landmarks} batch {timed}: paper decoder "
+            f"{times['paper'] * 1e3:.0f} ms/step, scene decoder {times['scene'] * 1e3:.0f} ms/step "
+            f"({times['scene'] / times['paper']:.2f}x)"
+        )
+
+
 def main() -> None:
     bench_pooling()
     bench_steps()
+    bench_scene_step()
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import json
 import os
@@ -103,3 +104,12 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device | None = 
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # corrupt/truncated file: say which
         raise RuntimeError(f"cannot read checkpoint {path}: {exc}") from exc
+
+
+def file_digest(path: str | Path, chunk: int = 1 << 24) -> str:
+    """The blake2b-128 hex digest of a file's bytes, read in chunks."""
+    digest = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()

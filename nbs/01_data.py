@@ -52,6 +52,7 @@ from IPython.display import Markdown, display
 
 from lmvid_lib.data import datasets, prepare, synthetic
 from lmvid_lib.data.store import open_split, read_index
+from lmvid_lib.data.variation import variation_rows
 from lmvid_lib.eval import keypoints as kp
 from lmvid_lib.paths import data_dir
 from lmvid_lib.report import figures
@@ -88,10 +89,11 @@ for preset in presets:
 # %% [markdown]
 # ## Statistics
 #
-# One row per split. *identities* are the actors (signer: body, skin, hair, background), scenes (pusher) or persons
-# (walker) of the split; the signer's `val` split shows the `train` identities in a held-out attire, its `test` split
-# new motion of the same identities and attire; pusher and walker `test` scenes and persons never appear in `train`.
-# *Absent keypoints* are joints not in the scene (a pusher scene with fewer than three objects).
+# One row per split. *identities* are the actors (signer: body, skin, hair, background), videos (pusher: each its own
+# objects in the one bin) or persons (walker) of the split; the signer's `val` split shows the `train` identities in a
+# held-out attire, its `test` split new motion of the same identities and attire; pusher objects and walker persons of
+# `test` never appear in `train`. *Absent keypoints* are joints not in the scene (a pusher video with fewer than the
+# most objects).
 
 # %% tags=["hide-input", "full-width"]
 rows = [
@@ -107,6 +109,24 @@ display(
     if rows
     else Markdown("*No embedded preset in this profile.*")
 )
+
+# %% [markdown]
+# ## How the stand-ins vary, against the real data
+#
+# A stand-in is only a fair test bed where it varies as its dataset does: a renderer that could copy a background no
+# real video shares, or that never meets a moving camera, would look better here than it would on the real data. Per
+# stand-in, the axes of variation of the real dataset (as its authors describe it) beside what the stand-in draws;
+# where they differ, the cell says so.
+
+# %% tags=["hide-input"]
+for preset in presets:
+    display(
+        captions.table(
+            markdown_table(["axis", datasets.dataset_info(preset).paper, f"`{preset}`"], variation_rows(preset)),
+            f"Axes of variation: {datasets.dataset_info(preset).paper} (from its authors' description) and its "
+            f"stand-in `{preset}` (from the generator, `lmvid_lib.data.synthetic.{preset}`).",
+        )
+    )
 
 # %% [markdown]
 # ## Sample frames with their ground-truth keypoints

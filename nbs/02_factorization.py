@@ -47,6 +47,9 @@ decoders = ["spade", "concat"]  # decoder variants to train (Table 1)
 seeds = [0]  # training seeds of every variant
 factorization = {}  # TrainConfig mapping: model sizes, loss, augment, synthetic overrides, steps, batch_size, lr, ...
 dataset_models = {}  # one more model per dataset: {stand-in: {data_root, synthetic, factorization: overrides}}
+scene_decoder = {}  # overrides of the scene-decoder runs on each model's landmarks (ours); {}: none trained
+render = {}  # RenderConfig mapping: held-out pairs measured per dataset (split, n_pairs, gap_min, gap_max, threshold)
+detector = {}  # DetectorConfig mapping of the render-fidelity detector (chapter 5's: the same runs)
 n_examples = 4  # training examples shown side by side
 n_landmark_frames = 6  # held-out frames per split shown with their landmarks
 
@@ -56,15 +59,19 @@ import numpy as np
 from IPython.display import Markdown, display
 
 from lmvid_lib.data.datasets import dataset_info, reported_splits
+from lmvid_lib.eval import rendering_study
 from lmvid_lib.eval.keypoints import open_eval_sets
 from lmvid_lib.eval.views import frame_landmarks, landmark_strip, training_views
 from lmvid_lib.models.checkpoint import load_trained
-from lmvid_lib.models.run_config import config_from_parameters, dataset_model_configs
+from lmvid_lib.models.run_config import config_from_parameters, dataset_model_configs, scene_model_configs
+from lmvid_lib.models.sequences import open_run_videos
 from lmvid_lib.report import figures
 from lmvid_lib.report.captions import Captions
-from lmvid_lib.report.runs import data_source, training_setup
+from lmvid_lib.report.runs import data_source, scene_setup, training_setup
+from lmvid_lib.report.tables import markdown_table
 from lmvid_lib.seed import seed_everything
 from lmvid_lib.train import read_metrics, train_factorization
+from lmvid_lib.train.structure import train_dataset_detector
 
 seed_everything(seed)
 captions = Captions(chapter=2)
@@ -77,8 +84,12 @@ configs = {
 }
 first = next(iter(configs.values()))
 others = dataset_model_configs(factorization, dataset_models, seeds[0], device, seed, main_dataset=dataset)
+scenes = scene_model_configs(
+    [c for c in configs.values() if c.model.decoder == "spade"] + list(others.values()), scene_decoder
+)
 source = data_source(first)
 display(Markdown(training_setup(first, profile, decoders, seeds, run_dir, others)))
+display(Markdown(scene_setup(scenes)))
 
 # %% [markdown]
 # ## Training
@@ -90,7 +101,7 @@ display(Markdown(training_setup(first, profile, decoders, seeds, run_dir, others
 
 # %%
 summaries = {}
-for cfg in [*configs.values(), *others.values()]:
+for cfg in [*configs.values(), *others.values(), *scenes.values()]:  # a scene run after the run it builds on
     summaries[cfg.run_name] = s = train_factorization(cfg, run_dir)
     status = "reused" if s["resumed_from"] >= cfg.steps else f"trained from step {s['resumed_from']}"
     print(f"{cfg.run_name}: {status} in {s['seconds']:.0f} s; final loss {s['final'].get('loss', float('nan')):.4f}")
@@ -238,6 +249,87 @@ for name, cfg in others.items():
             f"{cfg.run_name}: its {cfg.model.n_landmarks} landmarks (1-sigma ellipses) on held-out `{split}` videos "
             f"{', '.join(f'{v} = {name}' for v, name in enumerate(rows))} ({settings}). Analogue of the paper's "
             f"landmarks on {dataset_info(cfg.dataset).paper}.",
+            full_width=True,
+        )
+    )
+
+# %% [markdown]
+# ## How well the decoders draw
+#
+# Every video chapter draws its frames through a decoder, so how well it draws bounds everything after it. Each
+# dataset model decodes held-out test frames in two settings: **self**, a frame from its own landmarks and its own
+# appearance (the best case), and **cross**, a frame from its own landmarks with the appearance of an earlier frame of
+# the same video (what prediction and interpolation ask; the gap is given below). Two references need no model: the
+# video's **mean frame** (a renderer that knows only the static scene) and the earlier frame **copied** (one that
+# ignores the landmarks). The paper names its decoder's limit itself: nothing carries what no landmark covers, such as
+# the background (§3.2, §5). The **scene decoder** is ours: trained on the same frozen landmarks, it also reads the
+# conditioning frame and blends what it draws with it, so the scene comes from that frame and the landmarks place the
+# subject.
+#
+# SSIM and PSNR (dB) are computed at the model's resolution; LPIPS where its ImageNet weights are cached.
+
+# %% tags=["hide-input"]
+paper_runs = {c.dataset: summaries[c.run_name]["run"] for c in [first, *others.values()]}
+render_cfg = rendering_study.render_config(render)
+renderings = {}
+for name, run in paper_runs.items():
+    runs = {rendering_study.PAPER: run}
+    if name in scenes:
+        runs[rendering_study.SCENE] = summaries[scenes[name].run_name]["run"]
+    found = None
+    if detector:  # chapter 5's detector of this dataset, trained on its real training frames (reused there)
+        train_videos, test_videos = (open_run_videos(run, split, run_dir) for split in ("train", render_cfg.split))
+        if train_videos.keypoints is not None:
+            net, joints, _ = train_dataset_detector(
+                detector, name, train_videos, test_videos, render_cfg.threshold, run_dir
+            )
+            found = (net, joints)
+    renderings[name] = rendering_study.study_dataset(name, runs, render_cfg, run_dir, found)
+header, rows = rendering_study.score_table(renderings)
+n_pairs = "/".join(sorted({str(len(r.pairs.target)) for r in renderings.values()}))
+gaps = rendering_study.gap_range(renderings)
+display(
+    captions.table(
+        markdown_table(header, rows, [False, False] + [True] * (len(header) - 2)),
+        f"Reconstruction of {n_pairs} held-out test frames per dataset (self: own landmarks and appearance; cross: "
+        f"own landmarks, appearance and scene of a frame {gaps} steps earlier), beside the "
+        f"video's mean frame and the earlier frame copied; profile `{profile}`. No paper table: the paper reports no "
+        "reconstruction scores.",
+    )
+)
+for result in renderings.values():
+    display(Markdown(rendering_study.verdict(result)))
+
+# %% [markdown]
+# **Render fidelity.** SSIM rewards a blurred frame that gets the large areas right. Whether the subject is drawn
+# where the landmarks put it is measured with ground truth instead: a supervised keypoint detector trained on the real
+# training frames (chapter 5's instrument) finds the joints in the reconstructed frames, and its error there is set
+# beside its error on the real frames at the model's resolution. A copy of the earlier frame puts the joints where
+# they were, not where they are.
+
+# %% tags=["hide-input"]
+header, rows = rendering_study.fidelity_table(renderings)
+if rows:
+    display(
+        captions.table(
+            markdown_table(header, rows, [False, False] + [True] * (len(header) - 2)),
+            "Mean per-joint error (px of the stored frames) of each dataset's keypoint detector on the same pairs: on "
+            "the real frames (resized to the model's resolution and back), on each decoder's reconstructions, and "
+            f"on the copied earlier frame; cross / real is the ratio of the two. Profile `{profile}`; ours, no paper "
+            "counterpart.",
+        )
+    )
+else:
+    display(Markdown("*No detector configured (`detector`) or no keypoints: render fidelity not measured.*"))
+
+# %% tags=["hide-input", "full-width"]
+for result in renderings.values():
+    display(
+        captions.figure(
+            figures.image_columns(result.examples),
+            f"`{result.dataset}`: held-out test frames, the conditioning frames {gaps} steps earlier, and each "
+            f"decoder's cross reconstruction (the target's landmarks drawn with the earlier frame's appearance and "
+            f"scene); profile `{profile}`.",
             full_width=True,
         )
     )

@@ -52,7 +52,7 @@ from IPython.display import Markdown, display
 from lmvid_lib.config import from_dict
 from lmvid_lib.eval import horizon as hz
 from lmvid_lib.eval import horizon_study as study_
-from lmvid_lib.eval.predictors import OURS, OURS_DIRECT
+from lmvid_lib.eval.predictors import OURS, OURS_DIRECT, OURS_SCENE
 from lmvid_lib.report import dynamics_figures, figures
 from lmvid_lib.report.captions import Captions
 from lmvid_lib.report.claims import Claim, write_claims
@@ -186,15 +186,20 @@ display(Markdown(study_.neighbour_note(study, neighbours)))
 # %% tags=["hide-input", "full-width"]
 shown = np.arange(strip_every, hcfg.length + 1, strip_every)
 videos_shown = {split: study_.decoded_window(study, split) for split in study.splits}
+has_scene = study.scene_model is not None  # chapter 2's scene decoder draws the same landmarks too
 for split, label in study.splits.items():
     real, decoded, _ = videos_shown[split]
     rows = {"real": real[shown - 1].permute(0, 2, 3, 1), OURS: decoded[shown - 1].permute(0, 2, 3, 1)}
+    if has_scene:
+        rows[OURS_SCENE] = study_.decoded_window(study, split, scene=True)[1][shown - 1].permute(0, 2, 3, 1)
     display(
         captions.figure(
             dynamics_figures.prediction_strip(rows, shown.tolist()),
             f"Analogue of Fig. 3 on `{dataset}` {label} ({study.source}): frames 1-{hcfg.context} condition the "
             f"prediction, every {strip_every}th frame of {hcfg.horizon} predicted shown (titles: frame numbers), "
-            f"real video above, frames decoded from the LSTM's landmarks below; profile `{profile}`.",
+            "real video above, frames decoded from the LSTM's landmarks below"
+            + (" by the paper's decoder, then by the scene decoder (ours)" if has_scene else "")
+            + f"; profile `{profile}`.",
             full_width=True,
         )
     )

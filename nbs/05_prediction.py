@@ -54,7 +54,7 @@ from IPython.display import Markdown, display
 
 from lmvid_lib.eval import prediction_study as ps
 from lmvid_lib.eval import video_prediction as vp
-from lmvid_lib.eval.predictors import COPY_FRAME, OURS, PIXEL, REAL_FUTURE
+from lmvid_lib.eval.predictors import COPY_FRAME, PIXEL, REAL_FUTURE
 from lmvid_lib.models.checkpoint import read_run_config
 from lmvid_lib.models.files import PIXEL_PREDICTOR, load_model
 from lmvid_lib.models.rollout import rollout
@@ -208,7 +208,13 @@ display(
         full_width=True,
     )
 )
-display(Markdown("\n\n".join(vp.structure_sentence(d, c, [OURS, PIXEL, COPY_FRAME]) for d, c in structure.items())))
+display(
+    Markdown(
+        "\n\n".join(
+            vp.structure_sentence(d, c, [*ps.ours_shown(results[d]), PIXEL, COPY_FRAME]) for d, c in structure.items()
+        )
+    )
+)
 
 # %% [markdown]
 # ## Against the learned pixel predictor, as the paper claims
@@ -219,7 +225,13 @@ display(Markdown("\n\n".join(vp.structure_sentence(d, c, [OURS, PIXEL, COPY_FRAM
 
 # %% tags=["hide-input"]
 display(
-    Markdown("\n\n".join(f"**`{d}`**, {ps.pixel_verdict(r, structure[d], lpips_nets)}." for d, r in results.items()))
+    Markdown(
+        "\n\n".join(
+            f"**`{d}`**, {ps.pixel_verdict(r, structure[d], lpips_nets, ours_name=ours)}."
+            for d, r in results.items()
+            for ours in ps.ours_shown(r)
+        )
+    )
 )
 
 # %% tags=["remove-cell"]

@@ -44,6 +44,7 @@ live = True  # build the live playground; the book build sets false (params/*.ya
 
 # %% tags=["hide-input"]
 import numpy as np
+import torch
 from IPython.display import Markdown, display
 
 from lmvid_lib.paths import repo_path
@@ -117,6 +118,44 @@ display(
         f"decode, draw) took a median of {1e3 * float(np.median(update)):.0f} ms on the machine that built this page."
     )
 )
+
+# %% [markdown]
+# ## The same sweep through the scene decoder
+#
+# Chapter 2 trains a second decoder on the same landmarks (ours): it also reads the frame being edited and blends
+# what it draws with it. A decoder that copied that frame would ignore the moved landmark; the local-change measure
+# above says whether it moves the part instead.
+
+# %% tags=["hide-input", "full-width"]
+try:
+    scene_pg = load_playground(run, dataset, split, video, max_frames, device, scene=True)
+except FileNotFoundError as missing:
+    scene_pg = None
+    display(Markdown(f"*No scene decoder in this run ({missing}).*"))
+if scene_pg is not None:
+    scene_pg.select_frame(frame)
+    scene_decoded = scene_pg.render_states(path)
+    scene_near, scene_far = local_change(scene_pg.render(), scene_decoded[far_step], path[[0, far_step], k, :2], 0.2)
+    steps = np.linspace(0, len(path) - 1, 6).round().astype(int)
+    columns = {
+        f"sweep step {int(t)}": torch.stack([decoded[t], scene_decoded[t]]) for t in steps
+    }  # rows: paper decoder, scene decoder
+    display(
+        captions.figure(
+            figures.image_columns(columns),
+            f"Landmark {k} swept as above, decoded by the paper's decoder (top row) and by the scene decoder (bottom "
+            f"row) from the same landmarks and frame {frame}; `{dataset}`, profile `{profile}`.",
+            full_width=True,
+        )
+    )
+    display(
+        Markdown(
+            f"Through the scene decoder the far end of the sweep changes the frame by {255 * scene_near:.1f} grey "
+            f"levels near the landmark's old and new places and by {255 * scene_far:.1f} elsewhere "
+            f"({scene_near / max(scene_far, 1e-12):.1f} times as much near it; the paper's decoder: "
+            f"{near / max(far, 1e-12):.1f})."
+        )
+    )
 
 # %% [markdown]
 # ## The other controls

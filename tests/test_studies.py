@@ -28,6 +28,7 @@ from lmvid_lib.eval.predictors import (
     LINEAR_FORECAST,
     MEAN_POSE,
     OURS,
+    OURS_SCENE,
     PIXEL,
     REAL_FUTURE,
     REAL_LANDMARKS,
@@ -148,7 +149,14 @@ def test_chapter_5_sentences_picks_and_figure_numbers_come_from_the_results():
     result = prediction()
     verdict = ps.ssim_verdict("pusher", result, [PIXEL, COPY_FRAME])
     assert verdict.startswith(f"On `pusher`, the highest mean SSIM over all predicted frames is {COPY_FRAME}'s.")
-    assert f"than the {PIXEL}" in verdict and f"Ours does not end above the {COPY_FRAME}" in verdict
+    assert f"than the {PIXEL}" in verdict and f"Ours (landmark LSTM) does not end above the {COPY_FRAME}" in verdict
+    assert OURS_SCENE not in verdict and ps.ours_shown(result) == [OURS]
+    result.scores[OURS_SCENE] = result.scores[COPY_FRAME]  # the scene decoder's drawing, where chapter 2 trained one
+    both = ps.ssim_verdict("pusher", result, [PIXEL])
+    assert ps.ours_shown(result) == [OURS, OURS_SCENE]
+    assert f"From frame 3 on, {OURS_SCENE} has a higher mean SSIM than the {PIXEL}." in both
+    assert ps.pixel_verdict(result, None, (), ours_name=OURS_SCENE).startswith(f"{OURS_SCENE} against the {PIXEL}")
+    del result.scores[OURS_SCENE]
     picks = ps.clip_picks(result, ())
     assert picks["our best clip"].clip == rank_sequences(None, result.scores[OURS].ssim).best
     assert (
@@ -194,7 +202,9 @@ def test_the_claim_compares_ours_with_the_pixel_predictor_on_what_the_paper_clai
     )
     structure = {REAL_FUTURE: flat(2.0), OURS: flat(4.0), PIXEL: flat(9.0), COPY_FRAME: flat(1.0)}
     verdict = ps.pixel_verdict(result, structure, ("alex", "vgg"))
-    assert verdict.startswith(f"against the {PIXEL}: LPIPS (alex): ours lower from frame 5 on (last frame 0.200 vs")
+    assert verdict.startswith(
+        f"{OURS} against the {PIXEL}: LPIPS (alex): ours lower from frame 5 on (last frame 0.200 vs"
+    )
     assert "LPIPS (vgg): ours lower at every predicted frame" in verdict
     assert "SSIM: ours never higher (last frame 0.500 vs 0.600)" in verdict
     assert verdict.endswith("structure (detected-keypoint error): ours 4.0 px, theirs 9.0 px (real frames 2.0)")
@@ -205,7 +215,7 @@ def test_the_claim_compares_ours_with_the_pixel_predictor_on_what_the_paper_clai
 
     blind = {**structure, REAL_FUTURE: flat(4.0)}
     without = ps.pixel_verdict(result, blind, ())
-    assert without.startswith(f"against the {PIXEL}: LPIPS: not computed") and "alex" not in without
+    assert without.startswith(f"{OURS} against the {PIXEL}: LPIPS: not computed") and "alex" not in without
     assert without.endswith("so this says nothing")
     assert ps.pixel_verdict(result, None, ()).endswith("structure: not measured (no true keypoints)")
     with pytest.raises(ValueError, match="opponent 'nobody' was not scored on walker"):

@@ -9,7 +9,7 @@ import pytest
 
 from lmvid_lib.data import render, synthetic
 from lmvid_lib.data.store import open_split
-from lmvid_lib.data.synthetic import common, pusher, signer, walker
+from lmvid_lib.data.synthetic import pusher, signer, walker
 from lmvid_lib.eval.keypoints import KeypointEvalConfig, evaluate_mean_pose
 
 # Small sets: a few short videos per preset (the defaults are the cpu profile's, far too big for a unit test).
@@ -48,7 +48,7 @@ def _background(preset: str, split: str, video: int, videos: synthetic.Synthetic
         return signer._signer_identity(seed, int(videos.video_ids[video]), size).background
     if preset == "pusher":
         cfg = synthetic.preset_config("pusher", **SMALL["pusher"])
-        return pusher._pusher_scene(common.seeded_rng(seed, 2, SPLITS[preset].index(split), video), cfg)["table"]
+        return pusher.video_scene(cfg, seed, SPLITS[preset].index(split), video)["table"]
     person = walker._walker_person(seed, int(videos.video_ids[video]), size)
     return walker._walker_background(seed, SPLITS[preset].index(split), video, size, person)
 
@@ -361,3 +361,55 @@ def test_tune_split_is_new_videos_of_the_training_distribution(preset: str) -> N
         assert set(tune.video_ids) <= set(train.video_ids)
     if preset == "walker":
         assert not set(test.video_ids) & set(tune.video_ids)
+
+
+def test_pusher_videos_share_one_bin_table_and_robot_as_in_bair():
+    cfg = synthetic.preset_config("pusher", **SMALL["pusher"])
+    scenes = [pusher.video_scene(cfg, 0, split, v) for split in (0, 1, 2) for v in range(3)]
+    for scene in scenes[1:]:
+        assert np.array_equal(scene["table"], scenes[0]["table"])
+        assert np.array_equal(scene["arm_colour"], scenes[0]["arm_colour"])
+    assert len({len(s["radii"]) for s in scenes}) > 1  # the objects differ per video
+    own = synthetic.preset_config("pusher", **SMALL["pusher"], shared_scene=False)
+    tables = [pusher.video_scene(own, 0, 0, v)["table"] for v in range(2)]
+    assert not np.array_equal(tables[0], tables[1])
+    with pytest.raises(ValueError, match="min_objects <= max_objects"):
+        synthetic.preset_config("pusher", min_objects=4, max_objects=3)
+
+
+def test_walker_films_kths_four_scenarios_in_turn():
+    """d2 zooms about the frame centre (keypoints with it), d3 changes only the clothes, d4 is a room."""
+    kw = dict(n_videos=24, n_frames=12)
+    four, one = (synthetic.generate("walker", "train", 0, **kw, scenarios=s) for s in (4, 1))
+    assert np.array_equal(four.frames[:6], one.frames[:6])  # d1 is the outdoor stand-in as it was
+    centre = (64 - 1) / 2
+    for v in range(6, 12):  # d2: the same motion, zoomed by one factor z_t >= 1 per frame
+        ratio = (four.keypoints[v] - centre) / (one.keypoints[v] - centre)
+        z = np.nanmedian(ratio.reshape(len(ratio), -1), 1)
+        np.testing.assert_allclose(ratio, np.broadcast_to(z[:, None, None], ratio.shape), rtol=1e-3, atol=1e-3)
+        assert z.min() >= 1 - 1e-6 and z.max() > 1.1
+    np.testing.assert_array_equal(four.keypoints[12:18], one.keypoints[12:18])  # d3: same motion ...
+    assert not np.array_equal(four.frames[12:18], one.frames[12:18])  # ... in other clothes
+    for v in range(18, 24):  # d4: keypoints on the drawn body over the room
+        person = walker._walker_person(0, int(four.video_ids[v]), 64)
+        room = walker._indoor_background(0, 0, v, 64, person)
+        assert not np.allclose(room, walker._walker_background(0, 0, v, 64, person))
+        pixel = np.round(four.keypoints[v]).astype(int)
+        inside = np.all((pixel >= 0) & (pixel <= 63), axis=-1)
+        t, j = np.nonzero(inside)
+        drawn = np.abs(
+            four.frames[v][t, pixel[t, j, 1], pixel[t, j, 0], 0] / 255 - room[pixel[t, j, 1], pixel[t, j, 0], 0]
+        )
+        assert drawn.min() > 0.02
+    with pytest.raises(ValueError, match="scenarios must be in"):
+        synthetic.generate("walker", "train", 0, n_videos=6, n_frames=4, scenarios=5)
+
+
+def test_every_stand_in_has_a_row_per_axis_of_variation():
+    from lmvid_lib.data.variation import AXES, variation_rows
+
+    for preset in SMALL:
+        rows = variation_rows(preset)
+        assert [r[0] for r in rows] == list(AXES) and all(len(r) == 3 and r[1] and r[2] for r in rows)
+    with pytest.raises(ValueError, match="no variation table"):
+        variation_rows("bbc")

@@ -19,7 +19,7 @@ from lmvid_lib.eval import predictability
 from lmvid_lib.eval.prediction import horizon_table, speed_kept_over
 from lmvid_lib.eval.predictors import CONSTANT_VELOCITY, COPY_LAST, LINEAR_FORECAST, MEAN_POSE, OURS, OURS_DIRECT
 from lmvid_lib.eval.regression import KeypointRegressor
-from lmvid_lib.models.checkpoint import dataset_run, load_trained, read_run_config
+from lmvid_lib.models.checkpoint import dataset_run, load_trained, read_run_config, scene_run
 from lmvid_lib.models.dynamics import ConstantVelocity, CopyLast
 from lmvid_lib.models.factorization import FactorizationModel
 from lmvid_lib.models.files import LANDMARK_LSTM, load_model
@@ -54,6 +54,7 @@ class HorizonStudy:
     windows: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]  # split -> (states, joints, frame indices)
     results: dict[str, dict[str, hz.HorizonCurves]]  # split -> predictor name -> curves
     splits: dict[str, str]  # the reported splits (`horizon_splits`): split -> label, the held-out frames first
+    scene_model: FactorizationModel | None = None  # the scene decoder on the same landmarks, where chapter 2 has one
 
     @property
     def first(self) -> str:
@@ -152,8 +153,23 @@ def horizon_study(
     }
     source = data_label(factor_cfg.dataset, factor_cfg.data_root)
     k = factor_cfg.model.n_landmarks
+    scene = scene_run(run_dir, dataset)
+    scene_model = None if scene is None else load_trained(scene, device)[0]
     return HorizonStudy(
-        dataset, source, cfg, model, k, train, regressor, predictors, held_out, tune, windows, results, splits
+        dataset,
+        source,
+        cfg,
+        model,
+        k,
+        train,
+        regressor,
+        predictors,
+        held_out,
+        tune,
+        windows,
+        results,
+        splits,
+        scene_model,
     )
 
 
@@ -199,12 +215,16 @@ def neighbour_note(study: HorizonStudy, neighbours: NeighbourStudy) -> str:
     )
 
 
-def decoded_window(study: HorizonStudy, split: str, window: int = 0) -> tuple[Any, Any, Any]:
+def decoded_window(study: HorizonStudy, split: str, window: int = 0, scene: bool = False) -> tuple[Any, Any, Any]:
     """Window `window` of `split` as video: (real frames, frames decoded from our LSTM's prediction, its state path),
-    `hz.decoded_prediction` with the appearance of the last context frame."""
+    `hz.decoded_prediction` with the appearance of the last context frame; drawn by the scene decoder with `scene`
+    (ValueError when the study has none)."""
+    if scene and study.scene_model is None:
+        raise ValueError(f"{study.dataset}: chapter 2 trained no scene decoder on this model's landmarks")
     states, _, frame_index = study.windows[split]
     frames = study.held_out[split].videos.frames[frame_index[window]]
-    return hz.decoded_prediction(study.model, study.predictors[OURS], states[window], frames, study.cfg)
+    model = study.scene_model if scene else study.model
+    return hz.decoded_prediction(model, study.predictors[OURS], states[window], frames, study.cfg)
 
 
 def setup_sentence(lstm: Any, cfg: hz.HorizonConfig, dataset: str, profile: str) -> str:

@@ -29,15 +29,23 @@ from lmvid_lib.data.frames import frames_to_input
 from lmvid_lib.eval.keypoints import open_eval_sets
 from lmvid_lib.eval.metrics import step_stats
 from lmvid_lib.eval.prediction import joint_error_by_horizon, states_to_joints
-from lmvid_lib.eval.predictors import CHOLESKY, COVARIANCE, CROSS_FADE, JOINT_LERP, MEAN_POSE, REAL_LANDMARKS
+from lmvid_lib.eval.predictors import (
+    CHOLESKY,
+    CHOLESKY_SCENE,
+    COVARIANCE,
+    CROSS_FADE,
+    JOINT_LERP,
+    MEAN_POSE,
+    REAL_LANDMARKS,
+)
 from lmvid_lib.eval.regression import KeypointRegressor, fit_regressor, mean_pose_baseline
 from lmvid_lib.eval.scales import landmarks_to_crop_centred, pixels_to_crop_centred
-from lmvid_lib.models.checkpoint import dataset_run, load_trained
+from lmvid_lib.models.checkpoint import dataset_run, load_trained, scene_run
 from lmvid_lib.models.inference import encode_frames
 from lmvid_lib.models.sequences import extract_sequences, render_sequence, sequence_indices
 
 # method key -> its display name (`eval.predictors`)
-METHODS = {"cholesky": CHOLESKY, "covariance": COVARIANCE, "cross_fade": CROSS_FADE}
+METHODS = {"cholesky": CHOLESKY, "covariance": COVARIANCE, "cross_fade": CROSS_FADE, "cholesky_scene": CHOLESKY_SCENE}
 GROUND_TRUTH = "ground truth"
 
 
@@ -123,11 +131,17 @@ def cross_fade(first: torch.Tensor, last: torch.Tensor, length: int) -> torch.Te
 
 
 def interpolate_frames(
-    model: torch.nn.Module, states: torch.Tensor, videos: np.ndarray, batch_size: int = 64
+    model: torch.nn.Module,
+    states: torch.Tensor,
+    videos: np.ndarray,
+    batch_size: int = 64,
+    scene_model: torch.nn.Module | None = None,
 ) -> dict[str, torch.Tensor]:
     """The real frames and every method's: states [N,T,K,5] of the real sequences (only the ends are used), videos
     uint8 [N,T,H,W,C] (the real frames) -> {GROUND_TRUTH and each key of METHODS: [N,T,C,S,S] float in [0,1]}, S the
-    model's image size. The landmark methods are decoded with the first frame's appearance."""
+    model's image size. The landmark methods are decoded with the first frame's appearance; with `scene_model` (the
+    scene decoder on the same landmarks), the Cholesky path is also drawn by it ("cholesky_scene"), else that key is
+    left out."""
     videos = np.asarray(videos)
     if videos.dtype != np.uint8 or videos.ndim != 5 or videos.shape[:2] != tuple(states.shape[:2]):
         raise ValueError(
@@ -138,12 +152,16 @@ def interpolate_frames(
     truth = frames_to_input(videos.reshape(n * t, *videos.shape[2:]), model.cfg.image_size, "cpu")
     truth = truth.unflatten(0, (n, t))
     first = np.ascontiguousarray(videos[:, 0])
-    return {
+    path = cholesky_path(states)
+    frames = {
         GROUND_TRUTH: truth,
-        "cholesky": render_sequence(model, cholesky_path(states), first, batch_size),
+        "cholesky": render_sequence(model, path, first, batch_size),
         "covariance": render_sequence(model, covariance_path(states), first, batch_size),
         "cross_fade": cross_fade(truth[:, 0], truth[:, -1], t),
     }
+    if scene_model is not None:
+        frames["cholesky_scene"] = render_sequence(scene_model, path, first, batch_size)
+    return frames
 
 
 def lerp_joints(joints: np.ndarray) -> np.ndarray:
@@ -199,10 +217,15 @@ class SplitInterpolation:
         """How many source videos the clips come from."""
         return len(np.unique(self.clip_videos))
 
+    @property
+    def methods(self) -> dict[str, str]:
+        """The METHODS (key -> label) this result holds frames of."""
+        return {key: label for key, label in METHODS.items() if key in self.frames}
+
     def scores(self, metric: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> dict[str, torch.Tensor]:
-        """METHODS label -> metric(pred, ground truth) per frame [N,T] (e.g. `eval.metrics.ssim`)."""
+        """Label of each method held -> metric(pred, ground truth) per frame [N,T] (e.g. `eval.metrics.ssim`)."""
         truth = self.frames[GROUND_TRUTH]
-        return {label: metric(self.frames[key], truth) for key, label in METHODS.items()}
+        return {label: metric(self.frames[key], truth) for key, label in self.methods.items()}
 
 
 def _fit_regressor(
@@ -220,8 +243,8 @@ def interpolate_split(
     run_dir: str | Path, dataset: str, cfg: InterpolationConfig, device: str = "cpu", progress: bool = False
 ) -> SplitInterpolation:
     """Interpolate up to `cfg.max_sequences` sequences of `cfg.length` frames of `cfg.split`, first -> last, by every
-    method, with the factorization run `dataset_run(run_dir, dataset)` on its own data; with keypoints, also the
-    joint errors (in pixels of the stored frame)."""
+    method, with the factorization run `dataset_run(run_dir, dataset)` on its own data (and its scene decoder where
+    chapter 2 trained one); with keypoints, also the joint errors (in pixels of the stored frame)."""
     run = dataset_run(run_dir, dataset)
     model, train_cfg = load_trained(run, device)
     sets = open_eval_sets(train_cfg, [cfg.split], run_dir)
@@ -230,7 +253,9 @@ def interpolate_split(
     indices = sequence_indices(videos, cfg.length)[chosen]
     all_states = extract_sequences(run, videos, cfg.length, cfg.batch_size, device, progress)
     states = torch.from_numpy(all_states[chosen])
-    frames = interpolate_frames(model, states, np.asarray(videos.frames)[indices], cfg.batch_size)
+    scene = scene_run(run_dir, dataset)
+    scene_model = None if scene is None else load_trained(scene, device)[0]
+    frames = interpolate_frames(model, states, np.asarray(videos.frames)[indices], cfg.batch_size, scene_model)
     frame_size = videos.frames.shape[1]
     errors = None
     if videos.keypoints is not None and sets["train"].keypoints is not None:

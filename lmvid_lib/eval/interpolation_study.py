@@ -13,7 +13,15 @@ import torch
 from lmvid_lib.data.datasets import data_label
 from lmvid_lib.eval import interpolation as interp
 from lmvid_lib.eval.metrics import ssim, step_stats, video_means
-from lmvid_lib.eval.predictors import CHOLESKY, COVARIANCE, CROSS_FADE, JOINT_LERP, MEAN_POSE, REAL_LANDMARKS
+from lmvid_lib.eval.predictors import (
+    CHOLESKY,
+    CHOLESKY_SCENE,
+    COVARIANCE,
+    CROSS_FADE,
+    JOINT_LERP,
+    MEAN_POSE,
+    REAL_LANDMARKS,
+)
 from lmvid_lib.models.checkpoint import read_run_config
 
 Results = Mapping[str, interp.SplitInterpolation]
@@ -48,7 +56,7 @@ def strip_inputs(
     shown = np.round(np.linspace(0, length - 1, columns)).astype(int).tolist()
     clip = min(sequence, len(result.frame_indices) - 1)
     rows = {"real": result.frames[interp.GROUND_TRUTH][clip]}
-    rows.update({label: result.frames[key][clip] for key, label in interp.METHODS.items()})
+    rows.update({label: result.frames[key][clip] for key, label in result.methods.items()})
     states = result.states[clip : clip + 1]
     paths = {
         "real": result.states[clip],
@@ -97,6 +105,12 @@ def ssim_sentences(results: Results, ssims: Mapping[str, Mapping[str, Any]], mid
             f"differ by {gap:.1%} on average (relative Frobenius norm)."
         )
         sentences.append(interp.middle_sentence(scores[CHOLESKY], scores[CROSS_FADE], middle))
+        if CHOLESKY_SCENE in scores:
+            scene = between(scores[CHOLESKY_SCENE], videos)
+            sentences.append(
+                f"Drawn by the scene decoder, the same Cholesky path reaches {scene:.3f} between the ends "
+                f"({scene - fade:+.3f} against the cross-fade)."
+            )
     return " ".join(sentences)
 
 

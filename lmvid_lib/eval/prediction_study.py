@@ -14,7 +14,7 @@ import numpy as np
 from lmvid_lib.data.datasets import dataset_info
 from lmvid_lib.eval.horizon import HorizonCurves
 from lmvid_lib.eval.metrics import rank_sequences, step_stats, worst_frame_clip
-from lmvid_lib.eval.predictors import OURS, PIXEL
+from lmvid_lib.eval.predictors import OURS, OURS_SCENE, PIXEL
 from lmvid_lib.eval.video_prediction import (
     DatasetPrediction,
     VideoScores,
@@ -71,19 +71,26 @@ def mean_score_rows(results: Mapping[str, DatasetPrediction], metrics: Sequence[
     return rows
 
 
+def ours_shown(result: DatasetPrediction) -> list[str]:
+    """Our predictions scored in `result`: the landmark LSTM drawn by the paper's decoder, and by the scene decoder
+    where chapter 2 trained one."""
+    return [name for name in (OURS, OURS_SCENE) if name in result.scores]
+
+
 def ssim_verdict(dataset: str, result: DatasetPrediction, others: Sequence[str]) -> str:
-    """Which predictor has the highest mean SSIM over all predicted frames, and from which frame ours stays above
-    each of `others`."""
+    """Which predictor has the highest mean SSIM over all predicted frames, and from which frame each of ours
+    (`ours_shown`) stays above each of `others`."""
     means = _ssim_means(result)
     best = max(means, key=lambda n: means[n].mean())
     sentences = [f"On `{dataset}`, the highest mean SSIM over all predicted frames is {best}'s."]
-    for other in others:
-        step = overtaking_step(means[OURS], means[other])
-        sentences.append(
-            f"From frame {step + result.clips.context} on, ours has a higher mean SSIM than the {other}."
-            if step is not None
-            else f"Ours does not end above the {other} in mean SSIM."
-        )
+    for ours in ours_shown(result):
+        for other in others:
+            step = overtaking_step(means[ours], means[other])
+            sentences.append(
+                f"From frame {step + result.clips.context} on, {ours} has a higher mean SSIM than the {other}."
+                if step is not None
+                else f"{ours[0].upper()}{ours[1:]} does not end above the {other} in mean SSIM."
+            )
     return " ".join(sentences)
 
 
@@ -155,8 +162,10 @@ def pixel_verdict(
     structure: Mapping[str, HorizonCurves] | None,
     lpips_nets: Sequence[str],
     opponent: str = PIXEL,
+    ours_name: str = OURS,
 ) -> str:
-    """Ours against `opponent` (the learned pixel predictor) on what the paper claims (PAPER_PREDICTION_CLAIM): per
+    """`ours_name` (default: the landmark LSTM through the paper's decoder) against `opponent` (the learned pixel
+    predictor) on what the paper claims (PAPER_PREDICTION_CLAIM): per
     LPIPS backbone, per-frame SSIM, and the structure score (mean detected-keypoint error of `structure`, the
     `vp.structure_curves` of `result`; None where the data has no true keypoints), with the last frame's values."""
     if opponent not in result.scores:
@@ -166,7 +175,7 @@ def pixel_verdict(
     context, parts = result.clips.context, []
     for metric in [Metric(net, f"LPIPS ({net})", False) for net in lpips_nets] + [Metric("ssim", "SSIM")]:
         videos = result.clips.clip_videos  # means over source videos, as every chapter-5 number
-        ours, other = (step_stats(metric.values(result.scores[n]), videos).mean for n in (OURS, opponent))
+        ours, other = (step_stats(metric.values(result.scores[n]), videos).mean for n in (ours_name, opponent))
         better = "higher" if metric.higher_is_better else "lower"
         parts.append(
             f"{metric.label}: {frame_comparison(ours, other, better, context)} "
@@ -178,14 +187,14 @@ def pixel_verdict(
         parts.append("structure: not measured (no true keypoints)")
     else:
         means, floor = structure_means(structure)
-        ours, theirs = means[OURS], means[opponent]
+        ours, theirs = means[ours_name], means[opponent]
         text = (
             f"structure (detected-keypoint error): ours {ours:.1f} px, theirs {theirs:.1f} px (real frames {floor:.1f})"
         )
         if structure_says_nothing(floor, min(ours, theirs)):
             text += ": the detector does no better on the real frames, so this says nothing"
         parts.append(text)
-    return f"against the {opponent}: " + "; ".join(parts)
+    return f"{ours_name} against the {opponent}: " + "; ".join(parts)
 
 
 def claim_fields(

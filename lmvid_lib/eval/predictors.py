@@ -11,6 +11,7 @@ from typing import Any
 # Landmark-space predictors (chapters 4, 5 and 7)
 OURS = "ours (landmark LSTM)"
 OURS_DIRECT = "ours without residual"
+OURS_SCENE = "ours (landmark LSTM), scene decoder"  # the same predicted landmarks drawn by the scene decoder
 COPY_LAST = "copy-last landmarks"
 CONSTANT_VELOCITY = "constant-velocity landmarks"
 MEAN_POSE = "mean training pose"
@@ -21,6 +22,7 @@ PIXEL = "pixel LSTM (learned)"
 REAL_FUTURE = "real future frames"
 # Interpolation (chapter 6)
 CHOLESKY = "ours (Cholesky space)"
+CHOLESKY_SCENE = "ours (Cholesky space), scene decoder"
 COVARIANCE = "covariance space"
 CROSS_FADE = "pixel cross-fade"
 REAL_LANDMARKS = "landmarks of the real frames"
@@ -29,6 +31,8 @@ JOINT_LERP = "linear interpolation of the true joints"
 STYLES: dict[str, dict[str, Any]] = {
     OURS: {"color": "C0", "linestyle": "-"},
     CHOLESKY: {"color": "C0", "linestyle": "-"},
+    OURS_SCENE: {"color": "C9", "linestyle": "-"},
+    CHOLESKY_SCENE: {"color": "C9", "linestyle": "-"},
     OURS_DIRECT: {"color": "C1", "linestyle": "-"},
     COVARIANCE: {"color": "C1", "linestyle": "-"},
     COPY_LAST: {"color": "C2", "linestyle": "--"},

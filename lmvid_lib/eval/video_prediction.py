@@ -26,9 +26,17 @@ from lmvid_lib.data.frames import frames_to_input
 from lmvid_lib.data.store import VideoSet
 from lmvid_lib.eval import metrics
 from lmvid_lib.eval.horizon import HorizonCurves
-from lmvid_lib.eval.predictors import CONSTANT_VELOCITY, COPY_FRAME, COPY_LAST, OURS, OURS_DIRECT, REAL_FUTURE
+from lmvid_lib.eval.predictors import (
+    CONSTANT_VELOCITY,
+    COPY_FRAME,
+    COPY_LAST,
+    OURS,
+    OURS_DIRECT,
+    OURS_SCENE,
+    REAL_FUTURE,
+)
 from lmvid_lib.eval.structure import structure_error
-from lmvid_lib.models.checkpoint import dataset_run, load_trained
+from lmvid_lib.models.checkpoint import dataset_run, load_trained, scene_run
 from lmvid_lib.models.dynamics import ConstantVelocity, CopyLast, dynamics_run
 from lmvid_lib.models.files import LANDMARK_LSTM, load_model
 from lmvid_lib.models.rollout import rollout
@@ -205,18 +213,22 @@ def predict_dataset(
     """Predict the test clips of `dataset` (its chapter-2 model `dataset_run`, the paper's protocol for it) with
     every landmark predictor (chapter 4's LSTMs, `dynamics_run`, and the state-space baselines, all decoded), the
     copy-last frame, and each pixel predictor (name -> f(real context frames [N,Tc,C,H,W], horizon) -> frames),
-    and score them all against the real future frames."""
+    and score them all against the real future frames. Where chapter 2 trained a scene decoder on the model's
+    landmarks (`scene_run`), the landmark LSTM's rollout is also drawn by it (OURS_SCENE)."""
     run = dataset_run(run_dir, dataset)
     model, cfg = load_trained(run, device)
     context, horizon = protocol(cfg.dataset)
     clips = video_clips(run, open_run_videos(run, "test", run_dir), context, horizon, max_clips, device)
     real = real_video(clips, cfg.model.image_size)
-    predictions = {}
+    predictions, predictors = {}, {}
     for name, kind in LANDMARK_PREDICTORS.items():
-        predictor = (
+        predictors[name] = predictor = (
             load_model(dynamics_run(run_dir, dataset, kind), kind=LANDMARK_LSTM) if isinstance(kind, bool) else kind()
         )
         predictions[name] = landmark_video(model, predictor, clips)
+    scene = scene_run(run_dir, dataset)
+    if scene is not None:
+        predictions[OURS_SCENE] = landmark_video(load_trained(scene, device)[0], predictors[OURS], clips)
     predictions[COPY_FRAME] = copy_last_frame(real, context, horizon)
     for name, predict in (pixel_predictors or {}).items():
         predictions[name] = predict(real[:, :context], horizon)

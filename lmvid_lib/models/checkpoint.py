@@ -36,14 +36,16 @@ def load_trained(run: str | Path, device: str | torch.device = "cpu") -> tuple[F
 def dataset_run(run_dir: str | Path, dataset: str) -> Path:
     """The factorization run folder later chapters use for `dataset` (signer, pusher, walker, bbc, bair, kth).
 
-    Among the finished runs in `<run_dir>/factorization/` (model.pt present) trained on `dataset`: the SPADE one if
-    any, then the lowest training seed. Raises FileNotFoundError naming the folder and the datasets it does hold.
+    Among the finished runs in `<run_dir>/factorization/` (model.pt present) trained on `dataset` that learned their
+    own landmarks (no `landmarks_from`): the SPADE one if any, then the lowest training seed. Raises
+    FileNotFoundError naming the folder and the datasets it does hold.
     """
     root = runs_of(run_dir, "factorization")
     found = []
     for run in finished_runs(run_dir, "factorization"):
         cfg = read_run_config(run)
-        found.append((cfg.dataset, cfg.model.decoder != "spade", cfg.seed, run))
+        if cfg.landmarks_from is None:  # a run on another run's landmarks is that run's second decoder
+            found.append((cfg.dataset, cfg.model.decoder != "spade", cfg.seed, run))
     matches = sorted((f for f in found if f[0] == dataset), key=lambda f: (f[1], f[2], f[3].name))
     if not matches:
         held = sorted({f[0] for f in found}) or "none"
@@ -52,3 +54,14 @@ def dataset_run(run_dir: str | Path, dataset: str) -> Path:
             f"(02_factorization) of this profile first"
         )
     return matches[0][3]
+
+
+def scene_run(run_dir: str | Path, dataset: str) -> Path | None:
+    """The finished scene-decoder run trained on the landmarks of `dataset_run(run_dir, dataset)`, or None (the
+    profile trains none: `02_factorization.scene_decoder`)."""
+    paper = dataset_run(run_dir, dataset)
+    for run in finished_runs(run_dir, "factorization"):
+        cfg = read_run_config(run)
+        if cfg.landmarks_from == paper.name and cfg.model.decoder == "scene":
+            return run
+    return None

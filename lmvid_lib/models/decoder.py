@@ -13,6 +13,11 @@ features are bilinearly upsampled before the output conv (cheap CPU profiles dec
   modulation at every scale.
 - `concat`: [heatmaps ; projected appearance] at the start resolution are plain input channels; the same residual
   blocks use ordinary affine InstanceNorm, so only the conditioning mechanism differs from `spade`.
+- `scene` (ours, beyond the paper, which names the missing background path as its limit in Sec. 3.2 and 5): the
+  `spade` blocks (heatmaps_appearance wiring) also read features of a conditioning frame, the scene, at every scale,
+  and the output is a per-pixel blend of the drawn foreground with that frame: what no landmark covers (background,
+  static objects) comes from the scene, the landmarks place the subject. The conditional generator of Jakab et al.
+  (2018) and the reference-frame decoder of Struct-VRNN (Minderer et al., 2019) read such a frame too.
 """
 
 from __future__ import annotations
@@ -165,3 +170,96 @@ class ConcatDecoder(nn.Module):
                 x = F.interpolate(x, size=(size, size), mode="nearest")
             x = block(x)
         return self.to_image(x)
+
+
+class _SceneEncoder(nn.Module):
+    """Scene frame [B,channels,S,S] -> {resolution: features [B,width,r,r]} for S and each of `resolutions`.
+
+    A 3x3 conv at S, then one stride-2 conv per halving down to the smallest resolution."""
+
+    def __init__(self, channels: int, width: int, image_size: int, resolutions: list[int], spectral_norm: bool) -> None:
+        super().__init__()
+        self.sizes = [image_size]
+        while self.sizes[-1] > min(resolutions):
+            self.sizes.append(self.sizes[-1] // 2)
+        self.stem = conv(channels, width, 3, spectral_norm)
+        self.down = nn.ModuleList(_strided(width, spectral_norm) for _ in self.sizes[1:])
+
+    def forward(self, scene: torch.Tensor) -> dict[int, torch.Tensor]:
+        x = F.leaky_relu(self.stem(scene), 0.2)
+        features = {self.sizes[0]: x}
+        for size, down in zip(self.sizes[1:], self.down):
+            x = F.leaky_relu(down(x), 0.2)
+            features[size] = x
+        return features
+
+
+def _strided(width: int, spectral_norm: bool) -> nn.Module:
+    layer = nn.Conv2d(width, width, 3, stride=2, padding=1)
+    return torch.nn.utils.parametrizations.spectral_norm(layer) if spectral_norm else layer
+
+
+MASK_BIAS = -2.0  # initial logit of the scene decoder's blend mask: experiments/log.yaml#scene-decoder
+
+
+class SceneDecoder(nn.Module):
+    """(mu [B,K,2], cov [B,K,2,2], appearance [B,K,C], scene [B,channels,S,S] in [0,1]) -> image [B,channels,S,S].
+
+    The SPADE blocks of `SpadeDecoder` (heatmaps_appearance wiring) with the scene encoder's features appended to the
+    conditioning at every scale; at full resolution a conv over [upsampled features ; scene features] gives the
+    foreground colour and a blend mask m, and the image is m * foreground + (1 - m) * scene.
+    """
+
+    def __init__(
+        self,
+        channels: int,
+        n_landmarks: int,
+        appearance_channels: int,
+        image_size: int,
+        widths: tuple[int, ...],
+        start_resolution: int,
+        max_resolution: int,
+        hidden: int,
+        spectral_norm: bool,
+        scene_width: int,
+    ) -> None:
+        super().__init__()
+        self.image_size = image_size
+        self.resolutions = block_resolutions(start_resolution, max_resolution, len(widths))
+        self.scene_encoder = _SceneEncoder(channels, scene_width, image_size, self.resolutions, spectral_norm)
+        cond_channels = n_landmarks + appearance_channels + scene_width
+        self.stem = conv(cond_channels, widths[0], 3, spectral_norm)
+        self.blocks = nn.ModuleList()
+        previous = widths[0]
+        for width in widths:
+            self.blocks.append(SPADEResBlock(previous, width, cond_channels, hidden, spectral_norm))
+            previous = width
+        self.head = conv(previous + scene_width, channels + 1, 3, spectral_norm)
+        with torch.no_grad():  # start close to the scene (m ~ 0.12): early steps refine it rather than a grey frame
+            self.head.bias[-1] = MASK_BIAS
+
+    def forward(
+        self, mu: torch.Tensor, cov: torch.Tensor, appearance: torch.Tensor, scene: torch.Tensor | None
+    ) -> torch.Tensor:
+        if scene is None or scene.shape[0] != mu.shape[0] or scene.shape[-1] != self.image_size:
+            raise ValueError(
+                f"SceneDecoder: scene must be a [B={mu.shape[0]},channels,{self.image_size},{self.image_size}] frame, "
+                f"got {None if scene is None else tuple(scene.shape)}"
+            )
+        scene = scene.to(appearance.dtype)
+        features = self.scene_encoder(scene)
+        conds = {
+            size: torch.cat([conditioning(mu, cov, appearance, size), features[size]], dim=1)
+            for size in set(self.resolutions)
+        }
+        x = self.stem(conds[self.resolutions[0]])
+        for block, size in zip(self.blocks, self.resolutions):
+            if x.shape[-1] != size:
+                x = F.interpolate(x, size=(size, size), mode="nearest")
+            x = block(x, conds[size])
+        x = F.leaky_relu(x, 0.2)
+        if x.shape[-1] != self.image_size:
+            x = F.interpolate(x, size=(self.image_size, self.image_size), mode="bilinear", align_corners=False)
+        out = self.head(torch.cat([x, features[self.image_size]], dim=1))
+        foreground, mask = torch.sigmoid(out[:, :-1]), torch.sigmoid(out[:, -1:])
+        return mask * foreground + (1 - mask) * scene

@@ -16,10 +16,10 @@ from torch import nn
 from lmvid_lib import landmarks
 from lmvid_lib.config import check_int, is_int
 from lmvid_lib.models.appearance import AppearanceEncoder
-from lmvid_lib.models.decoder import SPADE_CONDITIONS, ConcatDecoder, SpadeDecoder
+from lmvid_lib.models.decoder import SPADE_CONDITIONS, ConcatDecoder, SceneDecoder, SpadeDecoder
 from lmvid_lib.models.pose import PoseEncoder, PoseOutput
 
-DECODERS = ("spade", "concat")
+DECODERS = ("spade", "concat", "scene")
 
 
 @dataclass
@@ -32,7 +32,7 @@ class ModelConfig:
     appearance_channels: int = 32  # C of Eq. 1: length of each landmark's appearance vector
     pose_widths: tuple[int, ...] = (32, 64, 128, 256)  # U-Net down-block filters (paper: 64, 128, 256, 512)
     appearance_width: int = 32  # filters of the 1-down/1-up appearance U-Net
-    decoder: str = "spade"  # 'spade' (paper) or 'concat' (Table 1 baseline)
+    decoder: str = "spade"  # 'spade' (paper), 'concat' (Table 1 baseline) or 'scene' (ours: also reads a frame)
     decoder_widths: tuple[int, ...] = (128, 128, 64)  # paper: 256, 256, 128, 64 (then 3 out)
     decoder_resolution: int = 8  # resolution of the first decoder block; each next block doubles it ...
     decoder_max_resolution: int | None = 32  # ... up to this (None = image_size), then bilinear upsampling to the image
@@ -41,6 +41,7 @@ class ModelConfig:
     # The default is the wiring of runs saved before this field existed, so their configs rebuild their model.
     spade_condition: str = "heatmaps_appearance"
     spectral_norm: bool = True  # on every decoder conv (appendix A)
+    scene_width: int = 16  # decoder 'scene': channels of its scene-frame features at every scale
 
     def __post_init__(self) -> None:
         self.pose_widths = tuple(self.pose_widths)
@@ -57,6 +58,7 @@ def validate_model_config(cfg: ModelConfig) -> None:
         "appearance_width",
         "decoder_resolution",
         "spade_hidden",
+        "scene_width",
     ):
         check_int(getattr(cfg, name), f"ModelConfig.{name}")
     if cfg.channels not in (1, 3) or isinstance(cfg.channels, bool):
@@ -119,6 +121,8 @@ class FactorizationModel(nn.Module):
         )
         if cfg.decoder == "spade":
             self.decoder = SpadeDecoder(hidden=cfg.spade_hidden, condition=cfg.spade_condition, **common)
+        elif cfg.decoder == "scene":
+            self.decoder = SceneDecoder(hidden=cfg.spade_hidden, scene_width=cfg.scene_width, **common)
         else:
             self.decoder = ConcatDecoder(**common)
 
@@ -140,8 +144,18 @@ class FactorizationModel(nn.Module):
         self._check_images(x, "appearance input")
         return self.appearance_encoder(x, landmarks.part_probabilities(part_logits))
 
-    def decode(self, mu: torch.Tensor, cov: torch.Tensor, appearance: torch.Tensor) -> torch.Tensor:
-        """mu: [B,K,2]; cov: [B,K,2,2]; appearance: [B,K,C] -> image [B,channels,H,W] in [0,1]."""
+    @property
+    def reads_scene(self) -> bool:
+        """Whether the decoder reads the conditioning frame (decoder 'scene'); the others ignore `scene`."""
+        return self.cfg.decoder == "scene"
+
+    def decode(
+        self, mu: torch.Tensor, cov: torch.Tensor, appearance: torch.Tensor, scene: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """mu: [B,K,2]; cov: [B,K,2,2]; appearance: [B,K,C]; scene: the conditioning frame [B,channels,H,W] in [0,1]
+        (needed by decoder 'scene', ignored by the others) -> image [B,channels,H,W] in [0,1]."""
+        if self.reads_scene:
+            return self.decoder(mu, cov, appearance, scene)
         return self.decoder(mu, cov, appearance)
 
     def forward(self, pose_input: torch.Tensor, appearance_input: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -163,5 +177,6 @@ class FactorizationModel(nn.Module):
         logits, appearance_logits = pose.part_logits[:batch], pose.part_logits[batch:]
         mu, cov = pose.mu[:batch], pose.cov[:batch]
         appearance = self.encode_appearance(appearance_input, appearance_logits)
-        recon = self.decode(mu, cov, appearance)
+        # the scene decoder reads the appearance input as its scene: the frame the prediction setting conditions on
+        recon = self.decode(mu, cov, appearance, appearance_input)
         return {"recon": recon, "mu": mu, "cov": cov, "part_logits": logits, "appearance": appearance}

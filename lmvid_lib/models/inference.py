@@ -64,11 +64,14 @@ def encode(model: torch.nn.Module, x: torch.Tensor, appearance: bool = True, par
     return Codes(pose.mu.float(), pose.cov.float(), vectors, logits)
 
 
-def decode(model: torch.nn.Module, states: torch.Tensor, appearance: torch.Tensor) -> torch.Tensor:
-    """states [B,K,5] (any real values: `landmarks.from_state` makes valid Gaussians) + appearance [B,K,C] -> frames
-    [B,channels,S,S] in [0,1]. The graph `publish.web` exports; call under `inference(model)`."""
+def decode(
+    model: torch.nn.Module, states: torch.Tensor, appearance: torch.Tensor, scene: torch.Tensor | None = None
+) -> torch.Tensor:
+    """states [B,K,5] (any real values: `landmarks.from_state` makes valid Gaussians) + appearance [B,K,C] (+ the
+    conditioning frame [B,channels,S,S] in [0,1], read by the scene decoder only) -> frames [B,channels,S,S] in [0,1].
+    The graph `publish.web` exports; call under `inference(model)`."""
     mu, cov = landmarks.from_state(states)
-    return model.decode(mu, cov, appearance)
+    return model.decode(mu, cov, appearance, scene)
 
 
 class _Take:
@@ -134,10 +137,15 @@ def encode_frames(
 
 
 def decode_states(
-    model: torch.nn.Module, states: torch.Tensor, appearance: torch.Tensor, batch_size: int = 64
+    model: torch.nn.Module,
+    states: torch.Tensor,
+    appearance: torch.Tensor,
+    batch_size: int = 64,
+    scene: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Decode states [M,K,5] drawn with appearance vectors [M,K,C] (or [1,K,C]: one set for every frame) into frames,
-    float32 [M,channels,S,S] in [0,1] on the CPU, in batches of `batch_size` under `inference(model)`."""
+    float32 [M,channels,S,S] in [0,1] on the CPU, in batches of `batch_size` under `inference(model)`. `scene`: the
+    conditioning frames [M or 1,channels,S,S] in [0,1] the scene decoder reads (needed by it, ignored by the others)."""
     k = model.cfg.n_landmarks
     if not isinstance(states, torch.Tensor) or states.ndim != 3 or tuple(states.shape[1:]) != (k, 5):
         raise ValueError(
@@ -146,16 +154,24 @@ def decode_states(
     if appearance.ndim != 3 or appearance.shape[0] not in (1, len(states)) or appearance.shape[1] != k:
         raise ValueError(f"appearance must be [M={len(states)} or 1,{k},C], got {tuple(appearance.shape)}")
     check_int(batch_size, "batch_size")
+    reads_scene = getattr(model, "reads_scene", False)
+    if reads_scene and (scene is None or scene.ndim != 4 or scene.shape[0] not in (1, len(states))):
+        raise ValueError(
+            f"this model's decoder reads the conditioning frame: scene must be [M={len(states)} or 1,channels,S,S], "
+            f"got {None if scene is None else tuple(scene.shape)}"
+        )
     device = next(model.parameters()).device
     appearance = appearance.to(device=device, dtype=torch.float32)
     frames = []
     with inference(model):
         for start in range(0, len(states), batch_size):
             chunk = states[start : start + batch_size].to(device=device, dtype=torch.float32)
-            vectors = (
-                appearance.expand(len(chunk), -1, -1)
-                if len(appearance) == 1
-                else appearance[start : start + batch_size]
+            vectors, frame = (
+                None
+                if x is None
+                else (x.expand(len(chunk), *x.shape[1:]) if len(x) == 1 else x[start : start + batch_size])
+                for x in (appearance, scene if reads_scene else None)
             )
-            frames.append(decode(model, chunk, vectors).float().cpu())
+            frame = None if frame is None else frame.to(device=device, dtype=torch.float32)
+            frames.append(decode(model, chunk, vectors, frame).float().cpu())
     return torch.cat(frames)

@@ -58,6 +58,9 @@ class TrainConfig:
     checkpoint_every: int = 100
     sample_every: int = 0  # 0: one sample grid at the end
     progress: bool = True  # tqdm bar
+    # A finished run's folder name under <run_dir>/factorization: its pose encoder is loaded and frozen, its appearance
+    # encoder loaded as the start, so only what renders trains on the landmarks that run learned (decoder 'scene').
+    landmarks_from: str | None = None
 
     @property
     def run_name(self) -> str:
@@ -173,6 +176,33 @@ def dataset_model_configs(
     return configs
 
 
+def scene_model_configs(
+    paper_configs: list[TrainConfig], scene_decoder: Mapping[str, Any] | None
+) -> dict[str, TrainConfig]:
+    """dataset -> the TrainConfig of its scene-decoder run, one per paper-decoder config of `paper_configs` (the
+    first per dataset): that config with decoder 'scene', trained on its frozen landmarks (`landmarks_from` = its run)
+    with `scene_decoder`'s overrides (e.g. steps, model.scene_width), so the run is `<dataset>-scene-seed<seed>`.
+    None or {}: no scene runs. Errors name `scene_decoder` and the parameter."""
+    if not scene_decoder:
+        return {}
+    if not isinstance(scene_decoder, Mapping):
+        raise ValueError(f"scene_decoder must be a mapping of TrainConfig overrides, got {scene_decoder!r}")
+    fixed = sorted(set(scene_decoder) & {*_FIXED_KEYS, "landmarks_from"})
+    _check(not fixed, f"scene_decoder: {fixed} cannot be overridden (the paper-decoder run sets them)")
+    configs = {}
+    for cfg in paper_configs:
+        if cfg.dataset in configs or cfg.model.decoder == "scene":
+            continue
+        mapping = merge_overrides(config_dict(cfg), scene_decoder)
+        mapping["model"] = {**mapping["model"], "decoder": "scene"}
+        mapping.update(landmarks_from=cfg.run_name, name=None)
+        try:
+            configs[cfg.dataset] = load_config(mapping, "scene_decoder")
+        except ValueError as exc:
+            raise ValueError(f"scene_decoder: {exc}") from None
+    return configs
+
+
 def _check(ok: bool, message: str) -> None:
     if not ok:
         raise ValueError(message)
@@ -211,6 +241,12 @@ def validate_train_config(cfg: TrainConfig) -> None:
         f"name must be a folder name, got {cfg.name!r}",
     )
     check_dataset(cfg.dataset, cfg.data_root)
+    _check(
+        cfg.landmarks_from is None
+        or (isinstance(cfg.landmarks_from, str) and cfg.landmarks_from and "/" not in cfg.landmarks_from),
+        f"landmarks_from must be a run folder name under <run_dir>/factorization, got {cfg.landmarks_from!r}",
+    )
+    _check(cfg.landmarks_from != cfg.run_name, f"landmarks_from names the run itself ({cfg.run_name!r})")
 
 
 def run_path(cfg: TrainConfig, run_dir: str | Path) -> Path:

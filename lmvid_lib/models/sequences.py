@@ -17,14 +17,13 @@ import torch
 
 from lmvid_lib.config import check_int, check_optional_int
 from lmvid_lib.data.datasets import open_dataset
+from lmvid_lib.data.frames import frames_to_input
 from lmvid_lib.data.store import VideoSet
-from lmvid_lib.io import atomic_write_npy
+from lmvid_lib.io import atomic_write_npy, file_digest
 from lmvid_lib.models.checkpoint import load_trained, read_run_config
 from lmvid_lib.models.factorization import FactorizationModel
 from lmvid_lib.models.inference import decode_states, encode_frames
 from lmvid_lib.paths import RunFiles
-
-_HASH_CHUNK = 1 << 24
 
 
 def open_run_videos(run: str | Path, split: str, run_dir: str | Path, **synthetic_overrides: Any) -> VideoSet:
@@ -55,14 +54,6 @@ def sequence_indices(videos: VideoSet, length: int | None = None) -> np.ndarray:
     return np.asarray(starts, dtype=np.int64)[:, None] + np.arange(length, dtype=np.int64)
 
 
-def _file_digest(path: Path) -> str:
-    digest = hashlib.blake2b(digest_size=16)
-    with open(path, "rb") as f:
-        while chunk := f.read(_HASH_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _frames_digest(frames: np.ndarray, flat: np.ndarray, batch: int) -> str:
     digest = hashlib.blake2b(flat.tobytes(), digest_size=16)
     for start in range(0, len(flat), batch):
@@ -78,7 +69,7 @@ def cache_path(run: str | Path, videos: VideoSet, indices: np.ndarray, batch: in
         raise FileNotFoundError(f"{run} has no model.pt: train it first (train_factorization) or check the path")
     # the shape too: the same frames cut into other windows (whole videos vs 30-frame clips) are another array
     shape = "x".join(map(str, indices.shape))
-    key = f"{_file_digest(model_file)}-{_frames_digest(videos.frames, indices.ravel(), batch)}-{shape}"
+    key = f"{file_digest(model_file)}-{_frames_digest(videos.frames, indices.ravel(), batch)}-{shape}"
     return RunFiles(run).sequences / f"{key}.npy"
 
 
@@ -117,7 +108,8 @@ def render_sequence(
 
     states: [N,T,K,5] (any real values; `landmarks.from_state` makes valid Gaussians); appearance_frame: uint8
     [N,H',W',C], one conditioning frame per sequence whose appearance vectors (Eq. 1, pooled with its own part maps)
-    every frame of that sequence is drawn with. Decoded in batches of `batch_size` frames under `inference(model)`.
+    every frame of that sequence is drawn with (and, by the scene decoder, the scene it reads). Decoded in batches of
+    `batch_size` frames under `inference(model)`.
     """
     states = torch.as_tensor(states)
     k = model.cfg.n_landmarks
@@ -140,5 +132,12 @@ def render_sequence(
     n, t = states.shape[:2]
     # the N conditioning frames in one batch, as the decoder is given them
     appearance = encode_frames(model, appearance_frame, len(appearance_frame), appearance=True).appearance  # [N,K,C]
-    frames = decode_states(model, states.flatten(0, 1), appearance.repeat_interleave(t, 0), batch_size)
+    scene = frames_to_input(appearance_frame, model.cfg.image_size, "cpu") if model.reads_scene else None
+    frames = decode_states(
+        model,
+        states.flatten(0, 1),
+        appearance.repeat_interleave(t, 0),
+        batch_size,
+        None if scene is None else scene.repeat_interleave(t, 0),
+    )
     return frames.unflatten(0, (n, t))

@@ -23,7 +23,8 @@ from torch import nn
 
 from lmvid_lib import landmarks
 from lmvid_lib.config import check_int, check_number, check_optional_int
-from lmvid_lib.models.checkpoint import dataset_run, load_trained
+from lmvid_lib.data.frames import frames_to_input
+from lmvid_lib.models.checkpoint import dataset_run, load_trained, scene_run
 from lmvid_lib.models.dynamics import dynamics_run
 from lmvid_lib.models.factorization import FactorizationModel
 from lmvid_lib.models.files import LANDMARK_LSTM, load_model
@@ -83,8 +84,11 @@ def nearest_landmark(state: torch.Tensor, x: float, y: float) -> int:
 
 def edited_context(history: torch.Tensor, pose: torch.Tensor) -> torch.Tensor:
     """The recent states history [Tc,K,5] (ending at the selected frame) shifted so that it ends at `pose` [K,5]:
-    the video's own recent motion, carried over to the edited pose, as the context of a rollout."""
-    return history + (pose - history[-1])
+    the video's own recent motion, carried over to the edited pose, as the context of a rollout. The last state is
+    `pose` itself (h + (p - h) need not round to p)."""
+    shifted = history + (pose - history[-1])
+    shifted[-1] = pose
+    return shifted
 
 
 class Playground:
@@ -156,6 +160,11 @@ class Playground:
         """Show frame i: its appearance vectors (computed here once) and its own pose, unedited."""
         self.frame = self._check_frame(i)
         self._appearance = encode_frames(self.model, self.frames, 1, indices=[self.frame], appearance=True).appearance
+        # the scene decoder also reads the frame itself: what no landmark covers comes from it
+        size = self.model.cfg.image_size
+        self._scene = (
+            frames_to_input(self.frames[self.frame : self.frame + 1], size, "cpu") if self.model.reads_scene else None
+        )
         self.reset()
 
     def select_landmark(self, k: int) -> int:
@@ -200,7 +209,7 @@ class Playground:
             raise ValueError(
                 f"states must be a tensor [M,{self.n_landmarks},5], got {getattr(states, 'shape', type(states))}"
             )
-        return decode_states(self.model, states, self._appearance, self.batch_size)
+        return decode_states(self.model, states, self._appearance, self.batch_size, self._scene)
 
     def render(self) -> torch.Tensor:
         """The pose shown, decoded with the selected frame's appearance: float32 [C,H,W] in [0,1] on the CPU."""
@@ -263,11 +272,17 @@ def load_playground(
     max_frames: int | None = None,
     device: str | torch.device = "cpu",
     context: int = 2,
+    scene: bool = False,
 ) -> Playground:
-    """A Playground on `dataset`'s factorization model of run directory `run_dir` (`dataset_run`), on video `video`
-    of its `split` split (at most `max_frames` frames from its start), with the dataset's residual landmark LSTM
-    (`dynamics_run`) when chapter 4 has trained it, else no rollout."""
+    """A Playground on `dataset`'s factorization model of run directory `run_dir` (`dataset_run`; with `scene`, the
+    scene decoder chapter 2 trained on its landmarks, `scene_run`), on video `video` of its `split` split (at most
+    `max_frames` frames from its start), with the dataset's residual landmark LSTM (`dynamics_run`) when chapter 4 has
+    trained it, else no rollout."""
     run = dataset_run(run_dir, dataset)
+    if scene:
+        run = scene_run(run_dir, dataset)
+        if run is None:
+            raise FileNotFoundError(f"{run_dir}: chapter 2 trained no scene decoder for {dataset!r} (scene_decoder)")
     model, _ = load_trained(run, device)
     videos = open_run_videos(run, split, run_dir)
     check_int(video, "video", 0, videos.n_videos, what=f" (videos of {dataset} {split})")

@@ -233,3 +233,21 @@ def budget_sentence_pixel(run_dir: str | Path, dataset: str, pixel_run: str | Pa
         f"`{dataset}`: the pixel predictor trained {pixel:.0f} s, {verdict} the landmark route's {route:.0f} s "
         f"(factorization model {factorization:.0f} s + landmark LSTM {lstm:.0f} s)"
     )
+
+
+def scene_setup(scenes: Mapping[str, TrainConfig]) -> str:
+    """Markdown: the scene-decoder runs of a profile (ours), every value from their configs, or that it trains none."""
+    if not scenes:
+        return "*This profile trains no scene decoder (`scene_decoder`): every frame is drawn by the paper's decoder.*"
+    runs = "; ".join(
+        f"`{c.run_name}` on the landmarks of `{c.landmarks_from}`, {c.steps} steps of batch "
+        f"{c.batch_size * c.accumulate}, lr {c.lr:g}"
+        for c in scenes.values()
+    )
+    width = next(iter(scenes.values())).model.scene_width
+    return (
+        "**Scene decoder (ours, beyond the paper):** beside each dataset model, a second decoder that also reads the "
+        f"appearance input frame ({width} feature channels of it at every decoder scale) and blends what it draws with "
+        "that frame through a learned mask. It trains on the first model's frozen pose encoder, so both decoders draw "
+        f"from the same landmarks and every landmark prediction can be decoded by either: {runs}."
+    )

@@ -39,13 +39,13 @@ from lmvid_lib.config import from_dict
 from lmvid_lib.data.datasets import open_dataset
 from lmvid_lib.data.pairs import FrameSampler, make_training_batch
 from lmvid_lib.data.store import VideoSet
-from lmvid_lib.io import atomic_write_bytes
+from lmvid_lib.io import atomic_write_bytes, file_digest
 from lmvid_lib.models.discriminator import Discriminator
 from lmvid_lib.models.factorization import FactorizationModel
-from lmvid_lib.models.files import FACTORIZATION, model_payload
+from lmvid_lib.models.files import FACTORIZATION, model_payload, read_model_file
 from lmvid_lib.models.losses import ReconstructionLoss, discriminator_loss
 from lmvid_lib.models.run_config import TrainConfig, config_dict, load_config, run_path, with_global_batch
-from lmvid_lib.paths import RunFiles
+from lmvid_lib.paths import RunFiles, run_folder
 from lmvid_lib.seed import seed_everything
 from lmvid_lib.train.distributed import DistContext, init_distributed
 from lmvid_lib.train.runs import RunFolder, Trainer, train_loop
@@ -269,6 +269,36 @@ class _Trainer(Trainer):
         return {"samples": [str(p) for p in sorted(set(self.samples))], "global_batch": self.global_batch}
 
 
+# What a run trained on another run's landmarks must share with it: the pose and appearance encoders' sizes.
+_ENCODER_KEYS = ("image_size", "channels", "n_landmarks", "appearance_channels", "pose_widths", "appearance_width")
+
+
+def landmarks_source(cfg: TrainConfig, run_dir: Path) -> Path | None:
+    """The model file of the run `cfg.landmarks_from` names (None without it), checked to be finished and to have
+    the same encoder sizes; errors name the run and the differing ModelConfig keys."""
+    if cfg.landmarks_from is None:
+        return None
+    source = RunFiles(run_folder(run_dir, "factorization", cfg.landmarks_from)).model
+    if not source.is_file():
+        raise FileNotFoundError(
+            f"landmarks_from: {source} does not exist: train the run {cfg.landmarks_from!r} first (chapter 2)"
+        )
+    saved = from_dict(TrainConfig, read_model_file(source, "cpu", FACTORIZATION).payload["config"], str(source))
+    differ = [k for k in _ENCODER_KEYS if getattr(saved.model, k) != getattr(cfg.model, k)]
+    if differ:
+        raise ValueError(f"landmarks_from: {source} has other encoder sizes (model.{', model.'.join(differ)} differ)")
+    return source
+
+
+def _load_landmarks(model: FactorizationModel, source: Path, device: torch.device) -> None:
+    """Load the pose and appearance encoders of model file `source` into `model`; freeze the pose encoder."""
+    weights = read_model_file(source, device, FACTORIZATION).payload["model"]
+    for name in ("pose_encoder", "appearance_encoder"):
+        part = {k.removeprefix(f"{name}."): v for k, v in weights.items() if k.startswith(f"{name}.")}
+        getattr(model, name).load_state_dict(part)
+    model.pose_encoder.requires_grad_(False)
+
+
 def _build(
     cfg: TrainConfig,
     out: Path,
@@ -276,15 +306,18 @@ def _build(
     device: torch.device,
     videoset: VideoSet,
     criterion: ReconstructionLoss,
+    source: Path | None,
 ) -> _Trainer:
     seed_everything(cfg.seed)  # identical initial weights on every rank and in every resumed process
     model = FactorizationModel(cfg.model).to(device)
+    if source is not None:
+        _load_landmarks(model, source, device)
     disc = Discriminator(cfg.model.channels).to(device) if cfg.loss.lambda_adv > 0 else None
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
         disc = None if disc is None else disc.to(memory_format=torch.channels_last)
     adam = dict(lr=cfg.lr, betas=cfg.adam_betas, weight_decay=cfg.weight_decay)
-    opt = torch.optim.Adam(model.parameters(), **adam)
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], **adam)
     opt_d = None if disc is None else torch.optim.Adam(disc.parameters(), **adam)
     sampler = FrameSampler(videoset, cfg.augment, seed=cfg.seed)
     generator = torch.Generator(device=device).manual_seed(cfg.seed)
@@ -321,10 +354,13 @@ def train_factorization(config: TrainConfig | Mapping[str, Any], run_dir: str | 
     cfg = with_global_batch(cfg, ctx.world_size)
     run_dir = Path(run_dir)
     free = RESUMABLE_CHANGES if cfg.lr_schedule == "constant" else tuple(k for k in RESUMABLE_CHANGES if k != "steps")
-    run = RunFolder(run_path(cfg, run_dir), config_dict(cfg), _comparable, free)
+    source = landmarks_source(cfg, run_dir)
+    # a run on another run's landmarks is another run once that one is retrained
+    data = None if source is None else ("landmarks", file_digest(source))
+    run = RunFolder(run_path(cfg, run_dir), config_dict(cfg), _comparable, free, data)
     run.check_config_file()
     # Built first: a missing VGG19 weights file (VGGWeightsMissing) is reported before any data is generated.
     criterion = ReconstructionLoss(cfg.loss).to(device)
     videoset = _open_training_data(cfg, run_dir, ctx)
-    trainer = _build(cfg, run.out, ctx, device, videoset, criterion)
+    trainer = _build(cfg, run.out, ctx, device, videoset, criterion, source)
     return train_loop(run, cfg, trainer, cfg.run_name, ctx, device)

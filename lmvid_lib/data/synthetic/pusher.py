@@ -1,5 +1,9 @@
-"""The `pusher` stand-in for BAIR robot pushing: 64x64 RGB top view of a two-link arm with a gripper over a textured
-table, pushing 1-3 discs.
+"""The `pusher` stand-in for BAIR robot pushing: 64x64 RGB top view of a two-link arm with a gripper in a bin on a
+textured table, pushing 2-5 discs.
+
+As in BAIR, the camera, the bin, the table and the robot are the same in every video of every split (`shared_scene`;
+False: each video draws its own table, arm colour and base, as this stand-in did before); the objects differ per
+video in number, size, colour and texture.
 
 Objects move only when the gripper disc touches them (quasi-static contact, no momentum; objects push each other and
 stop at the table edge). J = 7: shoulder, elbow, wrist, gripper, object_1..3 (absent objects are NaN). 'train' and
@@ -25,7 +29,14 @@ class PusherConfig:
     n_frames: int = 30
     size: int = 64
     n_eval_videos: int | None = None  # 'test' videos; None = n_videos // 2
-    max_objects: int = 3
+    max_objects: int = 5
+    min_objects: int = 2
+    shared_scene: bool = True  # one bin, table and robot for every video (BAIR); False: drawn per video
+
+    def __post_init__(self) -> None:
+        low, high = self.min_objects, self.max_objects
+        if isinstance(low, int) and isinstance(high, int) and not 1 <= low <= high:
+            raise ValueError(f"synthetic preset 'pusher': need 1 <= min_objects <= max_objects, got {low}, {high}")
 
 
 # A top view, slightly oblique (height z lifts a point up the image by _TILT * z), of a robot arm whose shoulder turns
@@ -62,8 +73,8 @@ def _resolve_contacts(gripper: np.ndarray, grip_r: float, pos: np.ndarray, radii
     np.clip(pos, radii[:, None], size - 1 - radii[:, None], out=pos)
 
 
-def _pusher_scene(rng: np.random.Generator, cfg: PusherConfig) -> dict[str, Any]:
-    """Table texture, arm geometry and objects of one video (the scene)."""
+def _pusher_table(rng: np.random.Generator, cfg: PusherConfig) -> dict[str, Any]:
+    """Table texture (inside the bin's rim when the scene is shared, as in BAIR), arm colour and base of a scene."""
     size, k = cfg.size, cfg.size / 64.0
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
     wood = hsv(rng.uniform(0.02, 0.16), rng.uniform(0.2, 0.6), rng.uniform(0.45, 0.85))
@@ -79,13 +90,26 @@ def _pusher_scene(rng: np.random.Generator, cfg: PusherConfig) -> dict[str, Any]
         wood[None, None] * (0.85 + 0.15 * grain[..., None])
         + 0.06 * render.smooth_noise(rng, (size, size), 2 * k)[..., None]
     )
-    n_obj = int(rng.integers(1, cfg.max_objects + 1))
-    radii = rng.uniform(3.5, 5.5, n_obj) * k
+    if cfg.shared_scene:  # the bin: a darker rim with a lit inner edge
+        edge = np.minimum(np.minimum(xx, size - 1 - xx), np.minimum(yy, size - 1 - yy))
+        rim = np.clip((3.5 * k - edge) / (1.0 * k), 0, 1)[..., None]
+        table = table * (1 - 0.55 * rim) + 0.12 * np.exp(-((edge - 4 * k) ** 2) / (2 * k * k))[..., None]
     return {
         "table": np.clip(table, 0, 1).astype(np.float32),
         "base": np.array([32 + rng.uniform(-6, 6), 12.0, 16.0]) * k,
-        "links": (30.0 * k, 30.0 * k),
         "arm_colour": hsv(rng.uniform(), rng.uniform(0, 0.3), rng.uniform(0.55, 0.9)),
+    }
+
+
+def _pusher_scene(rng: np.random.Generator, cfg: PusherConfig, table: dict[str, Any] | None) -> dict[str, Any]:
+    """Table texture, arm geometry and objects of one video (the scene); `table`: the shared one, or None."""
+    k = cfg.size / 64.0
+    table = _pusher_table(rng, cfg) if table is None else table
+    n_obj = int(rng.integers(cfg.min_objects, cfg.max_objects + 1))
+    radii = rng.uniform(3.0, 6.5, n_obj) * k
+    return {
+        **table,
+        "links": (30.0 * k, 30.0 * k),
         "grip_r": 3.5 * k,
         "radii": radii,
         "colours": [hsv(rng.uniform(), rng.uniform(0.6, 1.0), rng.uniform(0.5, 1.0)) for _ in range(n_obj)],
@@ -185,19 +209,32 @@ def _render_pusher(scene: dict[str, Any], m: dict[str, np.ndarray]) -> np.ndarra
     return canvas.to_uint8()
 
 
+def shared_table(cfg: PusherConfig, seed: int) -> dict[str, Any] | None:
+    """The one bin, table and robot of every video of data seed `seed` (None without `shared_scene`)."""
+    return _pusher_table(seeded_rng(seed, 2, 99), cfg) if cfg.shared_scene else None
+
+
+def video_scene(cfg: PusherConfig, seed: int, split_code: int, video: int) -> dict[str, Any]:
+    """The scene of one video (table, arm, objects), as `generate_pusher` draws it before its motion."""
+    return _pusher_scene(seeded_rng(seed, 2, split_code, video), cfg, shared_table(cfg, seed))
+
+
 def generate_pusher(cfg: PusherConfig, split: str, seed: int) -> SyntheticVideos:
     n = cfg.n_videos if split == "train" else (cfg.n_eval_videos or max(1, cfg.n_videos // 2))
     split_code = {"train": 0, "test": 1, "tune": 2}[split]
     frames = np.empty((n, cfg.n_frames, cfg.size, cfg.size, 3), np.uint8)
     keypoints = np.full((n, cfg.n_frames, 4 + cfg.max_objects, 2), np.nan, np.float32)
+    # one bin, table and robot for every split (BAIR's test videos are filmed in the same bin as its training ones)
+    table = shared_table(cfg, seed)
     for v in range(n):
         rng = seeded_rng(seed, 2, split_code, v)
-        scene = _pusher_scene(rng, cfg)
+        scene = _pusher_scene(rng, cfg, table)
         motion = _pusher_motion(rng, scene, cfg)
         keypoints[v, :, :4] = np.stack([motion[j] for j in PUSHER_JOINTS[:4]], 1)
         keypoints[v, :, 4 : 4 + len(scene["radii"])] = motion["objects"]
         frames[v] = _render_pusher(scene, motion)
-    # Scenes are unique per video; test ids follow train ids, tune ids follow test ids, so no two splits share one.
+    # Objects (and without shared_scene the table) are unique per video; test ids follow train ids, tune ids follow
+    # test ids, so no two splits share one.
     n_test = cfg.n_eval_videos or max(1, cfg.n_videos // 2)
     offset = {"train": 0, "test": cfg.n_videos, "tune": cfg.n_videos + n_test}[split]
     names = PUSHER_JOINTS[:4] + [f"object_{i + 1}" for i in range(cfg.max_objects)]

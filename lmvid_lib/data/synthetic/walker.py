@@ -12,10 +12,17 @@ grey levels of shirt, trousers, skin and hair; each video adds a camera distance
 visible. The last `n_test_persons` of `n_persons` are the 'test' persons, the others 'train'. Video v of a split does
 action v mod 6 (so any 6 consecutive videos show all six), and 6 x (persons in the split) videos hold every (person,
 action) pair once. The action of each video is in `actions` (and the stored meta).
+
+KTH films every action in four scenarios (Schuldt et al., 2004): d1 outdoors, d2 outdoors with the camera zooming
+in and out, d3 outdoors in other clothes, d4 indoors. Video v is in scenario (v // 6) mod `scenarios` (WALKER_SCENARIOS;
+`scenarios: 1`, outdoors only, is this stand-in before they were added): d2 zooms every frame about the frame centre
+(the keypoints with it), d3 shifts the person's clothes to other grey levels (same side of the background), d4 draws a
+room (a wall with a door edge and a floor, lit from one side) instead of the outdoor scene.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -42,6 +49,7 @@ WALKER_JOINTS = [
     "left_ankle",
 ]
 WALKER_ACTIONS = ["walking", "jogging", "running", "boxing", "handwaving", "handclapping"]
+WALKER_SCENARIOS = ["d1 outdoors", "d2 outdoors, zooming camera", "d3 outdoors, other clothes", "d4 indoors"]
 
 
 @dataclass
@@ -52,6 +60,7 @@ class WalkerConfig:
     n_persons: int = 12
     n_test_persons: int = 4  # the last persons are held out for 'test'
     n_eval_videos: int | None = None  # 'test' videos; None = n_videos // 2
+    scenarios: int = 4  # KTH's d1-d4 (WALKER_SCENARIOS) in turn, 6 videos each; 1: outdoors only
 
 
 # A 2D stick-and-capsule person. Crossing actions and boxing are seen from the side (facing d = +1: to the image
@@ -170,6 +179,47 @@ def _walker_background(seed: int, split_code: int, video: int, size: int, person
     blend = np.clip(yy - horizon + 0.5, 0.0, 1.0)  # an anti-aliased horizon
     bg = above * (1 - blend) + below * blend + 0.05 * render.smooth_noise(rng, (size, size), 1.5 * size / 64)
     return np.clip(bg, 0, 1)[..., None].astype(np.float32)
+
+
+def _indoor_background(seed: int, split_code: int, video: int, size: int, person: _Person) -> np.ndarray:
+    """A room [H,W,1] (scenario d4): a plain wall lit from one side, a door edge, a floor below; level opposite to
+    the clothes, as outdoors."""
+    rng = seeded_rng(seed, 3, 3, split_code, video)
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    level = rng.uniform(0.55, 0.8) if person.dark else rng.uniform(0.15, 0.3)
+    side = rng.choice([-1.0, 1.0])
+    wall = level + 0.12 * side * (xx / size - 0.5)
+    door = rng.uniform(0.1, 0.9) * size
+    wall = wall - 0.07 * np.clip((xx - door) / (0.6 * size / 64), 0, 1) * (yy < 0.62 * size)
+    floor = 0.62 * size + rng.uniform(-3, 3) * size / 64
+    below = level * (0.75 if person.dark else 1.35) + 0.03 * render.smooth_noise(rng, (size, size), 3 * size / 64)
+    blend = np.clip(yy - floor + 0.5, 0.0, 1.0)
+    return np.clip(wall * (1 - blend) + below * blend, 0, 1)[..., None].astype(np.float32)
+
+
+def _other_clothes(person: _Person, rng: np.random.Generator) -> _Person:
+    """The person in other clothes (scenario d3): shirt and trousers redrawn on the same side of the background."""
+    low, high = (0.04, 0.40) if person.dark else (0.65, 0.96)
+    return dataclasses.replace(person, shirt=rng.uniform(low, high), trousers=rng.uniform(low, high))
+
+
+def _zoom(frames: np.ndarray, keypoints: np.ndarray, rng: np.random.Generator) -> None:
+    """Scenario d2, in place: frames uint8 [T,H,W,1] and keypoints [T,J,2] zoomed by z_t about the frame centre, the
+    camera zooming in and back out over the clip (z from 1 up to 1.15-1.4)."""
+    import torch
+    import torch.nn.functional as F
+
+    t, size = len(frames), frames.shape[1]
+    peak, phase = rng.uniform(0.15, 0.4), rng.uniform(0, 2 * np.pi)
+    z = 1 + peak * (1 - np.cos(2 * np.pi * np.arange(t) / max(t - 1, 1) + phase)) / 2
+    theta = torch.zeros(t, 2, 3, dtype=torch.float32)
+    theta[:, 0, 0] = theta[:, 1, 1] = torch.from_numpy(1 / z).float()
+    x = torch.from_numpy(frames).permute(0, 3, 1, 2).float()
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    out = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    frames[:] = out.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    centre = (size - 1) / 2
+    keypoints[:] = centre + (keypoints - centre) * z[:, None, None].astype(np.float32)
 
 
 def _on_plane(points: np.ndarray) -> np.ndarray:
@@ -389,6 +439,8 @@ def _render_walker(p: _Person, background: np.ndarray, m: dict[str, Any], sl: sl
 
 
 def generate_walker(cfg: WalkerConfig, split: str, seed: int) -> SyntheticVideos:
+    if not 1 <= cfg.scenarios <= len(WALKER_SCENARIOS):
+        raise ValueError(f"synthetic preset 'walker': scenarios must be in [1, 4] (KTH's d1-d4), got {cfg.scenarios}")
     if not 1 <= cfg.n_test_persons < cfg.n_persons:
         raise ValueError(
             f"synthetic preset 'walker': n_test_persons must be in [1, n_persons - 1 = {cfg.n_persons - 1}], "
@@ -410,10 +462,17 @@ def generate_walker(cfg: WalkerConfig, split: str, seed: int) -> SyntheticVideos
     persons = {i: _walker_person(seed, int(i), cfg.size) for i in np.unique(video_ids)}
     for v in range(n):
         person = persons[video_ids[v]]
-        background = _walker_background(seed, split_code, v, cfg.size, person)
+        scenario = WALKER_SCENARIOS[(v // len(WALKER_ACTIONS)) % cfg.scenarios]
+        scenario_rng = seeded_rng(seed, 3, 4, split_code, v)
+        if scenario.startswith("d3"):
+            person = _other_clothes(person, scenario_rng)
+        scene = _indoor_background if scenario.startswith("d4") else _walker_background
+        background = scene(seed, split_code, v, cfg.size, person)
         motion = _walker_motion(seeded_rng(seed, 3, 1, split_code, v), person, actions[v], cfg.n_frames, cfg.size)
         keypoints[v] = np.stack([motion[name] for name in WALKER_JOINTS], 1)
         for start in range(0, cfg.n_frames, CHUNK):
             sl = slice(start, min(start + CHUNK, cfg.n_frames))
             frames[v, sl] = _render_walker(person, background, motion, sl)
+        if scenario.startswith("d2"):
+            _zoom(frames[v], keypoints[v], scenario_rng)
     return SyntheticVideos(frames, keypoints, list(WALKER_JOINTS), video_ids.astype(np.int64), "walker", split, actions)
