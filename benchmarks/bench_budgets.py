@@ -1,5 +1,6 @@
 """Training budgets of chapter 5's two routes in FLOPs: the pixel predictor against the landmark route (factorization
-model + landmark LSTM), per dataset and profile.
+model + landmark LSTM, + the scene decoder trained on the model's frozen landmarks where the profile has one: the
+route of the scene decoder's predictions), per dataset and profile.
 
     python -m benchmarks.bench_budgets [PROFILE ...]     (default: cpu paper)
 
@@ -26,7 +27,7 @@ from lmvid_lib.data.datasets import dataset_info
 from lmvid_lib.models.dynamics import LandmarkLSTM
 from lmvid_lib.models.factorization import FactorizationModel
 from lmvid_lib.models.pixel_predictor import PixelPredictor
-from lmvid_lib.models.run_config import dataset_model_configs
+from lmvid_lib.models.run_config import dataset_model_configs, scene_model_configs
 from lmvid_lib.train import dynamics, pixel_predictor
 from lmvid_lib.train.dynamics import dataset_configs, dataset_dynamics_config
 from lmvid_lib.train.pixel_predictor import dataset_pixel_config
@@ -51,6 +52,12 @@ def route_flops(profile: str, dataset: str) -> dict[str, Any]:
     shape = (1, channels, size, size)
     batch = {key: torch.rand(shape) for key in ("pose_input", "appearance_input", "target")}
     per_sample = training_step_flops(FactorizationModel(factor.model), batch)
+    scene = scene_model_configs([factor], section.get("scene_decoder")).get(dataset)
+    scene_flops = 0
+    if scene is not None:  # its pose encoder frozen, as `landmarks_from` trains it
+        scene_model = FactorizationModel(scene.model)
+        scene_model.pose_encoder.requires_grad_(False)
+        scene_flops = training_step_flops(scene_model, batch) * scene.batch_size * scene.steps
     dyn = params["04_dynamics"]
     shared = dataset_configs(dyn["dynamics"], dyn.get("dynamics_overrides", {}), dyn["dynamics_datasets"])[dataset]
     lstm_cfg = dataset_dynamics_config(shared, dataset, factor.model.n_landmarks)
@@ -67,27 +74,34 @@ def route_flops(profile: str, dataset: str) -> dict[str, Any]:
     pixel_step = loss_flops(lambda: pixel_predictor.prediction_loss(model, clips, pn))
     return {
         "factorization": per_sample * factor.batch_size * factor.steps,
+        "scene": scene_flops,
         "lstm": lstm_step * lstm_cfg.batch_size * lstm_cfg.steps,
         "pixel": pixel_step * pixel_cfg.batch_size * pixel_cfg.steps,
         "pixel_per_step": pixel_step * pixel_cfg.batch_size,
-        "steps": {"factorization": factor.steps, "lstm": lstm_cfg.steps, "pixel": pixel_cfg.steps},
+        "steps": {
+            "factorization": factor.steps,
+            "scene": 0 if scene is None else scene.steps,
+            "lstm": lstm_cfg.steps,
+            "pixel": pixel_cfg.steps,
+        },
     }
 
 
 def budget_rows(profile: str, datasets: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
-    """One row per chapter-5 dataset of `profile`: (dataset, factorization, LSTM, route, pixel GFLOP, pixel / route,
-    the pixel steps that would match the route)."""
+    """One row per chapter-5 dataset of `profile`: (dataset, factorization, scene decoder, LSTM, route, pixel GFLOP,
+    pixel / route, the pixel's steps, the pixel steps that would match the route)."""
     datasets = datasets or load_profile(profile)["05_prediction"]["prediction_datasets"]
     rows = []
     for dataset in datasets:
         dataset_info(dataset)
         f = route_flops(profile, dataset)
-        route = f["factorization"] + f["lstm"]
+        route = f["factorization"] + f["scene"] + f["lstm"]
         parity = math.ceil(route / f["pixel_per_step"])
         rows.append(
             (
                 dataset,
                 f["factorization"] / 1e9,
+                f["scene"] / 1e9,
                 f["lstm"] / 1e9,
                 route / 1e9,
                 f["pixel"] / 1e9,
@@ -103,12 +117,13 @@ def main(argv: list[str] | None = None) -> None:
     for profile in argv or PROFILES:
         print(f"\n{profile}: training GFLOP (forward + backward of the models; elementwise ops not counted)")
         print(
-            f"{'dataset':8} {'factorization':>14} {'LSTM':>10} {'route':>14} {'pixel':>14} {'pixel/route':>12} "
-            f"{'pixel steps':>11} {'for parity':>10}"
+            f"{'dataset':8} {'factorization':>14} {'scene':>10} {'LSTM':>10} {'route':>14} {'pixel':>14} "
+            f"{'pixel/route':>12} {'pixel steps':>11} {'for parity':>10}"
         )
-        for dataset, fac, lstm, route, pixel, ratio, steps, parity in budget_rows(profile):
+        for dataset, fac, scene, lstm, route, pixel, ratio, steps, parity in budget_rows(profile):
             print(
-                f"{dataset:8} {fac:14.1f} {lstm:10.1f} {route:14.1f} {pixel:14.1f} {ratio:12.2f} {steps:11d} "
+                f"{dataset:8} {fac:14.1f} {scene:10.1f} {lstm:10.1f} {route:14.1f} {pixel:14.1f} {ratio:12.2f} "
+                f"{steps:11d} "
                 f"{parity:10d}  {verdict(ratio, 1.0)}"
             )
 

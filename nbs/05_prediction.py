@@ -29,8 +29,9 @@
 # encoder-LSTM-decoder on frames in the style of SVG's and SAVP's deterministic variants (skip connections from the
 # last conditioning frame), trained on the same stand-in frames with SVG's schedules (BAIR: 2 inputs, 10 future; KTH:
 # 10 and 10), so that it learns from its own predictions fed back, as it is scored, with the same batch as the
-# landmark LSTM, and with at least the training FLOPs of the whole landmark route (the factorization model and the
-# LSTM; `benchmarks/bench_budgets.py`), so that it gets the same chance. The paper's own curves belong to other data
+# landmark LSTM, and with at least the training FLOPs of the whole landmark route (the factorization model, the scene
+# decoder on its landmarks where chapter 2 trains one, and the LSTM; `benchmarks/bench_budgets.py`), so that it gets
+# the same chance. The paper's own curves belong to other data
 # and models and are not redrawn here.
 
 # %% tags=["parameters"]

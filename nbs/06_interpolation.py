@@ -119,7 +119,7 @@ display(Markdown(study.ssim_sentences(results, ssims, cfg.length // 2)))
 #
 # The stand-ins know where every joint is in every frame. As in chapter 3, a linear map without intercept is fitted
 # from the landmark means to the true joints on training frames (each joint on the frames where it exists: a pusher
-# scene has 1-3 objects); it then reads joints off the interpolated landmarks. Three references frame the result: the
+# video has 2-5 objects); it then reads joints off the interpolated landmarks. Three references frame the result: the
 # same read-out on the landmarks of the *real* middle frames (the read-out's own error on real poses), the
 # straight-line interpolation of the true joints themselves (the best any first->last interpolation can do with
 # straight lines: what is left is motion that does not go straight), and the mean training pose (no interpolation at

@@ -183,3 +183,34 @@ def test_the_playground_draws_with_the_scene_decoder_from_the_selected_frame(run
     assert not torch.equal(moved, pg.render())
     assert load_playground(runs, "bair", split="train", scene=True).model.reads_scene
     assert not load_playground(runs, "bair", split="train").model.reads_scene
+
+
+def test_landmark_warp_moves_the_scene_with_its_landmarks_and_leaves_the_rest():
+    from lmvid_lib.models.decoder import landmark_warp
+
+    size = 32
+    scene = torch.zeros(1, 1, size, size)
+    scene[..., 6:10, 6:10] = 1.0  # a square around pixel (8, 8): normalised (-0.47, -0.47)
+    scene[..., 26:30, 26:30] = 0.5  # far from the landmark: it should stay
+    cov = torch.eye(2)[None, None] * 0.01
+    was = torch.tensor([[[-0.47, -0.47]]])
+    now = was + torch.tensor([0.5, 0.25])  # 8 px right, 4 px down
+    torch.testing.assert_close(landmark_warp(scene, was, cov, was), scene)
+    moved = landmark_warp(scene, now, cov, was)
+    assert moved[0, 0, 12, 16] > 0.9 and moved[0, 0, 12, 11] < 0.1  # the square followed its landmark ...
+    assert moved[0, 0, 8, 8] == 1.0  # ... and where it was, nothing moves (the decoder's other layers fill it)
+    torch.testing.assert_close(moved[..., 26:30, 26:30], scene[..., 26:30, 26:30], atol=0.02, rtol=0)
+
+
+def test_the_warping_scene_decoder_finds_the_scenes_landmarks_itself(tiny_model):
+    model = tiny_model(decoder="scene", scene_width=4, scene_warp=True).eval()
+    x = torch.rand(2, 3, model.cfg.image_size, model.cfg.image_size)
+    with torch.no_grad():
+        pose, scene_pose = model.encode_pose(x), model.encode_pose(x.flip(0))
+        appearance = model.encode_appearance(x.flip(0), scene_pose.part_logits)
+        given = model.decode(pose.mu, pose.cov, appearance, x.flip(0), scene_pose.mu)
+        found = model.decode(pose.mu, pose.cov, appearance, x.flip(0))
+        torch.testing.assert_close(found, given)
+        torch.testing.assert_close(model(x, x.flip(0))["recon"], given)
+    with pytest.raises(ValueError, match="needs scene_mu"):
+        model.decoder(pose.mu, pose.cov, appearance, x)

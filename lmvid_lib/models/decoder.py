@@ -63,6 +63,29 @@ class _ToImage(nn.Module):
 SPADE_CONDITIONS = ("heatmaps", "heatmaps_appearance")
 
 
+def _spade_stack(
+    input_channels: int, cond_channels: int, widths: tuple[int, ...], hidden: int, spectral_norm: bool
+) -> tuple[nn.Module, nn.ModuleList]:
+    """(stem conv input_channels -> widths[0], one SPADE residual block per width, conditioned on cond_channels)."""
+    stem = conv(input_channels, widths[0], 3, spectral_norm)  # first: the seeded initialisation order of the runs
+    blocks, previous = nn.ModuleList(), widths[0]
+    for width in widths:
+        blocks.append(SPADEResBlock(previous, width, cond_channels, hidden, spectral_norm))
+        previous = width
+    return stem, blocks
+
+
+def _run_spade(
+    x: torch.Tensor, blocks: nn.ModuleList, resolutions: list[int], conds: dict[int, torch.Tensor]
+) -> torch.Tensor:
+    """x through `blocks`, block i at resolutions[i] (nearest upsampling between), conditioned on conds[size]."""
+    for block, size in zip(blocks, resolutions):
+        if x.shape[-1] != size:
+            x = F.interpolate(x, size=(size, size), mode="nearest")
+        x = block(x, conds[size])
+    return x
+
+
 class SpadeDecoder(nn.Module):
     """(mu [B,K,2], cov [B,K,2,2], appearance [B,K,C]) -> image [B,channels,image_size,image_size] in [0,1].
 
@@ -91,13 +114,8 @@ class SpadeDecoder(nn.Module):
         cond_channels = n_landmarks if paper else n_landmarks + appearance_channels
         input_channels = appearance_channels if paper else n_landmarks + appearance_channels
         self.resolutions = block_resolutions(start_resolution, max_resolution, len(widths))
-        self.stem = conv(input_channels, widths[0], 3, spectral_norm)
-        self.blocks = nn.ModuleList()
-        previous = widths[0]
-        for width in widths:
-            self.blocks.append(SPADEResBlock(previous, width, cond_channels, hidden, spectral_norm))
-            previous = width
-        self.to_image = _ToImage(previous, channels, image_size, spectral_norm)
+        self.stem, self.blocks = _spade_stack(input_channels, cond_channels, widths, hidden, spectral_norm)
+        self.to_image = _ToImage(widths[-1], channels, image_size, spectral_norm)
 
     def forward(self, mu: torch.Tensor, cov: torch.Tensor, appearance: torch.Tensor) -> torch.Tensor:
         start = self.resolutions[0]
@@ -110,11 +128,7 @@ class SpadeDecoder(nn.Module):
         else:
             conds = {size: conditioning(mu, cov, appearance, size) for size in set(self.resolutions)}
             x = self.stem(conds[start])
-        for block, size in zip(self.blocks, self.resolutions):
-            if x.shape[-1] != size:
-                x = F.interpolate(x, size=(size, size), mode="nearest")
-            x = block(x, conds[size])
-        return self.to_image(x)
+        return self.to_image(_run_spade(x, self.blocks, self.resolutions, conds))
 
 
 class _ResBlock(nn.Module):
@@ -199,7 +213,23 @@ def _strided(width: int, spectral_norm: bool) -> nn.Module:
     return torch.nn.utils.parametrizations.spectral_norm(layer) if spectral_norm else layer
 
 
-MASK_BIAS = -2.0  # initial logit of the scene decoder's blend mask: experiments/log.yaml#scene-decoder
+MASK_BIAS = -2.0  # initial logit of the scene decoder's drawn layer: experiments/log.yaml#scene-decoder
+WARP_SHARPNESS = 4  # heatmap power of the warp's weights: each pixel follows mostly its nearest landmark
+WARP_BACKGROUND = 0.01  # weight of "does not move" against the landmarks': far from every landmark nothing moves
+
+
+def landmark_warp(scene: torch.Tensor, mu: torch.Tensor, cov: torch.Tensor, scene_mu: torch.Tensor) -> torch.Tensor:
+    """The scene [B,C,S,S] with each pixel moved as its landmarks moved, from the scene's means scene_mu [B,K,2] to
+    the target's mu [B,K,2] (cov [B,K,2,2]: the target's): pixel x samples the scene at x + sum_k w_k(x) (scene_mu_k -
+    mu_k), w_k the target's heatmaps ** WARP_SHARPNESS normalised against WARP_BACKGROUND (a piecewise translation,
+    after the first-order motion model of Siarohin et al., 2019, with translations only)."""
+    size = scene.shape[-1]
+    heat = landmarks.render_heatmaps(mu, cov, size, size).to(scene.dtype).pow(WARP_SHARPNESS)  # [B,K,S,S]
+    weights = heat / (heat.sum(1, keepdim=True) + WARP_BACKGROUND)
+    shift = torch.einsum("bkhw,bkc->bhwc", weights, (scene_mu - mu).to(scene.dtype))
+    axis = landmarks.pixel_centres(size, dtype=scene.dtype, device=scene.device)
+    grid = torch.stack(torch.broadcast_tensors(axis[None, :], axis[:, None]), -1)  # [S,S,2] (x, y)
+    return F.grid_sample(scene, grid + shift, mode="bilinear", padding_mode="border", align_corners=False)
 
 
 class SceneDecoder(nn.Module):
@@ -207,7 +237,9 @@ class SceneDecoder(nn.Module):
 
     The SPADE blocks of `SpadeDecoder` (heatmaps_appearance wiring) with the scene encoder's features appended to the
     conditioning at every scale; at full resolution a conv over [upsampled features ; scene features] gives the
-    foreground colour and a blend mask m, and the image is m * foreground + (1 - m) * scene.
+    foreground colour and a blend mask m, and the image is m * foreground + (1 - m) * scene. With `warp` (and the
+    scene's own landmark means `scene_mu` [B,K,2]) the scene encoder also reads `landmark_warp` of the scene, and
+    the image is a per-pixel softmax blend of the drawn foreground, the scene and the warped scene.
     """
 
     def __init__(
@@ -222,24 +254,27 @@ class SceneDecoder(nn.Module):
         hidden: int,
         spectral_norm: bool,
         scene_width: int,
+        warp: bool = False,
     ) -> None:
         super().__init__()
-        self.image_size = image_size
+        self.image_size, self.warp = image_size, warp
         self.resolutions = block_resolutions(start_resolution, max_resolution, len(widths))
-        self.scene_encoder = _SceneEncoder(channels, scene_width, image_size, self.resolutions, spectral_norm)
+        layers = 2 * channels if warp else channels
+        self.scene_encoder = _SceneEncoder(layers, scene_width, image_size, self.resolutions, spectral_norm)
         cond_channels = n_landmarks + appearance_channels + scene_width
-        self.stem = conv(cond_channels, widths[0], 3, spectral_norm)
-        self.blocks = nn.ModuleList()
-        previous = widths[0]
-        for width in widths:
-            self.blocks.append(SPADEResBlock(previous, width, cond_channels, hidden, spectral_norm))
-            previous = width
-        self.head = conv(previous + scene_width, channels + 1, 3, spectral_norm)
-        with torch.no_grad():  # start close to the scene (m ~ 0.12): early steps refine it rather than a grey frame
-            self.head.bias[-1] = MASK_BIAS
+        self.stem, self.blocks = _spade_stack(cond_channels, cond_channels, widths, hidden, spectral_norm)
+        self.channels = channels
+        self.head = conv(widths[-1] + scene_width, channels + (3 if warp else 1), 3, spectral_norm)
+        with torch.no_grad():  # start close to the scene (drawn share ~ 0.12): early steps refine it, not a grey frame
+            self.head.bias[channels] = MASK_BIAS
 
     def forward(
-        self, mu: torch.Tensor, cov: torch.Tensor, appearance: torch.Tensor, scene: torch.Tensor | None
+        self,
+        mu: torch.Tensor,
+        cov: torch.Tensor,
+        appearance: torch.Tensor,
+        scene: torch.Tensor | None,
+        scene_mu: torch.Tensor | None = None,
     ) -> torch.Tensor:
         if scene is None or scene.shape[0] != mu.shape[0] or scene.shape[-1] != self.image_size:
             raise ValueError(
@@ -247,19 +282,24 @@ class SceneDecoder(nn.Module):
                 f"got {None if scene is None else tuple(scene.shape)}"
             )
         scene = scene.to(appearance.dtype)
-        features = self.scene_encoder(scene)
+        layers = [scene]
+        if self.warp:
+            if scene_mu is None:
+                raise ValueError("SceneDecoder(warp=True) needs scene_mu, the scene's landmark means [B,K,2]")
+            layers.append(landmark_warp(scene, mu, cov, scene_mu))
+        features = self.scene_encoder(torch.cat(layers, 1))
         conds = {
             size: torch.cat([conditioning(mu, cov, appearance, size), features[size]], dim=1)
             for size in set(self.resolutions)
         }
-        x = self.stem(conds[self.resolutions[0]])
-        for block, size in zip(self.blocks, self.resolutions):
-            if x.shape[-1] != size:
-                x = F.interpolate(x, size=(size, size), mode="nearest")
-            x = block(x, conds[size])
+        x = _run_spade(self.stem(conds[self.resolutions[0]]), self.blocks, self.resolutions, conds)
         x = F.leaky_relu(x, 0.2)
         if x.shape[-1] != self.image_size:
             x = F.interpolate(x, size=(self.image_size, self.image_size), mode="bilinear", align_corners=False)
         out = self.head(torch.cat([x, features[self.image_size]], dim=1))
-        foreground, mask = torch.sigmoid(out[:, :-1]), torch.sigmoid(out[:, -1:])
-        return mask * foreground + (1 - mask) * scene
+        foreground = torch.sigmoid(out[:, : self.channels])
+        if not self.warp:
+            mask = torch.sigmoid(out[:, self.channels :])
+            return mask * foreground + (1 - mask) * scene
+        share = torch.softmax(out[:, self.channels :], dim=1)  # [B,3,S,S]: drawn, scene, warped scene
+        return share[:, :1] * foreground + share[:, 1:2] * scene + share[:, 2:] * layers[1]

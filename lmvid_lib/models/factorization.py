@@ -42,6 +42,7 @@ class ModelConfig:
     spade_condition: str = "heatmaps_appearance"
     spectral_norm: bool = True  # on every decoder conv (appendix A)
     scene_width: int = 16  # decoder 'scene': channels of its scene-frame features at every scale
+    scene_warp: bool = False  # decoder 'scene': also read the scene warped as its landmarks moved (landmark_warp)
 
     def __post_init__(self) -> None:
         self.pose_widths = tuple(self.pose_widths)
@@ -96,6 +97,8 @@ def validate_model_config(cfg: ModelConfig) -> None:
             f"ModelConfig.decoder_max_resolution ({cfg.decoder_max_resolution}) must be >= "
             f"decoder_resolution ({cfg.decoder_resolution})"
         )
+    if not isinstance(cfg.scene_warp, bool):
+        raise ValueError(f"ModelConfig.scene_warp must be true or false, got {cfg.scene_warp!r}")
     if not isinstance(cfg.spectral_norm, bool):
         raise ValueError(f"ModelConfig.spectral_norm must be true or false, got {cfg.spectral_norm!r}")
 
@@ -122,7 +125,9 @@ class FactorizationModel(nn.Module):
         if cfg.decoder == "spade":
             self.decoder = SpadeDecoder(hidden=cfg.spade_hidden, condition=cfg.spade_condition, **common)
         elif cfg.decoder == "scene":
-            self.decoder = SceneDecoder(hidden=cfg.spade_hidden, scene_width=cfg.scene_width, **common)
+            self.decoder = SceneDecoder(
+                hidden=cfg.spade_hidden, scene_width=cfg.scene_width, warp=cfg.scene_warp, **common
+            )
         else:
             self.decoder = ConcatDecoder(**common)
 
@@ -150,13 +155,21 @@ class FactorizationModel(nn.Module):
         return self.cfg.decoder == "scene"
 
     def decode(
-        self, mu: torch.Tensor, cov: torch.Tensor, appearance: torch.Tensor, scene: torch.Tensor | None = None
+        self,
+        mu: torch.Tensor,
+        cov: torch.Tensor,
+        appearance: torch.Tensor,
+        scene: torch.Tensor | None = None,
+        scene_mu: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """mu: [B,K,2]; cov: [B,K,2,2]; appearance: [B,K,C]; scene: the conditioning frame [B,channels,H,W] in [0,1]
-        (needed by decoder 'scene', ignored by the others) -> image [B,channels,H,W] in [0,1]."""
-        if self.reads_scene:
-            return self.decoder(mu, cov, appearance, scene)
-        return self.decoder(mu, cov, appearance)
+        (needed by decoder 'scene', ignored by the others); scene_mu [B,K,2]: the scene's landmark means, which the
+        warping scene decoder reads (None: found by the pose encoder here) -> image [B,channels,H,W] in [0,1]."""
+        if not self.reads_scene:
+            return self.decoder(mu, cov, appearance)
+        if self.cfg.scene_warp and scene_mu is None and scene is not None:
+            scene_mu = self.pose_encoder(scene.to(appearance.dtype)).mu
+        return self.decoder(mu, cov, appearance, scene, scene_mu)
 
     def forward(self, pose_input: torch.Tensor, appearance_input: torch.Tensor) -> dict[str, torch.Tensor]:
         """Reconstruct with the pose of `pose_input` and the appearance of `appearance_input` (both [B,ch,H,W]).
@@ -178,5 +191,5 @@ class FactorizationModel(nn.Module):
         mu, cov = pose.mu[:batch], pose.cov[:batch]
         appearance = self.encode_appearance(appearance_input, appearance_logits)
         # the scene decoder reads the appearance input as its scene: the frame the prediction setting conditions on
-        recon = self.decode(mu, cov, appearance, appearance_input)
+        recon = self.decode(mu, cov, appearance, appearance_input, pose.mu[batch:])
         return {"recon": recon, "mu": mu, "cov": cov, "part_logits": logits, "appearance": appearance}

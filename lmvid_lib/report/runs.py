@@ -13,7 +13,7 @@ import numpy as np
 from lmvid_lib.data.datasets import data_label, reported_splits
 from lmvid_lib.data.frames import frames_to_input
 from lmvid_lib.eval.keypoints import open_eval_sets
-from lmvid_lib.models.checkpoint import dataset_run, load_trained, read_run_config
+from lmvid_lib.models.checkpoint import dataset_run, load_trained, read_run_config, scene_run
 from lmvid_lib.models.dynamics import dynamics_run
 from lmvid_lib.models.run_config import TrainConfig, config_dict
 from lmvid_lib.paths import data_dir, finished_runs, runs_of
@@ -224,14 +224,20 @@ def keypoint_setup(
 
 def budget_sentence_pixel(run_dir: str | Path, dataset: str, pixel_run: str | Path) -> str:
     """The training budgets of chapter 5's two routes on `dataset`, in seconds on the machine that trained them: the
-    pixel predictor's against the landmark route's (its factorization model and its residual landmark LSTM)."""
+    pixel predictor's against the landmark route's (its factorization model, the scene decoder on its landmarks
+    where chapter 2 trained one, and its residual landmark LSTM)."""
     factorization = training_seconds(dataset_run(run_dir, dataset))
+    scene_folder = scene_run(run_dir, dataset)
+    scene = 0.0 if scene_folder is None else training_seconds(scene_folder)
     lstm = training_seconds(dynamics_run(run_dir, dataset))
-    pixel, route = training_seconds(pixel_run), factorization + lstm
+    pixel, route = training_seconds(pixel_run), factorization + scene + lstm
     verdict = "at least" if pixel >= route else f"{100 * pixel / route:.0f}% of"
+    parts = f"factorization model {factorization:.0f} s + " + (
+        f"scene decoder {scene:.0f} s + " if scene_folder else ""
+    )
     return (
         f"`{dataset}`: the pixel predictor trained {pixel:.0f} s, {verdict} the landmark route's {route:.0f} s "
-        f"(factorization model {factorization:.0f} s + landmark LSTM {lstm:.0f} s)"
+        f"({parts}landmark LSTM {lstm:.0f} s)"
     )
 
 
