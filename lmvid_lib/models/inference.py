@@ -136,6 +136,11 @@ def encode_frames(
     return Codes(cat("mu"), cat("cov"), cat("appearance"), cat("part_logits"))
 
 
+def _rows(x: torch.Tensor, start: int, n: int) -> torch.Tensor:
+    """Rows start..start+n of x [M,...], or its one row repeated n times when M is 1 (one set for every frame)."""
+    return x.expand(n, *x.shape[1:]) if len(x) == 1 else x[start : start + n]
+
+
 def decode_states(
     model: torch.nn.Module,
     states: torch.Tensor,
@@ -166,12 +171,7 @@ def decode_states(
     with inference(model):
         for start in range(0, len(states), batch_size):
             chunk = states[start : start + batch_size].to(device=device, dtype=torch.float32)
-            vectors, frame = (
-                None
-                if x is None
-                else (x.expand(len(chunk), *x.shape[1:]) if len(x) == 1 else x[start : start + batch_size])
-                for x in (appearance, scene if reads_scene else None)
-            )
-            frame = None if frame is None else frame.to(device=device, dtype=torch.float32)
+            vectors = _rows(appearance, start, len(chunk))
+            frame = _rows(scene.to(device=device, dtype=torch.float32), start, len(chunk)) if reads_scene else None
             frames.append(decode(model, chunk, vectors, frame).float().cpu())
     return torch.cat(frames)

@@ -42,7 +42,7 @@ from lmvid_lib.data.store import VideoSet
 from lmvid_lib.io import atomic_write_bytes, file_digest
 from lmvid_lib.models.discriminator import Discriminator
 from lmvid_lib.models.factorization import FactorizationModel
-from lmvid_lib.models.files import FACTORIZATION, model_payload, read_model_file
+from lmvid_lib.models.files import FACTORIZATION, ModelFile, model_payload, read_model_file
 from lmvid_lib.models.losses import ReconstructionLoss, discriminator_loss
 from lmvid_lib.models.run_config import TrainConfig, config_dict, load_config, run_path, with_global_batch
 from lmvid_lib.paths import RunFiles, run_folder
@@ -273,9 +273,9 @@ class _Trainer(Trainer):
 _ENCODER_KEYS = ("image_size", "channels", "n_landmarks", "appearance_channels", "pose_widths", "appearance_width")
 
 
-def landmarks_source(cfg: TrainConfig, run_dir: Path) -> Path | None:
-    """The model file of the run `cfg.landmarks_from` names (None without it), checked to be finished and to have
-    the same encoder sizes; errors name the run and the differing ModelConfig keys."""
+def landmarks_source(cfg: TrainConfig, run_dir: Path) -> ModelFile | None:
+    """The model file of the run `cfg.landmarks_from` names, read (None without it), checked to be finished and to
+    have the same encoder sizes; errors name the run and the differing ModelConfig keys."""
     if cfg.landmarks_from is None:
         return None
     source = RunFiles(run_folder(run_dir, "factorization", cfg.landmarks_from)).model
@@ -283,16 +283,18 @@ def landmarks_source(cfg: TrainConfig, run_dir: Path) -> Path | None:
         raise FileNotFoundError(
             f"landmarks_from: {source} does not exist: train the run {cfg.landmarks_from!r} first (chapter 2)"
         )
-    saved = from_dict(TrainConfig, read_model_file(source, "cpu", FACTORIZATION).payload["config"], str(source))
+    file = read_model_file(source, "cpu", FACTORIZATION)
+    saved = from_dict(TrainConfig, file.payload["config"], str(source))
     differ = [k for k in _ENCODER_KEYS if getattr(saved.model, k) != getattr(cfg.model, k)]
     if differ:
         raise ValueError(f"landmarks_from: {source} has other encoder sizes (model.{', model.'.join(differ)} differ)")
-    return source
+    return file
 
 
-def _load_landmarks(model: FactorizationModel, source: Path, device: torch.device) -> None:
-    """Load the pose and appearance encoders of model file `source` into `model`; freeze the pose encoder."""
-    weights = read_model_file(source, device, FACTORIZATION).payload["model"]
+def _load_landmarks(model: FactorizationModel, source: ModelFile) -> None:
+    """Load the pose and appearance encoders of the read model file `source` into `model` (load_state_dict copies
+    onto the model's device); freeze the pose encoder."""
+    weights = source.payload["model"]
     for name in ("pose_encoder", "appearance_encoder"):
         part = {k.removeprefix(f"{name}."): v for k, v in weights.items() if k.startswith(f"{name}.")}
         getattr(model, name).load_state_dict(part)
@@ -306,12 +308,12 @@ def _build(
     device: torch.device,
     videoset: VideoSet,
     criterion: ReconstructionLoss,
-    source: Path | None,
+    source: ModelFile | None,
 ) -> _Trainer:
     seed_everything(cfg.seed)  # identical initial weights on every rank and in every resumed process
     model = FactorizationModel(cfg.model).to(device)
     if source is not None:
-        _load_landmarks(model, source, device)
+        _load_landmarks(model, source)
     disc = Discriminator(cfg.model.channels).to(device) if cfg.loss.lambda_adv > 0 else None
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -356,7 +358,7 @@ def train_factorization(config: TrainConfig | Mapping[str, Any], run_dir: str | 
     free = RESUMABLE_CHANGES if cfg.lr_schedule == "constant" else tuple(k for k in RESUMABLE_CHANGES if k != "steps")
     source = landmarks_source(cfg, run_dir)
     # a run on another run's landmarks is another run once that one is retrained
-    data = None if source is None else ("landmarks", file_digest(source))
+    data = None if source is None else ("landmarks", file_digest(source.path))
     run = RunFolder(run_path(cfg, run_dir), config_dict(cfg), _comparable, free, data)
     run.check_config_file()
     # Built first: a missing VGG19 weights file (VGGWeightsMissing) is reported before any data is generated.
