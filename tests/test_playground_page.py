@@ -231,12 +231,16 @@ def test_dragging_the_handle_scales_and_rotates_the_covariance(page):
         "const r = p.overlay.getBoundingClientRect(); const all = [...Array(p.K).keys()].map((k) => p.points(k));"
         "const reach = (k) => Math.min(...all.flatMap((q, j) => [j === k ? Infinity : q.handle, q.centre])"
         "  .map((o) => (o === Infinity ? o : Math.hypot(o.x - all[k].handle.x, o.y - all[k].handle.y))));"
-        "const inside = (k) => [all[k].handle.x, all[k].handle.y].every((v) => v > 20 && v < 300);"
+        "const to = ({centre: c, handle: h}) => [c.x + 1.5 * (Math.cos(Math.PI / 6) * (h.x - c.x)"
+        "  - Math.sin(Math.PI / 6) * (h.y - c.y)), c.y + 1.5 * (Math.sin(Math.PI / 6) * (h.x - c.x)"
+        "  + Math.cos(Math.PI / 6) * (h.y - c.y))];"
+        "const inside = (k) => [all[k].handle.x, all[k].handle.y, ...to(all[k])].every((v) => v > 20 && v < 300);"
         "const k = [...all.keys()].filter(inside).reduce((a, b) => (reach(b) > reach(a) ? b : a));"
         "const {centre, handle} = all[k];"
         "return [k, r.left, r.top, r.width / 320, centre.x, centre.y, handle.x, handle.y, Array.from(p.states)];",
     )
-    # k: of the landmarks with their handle well inside the canvas, the one whose handle is farthest from the others
+    # k: of the landmarks whose handle, and the point it is dragged to (1.5x, turned 30 degrees about the centre), lie
+    # well inside the canvas (a drag past its edge stops there), the one whose handle is farthest from the others
     k, left, top, scale, cx, cy, hx, hy, before = geometry
     before = np.asarray(before, np.float64).reshape(-1, 5)
     scaling, turn = 1.5, np.pi / 6
