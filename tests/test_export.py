@@ -40,14 +40,15 @@ def ort_session(path) -> onnxruntime.InferenceSession:
     return onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
 
 
-def run_graph(session, states: torch.Tensor, appearance: torch.Tensor) -> np.ndarray:
-    return session.run(None, {"states": states.numpy(), "appearance": appearance.numpy()})[0]
+def run_graph(session, states: torch.Tensor, appearance: torch.Tensor, scene: torch.Tensor | None = None) -> np.ndarray:
+    feeds = {"states": states.numpy(), "appearance": appearance.numpy()}
+    return session.run(None, feeds if scene is None else {**feeds, "scene": scene.numpy()})[0]
 
 
 @pytest.mark.parametrize(
     "overrides",
-    [{}, {"spade_condition": "heatmaps", "channels": 1}, {"decoder": "concat"}],
-    ids=["spade", "spade-paper-wiring-grey", "concat"],
+    [{}, {"spade_condition": "heatmaps", "channels": 1}, {"decoder": "concat"}, {"decoder": "scene", "scene_width": 4}],
+    ids=["spade", "spade-paper-wiring-grey", "concat", "scene"],
 )
 def test_graph_matches_the_pytorch_decoder_on_random_valid_states(tmp_path, tiny_model, overrides):
     model = tiny_model(seed=1, **overrides).eval()
@@ -58,17 +59,26 @@ def test_graph_matches_the_pytorch_decoder_on_random_valid_states(tmp_path, tiny
     values = [*graph.graph.input, *graph.graph.output]
     shapes = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim] for v in values}
     k, c, size = cfg.n_landmarks, cfg.appearance_channels, cfg.image_size
-    assert shapes == {"states": [1, k, 5], "appearance": [1, k, c], "frame": [1, cfg.channels, size, size]}
+    frame = [1, cfg.channels, size, size]
+    expected = {"states": [1, k, 5], "appearance": [1, k, c], **({"scene": frame} if model.reads_scene else {})}
+    assert shapes == {**expected, "frame": frame}
+    assert [v.name for v in graph.graph.input] == list(expected)
 
     session = ort_session(path)
     states = random_states(32, k, seed=2)
     appearance = torch.randn(32, 1, k, c, generator=torch.Generator().manual_seed(3))
-    ours = np.stack([run_graph(session, s, a) for s, a in zip(states, appearance)])[:, 0]
+    scenes = torch.rand(32, 1, cfg.channels, size, size, generator=torch.Generator().manual_seed(4))
+    scenes = scenes if model.reads_scene else [None] * 32
+    ours = np.stack([run_graph(session, s, a, f) for s, a, f in zip(states, appearance, scenes)])[:, 0]
     with torch.no_grad():
-        reference = web.DecoderPath(model)(states[:, 0], appearance[:, 0]).numpy()
+        scene = scenes[:, 0] if model.reads_scene else None
+        reference = web.DecoderPath(model)(states[:, 0], appearance[:, 0], scene).numpy()
     assert np.abs(ours - reference).max() < TOLERANCE
     assert ours.min() >= 0 and ours.max() <= 1
-    assert np.abs(ours[0] - ours[1]).max() > 1e-3  # the frames depend on the pose: the match above is not vacuous
+    assert np.abs(ours[0] - ours[1]).max() > 1e-3  # the frames depend on the inputs: the match above is not vacuous
+    if model.reads_scene:  # and on the scene: the same pose with another scene draws another frame
+        other = run_graph(session, states[0], appearance[0], scenes[1])[0]
+        assert np.abs(other - ours[0]).max() > 1e-3
 
 
 @pytest.fixture
@@ -101,9 +111,11 @@ def test_export_web_writes_graph_samples_and_rollout_that_onnxruntime_reproduces
     assert cli.main(["export-web", "--run-dir", str(runs), "--out", str(out), "--profile", "smoke"]) == 0
     assert "pusher" in capsys.readouterr().out
     index = json.loads((out / "index.json").read_text())
-    assert index["profile"] == "smoke" and [m["dataset"] for m in index["models"]] == ["pusher"]
+    assert index["profile"] == "smoke" and [m["key"] for m in index["models"]] == ["pusher"]
     entry = index["models"][0]
+    assert (entry["dataset"], entry["decoder"], entry["graph"]) == ("pusher", "paper", "pusher.onnx")
     sample = json.loads((out / entry["sample"]).read_text())
+    assert sample["scene_input"] is False
     k, size = model.cfg.n_landmarks, model.cfg.image_size
     assert sample["format"] == web.SAMPLE_FORMAT and sample["run"] == "pusher-spade-seed0"
     assert (sample["n_landmarks"], sample["image_size"], sample["channels"]) == (k, size, 3)
@@ -132,6 +144,41 @@ def test_export_web_writes_graph_samples_and_rollout_that_onnxruntime_reproduces
     torch.testing.assert_close(context[0], states[0])  # video 0 starts at frame 0, the first sample frame
     predicted = torch.tensor(sample["rollout"]["states"][web.ROLLOUT_CONTEXT :])
     torch.testing.assert_close(predicted, rollout(lstm, context[None], web.ROLLOUT_STEPS)[0])
+    assert np.array_equal(pixels(sample["rollout"]["image"], size, 3), test.frames[0])  # video 0's first frame
+
+
+def test_export_web_adds_the_scene_decoder_with_its_conditioning_frame_as_an_input(run_dir, tmp_path, tiny_model):
+    runs, model, _, test = run_dir
+    scene_model = tiny_model(seed=5, decoder="scene", scene_width=4)
+    paper = runs / "factorization" / "pusher-spade-seed0"
+    cfg = json.loads((paper / "config.json").read_text())
+    cfg.update(model={**cfg["model"], "decoder": "scene", "scene_width": 4}, landmarks_from=paper.name)
+    run = runs / "factorization" / "pusher-scene-seed0"
+    atomic_write_json(run / "config.json", cfg)
+    save_checkpoint(run / "model.pt", {"config": cfg, "model": scene_model.state_dict()})
+
+    out = web.export_web(runs, tmp_path / "models")
+    index = json.loads((out / "index.json").read_text())
+    assert [(m["key"], m["decoder"]) for m in index["models"]] == [("pusher", "paper"), ("pusher-scene", "scene")]
+    entry = index["models"][1]
+    assert "scene decoder" in entry["title"] and entry["graph"] == "pusher-scene.onnx"
+    sample = json.loads((out / entry["sample"]).read_text())
+    assert sample["scene_input"] is True and sample["run"] == run.name
+    size = model.cfg.image_size
+    indices = [f["index"] for f in sample["frames"]]
+    frames = test.frames[indices]
+    states = torch.tensor([f["states"] for f in sample["frames"]])
+    appearance = torch.tensor([f["appearance"] for f in sample["frames"]])
+    # what the page draws: each held-out frame decoded with its own image as the scene, as render_sequence does
+    expected = render_sequence(scene_model, states[:, None], frames)[:, 0].numpy()
+    session = ort_session(out / entry["graph"])
+    scenes = torch.tensor(frames).permute(0, 3, 1, 2).float() / 255  # the stored images, as the page feeds them
+    ours = np.stack([run_graph(session, s[None], a[None], f[None])[0] for s, a, f in zip(states, appearance, scenes)])
+    assert np.abs(ours - expected).max() < TOLERANCE
+    for frame, reference in zip(sample["frames"], expected):
+        stored = pixels(frame["decoded"], size, 3).astype(int)
+        assert np.abs(stored - reference.transpose(1, 2, 0) * 255).max() <= 0.5 + 1e-3
+    assert np.array_equal(pixels(sample["rollout"]["image"], size, 3), test.frames[0])
 
 
 def test_sample_without_a_landmark_lstm_has_no_rollout(run_dir, tmp_path):

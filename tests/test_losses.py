@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torchvision.models.vgg import cfgs, make_layers
 
 from lmvid_lib import landmarks
+from lmvid_lib.eval import metrics
 from lmvid_lib.models import losses
 from lmvid_lib.models.losses import (
     LossConfig,
@@ -246,6 +247,26 @@ def test_gradient_loss_enters_the_total_only_when_weighted():
     assert total.item() == pytest.approx(F.mse_loss(recon, target).item() + 5.0 * parts["grad"].item(), rel=1e-6)
     _, parts = ReconstructionLoss(LossConfig(perceptual="none", lambda_adv=0.0))(recon, target)
     assert "grad" not in parts
+
+
+def test_ssim_loss_is_one_minus_the_evaluation_ssim_and_its_gradient_raises_it():
+    g = torch.Generator().manual_seed(0)
+    target = torch.rand(3, 3, 32, 24, generator=g)
+    recon = (target + 0.3 * torch.randn(3, 3, 32, 24, generator=g)).clamp(0, 1).requires_grad_(True)
+    loss = losses.ssim_loss(recon, target)
+    evaluated = metrics.ssim(recon.detach()[:, None].double(), target[:, None].double()).mean().item()
+    assert loss.item() == pytest.approx(1 - evaluated, abs=1e-5)  # the same SSIM as the book's metric
+    assert losses.ssim_loss(target, target).item() == pytest.approx(0.0, abs=1e-6)
+    loss.backward()
+    with torch.no_grad():
+        stepped = (recon - 20.0 * recon.grad).clamp(0, 1)
+    assert losses.ssim_loss(stepped, target).item() < loss.item() - 0.01
+    cfg = LossConfig(perceptual="none", lambda_adv=0.0, lambda_ssim=2.0)
+    total, parts = ReconstructionLoss(cfg)(recon.detach(), target)
+    assert parts["ssim"].item() == pytest.approx(loss.item(), rel=1e-6)
+    assert total.item() == pytest.approx(F.mse_loss(recon, target).item() + 2.0 * loss.item(), rel=1e-6)
+    with pytest.raises(ValueError, match="lambda_ssim"):
+        LossConfig(lambda_ssim=-1.0)
 
 
 def test_concentration_loss_is_the_mean_covariance_trace_and_small_for_peaked_maps():

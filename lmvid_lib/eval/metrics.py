@@ -118,6 +118,22 @@ def _ssim_frames(x: torch.Tensor, y: torch.Tensor, band_h: torch.Tensor, band_w:
     return ssim_map.double().mean((2, 3)).mean(1)
 
 
+def ssim_differentiable(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """x, y [B,C,H,W] in [0,1], H and W at least 11 -> SSIM [B] in x's dtype, which autograd can follow: `ssim`'s
+    window, constants and averaging, written out of place (the loss term `LossConfig.lambda_ssim`); `ssim` itself
+    computes the same numbers in place, faster, for evaluation (tests/test_losses.py holds the two equal)."""
+    band_h = _gaussian_band(x.shape[-2], x.dtype, x.device)
+    band_w = _gaussian_band(x.shape[-1], x.dtype, x.device)
+    xc, yc = x - 0.5, y.to(x.dtype) - 0.5  # centred, as in _ssim_frames: the (co)variances are unchanged
+    moments = torch.stack([xc, yc, xc * yc, xc * xc + yc * yc])
+    mx, my, mxy, mxx_yy = band_h @ (moments @ band_w.mT)
+    contrast_structure = 2 * (mxy - mx * my) + SSIM_K2**2
+    variances = mxx_yy - mx * mx - my * my + SSIM_K2**2
+    mx, my = mx + 0.5, my + 0.5
+    luminance = (2 * mx * my + SSIM_K1**2) / (mx * mx + my * my + SSIM_K1**2)
+    return (luminance * contrast_structure / variances).mean((2, 3)).mean(1)
+
+
 def ssim(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Structural similarity (Wang et al. 2004): [N,T,C,H,W] -> [N,T] float64, H and W at least 11.
 

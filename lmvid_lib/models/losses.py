@@ -1,5 +1,5 @@
 """Reconstruction losses (paper Sec. 3.1): lambda_vgg * VGG19 perceptual + lambda_mse * MSE + lambda_adv * adversarial
-(+ lambda_grad * an edge loss of ours, off by default).
+(+ lambda_grad * an edge loss and lambda_ssim * an SSIM loss of ours, both off by default).
 
 Perceptual loss: images in [0,1] are ImageNet-normalised before VGG19 ((x - mean) / std with mean (0.485, 0.456,
 0.406), std (0.229, 0.224, 0.225)); grayscale images are repeated to 3 channels. The loss is the MSE between the
@@ -15,6 +15,11 @@ Edge loss (our addition, not in the paper; `lambda_grad`, default 0): the MSE be
 gradients of reconstruction and target at 3 scales. Without VGG19 weights (the CPU profiles) MSE alone hardly cares
 where thin, low-contrast parts such as arms are; weighting edges is a VGG-free stand-in for the perceptual loss.
 Measured: experiments/log.yaml#edge-loss (test), re-measured on validation in #signer-settings-tune.
+
+SSIM loss (our addition, not in the paper; `lambda_ssim`, default 0): 1 - the mean SSIM of reconstruction and target,
+the project's metric (`eval.metrics.ssim_differentiable`): a second structure-aware term beside MSE where no VGG
+weights exist, weighing local means, contrast and structure where MSE weighs only squared error.
+Measured: experiments/log.yaml#paper-decoder-tune (validation).
 
 Landmark regularisers (ours, not in Shih et al.; both default 0), after the concentration and separation constraints
 of Zhang et al., "Unsupervised discovery of object landmarks as structural representations" (CVPR 2018):
@@ -37,6 +42,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from lmvid_lib.config import check_number
+from lmvid_lib.eval.metrics import ssim_differentiable
 
 VGG19_FILE = "vgg19-dcbb9e9d.pth"
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -59,6 +65,7 @@ class LossConfig:
     lambda_mse: float = 1.0
     lambda_adv: float = 0.01  # our choice: small, so the GAN term sharpens without steering the landmarks
     lambda_grad: float = 0.0  # edge loss (not in the paper): a VGG-free stand-in for the perceptual loss on CPU
+    lambda_ssim: float = 0.0  # SSIM loss (not in the paper): 1 - SSIM, another structure-aware term without VGG
     lambda_concentration: float = 0.0  # part-map concentration (not in the paper): mean trace of landmark covariances
     lambda_separation: float = 0.0  # landmark separation (not in the paper): Gaussian penalty on close landmark pairs
     separation_sigma: float = 0.1  # its length scale, in the [-1,1] image coordinates of mu
@@ -71,6 +78,7 @@ class LossConfig:
             "lambda_mse",
             "lambda_adv",
             "lambda_grad",
+            "lambda_ssim",
             "lambda_concentration",
             "lambda_separation",
         ):
@@ -187,6 +195,11 @@ def gradient_loss(recon: torch.Tensor, target: torch.Tensor, scales: int = 3) ->
     return total
 
 
+def ssim_loss(recon: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """1 - mean SSIM of recon and target ([B,C,H,W] in [0,1], at least 11x11), in float32: 0 for equal images."""
+    return 1 - ssim_differentiable(recon.float(), target.float()).mean()
+
+
 def concentration_loss(cov: torch.Tensor) -> torch.Tensor:
     """cov: [B,K,2,2] landmark covariances -> mean trace (spread of the part maps, in squared [-1,1] units)."""
     return cov.float().diagonal(dim1=-2, dim2=-1).sum(-1).mean()
@@ -210,7 +223,8 @@ def _required(value: torch.Tensor | None, weight: str, what: str) -> torch.Tenso
 
 class ReconstructionLoss(nn.Module):
     """The generator's loss. `loss(recon, target, d_fake=None) -> (total, parts)`; parts holds detached float
-    scalars 'mse', and 'vgg' / 'grad' / 'conc' / 'sep' / 'adv' when they are used. recon, target: [B,C,H,W] in [0,1].
+    scalars 'mse', and 'vgg' / 'grad' / 'ssim' / 'conc' / 'sep' / 'adv' when they are used. recon, target:
+    [B,C,H,W] in [0,1].
 
     `d_fake` (discriminator logits of `recon`) is required when lambda_adv > 0, `cov` ([B,K,2,2]) when
     lambda_concentration > 0 and `mu` ([B,K,2]) when lambda_separation > 0; each is ignored otherwise.
@@ -239,6 +253,7 @@ class ReconstructionLoss(nn.Module):
         terms = (
             ("vgg", self.perceptual is not None, cfg.lambda_vgg, lambda: self.perceptual(recon, target)),
             ("grad", cfg.lambda_grad > 0, cfg.lambda_grad, lambda: gradient_loss(recon, target)),
+            ("ssim", cfg.lambda_ssim > 0, cfg.lambda_ssim, lambda: ssim_loss(recon, target)),
             (
                 "conc",
                 cfg.lambda_concentration > 0,

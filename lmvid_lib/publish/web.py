@@ -1,11 +1,13 @@
 """The book's browser playground (book/playground.md): each dataset model's decoding path as ONNX, with held-out frames.
 
-For every dataset of a run folder (`checkpoint.dataset_run`: the SPADE model if any) `export_web` writes, into one
-folder (built beside it and renamed into place, `io.atomic_dir`):
+For every dataset of a run folder `export_web` writes, into one folder (built beside it and renamed into place,
+`io.atomic_dir`), the paper decoder's model (`checkpoint.dataset_run`: the SPADE model if any), key `<dataset>`, and the
+scene decoder chapter 2 trained on its landmarks (`checkpoint.scene_run`), key `<dataset>-scene`, where there is one:
 
-    index.json          {"format", "profile", "models": [{"dataset", "graph", "sample", "title"}]}
-    <dataset>.onnx      (states float32 [1,K,5], appearance float32 [1,K,C]) -> frame float32 [1,channels,H,W] in [0,1]
-    <dataset>.json      the held-out sample, below
+    index.json      {"format", "profile", "models": [{"key", "dataset", "decoder", "graph", "sample", "title"}]}
+    <key>.onnx      (states float32 [1,K,5], appearance float32 [1,K,C] (, scene float32 [1,channels,H,W] in [0,1]:
+                    the scene decoder's conditioning frame)) -> frame float32 [1,channels,H,W] in [0,1]
+    <key>.json      the held-out sample, below
 
 The graph is `render_sequence`'s path: `landmarks.from_state` -> heatmaps -> the decoder. It is exported with
 `torch.onnx.export(..., dynamo=True)` (torch.export + onnxscript) at ONNX opset 18, weights inside the file; spectral
@@ -13,10 +15,11 @@ norm is folded into the conv weights first (in eval mode it is a constant rescal
 
 The sample (`"format": "lmvid-playground-sample/1"`) holds N_FRAMES frames spread over the `test` split: per frame its
 `states` [K][5] and `appearance` [K][C] (the frame's own Eq. 1 vectors) as nested lists of float32 values, and two
-images as base64 of uint8 [H,W,channels] row-major bytes: `image` (the model's input frame) and `decoded` (PyTorch's
-decoding of those states and vectors, rounded). With the dataset's landmark LSTM (chapter 4, `dynamics_run`)
-`rollout` holds ROLLOUT_CONTEXT true states of the split's first video and ROLLOUT_STEPS predicted ones ([T][K][5])
-with the appearance of its first frame; else `rollout` is null.
+images as base64 of uint8 [H,W,channels] row-major bytes: `image` (the model's input frame, and the scene decoder's
+scene) and `decoded` (PyTorch's decoding of those states and vectors, rounded). `scene_input` says whether the graph
+reads a scene. With the dataset's landmark LSTM (chapter 4, `dynamics_run`) `rollout` holds ROLLOUT_CONTEXT true
+states of the split's first video and ROLLOUT_STEPS predicted ones ([T][K][5]) with the appearance (and, as `image`,
+the scene) of its first frame; else `rollout` is null.
 
 `publish(run_dir, html_dir)` is the book build's step: the models into `<html>/_static/playground/models/`, and
 onnxruntime-web's wasm build (package.json, npm) into `<html>/_static/playground/ort/`; without npm the page loads the
@@ -42,7 +45,7 @@ from torch import nn
 from lmvid_lib import landmarks
 from lmvid_lib.data.frames import frames_to_input
 from lmvid_lib.io import atomic_dir, atomic_write_json
-from lmvid_lib.models.checkpoint import dataset_run, load_trained, read_run_config
+from lmvid_lib.models.checkpoint import dataset_run, load_trained, read_run_config, scene_run
 from lmvid_lib.models.dynamics import dynamics_run
 from lmvid_lib.models.factorization import FactorizationModel
 from lmvid_lib.models.files import LANDMARK_LSTM, load_model
@@ -65,14 +68,17 @@ ORT_FILES = ("ort.wasm.min.js", "ort-wasm-simd-threaded.wasm", "ort-wasm-simd-th
 
 
 class DecoderPath(nn.Module):
-    """(states [B,K,5], appearance [B,K,C]) -> frame [B,channels,H,W] in [0,1]: `from_state`, then `model.decode`."""
+    """(states [B,K,5], appearance [B,K,C], scene [B,channels,H,W] in [0,1] or None) -> frame [B,channels,H,W] in
+    [0,1]: `from_state`, then `model.decode` (the scene is read by the scene decoder only)."""
 
     def __init__(self, model: FactorizationModel) -> None:
         super().__init__()
         self.model = model
 
-    def forward(self, states: torch.Tensor, appearance: torch.Tensor) -> torch.Tensor:
-        return decode(self.model, states, appearance)
+    def forward(
+        self, states: torch.Tensor, appearance: torch.Tensor, scene: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        return decode(self.model, states, appearance, scene)
 
 
 def folded_model(model: FactorizationModel) -> FactorizationModel:
@@ -91,16 +97,19 @@ def folded_model(model: FactorizationModel) -> FactorizationModel:
 
 
 def export_decoder(model: FactorizationModel, path: str | Path) -> Path:
-    """Write the ONNX graph of `DecoderPath(folded_model(model))` for batch 1 to `path` (one self-contained file)."""
+    """Write the ONNX graph of `DecoderPath(folded_model(model))` for batch 1 to `path` (one self-contained file);
+    its inputs are states and appearance, and scene where the model reads one."""
     cfg = model.cfg
     states = torch.zeros(1, cfg.n_landmarks, 5)
     states[..., 2] = states[..., 4] = 0.1
-    appearance = torch.zeros(1, cfg.n_landmarks, cfg.appearance_channels)
+    inputs = {"states": states, "appearance": torch.zeros(1, cfg.n_landmarks, cfg.appearance_channels)}
+    if model.reads_scene:
+        inputs["scene"] = torch.full((1, cfg.channels, cfg.image_size, cfg.image_size), 0.5)
     with inference(model):
         program = torch.onnx.export(
             DecoderPath(folded_model(model)).eval(),
-            (states, appearance),
-            input_names=["states", "appearance"],
+            tuple(inputs.values()),
+            input_names=list(inputs),
             output_names=["frame"],
             opset_version=OPSET,
             dynamo=True,
@@ -133,12 +142,13 @@ def held_out_sample(run: Path, run_dir: Path, model: FactorizationModel, n_frame
     x = frames_to_input(frames, model.cfg.image_size, "cpu")
     codes = _encode(model, frames)
     states, appearance = codes.states, codes.appearance
-    decoded = decode_states(model, states, appearance, len(frames))
+    decoded = decode_states(model, states, appearance, len(frames), x if model.reads_scene else None)
     frames = [
         {"index": int(i), "states": s.tolist(), "appearance": a.tolist(), "image": img, "decoded": dec}
         for i, s, a, img, dec in zip(indices, states, appearance, _b64(x), _b64(decoded))
     ]
-    return {"format": SAMPLE_FORMAT, "frames": frames, "rollout": _rollout(run_dir, model, videos, run)}
+    rollout = _rollout(run_dir, model, videos, run)
+    return {"format": SAMPLE_FORMAT, "scene_input": model.reads_scene, "frames": frames, "rollout": rollout}
 
 
 def _rollout(run_dir: Path, model: FactorizationModel, videos: Any, run: Path) -> dict[str, Any] | None:
@@ -147,11 +157,13 @@ def _rollout(run_dir: Path, model: FactorizationModel, videos: Any, run: Path) -
     except FileNotFoundError:
         return None  # chapter 4 did not train this dataset's LSTM: the page shows no play button for it
     start = int(videos.video_starts[0])
-    codes = _encode(model, np.asarray(videos.frames[start : start + ROLLOUT_CONTEXT]))
+    frames = np.asarray(videos.frames[start : start + ROLLOUT_CONTEXT])
+    codes = _encode(model, frames)
     context, appearance = codes.states, codes.appearance
     future = rollout(lstm, context[None], ROLLOUT_STEPS)[0]
     states = torch.cat([context, future.to(context)])
-    return {"context": len(context), "states": states.tolist(), "appearance": appearance[0].tolist()}
+    image = _b64(frames_to_input(frames[:1], model.cfg.image_size, "cpu"))[0]
+    return {"context": len(context), "states": states.tolist(), "appearance": appearance[0].tolist(), "image": image}
 
 
 def run_datasets(run_dir: str | Path) -> list[str]:
@@ -172,30 +184,39 @@ def export_web(run_dir: str | Path, out: str | Path, profile: str | None = None)
     entries = []
     with atomic_dir(out) as tmp:
         for dataset in run_datasets(run_dir):
-            run = dataset_run(run_dir, dataset)
-            model, cfg = load_trained(run, "cpu")
-            export_decoder(model, tmp / f"{dataset}.onnx")
-            m = cfg.model
-            sample = {
-                "dataset": dataset,
-                "run": run.name,
-                "data": data_source(cfg),
-                "image_size": m.image_size,
-                "channels": m.channels,
-                "n_landmarks": m.n_landmarks,
-                "appearance_channels": m.appearance_channels,
-                "cov_eps": landmarks.COV_EPS,
-                "state_l_max": landmarks.STATE_L_MAX,
-                **held_out_sample(run, run_dir, model),
-            }
-            atomic_write_json(tmp / f"{dataset}.json", sample)
-            title = f"{dataset}: {sample['data']}, {run.name} ({m.n_landmarks} landmarks, {m.image_size} px)"
-            files = {"graph": f"{dataset}.onnx", "sample": f"{dataset}.json"}
-            entries.append({"dataset": dataset, **files, "title": title})
+            scene = scene_run(run_dir, dataset)
+            for key, run in ((dataset, dataset_run(run_dir, dataset)), (f"{dataset}-scene", scene)):
+                if run is not None:
+                    entries.append(_export_model(tmp, key, run, run_dir))
         atomic_write_json(tmp / "index.json", {"format": INDEX_FORMAT, "profile": profile, "models": entries})
         for path in (tmp, *tmp.iterdir()):  # temp files are private; a web server must read these
             path.chmod(0o755 if path.is_dir() else 0o644)
     return out
+
+
+def _export_model(folder: Path, key: str, run: Path, run_dir: Path) -> dict[str, Any]:
+    """Write `<key>.onnx` and `<key>.json` of factorization run `run` into `folder`; its index.json entry."""
+    model, cfg = load_trained(run, "cpu")
+    export_decoder(model, folder / f"{key}.onnx")
+    m = cfg.model
+    sample = {
+        "dataset": cfg.dataset,
+        "run": run.name,
+        "data": data_source(cfg),
+        "image_size": m.image_size,
+        "channels": m.channels,
+        "n_landmarks": m.n_landmarks,
+        "appearance_channels": m.appearance_channels,
+        "cov_eps": landmarks.COV_EPS,
+        "state_l_max": landmarks.STATE_L_MAX,
+        **held_out_sample(run, run_dir, model),
+    }
+    atomic_write_json(folder / f"{key}.json", sample)
+    decoder = "scene" if model.reads_scene else "paper"
+    what = "scene decoder (ours), reading the input frame as its scene" if model.reads_scene else "paper decoder"
+    title = f"{cfg.dataset}: {sample['data']}, {run.name}, {what} ({m.n_landmarks} landmarks, {m.image_size} px)"
+    files = {"graph": f"{key}.onnx", "sample": f"{key}.json"}
+    return {"key": key, "dataset": cfg.dataset, "decoder": decoder, **files, "title": title}
 
 
 def copy_onnxruntime(root: str | Path, site: str | Path) -> bool:
@@ -236,5 +257,5 @@ def run(args: argparse.Namespace) -> int:
         print(f"lmvid export-web: error: {exc}", file=sys.stderr)
         return 1
     models = json.loads((out / "index.json").read_text())["models"]
-    print(f"exported {', '.join(m['dataset'] for m in models)} into {out}")
+    print(f"exported {', '.join(m['key'] for m in models)} into {out}")
     return 0

@@ -1,5 +1,6 @@
-// One exported decoding path (lmvid_lib/export.py): (states [1,K,5], appearance [1,K,C]) -> frame [1,C,H,W] in [0,1],
-// run by onnxruntime-web, with re-renders coalesced so that at most one inference is in flight.
+// One exported decoding path (lmvid_lib/publish/web.py): (states [1,K,5], appearance [1,K,C] (, scene [1,C,H,W] in
+// [0,1] for the scene decoder)) -> frame [1,C,H,W] in [0,1], run by onnxruntime-web, with re-renders coalesced so that
+// at most one inference is in flight.
 
 import { loadOrt } from "./ort-loader.mjs";
 
@@ -15,16 +16,27 @@ export class Decoder {
     Object.assign(this, { ort, session, nLandmarks, appearanceChannels, channels, size });
   }
 
-  /** states Float32Array [K*5], appearance Float32Array [K*C] -> Float32Array [channels*size*size] in [0,1]. */
-  async run(states, appearance) {
+  /** states Float32Array [K*5], appearance Float32Array [K*C] (, scene Float32Array [channels*size*size] in [0,1],
+   *  planar: the scene decoder's conditioning frame) -> Float32Array [channels*size*size] in [0,1]. */
+  async run(states, appearance, scene = null) {
     const { Tensor } = this.ort;
     const feeds = {
       states: new Tensor("float32", Float32Array.from(states), [1, this.nLandmarks, 5]),
       appearance: new Tensor("float32", Float32Array.from(appearance), [1, this.nLandmarks, this.appearanceChannels]),
     };
+    if (scene !== null) feeds.scene = new Tensor("float32", scene, [1, this.channels, this.size, this.size]);
     const result = await this.session.run(feeds);
     return result.frame.data;
   }
+}
+
+/** uint8 [size*size*channels] row-major bytes (a stored image) -> Float32Array [channels*size*size] in [0,1], planar:
+ *  the layout of the graph's scene input. */
+export function planarFrame(bytes, channels, size) {
+  const plane = size * size;
+  const out = new Float32Array(channels * plane);
+  for (let i = 0; i < plane; i++) for (let c = 0; c < channels; c++) out[c * plane + i] = bytes[i * channels + c] / 255;
+  return out;
 }
 
 /** Draw a decoded frame Float32Array [channels*size*size] (planar, in [0,1]) into a size x size canvas. */

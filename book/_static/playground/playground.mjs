@@ -1,7 +1,8 @@
-// The playground of book/playground.md: one panel per exported dataset model (models/index.json, written by
-// lmvid_lib/export.py at `make book`). `window.lmvidPlayground` exposes the panels to tests and the benchmark.
+// The playground of book/playground.md: one panel per exported model (models/index.json, written by
+// lmvid_lib/publish/web.py at `make book`): each dataset's paper decoder, and its scene decoder where chapter 2 trained
+// one. `window.lmvidPlayground` exposes the panels, by index key, to tests and the benchmark.
 
-import { Coalescer, Decoder, drawFrame } from "./decoder.mjs";
+import { Coalescer, Decoder, drawFrame, planarFrame } from "./decoder.mjs";
 import { ellipse, fromDisplay, lerp, scaleRotate, toDisplay } from "./gaussian.mjs";
 
 const DISPLAY = 320; // CSS pixels of each canvas
@@ -32,6 +33,9 @@ class Panel {
       decoded: base64Bytes(f.decoded),
       image: base64Bytes(f.image),
     }));
+    // the scene decoder reads the chosen held-out frame (the rollout: its first frame) as its scene
+    this.sceneInput = Boolean(sample.scene_input);
+    this.scene = null;
     this.renderCount = 0;
     this.drag = null;
     this.playing = false;
@@ -41,7 +45,7 @@ class Panel {
   }
 
   #build(root, index) {
-    const id = `lmvid-pg-${this.entry.dataset}`;
+    const id = `lmvid-pg-${this.entry.key}`;
     const { frames } = this;
     this.frameCanvas = element("canvas", { width: this.size, height: this.size, class: "lmvid-pg-frame" });
     this.overlay = element("canvas", {
@@ -87,7 +91,9 @@ class Panel {
       element("div", {}, this.playButton, " ", this.status),
     );
     const stage = element("div", { class: "lmvid-pg-stage" }, this.frameCanvas, this.overlay);
-    const held = element("figure", { class: "lmvid-pg-held" }, this.inputCanvas, element("figcaption", { text: "held-out input frame" }));
+    const held = element("figure", { class: "lmvid-pg-held" }, this.inputCanvas, element("figcaption", {
+      text: this.sceneInput ? "held-out input frame (also the scene decoder's scene)" : "held-out input frame",
+    }));
     const caption = element("figcaption", {
       text:
         `Figure 8.${index + 1}: ${this.entry.title}, decoded in this browser by onnxruntime-web ` +
@@ -95,7 +101,7 @@ class Panel {
     });
     this.root = element(
       "figure",
-      { class: "lmvid-pg-panel", id, "data-dataset": this.entry.dataset },
+      { class: "lmvid-pg-panel", id, "data-dataset": this.entry.dataset, "data-key": this.entry.key },
       element("div", { class: "lmvid-pg-row" }, stage, held, controls),
       caption,
     );
@@ -121,6 +127,7 @@ class Panel {
     this.frameSelect.value = String(i);
     this.states = Float32Array.from(frame.states);
     this.appearance = Float32Array.from(frame.appearance);
+    if (this.sceneInput) this.scene = planarFrame(frame.image, this.sample.channels, this.size);
     this.alpha.value = "0";
     this.alphaText.value = "0.00";
     const image = this.inputCanvas.getContext("2d").createImageData(this.size, this.size);
@@ -147,12 +154,13 @@ class Panel {
   /** Redraw the ellipses now and queue a re-render of the current states. */
   update(status = "") {
     this.#drawOverlay();
-    this.coalescer.submit({ states: Float32Array.from(this.states), appearance: this.appearance, status });
+    const job = { states: Float32Array.from(this.states), appearance: this.appearance, scene: this.scene, status };
+    this.coalescer.submit(job);
   }
 
-  async #render({ states, appearance, status }) {
+  async #render({ states, appearance, scene, status }) {
     const start = performance.now();
-    const frame = await this.decoder.run(states, appearance);
+    const frame = await this.decoder.run(states, appearance, scene);
     drawFrame(this.frameCanvas, frame, this.sample.channels, this.size);
     this.lastRenderMs = performance.now() - start;
     this.renderCount += 1;
@@ -264,6 +272,7 @@ class Panel {
     this.playing = true;
     this.playButton.textContent = "Stop";
     this.appearance = Float32Array.from(rollout.appearance.flat());
+    if (this.sceneInput) this.scene = planarFrame(base64Bytes(rollout.image), this.sample.channels, this.size);
     for (let t = 0; t < rollout.states.length && this.playing; t++) {
       this.states = Float32Array.from(rollout.states[t].flat());
       const kind = t < rollout.context ? "true context" : "LSTM prediction";
@@ -287,7 +296,8 @@ class Panel {
       const states = Float32Array.from(base);
       states[0] += 0.01 * Math.sin(i);
       const start = performance.now();
-      drawFrame(this.frameCanvas, await this.decoder.run(states, this.appearance), this.sample.channels, this.size);
+      const frame = await this.decoder.run(states, this.appearance, this.scene);
+      drawFrame(this.frameCanvas, frame, this.sample.channels, this.size);
       times.push(performance.now() - start);
     }
     return times;
@@ -306,7 +316,7 @@ async function main(root) {
       channels: sample.channels,
       size: sample.image_size,
     });
-    panels[entry.dataset] = new Panel(root, entry, sample, decoder, i);
+    panels[entry.key] = new Panel(root, entry, sample, decoder, i);
   }
   await Promise.all(Object.values(panels).map((p) => p.idle()));
   return panels;
