@@ -68,7 +68,7 @@ def _conv2d_ssim_frames(x: torch.Tensor, y: torch.Tensor, taps: torch.Tensor) ->
 def conv2d_ssim(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """SSIM [N,T] as ours, in the same chunks of frames, with conv2d instead of banded matmuls."""
     n, t, c, h, w = pred.shape
-    taps = metrics._gaussian_band(2 * metrics.SSIM_RADIUS + 1, torch.float32, pred.device)[0]
+    taps = metrics.gaussian_band(2 * metrics.SSIM_RADIUS + 1, torch.float32, pred.device)[0]
     x, y = pred.reshape(n * t, c, h, w), target.reshape(n * t, c, h, w)
     step = max(1, metrics.CHUNK_VALUES // (c * h * w))
     with torch.no_grad():

@@ -32,9 +32,8 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-SSIM_SIGMA = 1.5
-SSIM_RADIUS = 5  # skimage's int(3.5 * sigma + 0.5): an 11x11 window
-SSIM_K1, SSIM_K2 = 0.01, 0.03
+from lmvid_lib.models.ssim import SSIM_K1, SSIM_K2, SSIM_RADIUS, gaussian_band
+
 CHUNK_VALUES = 2**21  # psnr and ssim take frames in chunks of about this many values (170 frames of 64x64x3)
 LPIPS_CHUNK_FRAMES = 32
 PSNR_CAP_DB = 100.0  # step_stats clips PSNR here: an RMS error of 1e-5, far below one 8-bit level; +inf too
@@ -83,19 +82,6 @@ def psnr(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 # ------------------------------------------------------------------------------------------------------ SSIM
-def _gaussian_band(size: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-    """The 11-tap Gaussian window as a banded matrix [size - 10, size]: row i holds the window centred on pixel
-    i + 5, so `band @ x` is the 'valid' filtering of x along that axis (exactly the pixels skimage averages)."""
-    offsets = torch.arange(-SSIM_RADIUS, SSIM_RADIUS + 1, dtype=torch.float64)
-    taps = torch.exp(-0.5 * (offsets / SSIM_SIGMA) ** 2)
-    taps = taps / taps.sum()
-    rows = size - 2 * SSIM_RADIUS
-    band = torch.zeros(rows, size, dtype=torch.float64)
-    for offset in range(2 * SSIM_RADIUS + 1):  # 11 diagonals
-        band.diagonal(offset).copy_(taps[offset].expand(rows))
-    return band.to(dtype=dtype, device=device)
-
-
 def _ssim_frames(x: torch.Tensor, y: torch.Tensor, band_h: torch.Tensor, band_w: torch.Tensor) -> torch.Tensor:
     """x, y [B,C,H,W] in [0,1] -> SSIM [B] (mean over the valid map, then channels).
 
@@ -118,22 +104,6 @@ def _ssim_frames(x: torch.Tensor, y: torch.Tensor, band_h: torch.Tensor, band_w:
     return ssim_map.double().mean((2, 3)).mean(1)
 
 
-def ssim_differentiable(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """x, y [B,C,H,W] in [0,1], H and W at least 11 -> SSIM [B] in x's dtype, which autograd can follow: `ssim`'s
-    window, constants and averaging, written out of place (the loss term `LossConfig.lambda_ssim`); `ssim` itself
-    computes the same numbers in place, faster, for evaluation (tests/test_losses.py holds the two equal)."""
-    band_h = _gaussian_band(x.shape[-2], x.dtype, x.device)
-    band_w = _gaussian_band(x.shape[-1], x.dtype, x.device)
-    xc, yc = x - 0.5, y.to(x.dtype) - 0.5  # centred, as in _ssim_frames: the (co)variances are unchanged
-    moments = torch.stack([xc, yc, xc * yc, xc * xc + yc * yc])
-    mx, my, mxy, mxx_yy = band_h @ (moments @ band_w.mT)
-    contrast_structure = 2 * (mxy - mx * my) + SSIM_K2**2
-    variances = mxx_yy - mx * mx - my * my + SSIM_K2**2
-    mx, my = mx + 0.5, my + 0.5
-    luminance = (2 * mx * my + SSIM_K1**2) / (mx * mx + my * my + SSIM_K1**2)
-    return (luminance * contrast_structure / variances).mean((2, 3)).mean(1)
-
-
 def ssim(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Structural similarity (Wang et al. 2004): [N,T,C,H,W] -> [N,T] float64, H and W at least 11.
 
@@ -148,8 +118,8 @@ def ssim(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     if min(h, w) < 2 * SSIM_RADIUS + 1:
         raise ValueError(f"pred and target must be at least 11x11 for the SSIM window, got {h}x{w}")
     dtype = torch.float64 if pred.dtype == torch.float64 else torch.float32
-    band_h = _gaussian_band(h, dtype, pred.device)
-    band_w = band_h if w == h else _gaussian_band(w, dtype, pred.device)
+    band_h = gaussian_band(h, dtype, pred.device)
+    band_w = band_h if w == h else gaussian_band(w, dtype, pred.device)
     x, y = pred.reshape(n * t, c, h, w), target.reshape(n * t, c, h, w)
     step = max(1, CHUNK_VALUES // (c * h * w))
     with torch.no_grad():

@@ -17,7 +17,7 @@ where thin, low-contrast parts such as arms are; weighting edges is a VGG-free s
 Measured: experiments/log.yaml#edge-loss (test), re-measured on validation in #signer-settings-tune.
 
 SSIM loss (our addition, not in the paper; `lambda_ssim`, default 0): 1 - the mean SSIM of reconstruction and target,
-the project's metric (`eval.metrics.ssim_differentiable`): a second structure-aware term beside MSE where no VGG
+the project's metric (`models.ssim.ssim_differentiable`): a second structure-aware term beside MSE where no VGG
 weights exist, weighing local means, contrast and structure where MSE weighs only squared error.
 Measured: experiments/log.yaml#paper-decoder-tune (validation).
 
@@ -42,7 +42,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from lmvid_lib.config import check_number
-from lmvid_lib.eval.metrics import ssim_differentiable
+from lmvid_lib.models.ssim import ssim_differentiable
 
 VGG19_FILE = "vgg19-dcbb9e9d.pth"
 IMAGENET_MEAN = (0.485, 0.456, 0.406)

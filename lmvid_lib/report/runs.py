@@ -99,9 +99,10 @@ decoder is conditioned on `{m.spade_condition}`{wiring}.
 {aug.temporal_prob:.0%} of each batch.
 - **Loss:** perceptual `{loss.perceptual}`{perceptual}, MSE weight {loss.lambda_mse:g}, adversarial weight \
 {loss.lambda_adv:g}{adversarial}. Terms of ours, not in the paper: an edge loss (MSE of image gradients at 3 \
-scales) weight {loss.lambda_grad:g}; after Zhang et al. (2018), a *concentration* term (mean trace of the landmark \
-covariances) weight {loss.lambda_concentration:g} and a *separation* term (penalising landmark pairs closer than \
-about {loss.separation_sigma:g} image half-widths) weight {loss.lambda_separation:g}. The runs behind these \
+scales) weight {loss.lambda_grad:g}; an SSIM loss (1 - SSIM) weight {loss.lambda_ssim:g}; after Zhang et al. \
+(2018), a *concentration* term (mean trace of the landmark covariances) weight {loss.lambda_concentration:g} \
+and a *separation* term (penalising landmark pairs closer than about {loss.separation_sigma:g} image \
+half-widths) weight {loss.lambda_separation:g}. The runs behind these \
 settings are in the appendix *What we tried*.
 - **Training:** {cfg.steps} steps of batch {cfg.batch_size * cfg.accumulate} per process \
 ({cfg.accumulate} accumulated micro-batch(es) of {cfg.batch_size}), Adam lr {cfg.lr:g}; bf16 {cfg.bf16}, \
@@ -176,8 +177,8 @@ def budget_sentence(cfg: TrainConfig) -> str:
     return (
         f"The learned landmarks come from {cfg.steps} training steps of batch {cfg.batch_size * cfg.accumulate} at "
         f"{m.image_size}x{m.image_size} ({m.n_landmarks} landmarks, perceptual loss `{loss.perceptual}`, edge-loss "
-        f"weight {loss.lambda_grad:g}, landmark concentration / separation weights {loss.lambda_concentration:g} / "
-        f"{loss.lambda_separation:g})."
+        f"weight {loss.lambda_grad:g}, SSIM-loss weight {loss.lambda_ssim:g}, landmark concentration / separation "
+        f"weights {loss.lambda_concentration:g} / {loss.lambda_separation:g})."
     )
 
 

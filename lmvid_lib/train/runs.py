@@ -33,6 +33,7 @@ import torch
 
 from lmvid_lib.io import atomic_write_bytes, atomic_write_json, load_checkpoint, save_checkpoint
 from lmvid_lib.paths import RunFiles, code_digest
+from lmvid_lib.train.allocator import keep_freed_memory
 from lmvid_lib.train.distributed import DistContext
 
 
@@ -283,6 +284,7 @@ def train_loop(
     trains and rank 0 writes, with barriers after each checkpoint and at the end; `device`: where last.pt loads to."""
     from tqdm import tqdm
 
+    keep_freed_memory()  # CPU steps reuse their buffers instead of faulting in fresh pages (train/allocator.py)
     ctx = ctx or DistContext()
     start, metrics, window, trained = _resume(run, trainer, ctx, device, cfg.steps)
     trainer.begin(start)
