@@ -172,7 +172,9 @@ def test_export_web_adds_the_scene_decoder_with_its_conditioning_frame_as_an_inp
     # what the page draws: each held-out frame decoded with its own image as the scene, as render_sequence does
     expected = render_sequence(scene_model, states[:, None], frames)[:, 0].numpy()
     session = ort_session(out / entry["graph"])
-    scenes = torch.tensor(frames).permute(0, 3, 1, 2).float() / 255  # the stored images, as the page feeds them
+    scenes = frames_to_input(
+        frames, size, "cpu"
+    )  # the stored images (already at the model's size), as the page feeds them
     ours = np.stack([run_graph(session, s[None], a[None], f[None])[0] for s, a, f in zip(states, appearance, scenes)])
     assert np.abs(ours - expected).max() < TOLERANCE
     for frame, reference in zip(sample["frames"], expected):

@@ -12,7 +12,6 @@ Measured: experiments/log.yaml#malloc-reuse.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 
 M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_THRESHOLD = -1, -2, -3  # glibc's mallopt parameters (malloc.h)
 MMAP_THRESHOLD = 32 << 20  # glibc's DEFAULT_MMAP_THRESHOLD_MAX on 64-bit: larger values are refused
@@ -23,12 +22,11 @@ TOP_PAD = 64 << 20  # grow the heap in 64 MB steps
 def keep_freed_memory() -> bool:
     """Ask glibc's malloc to keep freed blocks for reuse (module docstring); True if it accepted all three settings,
     False off glibc (macOS, musl, Windows), where nothing is changed. Idempotent; affects this process only."""
-    name = ctypes.util.find_library("c")
-    try:
-        libc = ctypes.CDLL(name)
-        mallopt = libc.mallopt
-    except (OSError, AttributeError, TypeError):
+    try:  # the symbols already loaded into this process (libc among them): no library search, no subprocess
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
         return False
     mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
     settings = ((M_MMAP_THRESHOLD, MMAP_THRESHOLD), (M_TRIM_THRESHOLD, TRIM_THRESHOLD), (M_TOP_PAD, TOP_PAD))
-    return all(mallopt(param, value) == 1 for param, value in settings)
+    accepted = [mallopt(param, value) == 1 for param, value in settings]  # each one tried, whatever the others did
+    return all(accepted)
