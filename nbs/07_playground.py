@@ -41,6 +41,7 @@ sweep_steps = 24  # frames of the animation of one landmark swept across the fra
 panel = 192  # pixels per panel of a playground picture
 models = ["signer", "pusher", "walker"]  # the dataset models the live playground offers
 live = True  # build the live playground; the book build sets false (params/*.yaml): no kernel runs on a static page
+live_stochastic = False  # the live playground's rollouts: the deterministic LSTM (chapter 4), or sampled futures (4b)
 
 # %% tags=["hide-input"]
 import numpy as np
@@ -181,6 +182,38 @@ display(
 )
 
 # %% [markdown]
+# ### Sampled futures from the edited pose
+#
+# Chapter 4b's stochastic LSTM (ours) gives a different future for each seed of its latents: three of them from the
+# same edited pose (landmark moved as above), each decoded with the selected frame's appearance. The live playground
+# has the same control (**sample seed**).
+
+# %% tags=["hide-input", "full-width"]
+try:
+    sampler = load_playground(run, dataset, split, video, max_frames, device, stochastic=True)
+except FileNotFoundError as missing:
+    sampler = None
+    display(Markdown(f"*No stochastic LSTM in this run ({missing}).*"))
+if sampler is not None:
+    sampler.select_frame(frame)
+    sampler.select_landmark(k)
+    sampler.move(k, float(path[far_step, k, 0]), float(path[far_step, k, 1]))
+    seeds, every = (0, 1, 2), 5
+    futures = {seed: sampler.rollout(4 * every, seed) for seed in seeds}
+    columns = {
+        f"frame {t} on": torch.stack([futures[s][t - 1] for s in seeds]) for t in range(every, 4 * every + 1, every)
+    }
+    display(
+        captions.figure(
+            figures.image_columns(columns),
+            f"Futures sampled by the stochastic landmark LSTM (chapter 4b) from held-out frame {frame} with landmark "
+            f"{k} moved, one row per latent seed ({', '.join(map(str, seeds))}), every {every}th predicted frame; "
+            f"`{dataset}`, profile `{profile}`.",
+            full_width=True,
+        )
+    )
+
+# %% [markdown]
 # ## The live playground
 #
 # Run `make lab` at the root of the repository (it sets up the environment if needed and opens JupyterLab on `nbs/`),
@@ -193,7 +226,8 @@ display(
 # - **to frame**, **alpha**: the whole pose blended towards another frame's pose in Cholesky space (alpha 1 is that
 #   frame's pose; the next edit starts from the blend);
 # - **reset**: the frame's own pose; **play rollout**: 30 frames that the landmark LSTM predicts from the pose shown,
-#   carrying on the video's recent motion.
+#   carrying on the video's recent motion; **sample seed**: with `live_stochastic = True`, the rollout samples one of
+#   the stochastic LSTM's futures (chapter 4b) per seed.
 #
 # Slider drags are applied once the slider pauses (0.15 s), so a drag costs one decode rather than one per step.
 
@@ -201,7 +235,7 @@ display(
 if live:
     from lmvid_lib.playground.widgets import playground_app
 
-    app = playground_app(run, models, split, video, max_frames, device)
+    app = playground_app(run, models, split, video, max_frames, device, stochastic=live_stochastic)
     display(app)
 else:
     display(Markdown("*No kernel runs on this page: open the chapter in JupyterLab for the live playground.*"))

@@ -16,6 +16,7 @@ from test_sequences import clips
 from lmvid_lib import cli, landmarks
 from lmvid_lib.data.frames import frames_to_input
 from lmvid_lib.data.store import VideoSet, write_dataset
+from lmvid_lib.eval.sampling import sample_rollouts
 from lmvid_lib.io import atomic_write_json, save_checkpoint
 from lmvid_lib.models.dynamics import DynamicsConfig, LandmarkLSTM
 from lmvid_lib.models.files import LANDMARK_LSTM, save_model_file
@@ -145,6 +146,24 @@ def test_export_web_writes_graph_samples_and_rollout_that_onnxruntime_reproduces
     predicted = torch.tensor(sample["rollout"]["states"][web.ROLLOUT_CONTEXT :])
     torch.testing.assert_close(predicted, rollout(lstm, context[None], web.ROLLOUT_STEPS)[0])
     assert np.array_equal(pixels(sample["rollout"]["image"], size, 3), test.frames[0])  # video 0's first frame
+    assert sample["rollout"]["samples"] == []  # no stochastic LSTM in this run
+
+
+def test_export_web_stores_futures_of_the_stochastic_lstm_from_the_same_context(run_dir, tmp_path):
+    runs, model, _, _ = run_dir
+    torch.manual_seed(1)
+    sampler = LandmarkLSTM(DynamicsConfig(n_landmarks=model.cfg.n_landmarks, hidden=8, layers=1, latent=2))
+    save_model_file(runs / "dynamics" / "pusher-stochastic-seed0" / "model.pt", LANDMARK_LSTM, sampler)
+    out = tmp_path / "models"
+    web.export_web(runs, out)
+    stored = json.loads((out / "pusher.json").read_text())["rollout"]
+    samples = torch.tensor(stored["samples"])
+    assert samples.shape == (web.N_SAMPLED, web.ROLLOUT_CONTEXT + web.ROLLOUT_STEPS, model.cfg.n_landmarks, 5)
+    context = torch.tensor(stored["states"][: web.ROLLOUT_CONTEXT])
+    assert all(torch.equal(s[: web.ROLLOUT_CONTEXT], context) for s in samples)
+    expected = sample_rollouts(sampler, context[None], web.ROLLOUT_STEPS, web.N_SAMPLED, seed=0)[:, 0]
+    torch.testing.assert_close(samples[:, web.ROLLOUT_CONTEXT :], expected)
+    assert (samples[0] - samples[1]).abs().max() > 1e-4
 
 
 def test_export_web_adds_the_scene_decoder_with_its_conditioning_frame_as_an_input(run_dir, tmp_path, tiny_model):

@@ -42,7 +42,7 @@ def test_from_dict_fills_nested_and_rejects_unknown_keys():
 @pytest.mark.parametrize("profile", ["smoke", "cpu", "paper"])
 def test_profiles_load_and_every_section_is_a_notebook(profile):
     data = load_profile(profile)
-    stems = {p.stem for p in (REPO / "nbs").glob("[0-9][0-9]_*.py")}
+    stems = {p.stem for p in (REPO / "nbs").glob("[0-9][0-9]*_*.py")}
     assert set(data) - {"common"} <= stems, "a params section names no notebook"
     for stem in stems:
         params = notebook_parameters(profile, stem)

@@ -310,3 +310,22 @@ def test_the_cdn_fallback_pins_the_npm_version_and_its_integrity_hash():
     if not script.is_file():
         pytest.skip(f"no {script.relative_to(REPO)} (npm ci) to hash")
     assert base64.b64encode(hashlib.sha384(script.read_bytes()).digest()).decode() == integrity
+
+
+def test_a_stored_sampled_future_plays_when_chosen(page):
+    chromium, _ = page
+    dataset = _first("paper")
+    rollout = _sample(dataset)["rollout"]
+    if rollout is None or not rollout.get("samples"):
+        _missing(f"{dataset}'s sample has no sampled futures: chapter 4b trained no stochastic LSTM for it")
+    last = rollout["samples"][1]
+    count, status, states = panel_call(
+        chromium,
+        dataset,
+        "p.rolloutSelect.value = '1'; const before = p.renderCount; await p.play(); await p.idle();"
+        "const out = [p.renderCount - before, p.status.textContent, Array.from(p.states)];"
+        "p.rolloutSelect.value = '-1'; return out;",
+    )
+    assert count == len(last) and "sampled future 2" in status
+    np.testing.assert_array_equal(states, np.asarray(last[-1], np.float32).ravel())
+    assert not np.allclose(last[-1], rollout["states"][-1])  # another future than the deterministic LSTM's

@@ -58,6 +58,18 @@ class HorizonConfig:
     def length(self) -> int:
         return self.context + self.horizon
 
+    @property
+    def horizons(self) -> tuple[int, ...]:
+        """The horizons shown: t = 10 and 30 where shorter than the horizon, and the last predicted frame (t = 10,
+        30, 98 with the paper's 2 -> 98 of Fig. 3)."""
+        return (*(t for t in (10, 30) if t < self.horizon), self.horizon)
+
+    @property
+    def speed_span(self) -> tuple[int, int]:
+        """Where the kept motion is measured: from frame 50 to the last predicted frame, or the second half of a
+        horizon of 60 frames or fewer."""
+        return (50 if self.horizon > 60 else self.horizon // 2), self.horizon
+
 
 @dataclass
 class HorizonCurves:

@@ -63,16 +63,11 @@ class HorizonStudy:
 
     @property
     def horizons(self) -> tuple[int, ...]:
-        """The horizons shown: t = 10 and 30 where shorter than the horizon, and the last predicted frame (t = 10,
-        30, 98 with the paper's 2 -> 98 of Fig. 3)."""
-        return (*(t for t in (10, 30) if t < self.cfg.horizon), self.cfg.horizon)
+        return self.cfg.horizons
 
     @property
     def speed_span(self) -> tuple[int, int]:
-        """Where the kept motion is measured: from frame 50 to the last predicted frame, or the second half of a
-        horizon of 60 frames or fewer."""
-        horizon = self.cfg.horizon
-        return (50 if horizon > 60 else horizon // 2), horizon
+        return self.cfg.speed_span
 
     def n_videos(self, split: str) -> int:
         """How many held-out videos the windows of `split` are cut from."""

@@ -16,6 +16,9 @@ COPY_LAST = "copy-last landmarks"
 CONSTANT_VELOCITY = "constant-velocity landmarks"
 MEAN_POSE = "mean training pose"
 LINEAR_FORECAST = "linear forecast (diagnostic)"
+# Sampled futures (chapter 4b)
+OURS_STOCHASTIC = "ours (stochastic landmark LSTM)"
+RANDOM_POSE = "random training pose"  # a sampler that ignores the context
 # Pixel-space predictors and references (chapter 5)
 COPY_FRAME = "copy-last frame"
 PIXEL = "pixel LSTM (learned)"
@@ -39,6 +42,8 @@ STYLES: dict[str, dict[str, Any]] = {
     CONSTANT_VELOCITY: {"color": "C3", "linestyle": "--"},
     MEAN_POSE: {"color": "0.4", "linestyle": ":"},
     LINEAR_FORECAST: {"color": "C5", "linestyle": "-."},
+    OURS_STOCHASTIC: {"color": "C6", "linestyle": "-"},
+    RANDOM_POSE: {"color": "C8", "linestyle": "-."},
     COPY_FRAME: {"color": "C7", "linestyle": "--"},
     PIXEL: {"color": "C4", "linestyle": "-"},
     CROSS_FADE: {"color": "C4", "linestyle": "-"},

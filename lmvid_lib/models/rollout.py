@@ -32,16 +32,17 @@ class SequencePredictor(nn.Module, abc.ABC):
         """inputs [N,T,...], state (None: start of a sequence) -> (predictions of steps 1..T [N,T,...], state)."""
 
 
-def unroll(model: SequencePredictor, context: torch.Tensor, n_future: int) -> torch.Tensor:
+def unroll(model: SequencePredictor, context: torch.Tensor, n_future: int, state: State = None) -> torch.Tensor:
     """Predictions of steps 1 .. Tc-1+n_future from context [N,Tc,...] (Tc >= 1): [N,Tc-1+n_future,...].
 
-    The context is fed as given (one call); then each prediction is fed back (one call per further step). Autograd
+    The context is fed as given (one call, from `state`: None starts a sequence, a stochastic predictor's start
+    state chooses where its latents come from); then each prediction is fed back (one call per further step). Autograd
     stays on: training unrolls its "n inputs, m future" clips through here (`lmvid_lib.train.dynamics`,
     `lmvid_lib.train.pixel_predictor`).
     """
     model.check_inputs(context, "context")
     check_int(n_future, "n_future")
-    predicted, state = model(context)
+    predicted, state = model(context, state)
     current, outputs = predicted[:, -1:], [predicted]
     for _ in range(n_future - 1):
         current, state = model(current, state)
@@ -49,10 +50,11 @@ def unroll(model: SequencePredictor, context: torch.Tensor, n_future: int) -> to
     return torch.cat(outputs, 1)
 
 
-def rollout(model: SequencePredictor, context: torch.Tensor, n_future: int) -> torch.Tensor:
-    """Predict n_future steps after the context: context [N,Tc,...] (Tc >= 1) -> [N,n_future,...].
+def rollout(model: SequencePredictor, context: torch.Tensor, n_future: int, state: State = None) -> torch.Tensor:
+    """Predict n_future steps after the context: context [N,Tc,...] (Tc >= 1) -> [N,n_future,...], starting from
+    `state` (as `unroll`).
 
     Under `inference(model)` (eval mode, no autograd, the mode restored after), on the context's device and dtype.
     """
     with inference(model):
-        return unroll(model, context, n_future)[:, context.shape[1] - 1 :]
+        return unroll(model, context, n_future, state)[:, context.shape[1] - 1 :]

@@ -25,7 +25,7 @@ from lmvid_lib import landmarks
 from lmvid_lib.config import check_int, check_number, check_optional_int
 from lmvid_lib.data.frames import frames_to_input
 from lmvid_lib.models.checkpoint import dataset_run, load_trained, scene_run
-from lmvid_lib.models.dynamics import dynamics_run
+from lmvid_lib.models.dynamics import LatentSource, dynamics_run
 from lmvid_lib.models.factorization import FactorizationModel
 from lmvid_lib.models.files import LANDMARK_LSTM, load_model
 from lmvid_lib.models.inference import decode_states, encode_frames
@@ -215,21 +215,29 @@ class Playground:
         """The pose shown, decoded with the selected frame's appearance: float32 [C,H,W] in [0,1] on the CPU."""
         return self.render_states(self.state[None])[0]
 
-    def rollout_states(self, n: int) -> torch.Tensor:
+    @property
+    def stochastic(self) -> bool:
+        """Whether the rollout model samples its futures (the stochastic landmark LSTM of chapter 4b)."""
+        return bool(getattr(getattr(self.rollout_model, "cfg", None), "latent", 0))
+
+    def rollout_states(self, n: int, seed: int = 0) -> torch.Tensor:
         """The rollout model's next n states [n,K,5] after the pose shown, from the video's last `context` frames up
-        to the selected one, shifted to end at that pose (`edited_context`)."""
+        to the selected one, shifted to end at that pose (`edited_context`). A stochastic model samples one future,
+        its latents drawn with `seed` (the same seed, the same future); a deterministic one ignores the seed."""
         if self.rollout_model is None:
             raise RuntimeError("this playground has no rollout model: train the landmark LSTM (chapter 4) first")
         check_int(n, "n", what=" (frames to predict)")
+        check_int(seed, "seed", 0)
         history = self.states[max(0, self.frame - self.context + 1) : self.frame + 1]
         context = edited_context(history, self.state)[None]
         # the model's device; a baseline without weights (CopyLast) runs where the context is
         device = next(self.rollout_model.parameters(), context).device
-        return rollout(self.rollout_model, context.to(device), n)[0].cpu()
+        start = self.rollout_model.start(LatentSource(torch.Generator().manual_seed(seed))) if self.stochastic else None
+        return rollout(self.rollout_model, context.to(device), n, start)[0].cpu()
 
-    def rollout(self, n: int) -> torch.Tensor:
+    def rollout(self, n: int, seed: int = 0) -> torch.Tensor:
         """The next n frames predicted from the pose shown, decoded: float32 [n,C,H,W] in [0,1] on the CPU."""
-        return self.render_states(self.rollout_states(n))
+        return self.render_states(self.rollout_states(n, seed))
 
 
 def landmark_influence(playground: Playground, offset: float = 0.3) -> torch.Tensor:
@@ -273,11 +281,12 @@ def load_playground(
     device: str | torch.device = "cpu",
     context: int = 2,
     scene: bool = False,
+    stochastic: bool = False,
 ) -> Playground:
     """A Playground on `dataset`'s factorization model of run directory `run_dir` (`dataset_run`; with `scene`, the
     scene decoder chapter 2 trained on its landmarks, `scene_run`), on video `video` of its `split` split (at most
     `max_frames` frames from its start), with the dataset's residual landmark LSTM (`dynamics_run`) when chapter 4 has
-    trained it, else no rollout."""
+    trained it (with `stochastic`, the stochastic one of chapter 4b), else no rollout."""
     run = dataset_run(run_dir, dataset)
     if scene:
         run = scene_run(run_dir, dataset)
@@ -290,7 +299,7 @@ def load_playground(
     start, end = int(videos.video_starts[video]), int(videos.video_starts[video + 1])
     frames = np.asarray(videos.frames[start : end if max_frames is None else min(end, start + max_frames)])
     try:
-        predictor = load_model(dynamics_run(run_dir, dataset), device, LANDMARK_LSTM)
+        predictor = load_model(dynamics_run(run_dir, dataset, stochastic=stochastic), device, LANDMARK_LSTM)
     except FileNotFoundError:
         predictor = None
     return Playground(model, frames, predictor, context)

@@ -137,6 +137,8 @@ class PlaygroundApp:
         self.reset_button = w.Button(description="reset", tooltip="the frame's own pose")
         self.rollout_button = w.Button(description="play rollout", tooltip="the landmark LSTM from the pose shown")
         self.play = w.Play(min=0, max=self.rollout_frames - 1, interval=100, description="rollout frame")
+        # a stochastic LSTM (chapter 4b) samples one future per seed; a deterministic one has one future
+        self.seed = w.BoundedIntText(value=0, min=0, max=2**31 - 1, description="sample seed", disabled=True)
         self.status = w.Label()
 
         self._observe(self.dataset, self.select_dataset)
@@ -160,7 +162,7 @@ class PlaygroundApp:
                 w.HBox([self.x, self.y]),
                 w.HBox([self.scale, self.angle]),
                 w.HBox([self.target, self.alpha]),
-                w.HBox([self.reset_button, self.rollout_button, self.play]),
+                w.HBox([self.reset_button, self.rollout_button, self.play, self.seed]),
                 self.status,
             ]
         )
@@ -207,6 +209,7 @@ class PlaygroundApp:
                 self.landmark.options = [(f"{k}", k) for k in range(pg.n_landmarks)]
                 self.frame.value = 0
             self.rollout_button.disabled = pg.rollout_model is None
+            self.seed.disabled = not pg.stochastic
             self.rollout_button.tooltip = (
                 "no landmark LSTM for this dataset: run chapter 4 (04_dynamics)"
                 if pg.rollout_model is None
@@ -241,7 +244,7 @@ class PlaygroundApp:
         with self._lock:
             self.debounce.flush()
             pg = self.playground
-            states = pg.rollout_states(self.rollout_frames)
+            states = pg.rollout_states(self.rollout_frames, int(self.seed.value))
             frames = pg.render_states(states)
             original = pg.frames[pg.frame]
             self._rollout = [
@@ -319,10 +322,14 @@ def playground_app(
     video: int = 0,
     max_frames: int | None = None,
     device: str | torch.device = "cpu",
+    stochastic: bool = False,
     **app_options: Any,
 ) -> PlaygroundApp:
     """The playground on the dataset models of run directory `run_dir`: video `video` of each dataset's `split`
-    split (`load_playground`); `app_options` go to PlaygroundApp (size, rollout_frames, wait)."""
-    return PlaygroundApp(
-        lambda dataset: load_playground(run_dir, dataset, split, video, max_frames, device), datasets, **app_options
-    )
+    split (`load_playground`; with `stochastic`, rollouts sample futures with chapter 4b's LSTM, one per seed);
+    `app_options` go to PlaygroundApp (size, rollout_frames, wait)."""
+
+    def load(dataset: str) -> Playground:
+        return load_playground(run_dir, dataset, split, video, max_frames, device, stochastic=stochastic)
+
+    return PlaygroundApp(load, datasets, **app_options)

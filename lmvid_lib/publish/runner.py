@@ -51,6 +51,7 @@ from lmvid_lib import config
 from lmvid_lib.eval.horizon import HorizonConfig
 from lmvid_lib.eval.interpolation import InterpolationConfig
 from lmvid_lib.eval.keypoints import KeypointEvalConfig
+from lmvid_lib.eval.sampling_study import SamplingConfig
 from lmvid_lib.models.detector import DetectorConfig
 from lmvid_lib.models.run_config import TrainConfig
 from lmvid_lib.paths import PACKAGE, REPO, code_digest, default_run_dir, manifest_path
@@ -65,6 +66,10 @@ MAPPING_CONFIGS: dict[tuple[str, str], type] = {
     ("03_keypoints", "keypoints"): KeypointEvalConfig,
     ("04_dynamics", "dynamics"): DynamicsTrainConfig,
     ("04_dynamics", "horizon"): HorizonConfig,
+    ("04b_stochastic", "dynamics"): DynamicsTrainConfig,
+    ("04b_stochastic", "stochastic"): DynamicsTrainConfig,
+    ("04b_stochastic", "horizon"): HorizonConfig,
+    ("04b_stochastic", "sampling"): SamplingConfig,
     ("05_prediction", "pixel"): PixelTrainConfig,
     ("05_prediction", "detector"): DetectorConfig,
     ("06_interpolation", "interpolation"): InterpolationConfig,

@@ -19,7 +19,9 @@ images as base64 of uint8 [H,W,channels] row-major bytes: `image` (the model's i
 scene) and `decoded` (PyTorch's decoding of those states and vectors, rounded). `scene_input` says whether the graph
 reads a scene. With the dataset's landmark LSTM (chapter 4, `dynamics_run`) `rollout` holds ROLLOUT_CONTEXT true
 states of the split's first video and ROLLOUT_STEPS predicted ones ([T][K][5]) with the appearance (and, as `image`,
-the scene) of its first frame; else `rollout` is null.
+the scene) of its first frame, and `samples`: N_SAMPLED futures ([T][K][5] each, the same context) of chapter 4b's
+stochastic LSTM, latents drawn with seeds of one generator seeded 0 (an empty list without that LSTM); else
+`rollout` is null.
 
 `publish(run_dir, html_dir)` is the book build's step: the models into `<html>/_static/playground/models/`, and
 onnxruntime-web's wasm build (package.json, npm) into `<html>/_static/playground/ort/`; without npm the page loads the
@@ -44,6 +46,7 @@ from torch import nn
 
 from lmvid_lib import landmarks
 from lmvid_lib.data.frames import frames_to_input
+from lmvid_lib.eval.sampling import sample_rollouts
 from lmvid_lib.io import atomic_dir, atomic_write_json
 from lmvid_lib.models.checkpoint import dataset_run, load_trained, read_run_config, scene_run
 from lmvid_lib.models.dynamics import dynamics_run
@@ -59,6 +62,7 @@ OPSET = 18
 N_FRAMES = 16
 ROLLOUT_CONTEXT = 2  # the paper's Fig. 3 conditions on 2 frames
 ROLLOUT_STEPS = 30
+N_SAMPLED = 3  # stored sampled futures of the stochastic LSTM per sample
 SAMPLE_FORMAT = "lmvid-playground-sample/1"
 INDEX_FORMAT = "lmvid-playground/1"
 SITE_MODELS = Path("_static/playground/models")
@@ -163,7 +167,21 @@ def _rollout(run_dir: Path, model: FactorizationModel, videos: Any, run: Path) -
     future = rollout(lstm, context[None], ROLLOUT_STEPS)[0]
     states = torch.cat([context, future.to(context)])
     image = _b64(frames_to_input(frames[:1], model.cfg.image_size, "cpu"))[0]
-    return {"context": len(context), "states": states.tolist(), "appearance": appearance[0].tolist(), "image": image}
+    samples = []
+    try:
+        sampler = load_model(dynamics_run(run_dir, read_run_config(run).dataset, stochastic=True), kind=LANDMARK_LSTM)
+    except FileNotFoundError:
+        sampler = None  # chapter 4b did not run: the page offers the deterministic rollout only
+    if sampler is not None:
+        sampled = sample_rollouts(sampler, context[None], ROLLOUT_STEPS, N_SAMPLED, seed=0)[:, 0]
+        samples = [torch.cat([context, s.to(context)]).tolist() for s in sampled]
+    return {
+        "context": len(context),
+        "states": states.tolist(),
+        "samples": samples,
+        "appearance": appearance[0].tolist(),
+        "image": image,
+    }
 
 
 def run_datasets(run_dir: str | Path) -> list[str]:

@@ -44,7 +44,7 @@ class Captions:
     """Numbers the figures and tables of chapter `chapter` in the order they are shown ("Figure 2.3"); a page
     outside the numbered chapters (the introduction) passes None ("Figure 3")."""
 
-    def __init__(self, chapter: int | None):
+    def __init__(self, chapter: int | str | None):
         self.prefix = "" if chapter is None else f"{chapter}."
         self.n_figures = 0
         self.n_tables = 0

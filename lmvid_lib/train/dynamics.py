@@ -4,6 +4,8 @@ Each training example is a clip of n + m consecutive states s_0 .. s_{n+m-1} of 
 n + m - 1 predictions s_1 .. s_{n+m-1}, reading the ground truth s_0 .. s_{n-1} for its first n steps and its own
 predictions for the remaining m - 1 (with m = 0, the n - 1 predictions of n ground-truth inputs). The loss is the
 mean squared error of all predictions, per coordinate in units of the training states' standard deviation. Adam.
+The stochastic model (`DynamicsConfig.latent > 0`, ours) reads posterior samples of z_t in the same unroll and adds
+`kl_weight` x KL(posterior || prior), summed over the latent and averaged over the steps (SVG-LP's objective).
 
 A run lives in `<run_dir>/dynamics/<name>/` (config.json, metrics.csv, checkpoints/last.pt, model.pt, summary.json)
 and resumes like a factorization run (`lmvid_lib.train.runs`): calling `train_dynamics` again continues from
@@ -27,7 +29,7 @@ import torch
 from lmvid_lib.config import check_int, check_number, check_optional_int, from_dict
 from lmvid_lib.data.datasets import DATASETS, VALIDATION, has_validation
 from lmvid_lib.models.checkpoint import dataset_run, read_run_config
-from lmvid_lib.models.dynamics import DynamicsConfig, LandmarkLSTM, check_states
+from lmvid_lib.models.dynamics import DynamicsConfig, LandmarkLSTM, LatentSource, check_states, gaussian_kl
 from lmvid_lib.models.files import LANDMARK_LSTM, model_payload
 from lmvid_lib.models.inference import inference
 from lmvid_lib.models.rollout import unroll
@@ -80,10 +82,18 @@ class SequenceTrainConfig:
 class DynamicsTrainConfig(SequenceTrainConfig):
     model: DynamicsConfig = field(default_factory=DynamicsConfig)
     weight_decay: float = 0.0
+    kl_weight: float = 1e-2  # ours: weight of the KL term of the stochastic model (model.latent > 0)
 
     @property
     def run_name(self) -> str:
-        return self.name or f"{self.dataset}-{'residual' if self.model.predict_residual else 'direct'}-seed{self.seed}"
+        return self.name or f"{self.dataset}-{dynamics_wiring(self.model)}-seed{self.seed}"
+
+
+def dynamics_wiring(model: DynamicsConfig) -> str:
+    """The wiring a dynamics run is named by: stochastic (latent > 0), residual (the paper's) or direct."""
+    if model.latent:
+        return "stochastic"
+    return "residual" if model.predict_residual else "direct"
 
 
 def check_sequence_config(cfg: SequenceTrainConfig, name: str, model_type: type, numbers: tuple[str, ...]) -> None:
@@ -109,7 +119,7 @@ def load_dynamics_config(
 ) -> DynamicsTrainConfig:
     """A validated DynamicsTrainConfig from a mapping (unknown keys are an error naming them) or a config."""
     cfg = config if isinstance(config, DynamicsTrainConfig) else from_dict(DynamicsTrainConfig, config, name)
-    check_sequence_config(cfg, name, DynamicsConfig, ("lr", "weight_decay", "grad_clip"))
+    check_sequence_config(cfg, name, DynamicsConfig, ("lr", "weight_decay", "grad_clip", "kl_weight"))
     return cfg
 
 
@@ -129,12 +139,28 @@ def states_digest(states: np.ndarray | torch.Tensor) -> str:
     return hashlib.blake2b(repr(array.shape).encode() + array.tobytes(), digest_size=16).hexdigest()
 
 
-def prediction_loss(model: LandmarkLSTM, clips: torch.Tensor, n_inputs: int) -> torch.Tensor:
+def prediction_loss(
+    model: LandmarkLSTM,
+    clips: torch.Tensor,
+    n_inputs: int,
+    kl_weight: float = 0.0,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """Mean squared error of the n + m - 1 predictions of clips [B,n+m,K,5], the first min(n, n+m-1) inputs ground
-    truth and the rest the model's own outputs, per coordinate in units of the model's state_std."""
+    truth and the rest the model's own outputs, per coordinate in units of the model's state_std. A stochastic model
+    reads z_t sampled from its posterior (noise from `generator`) and adds kl_weight x the mean KL to its prior."""
     n_fed = min(n_inputs, clips.shape[1] - 1)
-    predicted = unroll(model, clips[:, :n_fed], clips.shape[1] - n_fed)
-    return ((predicted - clips[:, 1:]) / model.state_std).square().mean()
+    state = None
+    if model.cfg.latent:
+        q_mu, q_logvar = model.posterior_statistics(clips)
+        noise = torch.randn(q_mu.shape, generator=generator, dtype=q_mu.dtype).to(q_mu.device)
+        source = LatentSource(given=q_mu + noise * (0.5 * q_logvar).exp())
+        state = model.start(source)
+    predicted = unroll(model, clips[:, :n_fed], clips.shape[1] - n_fed, state)
+    loss = ((predicted - clips[:, 1:]) / model.state_std).square().mean()
+    if model.cfg.latent:
+        loss = loss + kl_weight * gaussian_kl(q_mu, q_logvar, *source.prior_statistics()).mean()
+    return loss
 
 
 def sample_clips(states: torch.Tensor, length: int, batch_size: int, generator: torch.Generator) -> torch.Tensor:
@@ -157,9 +183,11 @@ def _as_states(states: np.ndarray | torch.Tensor, name: str, cfg: DynamicsTrainC
     return states.to(cfg.device)
 
 
-def _validation_loss(model: LandmarkLSTM, clips: torch.Tensor, n_inputs: int) -> float:
+def _validation_loss(model: LandmarkLSTM, clips: torch.Tensor, n_inputs: int, kl_weight: float) -> float:
+    """The training loss on validation clips; a stochastic model's posterior noise from one fixed seed, so the
+    numbers of two evaluations differ only by the weights."""
     with inference(model):
-        return float(prediction_loss(model, clips, n_inputs))
+        return float(prediction_loss(model, clips, n_inputs, kl_weight, torch.Generator().manual_seed(0)))
 
 
 def train_dynamics(
@@ -196,7 +224,8 @@ def train_dynamics(
     generator = torch.Generator().manual_seed(cfg.seed)
 
     def batch_loss() -> torch.Tensor:
-        return prediction_loss(model, sample_clips(train, length, cfg.batch_size, generator).to(cfg.device), n_inputs)
+        clips = sample_clips(train, length, cfg.batch_size, generator).to(cfg.device)
+        return prediction_loss(model, clips, n_inputs, cfg.kl_weight, generator)
 
     trainer = LossTrainer(
         model,
@@ -205,7 +234,7 @@ def train_dynamics(
         batch_loss,
         lambda: model_payload(LANDMARK_LSTM, model),
         cfg.grad_clip,
-        None if val is None else lambda: _validation_loss(model, val, n_inputs),
+        None if val is None else lambda: _validation_loss(model, val, n_inputs, cfg.kl_weight),
         {"schedule": [n_inputs, n_future]},
     )
     return train_loop(run, cfg, trainer, f"dynamics {cfg.run_name}", device=cfg.device)
@@ -220,7 +249,7 @@ def train_dataset_dynamics(
     length: int | None = None,
     device: str = "cpu",
 ) -> dict[str, Any]:
-    """Train (or resume, or report) the LSTM of `dataset` in `<run_dir>/dynamics/<dataset>-<residual|direct>-seed<s>` on
+    """Train (or resume, or report) the LSTM of `dataset` in `<run_dir>/dynamics/<run_name>` (`DynamicsTrainConfig`) on
     the landmark sequences its factorization model (`dataset_run`) extracts from the training split, validated on the
     validation split (`data.datasets.VALIDATION`). `config`: a DynamicsTrainConfig mapping shared by every dataset (its
     dataset, device, K and wiring are set here); `videos`: synthetic overrides of the training split (e.g. more videos
@@ -246,6 +275,18 @@ def dataset_dynamics_config(
     with the dataset, device, K of its factorization model and the wiring set."""
     model = {**dict(config.get("model", {})), "n_landmarks": n_landmarks, "predict_residual": predict_residual}
     return load_dynamics_config({**config, "dataset": dataset, "device": device, "model": model}, "dynamics")
+
+
+def stochastic_mapping(
+    config: Mapping[str, Any], stochastic: Mapping[str, Any], name: str = "stochastic"
+) -> dict[str, Any]:
+    """A dataset's chapter-4 DynamicsTrainConfig mapping with `stochastic` (DynamicsTrainConfig keys, its `model` keys
+    merged into the model's) on top: the stochastic LSTM trains as the deterministic one did, apart from what
+    `stochastic` changes. A ValueError naming `name` unless it sets model.latent > 0."""
+    model = {**dict(config.get("model", {})), **dict(stochastic.get("model", {}))}
+    if not model.get("latent"):
+        raise ValueError(f"{name}.model.latent must be a positive latent size, got {model.get('latent')!r}")
+    return {**config, **stochastic, "model": model}
 
 
 def dataset_configs(

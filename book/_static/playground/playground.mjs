@@ -71,6 +71,15 @@ class Panel {
     this.resetButton = element("button", { type: "button", text: "Reset" });
     this.playButton = element("button", { type: "button", text: "Play rollout" });
     if (!this.sample.rollout) this.playButton.disabled = true;
+    // the deterministic LSTM's rollout, or one of the stored futures of the stochastic LSTM (chapter 4b)
+    const sampled = this.sample.rollout?.samples ?? [];
+    this.rolloutSelect = element(
+      "select",
+      { id: `${id}-rollout`, "aria-label": "rollout" },
+      element("option", { value: "-1", text: "LSTM" }),
+      ...sampled.map((_, i) => element("option", { value: String(i), text: `sampled future ${i + 1}` })),
+    );
+    if (!sampled.length) this.rolloutSelect.disabled = true;
     this.status = element("span", { class: "lmvid-pg-status", "aria-live": "polite" });
     const label = (forId, text) => element("label", { for: forId, text });
     const controls = element(
@@ -88,7 +97,7 @@ class Panel {
         " ",
         this.alphaText,
       ),
-      element("div", {}, this.playButton, " ", this.status),
+      element("div", {}, this.playButton, " ", this.rolloutSelect, " ", this.status),
     );
     const stage = element("div", { class: "lmvid-pg-stage" }, this.frameCanvas, this.overlay);
     const held = element("figure", { class: "lmvid-pg-held" }, this.inputCanvas, element("figcaption", {
@@ -266,17 +275,21 @@ class Panel {
     event.preventDefault();
   }
 
-  /** Play the stored LSTM rollout (true context states, then predicted ones) with its appearance. */
+  /** Play the stored rollout chosen (true context states, then predicted ones: the LSTM's, or one sampled future of
+   * the stochastic LSTM) with its appearance. */
   async play() {
     const { rollout } = this.sample;
+    const choice = Number(this.rolloutSelect.value);
+    const path = choice < 0 ? rollout.states : rollout.samples[choice];
+    const predicted = choice < 0 ? "LSTM prediction" : `sampled future ${choice + 1}`;
     this.playing = true;
     this.playButton.textContent = "Stop";
     this.appearance = Float32Array.from(rollout.appearance.flat());
     if (this.sceneInput) this.scene = planarFrame(base64Bytes(rollout.image), this.sample.channels, this.size);
-    for (let t = 0; t < rollout.states.length && this.playing; t++) {
-      this.states = Float32Array.from(rollout.states[t].flat());
-      const kind = t < rollout.context ? "true context" : "LSTM prediction";
-      this.update(`rollout step ${t + 1}/${rollout.states.length} (${kind})`);
+    for (let t = 0; t < path.length && this.playing; t++) {
+      this.states = Float32Array.from(path[t].flat());
+      const kind = t < rollout.context ? "true context" : predicted;
+      this.update(`rollout step ${t + 1}/${path.length} (${kind})`);
       await Promise.all([this.idle(), new Promise((r) => setTimeout(r, 1000 / PLAY_FPS))]);
     }
     this.stop();

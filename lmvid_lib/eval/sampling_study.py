@@ -1,0 +1,313 @@
+"""Chapter 4b's study, assembled: the stochastic landmark LSTM's sampled futures of one dataset's windows, scored as
+joints (`lmvid_lib.eval.sampling`) beside the deterministic LSTM, copy-last, the training mean pose and the
+random-training-pose sampler, with the sentences the chapter shows, every number computed from the run.
+
+The windows, the read-out (landmarks -> joints, fitted on the training videos) and the joints are chapter 4's
+(`lmvid_lib.eval.horizon`); deterministic predictors are scored as one sample each, so their energy score is their
+joint error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from lmvid_lib.config import check_int
+from lmvid_lib.data.datasets import data_label
+from lmvid_lib.data.frames import frames_to_input
+from lmvid_lib.eval import horizon as hz
+from lmvid_lib.eval import sampling
+from lmvid_lib.eval import video_prediction as vp
+from lmvid_lib.eval.prediction import speed_kept_over, states_to_joints
+from lmvid_lib.eval.predictors import COPY_LAST, MEAN_POSE, OURS, OURS_STOCHASTIC, RANDOM_POSE
+from lmvid_lib.models.checkpoint import dataset_run, load_trained, read_run_config
+from lmvid_lib.models.dynamics import CopyLast, dynamics_run
+from lmvid_lib.models.files import LANDMARK_LSTM, load_model
+from lmvid_lib.models.sequences import open_run_videos, render_sequence
+
+
+@dataclass
+class SamplingConfig:
+    n_samples: int = 20  # futures per window (SVG-LP and SAVP report the best of 100)
+    seed: int = 0  # of the latent draws and of the random-training-pose sampler
+    pose_every: int = 5  # every this many frames of the speed span enter the plausibility measure
+    max_reference: int = 4000  # training poses the plausibility measure searches
+
+    def __post_init__(self) -> None:
+        for name in ("n_samples", "pose_every", "max_reference"):
+            check_int(getattr(self, name), f"SamplingConfig.{name}")
+        check_int(self.seed, "SamplingConfig.seed", 0)
+
+
+@dataclass
+class SampledScores:
+    """One predictor's scores per predicted frame t = 1..T (px unless said), from its samples [S,N,T,J,2]."""
+
+    energy: np.ndarray  # [T] energy score
+    best: np.ndarray  # [T] best-of-N joint error
+    mean: np.ndarray  # [T] mean-of-N joint error
+    spread: np.ndarray  # [T] mean pairwise distance of the samples
+    speed_kept: np.ndarray  # [T-1] sampled over real joint speed
+    nearest_training_pose: float  # mean distance of its poses over the speed span to the nearest training pose
+    n_samples: int
+
+
+def score_samples(
+    samples: np.ndarray, true: np.ndarray, train_poses: np.ndarray, cfg: hz.HorizonConfig, scfg: SamplingConfig
+) -> SampledScores:
+    """`SampledScores` of samples [S,N,T,J,2] against true [N,T,J,2], plausibility against train_poses [...,J,2]."""
+    start, stop = cfg.speed_span
+    frames = slice(start - 1, stop, scfg.pose_every)
+    near = sampling.plausibility(samples[:, :, frames], train_poses, scfg.max_reference, scfg.seed)
+    return SampledScores(
+        sampling.energy_score(samples, true),
+        sampling.best_of_n(samples, true),
+        sampling.mean_of_n(samples, true),
+        sampling.spread(samples),
+        sampling.kept_speed(samples, true),
+        near,
+        len(samples),
+    )
+
+
+@dataclass
+class SamplingStudy:
+    dataset: str
+    source: str  # the caption label of its data
+    split: str
+    cfg: hz.HorizonConfig
+    scfg: SamplingConfig
+    n_windows: int
+    n_videos: int
+    scores: dict[str, SampledScores]  # predictor -> scores, ours first
+    real_nearest_pose: float  # the plausibility measure of the real futures
+    true: np.ndarray  # [N,T,J,2] true future joints
+    samples: np.ndarray  # [S,N,T,J,2] the stochastic model's joints
+    sampled_states: torch.Tensor  # [S,N,T,K,5] the stochastic model's states (for decoding and landmark paths)
+    deterministic_states: torch.Tensor  # [N,T,K,5] the deterministic LSTM's
+    window_states: np.ndarray  # [N,L,K,5] the windows' real states
+    frame_index: np.ndarray  # [N,L] the windows' frames in `videos.frames`
+    videos: Any  # the split's VideoSet
+
+    def paths(self, window: int, n_samples: int) -> dict[str, np.ndarray]:
+        """Landmark state paths [L,K,5] of window `window` (context, then prediction): "real", the deterministic
+        LSTM's and the first `n_samples` samples ("sample 1", ...)."""
+        context = torch.as_tensor(self.window_states[window, : self.cfg.context], dtype=torch.float32)
+        predicted = {OURS: self.deterministic_states[window]}
+        predicted |= {f"sample {i + 1}": self.sampled_states[i, window] for i in range(n_samples)}
+        paths = {"real": np.asarray(self.window_states[window, : self.cfg.length])}
+        return paths | {k: torch.cat([context, v.cpu()]).numpy() for k, v in predicted.items()}
+
+    def decoded(self, model: nn.Module, window: int, n_samples: int) -> dict[str, torch.Tensor]:
+        """Window `window` as video, frames [L,C,H,W] in [0,1] at the model's size: the real frames, then each path
+        of `paths` decoded by `model` with the appearance (and scene) of the last context frame."""
+        frames = np.asarray(self.videos.frames[self.frame_index[window, : self.cfg.length]])
+        paths = self.paths(window, n_samples)
+        predicted = {k: v for k, v in paths.items() if k != "real"}
+        stacked = torch.as_tensor(np.stack(list(predicted.values())), dtype=torch.float32)
+        appearance = np.repeat(frames[self.cfg.context - 1][None], len(predicted), 0)
+        decoded = render_sequence(model, stacked, appearance)
+        real = frames_to_input(frames, model.cfg.image_size, "cpu")
+        return {"real": real} | dict(zip(predicted, decoded))
+
+    def table(self) -> tuple[list[str], list[list[str]]]:
+        """(header, rows): every score of every predictor at the shown horizons, speed kept over the span, and the
+        distance to the nearest training pose (real futures: the last row)."""
+        ts = self.cfg.horizons
+        span = self.cfg.speed_span
+        header = ["predictor", "N"]
+        for name in sampling.SCORES:
+            header += [f"{name} t={t}" for t in ts]
+        header += [f"speed kept t={span[0]}-{span[1]}", "spread t=" + str(ts[-1]), "to nearest training pose"]
+        rows = []
+        for predictor, s in self.scores.items():
+            row = [predictor, str(s.n_samples)]
+            for curve in (s.energy, s.best, s.mean):
+                row += [f"{curve[t - 1]:.1f}" for t in ts]
+            kept = speed_kept_over(s.speed_kept, *span)
+            row += [f"{100 * kept:.0f}%", f"{s.spread[ts[-1] - 1]:.1f}", f"{s.nearest_training_pose:.1f}"]
+            rows.append(row)
+        blank = [""] * (len(sampling.SCORES) * len(ts) + 2)
+        rows.append(["real futures", "", *blank, f"{self.real_nearest_pose:.1f}"])
+        return header, rows
+
+    def sample_sentence(self) -> str:
+        return f"{self.n_windows} windows of {self.n_videos} videos, {self.scfg.n_samples} samples each"
+
+    def verdict(self) -> str:
+        """Markdown: how the stochastic model's energy score compares with each baseline (at every frame, and where
+        it is not lower), the motion it keeps and how plausible its poses are; every number from the scores."""
+        ours = self.scores[OURS_STOCHASTIC]
+        parts = [compare(ours.energy, other.energy, name) for name, other in self.scores.items() if other is not ours]
+        first10 = slice(0, min(10, len(ours.energy)))
+        random_gap = float(np.mean(ours.energy[first10] - self.scores[RANDOM_POSE].energy[first10]))
+        span = self.cfg.speed_span
+        kept = speed_kept_over(ours.speed_kept, *span)
+        ratio = ours.nearest_training_pose / self.real_nearest_pose
+        return (
+            f"The energy score of {OURS_STOCHASTIC} is " + "; ".join(parts) + ". Over the first "
+            f"{first10.stop} predicted frames it is {random_gap:+.1f} px from the {RANDOM_POSE} sampler's "
+            f"(negative: lower). Its samples keep {100 * kept:.0f}% of the real joint speed over frames "
+            f"{span[0]}-{span[1]} ({OURS}: "
+            f"{100 * speed_kept_over(self.scores[OURS].speed_kept, *span):.0f}%), and their poses there lie "
+            f"{ours.nearest_training_pose:.1f} px from the nearest training pose, {ratio:.2f}x the real futures' "
+            f"{self.real_nearest_pose:.1f} px."
+        )
+
+
+def compare(ours: np.ndarray, other: np.ndarray, name: str, unit: str = " px", lower_is_better: bool = True) -> str:
+    """ "lower than <name>'s at every predicted frame (by 2.0 px on average)", or where it is not: per-frame curves
+    [T] of ours and the other predictor; with lower_is_better False, "higher" is the better side."""
+    better = ours < other if lower_is_better else ours > other
+    gain = float(np.nanmean(other - ours if lower_is_better else ours - other))
+    side, worse = ("lower", "higher") if lower_is_better else ("higher", "lower")
+    if better.all():
+        return f"{side} than {name}'s at every predicted frame (by {gain:.3g}{unit} on average)"
+    if not better.any():
+        return f"{worse} than {name}'s at every predicted frame (by {-gain:.3g}{unit} on average)"
+    first = int(np.flatnonzero(~better)[0]) + 1
+    return (
+        f"{side} than {name}'s at {int(better.sum())} of {len(better)} predicted frames (the first where not: "
+        f"t = {first}), {gain:+.3g}{unit} on average (positive: {side})"
+    )
+
+
+def sampling_study(
+    run_dir: str | Path,
+    dataset: str,
+    split: str,
+    cfg: hz.HorizonConfig,
+    scfg: SamplingConfig,
+    stochastic_run: str | Path,
+    lstm_run: str | Path,
+    train_overrides: Mapping[str, Any] | None = None,
+    device: str = "cpu",
+) -> SamplingStudy:
+    """Score the stochastic LSTM of `stochastic_run` (scfg.n_samples per window), the deterministic one of
+    `lstm_run`, copy-last, the mean pose and the random-training-pose sampler on the windows of `split` of `dataset`,
+    read out with chapter 4's regressor fitted on the training videos (with `train_overrides`, as the LSTMs saw)."""
+    run = dataset_run(run_dir, dataset)
+    train = hz.video_states(run, "train", run_dir, cfg, device, **dict(train_overrides or {}))
+    regressor = hz.fit_state_regressor(train.states, train.joints, cfg.crop_size)
+    held = hz.video_states(run, split, run_dir, cfg, device)
+    states, joints, frame_index = held.windows(cfg)
+    true = np.asarray(joints, dtype=np.float64)[:, cfg.context : cfg.length]
+    stochastic = load_model(stochastic_run, device, LANDMARK_LSTM)
+    context = torch.as_tensor(states[:, : cfg.context], dtype=torch.float32, device=device)
+    sampled = sampling.sample_rollouts(stochastic, context, cfg.horizon, scfg.n_samples, scfg.seed)
+    samples = states_to_joints(regressor, sampled.flatten(0, 1), cfg.crop_size).reshape(*sampled.shape[:3], -1, 2)
+    lstm = load_model(lstm_run, device, LANDMARK_LSTM)
+    deterministic_states, deterministic = hz.predict_joints(lstm, regressor, states, cfg)
+    copy = hz.predict_joints(CopyLast(), regressor, states, cfg)[1]
+    mean_pose = hz.mean_pose_joints(train.joints, true.shape)
+    train_paths = train.windows(cfg)[1][:, cfg.context : cfg.length]
+    predictions = {
+        OURS_STOCHASTIC: samples,
+        OURS: deterministic[None],
+        COPY_LAST: copy[None],
+        MEAN_POSE: mean_pose[None],
+        RANDOM_POSE: sampling.random_training_futures(train_paths, len(true), scfg.n_samples, scfg.seed),
+    }
+    scores = {name: score_samples(p, true, train.joints, cfg, scfg) for name, p in predictions.items()}
+    start, stop = cfg.speed_span
+    real = sampling.plausibility(
+        true[:, start - 1 : stop : scfg.pose_every], train.joints, scfg.max_reference, scfg.seed
+    )
+    factor_cfg = read_run_config(run)
+    return SamplingStudy(
+        dataset,
+        data_label(factor_cfg.dataset, factor_cfg.data_root),
+        split,
+        cfg,
+        scfg,
+        len(true),
+        held.videos.n_videos,
+        scores,
+        real,
+        true,
+        samples,
+        sampled,
+        deterministic_states,
+        states,
+        frame_index,
+        held.videos,
+    )
+
+
+def setup_sentence(lstm: Any, cfg: hz.HorizonConfig, scfg: SamplingConfig, dataset: str, profile: str) -> str:
+    """Markdown: the stochastic LSTM's training (a `DynamicsTrainConfig` with model.latent > 0) and what is scored."""
+    n_inputs, n_future = lstm.schedule()
+    m = lstm.model
+    return (
+        f"**Stochastic LSTM (ours):** {m.layers} x {m.hidden} units + a linear layer reading (s_t, s_t - s_(t-1), "
+        f"z_t), z_t of {m.latent} dimensions; prior and posterior: one-layer LSTMs of {m.latent_hidden} units and a "
+        f"linear layer to a diagonal Gaussian; KL weight {lstm.kl_weight:g}; {lstm.steps} steps of batch "
+        f"{lstm.batch_size} at learning rate {lstm.lr:g} (Adam), seed {lstm.seed}; schedule on `{dataset}`: "
+        f"{n_inputs} inputs, {n_future} future. **Scored:** `{dataset}` held-out windows of {cfg.context} context + "
+        f"{cfg.horizon} predicted frames every {cfg.stride} frames, {scfg.n_samples} samples per window (latents "
+        f"drawn with seed {scfg.seed}); joints in pixels of the {cfg.crop_size}x{cfg.crop_size} crop. Profile "
+        f"`{profile}`."
+    )
+
+
+@dataclass
+class DecodedSamples:
+    """Decoded sampled futures of one dataset's test clips against its deterministic LSTM's, per predicted frame
+    [horizon], means over the clips: best-of-N SSIM and PSNR (the sample closest to the real clip, per frame, as
+    SVG-LP and SAVP report) and the deterministic prediction's."""
+
+    dataset: str
+    n_clips: int
+    n_samples: int
+    best_ssim: np.ndarray
+    best_psnr: np.ndarray
+    deterministic_ssim: np.ndarray
+    deterministic_psnr: np.ndarray
+
+    def sentence(self) -> str:
+        """Where the best-of-N SSIM is above the deterministic prediction's, with the mean margin."""
+        compared = compare(self.best_ssim, self.deterministic_ssim, OURS, "", lower_is_better=False)
+        return (
+            f"`{self.dataset}` ({self.n_clips} test clips, {self.n_samples} samples): the best-of-N SSIM is {compared}."
+        )
+
+
+def decoded_samples(
+    run_dir: str | Path,
+    dataset: str,
+    stochastic_run: str | Path,
+    scfg: SamplingConfig,
+    max_clips: int | None = None,
+    device: str = "cpu",
+) -> DecodedSamples:
+    """`DecodedSamples` of `dataset`'s test clips (chapter 5's clips and protocol), every prediction decoded by the
+    paper's decoder of its chapter-2 model with the last context frame's appearance."""
+    run = dataset_run(run_dir, dataset)
+    model, cfg = load_trained(run, device)
+    context, horizon = vp.protocol(cfg.dataset)
+    clips = vp.video_clips(run, open_run_videos(run, "test", run_dir), context, horizon, max_clips, device)
+    target = vp.real_video(clips, cfg.model.image_size)[:, context:]
+    deterministic = vp.score_video(vp.landmark_video(model, load_model(dynamics_run(run_dir, dataset)), clips), target)
+    states = torch.from_numpy(clips.states[:, :context]).float()
+    sampled = sampling.sample_rollouts(
+        load_model(stochastic_run, device, LANDMARK_LSTM), states, horizon, scfg.n_samples, scfg.seed
+    )
+    appearance = np.asarray(clips.videos.frames[clips.indices[:, context - 1]])
+    scores = [vp.score_video(render_sequence(model, s, appearance), target) for s in sampled]
+    best_ssim = np.max([s.ssim for s in scores], 0).mean(0)
+    best_psnr = np.max([s.psnr for s in scores], 0).mean(0)
+    return DecodedSamples(
+        dataset,
+        len(target),
+        scfg.n_samples,
+        best_ssim,
+        best_psnr,
+        deterministic.ssim.mean(0),
+        deterministic.psnr.mean(0),
+    )

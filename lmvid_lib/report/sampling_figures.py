@@ -1,0 +1,67 @@
+"""Chapter 4b's figures: the sampled futures' scores against the horizon, and a strip of several decoded samples.
+
+Built like `lmvid_lib.report.figures` (Figure objects on an Agg canvas, never pyplot).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from lmvid_lib.eval import predictors
+from lmvid_lib.eval.sampling_study import DecodedSamples, SampledScores
+from lmvid_lib.report.figures import new_figure
+
+PANELS = (
+    ("energy", "energy score (px, lower is better)"),
+    ("best", "best-of-N joint error (px)"),
+    ("spread", "sample spread (px, mean pairwise distance)"),
+    ("speed_kept", "joint speed kept (sampled / real)"),
+)
+
+
+def scores_figure(scores: Mapping[str, SampledScores], title: str, unit: str) -> Figure:
+    """Four panels against the predicted frame t: energy score, best-of-N error, spread and kept speed of every
+    predictor of `scores` (name -> scores); `unit` names the pixels (e.g. "px, 128x128 crop")."""
+    fig = new_figure(12, 3.4)
+    axes = fig.subplots(1, len(PANELS))
+    for ax, (field, label) in zip(axes, PANELS):
+        for name, s in scores.items():
+            curve = np.asarray(getattr(s, field))
+            if field == "speed_kept" and name == predictors.MEAN_POSE:
+                continue  # no motion
+            t = np.arange(1, len(curve) + 1) + (1 if field == "speed_kept" else 0)
+            ax.plot(t, curve, label=f"{name} (N={s.n_samples})", **predictors.style(name))
+        ax.set_xlabel("predicted frame t")
+        ax.set_ylabel(label.replace("px", unit) if "px" in label else label, fontsize=8)
+        ax.grid(alpha=0.3)
+    axes[-1].axhline(1.0, color="k", linewidth=0.6)
+    axes[-1].set_ylim(0, 2.0)
+    axes[0].legend(fontsize="x-small")
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def decoded_figure(results: Mapping[str, DecodedSamples]) -> Figure:
+    """One panel per dataset: best-of-N SSIM of the decoded samples and the deterministic prediction's SSIM against
+    the predicted frame t."""
+    fig = new_figure(4.6 * len(results), 3.4)
+    for ax, (dataset, r) in zip(fig.subplots(1, len(results), squeeze=False)[0], results.items()):
+        t = np.arange(1, len(r.best_ssim) + 1)
+        ax.plot(
+            t,
+            r.best_ssim,
+            label=f"{predictors.OURS_STOCHASTIC}, best of {r.n_samples}",
+            **predictors.style(predictors.OURS_STOCHASTIC),
+        )
+        ax.plot(t, r.deterministic_ssim, label=predictors.OURS, **predictors.style(predictors.OURS))
+        ax.set_xlabel("predicted frame t")
+        ax.set_ylabel("SSIM (higher is better)")
+        ax.set_title(f"{dataset}: {r.n_clips} test clips", fontsize=9)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="x-small")
+    fig.tight_layout()
+    return fig
