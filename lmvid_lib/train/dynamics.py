@@ -82,7 +82,7 @@ class SequenceTrainConfig:
 class DynamicsTrainConfig(SequenceTrainConfig):
     model: DynamicsConfig = field(default_factory=DynamicsConfig)
     weight_decay: float = 0.0
-    kl_weight: float = 1e-2  # ours: weight of the KL term of the stochastic model (model.latent > 0)
+    kl_weight: float = 1e-3  # ours: weight of the KL term of the stochastic model (model.latent > 0)
 
     @property
     def run_name(self) -> str:
