@@ -1,7 +1,7 @@
 """Stochastic landmark LSTM: sampling 100 futures of 256 windows x 100 frames (K = 30) beside the deterministic rollout.
 
-Both are the paper's 3 x 256 LSTM (the stochastic one with the profiles' latent of 4 and its one-layer prior of 64 units) on
-float32 CPU, through the one rollout (`lmvid_lib.models.rollout.rollout`); the samples go as one batch of
+Both are the paper's 3 x 256 LSTM (the stochastic one with the profiles' latent of 4 and its one-layer prior of 64
+units) on float32 CPU, through the one rollout (`lmvid_lib.models.rollout.rollout`); the samples go as one batch of
 256 x 100 sequences (`lmvid_lib.eval.sampling.sample_rollouts`). The table gives the time of each and the cost per
 sampled future against one deterministic future: above 1 is the prior's extra work, below 1 the gain of a larger
 batch.
