@@ -126,6 +126,7 @@ def test_yaml_dates_and_text_dates_both_load(tmp_path):
         ),
         ({"decided_on": "val", "split": ["test", "val"]}, r"adopted, but decided on 'val'"),
         ({"sources": ["/tmp/run.log of this session"]}, r"sources\[0\] names a build machine's path"),
+        ({"why": "as printed in /home/lead/notes.txt"}, r"why names a build machine's path"),
     ],
 )
 def test_a_malformed_entry_is_named_with_file_index_id_and_key(tmp_path, change, message):

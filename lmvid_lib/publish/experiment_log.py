@@ -45,7 +45,7 @@ _TEXT_KEYS = ("id", "commit", "profile", "component", "change", "metric", "why")
 _REQUIRED = (*_TEXT_KEYS, "date", "results", "baselines", "adopted", "decided_on")
 _OPTIONAL = ("split", "superseded_by", "sources")
 _ROW_KEYS = ("setting", "split", "seed", "steps", "note")
-# The record is published (chapter 90), so a source names a file of the repository, never a build machine's path.
+# The record is published (chapter 90), so its texts name files of the repository, never a build machine's path.
 _MACHINE_PATH = re.compile(r"(^|[\s\"'(])/(tmp|home|root|work|check)\b")
 # Where a number was measured: the training split, the validation split (`data.datasets.VALIDATION`), the reported
 # splits (test; val = held-out attire), "none" (no data split: step time, memory, determinism) and "unknown" (an early
@@ -155,11 +155,6 @@ def parse_entry(raw: Any, where: str) -> Entry:
         raise ExperimentLogError(f"{where}: sources must be a list of texts")
     for i, source in enumerate(sources):
         _text(source, f"{where}: sources[{i}]")
-        if _MACHINE_PATH.search(source):
-            raise ExperimentLogError(
-                f"{where}: sources[{i}] names a build machine's path ({source!r}); the record is published, "
-                "so name the repository file or say what was measured"
-            )
     return Entry(
         id=raw["id"],
         date=_date(raw["date"], f"{where}: date"),
@@ -225,6 +220,11 @@ def check_decisions(entries: Sequence[Entry], name: str) -> None:
 def _text(value: Any, where: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ExperimentLogError(f"{where} must be a non-empty text, got {value!r}")
+    if _MACHINE_PATH.search(value):
+        raise ExperimentLogError(
+            f"{where} names a build machine's path ({value!r}); the record is published, "
+            "so name the repository file or say what was measured"
+        )
     return value
 
 
