@@ -3,7 +3,11 @@ record the run in `<run_dir>/manifest.json` (`lmvid_lib.publish.manifest`), then
 errors).
 
     lmvid run [--profile cpu] [--run-dir DIR] [--only 02,03] [--param NB.KEY=VALUE ...] [--force] [--no-html]
-              [--reuse-stale-runs]
+              [--reuse-stale-runs] [--plan] [--budget HOURS]
+
+First the cost plan (`lmvid_lib.publish.cost`): per selected notebook, the runs it will train (steps x samples x
+FLOPs, and a wall-time estimate from a short timed probe of each step here) and what it evaluates; `--plan` prints
+it and stops, `--budget HOURS` stops before anything runs when its training takes longer. The manifest keeps it.
 
 Notebooks run in `_toc.yml` order, the root page after the chapters and the run record (`99_*`) last
 (`notebooks.execution_order`). Before anything runs, the profile is checked against every notebook's parameters cell
@@ -55,7 +59,7 @@ from lmvid_lib.eval.sampling_study import SamplingConfig
 from lmvid_lib.models.detector import DetectorConfig
 from lmvid_lib.models.run_config import TrainConfig
 from lmvid_lib.paths import PACKAGE, REPO, code_digest, default_run_dir, manifest_path
-from lmvid_lib.publish import manifest, notebooks
+from lmvid_lib.publish import cost, manifest, notebooks
 from lmvid_lib.train.dynamics import DynamicsTrainConfig
 from lmvid_lib.train.pixel_predictor import PixelTrainConfig
 from lmvid_lib.train.runs import REUSE_STALE_RUNS
@@ -191,16 +195,25 @@ def run(
     html: bool = True,
     root: Path = REPO,
     reuse_stale_runs: bool = False,
+    plan_only: bool = False,
+    budget: float | None = None,
 ) -> int:
-    """Execute the selected notebooks that are not up to date, writing the manifest before and after each; then build
-    the HTML. A failing notebook raises SystemExit with its message (the manifest says `failed`).
-    `reuse_stale_runs`: the notebooks may reuse finished training runs made by other library code."""
+    """Print the cost plan (`publish.cost`), then execute the selected notebooks that are not up to date, writing the
+    manifest before and after each; then build the HTML. A failing notebook raises SystemExit with its message (the
+    manifest says `failed`). `reuse_stale_runs`: the notebooks may reuse finished training runs made by other library
+    code; `plan_only`: print the plan and stop; `budget`: hours, a SystemExit before anything runs when the plan's
+    training takes longer."""
     job = plan(profile, run_dir, only, params, root)
+    tag = f"[run:{config.profile_path(profile).stem}]"
+    costs = cost.cost_lines(job.selected, job.parameters, root)
+    print(cost.format_plan(job.selected, job.parameters, costs, cost.last_run_seconds(root / job.run_dir), tag))
+    cost.check_budget(costs, budget)
+    if plan_only:
+        return 0
     code = code_digest(root / PACKAGE.name)
     record = manifest.new(root, job.profile, job.run_dir, job.seeds, job.parameters, job.selected)
-    record.update(code_digest=code, reuse_stale_runs=reuse_stale_runs)
+    record.update(code_digest=code, reuse_stale_runs=reuse_stale_runs, plan=cost.plan_record(costs))
     record_path, shown_path = manifest_path(root / job.run_dir), manifest_path(job.run_dir)
-    tag = f"[run:{config.profile_path(profile).stem}]"
     manifest.write(record_path, record)
 
     newest_input, total = 0.0, 0.0
@@ -295,6 +308,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--force", action="store_true", help="rerun notebooks that are up to date")
     parser.add_argument("--no-html", action="store_true", help="execute notebooks only")
+    parser.add_argument("--plan", action="store_true", help="print the cost plan (probing each training step) and stop")
+    parser.add_argument(
+        "--budget", type=float, metavar="HOURS", help="stop before anything runs if the plan's training takes longer"
+    )
     parser.add_argument(
         "--reuse-stale-runs",
         action="store_true",
@@ -303,6 +320,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_parsed(args: argparse.Namespace, root: Path = REPO) -> int:
+    if args.budget is not None and not args.budget > 0:
+        raise ValueError(f"--budget must be a positive number of hours, got {args.budget}")
     return run(
-        args.profile, args.run_dir, args.only, args.params, args.force, not args.no_html, root, args.reuse_stale_runs
+        args.profile,
+        args.run_dir,
+        args.only,
+        args.params,
+        args.force,
+        not args.no_html,
+        root,
+        args.reuse_stale_runs,
+        args.plan,
+        args.budget,
     )

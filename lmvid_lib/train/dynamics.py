@@ -216,7 +216,13 @@ def train_dynamics(
         ("states", digest),
     )
     run.check_config_file()
+    return train_loop(run, cfg, dynamics_trainer(cfg, train, val), f"dynamics {cfg.run_name}", device=cfg.device)
 
+
+def dynamics_trainer(cfg: DynamicsTrainConfig, train: torch.Tensor, val: torch.Tensor | None = None) -> LossTrainer:
+    """The seeded trainer `train_dynamics` runs: the LSTM normalised to `train` [N,T,K,5] (on cfg.device, T >= n + m),
+    Adam, batches of cfg.batch_size clips; `val` [N',n+m,K,5] gives each logged row its val_loss."""
+    n_inputs, n_future = cfg.schedule()
     seed_everything(cfg.seed)
     model = LandmarkLSTM(cfg.model).to(cfg.device)
     model.fit_normalisation(train)
@@ -224,10 +230,10 @@ def train_dynamics(
     generator = torch.Generator().manual_seed(cfg.seed)
 
     def batch_loss() -> torch.Tensor:
-        clips = sample_clips(train, length, cfg.batch_size, generator).to(cfg.device)
+        clips = sample_clips(train, n_inputs + n_future, cfg.batch_size, generator).to(cfg.device)
         return prediction_loss(model, clips, n_inputs, cfg.kl_weight, generator)
 
-    trainer = LossTrainer(
+    return LossTrainer(
         model,
         opt,
         generator,
@@ -237,7 +243,6 @@ def train_dynamics(
         None if val is None else lambda: _validation_loss(model, val, n_inputs, cfg.kl_weight),
         {"schedule": [n_inputs, n_future]},
     )
-    return train_loop(run, cfg, trainer, f"dynamics {cfg.run_name}", device=cfg.device)
 
 
 def train_dataset_dynamics(

@@ -153,8 +153,6 @@ def train_pixel_predictor(
     final metrics row).
     """
     cfg = load_pixel_config(config)
-    n_inputs, n_future = cfg.schedule()
-    length = n_inputs + n_future
     train = check_video_frames(frames, "frames", cfg)
     val = None if val_frames is None else check_video_frames(val_frames, "val_frames", cfg)
     digest = frames_digest(train)
@@ -166,7 +164,13 @@ def train_pixel_predictor(
         ("frames", digest),
     )
     run.check_config_file()
+    return train_loop(run, cfg, pixel_trainer(cfg, train, val), f"pixel {cfg.run_name}", device=cfg.device)
 
+
+def pixel_trainer(cfg: PixelTrainConfig, train: np.ndarray, val: np.ndarray | None = None) -> LossTrainer:
+    """The seeded trainer `train_pixel_predictor` runs on checked uint8 videos `train` [N,T,S,S,C] (`val` likewise:
+    each logged row's val_loss): Adam, batches of cfg.batch_size clips of n + m frames."""
+    n_inputs, n_future = cfg.schedule()
     seed_everything(cfg.seed)
     model = PixelPredictor(cfg.model).to(cfg.device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
@@ -175,10 +179,10 @@ def train_pixel_predictor(
     frame_index = torch.arange(train.shape[0] * train.shape[1]).view(train.shape[:2])
 
     def batch_loss() -> torch.Tensor:
-        index = sample_clips(frame_index, length, cfg.batch_size, generator).numpy()
+        index = sample_clips(frame_index, n_inputs + n_future, cfg.batch_size, generator).numpy()
         return prediction_loss(model, clip_tensor(train, index, cfg.device), n_inputs)
 
-    trainer = LossTrainer(
+    return LossTrainer(
         model,
         opt,
         generator,
@@ -188,7 +192,6 @@ def train_pixel_predictor(
         None if val is None else lambda: _validation_loss(model, val, cfg),
         {"schedule": [n_inputs, n_future]},
     )
-    return train_loop(run, cfg, trainer, f"pixel {cfg.run_name}", device=cfg.device)
 
 
 def train_dataset_pixel_predictor(

@@ -88,7 +88,13 @@ def train_detector(
         ("data", data_digest(frames, points)),
     )
     run.check_config_file()
+    return train_loop(run, cfg, detector_trainer(cfg, frames, points), "keypoint detector", device=cfg.device)
 
+
+def detector_trainer(cfg: DetectorConfig, frames: np.ndarray, points: np.ndarray) -> LossTrainer:
+    """The seeded trainer `train_detector` runs on checked frames uint8 [M,H,W,C] and their in-frame keypoints
+    float32 [M,J,2] (pixels, NaN = absent): Adam on `keypoint_loss` of cfg.batch_size uniformly drawn frames."""
+    height, width = frames.shape[1:3]
     target = landmarks.pixel_to_norm(torch.from_numpy(points), height, width).to(cfg.device)
     seed_everything(cfg.seed)
     detector = KeypointDetector(cfg, frames.shape[3], points.shape[1], (height, width)).to(cfg.device)
@@ -102,10 +108,10 @@ def train_detector(
     def payload() -> dict[str, Any]:
         sizes = {"channels": detector.channels, "n_keypoints": detector.n_keypoints}
         frame_size = list(detector.frame_size)
-        return model_payload(STRUCTURE_DETECTOR, detector, config=run.config, **sizes, frame_size=frame_size)
+        config = _config_dict(cfg)
+        return model_payload(STRUCTURE_DETECTOR, detector, config=config, **sizes, frame_size=frame_size)
 
-    trainer = LossTrainer(detector, opt, generator, batch_loss, payload)
-    return train_loop(run, cfg, trainer, "keypoint detector", device=cfg.device)
+    return LossTrainer(detector, opt, generator, batch_loss, payload)
 
 
 def train_dataset_detector(
