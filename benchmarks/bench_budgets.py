@@ -18,7 +18,6 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode
 
 from benchmarks.common import verdict
 from benchmarks.flops import training_step_flops
@@ -26,6 +25,7 @@ from lmvid_lib.config import load_profile
 from lmvid_lib.data.datasets import dataset_info
 from lmvid_lib.models.dynamics import LandmarkLSTM
 from lmvid_lib.models.factorization import FactorizationModel
+from lmvid_lib.models.flops import count_flops
 from lmvid_lib.models.pixel_predictor import PixelPredictor
 from lmvid_lib.models.run_config import dataset_model_configs, scene_model_configs
 from lmvid_lib.train import dynamics, pixel_predictor
@@ -37,9 +37,7 @@ PROFILES = ("cpu", "paper")
 
 def loss_flops(loss: Callable[[], torch.Tensor]) -> int:
     """FLOPs of one forward + backward of the scalar `loss()`."""
-    with FlopCounterMode(display=False) as counter:
-        loss().backward()
-    return int(counter.get_total_flops())
+    return count_flops(lambda: loss().backward())
 
 
 def route_flops(profile: str, dataset: str) -> dict[str, Any]:

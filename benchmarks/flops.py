@@ -1,4 +1,5 @@
-"""FLOP counting with torch.utils.flop_counter.FlopCounterMode (convs, matmuls, einsums; elementwise ops excluded).
+"""FLOPs of the factorization model's step by `lmvid_lib.models.flops.count_flops` (convs, matmuls, einsums; not
+elementwise ops).
 
 Used by `benchmarks/bench_models.py` to turn a measured step time into achieved FLOP/s.
 """
@@ -10,7 +11,8 @@ from collections.abc import Mapping
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
+
+from lmvid_lib.models.flops import count_flops
 
 
 def training_step_flops(model: nn.Module, batch: Mapping[str, torch.Tensor]) -> int:
@@ -26,18 +28,19 @@ def training_step_flops(model: nn.Module, batch: Mapping[str, torch.Tensor]) -> 
     saved = [p.grad for p in params]
     for p in params:
         p.grad = None
+
+    def step() -> None:
+        out = model(batch["pose_input"], batch["appearance_input"])
+        F.mse_loss(out["recon"].float(), batch["target"].float()).backward()
+
     try:
-        with FlopCounterMode(display=False) as counter:
-            out = model(batch["pose_input"], batch["appearance_input"])
-            F.mse_loss(out["recon"].float(), batch["target"].float()).backward()
+        return count_flops(step)
     finally:
         for p, grad in zip(params, saved):
             p.grad = grad
-    return int(counter.get_total_flops())
 
 
 def forward_flops(model: nn.Module, batch: Mapping[str, torch.Tensor]) -> int:
     """FLOPs of one forward of `model(pose_input, appearance_input)` without autograd."""
-    with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        model(batch["pose_input"], batch["appearance_input"])
-    return int(counter.get_total_flops())
+    with torch.no_grad():
+        return count_flops(lambda: model(batch["pose_input"], batch["appearance_input"]))

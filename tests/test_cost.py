@@ -52,7 +52,7 @@ def _cpu_config(**changes):
 
 def test_a_factorization_probe_runs_the_real_step_and_a_frozen_pose_encoder_costs_fewer_flops():
     paper, scene = _cpu_config()
-    paper = dataclasses.replace(paper, batch_size=2)
+    paper, scene = (dataclasses.replace(c, batch_size=2) for c in (paper, scene))
     paper_step, scene_step = probe.probe_factorization(paper), probe.probe_factorization(scene)
     assert paper_step.device == "cpu" and paper_step.batch == 2 and paper_step.seconds_per_sample > 0
     assert 0 < scene_step.flops_per_sample < paper_step.flops_per_sample  # no weight gradients of the pose encoder

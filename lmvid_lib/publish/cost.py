@@ -1,8 +1,8 @@
 """The cost plan `lmvid run` prints before anything runs (`--plan`: only that; `--budget H`: refuse a longer one).
 
 Per notebook, the training runs it will make, found from its effective parameters by the same config functions the
-notebook calls (`TRAINERS`), each with its steps x samples per step, its FLOPs (`train.probe.count_flops` of one step
-at one sample, times both) and an estimate of its wall time on this machine from a short timed probe of that step
+notebook calls (`TRAINERS`), each with its steps x samples per step, its FLOPs (`models.flops.count_flops` of one
+step at one sample, times both) and an estimate of its wall time on this machine from a short timed probe of that step
 (`train.probe`); one probe per distinct step shape (seeds of one model share it). A run whose model.pt is already in
 the run dir, or that an earlier notebook trains (chapter 5 reuses chapter 2's detectors), costs nothing here. The
 estimate counts training steps only: what each notebook evaluates is listed beside it, and where the run dir's

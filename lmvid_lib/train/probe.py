@@ -3,10 +3,10 @@
 Each probe builds the trainer its `train_*` function runs (`factorization._build`, `dynamics_trainer`,
 `pixel_trainer`, `detector_trainer`) on random data of the run's shapes, so the step timed is the step trained: its
 losses, augmentation, optimiser and (for factorization) discriminator included. The first step, at one sample, runs
-under torch's FLOP counter (`count_flops`: convs, matmuls, einsums; elementwise ops are not counted) and warms the
-kernels up; then the step at `probe_batch` samples is timed (best of `PROBE_REPEAT`). Every network here has only
-per-sample normalisation, so FLOPs and, to a first order, time are linear in the batch: the plan scales both by the
-run's samples per optimiser step (batch x accumulated micro-batches).
+under torch's FLOP counter (`models.flops.count_flops`: convs, matmuls, einsums; elementwise ops are not counted)
+and warms the kernels up; then the step at as many samples as PROBE_FLOPS allows (at most the run's batch) is timed
+(best of PROBE_REPEAT). Every network here has only per-sample normalisation, so FLOPs and, to a first order, time
+are linear in the batch: the plan scales both by the run's samples per optimiser step (batch x micro-batches).
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.flop_counter import FlopCounterMode
 
 from lmvid_lib.data.bbc import JOINT_NAMES
 from lmvid_lib.data.store import VideoSet
@@ -28,6 +27,7 @@ from lmvid_lib.models.detector import DetectorConfig
 from lmvid_lib.models.dynamics import STATE_DIM
 from lmvid_lib.models.factorization import FactorizationModel
 from lmvid_lib.models.files import FACTORIZATION, ModelFile
+from lmvid_lib.models.flops import count_flops
 from lmvid_lib.models.losses import ReconstructionLoss, VGGWeightsMissing
 from lmvid_lib.models.run_config import TrainConfig, with_global_batch
 from lmvid_lib.train.allocator import keep_freed_memory
@@ -54,13 +54,6 @@ class StepProbe:
     batch: int  # samples in the timed step
     device: str
     note: str = ""  # what the probe left out, if anything
-
-
-def count_flops(fn: Callable[[], object]) -> int:
-    """FLOPs of `fn()` by torch.utils.flop_counter (convs, matmuls, einsums, forward and backward; not elementwise)."""
-    with FlopCounterMode(display=False) as counter:
-        fn()
-    return int(counter.get_total_flops())
 
 
 def _sync(device: torch.device) -> None:
