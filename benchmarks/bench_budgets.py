@@ -27,7 +27,7 @@ from lmvid_lib.models.dynamics import LandmarkLSTM
 from lmvid_lib.models.factorization import FactorizationModel
 from lmvid_lib.models.flops import count_flops
 from lmvid_lib.models.pixel_predictor import PixelPredictor
-from lmvid_lib.models.run_config import dataset_model_configs, scene_model_configs
+from lmvid_lib.models.run_config import TrainConfig, dataset_model_configs, scene_model_configs, with_global_batch
 from lmvid_lib.train import dynamics, pixel_predictor
 from lmvid_lib.train.dynamics import dataset_configs, dataset_dynamics_config
 from lmvid_lib.train.pixel_predictor import dataset_pixel_config
@@ -38,6 +38,12 @@ PROFILES = ("cpu", "paper")
 def loss_flops(loss: Callable[[], torch.Tensor]) -> int:
     """FLOPs of one forward + backward of the scalar `loss()`."""
     return count_flops(lambda: loss().backward())
+
+
+def _samples(cfg: TrainConfig) -> int:
+    """Samples per optimiser step of a factorization run on one process: batch x accumulated micro-batches."""
+    one = with_global_batch(cfg, 1)
+    return one.batch_size * one.accumulate
 
 
 def route_flops(profile: str, dataset: str) -> dict[str, Any]:
@@ -55,7 +61,7 @@ def route_flops(profile: str, dataset: str) -> dict[str, Any]:
     if scene is not None:  # its pose encoder frozen, as `landmarks_from` trains it
         scene_model = FactorizationModel(scene.model)
         scene_model.pose_encoder.requires_grad_(False)
-        scene_flops = training_step_flops(scene_model, batch) * scene.batch_size * scene.steps
+        scene_flops = training_step_flops(scene_model, batch) * _samples(scene) * scene.steps
     dyn = params["04_dynamics"]
     shared = dataset_configs(dyn["dynamics"], dyn.get("dynamics_overrides", {}), dyn["dynamics_datasets"])[dataset]
     lstm_cfg = dataset_dynamics_config(shared, dataset, factor.model.n_landmarks)
@@ -71,7 +77,7 @@ def route_flops(profile: str, dataset: str) -> dict[str, Any]:
     clips = torch.rand(1, pn + pm, channels, size, size)
     pixel_step = loss_flops(lambda: pixel_predictor.prediction_loss(model, clips, pn))
     return {
-        "factorization": per_sample * factor.batch_size * factor.steps,
+        "factorization": per_sample * _samples(factor) * factor.steps,
         "scene": scene_flops,
         "lstm": lstm_step * lstm_cfg.batch_size * lstm_cfg.steps,
         "pixel": pixel_step * pixel_cfg.batch_size * pixel_cfg.steps,

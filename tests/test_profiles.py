@@ -63,3 +63,60 @@ def test_the_profiles_score_the_bbc_horizon_they_say():
         profile = yaml.safe_load((PAPER_PROFILE.parent / f"{name}.yaml").read_text())
         assert profile["04_dynamics"]["horizon"]["context"] == 2, name
         assert profile["04_dynamics"]["horizon"]["horizon"] == horizon, name
+
+
+GPU_PROFILE = PAPER_PROFILE.with_name("gpu.yaml")
+MARKED = re.compile(r"#\s*(reduced|gpu):")
+
+
+def _leaves(node: yaml.Node, path: tuple = ()) -> dict[tuple, int]:
+    """key path -> line (0-based) of every value of a composed YAML mapping that is not itself a mapping."""
+    if not isinstance(node, yaml.MappingNode):
+        return {path: node.start_mark.line}
+    found = {}
+    for key, value in node.value:
+        found.update(_leaves(value, (*path, key.value)))
+    return found
+
+
+def _value(data, path):
+    for key in path:
+        data = data[key]
+    return data
+
+
+def unmarked_changes(text: str, paper: dict) -> list[str]:
+    """'KEY.PATH (line N)' for every setting of a profile `text` that differs from (or is missing in) the paper
+    profile `paper` without a "reduced:" / "gpu:" comment on its line, and for every paper setting it lacks."""
+    lines, data = text.splitlines(), yaml.safe_load(text)
+    leaves = _leaves(yaml.compose(text))
+    bad = []
+    for path, line in leaves.items():
+        try:
+            same = _value(paper, path) == _value(data, path)
+        except (KeyError, TypeError):
+            same = False
+        if not same and not MARKED.search(lines[line]):
+            bad.append(f"{'.'.join(path)} (line {line + 1})")
+    missing = set(_leaves(yaml.compose(yaml.safe_dump(paper)))) - set(leaves)
+    return bad + [f"{'.'.join(p)} (missing)" for p in sorted(missing)]
+
+
+def test_every_setting_the_gpu_profile_changes_from_the_paper_profile_says_so_on_its_line():
+    text, paper = GPU_PROFILE.read_text(), yaml.safe_load(PAPER_PROFILE.read_text())
+    assert unmarked_changes(text, paper) == []
+    assert unplaced_paper_sources(text) == []
+    gpu = yaml.safe_load(text)
+    assert (
+        gpu["common"]["device"] == "cuda"
+        and gpu["02_factorization"]["factorization"]["model"]
+        == (
+            paper["02_factorization"]["factorization"]["model"]  # the paper's sizes
+        )
+    )
+
+
+def test_the_change_check_catches_an_unmarked_change_and_a_missing_setting():
+    paper = {"a": {"steps": 10, "lr": 1.0, "seeds": [0, 1]}}
+    text = "a:\n  steps: 5  # reduced: half\n  lr: 2.0  # ours: faster\n"
+    assert unmarked_changes(text, paper) == ["a.lr (line 3)", "a.seeds (missing)"]

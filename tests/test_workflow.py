@@ -36,19 +36,31 @@ def test_actionlint_passes_on_every_workflow():
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-def test_book_workflow_builds_the_paper_book_on_the_gpu_runner_and_publishes_it():
+def _expand(text: str, env: dict[str, str]) -> str:
+    """`text` with `${{ env.X }}` replaced from `env`, as Actions evaluates it."""
+    return re.sub(r"\$\{\{\s*env\.(\w+)\s*\}\}", lambda m: env[m.group(1)], text)
+
+
+def test_book_workflow_builds_the_gpu_book_on_push_and_the_paper_book_on_demand_and_publishes_it():
     workflow = yaml.safe_load(BOOK.read_text())
     triggers = workflow[True]  # YAML 1.1 reads the key `on` as true
-    assert triggers["push"]["branches"] == ["main"] and "workflow_dispatch" in triggers
+    assert triggers["push"]["branches"] == ["main"]
+    profile = triggers["workflow_dispatch"]["inputs"]["profile"]
+    assert profile["options"] == ["gpu", "paper"] and profile["default"] == "gpu"
+    assert "force" in triggers["workflow_dispatch"]["inputs"]
     build, deploy = workflow["jobs"]["build"], workflow["jobs"]["deploy"]
     assert build["runs-on"] == ["self-hosted", "gpu"]
     assert "TORCH_HOME" in build["env"]
+    assert build["env"]["PROFILE"] == "${{ inputs.profile || 'gpu' }}"  # a push has no inputs: gpu
+    assert "'--budget 3'" in build["env"]["BUDGET"]
     commands = [step.get("run", "") for step in build["steps"]]
     assert any(c.startswith("make test") for c in commands)  # the README's set-up: make creates .venv
-    assert any(c.startswith("make book PROFILE=paper") for c in commands)
+    assert any(c.startswith('make book PROFILE="$PROFILE" RUN_ARGS="$BUDGET $FORCE"') for c in commands)
     uploaded = next(s for s in build["steps"] if s.get("uses", "").startswith("actions/upload-artifact@"))
-    record = manifest_path(runner.run_dir_for("paper", None, REPO))
-    assert str(record) in uploaded["with"]["path"].split() and uploaded["if"] == "always()"
+    for name in profile["options"]:
+        record = manifest_path(runner.run_dir_for(name, None, REPO))
+        assert str(record) in _expand(uploaded["with"]["path"], {"PROFILE": name}).split()
+    assert uploaded["if"] == "always()"
     pages = next(s for s in build["steps"] if s.get("uses", "").startswith("actions/upload-pages-artifact@"))
     assert pages["with"]["path"] == "_build/html"
     assert deploy["needs"] == "build" and deploy["environment"]["name"] == "github-pages"
