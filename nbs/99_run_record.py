@@ -45,7 +45,9 @@ display(Markdown(manifest.provenance(record, own=OWN, run_dir=run_dir)))
 # ## Notebooks
 #
 # In the order they ran: the chapters, then the introduction (it summarises the chapters' results). A notebook that
-# was up to date keeps the wall time and finish time of the run that executed it.
+# was up to date keeps the wall time and finish time of the run that executed it. For a notebook that ran, the cost
+# plan's estimate of its training (printed before the run started, from a timed probe of each training step; README,
+# "Running on a GPU server") stands beside its measured wall time, which also holds its evaluation.
 
 # %% tags=["hide-input"]
 display(captions.table(manifest.notebooks_table(record, own=OWN), "Notebooks of this run (this page excluded)."))

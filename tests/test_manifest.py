@@ -83,8 +83,12 @@ def test_tables_leave_out_the_rendering_page_and_count_from_the_record(tmp_path)
         "99_run_record": {"status": "running"},
     }
     record["order"] = ["01_a", "02_b", "99_run_record"]
+    record["plan"] = {"01_a": {"estimated_training_seconds": 9.6}, "02_b": {"estimated_training_seconds": 50.0}}
     table = manifest.notebooks_table(record, own="99_run_record")
-    assert "| `01_a` | ran | 12.3 | 2026-01-01T00:00:12+00:00 |" in table and "99_run_record" not in table
+    assert "| `01_a` | ran | 12.3 | 10 | 2026-01-01T00:00:12+00:00 |" in table and "99_run_record" not in table
+    assert (
+        "| `02_b` | up to date | 100.0 |  | 2025-12-31" in table
+    )  # the plan is of this run, not of the one that ran it
     assert table.index("`01_a`") < table.index("`02_b`")
     text = manifest.summary(record, own="99_run_record")
     assert "commit `0123456789ab` (with uncommitted changes)" in text and "Some CPU, 2 thread(s)" in text

@@ -160,16 +160,25 @@ def summary(manifest: Mapping[str, Any], own: str) -> str:
 
 
 def notebooks_table(manifest: Mapping[str, Any], own: str) -> str:
-    """Markdown: one row per notebook but `own`, in execution order: status, wall time, finish time."""
-    rows = []
+    """Markdown: one row per notebook but `own`, in execution order: status, wall time, finish time, and for a
+    notebook that ran, the training time the run's cost plan estimated for it before it started (`publish.cost`)."""
+    rows, plan = [], manifest.get("plan") or {}
     for stem in manifest["order"]:
         entry = manifest["notebooks"][stem]
         if stem != own:
             seconds = entry.get("seconds")
+            estimate = (plan.get(stem) or {}).get("estimated_training_seconds") if entry["status"] == "ran" else None
             rows.append(
-                [f"`{stem}`", entry["status"], "" if seconds is None else f"{seconds:.1f}", entry.get("finished", "")]
+                [
+                    f"`{stem}`",
+                    entry["status"],
+                    "" if seconds is None else f"{seconds:.1f}",
+                    "" if not estimate else f"{estimate:.0f}",
+                    entry.get("finished", ""),
+                ]
             )
-    return markdown_table(["notebook", "status", "wall time (s)", "finished (UTC)"], rows, [False, False, True, False])
+    header = ["notebook", "status", "wall time (s)", "training estimated by the plan (s)", "finished (UTC)"]
+    return markdown_table(header, rows, [False, False, True, True, False])
 
 
 def environment_table(manifest: Mapping[str, Any]) -> str:
