@@ -37,6 +37,7 @@ class Dataset:
     held_out: tuple[tuple[str, str], ...] = ()
 
 
+VIDEO_PAPER = "your own videos"  # what the `video` dataset "is" in captions: no dataset of the paper
 # The prepared BBC Pose split of held-out frames of the training videos (`data.prepare`), chapter 4's first split.
 HELD_OUT_FRAMES = "held_out_frames"
 _SIGNER_HELD_OUT = (("test", "held-out frames"), ("val", "held-out attire"))
@@ -50,6 +51,8 @@ DATASETS: dict[str, Dataset] = {
         Dataset("bbc", "BBC Pose", False, "signer", (10, 10), held_out=_BBC_HELD_OUT),
         Dataset("bair", "BAIR", False, "pusher", (10, 0), (2, 28), (5, 4), (2, 10)),
         Dataset("kth", "KTH", False, "walker", (10, 10), (10, 30), (7, 8)),
+        # your own videos (`lmvid prepare video`): no stand-in, no keypoints; KTH's schedules and 10 -> 30 protocol
+        Dataset("video", VIDEO_PAPER, False, "", (10, 10), (10, 30)),
     )
 }
 EMBEDDED = tuple(name for name, d in DATASETS.items() if d.embedded)
@@ -70,6 +73,9 @@ def data_label(dataset: str, data_root: str | Path | None = None) -> str:
     """What a run's data is, for a caption: "embedded synthetic stand-in for BAIR" or "prepared real KTH data, split
     persons train 1-16, test 17-25 (SAVP convention)" (the prepared set's split rule, when it can be read)."""
     paper = dataset_info(dataset).paper
+    if paper == VIDEO_PAPER:
+        rule = None if data_root is None else split_rule(data_root)
+        return f"your own videos (prepared by lmvid prepare video, split {rule})" if rule else "your own videos"
     if data_root is None:
         return f"embedded synthetic stand-in for {paper}"
     rule = split_rule(data_root)

@@ -27,7 +27,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from lmvid_lib.config import from_dict
-from lmvid_lib.data import bair, bbc, kth, store
+from lmvid_lib.data import bair, bbc, kth, store, video
 from lmvid_lib.data.datasets import HELD_OUT_FRAMES, VALIDATION
 
 # Bump when the prepared content changes for the same source and options, so old sets are rebuilt, not reused.
@@ -67,7 +67,7 @@ class KTHOptions:
     sequences: str | None = None  # path of 00sequences.txt; None = <src>/00sequences.txt
 
 
-OPTIONS = {"bbc": BBCOptions, "bair": BAIROptions, "kth": KTHOptions}
+OPTIONS = {"bbc": BBCOptions, "bair": BAIROptions, "kth": KTHOptions, "video": video.VideoOptions}
 
 
 # --------------------------------------------------------------------------------------------- building a split
@@ -108,6 +108,20 @@ class SplitBuilder:
         self.frame_numbers.append(np.asarray(frame_numbers, dtype=np.int64).reshape(-1))
         if keypoints is not None:
             self.keypoints.append(np.asarray(keypoints, dtype=np.float32))
+
+    def mark(self) -> tuple[int, int, int, int]:
+        """Where the split stands (frames, videos, frame-number and keypoint blocks), for `rollback`."""
+        return self.n_frames, len(self.starts), len(self.frame_numbers), len(self.keypoints)
+
+    def rollback(self, mark: tuple[int, int, int, int]) -> None:
+        """Take back everything added after `mark` (a source that failed half-way): its frames and videos."""
+        n_frames, n_videos, n_numbers, n_keypoints = mark
+        frame_bytes = int(np.prod(self.frame_shape)) if self.frame_shape else 0
+        with open(self.path, "r+b") as f:
+            f.truncate(n_frames * frame_bytes)
+        self.n_frames = n_frames
+        del self.starts[n_videos:], self.video_ids[n_videos:], self.video_names[n_videos:]
+        del self.frame_numbers[n_numbers:], self.keypoints[n_keypoints:]
 
     def videoset(self, keypoint_names: list[str] | None = None, crops: np.ndarray | None = None) -> store.VideoSet:
         """The split as written so far; `crops` [M,3]: where each frame was cropped from its original (store format)."""
@@ -375,13 +389,59 @@ def prepare_kth(src: str | Path, dst: str | Path, force: bool = False, progress:
     return _run("kth", src, dst, from_dict(KTHOptions, options, "prepare kth"), force, progress, _build_kth)
 
 
-PREPARERS = {"bbc": prepare_bbc, "bair": prepare_bair, "kth": prepare_kth}
+# ---------------------------------------------------------------------------------------------- your own video
+def _build_video(src: Path, scratch: Path, opts: video.VideoOptions, progress: bool):
+    video.check_options(opts)
+    sources = video.find_sources(src)
+    boxes = video.read_crops(opts.crops, sources) if opts.crops else {}
+    skipped = []
+    for source in sources:
+        try:
+            video.check_readable(source, opts)
+        except video.Unreadable as exc:
+            skipped.append(source.name)
+            video.say(f"skipped: {exc}")
+    readable = [s for s in sources if s.name not in skipped]
+    if not readable:
+        raise ValueError(f"prepare video: {src}: none of its {len(sources)} source(s) can be read")
+    fixed = video.video_splits(readable, opts.fractions) if opts.split == "videos" else {}
+    builders = {name: SplitBuilder(scratch, name, (opts.size, opts.size, 3)) for name in video.SPLITS}
+    with tqdm(desc="video frames", unit="frame", disable=not progress) as bar:
+        for video_id, source in enumerate(readable):
+            box = boxes.get(source.name) or (tuple(opts.crop) if opts.crop else None)
+            try:
+                video.add_source(source, video_id, opts, box, builders, fixed.get(source.name), bar)
+            except video.Unreadable as exc:
+                skipped.append(source.name)
+                video.say(f"skipped: {exc}")
+    empty = [name for name, b in builders.items() if b.n_frames == 0]
+    if empty:
+        raise ValueError(
+            f"prepare video: {src}: no usable frames for the split(s) {empty} ({len(skipped)} of {len(sources)} "
+            "source(s) unreadable)"
+        )
+    video.say(f"prepared {len(sources) - len(skipped)} of {len(sources)} video(s); skipped {len(skipped)}")
+    splits = {name: b.videoset() for name, b in builders.items()}
+    counts = {name: v.n_videos for name, v in splits.items()}
+    provenance = {"split_rule": video.split_rule(opts, counts if opts.split == "videos" else None), "skipped": skipped}
+    return splits, provenance, []
+
+
+def prepare_video(src: str | Path, dst: str | Path, force: bool = False, progress: bool = True, **options: Any) -> Path:
+    """Prepare your own videos (a video file, a folder of frame images, or a folder of them) into `dst`; options: see
+    `video.VideoOptions`."""
+    return _run(
+        "video", src, dst, from_dict(video.VideoOptions, options, "prepare video"), force, progress, _build_video
+    )
+
+
+PREPARERS = {"bbc": prepare_bbc, "bair": prepare_bair, "kth": prepare_kth, "video": prepare_video}
 
 
 def prepare(
     dataset: str, src: str | Path, dst: str | Path, force: bool = False, progress: bool = True, **options: Any
 ) -> Path:
-    """Prepare `dataset` ('bbc', 'bair' or 'kth') from its original files at `src` into `dst`."""
+    """Prepare `dataset` ('bbc', 'bair', 'kth' or 'video': your own) from its original files at `src` into `dst`."""
     if dataset not in PREPARERS:
         raise ValueError(f"dataset must be one of {list(PREPARERS)}, got {dataset!r}")
     return PREPARERS[dataset](src, dst, force=force, progress=progress, **options)
@@ -413,4 +473,6 @@ def describe(dataset: str, data_root: str | Path) -> str:
     ]
     if index.get("keypoint_names"):
         lines.append(f"- keypoints: {', '.join(index['keypoint_names'])}")
+    if prov.get("skipped"):
+        lines.append(f"- skipped (unreadable): {', '.join(prov['skipped'])}")
     return "\n".join(lines)
