@@ -44,7 +44,7 @@ seeds = [0]  # the training seeds of every variant
 keypoints = {}  # KeypointEvalConfig fields (threshold, crop_size, eval_scale, frame caps, ...)
 gallery_frames = 8
 
-# %% tags=["hide-input"]
+# %% tags=["hide-input", "needs-keypoints"]
 import time
 
 import matplotlib.pyplot as plt
@@ -69,14 +69,14 @@ train_cfg = read_run_config(runs[decoders[0]][0])  # model size, budget and join
 data_kind = data_source(train_cfg)
 display(Markdown(keypoint_setup(cfg, train_cfg, splits, decoders, seeds, run_dir, profile)))
 
-# %% [markdown]
+# %% [markdown] tags=["needs-keypoints"]
 # ## Evaluation
 #
 # Landmarks are extracted from every scored frame with each run's pose encoder, the regressor is fitted on the
 # training frames and applied to each held-out split. Results are cached in `<run_dir>/keypoints/`, keyed by the run's
 # weights, its configuration and the protocol settings, so re-running this notebook only recomputes what changed.
 
-# %%
+# %% tags=["needs-keypoints"]
 start = time.perf_counter()
 # "train" is scored too (in-sample, the frames the regressor was fitted on): it tells a weak encoding from a
 # weak generalisation below. The tables report only the held-out splits.
@@ -89,13 +89,13 @@ print(
     f"scored frames per split: {n_scored}"
 )
 
-# %% [markdown]
+# %% [markdown] tags=["needs-keypoints"]
 # ## Table 1 analogue
 #
 # Accuracy at the threshold (% of test (frame, joint) pairs within it). Rows with several seeds show
 # mean ± sample std and the best seed, as in the paper's Table 1.
 
-# %% tags=["hide-input", "full-width"]
+# %% tags=["hide-input", "full-width", "needs-keypoints"]
 display(
     captions.table(
         table1.accuracy_table(results, {s: f"{dataset}, {label}" for s, label in splits.items()}, cfg),
@@ -104,11 +104,11 @@ display(
     )
 )
 
-# %% [markdown]
+# %% [markdown] tags=["needs-keypoints"]
 # For reference, the numbers published in the paper. They are **quoted, not computed here**, and belong to a
 # different dataset, so they sit in a table of their own:
 
-# %% tags=["hide-input"]
+# %% tags=["hide-input", "needs-keypoints"]
 display(
     captions.table(
         table1.paper_bbc_table(),
@@ -122,7 +122,7 @@ display(
     )
 )
 
-# %% [markdown]
+# %% [markdown] tags=["needs-keypoints"]
 # ## Do the landmarks beat the baselines?
 #
 # On each held-out split, the best learned variant against the better of the two baselines, in points of accuracy at
@@ -132,7 +132,7 @@ display(
 # seen in training): what that gains is lost to landmarks that mark different body parts in different identities, and
 # the joints it still misses are the ones no landmark follows. The sentences are generated from the measured numbers.
 
-# %% tags=["hide-input"]
+# %% tags=["hide-input", "needs-keypoints"]
 headline_split, headline_label = next(iter(splits.items()))
 margins = {
     s: table1.margin_over_baselines(results, learned, baselines, s, f"{dataset} {label}") for s, label in splits.items()
@@ -157,13 +157,13 @@ display(
     )
 )
 
-# %% [markdown]
+# %% [markdown] tags=["needs-keypoints"]
 # ## Accuracy against distance (Fig. 9)
 #
 # The fraction of keypoints within a distance of the ground truth, for every threshold from 0 to `curve_max` pixels
 # (learned variants averaged over their seeds). The dotted line marks the threshold of the table.
 
-# %% tags=["hide-input", "full-width"]
+# %% tags=["hide-input", "full-width", "needs-keypoints"]
 fig, axes = plt.subplots(1, len(splits), figsize=(5.5 * len(splits), 4.2), squeeze=False)
 for ax, (split, label) in zip(axes[0], splits.items()):
     figures.plot_pck_curves(
@@ -184,13 +184,13 @@ display(
     )
 )
 
-# %% [markdown]
+# %% [markdown] tags=["needs-keypoints"]
 # ## Per-joint accuracy
 #
 # Which joints the landmarks capture: wrists and elbows move the most, so they are the hardest for the mean pose and
 # the most telling for the landmarks. The sentence below the tables is generated from them.
 
-# %% tags=["hide-input", "full-width"]
+# %% tags=["hide-input", "full-width", "needs-keypoints"]
 for split, label in splits.items():
     display(
         captions.table(
@@ -209,12 +209,12 @@ display(
     )
 )
 
-# %% [markdown]
+# %% [markdown] tags=["needs-keypoints"]
 # ## Gallery
 #
 # Held-out test frames with the keypoints regressed from the best learned run's landmarks (x) and the ground truth (o).
 
-# %% tags=["hide-input", "full-width"]
+# %% tags=["hide-input", "full-width", "needs-keypoints"]
 best_method = margin.learned
 best_seed = int(np.argmax([r.splits[headline_split].accuracy for r in results[best_method]]))
 best_run = runs[decoders[learned.index(best_method)]][best_seed]
@@ -236,7 +236,7 @@ if cfg.eval_scale == "crop":
 else:
     print(f"gallery skipped: it draws on the stored crops, and eval_scale is {cfg.eval_scale!r}")
 
-# %% [markdown]
+# %% [markdown] tags=["needs-keypoints"]
 # ## Reading the numbers
 #
 # - The protocol is the paper's: landmark *locations* only (not their covariances) enter a linear map without
@@ -252,7 +252,7 @@ else:
 # - Fewer seeds and far fewer training steps than the paper (see the header and the budget sentence above) widen the
 #   spread between seeds; the paper's own numbers are quoted above only as the published reference, on real BBC Pose.
 
-# %% tags=["remove-cell"]
+# %% tags=["remove-cell", "needs-keypoints"]
 # The claims this chapter tests, with this run's numbers, for the reproduction table of the introduction.
 PAPER_ROWS = {"spade": "Shih et al. 2019, SPADE decoder", "concat": "Shih et al. 2019, Lorenz-style decoder"}
 quoted = dict(table1.PAPER_BBC_TABLE1)

@@ -33,6 +33,7 @@
 profile = "cpu"
 run_dir = "runs/cpu"
 dataset = "signer"  # the dataset with joints whose predictions are scored (signer, or bbc with a prepared data_root)
+data_root = None  # its prepared folder, for a real dataset (without keypoints its scores are skipped)
 seed = 0
 device = "cpu"
 dynamics_datasets = ["signer", "pusher", "walker"]  # one LSTM (and its ablation) per chapter-2 dataset model
@@ -112,7 +113,7 @@ display(
     )
 )
 
-# %% [markdown]
+# %% [markdown] tags=["needs-keypoints"]
 # ## Is the predicted pose right?
 #
 # Every held-out `signer` video is cut into windows; each predictor sees the first frames' landmark states and rolls
@@ -122,7 +123,7 @@ display(
 # share of the real joint speed each prediction keeps: a predictor that freezes or falls back to the mean pose can have
 # a low error and no motion, which the error alone does not show.
 
-# %% tags=["hide-input"]
+# %% tags=["hide-input", "needs-keypoints"]
 lstm_runs = {OURS: summaries[(dataset, True)]["run"], OURS_DIRECT: summaries[(dataset, False)]["run"]}
 study = study_.horizon_study(run_dir, dataset, hcfg, lstm_runs, dynamics_videos.get(dataset), device)
 for split, label in study.splits.items():
@@ -136,7 +137,7 @@ for split, label in study.splits.items():
         )
     )
 
-# %% tags=["hide-input", "full-width"]
+# %% tags=["hide-input", "full-width", "needs-keypoints"]
 labels = {split: f"{dataset} {label}" for split, label in study.splits.items()}
 display(
     captions.figure(
@@ -150,7 +151,7 @@ display(
 )
 display(Markdown(study.verdicts()))
 
-# %% [markdown]
+# %% [markdown] tags=["needs-keypoints"]
 # ### How much motion can an accurate prediction keep?
 #
 # A deterministic predictor trained on mean squared error learns the average of the futures its context leaves open,
@@ -160,7 +161,7 @@ display(Markdown(study.verdicts()))
 # average an LSTM is pulled toward. That k is chosen on the validation videos' windows (`tune`); the table reports the
 # held-out frames.
 
-# %% tags=["hide-input"]
+# %% tags=["hide-input", "needs-keypoints"]
 neighbours = study_.neighbour_study(study, neighbour_stride)
 span = study.speed_span
 display(
@@ -175,7 +176,7 @@ display(
 )
 display(Markdown(study_.neighbour_note(study, neighbours)))
 
-# %% [markdown]
+# %% [markdown] tags=["needs-keypoints"]
 # ## Predicted video (Fig. 3)
 #
 # The paper's Fig. 3 conditions on 2 frames of BBC Pose and predicts 98. Here: one held-out window per split, every
@@ -183,7 +184,7 @@ display(Markdown(study_.neighbour_note(study, neighbours)))
 # of the last conditioning frame.
 
 
-# %% tags=["hide-input", "full-width"]
+# %% tags=["hide-input", "full-width", "needs-keypoints"]
 shown = np.arange(strip_every, hcfg.length + 1, strip_every)
 videos_shown = {split: study_.decoded_window(study, split) for split in study.splits}
 has_scene = study.scene_model is not None  # chapter 2's scene decoder draws the same landmarks too
@@ -204,11 +205,11 @@ for split, label in study.splits.items():
         )
     )
 
-# %% [markdown]
+# %% [markdown] tags=["needs-keypoints"]
 # Where the landmarks go: the paths of a few landmarks over the predicted frames, real (extracted from the real
 # frames) against predicted, drawn over the conditioning frame.
 
-# %% tags=["hide-input"]
+# %% tags=["hide-input", "needs-keypoints"]
 real, decoded, path = videos_shown[study.first]
 states = study.windows[study.first][0][0, : hcfg.length]
 chosen = hz.most_moving_landmarks(states, tracked_landmarks)
@@ -225,10 +226,10 @@ display(
     )
 )
 
-# %% [markdown]
+# %% [markdown] tags=["needs-keypoints"]
 # The same window as a video: real frames (left) and frames decoded from the LSTM's prediction (right).
 
-# %% tags=["hide-input"]
+# %% tags=["hide-input", "needs-keypoints"]
 side_by_side = torch.cat([real, decoded], -1).permute(0, 2, 3, 1)
 display(
     captions.figure(
@@ -238,5 +239,5 @@ display(
     )
 )
 
-# %% tags=["remove-cell"]
+# %% tags=["remove-cell", "needs-keypoints"]
 write_claims(run_dir, "04_dynamics", [Claim(**study.claim_fields(), profile=profile, chapter="4")])

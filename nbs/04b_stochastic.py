@@ -36,6 +36,7 @@
 profile = "cpu"
 run_dir = "runs/cpu"
 dataset = "signer"  # the dataset with joints whose sampled futures are scored as joints
+data_root = None  # its prepared folder, for a real dataset (without keypoints its scores are skipped)
 seed = 0
 device = "cpu"
 dynamics_datasets = ["signer", "pusher", "walker"]  # one stochastic LSTM per chapter-2 dataset model
@@ -116,14 +117,14 @@ display(
     )
 )
 
-# %% [markdown]
+# %% [markdown] tags=["needs-keypoints"]
 # ## Sampled futures against the one that happened
 #
 # The held-out-frames windows of chapter 4 (same people, new motion): each predictor sees the first landmark states
 # of a window and predicts the rest; chapter 4's read-out turns every predicted state into joints. The stochastic
 # model draws N futures per window; the deterministic predictors give one (N = 1).
 
-# %% tags=["hide-input"]
+# %% tags=["hide-input", "needs-keypoints"]
 split = next(iter(horizon_splits(dataset)))
 study = sampling_study.sampling_study(
     run_dir,
@@ -149,7 +150,7 @@ display(
     )
 )
 
-# %% tags=["hide-input", "full-width"]
+# %% tags=["hide-input", "full-width", "needs-keypoints"]
 display(
     captions.figure(
         sampling_figures.scores_figure(study.scores, f"{dataset} held-out frames", unit),
@@ -160,14 +161,14 @@ display(
 )
 display(Markdown(study.verdict()))
 
-# %% [markdown]
+# %% [markdown] tags=["needs-keypoints"]
 # ## What the samples look like
 #
 # One held-out window: the real video, the deterministic prediction and a few sampled futures, each decoded by the
 # paper's decoder of chapter 2 with the appearance of the last conditioning frame; then the paths of the landmarks
 # that move most in it.
 
-# %% tags=["hide-input", "full-width"]
+# %% tags=["hide-input", "full-width", "needs-keypoints"]
 model, _ = load_trained(dataset_run(run_dir, dataset), device)
 decoded = study.decoded(model, 0, strip_samples)
 shown = list(range(strip_every, hcfg.length + 1, strip_every))
@@ -183,7 +184,7 @@ display(
     )
 )
 
-# %% tags=["hide-input"]
+# %% tags=["hide-input", "needs-keypoints"]
 paths = study.paths(0, 2)
 chosen = hz.most_moving_landmarks(paths["real"], tracked_landmarks)
 frame = decoded["real"][hcfg.context - 1].permute(1, 2, 0)
@@ -198,7 +199,7 @@ display(
     )
 )
 
-# %% [markdown]
+# %% [markdown] tags=["needs-keypoints"]
 # ## Sampled futures as video
 #
 # On the datasets without true joints of the future (chapter 5's `pusher` and `walker` stand-ins, and the paper's
@@ -207,7 +208,7 @@ display(
 # appearance, against the deterministic LSTM's prediction decoded the same way. Best-of-N is an optimistic score (it
 # picks with the truth), which is why the joint scores above lead.
 
-# %% tags=["hide-input", "full-width"]
+# %% tags=["hide-input", "full-width", "needs-keypoints"]
 decoded_results = {
     name: sampling_study.decoded_samples(run_dir, name, summaries[name]["run"], scfg, max_clips, device)
     for name in prediction_datasets

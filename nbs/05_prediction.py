@@ -174,48 +174,58 @@ for dataset, result in results.items():
 # are scored against the true future keypoints. A blurred arm or body gives the detector nothing to find.
 
 # %% tags=["hide-input", "full-width"]
-structure, accuracy_rows = {}, []
+structure, accuracy_rows, unscored = {}, [], []
 for dataset, result in results.items():
     train_videos = open_run_videos(result.run, "train", run_dir)
+    if not detector or train_videos.keypoints is None or result.clips.videos.keypoints is None:
+        unscored.append(dataset)  # no true keypoints (your own videos, real BAIR / KTH) or no detector configured
+        continue
     found, joints, accuracy = train_dataset_detector(
         detector, dataset, train_videos, result.clips.videos, structure_threshold, run_dir
     )
     names = ", ".join(train_videos.keypoint_names[j] for j in joints)
     accuracy_rows.append([f"`{dataset}`", names, f"{accuracy['error_px']:.2f}", f"{100 * accuracy['accuracy']:.0f}%"])
     structure[dataset] = vp.structure_curves(found, joints, result, structure_threshold)
-display(
-    captions.table(
-        markdown_table(["data", "keypoints", "mean error (px)", f"within {structure_threshold:g} px"], accuracy_rows),
-        "The keypoint detector on the real test frames (its own accuracy, the floor of the structure curves); pixels "
-        f"of the stored frame; profile `{profile}`.",
-    )
-)
-
-# %% tags=["hide-input", "full-width"]
-ylabel = "detected keypoint error (px)"
-panels = {
-    f"{d}: structure of the predicted frames": (
-        {n: (c.errors, None) for n, c in curves.items()},
-        ylabel,
-        results[d].clips.context + 1,
-    )
-    for d, curves in structure.items()
-}
-display(
-    captions.figure(
-        plots.step_curves_figure(panels),
-        "Keypoints found by the detector in every model's predicted frames against the true future keypoints (mean "
-        f"error, px of the stored frame); `{REAL_FUTURE}` is the detector on the real frames. Profile `{profile}`.",
-        full_width=True,
-    )
-)
-display(
-    Markdown(
-        "\n\n".join(
-            vp.structure_sentence(d, c, [*ps.ours_shown(results[d]), PIXEL, COPY_FRAME]) for d, c in structure.items()
+if accuracy_rows:
+    display(
+        captions.table(
+            markdown_table(
+                ["data", "keypoints", "mean error (px)", f"within {structure_threshold:g} px"], accuracy_rows
+            ),
+            "The keypoint detector on the real test frames (its own accuracy, the floor of the structure curves); "
+            f"pixels of the stored frame; profile `{profile}`.",
         )
     )
-)
+if unscored:
+    display(Markdown(vp.unscored_sentence(unscored, run_dir, bool(detector))))
+
+# %% tags=["hide-input", "full-width"]
+if structure:  # some dataset has true keypoints
+    ylabel = "detected keypoint error (px)"
+    panels = {
+        f"{d}: structure of the predicted frames": (
+            {n: (c.errors, None) for n, c in curves.items()},
+            ylabel,
+            results[d].clips.context + 1,
+        )
+        for d, curves in structure.items()
+    }
+    display(
+        captions.figure(
+            plots.step_curves_figure(panels),
+            "Keypoints found by the detector in every model's predicted frames against the true future keypoints (mean "
+            f"error, px of the stored frame); `{REAL_FUTURE}` is the detector on the real frames. Profile `{profile}`.",
+            full_width=True,
+        )
+    )
+    display(
+        Markdown(
+            "\n\n".join(
+                vp.structure_sentence(d, c, [*ps.ours_shown(results[d]), PIXEL, COPY_FRAME])
+                for d, c in structure.items()
+            )
+        )
+    )
 
 # %% [markdown]
 # ## Against the learned pixel predictor, as the paper claims
@@ -228,7 +238,7 @@ display(
 display(
     Markdown(
         "\n\n".join(
-            f"**`{d}`**, {ps.pixel_verdict(r, structure[d], lpips_nets, ours_name=ours)}."
+            f"**`{d}`**, {ps.pixel_verdict(r, structure.get(d), lpips_nets, ours_name=ours)}."
             for d, r in results.items()
             for ours in ps.ours_shown(r)
         )
@@ -237,5 +247,5 @@ display(
 
 # %% tags=["remove-cell"]
 headline = next(iter(results))
-fields = ps.claim_fields(headline, sources[headline], results[headline], structure[headline], lpips_nets)
+fields = ps.claim_fields(headline, sources[headline], results[headline], structure.get(headline), lpips_nets)
 write_claims(run_dir, "05_prediction", [Claim(**fields, profile=profile, chapter="5")])

@@ -209,3 +209,25 @@ def test_the_cli_prepares_and_describes(clips, tmp_path, capsys):
     assert cli.main(["describe", "video", str(dst)]) == 0
     out = capsys.readouterr().out
     assert "| train | 1 | 30 | 128x128x3 | no |" in out and "train = its first 60% of the time" in out
+
+
+def test_chapters_drop_their_keypoint_cells_for_data_without_keypoints_and_say_so(clips, tmp_path):
+    from lmvid_lib.data.datasets import has_keypoints
+    from lmvid_lib.paths import REPO
+    from lmvid_lib.publish import notebooks
+
+    dst = prepare.prepare("video", clips, tmp_path / "out", progress=False)
+    assert not has_keypoints("video", dst) and has_keypoints("signer")
+    source = REPO / "nbs" / "03_keypoints.py"
+    full = notebooks._kernel_notebook(source, {"dataset": "signer", "data_root": None})
+    cut = notebooks._kernel_notebook(source, {"dataset": "video", "data_root": str(dst)})
+    tagged = [c for c in full.cells if notebooks.NEEDS_KEYPOINTS in c.metadata.get("tags", [])]
+    assert tagged and len(cut.cells) == len(full.cells) - len(tagged) + 1
+    said = [c for c in cut.cells if "has no ground-truth keypoints" in c.source]
+    assert len(said) == 1 and "your own videos (prepared by lmvid prepare video" in said[0].source
+    assert not any(notebooks.NEEDS_KEYPOINTS in c.metadata.get("tags", []) for c in cut.cells)
+    # a notebook without tagged cells is left whole, whatever its data
+    playground = REPO / "nbs" / "07_playground.py"
+    assert len(notebooks._kernel_notebook(playground, {"dataset": "video"}).cells) == len(
+        notebooks._kernel_notebook(playground).cells
+    )

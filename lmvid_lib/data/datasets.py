@@ -110,6 +110,13 @@ def check_dataset(dataset: str, data_root: str | Path | None) -> None:
         raise ValueError(f"data_root {data_root} holds dataset {index.get('dataset')!r}, but dataset is {dataset!r}")
 
 
+def has_keypoints(dataset: str, data_root: str | Path | None = None) -> bool:
+    """Whether `dataset`'s data has ground-truth keypoints: every embedded stand-in does; a prepared set when its
+    index lists keypoint names (BBC Pose; not BAIR, KTH or your own videos)."""
+    check_dataset(dataset, data_root)
+    return data_root is None or bool(read_index(data_root).get("keypoint_names"))
+
+
 def open_dataset(
     dataset: str,
     split: str,

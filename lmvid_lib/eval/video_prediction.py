@@ -11,7 +11,7 @@ sample, compared at the model's resolution with the real frames (`real_video`) b
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from lmvid_lib.config import check_int
-from lmvid_lib.data.datasets import DATASETS
+from lmvid_lib.data.datasets import DATASETS, data_label
 from lmvid_lib.data.frames import frames_to_input
 from lmvid_lib.data.store import VideoSet
 from lmvid_lib.eval import metrics
@@ -36,7 +36,7 @@ from lmvid_lib.eval.predictors import (
     REAL_FUTURE,
 )
 from lmvid_lib.eval.structure import structure_error
-from lmvid_lib.models.checkpoint import dataset_run, load_trained, scene_run
+from lmvid_lib.models.checkpoint import dataset_run, load_trained, read_run_config, scene_run
 from lmvid_lib.models.dynamics import ConstantVelocity, CopyLast, dynamics_run
 from lmvid_lib.models.files import LANDMARK_LSTM, load_model
 from lmvid_lib.models.rollout import rollout
@@ -284,3 +284,16 @@ def structure_sentence(dataset: str, curves: Mapping[str, HorizonCurves], named:
         f"On `{dataset}`, {keeper} keeps the structure best: its detected keypoints are {means[keeper]:.1f} px from "
         f"the truth on average over the predicted frames ({others}; the detector on the real frames {floor:.1f})."
     )
+
+
+def unscored_sentence(datasets: Sequence[str], run_dir: str | Path, detector: bool) -> str:
+    """One sentence naming the prediction datasets whose structure is not scored, and why: their data has no true
+    keypoints (your own videos, real BAIR and KTH), or no detector is configured."""
+    from lmvid_lib.models.checkpoint import dataset_run
+
+    labels = []
+    for name in datasets:
+        cfg = read_run_config(dataset_run(run_dir, name))
+        labels.append(f"`{name}` ({data_label(cfg.dataset, cfg.data_root)})")
+    why = "its data has no true keypoints" if detector else "no keypoint detector is configured (`detector`)"
+    return f"*Structure is not scored on {', '.join(labels)}: {why}.*"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -203,7 +204,9 @@ def _evaluates(stem: str, p: Mapping[str, Any]) -> str:
         return default if value is None else value
 
     described = {
-        "01_data": lambda: f"generates or opens the data of {', '.join(p.get('presets') or [])}",
+        "01_data": lambda: (
+            f"generates the stand-ins {', '.join(p['presets'])}" if p.get("presets") else "describes the prepared data"
+        ),
         "02_factorization": lambda: f"scores {part('render', 'n_pairs')} held-out reconstructions per dataset",
         "03_keypoints": lambda: (
             f"fits and scores the keypoint read-out of every run ({part('keypoints', 'max_train_frames')} train / "
@@ -276,7 +279,8 @@ def format_plan(
             note = f"; {step.note}" if step and step.note else ""
             out.append(
                 f"{tag}   {stem} {line.job.folder}: {line.job.steps} steps x {line.job.samples} samples, "
-                f"{line.flops / 1e12:.3g} TFLOP, {line.state}"
+                + ("" if math.isnan(line.flops) else f"{line.flops / 1e12:.3g} TFLOP, ")
+                + line.state
                 + (f", ~{_duration(line.seconds)} ({where}{note})" if line.state == "to train" else "")
             )
         trains = f"trains ~{_duration(sum(line.seconds for line in costed))}; " if costed else ""

@@ -69,12 +69,45 @@ def execution_order(found: list[Chapter]) -> list[Chapter]:
     return [c for c in found if not c.is_root and c not in last] + [c for c in found if c.is_root] + last
 
 
-def _kernel_notebook(source: Path):
-    """The jupytext notebook of `source`, with the python3 kernel papermill runs it on."""
+# A cell tag: the cell measures against ground-truth keypoints, so it is left out of a run whose data has none.
+NEEDS_KEYPOINTS = "needs-keypoints"
+
+
+def _kernel_notebook(source: Path, params: dict | None = None):
+    """The jupytext notebook of `source`, with the python3 kernel papermill runs it on; when `params` name a dataset
+    without ground-truth keypoints (`data.datasets.has_keypoints`: your own videos), its NEEDS_KEYPOINTS cells are
+    replaced by one sentence saying so."""
     import jupytext
 
     notebook = jupytext.read(source)
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    tagged = any(NEEDS_KEYPOINTS in cell.metadata.get("tags", []) for cell in notebook.cells)
+    if tagged and params and params.get("dataset"):
+        from lmvid_lib.data.datasets import data_label, has_keypoints
+
+        if not has_keypoints(params["dataset"], params.get("data_root")):
+            notebook = without_keypoint_cells(notebook, data_label(params["dataset"], params.get("data_root")))
+    return notebook
+
+
+def without_keypoint_cells(notebook, label: str):
+    """`notebook` without its NEEDS_KEYPOINTS cells, the first of them replaced by a markdown sentence naming the
+    data (`label`) and what is skipped."""
+    import nbformat
+
+    cells, said = [], False
+    for cell in notebook.cells:
+        if NEEDS_KEYPOINTS not in cell.metadata.get("tags", []):
+            cells.append(cell)
+        elif not said:
+            cells.append(
+                nbformat.v4.new_markdown_cell(
+                    f"*This run's data, {label}, has no ground-truth keypoints, so what this chapter measures "
+                    "against them from here on is skipped.*"
+                )
+            )
+            said = True
+    notebook.cells = cells
     return notebook
 
 
@@ -107,7 +140,7 @@ def execute(chapter: Chapter, params: dict, root: Path, record: dict) -> float:
 
     chapter.output.parent.mkdir(parents=True, exist_ok=True)
     source_ipynb = chapter.output.with_suffix(".input.ipynb")
-    jupytext.write(_kernel_notebook(chapter.source), source_ipynb)
+    jupytext.write(_kernel_notebook(chapter.source, params), source_ipynb)
     start = time.perf_counter()
     try:
         papermill.execute_notebook(
