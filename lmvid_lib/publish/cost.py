@@ -71,6 +71,11 @@ def _shape(kind: str, cfg: Any, *extra: Any) -> str:
     return json.dumps([kind, data, *extra], sort_keys=True, default=str)
 
 
+def _job(stem: str, kind: str, folder: Path, cfg: Any, run_probe: Callable[[], probe.StepProbe], *shape: Any) -> Job:
+    """A job of `cfg.steps` steps of `cfg.batch_size` samples (a config without micro-batches)."""
+    return Job(stem, kind, folder.as_posix(), cfg.steps, cfg.batch_size, run_probe, _shape(kind, cfg, *shape))
+
+
 def _factorization_configs(p: Mapping[str, Any]) -> tuple[list[TrainConfig], dict[str, TrainConfig]]:
     """(every model run chapter 2 trains, in its order; dataset -> its paper-decoder model), as the notebook builds
     them."""
@@ -112,15 +117,8 @@ def _detector_jobs(stem: str, detector: Mapping[str, Any], paper: Mapping[str, T
     cfg = load_detector_config(detector, f"{stem}.detector")
     for name, model_cfg in paper.items():
         size, channels = model_cfg.model.image_size, model_cfg.model.channels
-        yield Job(
-            stem,
-            "detector",
-            detector_run_path("", name, cfg).as_posix(),
-            cfg.steps,
-            cfg.batch_size,
-            lambda s=size, c=channels: probe.probe_detector(cfg, s, c),
-            _shape("detector", cfg, size, channels),
-        )
+        run_probe = lambda s=size, c=channels: probe.probe_detector(cfg, s, c)  # noqa: E731 (one per dataset)
+        yield _job(stem, "detector", detector_run_path("", name, cfg), cfg, run_probe, size, channels)
 
 
 def _model_of(paper: Mapping[str, TrainConfig], dataset: str, stem: str) -> TrainConfig:
@@ -141,17 +139,7 @@ def _dynamics_jobs(stem: str, mappings: Mapping[str, Mapping], wirings: tuple[bo
         k = _model_of(paper, name, stem).model.n_landmarks
         for residual in wirings:
             cfg = dataset_dynamics_config(mapping, name, k, residual, device)
-            jobs.append(
-                Job(
-                    stem,
-                    "dynamics",
-                    dynamics_run_path(cfg, "").as_posix(),
-                    cfg.steps,
-                    cfg.batch_size,
-                    lambda cfg=cfg: probe.probe_dynamics(cfg),
-                    _shape("dynamics", cfg),
-                )
-            )
+            jobs.append(_job(stem, "dynamics", dynamics_run_path(cfg, ""), cfg, lambda c=cfg: probe.probe_dynamics(c)))
     return jobs
 
 
@@ -172,17 +160,7 @@ def prediction_jobs(stem: str, params: Mapping[str, Mapping[str, Any]]) -> list[
     for name, mapping in dataset_configs(p["pixel"], p["pixel_overrides"], p["prediction_datasets"], "pixel").items():
         model = _model_of(paper, name, stem).model
         cfg = dataset_pixel_config(mapping, name, model.channels, model.image_size, p["device"])
-        jobs.append(
-            Job(
-                stem,
-                "pixel",
-                pixel_run_path(cfg, "").as_posix(),
-                cfg.steps,
-                cfg.batch_size,
-                lambda cfg=cfg: probe.probe_pixel(cfg),
-                _shape("pixel", cfg),
-            )
-        )
+        jobs.append(_job(stem, "pixel", pixel_run_path(cfg, ""), cfg, lambda c=cfg: probe.probe_pixel(c)))
     wanted = {d: paper[d] for d in p["prediction_datasets"] if d in paper}
     return jobs + list(_detector_jobs(stem, p["detector"], wanted))
 
