@@ -167,7 +167,7 @@ def test_a_source_that_fails_half_way_is_taken_back_out(clips, tmp_path, monkeyp
     video.add_source(good, 0, opts, None, builders, "train", _Bar())
     before = builders["train"].mark()
 
-    def failing(source, options):
+    def failing(source, options, box=None):
         def frames():
             yield 0, 0.0, _frame(0, 64, 64)
             yield 1, 0.04, _frame(1, 64, 64)
@@ -231,3 +231,18 @@ def test_chapters_drop_their_keypoint_cells_for_data_without_keypoints_and_say_s
     assert len(notebooks._kernel_notebook(playground, {"dataset": "video"}).cells) == len(
         notebooks._kernel_notebook(playground).cells
     )
+
+
+def test_frames_shrunk_by_ffmpeg_before_the_crop_match_a_full_size_crop(tmp_path):
+    assert video.shrink_factor(1920, 1080, None, 64) == 8 and video.shrink_factor(1920, 1080, (0, 0, 300, 300), 64) == 2
+    assert video.shrink_factor(98, 70, None, 64) == 1
+    clip = tmp_path / "big.mp4"
+    write_clip(clip, "h264", 3, 512, 384)
+    box = (64, 0, 448, 384)
+    with av.open(str(clip)) as container:
+        full = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    _, frames = video.source_frames(video.Source("big", clip, False), video.VideoOptions(), box)
+    ours = [frame for _, _, frame in frames]
+    assert len(ours) == 3 and ours[0].shape == (64, 64, 3)
+    direct = [video.crop_resize(f, box, 64) for f in full]
+    assert max(np.abs(a.astype(int) - b.astype(int)).mean() for a, b in zip(ours, direct)) < 3

@@ -13,8 +13,9 @@ test, the ones before them validation), or by time within each video (its first,
 
 Streaming: frames are decoded one at a time and written in chunks of CHUNK resized frames to the split files, so the
 memory held is the decoder's few frames plus CHUNK x size x size x 3 bytes, whatever the length of the video
-(measured: benchmarks/bench_video.py). An unreadable or truncated file is one line naming it, and its frames are
-taken back out; the others are still prepared and the run ends with a count of what was skipped.
+(measured: experiments/log.yaml#bench-video). FFmpeg shrinks each decoded frame before its RGB conversion, so a
+large frame is never converted whole (`_convert`). An unreadable or truncated file is one line naming it, and
+its frames are taken back out; the others are still prepared and the run ends with a count of what was skipped.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from __future__ import annotations
 import csv
 import math
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -145,10 +146,29 @@ def crop_resize(frame: np.ndarray, box: tuple[int, int, int, int] | None, size: 
     return np.asarray(image.resize((size, size), Image.Resampling.BILINEAR))
 
 
-def _file_frames(path: Path) -> tuple[float | None, Iterator[tuple[float, np.ndarray]]]:
-    """(duration in seconds or None, an iterator of (time in seconds, RGB frame uint8 [H,W,3])) of a video file.
-    Unreadable: the file cannot be opened, has no video stream, or fails while decoding."""
-    import av  # PyAV: FFmpeg's demuxers and decoders
+def shrink_factor(width: int, height: int, box: tuple[int, int, int, int] | None, size: int) -> int:
+    """The integer factor FFmpeg may shrink a width x height frame by before the crop: the crop box (None: the
+    centred square) keeps at least 2 x `size` pixels a side, so the final resize still has pixels to average."""
+    x0, y0, x1, y1 = box or centred_square(width, height)
+    return max(1, min(x1 - x0, y1 - y0) // (2 * size))
+
+
+def _convert(frame: Any, box: tuple[int, int, int, int] | None, size: int) -> np.ndarray:
+    """A decoded PyAV frame -> uint8 [size,size,3]: FFmpeg converts it to RGB already shrunk by `shrink_factor`
+    (area averaging, in C: a 1080p frame is never converted whole), then `crop_resize`."""
+    k = shrink_factor(frame.width, frame.height, box, size)
+    small = frame.reformat(frame.width // k, frame.height // k, "rgb24", interpolation="AREA")
+    return crop_resize(small.to_ndarray(), None if box is None else tuple(round(v / k) for v in box), size)
+
+
+# (time in seconds, a call giving the frame cropped and resized, uint8 [size,size,3]): converted only if kept
+Frames = Iterator[tuple[float, Callable[[], np.ndarray]]]
+
+
+def _file_frames(path: Path, box: tuple[int, int, int, int] | None, size: int) -> tuple[float | None, Frames]:
+    """(duration in seconds or None, the frames) of a video file (`_convert`). Unreadable: the file cannot be
+    opened, has no video stream, or fails while decoding."""
+    import av  # PyAV: FFmpeg's demuxers, decoders and scaler
 
     try:
         container = av.open(str(path))
@@ -163,11 +183,11 @@ def _file_frames(path: Path) -> tuple[float | None, Iterator[tuple[float, np.nda
         duration = container.duration / av.time_base
     rate = float(stream.average_rate or 25)
 
-    def frames() -> Iterator[tuple[float, np.ndarray]]:
+    def frames() -> Frames:
         try:
             for index, frame in enumerate(container.decode(stream)):
                 time = float(frame.time) if frame.time is not None else index / rate
-                yield time, frame.to_ndarray(format="rgb24")
+                yield time, lambda frame=frame: _convert(frame, box, size)
         except (av.error.FFmpegError, OSError, ValueError) as exc:
             raise Unreadable(f"{path}: decoding failed, the file is truncated or corrupt ({exc})") from None
         finally:
@@ -176,35 +196,43 @@ def _file_frames(path: Path) -> tuple[float | None, Iterator[tuple[float, np.nda
     return duration, frames()
 
 
-def _image_frames(folder: Path, fps: float) -> tuple[float, Iterator[tuple[float, np.ndarray]]]:
+def _image_frames(folder: Path, fps: float, box: tuple[int, int, int, int] | None, size: int) -> tuple[float, Frames]:
     files = _image_files(folder)
 
-    def frames() -> Iterator[tuple[float, np.ndarray]]:
+    def read(path: Path) -> np.ndarray:
+        try:
+            with Image.open(path) as image:
+                return crop_resize(np.asarray(image.convert("RGB")), box, size)
+        except OSError as exc:
+            raise Unreadable(f"{path}: cannot be read as an image ({exc})") from None
+
+    def frames() -> Frames:
         for index, path in enumerate(files):
-            try:
-                with Image.open(path) as image:
-                    yield index / fps, np.asarray(image.convert("RGB"))
-            except OSError as exc:
-                raise Unreadable(f"{path}: cannot be read as an image ({exc})") from None
+            yield index / fps, lambda path=path: read(path)
 
     return len(files) / fps, frames()
 
 
-def source_frames(source: Source, opts: VideoOptions) -> tuple[float | None, Iterator[tuple[int, float, np.ndarray]]]:
-    """(duration in seconds or None, (decoded frame number, time, RGB frame) of each frame kept) of `source`, thinned
-    to `opts.fps` by timestamps."""
-    duration, frames = _image_frames(source.path, opts.image_fps) if source.images else _file_frames(source.path)
+def source_frames(
+    source: Source, opts: VideoOptions, box: tuple[int, int, int, int] | None = None
+) -> tuple[float | None, Iterator[tuple[int, float, np.ndarray]]]:
+    """(duration in seconds or None, (decoded frame number, time, frame cropped to `box` and resized, uint8
+    [size,size,3]) of each frame kept) of `source`, thinned to `opts.fps` by timestamps before any conversion."""
+    if source.images:
+        duration, frames = _image_frames(source.path, opts.image_fps, box, opts.size)
+    else:
+        duration, frames = _file_frames(source.path, box, opts.size)
 
     def thinned() -> Iterator[tuple[int, float, np.ndarray]]:
         # the first frame of each 1/fps slot (slots from the first frame's time): regular output from a variable
         # rate; a target above the source's rate keeps every frame (none is repeated)
         start, last = None, -1
-        for number, (time, frame) in enumerate(frames):
+        for number, (time, convert) in enumerate(frames):
             start = time if start is None else start
             slot = number if opts.fps is None else round((time - start) * opts.fps)
             if slot > last:
                 last = slot
-                yield number, time, frame
+                yield number, time, convert()
 
     return duration, thinned()
 
@@ -212,7 +240,7 @@ def source_frames(source: Source, opts: VideoOptions) -> tuple[float | None, Ite
 def check_readable(source: Source, opts: VideoOptions) -> None:
     """Unreadable naming `source` unless its first frame decodes: a cheap first pass, so whole-video splits are
     assigned among the videos that can be read."""
-    _, frames = source_frames(source, opts)
+    _, frames = source_frames(source, opts, None)
     if next(frames, None) is None:
         raise Unreadable(f"{source.path}: no frame could be decoded")
     frames.close()
@@ -284,7 +312,7 @@ def add_source(
             chunk.clear(), numbers.clear()
 
     try:
-        duration, frames = source_frames(source, opts)
+        duration, frames = source_frames(source, opts, box)
         if fixed_split is None and not duration:
             raise Unreadable(f"{source.path}: its duration is unknown, so it cannot be split by time")
         started, first = set(), None
@@ -297,7 +325,7 @@ def add_source(
                 if split not in started:
                     builders[split].start_video(source.name, video_id)
                     started.add(split)
-            chunk.append(crop_resize(frame, box, opts.size))
+            chunk.append(frame)
             numbers.append(number)
             written += 1
             bar.update()
