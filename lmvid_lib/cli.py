@@ -1,12 +1,13 @@
 """The `lmvid` console script.
 
-    lmvid prepare bbc|bair|kth --src PATH --dst PATH [--force] [--no-progress] [dataset options]
-    lmvid describe bbc|bair|kth PATH
+    lmvid prepare bbc|bair|kth|video --src PATH --dst PATH [--force] [--no-progress] [dataset options]
+    lmvid describe bbc|bair|kth|video PATH
     lmvid run [--profile P] [--run-dir DIR] [--only 02,03] [--param NB.KEY=VALUE ...] [--force] [--no-html]
+              [--plan] [--budget HOURS]
     lmvid export-web --run-dir DIR --out DIR [--profile NAME]
 
-Dataset options are the fields of `prepare.BBCOptions` / `BAIROptions` / `KTHOptions` as flags (`--out-size 128`),
-generated from the dataclasses so the CLI and the library cannot drift apart. `lmvid run` is `lmvid_lib.publish.runner`,
+Dataset options are the fields of `prepare.BBCOptions` / `BAIROptions` / `KTHOptions` / `video.VideoOptions` as flags
+(`--out-size 128`), generated from the dataclasses so the CLI and the library cannot drift apart. `lmvid run` is `lmvid_lib.publish.runner`,
 `lmvid export-web` (the browser playground's ONNX models) `lmvid_lib.publish.web`.
 A subcommand is one entry of `COMMANDS`: its help, a function adding its arguments, one running it.
 """
