@@ -7,8 +7,8 @@
     lmvid export-web --run-dir DIR --out DIR [--profile NAME]
 
 Dataset options are the fields of `prepare.BBCOptions` / `BAIROptions` / `KTHOptions` / `video.VideoOptions` as flags
-(`--out-size 128`), generated from the dataclasses so the CLI and the library cannot drift apart. `lmvid run` is `lmvid_lib.publish.runner`,
-`lmvid export-web` (the browser playground's ONNX models) `lmvid_lib.publish.web`.
+(`--out-size 128`), generated from the dataclasses so the CLI and the library cannot drift apart. `lmvid run` is
+`lmvid_lib.publish.runner`, `lmvid export-web` (the browser playground's ONNX models) `lmvid_lib.publish.web`.
 A subcommand is one entry of `COMMANDS`: its help, a function adding its arguments, one running it.
 """
 
