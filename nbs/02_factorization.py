@@ -64,14 +64,13 @@ from lmvid_lib.eval.keypoints import open_eval_sets
 from lmvid_lib.eval.views import frame_landmarks, landmark_strip, training_views
 from lmvid_lib.models.checkpoint import load_trained
 from lmvid_lib.models.run_config import config_from_parameters, dataset_model_configs, scene_model_configs
-from lmvid_lib.models.sequences import open_run_videos
 from lmvid_lib.report import figures
 from lmvid_lib.report.captions import Captions
 from lmvid_lib.report.runs import data_source, scene_setup, training_setup
 from lmvid_lib.report.tables import markdown_table
 from lmvid_lib.seed import seed_everything
 from lmvid_lib.train import read_metrics, train_factorization
-from lmvid_lib.train.structure import train_dataset_detector
+from lmvid_lib.train.structure import run_detector
 
 seed_everything(seed)
 captions = Captions(chapter=2)
@@ -278,15 +277,9 @@ for name, run in paper_runs.items():
     runs = {rendering_study.PAPER: run}
     if name in scenes:
         runs[rendering_study.SCENE] = summaries[scenes[name].run_name]["run"]
-    found = None
-    if detector:  # chapter 5's detector of this dataset, trained on its real training frames (reused there)
-        train_videos, test_videos = (open_run_videos(run, split, run_dir) for split in ("train", render_cfg.split))
-        if train_videos.keypoints is not None:
-            net, joints, _ = train_dataset_detector(
-                detector, name, train_videos, test_videos, render_cfg.threshold, run_dir
-            )
-            found = (net, joints)
-    renderings[name] = rendering_study.study_dataset(name, runs, render_cfg, run_dir, found)
+    # chapter 5's detector of this dataset, trained on its real training frames (reused there)
+    found = run_detector(detector, name, run, run_dir, render_cfg.split, render_cfg.threshold)
+    renderings[name] = rendering_study.study_dataset(name, runs, render_cfg, run_dir, found and found[:2])
 header, rows = rendering_study.score_table(renderings)
 n_pairs = "/".join(sorted({str(len(r.pairs.target)) for r in renderings.values()}))
 gaps = rendering_study.gap_range(renderings)

@@ -59,7 +59,6 @@ from lmvid_lib.eval.predictors import COPY_FRAME, PIXEL, REAL_FUTURE
 from lmvid_lib.models.checkpoint import read_run_config
 from lmvid_lib.models.files import PIXEL_PREDICTOR, load_model
 from lmvid_lib.models.rollout import rollout
-from lmvid_lib.models.sequences import open_run_videos
 from lmvid_lib.report import dynamics_figures
 from lmvid_lib.report import interpolation_figures as plots
 from lmvid_lib.report.captions import Captions
@@ -70,7 +69,7 @@ from lmvid_lib.seed import seed_everything
 from lmvid_lib.train import read_metrics
 from lmvid_lib.train.dynamics import dataset_configs
 from lmvid_lib.train.pixel_predictor import train_dataset_pixel_predictor
-from lmvid_lib.train.structure import train_dataset_detector
+from lmvid_lib.train.structure import run_detector
 
 seed_everything(seed)
 captions = Captions(chapter=5)
@@ -176,14 +175,12 @@ for dataset, result in results.items():
 # %% tags=["hide-input", "full-width"]
 structure, accuracy_rows, unscored = {}, [], []
 for dataset, result in results.items():
-    train_videos = open_run_videos(result.run, "train", run_dir)
-    if not detector or train_videos.keypoints is None or result.clips.videos.keypoints is None:
+    measured = run_detector(detector, dataset, result.run, run_dir, "test", structure_threshold)
+    if measured is None:
         unscored.append(dataset)  # no true keypoints (your own videos, real BAIR / KTH) or no detector configured
         continue
-    found, joints, accuracy = train_dataset_detector(
-        detector, dataset, train_videos, result.clips.videos, structure_threshold, run_dir
-    )
-    names = ", ".join(train_videos.keypoint_names[j] for j in joints)
+    found, joints, accuracy = measured
+    names = ", ".join(result.clips.videos.keypoint_names[j] for j in joints)
     accuracy_rows.append([f"`{dataset}`", names, f"{accuracy['error_px']:.2f}", f"{100 * accuracy['accuracy']:.0f}%"])
     structure[dataset] = vp.structure_curves(found, joints, result, structure_threshold)
 if accuracy_rows:

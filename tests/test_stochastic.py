@@ -10,11 +10,19 @@ from test_train import assert_killed_sequence_run_resumes_bit_identically
 
 from lmvid_lib.eval import sampling
 from lmvid_lib.eval.horizon import HorizonConfig
-from lmvid_lib.eval.predictors import COPY_LAST, MEAN_POSE, OURS, OURS_STOCHASTIC, RANDOM_POSE
-from lmvid_lib.eval.sampling_study import SampledScores, SamplingConfig, SamplingStudy, compare
+from lmvid_lib.eval.predictors import COPY_LAST, MEAN_POSE, OURS, OURS_STOCHASTIC, RANDOM_POSE, REAL_FUTURE
+from lmvid_lib.eval.sampling_study import (
+    DecodedSamples,
+    SampledScores,
+    SamplingConfig,
+    SamplingStudy,
+    compare,
+    decoded_structure,
+)
 from lmvid_lib.models.dynamics import LatentSource, dynamics_run, gaussian_kl
 from lmvid_lib.models.files import LANDMARK_LSTM, load_model
 from lmvid_lib.models.rollout import rollout
+from lmvid_lib.report.sampling_figures import decoded_figure
 from lmvid_lib.train import dynamics as train_module
 from lmvid_lib.train import train_dynamics
 from lmvid_lib.train.dynamics import prediction_loss, stochastic_mapping
@@ -237,3 +245,34 @@ def test_compare_says_where_one_curve_is_better():
         "lower than x's at 2 of 3 predicted frames (the first where not: t = 3), +0.333 px on average (positive: lower)"
     )
     assert compare(other + 1, other, "x", "", lower_is_better=False).startswith("higher than x's at every")
+
+
+def test_the_structure_of_decoded_samples_is_scored_per_sample_against_the_deterministic_one():
+    true = np.zeros((2, 3, 2, 2))  # N=2 clips, T=3 frames, J=2 keypoints
+    true[1, :, 1] = np.nan  # a keypoint never known in the second clip: left out
+    shift = np.array([1.0, 0.0])
+    found = np.stack([true, true + 4 * shift])  # one sample on the truth, one 4 px off
+    st = decoded_structure(found, true + 2 * shift, true + shift, true)
+    assert np.allclose(st.best, 0) and np.allclose(st.mean, 2) and np.allclose(st.deterministic, 2)
+    assert np.allclose(st.real, 1)
+    assert np.allclose(st.energy, 2 - 0.5 * 4)  # E d(X, y) - 1/2 E d(X, X')
+    assert st.share_better == 0.5  # the exact sample beats the deterministic prediction on both clips, the other not
+    said = st.sentence()
+    assert "best-of-N 0.0 px, mean-of-N 2.0 px, against the deterministic prediction's 2.0 px" in said
+    assert "the real frames' 1.0 px; 50% of the decoded samples" in said
+
+
+def test_the_decoded_samples_sentence_and_figure_show_the_structure_where_measured():
+    curve = np.linspace(0.5, 0.7, 5)
+    structure = decoded_structure(
+        np.ones((3, 2, 5, 1, 2)), np.zeros((2, 5, 1, 2)), np.zeros((2, 5, 1, 2)), np.zeros((2, 5, 1, 2))
+    )
+    with_structure = DecodedSamples("pusher", 2, 3, curve + 0.1, curve, curve, curve, structure)
+    without = DecodedSamples("walker", 2, 3, curve - 0.1, curve, curve, curve)
+    assert "higher than" in with_structure.sentence() and "Structure (chapter 5's detector" in with_structure.sentence()
+    assert "lower than" in without.sentence() and "Structure" not in without.sentence()
+    fig = decoded_figure({"pusher": with_structure, "walker": without})
+    axes = fig.get_axes()
+    assert len(axes) == 4 and not axes[3].axison  # walker has no structure panel
+    assert [line.get_label() for line in axes[2].get_lines()][-1] == REAL_FUTURE
+    assert decoded_figure({"walker": without}).get_axes()[0].get_ylabel().startswith("SSIM")

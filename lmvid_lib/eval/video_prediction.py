@@ -237,20 +237,25 @@ def predict_dataset(
     return DatasetPrediction(dataset, run, clips, real, predictions, scores)
 
 
+def future_keypoints(clips: VideoClips, joints: list[int], size: int, dataset: str) -> np.ndarray:
+    """The true keypoints `joints` of the clips' predicted frames [N,T,J,2] (px of the stored frame, NaN = absent),
+    for predictions decoded at `size` px; an error where the data has no keypoints or is stored at another size."""
+    if clips.videos.keypoints is None:
+        raise ValueError(f"{dataset}'s test videos have no keypoints: structure needs ground truth")
+    stored = clips.videos.frames.shape[1]
+    if stored != size:
+        raise ValueError(f"frames are stored at {stored} px but predicted at {size} px")
+    future = clips.indices[:, clips.context :]
+    return np.asarray(clips.videos.keypoints)[future][..., joints, :]
+
+
 def structure_curves(
     detector: nn.Module, joints: list[int], result: DatasetPrediction, threshold: float
 ) -> dict[str, HorizonCurves]:
     """Structure kept by every prediction of `result`: the detector's keypoints `joints` on its predicted frames
     against the true keypoints of the same future frames (`structure_error`), and on the real future frames
     (key REAL_FUTURE: the detector's own error, the floor of every curve)."""
-    clips = result.clips
-    if clips.videos.keypoints is None:
-        raise ValueError(f"{result.dataset}'s test videos have no keypoints: structure needs ground truth")
-    stored = clips.videos.frames.shape[1]
-    if stored != result.real.shape[-1]:
-        raise ValueError(f"frames are stored at {stored} px but predicted at {result.real.shape[-1]} px")
-    future = clips.indices[:, clips.context :]
-    true = np.asarray(clips.videos.keypoints)[future][..., joints, :]
+    true = future_keypoints(result.clips, joints, result.real.shape[-1], result.dataset)
     videos = {REAL_FUTURE: result.target, **result.predictions}
     return {name: structure_error(detector, frames, true, threshold) for name, frames in videos.items()}
 

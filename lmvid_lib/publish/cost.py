@@ -150,7 +150,9 @@ def dynamics_jobs(stem: str, params: Mapping[str, Mapping[str, Any]]) -> list[Jo
     )
     if "stochastic" in p:
         mappings = {d: stochastic_mapping(c, p["stochastic"], f"{stem}.stochastic") for d, c in shared.items()}
-        return _dynamics_jobs(stem, mappings, (True,), paper, p["device"])
+        wanted = {d: paper[d] for d in p.get("prediction_datasets", []) if d in paper}
+        detectors = _detector_jobs(stem, p.get("detector", {}), wanted)  # scores its decoded samples
+        return [*_dynamics_jobs(stem, mappings, (True,), paper, p["device"]), *detectors]
     return _dynamics_jobs(stem, shared, (True, False), paper, p["device"])  # chapter 4: residual and direct
 
 

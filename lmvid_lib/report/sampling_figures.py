@@ -46,22 +46,37 @@ def scores_figure(scores: Mapping[str, SampledScores], title: str, unit: str) ->
 
 
 def decoded_figure(results: Mapping[str, DecodedSamples]) -> Figure:
-    """One panel per dataset: best-of-N SSIM of the decoded samples and the deterministic prediction's SSIM against
-    the predicted frame t."""
-    fig = new_figure(4.6 * len(results), 3.4)
-    for ax, (dataset, r) in zip(fig.subplots(1, len(results), squeeze=False)[0], results.items()):
+    """One column per dataset: best-of-N SSIM of the decoded samples and the deterministic prediction's SSIM against
+    the predicted frame t; below it, where any dataset has a structure score, the detected-keypoint error (px) of
+    the samples (best-of-N, mean-of-N), the deterministic prediction and the real frames."""
+    rows = 2 if any(r.structure is not None for r in results.values()) else 1
+    fig = new_figure(4.6 * len(results), 3.2 * rows)
+    axes = fig.subplots(rows, len(results), squeeze=False)
+    for column, (dataset, r) in enumerate(results.items()):
         t = np.arange(1, len(r.best_ssim) + 1)
-        ax.plot(
-            t,
-            r.best_ssim,
-            label=f"{predictors.OURS_STOCHASTIC}, best of {r.n_samples}",
-            **predictors.style(predictors.OURS_STOCHASTIC),
-        )
+        sampled = predictors.style(predictors.OURS_STOCHASTIC)
+        ax = axes[0, column]
+        ax.plot(t, r.best_ssim, label=f"{predictors.OURS_STOCHASTIC}, best of {r.n_samples}", **sampled)
         ax.plot(t, r.deterministic_ssim, label=predictors.OURS, **predictors.style(predictors.OURS))
-        ax.set_xlabel("predicted frame t")
         ax.set_ylabel("SSIM (higher is better)")
         ax.set_title(f"{dataset}: {r.n_clips} test clips", fontsize=9)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize="x-small")
+        if rows == 2:
+            ax = axes[1, column]
+            if r.structure is None:
+                ax.set_axis_off()
+                continue
+            st = r.structure
+            ax.plot(t, st.best, label=f"{predictors.OURS_STOCHASTIC}, best of {r.n_samples}", **sampled)
+            ax.plot(
+                t, st.mean, label=f"{predictors.OURS_STOCHASTIC}, mean of {r.n_samples}", **{**sampled, "alpha": 0.5}
+            )
+            ax.plot(t, st.deterministic, label=predictors.OURS, **predictors.style(predictors.OURS))
+            ax.plot(t, st.real, label=predictors.REAL_FUTURE, **predictors.style(predictors.REAL_FUTURE))
+            ax.set_ylabel("detected-keypoint error (px of the stored frame)", fontsize=8)
+    for ax in axes.flat:
+        if ax.axison:
+            ax.set_xlabel("predicted frame t")
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize="x-small")
     fig.tight_layout()
     return fig

@@ -34,6 +34,7 @@ from lmvid_lib.eval.structure import (
 )
 from lmvid_lib.models.detector import DetectorConfig, KeypointDetector
 from lmvid_lib.models.files import STRUCTURE_DETECTOR, model_payload
+from lmvid_lib.models.sequences import open_run_videos
 from lmvid_lib.paths import run_folder
 from lmvid_lib.seed import seed_everything
 from lmvid_lib.train.runs import LossTrainer, RunFolder, train_loop
@@ -133,3 +134,22 @@ def train_dataset_detector(
     train_detector(cfg, train.frames, np.asarray(train.keypoints)[:, joints], out)
     detector = load_detector(out)
     return detector, joints, detector_accuracy(detector, test.frames, np.asarray(test.keypoints)[:, joints], threshold)
+
+
+def run_detector(
+    config: DetectorConfig | Mapping[str, Any],
+    dataset: str,
+    run: str | Path,
+    run_dir: str | Path,
+    split: str,
+    threshold: float,
+) -> tuple[KeypointDetector, list[int], dict[str, float]] | None:
+    """`train_dataset_detector` of the model run `run` of `dataset`: trained on the run's training videos, measured
+    on its `split` videos; None where `config` is empty (no detector configured) or the data has no true keypoints
+    (your own videos, real BAIR / KTH). Chapters 2, 4b and 5 share the one run per dataset."""
+    if not config:
+        return None
+    train, test = (open_run_videos(run, s, run_dir) for s in ("train", split))
+    if train.keypoints is None or test.keypoints is None:
+        return None
+    return train_dataset_detector(config, dataset, train, test, threshold, run_dir)
