@@ -145,3 +145,23 @@ def test_dataset_run_prefers_spade_then_the_lowest_seed_and_names_what_is_held(t
     assert dataset_run(tmp_path, "pusher") == pusher
     with pytest.raises(FileNotFoundError, match=r"'walker'.*\['pusher', 'signer'\]"):
         dataset_run(tmp_path, "walker")
+
+
+def test_chapter_models_is_one_rule_for_configs_and_run_folders():
+    from lmvid_lib.models.run_config import chapter_models
+
+    def cfg(dataset: str, decoder: str, seed: int, landmarks_from: str | None = None) -> TrainConfig:
+        c = TrainConfig(dataset=dataset, seed=seed, landmarks_from=landmarks_from)
+        c.model.decoder = decoder
+        return c
+
+    given = [  # chapter 2's order when its decoders are listed concat first
+        (cfg("signer", "concat", 0), "concat0"),
+        (cfg("signer", "spade", 1), "spade1"),
+        (cfg("signer", "spade", 0), "spade0"),
+        (cfg("signer", "scene", 0, landmarks_from="signer-spade-seed0"), "scene0"),
+        (cfg("walker", "concat", 2), "walker-concat2"),
+        (cfg("walker", "concat", 2), "walker-concat2-later"),
+    ]
+    assert chapter_models(given) == {"signer": "spade0", "walker": "walker-concat2"}
+    assert chapter_models(given[3:4]) == {}  # a run on another's landmarks is never the dataset's model

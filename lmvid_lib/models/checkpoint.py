@@ -14,7 +14,7 @@ import torch
 from lmvid_lib.config import from_dict
 from lmvid_lib.models.factorization import FactorizationModel
 from lmvid_lib.models.files import FACTORIZATION, build_model, read_model_file
-from lmvid_lib.models.run_config import TrainConfig
+from lmvid_lib.models.run_config import TrainConfig, chapter_models
 from lmvid_lib.paths import RunFiles, finished_runs, runs_of
 
 
@@ -36,24 +36,19 @@ def load_trained(run: str | Path, device: str | torch.device = "cpu") -> tuple[F
 def dataset_run(run_dir: str | Path, dataset: str) -> Path:
     """The factorization run folder later chapters use for `dataset` (signer, pusher, walker, bbc, bair, kth).
 
-    Among the finished runs in `<run_dir>/factorization/` (model.pt present) trained on `dataset` that learned their
-    own landmarks (no `landmarks_from`): the SPADE one if any, then the lowest training seed. Raises
+    The run `run_config.chapter_models` chooses among the finished runs in `<run_dir>/factorization/` (model.pt
+    present): of those that learned their own landmarks, the SPADE one if any, then the lowest training seed. Raises
     FileNotFoundError naming the folder and the datasets it does hold.
     """
     root = runs_of(run_dir, "factorization")
-    found = []
-    for run in finished_runs(run_dir, "factorization"):
-        cfg = read_run_config(run)
-        if cfg.landmarks_from is None:  # a run on another run's landmarks is that run's second decoder
-            found.append((cfg.dataset, cfg.model.decoder != "spade", cfg.seed, run))
-    matches = sorted((f for f in found if f[0] == dataset), key=lambda f: (f[1], f[2], f[3].name))
-    if not matches:
-        held = sorted({f[0] for f in found}) or "none"
+    runs = sorted(finished_runs(run_dir, "factorization"), key=lambda run: run.name)
+    chosen = chapter_models((read_run_config(run), run) for run in runs)
+    if dataset not in chosen:
         raise FileNotFoundError(
-            f"{root} has no finished factorization run on {dataset!r} (datasets held: {held}): run chapter 2 "
-            f"(02_factorization) of this profile first"
+            f"{root} has no finished factorization run on {dataset!r} (datasets held: {sorted(chosen) or 'none'}): "
+            f"run chapter 2 (02_factorization) of this profile first"
         )
-    return matches[0][3]
+    return chosen[dataset]
 
 
 def scene_run(run_dir: str | Path, dataset: str) -> Path | None:

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from lmvid_lib.config import check_choice, check_int, check_number, check_optional_int, from_dict
 from lmvid_lib.data.augment import AugmentConfig, validate_augment_config
@@ -23,6 +23,8 @@ from lmvid_lib.data.datasets import DATASETS, EMBEDDED, check_dataset
 from lmvid_lib.models.factorization import ModelConfig, validate_model_config
 from lmvid_lib.models.losses import LossConfig
 from lmvid_lib.paths import run_folder
+
+T = TypeVar("T")
 
 LR_SCHEDULES = ("constant", "cosine")
 
@@ -268,3 +270,16 @@ def with_global_batch(cfg: TrainConfig, world_size: int) -> TrainConfig:
             f"process(es) = {per_step}"
         )
     return dataclasses.replace(cfg, accumulate=cfg.global_batch // per_step)
+
+
+def chapter_models(runs: Iterable[tuple[TrainConfig, T]]) -> dict[str, T]:
+    """dataset -> the run (of (config, run) pairs) later chapters use for it: among runs that learned their own
+    landmarks (no `landmarks_from`: a run on another's landmarks is that run's second decoder), the SPADE one if
+    any, then the lowest training seed, then the first given. `checkpoint.dataset_run` applies it to finished runs,
+    the cost plan to the configs chapter 2 will train."""
+    chosen: dict[str, tuple[tuple[bool, int], T]] = {}
+    for cfg, run in runs:
+        key = (cfg.model.decoder != "spade", cfg.seed)
+        if cfg.landmarks_from is None and (cfg.dataset not in chosen or key < chosen[cfg.dataset][0]):
+            chosen[cfg.dataset] = (key, run)
+    return {dataset: run for dataset, (_, run) in chosen.items()}

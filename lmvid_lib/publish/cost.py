@@ -21,6 +21,7 @@ from typing import Any
 
 from lmvid_lib.models.run_config import (
     TrainConfig,
+    chapter_models,
     config_from_parameters,
     dataset_model_configs,
     run_path,
@@ -89,7 +90,7 @@ def _factorization_configs(p: Mapping[str, Any]) -> tuple[list[TrainConfig], dic
     others = dataset_model_configs(
         p["factorization"], p["dataset_models"], p["seeds"][0], p["device"], p["seed"], main_dataset=p["dataset"]
     )
-    paper = {cfg.dataset: cfg for cfg in reversed([*main, *others.values()]) if cfg.model.decoder != "scene"}
+    paper = chapter_models((cfg, cfg) for cfg in [*main, *others.values()])
     scenes = scene_model_configs(
         [c for c in main if c.model.decoder == "spade"] + list(others.values()), p["scene_decoder"]
     )
