@@ -4,10 +4,11 @@ route of the scene decoder's predictions), per dataset and profile.
 
     python -m benchmarks.bench_budgets [PROFILE ...]     (default: cpu paper)
 
-FLOPs per training step are counted with `benchmarks.flops` (convs, matmuls; forward and backward) on one sample and
-multiplied by the profile's batch and steps; elementwise work, the optimiser, and the paper profile's VGG19 loss and
-discriminator are not counted (they would add to the landmark route). Chapter 5's caption states the same comparison
-in seconds on the machine that trained both routes.
+The runs are the ones the cost plan lists for the profile (`lmvid_lib.publish.cost.plan_jobs`: the same configs the
+notebooks train). FLOPs per training step are counted with `benchmarks.flops` (convs, matmuls; forward and backward)
+on one sample and multiplied by the profile's batch and steps; elementwise work, the optimiser, and the paper
+profile's VGG19 loss and discriminator are not counted (they would add to the landmark route). Chapter 5's caption
+states the same comparison in seconds on the machine that trained both routes.
 """
 
 from __future__ import annotations
@@ -27,10 +28,11 @@ from lmvid_lib.models.dynamics import LandmarkLSTM
 from lmvid_lib.models.factorization import FactorizationModel
 from lmvid_lib.models.flops import count_flops
 from lmvid_lib.models.pixel_predictor import PixelPredictor
-from lmvid_lib.models.run_config import TrainConfig, dataset_model_configs, scene_model_configs, with_global_batch
+from lmvid_lib.models.run_config import chapter_models
+from lmvid_lib.paths import REPO
+from lmvid_lib.publish import cost, runner
+from lmvid_lib.publish.cost import Job
 from lmvid_lib.train import dynamics, pixel_predictor
-from lmvid_lib.train.dynamics import dataset_configs, dataset_dynamics_config
-from lmvid_lib.train.pixel_predictor import dataset_pixel_config
 
 PROFILES = ("cpu", "paper")
 
@@ -40,53 +42,61 @@ def loss_flops(loss: Callable[[], torch.Tensor]) -> int:
     return count_flops(lambda: loss().backward())
 
 
-def _samples(cfg: TrainConfig) -> int:
-    """Samples per optimiser step of a factorization run on one process: batch x accumulated micro-batches."""
-    one = with_global_batch(cfg, 1)
-    return one.batch_size * one.accumulate
+def _route_jobs(params: Mapping[str, Mapping[str, Any]], dataset: str) -> dict[str, Job | None]:
+    """The cost plan's jobs of `dataset`'s landmark route and pixel predictor: {factorization (the model chapters 4-5
+    use), scene (on its landmarks, or None), lstm (chapter 4's residual LSTM), pixel}."""
+    jobs = list(cost.plan_jobs(params))
+    factor = chapter_models((j.config, j) for j in jobs if j.kind == "factorization").get(dataset)
+    if factor is None:
+        raise ValueError(f"02_factorization trains no model of {dataset!r}")
+
+    def one(notebook: str, kind: str, wanted: Callable[[Any], bool]) -> Job | None:
+        found = [j for j in jobs if j.notebook == notebook and j.kind == kind and wanted(j.config)]
+        return found[0] if found else None
+
+    return {
+        "factorization": factor,
+        "scene": one("02_factorization", "scene", lambda c: c.landmarks_from == factor.config.run_name),
+        "lstm": one("04_dynamics", "dynamics", lambda c: c.dataset == dataset and c.model.predict_residual),
+        "pixel": one("05_prediction", "pixel", lambda c: c.dataset == dataset),
+    }
 
 
 def route_flops(profile: str, dataset: str) -> dict[str, Any]:
-    """{factorization, lstm, pixel: total training FLOPs, and the steps each trains} of `dataset` on `profile`."""
-    params = load_profile(profile)
-    section = params["02_factorization"]
-    factor = dataset_model_configs(section["factorization"], section.get("dataset_models"), 0, "cpu", 0)[dataset]
-    size, channels = factor.model.image_size, factor.model.channels
+    """{factorization, scene, lstm, pixel: total training FLOPs, pixel_per_step, and the steps each trains} of
+    `dataset` on `profile`, for the runs the cost plan lists (`publish.cost.plan_jobs`)."""
+    jobs = _route_jobs(runner.plan(profile, None, [], [], REPO).parameters, dataset)
+    factor, scene, lstm_job, pixel_job = (jobs[k] for k in ("factorization", "scene", "lstm", "pixel"))
+    model_cfg = factor.config.model
+    size, channels = model_cfg.image_size, model_cfg.channels
     torch.manual_seed(0)
     shape = (1, channels, size, size)
     batch = {key: torch.rand(shape) for key in ("pose_input", "appearance_input", "target")}
-    per_sample = training_step_flops(FactorizationModel(factor.model), batch)
-    scene = scene_model_configs([factor], section.get("scene_decoder")).get(dataset)
+    per_sample = training_step_flops(FactorizationModel(model_cfg), batch)
     scene_flops = 0
     if scene is not None:  # its pose encoder frozen, as `landmarks_from` trains it
-        scene_model = FactorizationModel(scene.model)
+        scene_model = FactorizationModel(scene.config.model)
         scene_model.pose_encoder.requires_grad_(False)
-        scene_flops = training_step_flops(scene_model, batch) * _samples(scene) * scene.steps
-    dyn = params["04_dynamics"]
-    shared = dataset_configs(dyn["dynamics"], dyn.get("dynamics_overrides", {}), dyn["dynamics_datasets"])[dataset]
-    lstm_cfg = dataset_dynamics_config(shared, dataset, factor.model.n_landmarks)
-    n, m = lstm_cfg.schedule()
-    lstm = LandmarkLSTM(lstm_cfg.model)
-    states = torch.randn(1, n + m, factor.model.n_landmarks, 5)
+        scene_flops = training_step_flops(scene_model, batch) * scene.samples * scene.steps
+    n, m = lstm_job.config.schedule()
+    lstm = LandmarkLSTM(lstm_job.config.model)
+    states = torch.randn(1, n + m, model_cfg.n_landmarks, 5)
     lstm_step = loss_flops(lambda: dynamics.prediction_loss(lstm, states, n))
-    pix = params["05_prediction"]
-    shared = dataset_configs(pix.get("pixel", {}), pix.get("pixel_overrides", {}), pix["prediction_datasets"])[dataset]
-    pixel_cfg = dataset_pixel_config(shared, dataset, channels, size)
-    pn, pm = pixel_cfg.schedule()
-    model = PixelPredictor(pixel_cfg.model)
+    pn, pm = pixel_job.config.schedule()
+    model = PixelPredictor(pixel_job.config.model)
     clips = torch.rand(1, pn + pm, channels, size, size)
     pixel_step = loss_flops(lambda: pixel_predictor.prediction_loss(model, clips, pn))
     return {
-        "factorization": per_sample * _samples(factor) * factor.steps,
+        "factorization": per_sample * factor.samples * factor.steps,
         "scene": scene_flops,
-        "lstm": lstm_step * lstm_cfg.batch_size * lstm_cfg.steps,
-        "pixel": pixel_step * pixel_cfg.batch_size * pixel_cfg.steps,
-        "pixel_per_step": pixel_step * pixel_cfg.batch_size,
+        "lstm": lstm_step * lstm_job.samples * lstm_job.steps,
+        "pixel": pixel_step * pixel_job.samples * pixel_job.steps,
+        "pixel_per_step": pixel_step * pixel_job.samples,
         "steps": {
             "factorization": factor.steps,
             "scene": 0 if scene is None else scene.steps,
-            "lstm": lstm_cfg.steps,
-            "pixel": pixel_cfg.steps,
+            "lstm": lstm_job.steps,
+            "pixel": pixel_job.steps,
         },
     }
 

@@ -54,6 +54,7 @@ class Job:
     samples: int  # per optimiser step: batch x accumulated micro-batches
     probe: Callable[[], probe.StepProbe]
     shape: str  # jobs with one shape share one probe
+    config: Any  # the run's config (TrainConfig, DynamicsTrainConfig, PixelTrainConfig or DetectorConfig)
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,7 @@ def _shape(kind: str, cfg: Any, *extra: Any) -> str:
 
 def _job(stem: str, kind: str, folder: Path, cfg: Any, run_probe: Callable[[], probe.StepProbe], *shape: Any) -> Job:
     """A job of `cfg.steps` steps of `cfg.batch_size` samples (a config without micro-batches)."""
-    return Job(stem, kind, folder.as_posix(), cfg.steps, cfg.batch_size, run_probe, _shape(kind, cfg, *shape))
+    return Job(stem, kind, folder.as_posix(), cfg.steps, cfg.batch_size, run_probe, _shape(kind, cfg, *shape), cfg)
 
 
 def _factorization_configs(p: Mapping[str, Any]) -> tuple[list[TrainConfig], dict[str, TrainConfig]]:
@@ -109,6 +110,7 @@ def _factorization_job(stem: str, cfg: TrainConfig) -> Job:
         one.batch_size * one.accumulate,
         lambda: probe.probe_factorization(cfg),
         _shape(kind, cfg),
+        cfg,
     )
 
 
@@ -203,30 +205,37 @@ def _evaluates(stem: str, p: Mapping[str, Any]) -> str:
     return described[stem]() if stem in described else "reads the run dir"
 
 
+def plan_jobs(params: Mapping[str, Mapping[str, Any]]) -> Iterator[Job]:
+    """Every training job of the notebooks of `params` (stem -> effective parameters), in `params` order; a run
+    made by several notebooks appears once per notebook."""
+    for stem in params:
+        if stem in TRAINERS:
+            yield from TRAINERS[stem](stem, params)
+
+
 def cost_lines(selected: list[str], params: Mapping[str, Mapping[str, Any]], root: Path) -> dict[str, list[Line]]:
     """stem -> the costed jobs of each selected notebook, probing each distinct step shape of a job to train once.
     A job of a notebook earlier in `params` order is "reused" by later ones."""
     owners: dict[str, str] = {}
     probes: dict[str, probe.StepProbe] = {}
     lines: dict[str, list[Line]] = {}
-    for stem, trainer in ((s, TRAINERS[s]) for s in params if s in TRAINERS):
-        for job in trainer(stem, params):
-            owner = owners.setdefault(job.folder, stem)
-            if stem not in selected:
-                continue
-            run_dir = root / params[stem]["run_dir"]
-            if owner != stem:
-                state = f"reused ({owner})"
-            elif RunFiles(run_dir / job.folder).model.is_file():
-                state = "trained"
-            else:
-                state = "to train"
-            step = probes.get(job.shape)
-            if step is None and state == "to train":
-                step = probes[job.shape] = job.probe()
-            flops = job.steps * job.samples * step.flops_per_sample if step else float("nan")
-            seconds = job.steps * job.samples * step.seconds_per_sample if state == "to train" else 0.0
-            lines.setdefault(stem, []).append(Line(job, state, flops, seconds, step))
+    for job in plan_jobs(params):
+        stem = job.notebook
+        owner = owners.setdefault(job.folder, stem)
+        if stem not in selected:
+            continue
+        if owner != stem:
+            state = f"reused ({owner})"
+        elif RunFiles(root / params[stem]["run_dir"] / job.folder).model.is_file():
+            state = "trained"
+        else:
+            state = "to train"
+        step = probes.get(job.shape)
+        if step is None and state == "to train":
+            step = probes[job.shape] = job.probe()
+        flops = job.steps * job.samples * step.flops_per_sample if step else float("nan")
+        seconds = job.steps * job.samples * step.seconds_per_sample if state == "to train" else 0.0
+        lines.setdefault(stem, []).append(Line(job, state, flops, seconds, step))
     return lines
 
 
