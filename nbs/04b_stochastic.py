@@ -60,6 +60,7 @@ from IPython.display import Markdown, display
 from lmvid_lib.config import from_dict
 from lmvid_lib.eval import horizon as hz
 from lmvid_lib.eval import sampling_study
+from lmvid_lib.eval import video_prediction as vp
 from lmvid_lib.eval.horizon_study import horizon_splits
 from lmvid_lib.eval.horizon_study import sources_sentence as study_sources
 from lmvid_lib.models.checkpoint import dataset_run, load_trained
@@ -205,21 +206,21 @@ display(
 # %% [markdown] tags=["needs-keypoints"]
 # ## Sampled futures as video
 #
-# On the datasets without true joints of the future (chapter 5's `pusher` and `walker` stand-ins, and the paper's
-# BAIR and KTH), peers report the best of N decoded samples: per predicted frame, the sample closest to the real frame.
-# Here: chapter 5's test clips and protocol, every sample decoded by the paper's decoder with the last context frame's
-# appearance, against the deterministic LSTM's prediction decoded the same way. Best-of-N is an optimistic score (it
-# picks with the truth), which is why the joint scores above lead. Where the stand-ins have true keypoints, chapter 5's
-# detector (trained on the real training frames) finds them in every decoded sample, and the keypoints it finds are
-# scored as the joints above: energy score, best-of-N, mean-of-N, beside the deterministic prediction and the real
-# frames (the detector's own error).
+# Chapter 5's datasets (the `pusher` and `walker` stand-ins, and the paper's BAIR and KTH) are scored as video, as
+# peers report them: the best of N decoded samples, per predicted frame the sample closest to the real frame. Here:
+# chapter 5's test clips and protocol, every sample decoded by the paper's decoder with the last context frame's
+# appearance, against the deterministic LSTM's prediction decoded the same way; SSIM and PSNR, and LPIPS where its
+# weights are cached. Best-of-N is an optimistic score (it picks with the truth), which is why the joint scores above
+# lead. Where the data has true keypoints (the stand-ins do), chapter 5's detector, trained on the real training
+# frames, finds them in every decoded sample, and the keypoints it finds are scored as the joints above: energy
+# score, best-of-N and mean-of-N, beside the deterministic prediction and the real frames (the detector's own error).
 
 # %% tags=["hide-input", "full-width", "needs-keypoints"]
 decoded_results = {}
 for name in prediction_datasets:
     found = run_detector(detector, name, dataset_run(run_dir, name), run_dir, "test", structure_threshold)
     decoded_results[name] = sampling_study.decoded_samples(
-        run_dir, name, summaries[name]["run"], scfg, max_clips, device, found and found[:2]
+        run_dir, name, summaries[name]["run"], scfg, max_clips, device, found and found[:2], vp.lpips_backbones()
     )
 if decoded_results:
     display(

@@ -268,7 +268,14 @@ def test_the_decoded_samples_sentence_and_figure_show_the_structure_where_measur
         np.ones((3, 2, 5, 1, 2)), np.zeros((2, 5, 1, 2)), np.zeros((2, 5, 1, 2)), np.zeros((2, 5, 1, 2))
     )
     with_structure = DecodedSamples("pusher", 2, 3, curve + 0.1, curve, curve, curve, structure)
-    without = DecodedSamples("walker", 2, 3, curve - 0.1, curve, curve, curve)
+    without = DecodedSamples(
+        "walker", 2, 3, curve - 0.1, curve, curve, curve, None, {"alex": curve}, {"alex": curve + 1}
+    )
+    assert "LPIPS: not measured" in with_structure.sentence() and "LPIPS: not" not in without.sentence()
+    assert (
+        "Best-of-N LPIPS (alex) is lower than ours (landmark LSTM)'s at every predicted frame (by 1"
+        in without.sentence()
+    )
     assert "higher than" in with_structure.sentence() and "Structure (chapter 5's detector" in with_structure.sentence()
     assert "lower than" in without.sentence() and "Structure" not in without.sentence()
     fig = decoded_figure({"pusher": with_structure, "walker": without})

@@ -10,7 +10,7 @@ joint error.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -315,14 +315,23 @@ class DecodedSamples:
     deterministic_ssim: np.ndarray
     deterministic_psnr: np.ndarray
     structure: DecodedStructure | None = None
+    best_lpips: dict[str, np.ndarray] = field(default_factory=dict)  # per backbone whose weights are cached
+    deterministic_lpips: dict[str, np.ndarray] = field(default_factory=dict)
 
     def sentence(self) -> str:
-        """Where the best-of-N SSIM is above the deterministic prediction's, with the mean margin; the structure."""
+        """Where the best-of-N SSIM (and LPIPS, where its weights are cached) is better than the deterministic
+        prediction's, with the mean margin; the structure."""
         compared = compare(self.best_ssim, self.deterministic_ssim, OURS, "", lower_is_better=False)
-        said = (
+        said = [
             f"`{self.dataset}` ({self.n_clips} test clips, {self.n_samples} samples): the best-of-N SSIM is {compared}."
-        )
-        return said if self.structure is None else f"{said} {self.structure.sentence()}"
+        ]
+        for net, best in self.best_lpips.items():
+            said.append(f"Best-of-N LPIPS ({net}) is {compare(best, self.deterministic_lpips[net], OURS, '')}.")
+        if not self.best_lpips:
+            said.append("LPIPS: not measured (no backbone's ImageNet weights are cached here).")
+        if self.structure is not None:
+            said.append(self.structure.sentence())
+        return " ".join(said)
 
 
 def decoded_samples(
@@ -333,10 +342,12 @@ def decoded_samples(
     max_clips: int | None = None,
     device: str = "cpu",
     detector: tuple[nn.Module, list[int]] | None = None,
+    lpips_nets: tuple[str, ...] = (),
 ) -> DecodedSamples:
     """`DecodedSamples` of `dataset`'s test clips (chapter 5's clips and protocol), every prediction decoded by the
     paper's decoder of its chapter-2 model with the last context frame's appearance; with `detector` (chapter 5's
-    detector and the keypoints it finds), the structure score of every decoded sample."""
+    detector and the keypoints it finds), the structure score of every decoded sample; LPIPS for each backbone of
+    `lpips_nets` whose weights are cached (best of N: the lowest per frame)."""
     run = dataset_run(run_dir, dataset)
     model, cfg = load_trained(run, device)
     context, horizon = vp.protocol(cfg.dataset)
@@ -351,7 +362,7 @@ def decoded_samples(
     scores, found = [], []
     for s in sampled:  # one decoded sample at a time: S x N x T frames would not fit the cpu machine's memory
         frames = render_sequence(model, s, appearance)
-        scores.append(vp.score_video(frames, target))
+        scores.append(vp.score_video(frames, target, lpips_nets))
         if detector is not None:
             found.append(detect(detector[0], frames))
     structure = None
@@ -360,7 +371,7 @@ def decoded_samples(
         structure = decoded_structure(
             np.stack(found), detect(detector[0], deterministic), detect(detector[0], target), true
         )
-    det = vp.score_video(deterministic, target)
+    det = vp.score_video(deterministic, target, lpips_nets)
     return DecodedSamples(
         dataset,
         len(target),
@@ -370,4 +381,6 @@ def decoded_samples(
         det.ssim.mean(0),
         det.psnr.mean(0),
         structure,
+        {net: np.min([s.lpips[net] for s in scores], 0).mean(0) for net in det.lpips},
+        {net: curve.mean(0) for net, curve in det.lpips.items()},
     )
