@@ -52,7 +52,6 @@ strip_samples = 3  # sampled futures decoded in the strip
 strip_every = 10  # every this many frames of the strip
 tracked_landmarks = 2  # landmarks whose sampled paths are drawn
 detector = {}  # chapter 5's DetectorConfig mapping: its detector scores the structure of every decoded sample
-structure_threshold = 3.0  # px: chapter 5's, for the detector's accuracy on the real test frames
 
 # %% tags=["hide-input"]
 from IPython.display import Markdown, display
@@ -209,28 +208,31 @@ display(
 # Chapter 5's datasets (the `pusher` and `walker` stand-ins, and the paper's BAIR and KTH) are scored as video, as
 # peers report them: the best of N decoded samples, per predicted frame the sample closest to the real frame. Here:
 # chapter 5's test clips and protocol, every sample decoded by the paper's decoder with the last context frame's
-# appearance, against the deterministic LSTM's prediction decoded the same way; SSIM and PSNR, and LPIPS where its
-# weights are cached. Best-of-N is an optimistic score (it picks with the truth), which is why the joint scores above
+# appearance, against the deterministic LSTM's prediction decoded the same way; SSIM, and LPIPS where its weights are
+# cached. Best-of-N is an optimistic score (it picks with the truth), which is why the joint scores above
 # lead. Where the data has true keypoints (the stand-ins do), chapter 5's detector, trained on the real training
 # frames, finds them in every decoded sample, and the keypoints it finds are scored as the joints above: energy
 # score, best-of-N and mean-of-N, beside the deterministic prediction and the real frames (the detector's own error).
 
 # %% tags=["hide-input", "full-width", "needs-keypoints"]
+lpips_nets = vp.lpips_backbones()
 decoded_results = {}
 for name in prediction_datasets:
-    found = run_detector(detector, name, dataset_run(run_dir, name), run_dir, "test", structure_threshold)
+    found = run_detector(detector, name, dataset_run(run_dir, name), run_dir, "test")
     decoded_results[name] = sampling_study.decoded_samples(
-        run_dir, name, summaries[name]["run"], scfg, max_clips, device, found and found[:2], vp.lpips_backbones()
+        run_dir, name, summaries[name]["run"], scfg, max_clips, device, found and found[:2], lpips_nets
     )
 if decoded_results:
     display(
         captions.figure(
             sampling_figures.decoded_figure(decoded_results),
-            f"SSIM of decoded predictions against the real future frames, mean over each dataset's test clips: the "
-            f"best of {scfg.n_samples} sampled futures per frame, and the deterministic LSTM's one prediction; both "
-            f"decoded by the paper's decoder. Data: {study_sources(run_dir, prediction_datasets)}; profile "
-            f"`{profile}`.",
+            f"Top: SSIM of decoded predictions against the real future frames, mean over each dataset's test clips: "
+            f"the best of {scfg.n_samples} sampled futures per frame, and the deterministic LSTM's one prediction; "
+            f"both decoded by the paper's decoder. Bottom, where the data has true keypoints: chapter 5's detector on "
+            f"the same frames, its error against the true future keypoints (px of the stored frame) for the best and "
+            f"the mean of the samples, the deterministic prediction and the real frames (the detector's own error). "
+            f"Data: {study_sources(run_dir, prediction_datasets)}; profile `{profile}`.",
             full_width=True,
         )
     )
-    display(Markdown(" ".join(r.sentence() for r in decoded_results.values())))
+    display(Markdown(sampling_study.decoded_sentences(decoded_results, lpips_nets)))

@@ -11,7 +11,7 @@ def test_the_cpu_pixel_predictor_trains_with_at_least_the_landmark_routes_flops(
     rows = budget_rows("cpu")
     assert [r[0] for r in rows] == ["pusher", "walker"]
     for dataset, factorization, scene, lstm, route, pixel, ratio, steps, parity in rows:
-        assert route == pytest.approx(factorization + scene + lstm) and factorization > 100 * lstm > 0
+        assert route == pytest.approx(factorization + scene + lstm) and factorization > 5 * lstm > 0
         assert 0 < scene < factorization  # the scene decoder trains on frozen landmarks: no pose-encoder backward
         assert ratio == pytest.approx(pixel / route)
         assert ratio >= 1.0, f"{dataset}: the pixel predictor trains {ratio:.2f} of the landmark route's FLOPs"

@@ -114,6 +114,24 @@ def test_the_plan_lists_each_run_a_notebook_trains_with_steps_samples_and_cost(t
     states = {line.job.folder: line.state for line in lines["05_prediction"]}
     assert states["pixel/pusher-seed0"] == "to train" and states["detector/pusher-seed0"] == "reused (02_factorization)"
     assert sum(line.seconds for line in lines["05_prediction"] if line.job.kind == "detector") == 0
+    # chapter 4b scores its decoded samples with the same detectors
+    states = {line.job.folder: line.state for line in lines["04b_stochastic"] if line.job.kind == "detector"}
+    assert states == {f"detector/{d}-seed0": "reused (02_factorization)" for d in ("pusher", "walker")}
+    assert [j.notebook for j in cost.plan_jobs(job.parameters)][0] == "02_factorization"  # in the notebooks' order
+
+
+@pytest.mark.parametrize("batch_first", [True, False])
+def test_an_lstm_is_counted_as_its_gate_matmuls_forward_and_twice_that_backward(batch_first):
+    from lmvid_lib.models.flops import count_flops
+
+    lstm = torch.nn.LSTM(8, 16, 2, batch_first=batch_first)
+    x = torch.randn((4, 5, 8) if batch_first else (5, 4, 8))
+    forward = 2 * 4 * 5 * (4 * 16 * (8 + 16) + 4 * 16 * (16 + 16))  # 2 T B (4H I + 4H H) per layer
+    with torch.no_grad():
+        assert count_flops(lambda: lstm(x)) == forward
+    assert count_flops(lambda: lstm(x)[0].sum().backward()) == 3 * forward
+    with torch.backends.mkldnn.flags(enabled=False):  # the unfused LSTM: the counter sees its matmuls itself
+        assert count_flops(lambda: lstm(x)[0].sum().backward()) == pytest.approx(3 * forward, rel=0.1)
 
 
 def test_runs_of_one_step_shape_share_a_probe_and_finished_runs_are_not_probed(tmp_path, fake_probes):

@@ -26,6 +26,7 @@ from lmvid_lib.eval import sampling
 from lmvid_lib.eval import video_prediction as vp
 from lmvid_lib.eval.prediction import speed_kept_over, states_to_joints
 from lmvid_lib.eval.predictors import COPY_LAST, MEAN_POSE, OURS, OURS_STOCHASTIC, RANDOM_POSE
+from lmvid_lib.eval.regression import known_mean
 from lmvid_lib.eval.structure import detect, in_frame
 from lmvid_lib.models.checkpoint import dataset_run, load_trained, read_run_config
 from lmvid_lib.models.dynamics import CopyLast, dynamics_run
@@ -259,8 +260,9 @@ def setup_sentence(lstm: Any, cfg: hz.HorizonConfig, scfg: SamplingConfig, datas
 
 @dataclass
 class DecodedStructure:
-    """Chapter 5's structure score on decoded sampled futures: the detector's keypoints found in each decoded sample,
-    scored as joints (`lmvid_lib.eval.sampling`) against the true future keypoints, per predicted frame [T] in px of
+    """Structure of decoded sampled futures: chapter 5's detector finds the keypoints in each decoded sample, and
+    they are scored as chapter 4b's joints (`lmvid_lib.eval.sampling`: per clip, then the mean over clips, where
+    chapter 5 pools the keypoints of all clips) against the true future keypoints, per predicted frame [T] in px of
     the stored frame; beside the deterministic prediction decoded the same way and the real future frames (the
     detector's own error, the floor)."""
 
@@ -269,18 +271,23 @@ class DecodedStructure:
     mean: np.ndarray
     deterministic: np.ndarray
     real: np.ndarray
-    share_better: float  # of the (clip, sample) pairs: the sample's mean error below the deterministic one's
+    share_better: float  # of the (clip, sample) pairs with known keypoints: the sample's mean error below the
+    # deterministic prediction's on that clip (NaN where no pair has any)
 
     def sentence(self) -> str:
         def m(curve: np.ndarray) -> str:
-            return f"{float(np.nanmean(curve)):.1f}"
+            return f"{float(known_mean(curve)):.1f}"
 
-        return (
+        said = (
             f"Structure (chapter 5's detector on the decoded frames, mean over the predicted frames): energy score "
             f"{m(self.energy)} px, best-of-N {m(self.best)} px, mean-of-N {m(self.mean)} px, against the deterministic "
-            f"prediction's {m(self.deterministic)} px and the real frames' {m(self.real)} px; "
-            f"{100 * self.share_better:.0f}% of the decoded samples keep the structure better than the deterministic "
-            "prediction of their clip."
+            f"prediction's {m(self.deterministic)} px and the real frames' {m(self.real)} px"
+        )
+        if np.isnan(self.share_better):
+            return f"{said}."
+        return (
+            f"{said}; {100 * self.share_better:.0f}% of the decoded samples keep the structure better than the "
+            "deterministic prediction of their clip."
         )
 
 
@@ -289,15 +296,17 @@ def decoded_structure(
 ) -> DecodedStructure:
     """`DecodedStructure` of detected keypoints: found [S,N,T,J,2] in the S decoded samples, deterministic and
     real [N,T,J,2] in the deterministic prediction and the real frames, against true [N,T,J,2] (px, NaN = absent)."""
-    per_sample = np.nanmean(sampling.sample_errors(found, true), 2)  # [S,N]
-    per_clip = np.nanmean(sampling.sample_errors(deterministic[None], true)[0], 1)  # [N]
+    per_sample = known_mean(sampling.sample_errors(found, true), 2)  # [S,N]
+    per_clip = known_mean(sampling.sample_errors(deterministic[None], true)[0], 1)  # [N]
+    known = ~np.isnan(per_sample) & ~np.isnan(per_clip)[None]
+    better = (per_sample < per_clip[None])[known]
     return DecodedStructure(
         sampling.energy_score(found, true),
         sampling.best_of_n(found, true),
         sampling.mean_of_n(found, true),
         sampling.mean_of_n(deterministic[None], true),
         sampling.mean_of_n(real[None], true),
-        float(np.mean(per_sample < per_clip[None])),
+        float(better.mean()) if better.size else float("nan"),
     )
 
 
@@ -319,16 +328,14 @@ class DecodedSamples:
     deterministic_lpips: dict[str, np.ndarray] = field(default_factory=dict)
 
     def sentence(self) -> str:
-        """Where the best-of-N SSIM (and LPIPS, where its weights are cached) is better than the deterministic
-        prediction's, with the mean margin; the structure."""
+        """Where the best-of-N SSIM (and LPIPS, where it was measured) is better than the deterministic prediction's,
+        with the mean margin; the structure."""
         compared = compare(self.best_ssim, self.deterministic_ssim, OURS, "", lower_is_better=False)
         said = [
             f"`{self.dataset}` ({self.n_clips} test clips, {self.n_samples} samples): the best-of-N SSIM is {compared}."
         ]
         for net, best in self.best_lpips.items():
             said.append(f"Best-of-N LPIPS ({net}) is {compare(best, self.deterministic_lpips[net], OURS, '')}.")
-        if not self.best_lpips:
-            said.append("LPIPS: not measured (no backbone's ImageNet weights are cached here).")
         if self.structure is not None:
             said.append(self.structure.sentence())
         return " ".join(said)
@@ -384,3 +391,11 @@ def decoded_samples(
         {net: np.min([s.lpips[net] for s in scores], 0).mean(0) for net in det.lpips},
         {net: curve.mean(0) for net, curve in det.lpips.items()},
     )
+
+
+def decoded_sentences(results: Mapping[str, DecodedSamples], lpips_nets: tuple[str, ...]) -> str:
+    """Each dataset's `DecodedSamples.sentence`, and once, where no LPIPS backbone was measured, that it was not."""
+    said = [r.sentence() for r in results.values()]
+    if not lpips_nets:
+        said.append("LPIPS: not measured (no backbone's ImageNet weights are in torchvision's cache here).")
+    return " ".join(said)

@@ -4,7 +4,7 @@ Per notebook, the training runs it will make, found from its effective parameter
 notebook calls (`TRAINERS`), each with its steps x samples per step, its FLOPs (`models.flops.count_flops` of one
 step at one sample, times both) and an estimate of its wall time on this machine from a short timed probe of that step
 (`train.probe`); one probe per distinct step shape (seeds of one model share it). A run whose model.pt is already in
-the run dir, or that an earlier notebook trains (chapter 5 reuses chapter 2's detectors), costs nothing here. The
+the run dir, or that an earlier notebook trains (chapters 4b and 5 reuse chapter 2's detectors), costs nothing here. The
 estimate counts training steps only: what each notebook evaluates is listed beside it, and where the run dir's
 manifest has an earlier run of a notebook, its measured wall time is shown.
 """
@@ -153,8 +153,8 @@ def dynamics_jobs(stem: str, params: Mapping[str, Mapping[str, Any]]) -> list[Jo
     )
     if "stochastic" in p:
         mappings = {d: stochastic_mapping(c, p["stochastic"], f"{stem}.stochastic") for d, c in shared.items()}
-        wanted = {d: paper[d] for d in p.get("prediction_datasets", []) if d in paper}
-        detectors = _detector_jobs(stem, p.get("detector", {}), wanted)  # scores its decoded samples
+        wanted = {d: paper[d] for d in p["prediction_datasets"] if d in paper}
+        detectors = _detector_jobs(stem, p["detector"], wanted)  # scores its decoded samples
         return [*_dynamics_jobs(stem, mappings, (True,), paper, p["device"]), *detectors]
     return _dynamics_jobs(stem, shared, (True, False), paper, p["device"])  # chapter 4: residual and direct
 

@@ -142,11 +142,12 @@ def run_detector(
     run: str | Path,
     run_dir: str | Path,
     split: str,
-    threshold: float,
+    threshold: float = 6.0,
 ) -> tuple[KeypointDetector, list[int], dict[str, float]] | None:
     """`train_dataset_detector` of the model run `run` of `dataset`: trained on the run's training videos, measured
-    on its `split` videos; None where `config` is empty (no detector configured) or the data has no true keypoints
-    (your own videos, real BAIR / KTH). Chapters 2, 4b and 5 share the one run per dataset."""
+    on its `split` videos (accuracy within `threshold` px); None where `config` is empty (no detector configured) or
+    the data has no true keypoints (your own videos, real BAIR / KTH). Chapters 2, 4b and 5 share one run per
+    dataset."""
     if not config:
         return None
     train, test = (open_run_videos(run, s, run_dir) for s in ("train", split))
