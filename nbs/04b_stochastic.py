@@ -62,6 +62,7 @@ from lmvid_lib.eval import sampling_study
 from lmvid_lib.eval import video_prediction as vp
 from lmvid_lib.eval.horizon_study import horizon_splits
 from lmvid_lib.eval.horizon_study import sources_sentence as study_sources
+from lmvid_lib.eval.predictors import RANDOM_POSE
 from lmvid_lib.models.checkpoint import dataset_run, load_trained
 from lmvid_lib.models.dynamics import dynamics_run
 from lmvid_lib.report import dynamics_figures, sampling_figures
@@ -228,11 +229,22 @@ if decoded_results:
             sampling_figures.decoded_figure(decoded_results),
             f"Top: SSIM of decoded predictions against the real future frames, mean over each dataset's test clips: "
             f"the best of {scfg.n_samples} sampled futures per frame, and the deterministic LSTM's one prediction; "
-            f"both decoded by the paper's decoder. Bottom, where the data has true keypoints: chapter 5's detector on "
-            f"the same frames, its error against the true future keypoints (px of the stored frame) for the best and "
-            f"the mean of the samples, the deterministic prediction and the real frames (the detector's own error). "
-            f"Data: {study_sources(run_dir, prediction_datasets)}; profile `{profile}`.",
+            f"both decoded by the paper's decoder. Bottom, where the data has true keypoints: the keypoints chapter "
+            f"5's detector finds in the same frames, scored against the true future keypoints by the energy score (px "
+            f"of the stored frame; for one deterministic prediction, its error), and the detector's error on the real "
+            f"frames (its floor). Data: {study_sources(run_dir, prediction_datasets)}; profile `{profile}`.",
             full_width=True,
         )
     )
     display(Markdown(sampling_study.decoded_sentences(decoded_results, lpips_nets)))
+for name, result in decoded_results.items():
+    if result.structure is not None:
+        header, rows = result.structure.table()
+        display(
+            captions.table(
+                markdown_table(header, rows),
+                f"`{name}`: the keypoints chapter 5's detector finds in the decoded frames of {result.n_clips} test "
+                f"clips, scored as the joints above (px of the stored frame); the {RANDOM_POSE} sampler's are the "
+                f"keypoints it finds in random training clips. Profile `{profile}`.",
+            )
+        )

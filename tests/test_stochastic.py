@@ -248,27 +248,41 @@ def test_compare_says_where_one_curve_is_better():
     assert compare(other + 1, other, "x", "", lower_is_better=False).startswith("higher than x's at every")
 
 
-def test_the_structure_of_decoded_samples_is_scored_per_sample_against_the_deterministic_one():
-    true = np.zeros((2, 3, 2, 2))  # N=2 clips, T=3 frames, J=2 keypoints
+def structure_of(found, deterministic, real, true, train=None):
+    cfg = HorizonConfig(context=2, horizon=true.shape[1])
+    train = np.stack([true[0] + 3 * np.array([1.0, 0.0])] * 4) if train is None else train
+    return decoded_structure(found, deterministic, real, true, train, cfg, SamplingConfig(pose_every=1))
+
+
+def test_the_structure_of_decoded_samples_is_scored_as_the_joints_beside_the_deterministic_one_and_random_poses():
+    true = np.zeros((2, 4, 2, 2))  # N=2 clips, T=4 frames, J=2 keypoints
     true[1, :, 1] = np.nan  # a keypoint never known in the second clip: left out
     shift = np.array([1.0, 0.0])
     found = np.stack([true, true + 4 * shift])  # one sample on the truth, one 4 px off
-    st = decoded_structure(found, true + 2 * shift, true + shift, true)
+    st = structure_of(found, true + 2 * shift, true + shift, true)
+    ours, det, random = (st.scores[k] for k in (OURS_STOCHASTIC, OURS, RANDOM_POSE))
+    assert np.allclose(ours.best, 0) and np.allclose(ours.mean, 2) and np.allclose(det.mean, 2)
+    assert np.allclose(ours.energy, 2 - 0.5 * 4)  # E d(X, y) - 1/2 E d(X, X')
+    assert np.allclose(random.energy, 3) and random.n_samples == 2  # every random training path is 3 px off
+    assert np.allclose(st.real, 1) and st.real_nearest_pose == pytest.approx(2)  # real keypoints 2 px from training
+    assert st.share_better == 0.5  # the exact sample beats the deterministic prediction on both clips, the other not
     unknown = true.copy()
     unknown[1] = np.nan  # no keypoint of the second clip known in any frame: its pairs are left out of the share
-    assert decoded_structure(found, unknown + 2 * shift, unknown + shift, unknown).share_better == 0.5
-    assert np.allclose(st.best, 0) and np.allclose(st.mean, 2) and np.allclose(st.deterministic, 2)
-    assert np.allclose(st.real, 1)
-    assert np.allclose(st.energy, 2 - 0.5 * 4)  # E d(X, y) - 1/2 E d(X, X')
-    assert st.share_better == 0.5  # the exact sample beats the deterministic prediction on both clips, the other not
+    assert structure_of(found, unknown + 2 * shift, unknown + shift, unknown).share_better == 0.5
     said = st.sentence()
-    assert "best-of-N 0.0 px, mean-of-N 2.0 px, against the deterministic prediction's 2.0 px" in said
-    assert "the real frames' 1.0 px; 50% of the decoded samples" in said
+    assert "its error on the real future frames is 1.0 px on average" in said
+    assert f"lower than {OURS}'s at every predicted frame (by 2 px on average)" in said
+    assert said.endswith(
+        "50% of the decoded samples keep the structure better than the deterministic prediction of "
+        "their clip (mean error over the predicted frames)."
+    )
+    header, rows = st.table()
+    assert [r[0] for r in rows] == [OURS_STOCHASTIC, OURS, RANDOM_POSE, "real futures"] and len(rows[0]) == len(header)
 
 
 def test_the_decoded_samples_sentence_and_figure_show_the_structure_where_measured():
     curve = np.linspace(0.5, 0.7, 5)
-    structure = decoded_structure(
+    structure = structure_of(
         np.ones((3, 2, 5, 1, 2)), np.zeros((2, 5, 1, 2)), np.zeros((2, 5, 1, 2)), np.zeros((2, 5, 1, 2))
     )
     with_structure = DecodedSamples("pusher", 2, 3, curve + 0.1, curve, curve, curve, structure)
@@ -287,5 +301,6 @@ def test_the_decoded_samples_sentence_and_figure_show_the_structure_where_measur
     fig = decoded_figure({"pusher": with_structure, "walker": without})
     axes = fig.get_axes()
     assert len(axes) == 4 and not axes[3].axison  # walker has no structure panel
-    assert [line.get_label() for line in axes[2].get_lines()][-1] == REAL_FUTURE
+    labels = [line.get_label() for line in axes[2].get_lines()]
+    assert labels[-1] == REAL_FUTURE and labels[0] == f"{OURS_STOCHASTIC} (N=3)"
     assert decoded_figure({"walker": without}).get_axes()[0].get_ylabel().startswith("SSIM")

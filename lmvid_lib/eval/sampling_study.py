@@ -31,7 +31,7 @@ from lmvid_lib.eval.structure import detect, in_frame
 from lmvid_lib.models.checkpoint import dataset_run, load_trained, read_run_config
 from lmvid_lib.models.dynamics import CopyLast, dynamics_run
 from lmvid_lib.models.files import LANDMARK_LSTM, load_model
-from lmvid_lib.models.sequences import open_run_videos, render_sequence
+from lmvid_lib.models.sequences import open_run_videos, render_sequence, sequence_indices
 
 
 @dataclass
@@ -119,48 +119,61 @@ class SamplingStudy:
         return {"real": real} | dict(zip(predicted, decoded))
 
     def table(self) -> tuple[list[str], list[list[str]]]:
-        """(header, rows): every score of every predictor at the shown horizons, speed kept over the span, and the
-        distance to the nearest training pose (real futures: the last row)."""
-        ts = self.cfg.horizons
-        span = self.cfg.speed_span
-        header = ["predictor", "N"]
-        for name in sampling.SCORES:
-            header += [f"{name} t={t}" for t in ts]
-        header += [f"speed kept t={span[0]}-{span[1]}", "spread t=" + str(ts[-1]), "to nearest training pose"]
-        rows = []
-        for predictor, s in self.scores.items():
-            row = [predictor, str(s.n_samples)]
-            for curve in (s.energy, s.best, s.mean):
-                row += [f"{curve[t - 1]:.1f}" for t in ts]
-            kept = speed_kept_over(s.speed_kept, *span)
-            row += [f"{100 * kept:.0f}%", f"{s.spread[ts[-1] - 1]:.1f}", f"{s.nearest_training_pose:.1f}"]
-            rows.append(row)
-        blank = [""] * (len(sampling.SCORES) * len(ts) + 2)
-        rows.append(["real futures", "", *blank, f"{self.real_nearest_pose:.1f}"])
-        return header, rows
+        """`scores_table` of this study's predictors."""
+        return scores_table(self.cfg, self.scores, self.real_nearest_pose)
 
     def sample_sentence(self) -> str:
         return f"{self.n_windows} windows of {self.n_videos} videos, {self.scfg.n_samples} samples each"
 
     def verdict(self) -> str:
-        """Markdown: how the stochastic model's energy score compares with each baseline (at every frame, and where
-        it is not lower), the motion it keeps and how plausible its poses are; every number from the scores."""
-        ours = self.scores[OURS_STOCHASTIC]
-        parts = [compare(ours.energy, other.energy, name) for name, other in self.scores.items() if other is not ours]
-        first10 = slice(0, min(10, len(ours.energy)))
-        random_gap = float(np.mean(ours.energy[first10] - self.scores[RANDOM_POSE].energy[first10]))
-        span = self.cfg.speed_span
-        kept = speed_kept_over(ours.speed_kept, *span)
-        ratio = ours.nearest_training_pose / self.real_nearest_pose
-        return (
-            f"The energy score of {OURS_STOCHASTIC} is " + "; ".join(parts) + ". Over the first "
-            f"{first10.stop} predicted frames it is {random_gap:+.1f} px from the {RANDOM_POSE} sampler's "
-            f"(negative: lower). Its samples keep {100 * kept:.0f}% of the real joint speed over frames "
-            f"{span[0]}-{span[1]} ({OURS}: "
-            f"{100 * speed_kept_over(self.scores[OURS].speed_kept, *span):.0f}%), and their poses there lie "
-            f"{ours.nearest_training_pose:.1f} px from the nearest training pose, {ratio:.2f}x the real futures' "
-            f"{self.real_nearest_pose:.1f} px."
-        )
+        """`scores_verdict` of this study's predictors."""
+        return scores_verdict(self.cfg, self.scores, self.real_nearest_pose)
+
+
+def scores_table(
+    cfg: hz.HorizonConfig, scores: Mapping[str, SampledScores], real_nearest_pose: float
+) -> tuple[list[str], list[list[str]]]:
+    """(header, rows): every score of every predictor of `scores` at the horizons `cfg` shows, speed kept over its
+    span, and the distance to the nearest training pose (real futures: the last row, `real_nearest_pose`)."""
+    ts = cfg.horizons
+    span = cfg.speed_span
+    header = ["predictor", "N"]
+    for name in sampling.SCORES:
+        header += [f"{name} t={t}" for t in ts]
+    header += [f"speed kept t={span[0]}-{span[1]}", "spread t=" + str(ts[-1]), "to nearest training pose"]
+    rows = []
+    for predictor, s in scores.items():
+        row = [predictor, str(s.n_samples)]
+        for curve in (s.energy, s.best, s.mean):
+            row += [f"{curve[t - 1]:.1f}" for t in ts]
+        kept = speed_kept_over(s.speed_kept, *span)
+        row += [f"{100 * kept:.0f}%", f"{s.spread[ts[-1] - 1]:.1f}", f"{s.nearest_training_pose:.1f}"]
+        rows.append(row)
+    blank = [""] * (len(sampling.SCORES) * len(ts) + 2)
+    rows.append(["real futures", "", *blank, f"{real_nearest_pose:.1f}"])
+    return header, rows
+
+
+def scores_verdict(cfg: hz.HorizonConfig, scores: Mapping[str, SampledScores], real_nearest_pose: float) -> str:
+    """Markdown: how the stochastic model's energy score compares with each other predictor of `scores` (at every
+    frame, and where it is not lower; the random-training-pose sampler's over the first 10 frames), the motion it
+    keeps and how plausible its poses are; every number from the scores."""
+    ours = scores[OURS_STOCHASTIC]
+    parts = [compare(ours.energy, other.energy, name) for name, other in scores.items() if other is not ours]
+    first10 = slice(0, min(10, len(ours.energy)))
+    random_gap = float(np.mean(ours.energy[first10] - scores[RANDOM_POSE].energy[first10]))
+    span = cfg.speed_span
+    kept = speed_kept_over(ours.speed_kept, *span)
+    ratio = ours.nearest_training_pose / real_nearest_pose
+    return (
+        f"The energy score of {OURS_STOCHASTIC} is " + "; ".join(parts) + ". Over the first "
+        f"{first10.stop} predicted frames it is {random_gap:+.1f} px from the {RANDOM_POSE} sampler's "
+        f"(negative: lower). Its samples keep {100 * kept:.0f}% of the real joint speed over frames "
+        f"{span[0]}-{span[1]} ({OURS}: "
+        f"{100 * speed_kept_over(scores[OURS].speed_kept, *span):.0f}%), and their poses there lie "
+        f"{ours.nearest_training_pose:.1f} px from the nearest training pose, {ratio:.2f}x the real futures' "
+        f"{real_nearest_pose:.1f} px."
+    )
 
 
 def compare(ours: np.ndarray, other: np.ndarray, name: str, unit: str = " px", lower_is_better: bool = True) -> str:
@@ -260,54 +273,85 @@ def setup_sentence(lstm: Any, cfg: hz.HorizonConfig, scfg: SamplingConfig, datas
 
 @dataclass
 class DecodedStructure:
-    """Structure of decoded sampled futures: chapter 5's detector finds the keypoints in each decoded sample, and
-    they are scored as chapter 4b's joints (`lmvid_lib.eval.sampling`: per clip, then the mean over clips, where
-    chapter 5 pools the keypoints of all clips) against the true future keypoints, per predicted frame [T] in px of
-    the stored frame; beside the deterministic prediction decoded the same way and the real future frames (the
-    detector's own error, the floor)."""
+    """Structure of decoded sampled futures: chapter 5's detector finds the keypoints in every decoded sample, and they
+    are scored as chapter 4b's joints (`score_samples`: per clip, then the mean over clips, where chapter 5 pools the
+    keypoints of all clips) against the true future keypoints, in px of the stored frame; beside the deterministic
+    prediction decoded the same way, the random-training-pose sampler (the keypoints the detector finds in random
+    training clips: frames it was trained on, so a little easier for it than test frames) and the detector on the
+    real future frames (`real` [T], its own error: the floor)."""
 
-    energy: np.ndarray
-    best: np.ndarray
-    mean: np.ndarray
-    deterministic: np.ndarray
+    cfg: hz.HorizonConfig  # the clips' context and horizon (speed kept over its second half)
+    scores: dict[str, SampledScores]  # OURS_STOCHASTIC, OURS, RANDOM_POSE
     real: np.ndarray
+    real_nearest_pose: float  # the plausibility measure of the keypoints detected in the real futures
     share_better: float  # of the (clip, sample) pairs with known keypoints: the sample's mean error below the
     # deterministic prediction's on that clip (NaN where no pair has any)
 
-    def sentence(self) -> str:
-        def m(curve: np.ndarray) -> str:
-            return f"{float(known_mean(curve)):.1f}"
+    def table(self) -> tuple[list[str], list[list[str]]]:
+        """`scores_table` of the decoded predictors' detected keypoints."""
+        return scores_table(self.cfg, self.scores, self.real_nearest_pose)
 
+    def sentence(self) -> str:
+        verdict = scores_verdict(self.cfg, self.scores, self.real_nearest_pose)
         said = (
-            f"Structure (chapter 5's detector on the decoded frames, mean over the predicted frames): energy score "
-            f"{m(self.energy)} px, best-of-N {m(self.best)} px, mean-of-N {m(self.mean)} px, against the deterministic "
-            f"prediction's {m(self.deterministic)} px and the real frames' {m(self.real)} px"
+            f"Structure (chapter 5's detector on the decoded frames; its error on the real future frames is "
+            f"{float(known_mean(self.real)):.1f} px on average): {verdict}"
         )
         if np.isnan(self.share_better):
-            return f"{said}."
+            return said
         return (
-            f"{said}; {100 * self.share_better:.0f}% of the decoded samples keep the structure better than the "
-            "deterministic prediction of their clip."
+            f"{said} {100 * self.share_better:.0f}% of the decoded samples keep the structure better than the "
+            "deterministic prediction of their clip (mean error over the predicted frames)."
         )
 
 
 def decoded_structure(
-    found: np.ndarray, deterministic: np.ndarray, real: np.ndarray, true: np.ndarray
+    found: np.ndarray,
+    deterministic: np.ndarray,
+    real: np.ndarray,
+    true: np.ndarray,
+    train_found: np.ndarray,
+    cfg: hz.HorizonConfig,
+    scfg: SamplingConfig,
 ) -> DecodedStructure:
-    """`DecodedStructure` of detected keypoints: found [S,N,T,J,2] in the S decoded samples, deterministic and
-    real [N,T,J,2] in the deterministic prediction and the real frames, against true [N,T,J,2] (px, NaN = absent)."""
+    """`DecodedStructure` of detected keypoints: found [S,N,T,J,2] in the S decoded samples, deterministic and real
+    [N,T,J,2] in the deterministic prediction and the real frames, train_found [W,T,J,2] in W training clips (the
+    random-training-pose sampler's paths and the plausibility reference), against true [N,T,J,2] (px, NaN =
+    absent)."""
+    predictions = {
+        OURS_STOCHASTIC: found,
+        OURS: deterministic[None],
+        RANDOM_POSE: sampling.random_training_futures(train_found, len(true), len(found), scfg.seed),
+    }
+    train_poses = np.asarray(train_found).reshape(-1, *np.shape(train_found)[-2:])
+    scores = {name: score_samples(p, true, train_poses, cfg, scfg) for name, p in predictions.items()}
+    start, stop = cfg.speed_span
+    spanned = real[:, start - 1 : stop : scfg.pose_every]
     per_sample = known_mean(sampling.sample_errors(found, true), 2)  # [S,N]
     per_clip = known_mean(sampling.sample_errors(deterministic[None], true)[0], 1)  # [N]
     known = ~np.isnan(per_sample) & ~np.isnan(per_clip)[None]
     better = (per_sample < per_clip[None])[known]
     return DecodedStructure(
-        sampling.energy_score(found, true),
-        sampling.best_of_n(found, true),
-        sampling.mean_of_n(found, true),
-        sampling.mean_of_n(deterministic[None], true),
+        cfg,
+        scores,
         sampling.mean_of_n(real[None], true),
+        sampling.plausibility(spanned, train_poses, scfg.max_reference, scfg.seed),
         float(better.mean()) if better.size else float("nan"),
     )
+
+
+def training_clip_keypoints(
+    detector: nn.Module, run: Path, run_dir: str | Path, context: int, horizon: int, size: int, scfg: SamplingConfig
+) -> np.ndarray:
+    """The keypoints `detector` finds in the predicted part of training clips of `context + horizon` frames of
+    `run`'s training videos [W,T,J,2] (px): at most scfg.max_reference // horizon clips, drawn with scfg.seed."""
+    videos = open_run_videos(run, "train", run_dir)
+    index = sequence_indices(videos, context + horizon)[:, context:]
+    keep = max(1, scfg.max_reference // horizon)
+    if len(index) > keep:
+        index = index[np.sort(np.random.default_rng(scfg.seed).choice(len(index), keep, replace=False))]
+    frames = frames_to_input(np.asarray(videos.frames[index.ravel()]), size, "cpu")
+    return detect(detector, frames.unflatten(0, index.shape))
 
 
 @dataclass
@@ -374,10 +418,12 @@ def decoded_samples(
             found.append(detect(detector[0], frames))
     structure = None
     if detector is not None:
-        true = in_frame(vp.future_keypoints(clips, detector[1], cfg.model.image_size, dataset), *detector[0].frame_size)
-        structure = decoded_structure(
-            np.stack(found), detect(detector[0], deterministic), detect(detector[0], target), true
-        )
+        net, joints = detector
+        true = in_frame(vp.future_keypoints(clips, joints, cfg.model.image_size, dataset), *net.frame_size)
+        train = training_clip_keypoints(net, run, run_dir, context, horizon, cfg.model.image_size, scfg)
+        found_det, found_real = detect(net, deterministic), detect(net, target)
+        hcfg = hz.HorizonConfig(context=context, horizon=horizon)
+        structure = decoded_structure(np.stack(found), found_det, found_real, true, train, hcfg, scfg)
     det = vp.score_video(deterministic, target, lpips_nets)
     return DecodedSamples(
         dataset,

@@ -47,8 +47,8 @@ def scores_figure(scores: Mapping[str, SampledScores], title: str, unit: str) ->
 
 def decoded_figure(results: Mapping[str, DecodedSamples]) -> Figure:
     """One column per dataset: best-of-N SSIM of the decoded samples and the deterministic prediction's SSIM against
-    the predicted frame t; below it, where any dataset has a structure score, the detected-keypoint error (px) of
-    the samples (best-of-N, mean-of-N), the deterministic prediction and the real frames."""
+    the predicted frame t; below it, where any dataset has a structure score, the energy score (px) of the keypoints
+    the detector finds in each predictor's decoded frames, and the detector's error on the real frames."""
     rows = 2 if any(r.structure is not None for r in results.values()) else 1
     fig = new_figure(4.6 * len(results), 3.2 * rows)
     axes = fig.subplots(rows, len(results), squeeze=False)
@@ -65,14 +65,10 @@ def decoded_figure(results: Mapping[str, DecodedSamples]) -> Figure:
             if r.structure is None:
                 ax.set_axis_off()
                 continue
-            st = r.structure
-            ax.plot(t, st.best, label=f"{predictors.OURS_STOCHASTIC}, best of {r.n_samples}", **sampled)
-            ax.plot(
-                t, st.mean, label=f"{predictors.OURS_STOCHASTIC}, mean of {r.n_samples}", **{**sampled, "alpha": 0.5}
-            )
-            ax.plot(t, st.deterministic, label=predictors.OURS, **predictors.style(predictors.OURS))
-            ax.plot(t, st.real, label=predictors.REAL_FUTURE, **predictors.style(predictors.REAL_FUTURE))
-            ax.set_ylabel("detected-keypoint error (px of the stored frame)", fontsize=8)
+            for name, scored in r.structure.scores.items():
+                ax.plot(t, scored.energy, label=f"{name} (N={scored.n_samples})", **predictors.style(name))
+            ax.plot(t, r.structure.real, label=predictors.REAL_FUTURE, **predictors.style(predictors.REAL_FUTURE))
+            ax.set_ylabel("energy score of detected keypoints (px)", fontsize=8)
     for ax in axes.flat:
         if ax.axison:
             ax.set_xlabel("predicted frame t")
