@@ -279,3 +279,20 @@ def test_a_dataset_without_a_validation_split_trains_unvalidated_never_on_test(t
     settings = {"steps": 2, "log_every": 1, "progress": False, "model": {"hidden": 8, "layers": 1}}
     summary = train_dataset_dynamics(settings, "bair", tmp_path / "runs")
     assert summary["final"]["step"] == 2 and "val_loss" not in summary["final"]
+
+
+def test_run_lstm_is_the_lstm_with_onednn_off_for_the_call_only():
+    from lmvid_lib.models.dynamics import run_lstm
+
+    torch.manual_seed(0)
+    lstm = torch.nn.LSTM(6, 16, 2, batch_first=True)
+    x = torch.randn(3, 4, 6)
+    before = torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled
+    expected, (h, c) = lstm(x)
+    got, (h2, c2) = run_lstm(lstm, x)
+    assert torch.allclose(got, expected, atol=1e-6) and torch.allclose(c2, c, atol=1e-6)
+    assert (torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled) == before  # flag restored
+    grads = [torch.autograd.grad(out.sum(), lstm.weight_hh_l0)[0] for out in (lstm(x)[0], run_lstm(lstm, x)[0])]
+    assert torch.allclose(*grads, atol=1e-5)
+    continued, _ = run_lstm(lstm, x, (h, c))
+    assert torch.allclose(continued, lstm(x, (h, c))[0], atol=1e-6)

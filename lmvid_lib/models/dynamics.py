@@ -27,8 +27,11 @@ deterministic LSTM, with the same weights and files as before.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -41,6 +44,25 @@ STATE_DIM = 5
 STD_FLOOR = 1e-3
 """Smallest normalising standard deviation (normalised units; 1/30 pixel at 64x64): a coordinate that never moves in
 the training set (a residual std of 0) must not turn a small predicted change into a huge normalised input."""
+
+
+@contextmanager
+def _without_onednn() -> Iterator[None]:
+    previous = torch.backends.mkldnn.set_flags(False, None, None, None)[0]  # the other flags untouched
+    try:
+        yield
+    finally:
+        torch.backends.mkldnn.set_flags(previous, None, None, None)
+
+
+def run_lstm(lstm: nn.LSTM, x: torch.Tensor, hidden: Any = None) -> tuple[torch.Tensor, Any]:
+    """`lstm(x, hidden)`, on CPU with torch's native LSTM instead of oneDNN's fused kernel (mkldnn_rnn_layer), which
+    is slower for the one-step calls of a rollout, in training most of all (experiments/log.yaml#lstm-native-cpu).
+    The backward follows the kernels of this forward."""
+    if x.device.type != "cpu":
+        return lstm(x, hidden)
+    with _without_onednn():
+        return lstm(x, hidden)
 
 
 @dataclass
@@ -173,7 +195,7 @@ class LandmarkLSTM(SequencePredictor):
         self.check_inputs(clips, "clips")
         now, after = clips[:, :-1], clips[:, 1:]
         change = ((after - now - self.residual_mean) / self.residual_std).flatten(2)
-        y, _ = self.posterior(torch.cat([self._features(now, None), change], -1))
+        y, _ = run_lstm(self.posterior, torch.cat([self._features(now, None), change], -1))
         return self.posterior_head(y).chunk(2, -1)
 
     def forward(self, states: torch.Tensor, state: State = None) -> tuple[torch.Tensor, State]:
@@ -185,9 +207,9 @@ class LandmarkLSTM(SequencePredictor):
         previous, hidden, prior_hidden, source = self._unpack(state)
         x = self._features(states, previous)
         if self.cfg.latent:
-            p, prior_hidden = self.prior(x, prior_hidden)
+            p, prior_hidden = run_lstm(self.prior, x, prior_hidden)
             x = torch.cat([x, source.draw(*self.prior_head(p).chunk(2, -1))], -1)
-        y, hidden = self.lstm(x, hidden)
+        y, hidden = run_lstm(self.lstm, x, hidden)
         out = self.head(y).unflatten(-1, (self.cfg.n_landmarks, STATE_DIM))
         if self.cfg.predict_residual:
             out = states + out * self.residual_std + self.residual_mean
