@@ -60,13 +60,19 @@ class SampledScores:
     n_samples: int
 
 
+def span_plausibility(poses: np.ndarray, train_poses: np.ndarray, cfg: hz.HorizonConfig, scfg: SamplingConfig) -> float:
+    """`sampling.plausibility` of poses [...,T,J,2] (samples [S,N,T,J,2] or real futures [N,T,J,2]) on every
+    scfg.pose_every-th frame of cfg's speed span, against train_poses [...,J,2]."""
+    start, stop = cfg.speed_span
+    spanned = np.asarray(poses)[..., start - 1 : stop : scfg.pose_every, :, :]
+    return sampling.plausibility(spanned, train_poses, scfg.max_reference, scfg.seed)
+
+
 def score_samples(
     samples: np.ndarray, true: np.ndarray, train_poses: np.ndarray, cfg: hz.HorizonConfig, scfg: SamplingConfig
 ) -> SampledScores:
     """`SampledScores` of samples [S,N,T,J,2] against true [N,T,J,2], plausibility against train_poses [...,J,2]."""
-    start, stop = cfg.speed_span
-    frames = slice(start - 1, stop, scfg.pose_every)
-    near = sampling.plausibility(samples[:, :, frames], train_poses, scfg.max_reference, scfg.seed)
+    near = span_plausibility(samples, train_poses, cfg, scfg)
     return SampledScores(
         sampling.energy_score(samples, true),
         sampling.best_of_n(samples, true),
@@ -230,10 +236,7 @@ def sampling_study(
         RANDOM_POSE: sampling.random_training_futures(train_paths, len(true), scfg.n_samples, scfg.seed),
     }
     scores = {name: score_samples(p, true, train.joints, cfg, scfg) for name, p in predictions.items()}
-    start, stop = cfg.speed_span
-    real = sampling.plausibility(
-        true[:, start - 1 : stop : scfg.pose_every], train.joints, scfg.max_reference, scfg.seed
-    )
+    real = span_plausibility(true, train.joints, cfg, scfg)
     factor_cfg = read_run_config(run)
     return SamplingStudy(
         dataset,
@@ -325,8 +328,6 @@ def decoded_structure(
     }
     train_poses = np.asarray(train_found).reshape(-1, *np.shape(train_found)[-2:])
     scores = {name: score_samples(p, true, train_poses, cfg, scfg) for name, p in predictions.items()}
-    start, stop = cfg.speed_span
-    spanned = real[:, start - 1 : stop : scfg.pose_every]
     per_sample = known_mean(sampling.sample_errors(found, true), 2)  # [S,N]
     per_clip = known_mean(sampling.sample_errors(deterministic[None], true)[0], 1)  # [N]
     known = ~np.isnan(per_sample) & ~np.isnan(per_clip)[None]
@@ -335,7 +336,7 @@ def decoded_structure(
         cfg,
         scores,
         sampling.mean_of_n(real[None], true),
-        sampling.plausibility(spanned, train_poses, scfg.max_reference, scfg.seed),
+        span_plausibility(real, train_poses, cfg, scfg),
         float(better.mean()) if better.size else float("nan"),
     )
 
